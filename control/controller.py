@@ -1,0 +1,143 @@
+"""The vehicle controller: turns the planner's Plan into a steering angle and an acceleration.
+
+Lateral: pure pursuit or Stanley (control/lateral.py). Longitudinal: a PID on the speed error with
+the planner's target acceleration as feed-forward (control/pid.py). The reference speed is read off
+the plan's speed profile a little ahead of the ego (`speed_lookahead_s` x speed along the path), so
+that the controller starts braking as the profile starts to fall rather than when the car is there.
+Two cases bypass the PID: an EMERGENCY_BRAKE plan commands the full deceleration, and a stopped car
+with a (near) zero reference holds the brake at `standstill_decel_mps2` instead of hunting around
+zero speed.
+
+The gains come from conf/control/*.yaml; the vehicle limits (wheelbase, steering and acceleration
+limits) belong to the vehicle (conf/sim: sim.vehicle) and are passed by the entry point:
+`hydra.utils.instantiate(cfg.control, wheelbase_m=..., max_steer_rad=..., max_accel_mps2=...,
+max_decel_mps2=...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from control.command import ControlCommand
+from control.lateral import PurePursuit, Stanley, arc_length_m, clean_path, project_onto_path
+from control.pid import PID
+from decision.plan import Behaviour, Plan
+from perception.types import EgoState
+
+LATERAL_LAWS = {"pure_pursuit": PurePursuit, "stanley": Stanley}
+
+# Values of the `mode` entry of the log.
+MODE_TRACK, MODE_STANDSTILL, MODE_EMERGENCY = 0.0, 1.0, 2.0
+
+
+class VehicleController:
+    """Plan -> ControlCommand, with `reset()` and `update(ego, plan, dt)`.
+
+    lateral: "pure_pursuit" | "stanley". lateral_params: the keyword arguments of that law other
+        than wheelbase_m and max_steer_rad (PurePursuit: lookahead_min_m, lookahead_gain_s;
+        Stanley: gain, softening_mps, heading_gain).
+    speed_pid: keyword arguments of `PID` other than the output limits (kp, ki, kd,
+        integral_limit, optional speed_breakpoints_mps / kp_schedule / ki_schedule).
+    speed_lookahead_s: the reference speed is the profile's speed this many seconds (at the
+        current speed) ahead of the ego's nearest path point.
+    standstill_speed_mps: below this speed, with a reference below it too, the car holds the brake.
+    standstill_decel_mps2: the deceleration (positive) commanded to hold the car still.
+    wheelbase_m, max_steer_rad, max_accel_mps2, max_decel_mps2 (positive): the vehicle's.
+    """
+
+    def __init__(
+        self,
+        lateral: str,
+        lateral_params: Mapping[str, Any],
+        speed_pid: Mapping[str, Any],
+        speed_lookahead_s: float,
+        standstill_speed_mps: float,
+        standstill_decel_mps2: float,
+        wheelbase_m: float,
+        max_steer_rad: float,
+        max_accel_mps2: float,
+        max_decel_mps2: float,
+    ):
+        if lateral not in LATERAL_LAWS:
+            raise ValueError(f"lateral={lateral!r}: expected one of {sorted(LATERAL_LAWS)}")
+        if not (max_accel_mps2 > 0 and max_decel_mps2 > 0):
+            raise ValueError("max_accel_mps2 and max_decel_mps2 must be > 0 (decel is a magnitude)")
+        if not (speed_lookahead_s >= 0 and standstill_speed_mps >= 0):
+            raise ValueError("speed_lookahead_s and standstill_speed_mps must be >= 0")
+        if not 0 < standstill_decel_mps2 <= max_decel_mps2:
+            raise ValueError(f"standstill_decel_mps2={standstill_decel_mps2} must be in (0, max_decel]")
+        self.lateral = LATERAL_LAWS[lateral](
+            wheelbase_m=wheelbase_m, max_steer_rad=max_steer_rad, **dict(lateral_params)
+        )
+        self.speed_pid = PID(output_min=-max_decel_mps2, output_max=max_accel_mps2, **dict(speed_pid))
+        self.speed_lookahead_s = float(speed_lookahead_s)
+        self.standstill_speed_mps = float(standstill_speed_mps)
+        self.standstill_decel_mps2 = float(standstill_decel_mps2)
+        self.max_decel_mps2 = float(max_decel_mps2)
+
+    def reset(self) -> None:
+        """Forget the PID state (start of an episode)."""
+        self.speed_pid.reset()
+        self.lateral.reset()
+
+    def reference_speed(self, ego: EgoState, path_xy_m: np.ndarray, speeds_mps: np.ndarray) -> float:
+        """The profile's speed [m/s] `speed_lookahead_s * v` along the path from the ego's nearest point.
+
+        path_xy_m: (N, 2) without repeated points (`clean_path`); speeds_mps: (N,). An empty path
+        gives 0 (stop), a single point its own speed.
+        """
+        if len(path_xy_m) == 0:
+            return 0.0
+        if len(path_xy_m) == 1:
+            return max(float(speeds_mps[0]), 0.0)
+        s = arc_length_m(path_xy_m)
+        proj = project_onto_path(path_xy_m, np.array([ego.x_m, ego.y_m]), s)
+        s_ref = proj.s_m + self.speed_lookahead_s * max(ego.speed_mps, 0.0)
+        return max(float(np.interp(s_ref, s, speeds_mps)), 0.0)
+
+    def update(self, ego: EgoState, plan: Plan, dt: float) -> tuple[ControlCommand, dict[str, float]]:
+        """One control tick of `dt` [s]: the command and a flat log of floats (same keys every tick).
+
+        Log: steer_rad, accel_mps2, v_ref_mps, speed_error_mps, pid_p, pid_i, pid_d, pid_ff, mode
+        (0 track, 1 standstill hold, 2 emergency brake) and the lateral law's log:
+        cross_track_error_m, heading_error_rad, lookahead_m, target_x_m, target_y_m.
+        """
+        if not dt > 0:
+            raise ValueError(f"dt={dt} must be > 0")
+        path, keep = clean_path(plan.path_xy_m)
+        speeds = np.asarray(plan.speeds_mps, dtype=float)
+        if speeds.shape != keep.shape:
+            raise ValueError(f"speeds_mps has shape {speeds.shape}, path has {len(keep)} points")
+        if not keep.all():
+            speeds = speeds[keep]
+
+        steer, lateral_log = self.lateral.steer(ego, path)
+        v = ego.speed_mps
+        v_ref = self.reference_speed(ego, path, speeds)
+        if plan.behaviour == Behaviour.EMERGENCY_BRAKE:
+            accel, mode = -self.max_decel_mps2, MODE_EMERGENCY
+            self.speed_pid.reset()
+        elif v_ref < self.standstill_speed_mps and v < self.standstill_speed_mps:
+            accel, mode = -self.standstill_decel_mps2, MODE_STANDSTILL
+            self.speed_pid.reset()
+        else:
+            accel = self.speed_pid.update(v_ref - v, dt, speed_mps=v, feedforward=plan.target_accel_mps2)
+            mode = MODE_TRACK
+
+        pid = self.speed_pid.log
+        log = {
+            "steer_rad": steer,
+            "accel_mps2": accel,
+            "v_ref_mps": v_ref,
+            "speed_error_mps": v_ref - v,
+            "pid_p": pid["p"],
+            "pid_i": pid["i"],
+            "pid_d": pid["d"],
+            "pid_ff": pid["ff"],
+            "mode": mode,
+            **lateral_log,
+        }
+        return ControlCommand(steer_rad=steer, accel_mps2=accel), log

@@ -1,0 +1,257 @@
+"""The behaviour planner: WorldModel + Route -> Plan, once per control tick (20 Hz).
+
+Each tick:
+1. the ego and the tracks near it go to road (Frenet) coordinates (decision/situation.py);
+2. the situation is reduced to a few facts (lead, pedestrian, neighbour lanes, speed cap);
+3. the behaviour state machine takes one pure transition (decision/behaviour.py);
+4. longitudinal: IDM (decision/idm.py) behind the effective leader, the most constraining of the
+   lead, a virtual stationary leader at the stop point before a pedestrian, and the end of the
+   road; desired speed = the speed cap; blended with the constant-acceleration heuristic (the ACC
+   model of Kesting, Treiber & Helbing 2010) so that a car cutting in close but no slower is not
+   met with a full stop; no more than the braking needed for the curves ahead; while a lane change
+   has not yet taken the ego clear of the object it passes, a closing speed that keeps a time to
+   collision of `pass_ttc_s`; EMERGENCY_BRAKE gives -max_decel; the result is limited in jerk
+   (except emergency braking) to stay inside nuPlan's comfort bounds;
+5. path: a polyline along the lane (or the quintic lane-change blend) from the ego, about 1 m
+   apart, over max(30 m, 3 s x speed), with the speed profile of the target acceleration.
+
+Built by Hydra from conf/decision/default.yaml (all defaults live there); the ego's own numbers
+come from the vehicle config: `instantiate(cfg.decision, ego_length_m=..., ego_width_m=...,
+max_decel_mps2=...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour
+from decision.idm import IDMParams, MOBILParams, idm_accel
+from decision.plan import Behaviour, Plan
+from decision.route import Route
+from decision.situation import (
+    Situation,
+    SituationParams,
+    extract_situation,
+    path_offset_m,
+    project,
+)
+from perception.types import WorldModel
+
+PATH_MIN_LENGTH_M = 30.0  # the path reaches at least this far ...
+PATH_HORIZON_S = 3.0  # ... and this many seconds at the current speed
+PATH_SPACING_M = 1.0
+# Moving off from (near) standstill, the speed profile is at least the speed reached this much
+# later: integrated from v = 0 it would start at 0, and a controller reading it near the ego would
+# keep holding the brake.
+PROFILE_LEAD_S = 0.5
+MOVE_OFF_SPEED_MPS = 1.0
+CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to get clear
+MAX_JERK_DT_S = 0.5  # a longer (or negative) time between ticks resets the jerk limit
+
+
+class Planner:
+    """Behaviour planner with `reset()` and `plan(world, route) -> Plan`.
+
+    idm / mobil: the ego's IDM and MOBIL parameters (IDMParams / MOBILParams or mappings of them).
+    look_ahead_m, rear_range_m: objects considered ahead / behind along the road [m].
+    follow_range_m: a lead nearer than this is "followed" (the behaviour label).
+    stationary_speed_mps: objects slower than this are stationary (blockers, stop points).
+    lateral_margin_m, pedestrian_margin_m: clearance added beside vehicles / pedestrians [m].
+    cut_in_horizon_s, pedestrian_horizon_s: constant-velocity prediction of sideways motion [s].
+    pedestrian_stop_margin_m, obstacle_stop_margin_m: extra distance kept before a pedestrian / a
+        stationary object, on top of the IDM min gap [m].
+    emergency_ttc_s, emergency_exit_ttc_s, emergency_decel_mps2: emergency brake thresholds.
+    max_lateral_accel_mps2, curve_decel_mps2: curve speed cap and the braking used to reach it.
+    lane_change_duration_s, lane_change_min_length_m, lane_change_min_duration_s,
+        lane_change_min_gap_m: lane change length (speed x duration, at least the min length and
+        speed x min duration) and the gaps it needs.
+    acc_coolness: weight of the constant-acceleration heuristic against plain IDM, in [0, 1)
+        (0: plain IDM; 0.99: the ACC model's value).
+    pass_ttc_s: time to collision kept to an object the ego passes but has not cleared sideways yet.
+    max_jerk_mps3: rate limit of the target acceleration (not applied to emergency braking).
+    ego_length_m, ego_width_m, max_decel_mps2 (positive): the vehicle's (from sim.vehicle).
+    """
+
+    def __init__(
+        self,
+        idm: IDMParams | Mapping[str, float],
+        mobil: MOBILParams | Mapping[str, float],
+        look_ahead_m: float,
+        rear_range_m: float,
+        follow_range_m: float,
+        stationary_speed_mps: float,
+        lateral_margin_m: float,
+        pedestrian_margin_m: float,
+        cut_in_horizon_s: float,
+        pedestrian_horizon_s: float,
+        pedestrian_stop_margin_m: float,
+        obstacle_stop_margin_m: float,
+        emergency_ttc_s: float,
+        emergency_exit_ttc_s: float,
+        emergency_decel_mps2: float,
+        max_lateral_accel_mps2: float,
+        curve_decel_mps2: float,
+        lane_change_duration_s: float,
+        lane_change_min_length_m: float,
+        lane_change_min_gap_m: float,
+        lane_change_min_duration_s: float,
+        acc_coolness: float,
+        pass_ttc_s: float,
+        max_jerk_mps3: float,
+        ego_length_m: float,
+        ego_width_m: float,
+        max_decel_mps2: float,
+    ):
+        self.idm = IDMParams(**idm) if isinstance(idm, Mapping) else idm
+        self.mobil = MOBILParams(**mobil) if isinstance(mobil, Mapping) else mobil
+        if not (ego_length_m > 0 and ego_width_m > 0 and max_decel_mps2 > 0):
+            raise ValueError("ego_length_m, ego_width_m and max_decel_mps2 must be > 0")
+        if not (look_ahead_m > 0 and rear_range_m >= 0 and max_lateral_accel_mps2 > 0 and max_jerk_mps3 > 0):
+            raise ValueError(
+                "look_ahead_m, max_lateral_accel_mps2, max_jerk_mps3 must be > 0, rear_range_m >= 0"
+            )
+        if not 0.0 <= acc_coolness < 1.0:
+            raise ValueError(f"acc_coolness={acc_coolness} must be in [0, 1)")
+        if not emergency_exit_ttc_s >= emergency_ttc_s:
+            raise ValueError("emergency_exit_ttc_s must be >= emergency_ttc_s (hysteresis)")
+        self.situation_params = SituationParams(
+            ego_length_m=ego_length_m,
+            ego_width_m=ego_width_m,
+            look_ahead_m=look_ahead_m,
+            rear_range_m=rear_range_m,
+            lateral_margin_m=lateral_margin_m,
+            pedestrian_margin_m=pedestrian_margin_m,
+            cut_in_horizon_s=cut_in_horizon_s,
+            pedestrian_horizon_s=pedestrian_horizon_s,
+            max_lateral_accel_mps2=max_lateral_accel_mps2,
+            curve_decel_mps2=curve_decel_mps2,
+        )
+        self.behaviour_params = BehaviourParams(
+            idm=self.idm,
+            mobil=self.mobil,
+            stationary_speed_mps=stationary_speed_mps,
+            follow_range_m=follow_range_m,
+            emergency_ttc_s=emergency_ttc_s,
+            emergency_exit_ttc_s=emergency_exit_ttc_s,
+            emergency_decel_mps2=emergency_decel_mps2,
+            lane_change_duration_s=lane_change_duration_s,
+            lane_change_min_length_m=lane_change_min_length_m,
+            lane_change_min_gap_m=lane_change_min_gap_m,
+            lane_change_min_duration_s=lane_change_min_duration_s,
+            pass_ttc_s=pass_ttc_s,
+        )
+        self.pedestrian_stop_margin_m = pedestrian_stop_margin_m
+        self.obstacle_stop_margin_m = obstacle_stop_margin_m
+        self.acc_coolness = acc_coolness
+        self.pass_ttc_s = pass_ttc_s
+        self.max_jerk_mps3 = max_jerk_mps3
+        self.max_decel_mps2 = max_decel_mps2
+        self._ahead_m = np.zeros(0)  # 0, 1, 2 ... m: distances of the path points (grown on demand)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the behaviour state (start of an episode)."""
+        self.state: BehaviourState | None = None
+        self.situation: Situation | None = None  # the last tick's facts, for logs and tests
+        self._ego_s_m: float | None = None
+        self._last_accel: float | None = None
+        self._last_t_s: float | None = None
+
+    def plan(self, world: WorldModel, route: Route) -> Plan:
+        road = route.road
+        s, d, tracks = project(world, road, self._ego_s_m, self.situation_params)
+        self._ego_s_m = s
+        v = max(world.ego.speed_mps, 0.0)
+        if self.state is None:
+            self.state = BehaviourState(Behaviour.CRUISE, int(road.lane_at(d)))
+
+        old = self.state
+        sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, self.situation_params)
+        state, reason = next_behaviour(old, sit, self.behaviour_params)
+        if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
+            sit = extract_situation(tracks, route, s, d, v, state.lane, state.change, self.situation_params)
+        self.state, self.situation = state, sit
+
+        accel = self._target_accel(sit, state.behaviour == Behaviour.EMERGENCY_BRAKE, world.t_s)
+        path, speeds = self._path(route, s, v, accel, sit.speed_cap_mps, state)
+        return Plan(path, speeds, accel, state.behaviour, reason, target_lane=state.lane)
+
+    # ------------------------------------------------------------------ longitudinal
+    def effective_leaders(self, sit: Situation) -> tuple[np.ndarray, np.ndarray]:
+        """Gaps [m] and speeds [m/s] of what IDM brakes for: the end of the road, the lead (kept
+        farther back when it stands still), a stop point before the pedestrian."""
+        gaps, speeds = [sit.road_end_gap_m], [0.0]
+        if sit.lead is not None:
+            stationary = abs(sit.lead.speed_mps) < self.behaviour_params.stationary_speed_mps
+            gaps.append(sit.lead.gap_m - (self.obstacle_stop_margin_m if stationary else 0.0))
+            speeds.append(sit.lead.speed_mps)
+        if sit.pedestrian is not None:
+            gaps.append(sit.pedestrian.gap_m - self.pedestrian_stop_margin_m)
+            speeds.append(0.0)
+        return np.array(gaps), np.array(speeds)
+
+    def _target_accel(self, sit: Situation, emergency: bool, t_s: float) -> float:
+        """IDM behind the effective leaders, no more than the curves allow, clipped and jerk-limited."""
+        if emergency:
+            accel = -self.max_decel_mps2
+        else:
+            v, cap = sit.ego_speed_mps, sit.speed_cap_mps
+            if sit.uncleared is not None:
+                passing = max(sit.uncleared.speed_mps, 0.0) + sit.uncleared.gap_m / self.pass_ttc_s
+                cap = min(cap, max(passing, CREEP_SPEED_MPS))
+            gaps, speeds = self.effective_leaders(sit)
+            a_idm = idm_accel(v, cap, gaps, speeds, self.idm)
+            a = float(acc_blend(a_idm, v, gaps, speeds, self.idm.decel_comfort_mps2, self.acc_coolness).min())
+            accel = max(min(a, sit.curve_accel_mps2, self.idm.accel_max_mps2), -self.max_decel_mps2)
+            dt = t_s - self._last_t_s if self._last_t_s is not None else -1.0
+            if self._last_accel is not None and 0.0 < dt <= MAX_JERK_DT_S:
+                step = self.max_jerk_mps3 * dt
+                accel = min(max(accel, self._last_accel - step), self._last_accel + step)
+        self._last_accel, self._last_t_s = accel, t_s
+        return accel
+
+    # ------------------------------------------------------------------ path
+    def _path(
+        self, route: Route, s: float, v: float, accel: float, cap: float, state: BehaviourState
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(N, 2) world path from the ego along the planned lateral offset, and (N,) speeds."""
+        road = route.road
+        n = int(max(PATH_MIN_LENGTH_M, PATH_HORIZON_S * v) / PATH_SPACING_M) + 1
+        n = max(min(n, int((road.length_m - s) / PATH_SPACING_M) + 1), 2)  # stop at the road's end
+        if n > len(self._ahead_m):
+            self._ahead_m = np.arange(2 * n) * PATH_SPACING_M
+        ahead = self._ahead_m[:n]
+        s_path = s + ahead
+        path = np.empty((n, 2))
+        path[:, 0], path[:, 1], _ = road.to_world(
+            s_path, path_offset_m(s_path, road, state.lane, state.change)
+        )
+        speeds = np.sqrt(np.maximum(v * v + 2.0 * accel * ahead, 0.0))
+        if accel > 0.0 and v < MOVE_OFF_SPEED_MPS:
+            np.maximum(speeds, v + accel * PROFILE_LEAD_S, out=speeds)
+        np.minimum(speeds, max(cap, 0.0), out=speeds)
+        return path, speeds
+
+
+def acc_blend(
+    a_idm: np.ndarray,
+    v_mps: float,
+    gap_m: np.ndarray,
+    v_lead_mps: np.ndarray,
+    decel_mps2: float,
+    coolness: float,
+):
+    """The ACC model (Kesting, Treiber & Helbing 2010; Treiber & Kesting, Traffic Flow Dynamics 11.3):
+    IDM's acceleration, softened towards the constant-acceleration heuristic (CAH) where IDM brakes
+    harder than the situation needs. With the leader's acceleration unknown (taken as 0), the CAH is
+    the braking that just matches the leader's speed at the gap: -max(v - v_lead, 0)^2 / (2 gap).
+
+    a = a_idm where a_idm >= a_cah, else (1 - c) a_idm + c (a_cah + b tanh((a_idm - a_cah) / b)).
+    All (K,) arrays but v; returns (K,) [m/s^2].
+    """
+    closing = np.maximum(v_mps - v_lead_mps, 0.0)
+    a_cah = -closing * closing / (2.0 * np.maximum(gap_m, 0.1))
+    soft = (1.0 - coolness) * a_idm + coolness * (a_cah + decel_mps2 * np.tanh((a_idm - a_cah) / decel_mps2))
+    return np.where(a_idm >= a_cah, a_idm, soft)

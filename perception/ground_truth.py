@@ -1,0 +1,84 @@
+"""A perceiver built from the simulator's truth, with an optional error model.
+
+The error model (all off at zero): Gaussian position and velocity noise, a per-tick probability
+of missing each object, a latency (the planner sees the world as it was `latency_s` ago), and a
+sensor range. It lets a study ask how much each kind of perception error costs the driving.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import replace
+
+import numpy as np
+
+from perception.types import CameraFrame, EgoState, WorldModel
+
+
+class GroundTruthPerceiver:
+    needs_camera = False
+
+    def __init__(
+        self,
+        position_noise_m: float,
+        velocity_noise_mps: float,
+        miss_probability: float,
+        latency_s: float,
+        max_range_m: float,
+    ):
+        for name, value in (
+            ("position_noise_m", position_noise_m),
+            ("velocity_noise_mps", velocity_noise_mps),
+            ("latency_s", latency_s),
+        ):
+            if not value >= 0:
+                raise ValueError(f"perception.{name}={value} is out of range: >= 0")
+        if not 0 <= miss_probability <= 1:
+            raise ValueError(f"perception.miss_probability={miss_probability} is out of range: [0, 1]")
+        if not max_range_m > 0:
+            raise ValueError(f"perception.max_range_m={max_range_m} is out of range: > 0")
+        self.position_noise_m = position_noise_m
+        self.velocity_noise_mps = velocity_noise_mps
+        self.miss_probability = miss_probability
+        self.latency_s = latency_s
+        self.max_range_m = max_range_m
+        self._history: deque[WorldModel] = deque()
+        self._rng = np.random.default_rng(0)
+
+    def reset(self, rng: np.random.Generator) -> None:
+        self._history.clear()
+        self._rng = rng
+
+    def perceive(self, frame: CameraFrame | None, ego: EgoState, truth: WorldModel | None) -> WorldModel:
+        if truth is None:
+            raise ValueError("GroundTruthPerceiver needs the simulator's truth")
+        seen = self._delayed(truth)
+        near = np.hypot(seen.xy_m[:, 0] - ego.x_m, seen.xy_m[:, 1] - ego.y_m) <= self.max_range_m
+        if self.miss_probability > 0:
+            near &= self._rng.random(len(near)) >= self.miss_probability
+        n = int(near.sum())
+        xy, v = seen.xy_m[near], seen.v_mps[near]
+        if self.position_noise_m > 0:
+            xy = xy + self._rng.normal(0.0, self.position_noise_m, (n, 2))
+        if self.velocity_noise_mps > 0:
+            v = v + self._rng.normal(0.0, self.velocity_noise_mps, (n, 2))
+        return WorldModel(
+            ego=ego,
+            t_s=ego.t_s,
+            ids=seen.ids[near],
+            class_ids=seen.class_ids[near],
+            xy_m=xy,
+            v_mps=v,
+            yaw_rad=seen.yaw_rad[near],
+            size_m=seen.size_m[near],
+            scores=seen.scores[near],
+        )
+
+    def _delayed(self, truth: WorldModel) -> WorldModel:
+        """The newest truth at least `latency_s` old (the oldest one kept at the start)."""
+        if self.latency_s == 0:
+            return truth
+        self._history.append(truth)
+        while len(self._history) > 1 and self._history[1].t_s <= truth.t_s - self.latency_s:
+            self._history.popleft()
+        return replace(self._history[0], ego=truth.ego)

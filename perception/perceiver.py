@@ -1,0 +1,20 @@
+"""The one interface every perceiver implements, so a scenario can be driven by any of them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from perception.types import CameraFrame, EgoState, WorldModel
+
+
+class Perceiver(Protocol):
+    needs_camera: bool  # the closed loop renders camera frames only for perceivers that use them
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """Forget all state (tracks, buffers) and take a new generator for any randomness."""
+
+    def perceive(self, frame: CameraFrame | None, ego: EgoState, truth: WorldModel | None) -> WorldModel:
+        """One tick: a camera frame (None between camera frames), odometry, and, for perceivers
+        built on the simulator's truth, the exact world. Returns what the planner may know."""

@@ -1,0 +1,128 @@
+"""Messages that flow out of perception: what the camera saw and what the world looks like.
+
+All types are frozen dataclasses in SI units (m, s, rad, m/s). Arrays are numpy. Perception owns
+these types; it never imports `sim` or pybullet, so the same code runs on a real camera frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Object classes, in the order used by class ids everywhere (datasets, detector heads, sim actors).
+CLASSES: tuple[str, ...] = ("vehicle", "pedestrian", "obstacle")
+VEHICLE, PEDESTRIAN, OBSTACLE = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class EgoState:
+    """Odometry of the ego vehicle at time `t_s` (rear-axle-free: the pose is the box centre)."""
+
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    speed_mps: float
+    yaw_rate_radps: float = 0.0
+    accel_mps2: float = 0.0
+    t_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraFrame:
+    """One camera image.
+
+    rgb: (H, W, 3) uint8. depth_m: (H, W) float32 metres along the optical axis, or None.
+    K: (3, 3) intrinsics. cam_to_world: (4, 4) pose of the camera, optical frame
+    (x right, y down, z forward).
+    """
+
+    rgb: np.ndarray
+    K: np.ndarray
+    cam_to_world: np.ndarray
+    t_s: float
+    depth_m: np.ndarray | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One object in the image: box (x0, y0, x1, y1) in pixels, class id, score, distance [m]."""
+
+    box_xyxy: tuple[float, float, float, float]
+    class_id: int
+    score: float
+    distance_m: float = float("nan")
+
+
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One object on the ground, in the world frame."""
+
+    track_id: int
+    class_id: int
+    x_m: float
+    y_m: float
+    vx_mps: float
+    vy_mps: float
+    yaw_rad: float
+    length_m: float
+    width_m: float
+    score: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorldModel:
+    """What the planner knows at time `t_s`: the ego state and the tracked objects.
+
+    The tracks are stored as arrays (one row per object) so that the planner can work on all of
+    them at once; `tracks()` gives them as `Track` objects.
+    ids: (N,) int; class_ids: (N,) int; xy_m: (N, 2); v_mps: (N, 2) world-frame velocity;
+    yaw_rad: (N,); size_m: (N, 2) length, width; scores: (N,).
+    """
+
+    ego: EgoState
+    t_s: float
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    xy_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    v_mps: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    yaw_rad: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    size_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    detections: tuple[Detection, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def tracks(self) -> list[Track]:
+        return [
+            Track(
+                int(self.ids[i]),
+                int(self.class_ids[i]),
+                float(self.xy_m[i, 0]),
+                float(self.xy_m[i, 1]),
+                float(self.v_mps[i, 0]),
+                float(self.v_mps[i, 1]),
+                float(self.yaw_rad[i]),
+                float(self.size_m[i, 0]),
+                float(self.size_m[i, 1]),
+                float(self.scores[i]),
+            )
+            for i in range(len(self.ids))
+        ]
+
+    @staticmethod
+    def from_tracks(ego: EgoState, t_s: float, tracks: list[Track], detections=()) -> WorldModel:
+        n = len(tracks)
+        return WorldModel(
+            ego=ego,
+            t_s=t_s,
+            ids=np.array([tr.track_id for tr in tracks], dtype=np.int64).reshape(n),
+            class_ids=np.array([tr.class_id for tr in tracks], dtype=np.int64).reshape(n),
+            xy_m=np.array([(tr.x_m, tr.y_m) for tr in tracks], dtype=float).reshape(n, 2),
+            v_mps=np.array([(tr.vx_mps, tr.vy_mps) for tr in tracks], dtype=float).reshape(n, 2),
+            yaw_rad=np.array([tr.yaw_rad for tr in tracks], dtype=float).reshape(n),
+            size_m=np.array([(tr.length_m, tr.width_m) for tr in tracks], dtype=float).reshape(n, 2),
+            scores=np.array([tr.score for tr in tracks], dtype=float).reshape(n),
+            detections=tuple(detections),
+        )

@@ -1,0 +1,95 @@
+"""2-D geometry of oriented boxes on the ground: corners and a vectorised separating-axis test.
+
+Boxes are centred at (x, y) with heading `yaw` [rad]; `length` runs along the heading, `width`
+across it. Everything works on arrays of N boxes at once (no per-box Python loops).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Unit corners in the box frame, counter-clockwise from front-left: (forward, left) in half sizes.
+_UNIT_CORNERS = np.array([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
+
+
+def wrap_angle(angle_rad):
+    """Wrap an angle (scalar or array) into [-pi, pi)."""
+    return (np.asarray(angle_rad) + np.pi) % (2 * np.pi) - np.pi
+
+
+def box_corners(xy: np.ndarray, yaw: np.ndarray, length: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """Corners of N oriented boxes.
+
+    xy: (N, 2) centres [m]; yaw: (N,) [rad]; length, width: (N,) [m].
+    Returns (N, 4, 2) world corners, counter-clockwise from the front-left corner.
+    """
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    yaw = np.asarray(yaw, dtype=float).reshape(-1, 1)
+    fwd = np.asarray(length, dtype=float).reshape(-1, 1) * (0.5 * _UNIT_CORNERS[:, 0])  # (N, 4)
+    left = np.asarray(width, dtype=float).reshape(-1, 1) * (0.5 * _UNIT_CORNERS[:, 1])
+    c, s = np.cos(yaw), np.sin(yaw)
+    out = np.empty((len(xy), 4, 2))
+    out[..., 0] = xy[:, 0:1] + c * fwd - s * left
+    out[..., 1] = xy[:, 1:2] + s * fwd + c * left
+    return out
+
+
+def obb_overlap_pair(
+    a_x: float,
+    a_y: float,
+    a_yaw: float,
+    a_length: float,
+    a_width: float,
+    b_x: float,
+    b_y: float,
+    b_yaw: float,
+    b_length: float,
+    b_width: float,
+) -> bool:
+    """Separating-axis test of two boxes given by centre [m], yaw [rad] and size [m], in plain floats.
+
+    Same answer as `obb_overlap` (touching counts as overlap). For the one to three candidates
+    that survive a distance pre-filter this is about 10x faster than any numpy form (numpy's
+    per-call cost dominates on arrays of 1-3 elements), so per-tick checks use it.
+    """
+    ca, sa = math.cos(a_yaw), math.sin(a_yaw)
+    dx, dy = b_x - a_x, b_y - a_y
+    tx, ty = ca * dx + sa * dy, ca * dy - sa * dx  # B's centre in A's frame
+    cr, sr = math.cos(b_yaw - a_yaw), math.sin(b_yaw - a_yaw)
+    c, s = abs(cr), abs(sr)
+    ahl, ahw, bhl, bhw = 0.5 * a_length, 0.5 * a_width, 0.5 * b_length, 0.5 * b_width
+    return not (
+        abs(tx) > ahl + bhl * c + bhw * s  # A's forward axis
+        or abs(ty) > ahw + bhl * s + bhw * c  # A's lateral axis
+        or abs(tx * cr + ty * sr) > bhl + ahl * c + ahw * s  # B's forward axis
+        or abs(ty * cr - tx * sr) > bhw + ahl * s + ahw * c  # B's lateral axis
+    )
+
+
+def _edge_normals(corners: np.ndarray) -> np.ndarray:
+    """Two unit edge normals of each box: (..., 4, 2) corners -> (..., 2, 2) axes."""
+    edges = corners[..., 1:3, :] - corners[..., 0:2, :]  # edges 0->1 and 1->2
+    norm = np.linalg.norm(edges, axis=-1, keepdims=True)
+    return edges / np.maximum(norm, 1e-12)
+
+
+def obb_overlap(a_corners: np.ndarray, b_corners: np.ndarray, margin_m: float = 0.0) -> np.ndarray:
+    """Separating-axis test of one box against N boxes.
+
+    a_corners: (4, 2) corners of box A; b_corners: (N, 4, 2). Returns (N,) bool: True where the
+    boxes overlap or touch (projections that meet exactly count as contact), or come closer than
+    `margin_m` along every candidate axis. For two rectangles the four edge normals (two per box)
+    are the only candidate separating axes.
+    """
+    a = np.asarray(a_corners, dtype=float)
+    b = np.asarray(b_corners, dtype=float).reshape(-1, 4, 2)
+    n = len(b)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    axes = np.concatenate([np.broadcast_to(_edge_normals(a), (n, 2, 2)), _edge_normals(b)], axis=1)  # (N,4,2)
+    pa = np.einsum("nkj,cj->nkc", axes, a)  # (N, 4 axes, 4 corners)
+    pb = np.einsum("nkj,ncj->nkc", axes, b)
+    separated = (pa.max(-1) + margin_m < pb.min(-1)) | (pb.max(-1) + margin_m < pa.min(-1))
+    return ~separated.any(axis=1)

@@ -1,0 +1,109 @@
+"""The closed loop: sim -> perception -> decision -> control -> sim, at the configured rates.
+
+`run_closed_loop` steps one `Simulation` to its end and returns the scores; the drive command
+writes them with the video, the bird's-eye plot and the per-tick log into the run folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from perception import atomic
+from perception.types import CLASSES
+from sim import scores, viz
+from sim.simulation import Simulation, seeds
+
+
+@dataclass
+class RunResult:
+    summary: dict
+    ticks: dict[str, np.ndarray]
+    events: list = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, video=None) -> RunResult:
+    """Drive `sim` until its criteria end the run. `video`: a viz.VideoWriter or None."""
+    perceiver.reset(seeds(seed)[3])
+    planner.reset()
+    controller.reset()
+    route = sim.spec.route
+    wall0 = time.perf_counter()
+    while not sim.done:
+        frame = None
+        if sim.camera_due() and (perceiver.needs_camera or video is not None):
+            frame = sim.render()
+        world = perceiver.perceive(frame, sim.ego_state, sim.truth())
+        plan = planner.plan(world, route)
+        cmd, _ = controller.update(sim.ego_state, plan, sim.dt_s)
+        if frame is not None and video is not None:
+            video.write(_video_frame(sim, frame, world, plan))
+        sim.step(cmd)
+    wall_s = time.perf_counter() - wall0
+    ticks = sim.ticks()
+    summary = scores.summarize(
+        ticks, sim.events, route, sim.criteria.off_road_distance_m, _distance(ticks)
+    )
+    summary["sim_seconds_per_wall_second"] = round(float(ticks["t_s"][-1]) / max(wall_s, 1e-9), 2)
+    return RunResult(summary, ticks, list(sim.events), wall_s)
+
+
+def _goal_xy(route) -> tuple[float, float]:
+    x, y, _ = route.road.to_world(route.goal_s_m, float(route.road.lane_offset_m(route.lane)))
+    return float(x), float(y)
+
+
+def _distance(ticks: dict[str, np.ndarray]) -> float:
+    return float(np.hypot(np.diff(ticks["x_m"]), np.diff(ticks["y_m"])).sum())
+
+
+def _video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
+    """Camera view with boxes (detections if the perceiver made any, else ground truth), a HUD
+    and a bird's-eye inset."""
+    if world.detections:
+        boxes = [(*d.box_xyxy, d.class_id, f"{CLASSES[d.class_id]} {d.score:.2f}") for d in world.detections]
+    else:
+        boxes = [(*b.box_xyxy, b.class_id, f"{CLASSES[b.class_id]} {b.distance_m:.0f}m") for b in sim.boxes(frame)]
+    e = sim.ego_state
+    hud = [
+        f"t {sim.t_s:5.1f}s  v {e.speed_mps * 3.6:5.1f} km/h",
+        f"{plan.behaviour.value}: {plan.reason}"[:60],
+    ]
+    img = viz.draw_overlay(frame.rgb, boxes, hud)
+    inset = viz.bev_inset(
+        sim.spec.road,
+        (e.x_m, e.y_m),
+        e.yaw_rad,
+        world.xy_m,
+        world.yaw_rad,
+        world.size_m,
+        world.class_ids,
+        size_px=img.shape[0],
+        ego_size_m=(sim.ego.length_m, sim.ego.width_m),
+    )
+    return np.concatenate([img, inset], axis=1)
+
+
+def write_outputs(run_dir: Path, sim: Simulation, result: RunResult, meta: dict, plot: bool) -> dict:
+    """metrics.json, log.npz (per-tick states and events) and trajectory.png, all atomic."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    metrics = {**meta, **result.summary}
+    atomic.write_json(run_dir / "metrics.json", metrics)
+    with atomic.atomic_path(run_dir / "log.npz") as tmp:
+        np.savez_compressed(tmp, actor_xy_m=sim.actor_trails(), **result.ticks)
+    if plot:
+        trails = sim.actor_trails()
+        viz.bev_plot(
+            sim.spec.road,
+            result.ticks,
+            result.events,
+            run_dir / "trajectory.png",
+            actor_trails={int(i): trails[:, k] for k, i in enumerate(sim.actors.ids)},
+            goal_xy_m=_goal_xy(sim.spec.route),
+            title=f"{meta['scenario']} seed {meta['seed']}: driving score {result.summary['driving_score']:.1f}",
+        )
+    return metrics

@@ -1,0 +1,183 @@
+"""Lateral control: polyline geometry, and pure pursuit / Stanley driving a kinematic bicycle."""
+
+import math
+
+import numpy as np
+import pytest
+
+from control.lateral import (
+    PurePursuit,
+    Stanley,
+    arc_length_m,
+    clean_path,
+    point_at_distance,
+    project_onto_path,
+)
+from perception.types import EgoState
+
+WHEELBASE_M = 2.7
+MAX_STEER_RAD = 0.6
+MAX_STEER_RATE_RADPS = 1.2  # as sim.vehicle
+DT_S = 0.05  # 20 Hz control
+
+
+def pure_pursuit() -> PurePursuit:  # gains of conf/control/pure_pursuit.yaml
+    return PurePursuit(WHEELBASE_M, lookahead_min_m=4.0, lookahead_gain_s=0.5, max_steer_rad=MAX_STEER_RAD)
+
+
+def stanley() -> Stanley:  # gains of conf/control/stanley.yaml
+    return Stanley(WHEELBASE_M, gain=2.5, softening_mps=1.0, heading_gain=1.0, max_steer_rad=MAX_STEER_RAD)
+
+
+LAWS = {"pure_pursuit": pure_pursuit, "stanley": stanley}
+
+
+class Bicycle:
+    """Kinematic bicycle: the rear axle moves along the heading, x' = v cos(yaw), y' = v sin(yaw),
+    yaw' = v / L tan(steer); the reported pose is the box centre, L/2 ahead of the rear axle.
+    Steering is rate limited as in the sim (explicit Euler at the control rate)."""
+
+    def __init__(self, centre_x_m: float, centre_y_m: float, yaw_rad: float, speed_mps: float):
+        self.x_m = centre_x_m - 0.5 * WHEELBASE_M * math.cos(yaw_rad)
+        self.y_m = centre_y_m - 0.5 * WHEELBASE_M * math.sin(yaw_rad)
+        self.yaw_rad, self.speed_mps, self.steer_rad = yaw_rad, speed_mps, 0.0
+
+    def centre(self) -> tuple[float, float]:
+        half = 0.5 * WHEELBASE_M
+        return self.x_m + half * math.cos(self.yaw_rad), self.y_m + half * math.sin(self.yaw_rad)
+
+    def ego(self) -> EgoState:
+        return EgoState(*self.centre(), self.yaw_rad, self.speed_mps)
+
+    def step(self, steer_rad: float) -> None:
+        max_change = MAX_STEER_RATE_RADPS * DT_S
+        self.steer_rad += min(max(steer_rad - self.steer_rad, -max_change), max_change)
+        v = self.speed_mps
+        self.x_m += v * math.cos(self.yaw_rad) * DT_S
+        self.y_m += v * math.sin(self.yaw_rad) * DT_S
+        self.yaw_rad += v / WHEELBASE_M * math.tan(self.steer_rad) * DT_S
+
+
+def circle_path(x_m: float, y_m: float, radius_m: float) -> np.ndarray:
+    """(N, 2) counter-clockwise arc round the origin, 1 m spacing, from 5 m behind the point to 60 m
+    ahead: what a planner hands over each tick."""
+    here = math.atan2(y_m, x_m)
+    angles = here + np.arange(-5.0, 60.0, 1.0) / radius_m
+    return radius_m * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def drive_circle(law, radius_m: float, speed_mps: float, duration_s: float) -> np.ndarray:
+    """(T,) signed radial error of the box centre [m], starting on the circle, tangent to it."""
+    car = Bicycle(radius_m, 0.0, math.pi / 2, speed_mps)
+    errors = []
+    for _ in range(round(duration_s / DT_S)):
+        steer, _ = law.steer(car.ego(), circle_path(*car.centre(), radius_m))
+        car.step(steer)
+        errors.append(math.hypot(*car.centre()) - radius_m)
+    return np.array(errors)
+
+
+@pytest.mark.parametrize("name", LAWS)
+@pytest.mark.parametrize(("radius_m", "tolerance_m"), [(30.0, 0.15), (60.0, 0.08)])
+def test_follows_circle(name, radius_m, tolerance_m):
+    # Measured after 5 s: pure pursuit 0.09 / 0.045 m, Stanley 0.05 / 0.025 m (R = 30 / 60 m).
+    errors = drive_circle(LAWS[name](), radius_m, speed_mps=10.0, duration_s=20.0)
+    assert np.all(np.abs(errors) < 0.5)  # also during the initial transient
+    assert np.abs(errors[round(5.0 / DT_S) :]).max() < tolerance_m
+
+
+@pytest.mark.parametrize("name", LAWS)
+@pytest.mark.parametrize("speed_mps", [5.0, 25.0])
+def test_converges_to_straight_line_from_lateral_offset(name, speed_mps):
+    law = LAWS[name]()
+    car = Bicycle(0.0, 1.0, 0.0, speed_mps)  # 1 m left of the x axis, parallel to it
+    offsets = []
+    for _ in range(round(10.0 / DT_S)):
+        x_m = math.floor(car.centre()[0])
+        path = np.stack([x_m + np.arange(-5.0, 80.0), np.zeros(85)], axis=1)
+        steer, log = law.steer(car.ego(), path)
+        if not offsets:
+            assert steer < 0  # right, towards the path
+            assert log["cross_track_error_m"] == pytest.approx(1.0)
+        car.step(steer)
+        offsets.append(car.centre()[1])
+    offsets = np.array(offsets)
+    assert abs(offsets[-1]) < 0.01
+    assert offsets.min() > -0.25  # bounded overshoot to the other side
+    assert np.abs(offsets[round(5.0 / DT_S) :]).max() < 0.05
+
+
+def test_projection_on_polyline():
+    path = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]])  # east then north
+    proj = project_onto_path(path, np.array([4.0, 2.0]))
+    assert (proj.segment, proj.fraction) == (0, pytest.approx(0.4))
+    assert proj.point_xy_m == pytest.approx([4.0, 0.0])
+    assert proj.s_m == pytest.approx(4.0)
+    assert proj.cross_track_error_m == pytest.approx(2.0)  # left of the path is positive
+    assert proj.path_yaw_rad == pytest.approx(0.0)
+    right = project_onto_path(path, np.array([11.0, 6.0]))  # east of the northbound leg
+    assert right.segment == 1 and right.s_m == pytest.approx(16.0)
+    assert right.cross_track_error_m == pytest.approx(-1.0)
+    assert right.path_yaw_rad == pytest.approx(math.pi / 2)
+    # At the corner the heading is halfway between the two legs, and it is continuous through it.
+    corner = project_onto_path(path, np.array([10.0 - 1e-9, 1e-9]), arc_length_m(path))
+    assert corner.path_yaw_rad == pytest.approx(math.pi / 4, abs=1e-6)
+    # Behind the start the first segment extends backwards (negative s, true lateral distance).
+    behind = project_onto_path(path, np.array([-3.0, -1.0]))
+    assert behind.s_m == pytest.approx(-3.0)
+    assert behind.cross_track_error_m == pytest.approx(-1.0)
+
+
+def test_path_heading_wraps_across_pi():
+    path = np.array([[0.0, 0.0], [-10.0, 0.01], [-20.0, -0.01]])  # westward, yaw near +-pi
+    proj = project_onto_path(path, np.array([-10.0, 0.5]))
+    assert abs(abs(proj.path_yaw_rad) - math.pi) < 0.01
+
+
+def test_point_at_distance_interpolates_and_extends_the_end():
+    path = np.stack([np.arange(0.0, 11.0), np.zeros(11)], axis=1)
+    here = np.array([2.5, 0.0])
+    start = project_onto_path(path, here)
+    assert point_at_distance(path, start, here, 4.2) == pytest.approx([6.7, 0.0])
+    assert point_at_distance(path, start, here, 20.0) == pytest.approx([22.5, 0.0])  # beyond the end
+    off = np.array([2.0, 3.0])
+    target = point_at_distance(path, project_onto_path(path, off), off, 5.0)
+    assert target == pytest.approx([6.0, 0.0])  # 3-4-5 triangle
+    beyond = np.array([15.0, 0.0])  # past the end of the path: keeps going forward
+    assert point_at_distance(path, project_onto_path(path, beyond), beyond, 2.0) == pytest.approx([17.0, 0.0])
+
+
+def test_clean_path_drops_repeated_points_and_rejects_bad_paths():
+    path = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0], [1.0, 0.0], [2.0, 0.0]])
+    cleaned, keep = clean_path(path)
+    assert cleaned.tolist() == [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]
+    assert keep.tolist() == [True, False, True, False, True]
+    assert clean_path(np.zeros((0, 2)))[0].shape == (0, 2)
+    with pytest.raises(ValueError):
+        clean_path(np.array([[0.0, 0.0], [np.nan, 1.0]]))
+    with pytest.raises(ValueError):
+        clean_path(np.zeros((4, 3)))
+
+
+@pytest.mark.parametrize("name", LAWS)
+@pytest.mark.parametrize(
+    "path", [np.zeros((0, 2)), np.array([[5.0, 1.0]]), np.array([[5.0, 1.0], [5.0, 1.0], [5.0, 1.0]])]
+)
+def test_degenerate_path_gives_zero_steer(name, path):
+    steer, log = LAWS[name]().steer(EgoState(0.0, 0.0, 0.0, 10.0), path)
+    assert steer == 0.0
+    assert all(isinstance(value, float) for value in log.values())
+
+
+@pytest.mark.parametrize("name", LAWS)
+def test_steer_is_limited_and_points_back_to_a_far_path(name):
+    turn_right = np.stack([np.full(20, 5.0), -1.0 - np.arange(20.0)], axis=1)  # heads south beside us
+    steer, _ = LAWS[name]().steer(EgoState(5.0, 0.0, 0.0, 0.0), turn_right)
+    assert steer == -MAX_STEER_RAD
+    far = np.stack([np.arange(0.0, 50.0), np.full(50, -30.0)], axis=1)  # 30 m to the right
+    steer, log = LAWS[name]().steer(EgoState(5.0, 0.0, 0.0, 10.0), far)
+    assert -MAX_STEER_RAD <= steer < -0.1
+    assert log["cross_track_error_m"] == pytest.approx(30.0)
+    behind = np.stack([np.arange(-50.0, -10.0), np.zeros(40)], axis=1)  # the car is past its end
+    steer, _ = LAWS[name]().steer(EgoState(0.0, 0.5, 0.0, 10.0), behind)
+    assert -MAX_STEER_RAD < steer < 0.0

@@ -1,0 +1,183 @@
+"""Each transition of the behaviour state machine, on crafted Situations (no road, no tracks)."""
+
+import math
+
+import pytest
+
+from decision.behaviour import (
+    BehaviourParams,
+    BehaviourState,
+    lane_change_length_m,
+    lane_change_safe,
+    next_behaviour,
+    threat,
+)
+from decision.idm import IDMParams, MOBILParams
+from decision.plan import Behaviour
+from decision.situation import LaneChange, LaneGaps, ObjectAhead, Situation
+from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
+
+P = BehaviourParams(
+    idm=IDMParams(accel_max_mps2=1.8, decel_comfort_mps2=3.0, time_headway_s=1.5, min_gap_m=2.5),
+    mobil=MOBILParams(politeness=0.0, min_accel_gain_mps2=0.2, max_braking_imposed_mps2=2.0),
+    stationary_speed_mps=0.5,
+    follow_range_m=50.0,
+    emergency_ttc_s=1.5,
+    emergency_exit_ttc_s=3.0,
+    emergency_decel_mps2=5.0,
+    lane_change_duration_s=4.0,
+    lane_change_min_length_m=20.0,
+    lane_change_min_gap_m=5.0,
+)
+CRUISE = BehaviourState(Behaviour.CRUISE, lane=0)
+FREE_LEFT = LaneGaps(lane=1)
+
+
+def situation(**kw) -> Situation:
+    base = dict(ego_s_m=100.0, ego_d_m=-1.75, ego_speed_mps=10.0, lane=0, route_lane=0, speed_cap_mps=15.0)
+    base.update(kw)
+    return Situation(**base)
+
+
+def car(gap_m: float, speed_mps: float, track_id: int = 7) -> ObjectAhead:
+    return ObjectAhead(track_id, VEHICLE, gap_m, speed_mps)
+
+
+def test_cruise_to_follow_and_back():
+    state, why = next_behaviour(CRUISE, situation(lead=car(30.0, 10.0)), P)
+    assert state.behaviour == Behaviour.FOLLOW
+    assert why == "following vehicle 7 at 30.0 m"
+    # The lead gone: back to CRUISE.
+    state, why = next_behaviour(state, situation(), P)
+    assert state.behaviour == Behaviour.CRUISE and why.startswith("cruising")
+
+
+def test_follow_range_has_hysteresis():
+    far = situation(lead=car(55.0, 10.0))  # beyond the range, inside range x hysteresis
+    assert next_behaviour(CRUISE, far, P)[0].behaviour == Behaviour.CRUISE
+    following = BehaviourState(Behaviour.FOLLOW, lane=0)
+    assert next_behaviour(following, far, P)[0].behaviour == Behaviour.FOLLOW
+    assert next_behaviour(following, situation(lead=car(70.0, 10.0)), P)[0].behaviour == Behaviour.CRUISE
+
+
+def test_stop_for_a_pedestrian():
+    ped = ObjectAhead(3, PEDESTRIAN, 30.0, 0.0)
+    state, why = next_behaviour(CRUISE, situation(pedestrian=ped, lead=car(45.0, 10.0)), P)
+    assert state.behaviour == Behaviour.STOP
+    assert why.startswith("stopping for pedestrian 3")
+    assert state.lane == 0 and state.change is None  # no going around pedestrians
+    # A pedestrian beyond the lead: follow the lead first.
+    state, _ = next_behaviour(CRUISE, situation(pedestrian=ped, lead=car(20.0, 10.0)), P)
+    assert state.behaviour == Behaviour.FOLLOW
+
+
+def test_change_lane_around_a_blocking_obstacle_when_the_next_lane_is_free():
+    sit = situation(lead=ObjectAhead(4, OBSTACLE, 40.0, 0.0), left=FREE_LEFT)
+    state, why = next_behaviour(CRUISE, sit, P)
+    assert state.behaviour == Behaviour.CHANGE_LANE
+    assert state.lane == 1
+    assert state.change == LaneChange(start_s_m=100.0, start_d_m=-1.75, length_m=40.0)  # 10 m/s x 4 s
+    assert "obstacle 4" in why and "lane 1" in why
+
+
+def test_a_stopped_vehicle_blocks_too_but_a_slow_one_does_not():
+    state, _ = next_behaviour(CRUISE, situation(lead=car(40.0, 0.1), left=FREE_LEFT), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE
+    state, _ = next_behaviour(CRUISE, situation(lead=car(40.0, 3.0), left=FREE_LEFT), P)
+    assert state.behaviour == Behaviour.FOLLOW  # no lane change for speed
+
+
+@pytest.mark.parametrize(
+    "left, why",
+    [
+        (None, "no other lane"),
+        (
+            LaneGaps(1, lead_gap_m=-2.0, lead_speed_mps=10.0, follower_gap_m=-2.5, follower_speed_mps=10.0),
+            "gap ahead",
+        ),
+        (LaneGaps(1, follower_gap_m=8.0, follower_speed_mps=16.0), "follower in lane 1 would brake"),
+        (LaneGaps(1, lead_gap_m=15.0, lead_speed_mps=0.0), "ego would brake"),
+        (LaneGaps(1, lead_gap_m=50.0, lead_speed_mps=0.0), "blocked too"),
+    ],
+)
+def test_stop_before_a_blocking_obstacle_when_the_next_lane_is_not_safe(left, why):
+    sit = situation(lead=ObjectAhead(4, OBSTACLE, 40.0, 0.0), left=left)
+    state, reason = next_behaviour(CRUISE, sit, P)
+    assert state.behaviour == Behaviour.STOP
+    assert state.lane == 0 and state.change is None
+    assert reason.startswith("stopping for obstacle 4 at 40.0 m") and why in reason
+
+
+def test_the_new_followers_braking_decides_safety():
+    sit = situation(ego_speed_mps=10.0)
+    # Same speed, 20 m behind: mild. Much faster, 20 m behind: it would have to brake hard.
+    assert lane_change_safe(LaneGaps(1, follower_gap_m=20.0, follower_speed_mps=10.0), sit, P)[0]
+    assert not lane_change_safe(LaneGaps(1, follower_gap_m=20.0, follower_speed_mps=20.0), sit, P)[0]
+
+
+def test_lane_change_length_leaves_room_to_clear_the_obstacle():
+    assert lane_change_length_m(10.0, math.inf, P) == pytest.approx(40.0)
+    assert lane_change_length_m(1.0, math.inf, P) == pytest.approx(20.0)  # the minimum length
+    # Standing 6.5 m behind it: blend short enough to be beside the obstacle's lane in time.
+    assert lane_change_length_m(0.0, 6.5, P) == pytest.approx(10.0)
+
+
+def test_change_lane_ends_in_cruise_or_follow():
+    changing = BehaviourState(Behaviour.CHANGE_LANE, lane=1, change=LaneChange(100.0, -1.75, 40.0))
+    on_the_way = situation(ego_s_m=120.0, ego_d_m=0.0, lane=1, left=None, right=LaneGaps(0))
+    state, why = next_behaviour(changing, on_the_way, P)
+    assert state == changing and why == "changing to lane 1"
+    done = situation(ego_s_m=141.0, ego_d_m=1.75, lane=1, route_lane=1, left=None, right=LaneGaps(0))
+    state, _ = next_behaviour(changing, done, P)
+    assert state == BehaviourState(Behaviour.CRUISE, lane=1)
+    state, _ = next_behaviour(
+        changing, situation(ego_s_m=141.0, lane=1, route_lane=1, lead=car(25.0, 10.0)), P
+    )
+    assert state == BehaviourState(Behaviour.FOLLOW, lane=1)
+
+
+def test_return_to_the_route_lane_once_past_the_obstacle():
+    passed = BehaviourState(Behaviour.CRUISE, lane=1)
+    # The obstacle is still ahead in the route's lane: stay.
+    blocked = situation(ego_d_m=1.75, lane=1, right=LaneGaps(0, lead_gap_m=10.0, lead_speed_mps=0.0))
+    assert next_behaviour(passed, blocked, P)[0] == BehaviourState(Behaviour.CRUISE, lane=1)
+    # It is 8 m behind: go back.
+    past = situation(ego_d_m=1.75, lane=1, right=LaneGaps(0, follower_gap_m=8.0, follower_speed_mps=0.0))
+    state, why = next_behaviour(passed, past, P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 0
+    assert state.change == LaneChange(100.0, 1.75, 40.0) and why == "returning to lane 0"
+    # Not while a car is alongside in the route's lane.
+    alongside = situation(ego_d_m=1.75, lane=1, right=LaneGaps(0, lead_gap_m=-3.0, lead_speed_mps=10.0))
+    assert next_behaviour(passed, alongside, P)[0].lane == 1
+
+
+def test_emergency_brake_on_low_ttc_and_out_of_it_when_safe():
+    # 10 m/s onto a stopped car 12 m ahead: TTC 1.2 s.
+    sit = situation(lead=car(12.0, 0.0))
+    ttc, need, obj = threat(sit)
+    assert ttc == pytest.approx(1.2) and need == pytest.approx(100.0 / 24.0) and obj.track_id == 7
+    state, why = next_behaviour(BehaviourState(Behaviour.FOLLOW, lane=0), sit, P)
+    assert state.behaviour == Behaviour.EMERGENCY_BRAKE and why.startswith("emergency brake for vehicle 7")
+    # Slower now, TTC 2 s: between the thresholds, keep braking (hysteresis).
+    state, _ = next_behaviour(state, situation(ego_speed_mps=4.0, lead=car(8.0, 0.0)), P)
+    assert state.behaviour == Behaviour.EMERGENCY_BRAKE
+    # Stopped: safe again, back to STOP before the blocker (lane 1 is not free).
+    state, _ = next_behaviour(state, situation(ego_speed_mps=0.0, lead=car(4.0, 0.0), left=None), P)
+    assert state.behaviour == Behaviour.STOP
+
+
+def test_emergency_brake_when_the_needed_deceleration_is_too_high():
+    # TTC 1.9 s but a closing speed of 20 m/s over 38 m needs 5.3 m/s^2: brake now.
+    sit = situation(ego_speed_mps=20.0, speed_cap_mps=25.0, lead=car(38.0, 0.0))
+    assert next_behaviour(CRUISE, sit, P)[0].behaviour == Behaviour.EMERGENCY_BRAKE
+    # A pedestrian suddenly 8 m ahead of a car at 10 m/s.
+    ped = ObjectAhead(3, PEDESTRIAN, 8.0, 0.0)
+    state, why = next_behaviour(CRUISE, situation(pedestrian=ped), P)
+    assert state.behaviour == Behaviour.EMERGENCY_BRAKE and "pedestrian 3" in why
+
+
+def test_emergency_brake_keeps_the_lane_change_in_progress():
+    changing = BehaviourState(Behaviour.CHANGE_LANE, lane=1, change=LaneChange(100.0, -1.75, 40.0))
+    sit = situation(ego_s_m=110.0, lane=1, lead=car(5.0, 0.0))
+    state, _ = next_behaviour(changing, sit, P)
+    assert state == BehaviourState(Behaviour.EMERGENCY_BRAKE, lane=1, change=changing.change)

@@ -1,0 +1,329 @@
+"""The planner in closed loop: a kinematic ego that drives exactly along the plan's path with the
+plan's target acceleration, scripted actors moving along the road, a fixed simulated time."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from decision.idm import idm_accel
+from decision.plan import Behaviour, Plan
+from decision.planner import Planner, acc_blend
+from decision.route import Road, Route, Segment
+from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
+
+CONFIG = Path(__file__).resolve().parents[2] / "conf" / "decision" / "default.yaml"
+EGO_LENGTH_M, EGO_WIDTH_M, MAX_DECEL_MPS2 = 4.5, 1.8, 8.0
+DT_S = 0.05
+LANE0, LANE1 = -1.75, 1.75  # lane centres of a 2-lane road, 3.5 m lanes
+
+
+def make_planner() -> Planner:
+    cfg = OmegaConf.load(CONFIG)
+    return instantiate(cfg, ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=MAX_DECEL_MPS2)
+
+
+def straight_road(length_m: float = 900.0) -> Road:
+    return Road([Segment("straight", length_m)], lane_count=2, lane_width_m=3.5, speed_limit_mps=25.0)
+
+
+@dataclass
+class Actor:
+    """Moves along the road: speed `v_mps` until `brake_at_s`, then brakes at `decel_mps2` to a
+    stop; lateral offset goes linearly from d_m to `to_d_m` between `move_at_s` and + `move_s`."""
+
+    track_id: int
+    class_id: int
+    s_m: float
+    d_m: float
+    v_mps: float = 0.0
+    length_m: float = 4.5
+    width_m: float = 1.8
+    brake_at_s: float = np.inf
+    decel_mps2: float = 0.0
+    to_d_m: float | None = None
+    move_at_s: float = np.inf
+    move_s: float = 1.0
+    lateral_mps: float = 0.0  # for pedestrians walking across, constant
+
+    def frenet(self, t: float):
+        """(s, d, speed along, speed across) at time t."""
+        tb = min(t, self.brake_at_s)
+        s, v = self.s_m + self.v_mps * tb, self.v_mps
+        if t > self.brake_at_s:
+            dt = min(t - self.brake_at_s, self.v_mps / self.decel_mps2)
+            s, v = s + self.v_mps * dt - 0.5 * self.decel_mps2 * dt * dt, self.v_mps - self.decel_mps2 * dt
+        d, vd = self.d_m + self.lateral_mps * t, self.lateral_mps
+        if self.to_d_m is not None and t > self.move_at_s:
+            f = min((t - self.move_at_s) / self.move_s, 1.0)
+            d = self.d_m + f * (self.to_d_m - self.d_m)
+            vd = (self.to_d_m - self.d_m) / self.move_s if f < 1.0 else 0.0
+        return s, d, v, vd
+
+
+@dataclass
+class Run:
+    t: np.ndarray
+    s: np.ndarray
+    d: np.ndarray
+    v: np.ndarray
+    accel: np.ndarray
+    behaviours: list
+    reasons: list
+    clearance: dict  # actor id -> (T,) clearance between boxes [m] (< 0: overlap)
+    plans: list
+
+
+def world_at(road: Road, ego: EgoState, actors: list[Actor], t: float) -> WorldModel:
+    n = len(actors)
+    f = np.array([a.frenet(t) for a in actors]).reshape(n, 4)
+    x, y, h = road.to_world(f[:, 0], f[:, 1])
+    c, s = np.cos(h), np.sin(h)
+    return WorldModel(
+        ego=ego,
+        t_s=t,
+        ids=np.array([a.track_id for a in actors], dtype=np.int64),
+        class_ids=np.array([a.class_id for a in actors], dtype=np.int64),
+        xy_m=np.stack([x, y], axis=1).reshape(n, 2),
+        v_mps=np.stack([f[:, 2] * c - f[:, 3] * s, f[:, 2] * s + f[:, 3] * c], axis=1).reshape(n, 2),
+        yaw_rad=np.asarray(h, dtype=float).reshape(n),
+        size_m=np.array([(a.length_m, a.width_m) for a in actors]).reshape(n, 2),
+        scores=np.ones(n),
+    )
+
+
+def drive(route: Route, s0: float, d0: float, v0: float, actors: list[Actor], duration_s: float) -> Run:
+    road = route.road
+    planner = make_planner()
+    x, y, yaw = (float(a) for a in road.to_world(s0, d0))
+    v = v0
+    rec = {k: [] for k in ("t", "s", "d", "v", "accel", "behaviours", "reasons", "plans")}
+    clearance = {a.track_id: [] for a in actors}
+    for k in range(int(round(duration_s / DT_S))):
+        t = k * DT_S
+        ego = EgoState(x, y, yaw, v, t_s=t)
+        plan: Plan = planner.plan(world_at(road, ego, actors, t), route)
+        s, d = road.to_frenet(np.array([x, y]), s_hint_m=rec["s"][-1] if rec["s"] else None)
+        for a in actors:
+            sa, da, _, _ = a.frenet(t)
+            gap_s = abs(sa - s) - 0.5 * (a.length_m + EGO_LENGTH_M)
+            gap_d = abs(da - d) - 0.5 * (a.width_m + EGO_WIDTH_M)
+            clearance[a.track_id].append(max(gap_s, gap_d))
+        for key, value in zip(
+            ("t", "s", "d", "v", "accel", "behaviours", "reasons", "plans"),
+            (t, s, d, v, plan.target_accel_mps2, plan.behaviour, plan.reason, plan),
+        ):
+            rec[key].append(value)
+        # Kinematic ego: integrate the target acceleration, move along the plan's path.
+        v_next = max(v + plan.target_accel_mps2 * DT_S, 0.0)
+        step = 0.5 * (v + v_next) * DT_S
+        path = plan.path_xy_m
+        seg = np.diff(path, axis=0)
+        arc = np.concatenate([[0.0], np.cumsum(np.hypot(seg[:, 0], seg[:, 1]))])
+        i = min(int(np.searchsorted(arc, step, side="right")) - 1, len(seg) - 1)
+        frac = (step - arc[i]) / max(arc[i + 1] - arc[i], 1e-9)
+        x, y = (float(c) for c in path[i] + frac * seg[i])
+        yaw = float(np.arctan2(seg[i, 1], seg[i, 0]))
+        v = v_next
+    arrays = {k: np.array(rec[k]) for k in ("t", "s", "d", "v", "accel")}
+    return Run(
+        **arrays,
+        behaviours=rec["behaviours"],
+        reasons=rec["reasons"],
+        clearance={k: np.array(c) for k, c in clearance.items()},
+        plans=rec["plans"],
+    )
+
+
+def test_follows_a_slower_lead_at_the_idm_gap():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
+    lead = Actor(7, VEHICLE, s_m=50.0, d_m=LANE0, v_mps=10.0)
+    run = drive(route, 10.0, LANE0, 15.0, [lead], duration_s=60.0)
+    idm = make_planner().idm
+    expected = (idm.min_gap_m + 10.0 * idm.time_headway_s) / np.sqrt(1.0 - (10.0 / 20.0) ** idm.delta)
+    gap = run.clearance[7][-1]
+    assert gap == pytest.approx(expected, rel=0.05)
+    assert run.v[-1] == pytest.approx(10.0, abs=0.1)
+    assert run.clearance[7].min() > idm.min_gap_m
+    assert run.behaviours[-1] == Behaviour.FOLLOW and run.reasons[-1].startswith("following vehicle 7 at")
+    assert np.abs(run.d - LANE0).max() < 0.05  # no lane change for a moving lead
+    assert run.accel.min() > -4.05 and run.accel.max() <= 2.4  # nuPlan comfort bounds
+    assert np.abs(np.diff(run.accel) / DT_S).max() <= 8.37
+
+
+def test_stops_before_a_pedestrian_standing_in_the_lane():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
+    ped = Actor(3, PEDESTRIAN, s_m=90.0, d_m=LANE0 + 0.5, length_m=0.5, width_m=0.5)
+    run = drive(route, 10.0, LANE0, 12.0, [ped], duration_s=25.0)
+    planner = make_planner()
+    assert run.v[-1] == pytest.approx(0.0, abs=0.05)
+    assert run.clearance[3][-1] == pytest.approx(
+        planner.idm.min_gap_m + planner.pedestrian_stop_margin_m, abs=0.5
+    )
+    assert run.behaviours[-1] == Behaviour.STOP and run.reasons[-1].startswith("stopping for pedestrian 3")
+    assert run.accel.min() > -4.05  # seen from afar: a comfortable stop
+
+
+def test_lets_a_crossing_pedestrian_pass_then_drives_on():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=12.0)
+    # Walks from the right kerb across the whole road at 1.4 m/s, reaching the ego's lane at ~6 s.
+    ped = Actor(3, PEDESTRIAN, s_m=90.0, d_m=-5.5, length_m=0.5, width_m=0.5, lateral_mps=1.4)
+    run = drive(route, 10.0, LANE0, 12.0, [ped], duration_s=30.0)
+    assert run.clearance[3].min() > 1.0
+    assert Behaviour.STOP in run.behaviours
+    assert run.s[-1] > 150.0 and run.v[-1] > 10.0
+
+
+def test_goes_around_a_stopped_car_when_the_other_lane_is_free():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
+    parked = Actor(4, VEHICLE, s_m=90.0, d_m=LANE0)
+    run = drive(route, 10.0, LANE0, 12.0, [parked], duration_s=25.0)
+    assert run.clearance[4].min() > 0.3
+    assert Behaviour.CHANGE_LANE in run.behaviours and Behaviour.STOP not in run.behaviours
+    assert run.d.max() == pytest.approx(LANE1, abs=0.05)  # went over to lane 1 ...
+    assert run.s[-1] > 200.0 and run.d[-1] == pytest.approx(LANE0, abs=0.05)  # ... and came back
+    assert run.behaviours[-1] == Behaviour.CRUISE
+    assert run.accel.min() > -4.05
+
+
+def test_stops_behind_a_stopped_car_when_the_other_lane_holds_a_vehicle_alongside():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
+    parked = Actor(4, VEHICLE, s_m=90.0, d_m=LANE0)
+    alongside = Actor(5, VEHICLE, s_m=91.0, d_m=LANE1)  # both lanes blocked
+    run = drive(route, 10.0, LANE0, 12.0, [parked, alongside], duration_s=25.0)
+    planner = make_planner()
+    assert run.v[-1] == pytest.approx(0.0, abs=0.05)
+    assert run.clearance[4][-1] == pytest.approx(
+        planner.idm.min_gap_m + planner.obstacle_stop_margin_m, abs=0.5
+    )
+    assert np.abs(run.d - LANE0).max() < 0.05
+    assert run.behaviours[-1] == Behaviour.STOP and "vehicle 4" in run.reasons[-1]
+
+
+def test_waits_for_a_moving_vehicle_alongside_then_goes_around():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
+    parked = Actor(4, VEHICLE, s_m=70.0, d_m=LANE0)
+    alongside = Actor(5, VEHICLE, s_m=12.0, d_m=LANE1, v_mps=9.0)  # beside the ego, then ahead
+    run = drive(route, 10.0, LANE0, 10.0, [parked, alongside], duration_s=35.0)
+    assert run.clearance[4].min() > 0.3 and run.clearance[5].min() > 0.3
+    first_change = run.behaviours.index(Behaviour.CHANGE_LANE)
+    assert Behaviour.STOP in run.behaviours[:first_change]  # it had to wait first
+    assert run.s[-1] > 120.0 and run.d[-1] == pytest.approx(LANE0, abs=0.05)
+
+
+def test_stops_behind_a_lead_that_brakes_hard_then_goes_around():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
+    lead = Actor(7, VEHICLE, s_m=45.0, d_m=LANE0, v_mps=14.0, brake_at_s=8.0, decel_mps2=7.0)
+    other = Actor(8, VEHICLE, s_m=0.0, d_m=LANE1, v_mps=14.0)  # keeps lane 1 busy beside the ego
+    run = drive(route, 10.0, LANE0, 14.0, [lead, other], duration_s=35.0)
+    assert run.clearance[7].min() > 0.5 and run.clearance[8].min() > 0.5
+    braking = run.t > 8.0
+    assert run.v[braking].min() < 5.0  # it had to slow right down while lane 1 was busy
+    lead_stop_s = lead.frenet(99.0)[0]
+    assert run.s[-1] > lead_stop_s + 30.0 and run.d[-1] == pytest.approx(LANE0, abs=0.05)
+
+
+def test_brakes_for_a_vehicle_cutting_in():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
+    # 6 m/s slower, it moves over when the bumper gap is down to ~12 m (the cut_in scenario).
+    cutter = Actor(9, VEHICLE, s_m=45.0, d_m=LANE1, v_mps=12.0, to_d_m=LANE0, move_at_s=3.0, move_s=2.5)
+    run = drive(route, 10.0, LANE0, 18.0, [cutter], duration_s=30.0)
+    assert run.clearance[9].min() > 1.0
+    # It is treated as a lead well before it is in the lane.
+    lead_from = next(k for k, r in enumerate(run.reasons) if "vehicle 9" in r)
+    assert run.t[lead_from] < 3.0 + 1.0
+    assert run.v[-1] == pytest.approx(12.0, abs=0.3)
+
+
+def test_respects_the_curvature_speed_cap_on_an_arc():
+    radius = 60.0
+    road = Road(
+        [Segment("straight", 150.0), Segment("arc", 200.0, radius), Segment("straight", 400.0)],
+        lane_count=2,
+        lane_width_m=3.5,
+        speed_limit_mps=25.0,
+    )
+    route = Route(road, 10.0, 700.0, lane=0, cruise_speed_mps=20.0)
+    run = drive(route, 10.0, LANE0, 20.0, [], duration_s=40.0)
+    planner = make_planner()
+    a_lat_max = planner.situation_params.max_lateral_accel_mps2
+    on_arc = (run.s > 150.0) & (run.s < 350.0)
+    lane_radius = radius - LANE0  # lane 0 is on the outside of this left bend
+    lateral = run.v[on_arc] ** 2 / lane_radius
+    assert lateral.max() <= a_lat_max * 1.03
+    assert lateral.max() >= a_lat_max * 0.9  # ... while not crawling
+    assert run.v[-1] > 17.5  # speeding up again after the bend
+    assert np.abs(run.d - LANE0).max() < 0.05
+    assert run.accel.min() > -4.05
+
+
+def test_path_starts_at_the_ego_and_lies_on_the_lane_centre_when_cruising():
+    road = Road([Segment("straight", 40.0), Segment("arc", 150.0, -80.0)], 2, 3.5, 25.0)
+    route = Route(road, 5.0, 180.0, lane=1, cruise_speed_mps=15.0)
+    x, y, yaw = road.to_world(30.0, LANE1)
+    ego = EgoState(float(x), float(y), float(yaw), 15.0, t_s=0.0)
+    plan = make_planner().plan(WorldModel(ego=ego, t_s=0.0), route)
+    assert plan.behaviour == Behaviour.CRUISE and plan.target_lane == 1
+    assert plan.path_xy_m[0] == pytest.approx([x, y], abs=0.01)
+    s, d = road.to_frenet(plan.path_xy_m)
+    assert d == pytest.approx(np.full(len(d), LANE1), abs=0.01)
+    step = np.hypot(*np.diff(plan.path_xy_m, axis=0).T)
+    # 1 m apart along the reference line; a lane on the outside of a right bend is a bit longer.
+    assert step == pytest.approx(np.ones(len(step)), rel=0.05)
+    assert s[-1] - s[0] >= 3.0 * 15.0 - 1.0
+    assert plan.speeds_mps.shape == (len(plan.path_xy_m),)
+    assert np.all(plan.speeds_mps <= 15.0 + 1e-9) and np.all(plan.speeds_mps >= 0.0)
+
+
+def test_speed_profile_integrates_the_target_acceleration():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
+    x, y, yaw = route.road.to_world(100.0, LANE0)
+    lead = Actor(7, VEHICLE, s_m=125.0, d_m=LANE0, v_mps=5.0)
+    ego = EgoState(float(x), float(y), float(yaw), 10.0, t_s=0.0)
+    plan = make_planner().plan(world_at(route.road, ego, [lead], 0.0), route)
+    assert plan.target_accel_mps2 < 0.0
+    ahead = np.arange(len(plan.speeds_mps)) * 1.0
+    expected = np.sqrt(np.maximum(100.0 + 2.0 * plan.target_accel_mps2 * ahead, 0.0))
+    assert plan.speeds_mps == pytest.approx(expected)
+    planner = make_planner()
+    gaps, speeds = planner.effective_leaders(planner_situation(planner, route, ego, lead))
+    a_idm = idm_accel(10.0, 20.0, gaps, speeds, planner.idm)
+    a_acc = acc_blend(a_idm, 10.0, gaps, speeds, planner.idm.decel_comfort_mps2, planner.acc_coolness)
+    assert plan.target_accel_mps2 == pytest.approx(float(np.clip(a_acc.min(), -MAX_DECEL_MPS2, planner.idm.accel_max_mps2)))
+
+
+def test_acc_blend_softens_idm_only_where_it_overreacts():
+    # A car cutting in 8 m ahead at the ego's speed: IDM brakes at several m/s^2, the ACC gently.
+    idm = make_planner().idm
+    a_idm = idm_accel(20.0, 20.0, np.array([8.0]), np.array([20.0]), idm)
+    a_acc = acc_blend(a_idm, 20.0, np.array([8.0]), np.array([20.0]), idm.decel_comfort_mps2, 0.99)
+    assert a_idm[0] < -8.0 and -idm.decel_comfort_mps2 - 0.5 < a_acc[0] < 0.0
+    # Closing fast on a stopped car: the braking needed, v^2 / 2s, is kept (or more).
+    a_idm = idm_accel(15.0, 20.0, np.array([30.0]), np.array([0.0]), idm)
+    a_acc = acc_blend(a_idm, 15.0, np.array([30.0]), np.array([0.0]), idm.decel_comfort_mps2, 0.99)
+    assert a_acc[0] <= -(15.0**2) / (2 * 30.0)
+    # Where IDM is relaxed it is left alone; coolness 0 is plain IDM.
+    a_idm = idm_accel(10.0, 20.0, np.array([60.0]), np.array([12.0]), idm)
+    assert acc_blend(a_idm, 10.0, np.array([60.0]), np.array([12.0]), 3.0, 0.99) == pytest.approx(a_idm)
+    a_idm = idm_accel(20.0, 20.0, np.array([8.0]), np.array([20.0]), idm)
+    assert acc_blend(a_idm, 20.0, np.array([8.0]), np.array([20.0]), 3.0, 0.0) == pytest.approx(a_idm)
+
+
+def planner_situation(planner: Planner, route: Route, ego: EgoState, actor: Actor):
+    planner.plan(world_at(route.road, ego, [actor], 0.0), route)
+    return planner.situation
+
+
+def test_static_obstacle_off_the_road_is_ignored_and_reset_forgets():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
+    cone = Actor(6, OBSTACLE, s_m=60.0, d_m=4.2, length_m=0.4, width_m=0.4)  # beyond the left edge
+    run = drive(route, 10.0, LANE0, 12.0, [cone], duration_s=5.0)
+    assert set(run.behaviours) == {Behaviour.CRUISE}
+    planner = make_planner()
+    x, y, yaw = route.road.to_world(500.0, LANE0)
+    planner.plan(WorldModel(ego=EgoState(float(x), float(y), float(yaw), 10.0), t_s=0.0), route)
+    planner.reset()
+    assert planner.state is None and planner.situation is None

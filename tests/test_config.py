@@ -1,0 +1,106 @@
+"""Every config group composes; bad input gives one clear error naming the key."""
+
+import numpy as np
+import pytest
+
+from sim import cfg as C
+from sim.cli import main
+from sim.simulation import seeds
+
+GROUPS = ("scenario", "perception", "decision", "control", "sim")
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_option_of_every_group_composes(group):
+    for option in C.available(group):
+        cfg, _ = C.load("drive", [f"{group}={option}"])
+        C.check_keys(cfg, {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"})
+        sim_cfg = C.sim_config(cfg)
+        spec = C.scenario_spec(cfg, seeds(1)[0])
+        v = sim_cfg.vehicle
+        C.build(cfg, "perception")
+        C.build(cfg, "decision", ego_length_m=v.length_m, ego_width_m=v.width_m, max_decel_mps2=v.max_decel_mps2)
+        C.build(
+            cfg,
+            "control",
+            wheelbase_m=v.wheelbase_m,
+            max_steer_rad=v.max_steer_rad,
+            max_accel_mps2=v.max_accel_mps2,
+            max_decel_mps2=v.max_decel_mps2,
+        )
+        assert spec.route.goal_s_m <= spec.road.length_m
+
+
+def test_all_seven_scenarios_ship():
+    assert set(C.available("scenario")) >= {
+        "lane_keep_curve",
+        "follow_lead",
+        "lead_hard_brake",
+        "cut_in",
+        "pedestrian_crossing",
+        "static_obstacle",
+        "dense_traffic",
+    }
+
+
+def test_scenario_ranges_are_sampled_from_the_seed():
+    cfg, _ = C.load("drive", ["scenario=cut_in"])
+    a = C.scenario_spec(cfg, seeds(1)[0])
+    b = C.scenario_spec(cfg, seeds(1)[0])
+    c = C.scenario_spec(cfg, seeds(2)[0])
+    assert a.actors == b.actors
+    assert a.actors != c.actors
+    lo, hi = 35.0, 50.0
+    assert lo <= a.actors[0].s_m - a.route.start_s_m <= hi
+
+
+def test_hydra_run_dir_override(tmp_path):
+    _, run_dir = C.load("drive", [f"hydra.run.dir={tmp_path}/x"])
+    assert str(run_dir) == f"{tmp_path}/x"
+
+
+@pytest.mark.parametrize(
+    "overrides, word",
+    [
+        (["scenario=no_such_scenario"], "cut_in"),  # lists the available ones
+        (["sim.camera.widht=100"], "widht"),
+        (["+sim.no_such_key=1"], "no_such_key"),
+        (["+no_such_top=1"], "no_such_top"),
+        (["seed=-1"], "seed"),
+        (["seed=abc"], "seed"),
+        (["sim.camera.width=0"], "width"),
+        (["sim.ego_model=tank"], "ego_model"),
+        (["scenario.road.lanes=0"], "lanes"),
+        (["scenario.ego.target_speed_mps=-5"], "target_speed_mps"),
+        (["+perception.no_such=1"], "no_such"),
+        (["perception.miss_probability=2"], "miss_probability"),
+        (["scenario=["], "input"),
+    ],
+)
+def test_bad_input_is_one_clear_line(overrides, word, tmp_path, capsys):
+    rc = main(["drive", *overrides, f"hydra.run.dir={tmp_path}/run"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1, err
+    assert word in err
+    assert "Traceback" not in err
+
+
+def test_scenarios_command_lists_one_line_each(capsys):
+    assert main(["scenarios"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == len(C.available("scenario"))
+    assert all(len(line.split()) > 2 for line in lines)
+
+
+def test_help_lists_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "drive" in out and "scenarios" in out
+
+
+def test_sampled_values_are_finite():
+    for name in C.available("scenario"):
+        cfg, _ = C.load("drive", [f"scenario={name}"])
+        spec = C.scenario_spec(cfg, seeds(0)[0])
+        assert np.isfinite(spec.duration_s) and spec.route.length_m > 0
