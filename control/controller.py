@@ -16,13 +16,14 @@ max_decel_mps2=...)`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from control.command import ControlCommand
-from control.lateral import PurePursuit, Stanley, arc_length_m, clean_path, project_onto_path
+from control.lateral import PathGeometry, PurePursuit, Stanley
 from control.pid import PID
 from decision.plan import Behaviour, Plan
 from perception.types import EgoState
@@ -83,40 +84,42 @@ class VehicleController:
         self.speed_pid.reset()
         self.lateral.reset()
 
-    def reference_speed(self, ego: EgoState, path_xy_m: np.ndarray, speeds_mps: np.ndarray) -> float:
-        """The profile's speed [m/s] `speed_lookahead_s * v` along the path from the ego's nearest point.
-
-        path_xy_m: (N, 2) without repeated points (`clean_path`); speeds_mps: (N,). An empty path
-        gives 0 (stop), a single point its own speed.
-        """
-        if len(path_xy_m) == 0:
-            return 0.0
-        if len(path_xy_m) == 1:
-            return max(float(speeds_mps[0]), 0.0)
-        s = arc_length_m(path_xy_m)
-        proj = project_onto_path(path_xy_m, np.array([ego.x_m, ego.y_m]), s)
-        s_ref = proj.s_m + self.speed_lookahead_s * max(ego.speed_mps, 0.0)
-        return max(float(np.interp(s_ref, s, speeds_mps)), 0.0)
-
     def update(self, ego: EgoState, plan: Plan, dt: float) -> tuple[ControlCommand, dict[str, float]]:
         """One control tick of `dt` [s]: the command and a flat log of floats (same keys every tick).
 
         Log: steer_rad, accel_mps2, v_ref_mps, speed_error_mps, pid_p, pid_i, pid_d, pid_ff, mode
         (0 track, 1 standstill hold, 2 emergency brake) and the lateral law's log:
         cross_track_error_m, heading_error_rad, lookahead_m, target_x_m, target_y_m.
+        The reference speed is the profile's speed `speed_lookahead_s * v` along the path from the
+        centre's nearest path point; an empty path gives 0 (stop), a single point its own speed.
+        Raises ValueError on a bad dt, a non-finite ego state, a broken path (`PathGeometry`) or
+        speeds that do not match the path's points.
         """
         if not dt > 0:
             raise ValueError(f"dt={dt} must be > 0")
-        path, keep = clean_path(plan.path_xy_m)
+        x, y, yaw, v = ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps
+        if not math.isfinite(x + y + yaw + v):
+            raise ValueError(f"ego state is not finite: {ego}")
+        geometry = PathGeometry(plan.path_xy_m)
         speeds = np.asarray(plan.speeds_mps, dtype=float)
-        if speeds.shape != keep.shape:
-            raise ValueError(f"speeds_mps has shape {speeds.shape}, path has {len(keep)} points")
-        if not keep.all():
-            speeds = speeds[keep]
+        n_plan = len(plan.path_xy_m)
+        if speeds.shape != (n_plan,):
+            raise ValueError(f"speeds_mps has shape {speeds.shape}, path has {n_plan} points")
+        if geometry.keep is not None:
+            speeds = speeds[geometry.keep]
 
-        steer, lateral_log = self.lateral.steer(ego, path)
-        v = ego.speed_mps
-        v_ref = self.reference_speed(ego, path, speeds)
+        law = self.lateral
+        if geometry.n_points >= 2:
+            # One pass projects the law's axle (for steering) and the centre (for the speed reference).
+            offset = law.axle_offset_m
+            axle, centre = geometry.project(((x + offset * math.cos(yaw), y + offset * math.sin(yaw)), (x, y)))
+            lateral = law.steer_on(ego, geometry, axle)
+            s_ref = centre.s_m + self.speed_lookahead_s * max(v, 0.0)
+            v_ref = max(float(np.interp(s_ref, geometry.s_m, speeds)), 0.0)
+        else:
+            lateral = law.steer_on(ego, geometry, None)
+            v_ref = max(float(speeds[0]), 0.0) if geometry.n_points == 1 else 0.0
+
         if plan.behaviour == Behaviour.EMERGENCY_BRAKE:
             accel, mode = -self.max_decel_mps2, MODE_EMERGENCY
             self.speed_pid.reset()
@@ -127,17 +130,22 @@ class VehicleController:
             accel = self.speed_pid.update(v_ref - v, dt, speed_mps=v, feedforward=plan.target_accel_mps2)
             mode = MODE_TRACK
 
-        pid = self.speed_pid.log
+        pid = self.speed_pid.terms
+        steer = lateral.steer_rad
         log = {
             "steer_rad": steer,
             "accel_mps2": accel,
             "v_ref_mps": v_ref,
             "speed_error_mps": v_ref - v,
-            "pid_p": pid["p"],
-            "pid_i": pid["i"],
-            "pid_d": pid["d"],
-            "pid_ff": pid["ff"],
+            "pid_p": pid.p,
+            "pid_i": pid.i,
+            "pid_d": pid.d,
+            "pid_ff": pid.ff,
             "mode": mode,
-            **lateral_log,
+            "cross_track_error_m": lateral.cross_track_error_m,
+            "heading_error_rad": lateral.heading_error_rad,
+            "lookahead_m": lateral.lookahead_m,
+            "target_x_m": lateral.target_x_m,
+            "target_y_m": lateral.target_y_m,
         }
         return ControlCommand(steer_rad=steer, accel_mps2=accel), log

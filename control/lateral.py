@@ -11,19 +11,25 @@ delta = atan(2 L sin(alpha) / ld), alpha = bearing of that point from the headin
 Stanley (Thrun et al. 2006): from the front axle, delta = heading_gain * heading error +
 atan(k e / (softening + v)), e = cross-track error of the front axle (steering back to the path).
 
-The geometry works on all path points at once (numpy); a path has N ~ 50-200 points.
+This runs every control tick, so the cost is the number of numpy calls (each ~1 us on arrays of
+N ~ 50-200 points), not N: `PathGeometry` computes the segments and arc lengths of a path once per
+tick, with the points held as complex numbers x + iy so that one numpy call does a 2-D operation,
+and projects several query points (the steering axle and the car's centre) in one pass. The
+scalar work after that is plain `math`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
 from perception.types import EgoState
 
 MIN_SEGMENT_M = 1e-6  # path points closer than this to the previous point are dropped
+NAN = math.nan
 
 
 def wrap_angle(angle_rad: float) -> float:
@@ -34,8 +40,9 @@ def wrap_angle(angle_rad: float) -> float:
 def clean_path(path_xy_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop points that repeat the previous one; return (path (M, 2), kept mask (N,)).
 
-    Raises ValueError on a path that is not (N, 2) or holds non-finite values: a broken plan should
-    fail loudly, not steer the car somewhere.
+    Points are dropped until no segment is shorter than MIN_SEGMENT_M. Raises ValueError on a path
+    that is not (N, 2) or holds non-finite values: a broken plan should fail loudly, not steer the
+    car somewhere.
     """
     path = np.asarray(path_xy_m, dtype=float)
     if path.size == 0:
@@ -44,28 +51,24 @@ def clean_path(path_xy_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"path must have shape (N, 2), got {path.shape}")
     if not np.all(np.isfinite(path)):
         raise ValueError("path holds non-finite values")
-    seg = np.diff(path, axis=0)
-    keep = np.empty(len(path), dtype=bool)
-    keep[0] = True
-    keep[1:] = np.hypot(seg[:, 0], seg[:, 1]) > MIN_SEGMENT_M
-    return (path if keep.all() else path[keep]), keep
+    kept = np.arange(len(path))
+    while len(kept) > 1:  # one pass, unless dropping points made a new short segment
+        seg = np.diff(path[kept], axis=0)
+        short = np.hypot(seg[:, 0], seg[:, 1]) <= MIN_SEGMENT_M
+        if not short.any():
+            break
+        kept = kept[np.concatenate(([True], ~short))]
+    keep = np.zeros(len(path), dtype=bool)
+    keep[kept] = True
+    return path[kept], keep
 
 
-def arc_length_m(path_xy_m: np.ndarray) -> np.ndarray:
-    """(N,) distance along the polyline from its first point to each point [m]."""
-    s = np.zeros(len(path_xy_m))
-    if len(path_xy_m) > 1:
-        seg = np.diff(path_xy_m, axis=0)
-        np.cumsum(np.hypot(seg[:, 0], seg[:, 1]), out=s[1:])
-    return s
-
-
-@dataclass(frozen=True, slots=True)
-class Projection:
+class Projection(NamedTuple):
     """The nearest point of a polyline to a query point.
 
-    segment: index i of the segment (path[i], path[i+1]); fraction: position along it in [0, 1].
-    point_xy_m: (2,) the nearest point. s_m: its distance along the path from path[0].
+    segment: index i of the segment (path[i], path[i+1]); fraction: position along it, in [0, 1]
+    except before the first and past the last segment (the path extends straight there).
+    point_xy_m: (x, y) the nearest point. s_m: its distance along the path from path[0].
     cross_track_error_m: signed distance of the query point, left of the path positive.
     path_yaw_rad: heading of the path there, blended between neighbouring segments so that it
     changes continuously along a polyline (no jumps at the vertices).
@@ -73,88 +76,182 @@ class Projection:
 
     segment: int
     fraction: float
-    point_xy_m: np.ndarray
+    point_xy_m: tuple[float, float]
     s_m: float
     cross_track_error_m: float
     path_yaw_rad: float
 
 
-def project_onto_path(
-    path_xy_m: np.ndarray, point_xy_m: np.ndarray, s_m: np.ndarray | None = None
-) -> Projection:
-    """Project a point onto a polyline of at least two distinct points.
+class PathGeometry:
+    """A path prepared once per tick: points, segments and arc lengths, shared by all queries.
 
-    path_xy_m: (N, 2) with N >= 2 and no zero-length segments (see `clean_path`).
-    point_xy_m: (2,). s_m: (N,) arc lengths of the path if already computed (`arc_length_m`).
-    Before its first point and past its last, the path continues along its end segments, so a
-    point behind the start gets the cross-track error of the extended first segment.
+    Built from an (N, 2) path [m]; raises ValueError if it is not (N, 2) or not finite. Points that
+    repeat the previous one are dropped (`clean_path`): `keep` is then the (N,) mask of the points
+    kept, else None. Attributes, for the M points kept: z (M,) complex points x + iy [m];
+    seg (M-1,) complex segments z[i+1] - z[i]; seg_len_m (M-1,); s_m (M,) arc length from z[0].
     """
-    seg = path_xy_m[1:] - path_xy_m[:-1]  # (N-1, 2)
-    seg_len2 = np.einsum("ij,ij->i", seg, seg)
-    rel = point_xy_m - path_xy_m[:-1]
-    t = np.clip(np.einsum("ij,ij->i", rel, seg) / seg_len2, 0.0, 1.0)
-    nearest = path_xy_m[:-1] + t[:, None] * seg
-    dist2 = np.einsum("ij,ij->i", point_xy_m - nearest, point_xy_m - nearest)
-    i = int(np.argmin(dist2))
-    last = len(seg) - 1
-    # Unclipped fraction at the ends, so the path extends straight beyond them.
-    ti = float(np.dot(rel[i], seg[i]) / seg_len2[i])
-    ti = min(max(ti, 0.0 if i > 0 else -math.inf), 1.0 if i < last else math.inf)
-    foot = path_xy_m[i] + ti * seg[i]
-    length = math.sqrt(seg_len2[i])
-    cte = float(seg[i, 0] * (point_xy_m[1] - foot[1]) - seg[i, 1] * (point_xy_m[0] - foot[0])) / length
 
-    yaw_i = math.atan2(seg[i, 1], seg[i, 0])
-    if ti < 0.5 and i > 0:
-        other, w = i - 1, 0.5 - ti
-    elif ti > 0.5 and i < last:
-        other, w = i + 1, ti - 0.5
-    else:
-        other, w = i, 0.0
-    yaw = yaw_i + w * wrap_angle(math.atan2(seg[other, 1], seg[other, 0]) - yaw_i)
+    __slots__ = ("keep", "z", "seg", "seg_len_m", "s_m")
 
-    if s_m is None:
-        s_start = float(np.sum(np.sqrt(seg_len2[:i])))
-    else:
-        s_start = float(s_m[i])
-    return Projection(i, ti, foot, s_start + ti * length, cte, wrap_angle(yaw))
+    def __init__(self, path_xy_m: np.ndarray):
+        path = np.ascontiguousarray(path_xy_m, dtype=float)
+        self.keep = None
+        if path.ndim != 2 or path.shape[1] != 2 or len(path) < 2:
+            path, self.keep = clean_path(path)  # checks shape and finiteness
+            self.keep = None if self.keep.all() else self.keep
+        elif not self._prepare(path):  # repeated points or non-finite values
+            path, keep = clean_path(path)
+            self.keep = None if keep.all() else keep
+        else:
+            return
+        self._prepare(np.ascontiguousarray(path))
+
+    def _prepare(self, path: np.ndarray) -> bool:
+        """Set the attributes from a contiguous (M, 2) path; False if a segment is too short (or
+        not finite) for the geometry."""
+        z = self.z = path.view(complex)[:, 0]
+        seg = self.seg = z[1:] - z[:-1]
+        seg_len = self.seg_len_m = np.abs(seg)
+        s = self.s_m = np.empty(len(z))
+        if len(z) == 0:
+            return True
+        s[0] = 0.0
+        np.cumsum(seg_len, out=s[1:])
+        return len(z) < 2 or (math.isfinite(s[-1]) and seg_len.min() > MIN_SEGMENT_M)
+
+    @property
+    def n_points(self) -> int:
+        """M, the number of points kept."""
+        return len(self.z)
+
+    def project(self, points_xy_m: Sequence[tuple[float, float]]) -> list[Projection]:
+        """The nearest path point to each of K query points (x, y) [m]; needs M >= 2.
+
+        Before its first point and past its last, the path continues along its end segments, so a
+        point behind the start gets the cross-track error of the extended first segment.
+        """
+        z, seg = self.z, self.seg
+        points = np.array([complex(x, y) for x, y in points_xy_m])
+        rel = points[:, None] - z[:-1]  # (K, M-1)
+        # In each segment's frame: real part = fraction along it, imaginary = left offset / length.
+        local = rel / seg
+        dist = np.abs(rel - local.real.clip(0.0, 1.0) * seg)
+        nearest = dist.argmin(axis=1).tolist()
+        last = len(seg) - 1
+        out = []
+        for k, i in enumerate(nearest):
+            w = complex(local[k, i])
+            ti = w.real  # unclipped at the ends of the path, so it extends straight beyond them
+            if ti < 0.0 and i > 0:
+                ti = 0.0
+            elif ti > 1.0 and i < last:
+                ti = 1.0
+            d = complex(seg[i])
+            length = float(self.seg_len_m[i])
+            foot = complex(z[i]) + ti * d
+            yaw = math.atan2(d.imag, d.real)
+            if ti < 0.5 and i > 0:
+                other, weight = seg[i - 1], 0.5 - ti
+            elif ti > 0.5 and i < last:
+                other, weight = seg[i + 1], ti - 0.5
+            else:
+                other, weight = d, 0.0
+            if weight:
+                yaw += weight * wrap_angle(math.atan2(other.imag, other.real) - yaw)
+            s = float(self.s_m[i]) + ti * length
+            out.append(Projection(i, ti, (foot.real, foot.imag), s, w.imag * length, wrap_angle(yaw)))
+        return out
+
+    def point_at_distance(
+        self, start: Projection, from_xy_m: tuple[float, float], distance_m: float
+    ) -> tuple[float, float]:
+        """(x, y) the first path point after `start` that lies `distance_m` from `from_xy_m`.
+
+        `start` must lie within `distance_m` of `from_xy_m`. The circle is intersected with the
+        polyline segment by segment (exactly, not at the vertices); if the path ends inside the
+        circle, its last segment is extended until it meets the circle.
+        """
+        z = self.z
+        p = complex(*from_xy_m)
+        i = start.segment
+        on_path = start.fraction <= 1.0  # else the start lies beyond the path's end
+        found = False
+        if on_path:
+            ahead = np.abs(z[i + 1 :] - p)  # vertices ahead of the start point
+            k = int((ahead >= distance_m).argmax())
+            found = bool(ahead[k] >= distance_m)
+        if found:
+            j = i + 1 + k
+            p0 = complex(*start.point_xy_m) if k == 0 else complex(z[j - 1])
+            direction = complex(z[j]) - p0
+        else:
+            p0 = complex(z[-1]) if on_path else complex(*start.point_xy_m)
+            direction = complex(self.seg[-1])
+        # |p0 + u direction - p| = distance: the larger root of a quadratic in u.
+        rel = p0 - p
+        a = direction.real * direction.real + direction.imag * direction.imag
+        b = rel.real * direction.real + rel.imag * direction.imag
+        c = rel.real * rel.real + rel.imag * rel.imag - distance_m * distance_m
+        target = p0 + (-b + math.sqrt(max(b * b - a * c, 0.0))) / a * direction
+        return target.real, target.imag
+
+    def point_at_arc_length(self, s_m: float) -> tuple[float, float]:
+        """(x, y) the path point `s_m` along the path (clamped to its ends); needs M >= 1."""
+        point = complex(np.interp(s_m, self.s_m, self.z))
+        return point.real, point.imag
 
 
-def point_at_distance(
-    path_xy_m: np.ndarray, start: Projection, from_xy_m: np.ndarray, distance_m: float
-) -> np.ndarray:
-    """(2,) the first path point after `start` that lies `distance_m` from `from_xy_m`.
+class LateralResult(NamedTuple):
+    """A steering angle [rad] and what it was computed from (NaN where the path is degenerate)."""
 
-    `start` must lie within `distance_m` of `from_xy_m`. The circle is intersected with the
-    polyline segment by segment (exactly, not at the vertices); if the path ends inside the circle,
-    its last segment is extended until it meets the circle.
-    """
-    d2 = np.einsum("ij,ij->i", path_xy_m - from_xy_m, path_xy_m - from_xy_m)
-    r2 = distance_m * distance_m
-    # Vertices ahead of the start point (none when the start lies beyond the path's end).
-    ahead = d2[start.segment + 1 :] if start.fraction <= 1.0 else d2[:0]
-    outside = np.flatnonzero(ahead >= r2)
-    if len(outside):
-        j = start.segment + 1 + int(outside[0])
-        p0 = start.point_xy_m if j == start.segment + 1 else path_xy_m[j - 1]
-        direction = path_xy_m[j] - p0
-    else:
-        p0 = path_xy_m[-1] if start.fraction <= 1.0 else start.point_xy_m
-        direction = path_xy_m[-1] - path_xy_m[-2]
-    # |p0 + u direction - from| = distance: the larger root of a quadratic in u.
-    rel = p0 - from_xy_m
-    a = float(direction @ direction)
-    b = float(rel @ direction)
-    c = float(rel @ rel) - r2
-    u = (-b + math.sqrt(max(b * b - a * c, 0.0))) / a
-    return p0 + u * direction
+    steer_rad: float
+    cross_track_error_m: float
+    heading_error_rad: float
+    lookahead_m: float
+    target_x_m: float
+    target_y_m: float
+
+    def log(self) -> dict[str, float]:
+        """The log of floats: all fields but the steering angle."""
+        return {
+            "cross_track_error_m": self.cross_track_error_m,
+            "heading_error_rad": self.heading_error_rad,
+            "lookahead_m": self.lookahead_m,
+            "target_x_m": self.target_x_m,
+            "target_y_m": self.target_y_m,
+        }
 
 
-def _axle_xy(ego: EgoState, offset_m: float) -> np.ndarray:
-    return np.array([ego.x_m + offset_m * math.cos(ego.yaw_rad), ego.y_m + offset_m * math.sin(ego.yaw_rad)])
+class _LateralLaw:
+    """What both laws share: the axle they steer from, and `steer` on a raw path."""
+
+    axle_offset_m: float  # where the law's axle is along the heading from the centre [m]
+
+    def reset(self) -> None:
+        """The steering laws keep no state."""
+
+    def axle_xy_m(self, ego: EgoState) -> tuple[float, float]:
+        """(x, y) of the axle the law steers from [m]."""
+        offset = self.axle_offset_m
+        return ego.x_m + offset * math.cos(ego.yaw_rad), ego.y_m + offset * math.sin(ego.yaw_rad)
+
+    def steer(self, ego: EgoState, path_xy_m: np.ndarray) -> tuple[float, dict[str, float]]:
+        """Steering angle [rad] towards `path_xy_m` (N, 2), and a log of floats (see `steer_on`).
+
+        A path of fewer than two distinct points gives steer 0 and NaN in the log.
+        """
+        geometry = PathGeometry(path_xy_m)
+        proj = geometry.project((self.axle_xy_m(ego),))[0] if geometry.n_points >= 2 else None
+        result = self.steer_on(ego, geometry, proj)
+        return result.steer_rad, result.log()
+
+    def steer_on(self, ego: EgoState, geometry: PathGeometry, axle: Projection | None) -> LateralResult:
+        """Steering from a prepared path and the projection of the law's axle onto it (None when
+        the path has fewer than two points)."""
+        raise NotImplementedError
 
 
-class PurePursuit:
+class PurePursuit(_LateralLaw):
     """Pure pursuit from the rear axle; lookahead [m] = lookahead_min_m + lookahead_gain_s * speed."""
 
     def __init__(
@@ -166,39 +263,31 @@ class PurePursuit:
         self.lookahead_min_m = lookahead_min_m
         self.lookahead_gain_s = lookahead_gain_s
         self.max_steer_rad = max_steer_rad
+        self.axle_offset_m = -0.5 * wheelbase_m
 
-    def reset(self) -> None:
-        """Pure pursuit keeps no state."""
-
-    def steer(self, ego: EgoState, path_xy_m: np.ndarray) -> tuple[float, dict[str, float]]:
-        """Steering angle [rad] towards `path_xy_m` (N, 2), and a log of floats.
-
-        Log: cross_track_error_m and heading_error_rad (of the rear axle), lookahead_m, target_x_m,
-        target_y_m. A path of fewer than two distinct points gives steer 0 and NaN in the log.
-        """
-        path, _ = clean_path(path_xy_m)
-        rear = _axle_xy(ego, -0.5 * self.wheelbase_m)
+    def steer_on(self, ego: EgoState, geometry: PathGeometry, axle: Projection | None) -> LateralResult:
+        """Log: cross_track_error_m and heading_error_rad (of the rear axle), lookahead_m, target_x_m,
+        target_y_m (the point aimed at)."""
         lookahead = self.lookahead_min_m + self.lookahead_gain_s * max(ego.speed_mps, 0.0)
-        if len(path) < 2:
-            return 0.0, _log(math.nan, math.nan, lookahead, (math.nan, math.nan))
-        proj = project_onto_path(path, rear)
-        if abs(proj.cross_track_error_m) < lookahead:
-            target = point_at_distance(path, proj, rear, lookahead)
+        if axle is None:
+            return LateralResult(0.0, NAN, NAN, lookahead, NAN, NAN)
+        rear = self.axle_xy_m(ego)
+        # The distance to the nearest point, not |cross-track error|: they differ at a vertex.
+        if math.dist(rear, axle.point_xy_m) < lookahead:
+            tx, ty = geometry.point_at_distance(axle, rear, lookahead)
         else:  # farther from the path than the lookahead: aim one lookahead down the path
-            s = arc_length_m(path)
-            s_t = proj.s_m + lookahead
-            target = np.array([np.interp(s_t, s, path[:, 0]), np.interp(s_t, s, path[:, 1])])
-        dx, dy = target[0] - rear[0], target[1] - rear[1]
+            tx, ty = geometry.point_at_arc_length(axle.s_m + lookahead)
+        dx, dy = tx - rear[0], ty - rear[1]
         cos_y, sin_y = math.cos(ego.yaw_rad), math.sin(ego.yaw_rad)
         lateral = -sin_y * dx + cos_y * dy  # target's offset to the left of the heading
         dist2 = max(dx * dx + dy * dy, 1e-9)
         steer = math.atan(2.0 * self.wheelbase_m * lateral / dist2)  # curvature 2 sin(alpha) / d
         steer = min(max(steer, -self.max_steer_rad), self.max_steer_rad)
-        heading_error = wrap_angle(proj.path_yaw_rad - ego.yaw_rad)
-        return steer, _log(proj.cross_track_error_m, heading_error, lookahead, target)
+        heading_error = wrap_angle(axle.path_yaw_rad - ego.yaw_rad)
+        return LateralResult(steer, axle.cross_track_error_m, heading_error, lookahead, tx, ty)
 
 
-class Stanley:
+class Stanley(_LateralLaw):
     """Stanley steering from the front axle: heading_gain * heading error + atan(k e / (soft + v))."""
 
     def __init__(
@@ -213,35 +302,16 @@ class Stanley:
         self.softening_mps = softening_mps
         self.heading_gain = heading_gain
         self.max_steer_rad = max_steer_rad
+        self.axle_offset_m = 0.5 * wheelbase_m
 
-    def reset(self) -> None:
-        """Stanley keeps no state."""
-
-    def steer(self, ego: EgoState, path_xy_m: np.ndarray) -> tuple[float, dict[str, float]]:
-        """Steering angle [rad] towards `path_xy_m` (N, 2), and a log of floats.
-
-        Log: cross_track_error_m and heading_error_rad (of the front axle), lookahead_m (0: Stanley
-        looks at the front axle's own nearest path point), target_x_m, target_y_m (that point).
-        A path of fewer than two distinct points gives steer 0 and NaN in the log.
-        """
-        path, _ = clean_path(path_xy_m)
-        if len(path) < 2:
-            return 0.0, _log(math.nan, math.nan, 0.0, (math.nan, math.nan))
-        front = _axle_xy(ego, 0.5 * self.wheelbase_m)
-        proj = project_onto_path(path, front)
-        heading_error = wrap_angle(proj.path_yaw_rad - ego.yaw_rad)
-        cte = proj.cross_track_error_m
+    def steer_on(self, ego: EgoState, geometry: PathGeometry, axle: Projection | None) -> LateralResult:
+        """Log: cross_track_error_m and heading_error_rad (of the front axle), lookahead_m (0: Stanley
+        looks at the front axle's own nearest path point), target_x_m, target_y_m (that point)."""
+        if axle is None:
+            return LateralResult(0.0, NAN, NAN, 0.0, NAN, NAN)
+        heading_error = wrap_angle(axle.path_yaw_rad - ego.yaw_rad)
+        cte = axle.cross_track_error_m
         correction = math.atan2(-self.gain * cte, self.softening_mps + max(ego.speed_mps, 0.0))
         steer = self.heading_gain * heading_error + correction
         steer = min(max(steer, -self.max_steer_rad), self.max_steer_rad)
-        return steer, _log(cte, heading_error, 0.0, proj.point_xy_m)
-
-
-def _log(cte: float, heading_error: float, lookahead: float, target) -> dict[str, float]:
-    return {
-        "cross_track_error_m": float(cte),
-        "heading_error_rad": float(heading_error),
-        "lookahead_m": float(lookahead),
-        "target_x_m": float(target[0]),
-        "target_y_m": float(target[1]),
-    }
+        return LateralResult(steer, cte, heading_error, 0.0, *axle.point_xy_m)

@@ -9,10 +9,37 @@ fresh controller gives no derivative kick.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
+
+
+class PIDTerms(NamedTuple):
+    """The terms of one update, in output units; output = clip(p + i + d + ff)."""
+
+    p: float
+    i: float
+    d: float
+    ff: float
+    output: float
+
+
+NO_TERMS = PIDTerms(0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def _interp(x: float, xs: tuple[float, ...], ys: tuple[float, ...]) -> float:
+    """np.interp for one float on short tuples, without numpy's per-call cost."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    if x != x:  # NaN
+        return x
+    k = bisect.bisect_right(xs, x)  # xs[k - 1] <= x < xs[k]
+    return ys[k - 1] + (ys[k] - ys[k - 1]) * (x - xs[k - 1]) / (xs[k] - xs[k - 1])
 
 
 class PID:
@@ -26,6 +53,7 @@ class PID:
         held constant outside). Either schedule may be None (factor 1).
     anti_windup: stop integrating while the output saturates in the direction of the error. Only
         tests turn it off, to show what it prevents; the integral is clamped either way.
+    After each update, `terms` holds its PIDTerms (`log` gives them as a dict).
     """
 
     def __init__(
@@ -51,39 +79,41 @@ class PID:
         self.output_min, self.output_max = float(output_min), float(output_max)
         self.integral_limit = float(integral_limit)
         self.anti_windup = anti_windup
-        self._breakpoints = None
+        # Schedules as tuples of floats: read every tick, they are interpolated without numpy.
+        self._breakpoints: tuple[float, ...] = ()
         self._kp_factors = self._ki_factors = None
         if kp_schedule is not None or ki_schedule is not None:
             if speed_breakpoints_mps is None:
                 raise ValueError("a gain schedule needs speed_breakpoints_mps")
-            self._breakpoints = np.asarray(speed_breakpoints_mps, dtype=float)
-            if self._breakpoints.ndim != 1 or np.any(np.diff(self._breakpoints) <= 0):
+            breakpoints = np.asarray(speed_breakpoints_mps, dtype=float)
+            if breakpoints.ndim != 1 or len(breakpoints) == 0 or np.any(np.diff(breakpoints) <= 0):
                 raise ValueError(f"speed_breakpoints_mps must be increasing: {speed_breakpoints_mps}")
+            self._breakpoints = tuple(breakpoints.tolist())
             self._kp_factors = self._schedule(kp_schedule, "kp_schedule")
             self._ki_factors = self._schedule(ki_schedule, "ki_schedule")
         self.reset()
 
-    def _schedule(self, factors: Sequence[float] | None, name: str) -> np.ndarray | None:
+    def _schedule(self, factors: Sequence[float] | None, name: str) -> tuple[float, ...] | None:
         if factors is None:
             return None
         arr = np.asarray(factors, dtype=float)
-        if arr.shape != self._breakpoints.shape or np.any(arr < 0):
+        if arr.shape != (len(self._breakpoints),) or np.any(arr < 0):
             raise ValueError(f"{name} must be {len(self._breakpoints)} factors >= 0, got {factors}")
-        return arr
+        return tuple(arr.tolist())
 
     def reset(self) -> None:
         """Forget the integral and the previous error."""
         self.integral = 0.0
         self._prev_error: float | None = None
-        self._log = {"p": 0.0, "i": 0.0, "d": 0.0, "ff": 0.0, "output": 0.0}
+        self.terms = NO_TERMS
 
     def gains(self, speed_mps: float) -> tuple[float, float]:
         """(kp, ki) at this speed."""
         kp, ki = self.kp, self.ki
         if self._kp_factors is not None:
-            kp *= float(np.interp(speed_mps, self._breakpoints, self._kp_factors))
+            kp *= _interp(speed_mps, self._breakpoints, self._kp_factors)
         if self._ki_factors is not None:
-            ki *= float(np.interp(speed_mps, self._breakpoints, self._ki_factors))
+            ki *= _interp(speed_mps, self._breakpoints, self._ki_factors)
         return kp, ki
 
     def update(self, error: float, dt: float, speed_mps: float = 0.0, feedforward: float = 0.0) -> float:
@@ -108,10 +138,10 @@ class PID:
         if not (self.anti_windup and winding_up):
             self.integral = integral
         output = min(max(p + self.integral + d + feedforward, self.output_min), self.output_max)
-        self._log = {"p": p, "i": self.integral, "d": d, "ff": feedforward, "output": output}
+        self.terms = PIDTerms(p, self.integral, d, feedforward, output)
         return output
 
     @property
     def log(self) -> dict[str, float]:
-        """The terms of the last update: p, i, d, ff and the clipped output."""
-        return dict(self._log)
+        """The terms of the last update (`terms`) as a dict: p, i, d, ff and the clipped output."""
+        return self.terms._asdict()

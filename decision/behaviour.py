@@ -7,7 +7,10 @@ States (decision.plan.Behaviour):
 - STOP: a pedestrian in / entering the corridor, or a stationary vehicle or obstacle blocking the
   lane with no safe lane change: stop before it.
 - CHANGE_LANE: go around a blocking stationary object when the next lane passes the MOBIL-style
-  safety check, and go back to the route's lane once past it and safe. No change for mere speed.
+  safety check and is not blocked there too, and there is still room to get round it at this speed
+  (clear of it `pass_ttc_s` before reaching it, with no swerve shorter than speed x
+  `lane_change_min_duration_s`); else STOP and try again every tick. Go back to the route's lane
+  once past it and safe. No lane change for mere speed.
 - EMERGENCY_BRAKE: time to collision below `emergency_ttc_s` or a needed deceleration above
   `emergency_decel_mps2`; left when TTC >= `emergency_exit_ttc_s` and the needed deceleration is
   comfortable again (hysteresis).
@@ -124,8 +127,8 @@ def _clear_for(gaps: LaneGaps, distance_m: float, p: BehaviourParams) -> bool:
     return not (abs(gaps.lead_speed_mps) < p.stationary_speed_mps and gaps.lead_gap_m < distance_m)
 
 
-def _start_change(sit: Situation, gaps: LaneGaps, room_m: float, p: BehaviourParams) -> BehaviourState:
-    length = lane_change_length_m(sit.ego_speed_mps, room_m, p)
+def _start_change(sit: Situation, gaps: LaneGaps, gap_m: float, p: BehaviourParams) -> BehaviourState:
+    length = lane_change_length_m(sit.ego_speed_mps, gap_m, p)
     return BehaviourState(Behaviour.CHANGE_LANE, gaps.lane, LaneChange(sit.ego_s_m, sit.ego_d_m, length))
 
 

@@ -160,6 +160,7 @@ class Planner:
         self._last_t_s: float | None = None
 
     def plan(self, world: WorldModel, route: Route) -> Plan:
+        """One tick: the path, speed profile, target acceleration, behaviour and reason."""
         road = route.road
         s, d, tracks = project(world, road, self._ego_s_m, self.situation_params)
         self._ego_s_m = s
@@ -243,7 +244,7 @@ def acc_blend(
     decel_mps2: float,
     coolness: float,
 ):
-    """The ACC model (Kesting, Treiber & Helbing 2010; Treiber & Kesting, Traffic Flow Dynamics 11.3):
+    """The ACC model ("Enhanced IDM", Kesting, Treiber & Helbing 2010, arXiv:0912.3613):
     IDM's acceleration, softened towards the constant-acceleration heuristic (CAH) where IDM brakes
     harder than the situation needs. With the leader's acceleration unknown (taken as 0), the CAH is
     the braking that just matches the leader's speed at the gap: -max(v - v_lead, 0)^2 / (2 gap).

@@ -1,12 +1,13 @@
 """What is around the ego, reduced to the few facts the behaviour state machine decides on.
 
 Two steps, both vectorised over the tracks (no per-track Python loop):
-1. `project_tracks`: the world model's tracks in road (Frenet) coordinates: s, d, speeds along and
-   across the road, and the half extents of each box along and across the road.
+1. `project`: the ego and the world model's tracks in road (Frenet) coordinates, in one search of
+   the road near the ego's last s; per track the speed along the road, the bumper gaps to the ego,
+   the span of its predicted sideways drift and the half extents of its box across the road.
 2. `extract_situation`: for the lane being driven (and the lateral path of a lane change in
    progress), the nearest object ahead in the ego's corridor, the nearest pedestrian who is in or
-   about to enter it, the leaders and followers of the neighbouring lanes, the speed cap and the
-   braking needed for the curves ahead.
+   about to enter it, the object a lane change has not yet cleared sideways, the leaders and
+   followers of the neighbouring lanes, the speed cap and the braking needed for the curves ahead.
 
 The ego's corridor follows its planned lateral offset d_path(s): an object ahead is in the corridor
 when its box (and, for a moving object, its constant-velocity drift over a short horizon) overlaps

@@ -122,3 +122,19 @@ def build(cfg: DictConfig, group: str, **kwargs) -> Any:
         while cause.__cause__ is not None:
             cause = cause.__cause__
         raise ConfigError(f"{group}: {_first_line(cause)}") from None
+
+
+def build_stack(cfg: DictConfig, sim_cfg: SimConfig) -> tuple[Any, Any, Any]:
+    """The perceiver, planner and controller of a drive config, given the vehicle they drive."""
+    v = sim_cfg.vehicle
+    perceiver = build(cfg, "perception")
+    planner = build(cfg, "decision", ego_length_m=v.length_m, ego_width_m=v.width_m, max_decel_mps2=v.max_decel_mps2)
+    controller = build(
+        cfg,
+        "control",
+        wheelbase_m=v.wheelbase_m,
+        max_steer_rad=v.max_steer_rad,
+        max_accel_mps2=v.max_accel_mps2,
+        max_decel_mps2=v.max_decel_mps2,
+    )
+    return perceiver, planner, controller

@@ -11,7 +11,6 @@ one line on stderr and exit code 2; no traceback.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import yaml
 
@@ -52,56 +51,12 @@ def cmd_drive(args: list[str]) -> int:
             "decision, control, sim. Example: bulletdrive drive scenario=cut_in seed=3"
         )
         return 0
-    from sim import cfg as C
-    from sim.runner import run_closed_loop, write_outputs
-    from sim.simulation import Simulation, seeds
-    from sim.viz import VideoWriter
+    from sim.drive import drive
 
-    cfg, run_dir = C.load("drive", args)
-    C.check_keys(cfg, {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"})
-    seed = C.seed_of(cfg)
-    sim_cfg = C.sim_config(cfg)
-    spec = C.scenario_spec(cfg, seeds(seed)[0])
-    v = sim_cfg.vehicle
-    perceiver = C.build(cfg, "perception")
-    planner = C.build(
-        cfg, "decision", ego_length_m=v.length_m, ego_width_m=v.width_m, max_decel_mps2=v.max_decel_mps2
-    )
-    controller = C.build(
-        cfg,
-        "control",
-        wheelbase_m=v.wheelbase_m,
-        max_steer_rad=v.max_steer_rad,
-        max_accel_mps2=v.max_accel_mps2,
-        max_decel_mps2=v.max_decel_mps2,
-    )
-    want_video = bool(cfg.video) and sim_cfg.camera.enabled
-    camera = sim_cfg.camera.enabled and (want_video or perceiver.needs_camera)
-    if perceiver.needs_camera and not sim_cfg.camera.enabled:
-        raise C.ConfigError("this perception needs the camera: sim.camera.enabled must be true")
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _save_config(cfg, run_dir, args)
-    sim = Simulation(sim_cfg, spec, seed, camera=camera)
-    try:
-        video = None
-        if want_video:
-            w, h = sim_cfg.camera.width, sim_cfg.camera.height
-            video = VideoWriter(run_dir / "video.mp4", sim_cfg.camera_hz, (w + h, h))
-        result = run_closed_loop(sim, perceiver, planner, controller, seed, video)
-        if video is not None:
-            video.close()
-        meta = {
-            "scenario": spec.name,
-            "seed": seed,
-            "perception": cfg.hydra.runtime.choices.get("perception", "custom"),
-            "ego_model": sim_cfg.ego_model,
-        }
-        metrics = write_outputs(run_dir, sim, result, meta, plot=bool(cfg.plot))
-    finally:
-        sim.close()
+    result, run_dir = drive(args)
+    metrics = result.summary
     print(
-        f"{spec.name} seed {seed}: driving score {metrics['driving_score']:.1f} ({metrics['scorer']}), "
+        f"{metrics['scenario']} seed {metrics['seed']}: driving score {metrics['driving_score']:.1f} ({metrics['scorer']}), "
         f"route completion {metrics['route_completion']:.1f}%, outcome {metrics['outcome']}"
     )
     print(f"run folder: {run_dir}")
@@ -109,17 +64,6 @@ def cmd_drive(args: list[str]) -> int:
         if (run_dir / name).exists():
             print(f"  {run_dir / name}")
     return 0
-
-
-def _save_config(cfg, run_dir: Path, overrides: list[str]) -> None:
-    """Like a Hydra app: the resolved config and the overrides in RUN_DIR/.hydra/."""
-    from omegaconf import OmegaConf
-
-    from perception import atomic
-
-    conf = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
-    atomic.write_bytes(run_dir / ".hydra" / "config.yaml", yaml.safe_dump(conf, sort_keys=False).encode())
-    atomic.write_bytes(run_dir / ".hydra" / "overrides.yaml", yaml.safe_dump(list(overrides)).encode())
 
 
 COMMANDS = {"drive": cmd_drive, "scenarios": cmd_scenarios}

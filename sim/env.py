@@ -6,7 +6,8 @@ Observation (Dict):
 - "camera": (H, W, 3) uint8, the front camera (refreshed at sim.camera_hz, held in between);
 - "ego": (7,) float32: speed [m/s], yaw rate [rad/s], longitudinal accel [m/s^2], lateral offset
   from the route lane centre [m], heading error to the road [rad], route completion [0-1],
-  distance to the nearest actor ahead in the ego's corridor [m] (capped at 100; ground truth).
+  distance to the nearest actor ahead in the ego's corridor [m] (capped at 100; ground truth);
+  each clipped to the bounds EGO_LOW / EGO_HIGH.
 Action (Box [-1, 1]^2): [steer, accel]: steer x sim.vehicle.max_steer_rad; accel x max_accel_mps2
   when positive, x max_decel_mps2 when negative.
 Reward per control tick: progress along the route [m] / 10, minus 10 for each collision, minus 2
@@ -36,6 +37,9 @@ from sim.simulation import Simulation, seeds
 
 COLLISIONS = (COLLISION_VEHICLE, COLLISION_PEDESTRIAN, COLLISION_STATIC)
 MAX_GAP_M = 100.0
+# Bounds of the "ego" observation (values are clipped into them).
+EGO_LOW = np.array([0.0, -5.0, -20.0, -20.0, -np.pi, 0.0, 0.0], np.float32)
+EGO_HIGH = np.array([80.0, 5.0, 20.0, 20.0, np.pi, 1.0, MAX_GAP_M], np.float32)
 
 
 class DriveEnv(gym.Env):
@@ -52,7 +56,7 @@ class DriveEnv(gym.Env):
         self.observation_space = spaces.Dict(
             {
                 "camera": spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8),
-                "ego": spaces.Box(-np.inf, np.inf, (7,), np.float32),
+                "ego": spaces.Box(EGO_LOW, EGO_HIGH, (7,), np.float32),
             }
         )
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -121,4 +125,4 @@ class DriveEnv(gym.Env):
             ],
             dtype=np.float32,
         )
-        return {"camera": self._image.copy(), "ego": ego}
+        return {"camera": self._image.copy(), "ego": np.clip(ego, EGO_LOW, EGO_HIGH)}

@@ -26,8 +26,11 @@ class RunResult:
     wall_s: float = 0.0
 
 
-def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, video=None) -> RunResult:
-    """Drive `sim` until its criteria end the run. `video`: a viz.VideoWriter or None."""
+def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, on_frame=None) -> RunResult:
+    """Drive `sim` until its criteria end the run.
+
+    Camera frames are rendered at the camera rate when the perceiver needs them or `on_frame` is
+    given; `on_frame(sim, frame, world, plan)` then sees each one (e.g. `VideoRecorder`)."""
     perceiver.reset(seeds(seed)[3])
     planner.reset()
     controller.reset()
@@ -35,13 +38,13 @@ def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, 
     wall0 = time.perf_counter()
     while not sim.done:
         frame = None
-        if sim.camera_due() and (perceiver.needs_camera or video is not None):
+        if sim.camera_due() and (perceiver.needs_camera or on_frame is not None):
             frame = sim.render()
         world = perceiver.perceive(frame, sim.ego_state, sim.truth())
         plan = planner.plan(world, route)
         cmd, _ = controller.update(sim.ego_state, plan, sim.dt_s)
-        if frame is not None and video is not None:
-            video.write(_video_frame(sim, frame, world, plan))
+        if frame is not None and on_frame is not None:
+            on_frame(sim, frame, world, plan)
         sim.step(cmd)
     wall_s = time.perf_counter() - wall0
     ticks = sim.ticks()
@@ -61,7 +64,17 @@ def _distance(ticks: dict[str, np.ndarray]) -> float:
     return float(np.hypot(np.diff(ticks["x_m"]), np.diff(ticks["y_m"])).sum())
 
 
-def _video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
+class VideoRecorder:
+    """`on_frame` callback that writes each camera frame, annotated, to a viz.VideoWriter."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def __call__(self, sim: Simulation, frame, world, plan) -> None:
+        self.writer.write(video_frame(sim, frame, world, plan))
+
+
+def video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
     """Camera view with boxes (detections if the perceiver made any, else ground truth), a HUD
     and a bird's-eye inset."""
     if world.detections:
@@ -88,14 +101,14 @@ def _video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
     return np.concatenate([img, inset], axis=1)
 
 
-def write_outputs(run_dir: Path, sim: Simulation, result: RunResult, meta: dict, plot: bool) -> dict:
-    """metrics.json, log.npz (per-tick states and events) and trajectory.png, all atomic."""
+def write_outputs(run_dir: Path, sim: Simulation, result: RunResult, plot: bool) -> None:
+    """metrics.json, log.npz (per-tick states and actor positions) and trajectory.png, atomic."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    metrics = {**meta, **result.summary}
-    atomic.write_json(run_dir / "metrics.json", metrics)
+    atomic.write_json(run_dir / "metrics.json", result.summary)
     with atomic.atomic_path(run_dir / "log.npz") as tmp:
         np.savez_compressed(tmp, actor_xy_m=sim.actor_trails(), **result.ticks)
     if plot:
+        m = result.summary
         trails = sim.actor_trails()
         viz.bev_plot(
             sim.spec.road,
@@ -104,6 +117,5 @@ def write_outputs(run_dir: Path, sim: Simulation, result: RunResult, meta: dict,
             run_dir / "trajectory.png",
             actor_trails={int(i): trails[:, k] for k, i in enumerate(sim.actors.ids)},
             goal_xy_m=_goal_xy(sim.spec.route),
-            title=f"{meta['scenario']} seed {meta['seed']}: driving score {result.summary['driving_score']:.1f}",
+            title=f"{m['scenario']} seed {m['seed']}: driving score {m['driving_score']:.1f}",
         )
-    return metrics

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from control.command import ControlCommand
-from perception.types import CameraFrame, EgoState, WorldModel
+from perception.types import CameraFrame, WorldModel
 from sim.camera import Camera, ground_truth_boxes
 from sim.config import SimConfig
 from sim.criteria import Criteria, Event

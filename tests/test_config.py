@@ -17,17 +17,7 @@ def test_every_option_of_every_group_composes(group):
         C.check_keys(cfg, {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"})
         sim_cfg = C.sim_config(cfg)
         spec = C.scenario_spec(cfg, seeds(1)[0])
-        v = sim_cfg.vehicle
-        C.build(cfg, "perception")
-        C.build(cfg, "decision", ego_length_m=v.length_m, ego_width_m=v.width_m, max_decel_mps2=v.max_decel_mps2)
-        C.build(
-            cfg,
-            "control",
-            wheelbase_m=v.wheelbase_m,
-            max_steer_rad=v.max_steer_rad,
-            max_accel_mps2=v.max_accel_mps2,
-            max_decel_mps2=v.max_decel_mps2,
-        )
+        C.build_stack(cfg, sim_cfg)
         assert spec.route.goal_s_m <= spec.road.length_m
 
 

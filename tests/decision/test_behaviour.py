@@ -7,6 +7,7 @@ import pytest
 from decision.behaviour import (
     BehaviourParams,
     BehaviourState,
+    lane_change_fits,
     lane_change_length_m,
     lane_change_safe,
     next_behaviour,
@@ -28,6 +29,8 @@ P = BehaviourParams(
     lane_change_duration_s=4.0,
     lane_change_min_length_m=20.0,
     lane_change_min_gap_m=5.0,
+    lane_change_min_duration_s=2.5,
+    pass_ttc_s=1.5,
 )
 CRUISE = BehaviourState(Behaviour.CRUISE, lane=0)
 FREE_LEFT = LaneGaps(lane=1)
@@ -72,7 +75,7 @@ def test_stop_for_a_pedestrian():
 
 
 def test_change_lane_around_a_blocking_obstacle_when_the_next_lane_is_free():
-    sit = situation(lead=ObjectAhead(4, OBSTACLE, 40.0, 0.0), left=FREE_LEFT)
+    sit = situation(lead=ObjectAhead(4, OBSTACLE, 50.0, 0.0), left=FREE_LEFT)
     state, why = next_behaviour(CRUISE, sit, P)
     assert state.behaviour == Behaviour.CHANGE_LANE
     assert state.lane == 1
@@ -120,6 +123,16 @@ def test_lane_change_length_leaves_room_to_clear_the_obstacle():
     assert lane_change_length_m(1.0, math.inf, P) == pytest.approx(20.0)  # the minimum length
     # Standing 6.5 m behind it: blend short enough to be beside the obstacle's lane in time.
     assert lane_change_length_m(0.0, 6.5, P) == pytest.approx(10.0)
+    # 40 m away at 10 m/s: clear of it 1.5 s (15 m) before reaching it.
+    assert lane_change_length_m(10.0, 40.0, P) == pytest.approx(25.0 / 0.65)
+    assert lane_change_fits(10.0, 40.0, P)
+    # 20 m away at 10 m/s there is no comfortable way round: brake first (a swerve is never planned).
+    assert not lane_change_fits(10.0, 20.0, P)
+    assert lane_change_length_m(10.0, 20.0, P) == pytest.approx(25.0)  # 10 m/s x min duration
+    state, why = next_behaviour(
+        CRUISE, situation(lead=ObjectAhead(4, OBSTACLE, 20.0, 0.0), left=FREE_LEFT), P
+    )
+    assert state.behaviour == Behaviour.STOP and why.endswith("too close to go round at this speed")
 
 
 def test_change_lane_ends_in_cruise_or_follow():

@@ -55,7 +55,8 @@ def test_vectorised_call_equals_per_element_calls():
     v_lead = rng.uniform(0, 30, 50)
     together = idm_accel(v, v0, gap, v_lead, IDM)
     one_by_one = [
-        idm_accel(float(a), float(b), float(c), float(d), IDM) for a, b, c, d in zip(v, v0, gap, v_lead)
+        idm_accel(float(a), float(b), float(c), float(d), IDM)
+        for a, b, c, d in zip(v, v0, gap, v_lead, strict=True)
     ]
     assert together.shape == (50,)
     assert together == pytest.approx(np.array(one_by_one), rel=1e-12)

@@ -74,6 +74,7 @@ class Run:
     behaviours: list
     reasons: list
     clearance: dict  # actor id -> (T,) clearance between boxes [m] (< 0: overlap)
+    ttc: np.ndarray  # (T,) time to collision [s] with whatever is ahead and overlaps the ego sideways
     plans: list
 
 
@@ -102,19 +103,25 @@ def drive(route: Route, s0: float, d0: float, v0: float, actors: list[Actor], du
     v = v0
     rec = {k: [] for k in ("t", "s", "d", "v", "accel", "behaviours", "reasons", "plans")}
     clearance = {a.track_id: [] for a in actors}
+    ttc = []
     for k in range(int(round(duration_s / DT_S))):
         t = k * DT_S
         ego = EgoState(x, y, yaw, v, t_s=t)
         plan: Plan = planner.plan(world_at(road, ego, actors, t), route)
         s, d = road.to_frenet(np.array([x, y]), s_hint_m=rec["s"][-1] if rec["s"] else None)
+        ttc.append(np.inf)
         for a in actors:
-            sa, da, _, _ = a.frenet(t)
+            sa, da, va, _ = a.frenet(t)
             gap_s = abs(sa - s) - 0.5 * (a.length_m + EGO_LENGTH_M)
             gap_d = abs(da - d) - 0.5 * (a.width_m + EGO_WIDTH_M)
             clearance[a.track_id].append(max(gap_s, gap_d))
+            # As the sim's nuPlan-style TTC: ahead, within the half widths + 0.3 m sideways.
+            if sa > s and gap_d < 0.3 and v > va:
+                ttc[-1] = min(ttc[-1], max(gap_s, 0.0) / (v - va))
         for key, value in zip(
             ("t", "s", "d", "v", "accel", "behaviours", "reasons", "plans"),
             (t, s, d, v, plan.target_accel_mps2, plan.behaviour, plan.reason, plan),
+            strict=True,
         ):
             rec[key].append(value)
         # Kinematic ego: integrate the target acceleration, move along the plan's path.
@@ -134,6 +141,7 @@ def drive(route: Route, s0: float, d0: float, v0: float, actors: list[Actor], du
         behaviours=rec["behaviours"],
         reasons=rec["reasons"],
         clearance={k: np.array(c) for k, c in clearance.items()},
+        ttc=np.array(ttc),
         plans=rec["plans"],
     )
 
@@ -182,6 +190,7 @@ def test_goes_around_a_stopped_car_when_the_other_lane_is_free():
     parked = Actor(4, VEHICLE, s_m=90.0, d_m=LANE0)
     run = drive(route, 10.0, LANE0, 12.0, [parked], duration_s=25.0)
     assert run.clearance[4].min() > 0.3
+    assert run.ttc.min() > 0.95  # nuPlan's bound: clear of it sideways well before reaching it
     assert Behaviour.CHANGE_LANE in run.behaviours and Behaviour.STOP not in run.behaviours
     assert run.d.max() == pytest.approx(LANE1, abs=0.05)  # went over to lane 1 ...
     assert run.s[-1] > 200.0 and run.d[-1] == pytest.approx(LANE0, abs=0.05)  # ... and came back
@@ -209,6 +218,7 @@ def test_waits_for_a_moving_vehicle_alongside_then_goes_around():
     alongside = Actor(5, VEHICLE, s_m=12.0, d_m=LANE1, v_mps=9.0)  # beside the ego, then ahead
     run = drive(route, 10.0, LANE0, 10.0, [parked, alongside], duration_s=35.0)
     assert run.clearance[4].min() > 0.3 and run.clearance[5].min() > 0.3
+    assert run.ttc.min() > 0.95
     first_change = run.behaviours.index(Behaviour.CHANGE_LANE)
     assert Behaviour.STOP in run.behaviours[:first_change]  # it had to wait first
     assert run.s[-1] > 120.0 and run.d[-1] == pytest.approx(LANE0, abs=0.05)
@@ -220,6 +230,7 @@ def test_stops_behind_a_lead_that_brakes_hard_then_goes_around():
     other = Actor(8, VEHICLE, s_m=0.0, d_m=LANE1, v_mps=14.0)  # keeps lane 1 busy beside the ego
     run = drive(route, 10.0, LANE0, 14.0, [lead, other], duration_s=35.0)
     assert run.clearance[7].min() > 0.5 and run.clearance[8].min() > 0.5
+    assert run.ttc.min() > 0.95
     braking = run.t > 8.0
     assert run.v[braking].min() < 5.0  # it had to slow right down while lane 1 was busy
     lead_stop_s = lead.frenet(99.0)[0]
@@ -292,7 +303,9 @@ def test_speed_profile_integrates_the_target_acceleration():
     gaps, speeds = planner.effective_leaders(planner_situation(planner, route, ego, lead))
     a_idm = idm_accel(10.0, 20.0, gaps, speeds, planner.idm)
     a_acc = acc_blend(a_idm, 10.0, gaps, speeds, planner.idm.decel_comfort_mps2, planner.acc_coolness)
-    assert plan.target_accel_mps2 == pytest.approx(float(np.clip(a_acc.min(), -MAX_DECEL_MPS2, planner.idm.accel_max_mps2)))
+    assert plan.target_accel_mps2 == pytest.approx(
+        float(np.clip(a_acc.min(), -MAX_DECEL_MPS2, planner.idm.accel_max_mps2))
+    )
 
 
 def test_acc_blend_softens_idm_only_where_it_overreacts():
