@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from hydra import compose, initialize_config_module
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
@@ -46,6 +47,13 @@ def load(config_name: str, overrides: list[str]) -> tuple[DictConfig, Path]:
         raise ConfigError(_first_line(err)) from None
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(_first_line(err)) from None
+    except yaml.YAMLError as err:
+        chosen = [o for o in overrides if "=" in o and "." not in o.split("=")[0]]
+        where = f" (config chosen by {', '.join(chosen)})" if chosen else ""
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or _first_line(err)
+        raise ConfigError(f"malformed YAML{where}{at}: {problem}") from None
     HydraConfig.instance().set_config(cfg)
     try:
         run_dir = Path(cfg.hydra.run.dir)

@@ -94,3 +94,19 @@ def test_sampled_values_are_finite():
         cfg, _ = C.load("drive", [f"scenario={name}"])
         spec = C.scenario_spec(cfg, seeds(0)[0])
         assert np.isfinite(spec.duration_s) and spec.route.length_m > 0
+
+
+def test_user_scenarios_from_a_search_path_and_malformed_yaml(tmp_path, capsys):
+    from importlib.resources import files
+
+    (tmp_path / "scenario").mkdir()
+    text = files("conf").joinpath("scenario", "follow_lead.yaml").read_text()
+    (tmp_path / "scenario" / "mine.yaml").write_text(text.replace("name: follow_lead", "name: mine"))
+    (tmp_path / "scenario" / "broken.yaml").write_text("name: broken\nduration_s: [1, 2\n")
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    cfg, _ = C.load("drive", ["scenario=mine", search])
+    assert C.scenario_spec(cfg, seeds(0)[0]).name == "mine"
+    rc = main(["drive", "scenario=broken", search, f"hydra.run.dir={tmp_path}/run"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "malformed YAML" in err and "scenario=broken" in err and "line 3" in err
