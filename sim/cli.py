@@ -20,6 +20,9 @@ commands:
   drive       drive one scenario in closed loop; writes video, trajectory plot and metrics
               e.g. bulletdrive drive scenario=cut_in seed=3 perception=ground_truth
   scenarios   list the shipped scenarios, one line each
+  data        generate a labelled camera dataset (COCO) from randomised scenarios
+  train       train the CNN detector on a dataset
+  detect-eval COCO metrics of a detector on a dataset split
 
 Overrides use Hydra's syntax (key=value, group=option, hydra.run.dir=FOLDER).
 Run `bulletdrive COMMAND --help` for a command's help.
@@ -66,7 +69,116 @@ def cmd_drive(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"drive": cmd_drive, "scenarios": cmd_scenarios}
+def cmd_data(args: list[str]) -> int:
+    if args and args[0] in ("-h", "--help"):
+        print(
+            "usage: bulletdrive data [OVERRIDES...]\n\n"
+            "Generate a labelled COCO dataset from randomised scenarios (conf/data.yaml): images,\n"
+            "annotations/{train,val}.json, summary.json, box_heights.png, contact_sheet.png.\n"
+            "Resumes an interrupted run. Example: bulletdrive data out_dir=data/small train_scenes=8"
+        )
+        return 0
+    from sim import cfg as C
+    from sim.datagen import DataSettings, generate
+
+    sim_overrides = [a for a in args if a.lstrip("+~").startswith("sim.")]
+    cfg, _ = C.load("data", [a for a in args if a not in sim_overrides])
+    C.check_keys(cfg, {"out_dir", "scenarios", "train_scenes", "val_scenes", "seed", "frame_every_s", "workers"})
+    known = set(C.available("scenario"))
+    for name in cfg.scenarios:
+        if name not in known:
+            raise C.ConfigError(f"unknown scenario '{name}' in scenarios; available: {', '.join(sorted(known))}")
+    C.sim_config(C.load("drive", sim_overrides)[0])  # fail early on a bad sim override
+    settings = DataSettings(
+        out_dir=str(cfg.out_dir),
+        scenarios=tuple(cfg.scenarios),
+        train_scenes=int(cfg.train_scenes),
+        val_scenes=int(cfg.val_scenes),
+        seed=C.seed_of(cfg),
+        frame_every_s=float(cfg.frame_every_s),
+        workers=int(cfg.workers),
+        sim_overrides=tuple(sim_overrides),
+    )
+    summary = generate(settings)
+    for split, s in summary["splits"].items():
+        boxes = ", ".join(f"{k} {v}" for k, v in s["boxes"].items())
+        print(f"{split}: {s['images']} images from {s['scenes']} scenes; boxes: {boxes}")
+    print(f"dataset: {settings.out_dir} (summary.json, box_heights.png, contact_sheet.png)")
+    return 0
+
+
+def cmd_train(args: list[str]) -> int:
+    if args and args[0] in ("-h", "--help"):
+        print(
+            "usage: bulletdrive train [OVERRIDES...]\n\n"
+            "Train the CenterNet detector (conf/train.yaml, model=small|tiny) on a dataset from\n"
+            "`bulletdrive data`. Writes out_dir/last.pt (resumable), model.pt, history.json and\n"
+            "loss_curve.png. Example: bulletdrive train data_dir=data/sim out_dir=runs/det epochs=16"
+        )
+        return 0
+    import torch
+
+    from perception.detector import DetectorConfig
+    from perception.train import TrainSettings, train
+    from sim import cfg as C
+
+    cfg, _ = C.load("train", args)
+    keys = {f for f in TrainSettings.__dataclass_fields__ if f != "model"} | {"model", "threads"}
+    C.check_keys(cfg, keys)
+    plain = {k: C.plain(cfg, k) if k in ("model", "augment") else cfg[k] for k in keys}
+    try:
+        model = DetectorConfig(**plain.pop("model"))
+        torch.set_num_threads(int(plain.pop("threads")))
+        settings = TrainSettings(model=model, seed=C.seed_of(cfg), **{k: v for k, v in plain.items() if k != "seed"})
+    except (TypeError, ValueError) as err:
+        raise C.ConfigError(f"train: {err}") from None
+    result = train(settings)
+    last = result["history"][-1] if result["history"] else None
+    if last:
+        print(f"epoch {last['epoch']}: train loss {last['train']['total']:.4f}, val loss {last['val']['total']:.4f}")
+    print(f"model: {settings.out_dir}/model.pt (history.json, loss_curve.png beside it)")
+    return 0
+
+
+def cmd_detect_eval(args: list[str]) -> int:
+    if args and args[0] in ("-h", "--help"):
+        print(
+            "usage: bulletdrive detect-eval [OVERRIDES...]\n\n"
+            "COCO mAP@[.5:.95], AP50, AP75 (pycocotools) per class and per slice, a PR plot and the\n"
+            "localisation error by distance band (conf/detect_eval.yaml).\n"
+            "Example: bulletdrive detect-eval checkpoint=runs/detector/model.pt data_dir=data/sim"
+        )
+        return 0
+    import torch
+
+    from perception.detect_eval import detect_eval
+    from sim import cfg as C
+
+    keys = {"checkpoint", "data_dir", "split", "out_dir", "batch_size", "score_threshold", "device", "threads"}
+    cfg, _ = C.load("detect_eval", args)
+    C.check_keys(cfg, keys)
+    torch.set_num_threads(int(cfg.threads))
+    results = detect_eval(
+        str(cfg.checkpoint),
+        str(cfg.data_dir),
+        str(cfg.split),
+        str(cfg.out_dir),
+        int(cfg.batch_size),
+        float(cfg.score_threshold),
+        str(cfg.device),
+    )
+    print(results["table"])
+    print(f"results: {cfg.out_dir}/detect_eval.json, detect_eval.txt, pr_curve.png")
+    return 0
+
+
+COMMANDS = {
+    "drive": cmd_drive,
+    "scenarios": cmd_scenarios,
+    "data": cmd_data,
+    "train": cmd_train,
+    "detect-eval": cmd_detect_eval,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,12 +189,15 @@ def main(argv: list[str] | None = None) -> int:
     command, args = argv[0], argv[1:]
     if command not in COMMANDS:
         return _err(f"unknown command '{command}'; commands: {', '.join(COMMANDS)}")
+    from perception.dataset import DatasetError
+    from perception.detector import CheckpointError
     from sim.cfg import ConfigError
+    from sim.datagen import DataError
     from sim.scenario import ScenarioError
 
     try:
         return COMMANDS[command](args)
-    except (ConfigError, ScenarioError) as err:
+    except (ConfigError, ScenarioError, DataError, DatasetError, CheckpointError) as err:
         return _err(str(err))
     except yaml.YAMLError as err:
         return _err(f"malformed YAML: {str(err).splitlines()[0]}")

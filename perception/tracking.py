@@ -1,0 +1,273 @@
+"""Multi-object tracking on the ground plane: constant-velocity Kalman filters + Hungarian matching.
+
+Each track is a Kalman filter with state (x, y, vx, vy) [m, m/s] in the world frame, driven by
+white-noise acceleration (std `process_accel_std_mps2`). All tracks live in arrays (state (T, 4),
+covariance (T, 4, 4)) and are predicted at once. A camera frame's detections (ground positions and
+their 1-sigma errors from `perception.localise`) are matched to the predicted tracks by the
+Hungarian method (scipy's linear_sum_assignment) on the squared Mahalanobis distance, gated by
+class (a detection only matches a track of its class), by Mahalanobis distance (`gate_sigmas`) and
+by Euclidean distance (`gate_m`, a hard cap that also holds for very uncertain tracks).
+
+Track life: a detection that matches nothing starts a tentative track; a track is confirmed after
+`min_hits` matched frames and stays confirmed. A tentative track that misses a frame is deleted
+(so a false positive seen once never shows); a confirmed track survives up to `max_misses`
+consecutive camera frames without a match and is deleted at the next miss, or as soon as its
+position std exceeds `max_position_std_m`. Misses count camera frames (`update` calls), not
+`predict` ticks: the closed loop may predict at 20 Hz between 10 Hz frames. Ids increase from 0 and
+are never reused until `reset()`. Only confirmed tracks are reported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from perception.localise import class_size_m
+
+GATED_COST = 1e9  # cost of a pair the gates forbid; far above any admissible squared Mahalanobis distance
+YAW_MIN_SPEED_MPS = 1.0  # below this speed a track keeps its last heading [m/s]
+YAW_MIN_SPEED_SIGMAS = 2.0  # ... and below this many stds of its speed estimate
+TIME_EPS_S = 1e-9  # clock jitter tolerated when a call goes back in time [s]
+
+
+def mahalanobis_cost(
+    track_xy: np.ndarray, track_cov: np.ndarray, det_xy: np.ndarray, det_var: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Squared Mahalanobis (T, N) and Euclidean (T, N) [m] distances of detections to tracks.
+
+    track_xy: (T, 2) predicted positions; track_cov: (T, 2, 2) their covariance [m^2];
+    det_xy: (N, 2); det_var: (N,) isotropic detection variance [m^2]. The innovation covariance of
+    each pair is S = track_cov + det_var * I.
+    """
+    r = det_xy[None, :, :] - track_xy[:, None, :]  # (T, N, 2)
+    s00 = track_cov[:, None, 0, 0] + det_var[None, :]  # (T, N)
+    s11 = track_cov[:, None, 1, 1] + det_var[None, :]
+    s01 = track_cov[:, None, 0, 1]
+    det = s00 * s11 - s01 * s01
+    d2 = (s11 * r[..., 0] ** 2 - 2 * s01 * r[..., 0] * r[..., 1] + s00 * r[..., 1] ** 2) / det
+    return d2, np.hypot(r[..., 0], r[..., 1])
+
+
+def associate(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost one-to-one matching of rows (tracks) to columns (detections).
+
+    cost: (T, N); allowed: (T, N) bool, the pairs that pass the gates. Returns matched row and
+    column indices (M,), each pair allowed, rows ascending.
+    """
+    if cost.size == 0 or not allowed.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    rows, cols = linear_sum_assignment(np.where(allowed, cost, GATED_COST))
+    keep = allowed[rows, cols]
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
+
+
+class Tracker:
+    """Constant-velocity Kalman multi-object tracker on the ground plane (module docstring).
+
+    process_accel_std_mps2: std of the white-noise acceleration of every object [m/s^2].
+    meas_std_m: detection position std used when `update` gets no per-detection sigma [m].
+    gate_m: largest distance between a predicted track and a detection that may match [m].
+    gate_sigmas: largest Mahalanobis distance of a match (3 ~ 99 % of true matches in 2D).
+    min_hits: matched frames that confirm a track (1 confirms at birth).
+    max_misses: consecutive frames a confirmed track may go unmatched; deleted at the next miss.
+    max_position_std_m: a track whose position std grows past this is deleted [m].
+    init_speed_std_mps: std of the unknown velocity of a new track [m/s].
+    """
+
+    def __init__(
+        self,
+        *,
+        process_accel_std_mps2: float,
+        meas_std_m: float,
+        gate_m: float,
+        gate_sigmas: float,
+        min_hits: int,
+        max_misses: int,
+        max_position_std_m: float,
+        init_speed_std_mps: float,
+    ):
+        for name, value in (
+            ("process_accel_std_mps2", process_accel_std_mps2),
+            ("meas_std_m", meas_std_m),
+            ("gate_m", gate_m),
+            ("gate_sigmas", gate_sigmas),
+            ("max_position_std_m", max_position_std_m),
+            ("init_speed_std_mps", init_speed_std_mps),
+        ):
+            if not value > 0:
+                raise ValueError(f"tracker.{name}={value} is out of range: > 0")
+        if not (isinstance(min_hits, int) and min_hits >= 1):
+            raise ValueError(f"tracker.min_hits={min_hits} is out of range: an int >= 1")
+        if not (isinstance(max_misses, int) and max_misses >= 0):
+            raise ValueError(f"tracker.max_misses={max_misses} is out of range: an int >= 0")
+        self.process_accel_std_mps2 = process_accel_std_mps2
+        self.meas_std_m = meas_std_m
+        self.gate_m = gate_m
+        self.gate_sigmas = gate_sigmas
+        self.min_hits = min_hits
+        self.max_misses = max_misses
+        self.max_position_std_m = max_position_std_m
+        self.init_speed_std_mps = init_speed_std_mps
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track and the clock; ids start again from 0."""
+        self._t_s: float | None = None
+        self._next_id = 0
+        self._x = np.zeros((0, 4))  # (T, 4) x, y, vx, vy
+        self._P = np.zeros((0, 4, 4))  # (T, 4, 4)
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._class_ids = np.zeros(0, dtype=np.int64)
+        self._hits = np.zeros(0, dtype=np.int64)
+        self._misses = np.zeros(0, dtype=np.int64)
+        self._confirmed = np.zeros(0, dtype=bool)
+        self._scores = np.zeros(0)
+        self._yaw = np.zeros(0)
+
+    def __len__(self) -> int:
+        """Number of live tracks, tentative ones included."""
+        return len(self._ids)
+
+    @property
+    def t_s(self) -> float | None:
+        """Time the tracks are predicted to (None before the first call)."""
+        return self._t_s
+
+    def predict(self, t_s: float) -> None:
+        """Advance all tracks to time `t_s` [s] (no-op at the current time; the first call sets it)."""
+        if self._t_s is None:
+            self._t_s = float(t_s)
+            return
+        dt = float(t_s) - self._t_s
+        if dt < -TIME_EPS_S:
+            raise ValueError(f"tracker time goes back: {t_s} < {self._t_s}")
+        if dt <= 0:
+            return
+        self._t_s = float(t_s)
+        if len(self._ids) == 0:
+            return
+        F = np.eye(4)
+        F[0, 2] = F[1, 3] = dt
+        # Discrete white-noise acceleration: position and velocity noise driven by one acceleration.
+        q = self.process_accel_std_mps2**2
+        Q = np.zeros((4, 4))
+        Q[0, 0] = Q[1, 1] = q * dt**4 / 4
+        Q[0, 2] = Q[2, 0] = Q[1, 3] = Q[3, 1] = q * dt**3 / 2
+        Q[2, 2] = Q[3, 3] = q * dt**2
+        self._x = self._x @ F.T
+        self._P = F @ self._P @ F.T + Q
+        lost = np.maximum(self._P[:, 0, 0], self._P[:, 1, 1]) > self.max_position_std_m**2
+        if lost.any():
+            self._keep(~lost)
+
+    def update(
+        self,
+        t_s: float,
+        xy_m: np.ndarray,
+        sigma_m: np.ndarray | None,
+        class_ids: np.ndarray,
+        scores: np.ndarray,
+    ) -> None:
+        """Predict to `t_s` [s], then correct with one camera frame's detections.
+
+        xy_m: (N, 2) world positions [m]; sigma_m: (N,) their 1-sigma error [m] (None: meas_std_m);
+        class_ids: (N,) int; scores: (N,) in [0, 1]. Detections with a non-finite position or
+        sigma are ignored.
+        """
+        self.predict(t_s)
+        xy = np.asarray(xy_m, dtype=float).reshape(-1, 2)
+        n = len(xy)
+        sigma = np.full(n, self.meas_std_m) if sigma_m is None else np.asarray(sigma_m, float).reshape(n)
+        cls = np.asarray(class_ids, dtype=np.int64).reshape(n)
+        score = np.asarray(scores, dtype=float).reshape(n)
+        ok = np.isfinite(xy).all(axis=1) & np.isfinite(sigma) & (sigma > 0)
+        xy, var, cls, score = xy[ok], sigma[ok] ** 2, cls[ok], score[ok]
+
+        d2, dist = mahalanobis_cost(self._x[:, :2], self._P[:, :2, :2], xy, var)
+        allowed = (
+            (self._class_ids[:, None] == cls[None, :]) & (d2 <= self.gate_sigmas**2) & (dist <= self.gate_m)
+        )
+        rows, cols = associate(d2, allowed)
+        self._correct(rows, xy[cols], var[cols])
+        self._hits[rows] += 1
+        self._misses[rows] = 0
+        self._scores[rows] = score[cols]
+        self._confirmed |= self._hits >= self.min_hits
+
+        missed = np.ones(len(self._ids), dtype=bool)
+        missed[rows] = False
+        self._misses[missed] += 1
+        dead = missed & (~self._confirmed | (self._misses > self.max_misses))
+        self._keep(~dead)
+
+        new = np.ones(len(xy), dtype=bool)
+        new[cols] = False
+        self._birth(xy[new], var[new], cls[new], score[new])
+
+    def tracks(self) -> dict[str, np.ndarray]:
+        """Confirmed tracks as WorldModel fields: `WorldModel(ego=..., t_s=..., **tracker.tracks())`.
+
+        ids (M,) int64; class_ids (M,) int64; xy_m (M, 2) [m]; v_mps (M, 2) [m/s] world frame;
+        yaw_rad (M,) heading of the velocity (last heading, 0 at birth, for slow tracks);
+        size_m (M, 2) typical length, width of the class [m]; scores (M,) last matched score.
+        """
+        c = self._confirmed
+        length, width = class_size_m(self._class_ids[c])
+        return {
+            "ids": self._ids[c].copy(),
+            "class_ids": self._class_ids[c].copy(),
+            "xy_m": self._x[c, :2].copy(),
+            "v_mps": self._x[c, 2:].copy(),
+            "yaw_rad": self._yaw[c].copy(),
+            "size_m": np.stack([length, width], axis=1),
+            "scores": self._scores[c].copy(),
+        }
+
+    def _correct(self, rows: np.ndarray, z: np.ndarray, var: np.ndarray) -> None:
+        """Kalman update of tracks `rows` (M,) with position measurements z (M, 2), variance (M,)."""
+        if len(rows) == 0:
+            return
+        P = self._P[rows]  # (M, 4, 4)
+        S = P[:, :2, :2] + var[:, None, None] * np.eye(2)  # (M, 2, 2)
+        gain = P[:, :, :2] @ np.linalg.inv(S)  # (M, 4, 2)
+        x = self._x[rows] + np.einsum("mij,mj->mi", gain, z - self._x[rows, :2])
+        P = P - gain @ P[:, :2, :]  # (I - K H) P
+        self._x[rows] = x
+        self._P[rows] = 0.5 * (P + P.transpose(0, 2, 1))
+        # Heading from the velocity once the object clearly moves; else keep the last one.
+        speed = np.hypot(x[:, 2], x[:, 3])
+        speed_std = np.sqrt(np.maximum(P[:, 2, 2], P[:, 3, 3]))
+        moving = (speed > YAW_MIN_SPEED_MPS) & (speed > YAW_MIN_SPEED_SIGMAS * speed_std)
+        self._yaw[rows] = np.where(moving, np.arctan2(x[:, 3], x[:, 2]), self._yaw[rows])
+
+    def _birth(self, xy: np.ndarray, var: np.ndarray, cls: np.ndarray, score: np.ndarray) -> None:
+        """Start tentative tracks at detections xy (B, 2), at rest with an uncertain velocity."""
+        b = len(xy)
+        if b == 0:
+            return
+        x = np.concatenate([xy, np.zeros((b, 2))], axis=1)
+        P = np.zeros((b, 4, 4))
+        P[:, 0, 0] = P[:, 1, 1] = var
+        P[:, 2, 2] = P[:, 3, 3] = self.init_speed_std_mps**2
+        ids = self._next_id + np.arange(b, dtype=np.int64)
+        self._next_id += b
+        hits = np.ones(b, dtype=np.int64)
+        self._x = np.concatenate([self._x, x])
+        self._P = np.concatenate([self._P, P])
+        self._ids = np.concatenate([self._ids, ids])
+        self._class_ids = np.concatenate([self._class_ids, cls])
+        self._hits = np.concatenate([self._hits, hits])
+        self._misses = np.concatenate([self._misses, np.zeros(b, dtype=np.int64)])
+        self._confirmed = np.concatenate([self._confirmed, hits >= self.min_hits])
+        self._scores = np.concatenate([self._scores, score])
+        self._yaw = np.concatenate([self._yaw, np.zeros(b)])
+
+    def _keep(self, keep: np.ndarray) -> None:
+        """Drop the tracks where `keep` (T,) is False."""
+        self._x, self._P, self._ids = self._x[keep], self._P[keep], self._ids[keep]
+        self._class_ids, self._hits, self._misses = (
+            self._class_ids[keep],
+            self._hits[keep],
+            self._misses[keep],
+        )
+        self._confirmed, self._scores, self._yaw = self._confirmed[keep], self._scores[keep], self._yaw[keep]

@@ -1,0 +1,273 @@
+"""`bulletdrive data`: a labelled camera dataset from randomised scenarios, in COCO format.
+
+Each scene is one scenario driven in closed loop by the ground-truth stack with one seed (ranges
+and domain randomisation drawn from it); a frame is captured every `frame_every_s` with the
+ground-truth boxes of the actors it shows. Scenes run in parallel processes. Layout of OUT:
+
+  images/{split}/{scenario}_s{seed}_{k:03d}.png    the frames
+  shards/{split}/{scenario}_s{seed}.json           one scene's records (written when it is done)
+  annotations/{split}.json                          COCO: images (+ lighting, camera K and
+                                                    cam_to_world), annotations (+ distance_m,
+                                                    visible_fraction, truncation, actor
+                                                    position_m on the ground), categories
+  dataset.json, summary.json, box_heights.png, contact_sheet.png
+
+Train and val scenes use disjoint seeds, so no scene leaks across the split. Every file is written
+atomically and a scene counts as done only when its shard exists: a killed run resumes where it
+stopped. The same config gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perception import atomic
+from perception.dataset import write_coco
+from perception.progress import Progress
+from perception.types import CLASSES
+
+FORMAT_VERSION = 1
+MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are left out of the labels
+MIN_BOX_HEIGHT_PX = 5.0
+
+
+class DataError(ValueError):
+    """Bad data settings or an output folder that belongs to another dataset."""
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    out_dir: str
+    scenarios: tuple[str, ...]
+    train_scenes: int
+    val_scenes: int
+    seed: int
+    frame_every_s: float
+    workers: int
+    sim_overrides: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.train_scenes < 1 or self.val_scenes < 1:
+            raise DataError("train_scenes and val_scenes must be >= 1")
+        if not self.scenarios:
+            raise DataError("scenarios must list at least one scenario")
+        if not self.frame_every_s > 0:
+            raise DataError(f"frame_every_s={self.frame_every_s} must be > 0")
+        if self.seed < 0 or self.workers < 1:
+            raise DataError("seed must be >= 0 and workers >= 1")
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    split: str
+    scenario: str
+    seed: int
+    out_dir: str
+    frame_every_s: float
+    sim_overrides: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.scenario}_s{self.seed}"
+
+
+def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
+    """Scene i drives scenarios[i % n] with seed cfg.seed * 100003 + i: val seeds follow the train
+    ones, so the two splits never share a scene."""
+    jobs = []
+    for i in range(cfg.train_scenes + cfg.val_scenes):
+        split = "train" if i < cfg.train_scenes else "val"
+        scenario = cfg.scenarios[i % len(cfg.scenarios)]
+        jobs.append(
+            SceneJob(split, scenario, cfg.seed * 100003 + i, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides)
+        )
+    return jobs
+
+
+def lighting_of(light_direction, ambient: float) -> str:
+    """A coarse lighting label for evaluation slices: low_sun (< 25 deg), dim, or bright."""
+    elevation_deg = float(np.degrees(np.arcsin(np.clip(light_direction[2], -1.0, 1.0))))
+    if elevation_deg < 25.0:
+        return "low_sun"
+    return "dim" if ambient < 0.45 else "bright"
+
+
+def run_scene(job: SceneJob) -> str:
+    """Drive one scene, write its frames and its shard; returns the scene name."""
+    from sim.drive import drive
+
+    out = Path(job.out_dir)
+    image_dir = out / "images" / job.split
+    records: list[dict] = []
+
+    def capture(sim, frame, world, plan) -> None:
+        k = len(records)
+        file_name = f"{job.name}_{k:03d}.png"
+        ok, png = cv2.imencode(".png", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise DataError(f"could not encode {file_name}")
+        atomic.write_bytes(image_dir / file_name, png.tobytes())
+        boxes = []
+        for b in sim.boxes(frame):
+            x0, y0, x1, y1 = (float(v) for v in b.box_xyxy)
+            visible = float(b.visible_fraction)
+            if y1 - y0 < MIN_BOX_HEIGHT_PX or not visible >= MIN_VISIBLE_FRACTION:
+                continue
+            boxes.append(
+                {
+                    "category_id": int(b.class_id) + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": 0,
+                    "distance_m": float(b.distance_m),
+                    "visible_fraction": visible,
+                    "truncation": float(b.truncation),
+                    "actor_id": int(b.actor_id),
+                    "position_m": [float(v) for v in sim.actors.xy_m[b.actor_index]],
+                }
+            )
+        h, w = frame.rgb.shape[:2]
+        light = lighting_of(sim.world.light_direction, sim.world.render_options["lightAmbientCoeff"])
+        image = {"file_name": file_name, "width": w, "height": h, "seed": job.seed}
+        image.update({"scenario": job.scenario, "t_s": float(frame.t_s), "lighting": light})
+        image.update({"K": frame.K.tolist(), "cam_to_world": frame.cam_to_world.tolist()})
+        records.append({"image": image, "annotations": boxes})
+
+    overrides = [
+        f"scenario={job.scenario}",
+        f"seed={job.seed}",
+        "perception=ground_truth",
+        "sim.camera.enabled=true",
+        f"sim.camera_hz={1.0 / job.frame_every_s}",
+        *job.sim_overrides,
+    ]
+    drive(overrides, write=False, on_frame=capture)
+    atomic.write_json(out / "shards" / job.split / f"{job.name}.json", records)
+    return job.name
+
+
+def generate(cfg: DataSettings) -> dict:
+    """Make (or finish) the dataset described by `cfg`; returns the summary."""
+    out = Path(cfg.out_dir)
+    manifest = {"format_version": FORMAT_VERSION, **asdict(cfg)}
+    manifest.pop("out_dir")
+    manifest.pop("workers")
+    manifest["scenarios"] = list(cfg.scenarios)
+    manifest["sim_overrides"] = list(cfg.sim_overrides)
+    manifest_path = out / "dataset.json"
+    if manifest_path.exists():
+        try:
+            old = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError:
+            raise DataError(f"{manifest_path} is corrupt: delete the folder or choose another out_dir") from None
+        if old != manifest:
+            changed = sorted(k for k in manifest if old.get(k) != manifest.get(k))
+            raise DataError(
+                f"{out} holds a dataset made with other settings ({', '.join(changed)}): "
+                "choose another out_dir or delete it"
+            )
+    else:
+        atomic.write_json(manifest_path, manifest)
+
+    jobs = scene_jobs(cfg)
+    todo = [j for j in jobs if not (out / "shards" / j.split / f"{j.name}.json").exists()]
+    progress = Progress(len(jobs), "data", unit="scenes")
+    progress.update(len(jobs) - len(todo), note="(resumed)" if len(todo) < len(jobs) else "")
+    if todo:
+        if cfg.workers == 1:
+            for job in todo:
+                progress.update(1, note=run_scene(job))
+        else:
+            with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
+                for name in pool.map(run_scene, todo):
+                    progress.update(1, note=name)
+    for split in ("train", "val"):
+        _merge(out, split, [j for j in jobs if j.split == split])
+    return summarize(out)
+
+
+def _merge(out: Path, split: str, jobs: list[SceneJob]) -> None:
+    """All shards of a split, in scene order, into annotations/{split}.json with fresh ids."""
+    images, annotations = [], []
+    for job in jobs:
+        for rec in json.loads((out / "shards" / split / f"{job.name}.json").read_text()):
+            image = {"id": len(images) + 1, **rec["image"]}
+            images.append(image)
+            for ann in rec["annotations"]:
+                annotations.append({"id": len(annotations) + 1, "image_id": image["id"], **ann})
+    write_coco(out / "annotations" / f"{split}.json", images, annotations)
+
+
+def summarize(out: Path) -> dict:
+    """Counts per class and split, a box-height histogram and a contact sheet of sample frames."""
+    summary: dict = {"classes": list(CLASSES), "splits": {}}
+    heights = []
+    for split in ("train", "val"):
+        coco = json.loads((out / "annotations" / f"{split}.json").read_text())
+        counts = dict.fromkeys(CLASSES, 0)
+        for ann in coco["annotations"]:
+            counts[CLASSES[ann["category_id"] - 1]] += 1
+            heights.append(ann["bbox"][3])
+        scenes = sorted({(im["scenario"], im["seed"]) for im in coco["images"]})
+        summary["splits"][split] = {"images": len(coco["images"]), "scenes": len(scenes), "boxes": counts}
+    h = np.asarray(heights, dtype=float)
+    edges = [0, 10, 20, 40, 80, 1e9]
+    summary["box_height_px"] = {
+        f"{lo:g}-{hi:g}" if hi < 1e9 else f"{lo:g}+": int(((h >= lo) & (h < hi)).sum())
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    }
+    summary["median_box_height_px"] = float(np.median(h)) if len(h) else None
+    _histogram_png(summary["box_height_px"], out / "box_heights.png")
+    _contact_sheet(out, out / "contact_sheet.png")
+    atomic.write_json(out / "summary.json", summary)
+    return summary
+
+
+def _histogram_png(bins: dict[str, int], path: Path) -> None:
+    img = np.full((260, 520, 3), 255, np.uint8)
+    peak = max(max(bins.values()), 1)
+    cv2.putText(img, "boxes by height [px]", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    for i, (label, n) in enumerate(bins.items()):
+        x = 20 + i * 98
+        top = 220 - int(170 * n / peak)
+        cv2.rectangle(img, (x, top), (x + 70, 220), (200, 120, 40), -1)
+        cv2.putText(img, label, (x, 242), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, str(n), (x, top - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    _write_png(img, path)
+
+
+def _contact_sheet(out: Path, path: Path, n: int = 12, cols: int = 3) -> None:
+    """n frames spread over the train split, boxes drawn in class colours."""
+    coco = json.loads((out / "annotations" / "train.json").read_text())
+    if not coco["images"]:
+        return
+    by_image: dict[int, list] = {}
+    for ann in coco["annotations"]:
+        by_image.setdefault(ann["image_id"], []).append(ann)
+    picks = np.linspace(0, len(coco["images"]) - 1, min(n, len(coco["images"]))).astype(int)
+    colours = [(255, 140, 30), (30, 30, 230), (30, 180, 250)]  # BGR: vehicle, pedestrian, obstacle
+    tiles = []
+    for i in picks:
+        im = coco["images"][i]
+        tile = cv2.imread(str(out / "images" / "train" / im["file_name"]))
+        for ann in by_image.get(im["id"], []):
+            x, y, w, h = (int(round(v)) for v in ann["bbox"])
+            cv2.rectangle(tile, (x, y), (x + w, y + h), colours[ann["category_id"] - 1], 1)
+        tiles.append(tile)
+    while len(tiles) % cols:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[r : r + cols], axis=1) for r in range(0, len(tiles), cols)]
+    _write_png(np.concatenate(rows, axis=0), path)
+
+
+def _write_png(img: np.ndarray, path: Path) -> None:
+    ok, data = cv2.imencode(".png", img)
+    if ok:
+        atomic.write_bytes(path, data.tobytes())
