@@ -8,11 +8,13 @@ import time
 
 
 class Progress:
-    def __init__(self, total: int, desc: str, unit: str = "it", stream=None):
+    def __init__(self, total: int, desc: str, unit: str = "it", stream=None, done: int = 0):
+        """`done`: units already finished before this run (a resumed job); they do not count in
+        the rate or the ETA."""
         self.total, self.desc, self.unit = max(int(total), 0), desc, unit
         self.stream = stream if stream is not None else sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.done = 0
+        self.done = self.start = int(done)
         self.t0 = time.perf_counter()
         self._last_decile = -1
         self.note = ""
@@ -27,7 +29,7 @@ class Progress:
 
     def _draw(self) -> None:
         elapsed = time.perf_counter() - self.t0
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = (self.done - self.start) / elapsed if elapsed > 0 else 0.0
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
         width = 24
         filled = int(width * self.done / max(self.total, 1))
@@ -36,6 +38,7 @@ class Progress:
         line = (
             f"{self.desc} [{bar}] {self.done}/{self.total} {self.unit} "
             f"{rate:.2f}/s elapsed {_clock(elapsed)} eta {eta} {self.note}"
+            + (f" (resumed at {self.start})" if self.start else "")
         )
         if self.tty:
             self.stream.write("\r" + line[:160].ljust(100))

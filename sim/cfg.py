@@ -125,9 +125,9 @@ def build(cfg: DictConfig, group: str, **kwargs) -> Any:
         key = re.search(r"unexpected keyword argument '([^']+)'", text)
         if key:
             raise ConfigError(f"unknown config key '{group}.{key.group(1)}'") from None
-        # Hydra wraps the constructor's error: keep the innermost message.
+        # Hydra wraps the constructor's error: report the constructor's own message.
         cause = err
-        while cause.__cause__ is not None:
+        while isinstance(cause, HydraException) and cause.__cause__ is not None:
             cause = cause.__cause__
         raise ConfigError(f"{group}: {_first_line(cause)}") from None
 

@@ -75,20 +75,21 @@ def cmd_data(args: list[str]) -> int:
             "usage: bulletdrive data [OVERRIDES...]\n\n"
             "Generate a labelled COCO dataset from randomised scenarios (conf/data.yaml): images,\n"
             "annotations/{train,val}.json, summary.json, box_heights.png, contact_sheet.png.\n"
-            "Resumes an interrupted run. Example: bulletdrive data out_dir=data/small train_scenes=8"
+            "Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene.\n"
+            "Example: bulletdrive data out_dir=data/small train_scenes=8 scenario.duration_s=20"
         )
         return 0
     from sim import cfg as C
     from sim.datagen import DataSettings, generate
 
-    sim_overrides = [a for a in args if a.lstrip("+~").startswith("sim.")]
+    sim_overrides = [a for a in args if a.lstrip("+~").startswith(("sim.", "scenario."))]
     cfg, _ = C.load("data", [a for a in args if a not in sim_overrides])
     C.check_keys(cfg, {"out_dir", "scenarios", "train_scenes", "val_scenes", "seed", "frame_every_s", "workers"})
     known = set(C.available("scenario"))
     for name in cfg.scenarios:
         if name not in known:
             raise C.ConfigError(f"unknown scenario '{name}' in scenarios; available: {', '.join(sorted(known))}")
-    C.sim_config(C.load("drive", sim_overrides)[0])  # fail early on a bad sim override
+    C.sim_config(C.load("drive", sim_overrides)[0])  # fail early on a bad sim or scenario override
     settings = DataSettings(
         out_dir=str(cfg.out_dir),
         scenarios=tuple(cfg.scenarios),

@@ -177,9 +177,8 @@ def generate(cfg: DataSettings) -> dict:
         atomic.write_json(manifest_path, manifest)
 
     jobs = scene_jobs(cfg)
-    todo = [j for j in jobs if not (out / "shards" / j.split / f"{j.name}.json").exists()]
-    progress = Progress(len(jobs), "data", unit="scenes")
-    progress.update(len(jobs) - len(todo), note="(resumed)" if len(todo) < len(jobs) else "")
+    todo = [j for j in jobs if not _scene_done(out, j)]
+    progress = Progress(len(jobs), "data", unit="scenes", done=len(jobs) - len(todo))
     if todo:
         if cfg.workers == 1:
             for job in todo:
@@ -191,6 +190,16 @@ def generate(cfg: DataSettings) -> dict:
     for split in ("train", "val"):
         _merge(out, split, [j for j in jobs if j.split == split])
     return summarize(out)
+
+
+def _scene_done(out: Path, job: SceneJob) -> bool:
+    """A scene is done when its shard and every image it lists are on disk."""
+    shard = out / "shards" / job.split / f"{job.name}.json"
+    try:
+        records = json.loads(shard.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return all((out / "images" / job.split / r["image"]["file_name"]).exists() for r in records)
 
 
 def _merge(out: Path, split: str, jobs: list[SceneJob]) -> None:

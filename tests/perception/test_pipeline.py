@@ -1,0 +1,125 @@
+"""The camera-perception commands end to end on a tiny dataset: data -> train -> detect-eval -> drive."""
+
+import json
+
+import pytest
+
+from perception.dataset import load_coco
+from sim.cli import main
+
+SCENES = [
+    "scenarios=[busy_street,cut_in]",
+    "train_scenes=2",
+    "val_scenes=1",
+    "workers=1",
+    "frame_every_s=1.0",
+    "scenario.duration_s=3",
+]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "ds"
+    assert main(["data", f"out_dir={out}", *SCENES]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "run"
+    args = ["train", f"data_dir={dataset}", f"out_dir={out}", "model=tiny", "epochs=1", "batch_size=2"]
+    assert main(args) == 0
+    return out
+
+
+def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
+    train, val = load_coco(dataset, "train"), load_coco(dataset, "val")
+    assert len(train.images) >= 4 and len(val.images) >= 2
+    assert {im["seed"] for im in train.images}.isdisjoint({im["seed"] for im in val.images})
+    coco = json.loads((dataset / "annotations" / "train.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == ["vehicle", "pedestrian", "obstacle"]
+    ann = coco["annotations"][0]
+    assert {"distance_m", "visible_fraction", "truncation", "bbox", "position_m"} <= set(ann)
+    summary = json.loads((dataset / "summary.json").read_text())
+    assert summary["splits"]["train"]["images"] == len(train.images)
+    assert (dataset / "contact_sheet.png").exists() and (dataset / "box_heights.png").exists()
+
+
+def test_data_is_deterministic_and_resumes(dataset, tmp_path):
+    again = tmp_path / "again"
+    assert main(["data", f"out_dir={again}", *SCENES]) == 0
+    for name in ("train.json", "val.json"):
+        assert (again / "annotations" / name).read_bytes() == (dataset / "annotations" / name).read_bytes()
+    # A killed run: one scene's shard and one image are gone; the rerun restores them exactly.
+    shard = next((again / "shards" / "train").iterdir())
+    image = next((again / "images" / "train").iterdir())
+    image_bytes = image.read_bytes()
+    shard.unlink()
+    image.unlink()
+    assert main(["data", f"out_dir={again}", *SCENES]) == 0
+    assert image.read_bytes() == image_bytes
+    assert (again / "annotations" / "train.json").read_bytes() == (dataset / "annotations" / "train.json").read_bytes()
+
+
+def test_data_refuses_a_folder_of_another_dataset(dataset, capsys):
+    assert main(["data", f"out_dir={dataset}", *SCENES[:-1], "scenario.duration_s=4"]) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_train_writes_checkpoints_history_and_curve_and_resumes(trained, dataset):
+    history = json.loads((trained / "history.json").read_text())
+    assert len(history) == 1 and history[0]["train"]["total"] > 0
+    assert (trained / "model.pt").exists() and (trained / "loss_curve.png").exists()
+    args = ["train", f"data_dir={dataset}", f"out_dir={trained}", "model=tiny", "epochs=2", "batch_size=2"]
+    assert main(args) == 0
+    history = json.loads((trained / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_detect_eval_reports_coco_metrics(trained, dataset, tmp_path):
+    out = tmp_path / "eval"
+    assert main(["detect-eval", f"checkpoint={trained / 'model.pt'}", f"data_dir={dataset}", f"out_dir={out}"]) == 0
+    results = json.loads((out / "detect_eval.json").read_text())
+    assert {"overall", "per_class", "slices", "pr"} <= set(results)
+    assert 0.0 <= results["overall"]["AP50"] <= 1.0
+    assert (out / "pr_curve.png").exists() and "vehicle" in (out / "detect_eval.txt").read_text()
+
+
+def test_drive_with_the_cnn_in_the_loop(trained, tmp_path):
+    run = tmp_path / "run"
+    args = [
+        "drive",
+        "scenario=follow_lead",
+        "perception=cnn",
+        f"perception.checkpoint={trained / 'model.pt'}",
+        "scenario.duration_s=2",
+        f"hydra.run.dir={run}",
+    ]
+    assert main(args) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["perception"] == "cnn" and (run / "video.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "data_dir={tmp}/nothing"], ["nothing"]),
+        (["detect-eval", "checkpoint={tmp}/missing.pt", "data_dir={data}"], ["missing.pt"]),
+        (["detect-eval", "checkpoint={tmp}/corrupt.pt", "data_dir={data}"], ["corrupt.pt"]),
+        (["drive", "perception=cnn", "perception.checkpoint={tmp}/corrupt.pt"], ["corrupt.pt"]),
+        (["data", "train_scenes=0"], ["train_scenes"]),
+        (["data", "scenarios=[nope]"], ["nope"]),
+    ],
+)
+def test_bad_perception_input_is_one_clear_line(args, words, dataset, tmp_path, capsys):
+    (tmp_path / "corrupt.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "nothing").mkdir()
+    args = [a.format(tmp=tmp_path, data=dataset) for a in args]
+    if args[0] == "drive":
+        args.append(f"hydra.run.dir={tmp_path}/run")
+    if args[0] == "data":
+        args.append(f"out_dir={tmp_path}/d")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert all(w in err for w in words), err
