@@ -40,7 +40,8 @@ def photometric_jitter(
         hsv[..., 0] = ((hsv[..., 0].astype(np.int16) + int(round(hue_shift))) % 180).astype(np.uint8)
         img = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
     if sigma > 0.0:
-        noisy = img.astype(np.float32) + rng.normal(0.0, sigma, size=img.shape).astype(np.float32)
+        noise = rng.standard_normal(size=img.shape, dtype=np.float32) * np.float32(sigma)
+        noisy = img.astype(np.float32) + noise
         img = np.clip(noisy, 0, 255).astype(np.uint8)
     return img
 

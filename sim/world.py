@@ -1,24 +1,27 @@
-"""The PyBullet world: ground, the road built from the planner's `Road`, and one body per actor.
+"""The PyBullet world: a ground plane, one body per actor, and the looks of the ground and road.
 
 One PyBullet DIRECT client per `World` (every call passes `physicsClientId`), so several worlds can
 live in one process (gymnasium vector envs).
 
+The ground is a collision plane (the physics car drives on it) with nothing visible: PyBullet
+renders only the actors. The ground and the road built from the planner's `Road` are drawn by the
+camera's deferred ground shader from `ground_texture`, a top-down picture of the map (see
+`sim.ground`); drawing them as meshes made every frame 3-10x slower. (The plane carries an
+invisible speck of a visual shape far below the ground: a body whose visual PyBullet derives from
+a plane collision shape crashes the EGL plugin and is drawn by TinyRenderer.)
+
 Rendering: the EGL plugin shipped inside pybullet renders headless (Mesa llvmpipe here). It must be
 loaded before any body is created, or it silently renders an empty scene, so it is loaded first
 thing. Once it is loaded, every `getCameraImage` of that client goes through it whatever renderer
-is asked for; without it, PyBullet's CPU TinyRenderer draws. The two differ in look (EGL's
-background is grey-blue, TinyRenderer's white; shading differs a little) but agree on geometry.
-Measured on the 2-core dev machine (320x192, rgb + depth, 3-lane road, 20 actors, medians of 15
-frames, machine shared and noisy): TinyRenderer ~24-27 ms, EGL on llvmpipe ~27-33 ms per frame,
-and building a World takes ~0.05 s with TinyRenderer against ~0.3-0.7 s with EGL (GL context).
-So "tiny" is the better choice on CPU-only machines; EGL only pays off with a GPU driver.
-The EGL plugin also prints to stdout on every frame; `c_stdout_silenced` keeps that out.
-
-The road is visual only (the ground plane is the only collision shape): a triangle-mesh surface,
-solid white edge lines on the road boundaries and dashed white separators between lanes, merged
-into three mesh bodies (ground, asphalt, paint). The meshes go through OBJ files in a temporary
-folder, deleted once the bodies are made: the EGL plugin cannot build a mesh from vertices (it logs "issue
-extracting mesh" and crashes the process), and files have no vertex limit.
+is asked for; without it, PyBullet's CPU TinyRenderer draws. The two agree on geometry, and the
+ground and sky look the same with both (the camera draws them), but EGL shades the actors its own
+way (not TinyRenderer's Lambert shading with `render_options`: an upward face comes out at
+0.5-0.75 of its colour). Measured on the 2-core dev machine (320x192, dense_traffic, 24 actors):
+getCameraImage of the actors ~3-7 ms with TinyRenderer against ~30-50 ms with EGL on llvmpipe (a
+fixed cost of the plugin, the same for an empty scene), and building a World takes ~0.05 s with
+TinyRenderer against ~0.4-0.6 s with EGL (GL context). So "auto" picks EGL only where a GPU device
+exists and the plugin's GL renderer is not a CPU one. The EGL plugin also prints to stdout on
+every frame; `c_stdout_silenced` keeps that out.
 
 Actor bodies are static multibodies with one link per colour (EGL ignores per-shape colours, so
 a car is a chassis base plus a tinted cabin link); segmentation masks give
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import glob
 import importlib.util
 import os
 import sys
@@ -40,22 +44,17 @@ import pybullet as p
 
 from decision.route import Road
 from sim.actors import Actors
+from sim.ground import GroundTexture, build_ground_texture
 
-# Road geometry.
-ROAD_SAMPLE_SPACING_M = 2.0  # spacing of the road mesh along s [m]
-SHOULDER_M = 0.5  # asphalt beyond the edge line on each side [m]
-LINE_WIDTH_M = 0.25  # painted line width [m]
-DASH_LENGTH_M = 3.0  # dashed lane separator: painted length [m]
-DASH_GAP_M = 6.0  # dashed lane separator: gap between dashes [m]
-ROAD_Z_M = 0.01  # road surface height above the ground plane [m] (no z-fighting with the ground)
-LINE_Z_M = 0.02  # painted lines height above the ground plane [m]
-GROUND_MARGIN_M = 300.0  # ground extends this far beyond the road's bounding box [m]
 GROUND_FRICTION = 1.0  # lateral friction of the ground; Bullet multiplies it by the tyres' (grip)
-GROUND_TILE_M = 50.0  # ground mesh tile size [m]
+GROUND_SPECK_DEPTH_M = 1.0e4  # the ground's invisible visual shape sits this far below it [m]
+GROUND_PATTERN_SEED = 0  # seed of the ground's brightness pattern when `randomise` is off
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "swiftshader")  # GL renderers that run on the CPU
 # Colours (RGBA in [0, 1]) and light, fixed values used when `randomise` is off.
 ASPHALT_GREY = 0.33
 GROUND_RGBA = (0.33, 0.45, 0.24, 1.0)  # grass
 LINE_RGBA = (0.95, 0.95, 0.95, 1.0)
+SKY_RGB = ((0.8, 0.86, 0.92), (0.42, 0.6, 0.86))  # (horizon, zenith), clear
 LIGHT_DIRECTION = (0.5, 0.3, 1.0)  # towards the light (PyBullet getCameraImage lightDirection)
 LIGHT_AMBIENT = 0.6
 LIGHT_DIFFUSE = 0.4
@@ -65,6 +64,12 @@ DEFAULT_VEHICLE_RGBA = (0.15, 0.3, 0.65, 1.0)
 ASPHALT_GREY_RANGE = (0.18, 0.5)
 GROUND_RGBA_CHOICES = ((0.33, 0.45, 0.24), (0.45, 0.5, 0.28), (0.5, 0.42, 0.3), (0.38, 0.4, 0.36))
 GROUND_JITTER = 0.05
+SKY_RGB_CHOICES = (  # (horizon, zenith): clear, hazy, overcast
+    SKY_RGB,
+    ((0.86, 0.87, 0.88), (0.6, 0.7, 0.84)),
+    ((0.72, 0.73, 0.75), (0.58, 0.6, 0.64)),
+)
+SKY_JITTER = 0.04
 LIGHT_ELEVATION_DEG_RANGE = (25.0, 80.0)
 LIGHT_AMBIENT_RANGE = (0.45, 0.75)
 VEHICLE_PALETTE = (  # common car colours
@@ -100,90 +105,83 @@ def egl_plugin_path() -> str | None:
     return None if spec is None else spec.origin
 
 
-@contextlib.contextmanager
-def c_stdout_silenced(enabled: bool = True) -> Iterator[None]:
-    """Send what C code writes to stdout (file descriptor 1) to /dev/null meanwhile.
+def gpu_device_present() -> bool:
+    """Whether the machine has a GPU device node (DRM render node or NVIDIA device)."""
+    return bool(glob.glob("/dev/dri/renderD*") or glob.glob("/dev/nvidia[0-9]*"))
 
-    The EGL plugin prints its GL set-up when it loads and a line ("ven = ...") on every rendered
-    frame, which would pollute the stdout of any program that renders. Python's and C's buffers
-    are flushed on both sides, so nothing printed before or after is lost or redirected.
+
+@contextlib.contextmanager
+def _c_stdout_to(fd: int) -> Iterator[None]:
+    """Point file descriptor 1 (what C code writes to stdout) at `fd` meanwhile.
+
+    Python's and C's buffers are flushed on both sides, so nothing printed before or after is lost
+    or redirected. Without a C library handle or a file descriptor 1 nothing is redirected.
     """
     libc, saved = None, -1
-    if enabled:
-        try:
-            libc = ctypes.CDLL(None)
-            if sys.stdout is not None:
-                sys.stdout.flush()
-            saved = os.dup(1)
-        except OSError:  # no C library handle or no file descriptor 1: nothing to silence
-            pass
+    try:
+        libc = ctypes.CDLL(None)
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        saved = os.dup(1)
+    except OSError:
+        pass
     if libc is None or saved < 0:
         yield
         return
     libc.fflush(None)
-    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(devnull, 1)
+        os.dup2(fd, 1)
         yield
     finally:
         libc.fflush(None)
         os.dup2(saved, 1)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def c_stdout_silenced(enabled: bool = True) -> Iterator[None]:
+    """Send what C code writes to stdout to /dev/null meanwhile.
+
+    The EGL plugin prints its GL set-up when it loads and a line ("ven = ...") on every rendered
+    frame, which would pollute the stdout of any program that renders.
+    """
+    if not enabled:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with _c_stdout_to(devnull):
+            yield
+    finally:
         os.close(devnull)
 
 
-def strip_mesh(left_xy: np.ndarray, right_xy: np.ndarray, z_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """A triangle strip between two polylines (M, 2): vertices (2M, 3), indices (6 (M-1),).
-
-    Triangles wind counter-clockwise seen from above (normals up), whatever direction the road runs.
-    """
-    m = len(left_xy)
-    vertices = np.empty((2 * m, 3))
-    vertices[0::2, :2] = right_xy
-    vertices[1::2, :2] = left_xy
-    vertices[:, 2] = z_m
-    i = np.arange(m - 1) * 2
-    # right_i, right_i+1, left_i+1 and right_i, left_i+1, left_i (left is to the left of travel).
-    indices = np.stack([i, i + 2, i + 3, i, i + 3, i + 1], axis=1).reshape(-1)
-    return vertices, indices
+@contextlib.contextmanager
+def c_stdout_captured() -> Iterator[list[str]]:
+    """Keep what C code writes to stdout meanwhile: the yielded list gets its lines on exit."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as f:
+        with _c_stdout_to(f.fileno()):
+            yield lines
+        f.seek(0)
+        lines.extend(f.read().decode(errors="replace").splitlines())
 
 
-def quads_mesh(corners_xy: np.ndarray, z_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Separate quads, corners (Q, 4, 2) ordered counter-clockwise from above: (4Q, 3), (6Q,)."""
-    q = len(corners_xy)
-    vertices = np.empty((4 * q, 3))
-    vertices[:, :2] = corners_xy.reshape(-1, 2)
-    vertices[:, 2] = z_m
-    i = np.arange(q) * 4
-    indices = np.stack([i, i + 1, i + 2, i, i + 2, i + 3], axis=1).reshape(-1)
-    return vertices, indices
-
-
-def merge_meshes(meshes: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate meshes [(vertices (V, 3), indices (3T,)), ...] into one."""
-    if not meshes:
-        return np.zeros((0, 3)), np.zeros(0, dtype=np.int64)
-    offsets = np.cumsum([0] + [len(v) for v, _ in meshes])[:-1]
-    vertices = np.concatenate([v for v, _ in meshes])
-    indices = np.concatenate([i + o for (_, i), o in zip(meshes, offsets, strict=True)])
-    return vertices, indices
-
-
-def write_obj(path: str, vertices: np.ndarray, indices: np.ndarray) -> None:
-    """Write a mesh with upward normals as a Wavefront OBJ file."""
-    faces = indices.reshape(-1, 3) + 1  # OBJ counts from 1
-    with open(path, "w") as f:
-        f.write("".join(f"v {x:.4f} {y:.4f} {z:.4f}\n" for x, y, z in vertices.tolist()))
-        f.write("vn 0 0 1\n")
-        f.write("".join(f"f {a}//1 {b}//1 {c}//1\n" for a, b, c in faces.tolist()))
+def gl_renderer_name(plugin_log: list[str]) -> str | None:
+    """The GL_RENDERER the EGL plugin reported when it loaded (its stdout lines), or None."""
+    for line in plugin_log:
+        if line.startswith("GL_RENDERER="):
+            return line.split("=", 1)[1].strip()
+    return None
 
 
 class World:
-    """Ground, road and actor bodies in one PyBullet DIRECT client.
+    """The ground plane and actor bodies in one PyBullet DIRECT client, and the looks of the world.
 
-    renderer: "auto" (EGL plugin when it loads, else TinyRenderer), "egl" (error if it does not
-    load) or "tiny". `renderer_name` says which one is in use, `renderer_flag` is the
-    getCameraImage renderer and `render_options` the light keyword arguments for it.
+    renderer: "auto" (the EGL plugin where a GPU device exists, it loads and its GL renderer is not a
+    CPU one; else TinyRenderer), "egl" (error if it does not load) or "tiny". `renderer_name` says
+    which one is in use, `renderer_flag` is the getCameraImage renderer and `render_options` the
+    light keyword arguments for it. `ground_texture` is what the camera draws the ground from.
     """
 
     def __init__(
@@ -203,14 +201,23 @@ class World:
         self.dt_s = 1.0 / physics_hz
         self.client = p.connect(p.DIRECT)
         self.renderer_name = "tiny"
-        if renderer in ("auto", "egl"):
+        self.gl_renderer: str | None = None  # the EGL plugin's GL_RENDERER, when it was loaded
+        path = egl_plugin_path()
+        # "auto" tries EGL only where a GPU device exists: on a CPU, EGL (Mesa llvmpipe) costs a
+        # fixed ~30 ms a frame whatever is drawn, several times TinyRenderer's cost for our scenes.
+        if renderer == "egl" or (renderer == "auto" and gpu_device_present()):
             # Must come before any body is created (else EGL renders an empty scene).
-            path = egl_plugin_path()
             plugin = -1
             if path is not None:
-                with c_stdout_silenced():
+                with c_stdout_captured() as log:
                     plugin = p.loadPlugin(path, "_eglRendererPlugin", physicsClientId=self.client)
-            if plugin >= 0:
+                self.gl_renderer = gl_renderer_name(log)
+            software = any(name in (self.gl_renderer or "").lower() for name in SOFTWARE_GL)
+            if plugin >= 0 and renderer == "auto" and software:  # start again without the plugin
+                with c_stdout_silenced():
+                    p.disconnect(self.client)
+                self.client = p.connect(p.DIRECT)
+            elif plugin >= 0:
                 self.renderer_name = "egl"
             elif renderer == "egl":
                 p.disconnect(self.client)
@@ -229,10 +236,10 @@ class World:
         self.body_to_actor: dict[int, int] = {}
         self._shape_cache: dict[tuple, list[tuple[int, str]]] = {}
         self._choose_looks(rng)
-        # PyBullet reads the mesh files when the bodies are made; they are not needed afterwards.
-        with tempfile.TemporaryDirectory(prefix="bulletdrive_world_") as mesh_dir:
-            self.ground_id = self._build_ground(mesh_dir)
-            self.road_body_ids = self._build_road(mesh_dir)
+        # The ground's pattern: its own stream (drawn from when the texture is first needed).
+        self._pattern_rng = rng.spawn(1)[0] if randomise else np.random.default_rng(GROUND_PATTERN_SEED)
+        self._ground_texture: GroundTexture | None = None
+        self.ground_id = self._build_ground()
 
     # ------------------------------------------------------------------ looks
     def _choose_looks(self, rng: np.random.Generator) -> None:
@@ -253,12 +260,20 @@ class World:
         self.road_rgba = (float(grey), float(grey), float(min(grey * 1.03, 1.0)), 1.0)  # faintly blue
         self.ground_rgba = (*(float(c) for c in ground), 1.0)
         self.light_direction = tuple(float(c) for c in light)
+        sky = np.array(SKY_RGB)
+        if self.randomise:  # drawn last: the draws above stay what they were
+            sky = np.array(SKY_RGB_CHOICES[rng.integers(len(SKY_RGB_CHOICES))])
+            sky = np.clip(sky + rng.uniform(-SKY_JITTER, SKY_JITTER), 0.0, 1.0)
+        self.sky_rgb = (tuple(sky[0].tolist()), tuple(sky[1].tolist()))  # (horizon, zenith) in [0, 1]
+        diffuse = LIGHT_DIFFUSE + LIGHT_AMBIENT - ambient
+        # Brightness of an upward face: Lambert with the light direction, as TinyRenderer shades.
+        self.up_light_factor = float(ambient + diffuse * max(light[2], 0.0) / np.linalg.norm(light))
         # Keyword arguments of getCameraImage: the light of this world.
         self.render_options = {
             "lightDirection": list(self.light_direction),
             "lightAmbientCoeff": float(ambient),
             # More ambient, less diffuse: the overall brightness stays about the same.
-            "lightDiffuseCoeff": float(LIGHT_DIFFUSE + LIGHT_AMBIENT - ambient),
+            "lightDiffuseCoeff": float(diffuse),
             "lightSpecularCoeff": LIGHT_SPECULAR,
             "shadow": 0,
         }
@@ -272,86 +287,38 @@ class World:
         return np.append(rgb, 1.0)
 
     # ------------------------------------------------------------------ static scene
-    def _mesh_body(
-        self, mesh_dir: str, name: str, mesh: tuple[np.ndarray, np.ndarray], rgba, collision: int = -1
-    ) -> int:
-        path = os.path.join(mesh_dir, f"{name}.obj")
-        write_obj(path, *mesh)
-        shape = p.createVisualShape(
-            p.GEOM_MESH, fileName=path, rgbaColor=list(rgba), physicsClientId=self.client
-        )
-        if shape < 0:
-            raise RuntimeError(f"PyBullet could not load the {name} mesh")
-        return p.createMultiBody(0.0, collision, shape, physicsClientId=self.client)
-
-    def ground_mesh(self) -> tuple[np.ndarray, np.ndarray]:
-        """Square tiles at z = 0 covering the road's bounding box plus `GROUND_MARGIN_M`."""
-        lo = self.road.xy_m.min(axis=0) - GROUND_MARGIN_M
-        hi = self.road.xy_m.max(axis=0) + GROUND_MARGIN_M
-        nx, ny = np.ceil((hi - lo) / GROUND_TILE_M).astype(int)
-        x0, y0 = np.meshgrid(lo[0] + GROUND_TILE_M * np.arange(nx), lo[1] + GROUND_TILE_M * np.arange(ny))
-        x0, y0 = x0.ravel(), y0.ravel()
-        x1, y1 = x0 + GROUND_TILE_M, y0 + GROUND_TILE_M
-        corners = np.stack([np.stack(c, axis=1) for c in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))], axis=1)
-        return quads_mesh(corners, 0.0)
-
-    def _build_ground(self, mesh_dir: str) -> int:
-        """Ground: an infinite collision plane at z = 0 with the tiled mesh as its visual."""
+    def _build_ground(self) -> int:
+        """Ground: an infinite collision plane at z = 0 with an invisible visual shape."""
         collision = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=self.client)
-        ground = self._mesh_body(mesh_dir, "ground", self.ground_mesh(), self.ground_rgba, collision)
+        speck = p.createVisualShape(
+            p.GEOM_BOX,
+            halfExtents=[0.01, 0.01, 0.01],
+            visualFramePosition=[0.0, 0.0, -GROUND_SPECK_DEPTH_M],
+            rgbaColor=[0.0, 0.0, 0.0, 0.0],
+            physicsClientId=self.client,
+        )
+        ground = p.createMultiBody(0.0, collision, speck, physicsClientId=self.client)
         p.changeDynamics(ground, -1, lateralFriction=GROUND_FRICTION, physicsClientId=self.client)
         return ground
 
-    def lane_boundary_offsets_m(self) -> np.ndarray:
-        """Lateral offsets (lane_count + 1,) of the painted lines' centres, right edge first [m]."""
-        return np.arange(self.road.lane_count + 1) * self.road.lane_width_m - self.road.half_width_m
-
-    def road_meshes(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """The road in world coordinates: {"surface": mesh, "lines": mesh}, mesh = (V, 3), (3T,).
-
-        Solid lines lie on the two outer lane boundaries, dashed ones on the boundaries between
-        lanes, centred on `lane_boundary_offsets_m`; the asphalt reaches `SHOULDER_M` beyond them.
-        """
-        road = self.road
-        n = max(int(np.ceil(road.length_m / ROAD_SAMPLE_SPACING_M)), 1) + 1
-        s = np.linspace(0.0, road.length_m, n)
-
-        def polyline(s_m: np.ndarray, d_m: float) -> np.ndarray:
-            x, y, _ = road.to_world(s_m, d_m)
-            return np.stack([x, y], axis=-1)
-
-        edge = road.half_width_m + SHOULDER_M
-        surface = strip_mesh(polyline(s, edge), polyline(s, -edge), ROAD_Z_M)
-
-        half = LINE_WIDTH_M / 2
-        offsets = self.lane_boundary_offsets_m()
-        lines = [strip_mesh(polyline(s, d + half), polyline(s, d - half), LINE_Z_M) for d in offsets[[0, -1]]]
-        s0 = np.arange(0.0, road.length_m - DASH_LENGTH_M, DASH_LENGTH_M + DASH_GAP_M)
-        s1 = s0 + DASH_LENGTH_M
-        for d in offsets[1:-1]:  # one quad per dash
-            corners = np.stack(
-                [
-                    polyline(s0, d - half),
-                    polyline(s1, d - half),
-                    polyline(s1, d + half),
-                    polyline(s0, d + half),
-                ],
-                axis=1,
+    @property
+    def ground_texture(self) -> GroundTexture:
+        """Top-down picture of the lit ground and road (built on first use, ~0.1-0.3 s)."""
+        if self._ground_texture is None:
+            lit = self.up_light_factor
+            self._ground_texture = build_ground_texture(
+                self.road,
+                np.array(self.ground_rgba[:3]) * lit,
+                np.array(self.road_rgba[:3]) * lit,
+                np.array(LINE_RGBA[:3]) * lit,
+                self._pattern_rng,
             )
-            lines.append(quads_mesh(corners, LINE_Z_M))
-        return {"surface": surface, "lines": merge_meshes(lines)}
-
-    def _build_road(self, mesh_dir: str) -> list[int]:
-        meshes = self.road_meshes()
-        return [
-            self._mesh_body(mesh_dir, "road_surface", meshes["surface"], self.road_rgba),
-            self._mesh_body(mesh_dir, "road_lines", meshes["lines"], LINE_RGBA),
-        ]
+        return self._ground_texture
 
     @property
     def static_body_ids(self) -> list[int]:
-        """Bodies of the ground and the road."""
-        return [self.ground_id, *self.road_body_ids]
+        """Bodies that are not actors: the ground."""
+        return [self.ground_id]
 
     # ------------------------------------------------------------------ actors
     def _parts(self, model: str, size_m: np.ndarray) -> list[tuple[int, str]]:

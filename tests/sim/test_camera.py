@@ -130,12 +130,14 @@ def test_intrinsics_and_pose_project_known_points():
 def test_rendered_pixels_agree_with_K_pose_and_depth(world):
     cam, frame, mask = render(world, make_actors([("car", 15.0, -1.75)]))
     K, pose = frame.K, frame.cam_to_world
-    # Back-project road pixels with their depth: they land on the road surface (or its paint).
+    # Back-project road pixels with their depth: they land on the ground (the road is painted on it).
     rows, cols = np.meshgrid(np.arange(130, 192, 7), np.arange(0, 320, 13), indexing="ij")
     z = frame.depth_m[rows, cols]
     ray = np.stack([(cols + 0.5 - K[0, 2]) / K[0, 0], (rows + 0.5 - K[1, 2]) / K[1, 1], np.ones_like(z)], -1)
     points = (ray * z[..., None]) @ pose[:3, :3].T + pose[:3, 3]
-    assert points[..., 2] == pytest.approx(np.full(z.shape, world_module.ROAD_Z_M), abs=0.015)
+    assert points[..., 2] == pytest.approx(np.zeros(z.shape), abs=1e-3)
+    # Above the horizon: the sky, at the far plane.
+    assert frame.depth_m[:70] == pytest.approx(np.full((70, 320), camera_config().far_m))
     # A known point on the car's rear face projects onto the car, at its depth.
     rear = np.array([[15.0 - 2.25, -1.75 + 0.5, 0.5]])
     uv, zc = project(rear, K, pose)
