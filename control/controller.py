@@ -112,10 +112,11 @@ class VehicleController:
         if geometry.n_points >= 2:
             # One pass projects the law's axle (for steering) and the centre (for the speed reference).
             offset = law.axle_offset_m
-            axle, centre = geometry.project(((x + offset * math.cos(yaw), y + offset * math.sin(yaw)), (x, y)))
+            axle_xy = (x + offset * math.cos(yaw), y + offset * math.sin(yaw))
+            axle, s_centre = geometry.project_axle_and_centre(axle_xy, (x, y))
             lateral = law.steer_on(ego, geometry, axle)
-            s_ref = centre.s_m + self.speed_lookahead_s * max(v, 0.0)
-            v_ref = max(float(np.interp(s_ref, geometry.s_m, speeds)), 0.0)
+            s_ref = s_centre + self.speed_lookahead_s * max(v, 0.0)
+            v_ref = max(geometry.interp(s_ref, speeds), 0.0)
         else:
             lateral = law.steer_on(ego, geometry, None)
             v_ref = max(float(speeds[0]), 0.0) if geometry.n_points == 1 else 0.0

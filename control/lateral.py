@@ -109,20 +109,48 @@ class PathGeometry:
     def _prepare(self, path: np.ndarray) -> bool:
         """Set the attributes from a contiguous (M, 2) path; False if a segment is too short (or
         not finite) for the geometry."""
-        z = self.z = path.view(complex)[:, 0]
+        z = self.z = path.view(complex).ravel()
         seg = self.seg = z[1:] - z[:-1]
         seg_len = self.seg_len_m = np.abs(seg)
         s = self.s_m = np.empty(len(z))
-        if len(z) == 0:
+        if len(z) < 2:
+            s[:] = 0.0
             return True
         s[0] = 0.0
-        np.cumsum(seg_len, out=s[1:])
-        return len(z) < 2 or (math.isfinite(s[-1]) and seg_len.min() > MIN_SEGMENT_M)
+        np.add.accumulate(seg_len, out=s[1:])
+        # argmin + item: a third of the cost of min() here; NaN is the minimum if there is one.
+        return math.isfinite(s.item(-1)) and seg_len.item(seg_len.argmin()) > MIN_SEGMENT_M
 
     @property
     def n_points(self) -> int:
         """M, the number of points kept."""
         return len(self.z)
+
+    def _nearest(self, points: np.ndarray) -> list[tuple[int, complex]]:
+        """For each of K complex points (K,): the index i of the nearest segment and the point in
+        that segment's frame (real part: fraction along it; imaginary part: left offset / length).
+
+        The candidates are the (one or two) segments that meet at the nearest vertex: one numpy
+        pass over the vertices, then a few float operations. On paths of short segments (the
+        planner's ~1 m) that is the nearest segment of the whole path; it can differ only where
+        two far-apart parts of the path are (nearly) equally near, with long segments.
+        """
+        z, seg = self.z, self.seg
+        vertices = np.abs(np.subtract.outer(points, z)).argmin(axis=1).tolist()
+        last = len(seg) - 1
+        out = []
+        for p, v in zip(points.tolist(), vertices):
+            best, best_dist = None, math.inf
+            for i in (v - 1, v) if 0 < v <= last else ((v,) if v == 0 else (last,)):
+                d = seg.item(i)
+                rel = p - z.item(i)
+                local = rel / d
+                t = min(max(local.real, 0.0), 1.0)
+                dist = abs(rel - t * d)
+                if dist < best_dist:  # on a tie the lower index, as np.argmin
+                    best, best_dist = (i, local), dist
+            out.append(best)
+        return out
 
     def project(self, points_xy_m: Sequence[tuple[float, float]]) -> list[Projection]:
         """The nearest path point to each of K query points (x, y) [m]; needs M >= 2.
@@ -130,37 +158,48 @@ class PathGeometry:
         Before its first point and past its last, the path continues along its end segments, so a
         point behind the start gets the cross-track error of the extended first segment.
         """
-        z, seg = self.z, self.seg
         points = np.array([complex(x, y) for x, y in points_xy_m])
-        rel = points[:, None] - z[:-1]  # (K, M-1)
-        # In each segment's frame: real part = fraction along it, imaginary = left offset / length.
-        local = rel / seg
-        dist = np.abs(rel - local.real.clip(0.0, 1.0) * seg)
-        nearest = dist.argmin(axis=1).tolist()
+        return [self._projection(i, local) for i, local in self._nearest(points)]
+
+    def project_axle_and_centre(
+        self, axle_xy_m: tuple[float, float], centre_xy_m: tuple[float, float]
+    ) -> tuple[Projection, float]:
+        """The projection of a steering axle and the arc position s [m] of the car's centre, found
+        in one pass (what the controller needs each tick); needs M >= 2."""
+        points = np.array((complex(*axle_xy_m), complex(*centre_xy_m)))
+        (i_axle, local_axle), (i, local) = self._nearest(points)
+        fraction = local.real  # clamped to the segment, except beyond the path's ends
+        if fraction < 0.0 and i > 0:
+            fraction = 0.0
+        elif fraction > 1.0 and i < len(self.seg) - 1:
+            fraction = 1.0
+        return self._projection(i_axle, local_axle), self.s_m.item(i) + fraction * self.seg_len_m.item(i)
+
+    def _projection(self, i: int, local: complex) -> Projection:
+        """The Projection of a point on its nearest segment i, given its coordinates in that
+        segment's frame (see `_locate`)."""
+        seg = self.seg
         last = len(seg) - 1
-        out = []
-        for k, i in enumerate(nearest):
-            w = complex(local[k, i])
-            ti = w.real  # unclipped at the ends of the path, so it extends straight beyond them
-            if ti < 0.0 and i > 0:
-                ti = 0.0
-            elif ti > 1.0 and i < last:
-                ti = 1.0
-            d = complex(seg[i])
-            length = float(self.seg_len_m[i])
-            foot = complex(z[i]) + ti * d
-            yaw = math.atan2(d.imag, d.real)
-            if ti < 0.5 and i > 0:
-                other, weight = seg[i - 1], 0.5 - ti
-            elif ti > 0.5 and i < last:
-                other, weight = seg[i + 1], ti - 0.5
-            else:
-                other, weight = d, 0.0
-            if weight:
-                yaw += weight * wrap_angle(math.atan2(other.imag, other.real) - yaw)
-            s = float(self.s_m[i]) + ti * length
-            out.append(Projection(i, ti, (foot.real, foot.imag), s, w.imag * length, wrap_angle(yaw)))
-        return out
+        fraction = local.real  # clamped to the segment, except beyond the path's ends
+        if fraction < 0.0 and i > 0:
+            fraction = 0.0
+        elif fraction > 1.0 and i < last:
+            fraction = 1.0
+        d = seg.item(i)
+        length = self.seg_len_m.item(i)
+        foot = self.z.item(i) + fraction * d
+        yaw = math.atan2(d.imag, d.real)
+        # Blend towards the neighbouring segment's heading, fully at its vertex.
+        if fraction < 0.5 and i > 0:
+            other, weight = seg.item(i - 1), 0.5 - fraction
+        elif fraction > 0.5 and i < last:
+            other, weight = seg.item(i + 1), fraction - 0.5
+        else:
+            other, weight = d, 0.0
+        if weight:
+            yaw += weight * wrap_angle(math.atan2(other.imag, other.real) - yaw)
+        s = self.s_m.item(i) + fraction * length
+        return Projection(i, fraction, (foot.real, foot.imag), s, local.imag * length, wrap_angle(yaw))
 
     def point_at_distance(
         self, start: Projection, from_xy_m: tuple[float, float], distance_m: float
@@ -173,20 +212,21 @@ class PathGeometry:
         """
         z = self.z
         p = complex(*from_xy_m)
-        i = start.segment
-        on_path = start.fraction <= 1.0  # else the start lies beyond the path's end
-        found = False
-        if on_path:
-            ahead = np.abs(z[i + 1 :] - p)  # vertices ahead of the start point
-            k = int((ahead >= distance_m).argmax())
-            found = bool(ahead[k] >= distance_m)
-        if found:
-            j = i + 1 + k
-            p0 = complex(*start.point_xy_m) if k == 0 else complex(z[j - 1])
-            direction = complex(z[j]) - p0
+        foot = complex(*start.point_xy_m)
+        j = len(z)  # the first vertex ahead of the start on or outside the circle; len(z): none
+        if start.fraction <= 1.0:  # else the start lies beyond the path's end
+            # A vertex less than (distance - |foot - p|) along the path from the foot is inside
+            # the circle (the chord is no longer than the arc): start looking after those.
+            inside_m = start.s_m + distance_m - abs(foot - p)
+            j = max(start.segment + 1, int(self.s_m.searchsorted(inside_m)))
+            while j < len(z) and abs(z.item(j) - p) < distance_m:
+                j += 1
+        if j < len(z):
+            p0 = foot if j == start.segment + 1 else z.item(j - 1)
+            direction = z.item(j) - p0
         else:
-            p0 = complex(z[-1]) if on_path else complex(*start.point_xy_m)
-            direction = complex(self.seg[-1])
+            p0 = z.item(-1) if start.fraction <= 1.0 else foot
+            direction = self.seg.item(-1)
         # |p0 + u direction - p| = distance: the larger root of a quadratic in u.
         rel = p0 - p
         a = direction.real * direction.real + direction.imag * direction.imag
@@ -194,6 +234,18 @@ class PathGeometry:
         c = rel.real * rel.real + rel.imag * rel.imag - distance_m * distance_m
         target = p0 + (-b + math.sqrt(max(b * b - a * c, 0.0))) / a * direction
         return target.real, target.imag
+
+    def interp(self, s_m: float, values: np.ndarray) -> float:
+        """np.interp(s_m, self.s_m, values) for float `values` (M,) (the ends held), in a fraction of
+        its time: a lookup and plain float arithmetic."""
+        s = self.s_m
+        k = int(s.searchsorted(s_m, side="right"))  # s[k - 1] <= s_m < s[k]
+        if k == 0:
+            return values.item(0)
+        if k == len(s):
+            return values.item(-1) if s_m == s_m else s_m  # NaN stays NaN, as in np.interp
+        s0, v0 = s.item(k - 1), values.item(k - 1)
+        return v0 + (values.item(k) - v0) * (s_m - s0) / (s.item(k) - s0)
 
     def point_at_arc_length(self, s_m: float) -> tuple[float, float]:
         """(x, y) the path point `s_m` along the path (clamped to its ends); needs M >= 1."""

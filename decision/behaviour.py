@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from decision.idm import IDMParams, MOBILParams, idm_accel, mobil_gain
+from decision.idm import IDMParams, MOBILParams, idm_accel
 from decision.plan import Behaviour
 from decision.situation import LaneChange, LaneGaps, ObjectAhead, Situation
 from perception.types import CLASSES
@@ -113,8 +113,7 @@ def lane_change_safe(gaps: LaneGaps, sit: Situation, p: BehaviourParams) -> tupl
     v = sit.ego_speed_mps
     v_f = gaps.follower_speed_mps
     follower_after = idm_accel(v_f, max(v_f, 0.1), gaps.follower_gap_m, v, p.idm)
-    _, safe = mobil_gain(0.0, 0.0, 0.0, follower_after, 0.0, 0.0, p.mobil)
-    if not safe:
+    if follower_after < -p.mobil.max_braking_imposed_mps2:  # MOBIL's safety criterion (idm.mobil_gain)
         return False, f"the follower in lane {gaps.lane} would brake at {-follower_after:.1f} m/s^2"
     ego_after = idm_accel(v, sit.speed_cap_mps, gaps.lead_gap_m, gaps.lead_speed_mps, p.idm)
     if ego_after < -p.mobil.max_braking_imposed_mps2:

@@ -11,6 +11,7 @@ Parameters live in the YAML (conf/decision, conf/sim); these functions take them
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,9 +36,18 @@ class MOBILParams:
 def idm_accel(v_mps, v0_mps, gap_m, v_lead_mps, p: IDMParams):
     """IDM acceleration [m/s^2]. `gap_m` = inf (and any v_lead) means a free road.
 
-    Works elementwise on numpy arrays. The gap is clamped at 0.1 m so that a touching or
-    overlapping leader gives a very large deceleration rather than a division by zero.
+    Works elementwise on numpy arrays; plain floats take a plain-Python path (a planner calls this
+    a few times per tick, where numpy's per-call cost would dominate). The gap is clamped at 0.1 m
+    so that a touching or overlapping leader gives a very large deceleration rather than a division
+    by zero.
     """
+    if (
+        isinstance(v_mps, float)
+        and isinstance(v0_mps, float)
+        and isinstance(gap_m, float)
+        and isinstance(v_lead_mps, float)
+    ):
+        return _idm_accel_float(v_mps, v0_mps, gap_m, v_lead_mps, p)
     v = np.asarray(v_mps, dtype=float)
     v0 = np.maximum(np.asarray(v0_mps, dtype=float), 0.1)
     free = 1.0 - (np.maximum(v, 0.0) / v0) ** p.delta
@@ -49,6 +59,19 @@ def idm_accel(v_mps, v0_mps, gap_m, v_lead_mps, p: IDMParams):
     interaction = np.where(np.isinf(gap), 0.0, (s_star / gap) ** 2)
     a = p.accel_max_mps2 * (free - interaction)
     return a if a.ndim else float(a)
+
+
+def _idm_accel_float(v: float, v0: float, gap: float, v_lead: float, p: IDMParams) -> float:
+    """`idm_accel` on plain floats, the same formula step by step."""
+    free = 1.0 - ((v if v > 0.0 else 0.0) / (v0 if v0 > 0.1 else 0.1)) ** p.delta
+    if gap == math.inf:
+        return p.accel_max_mps2 * free
+    s_star = v * p.time_headway_s + v * (v - v_lead) / (
+        2.0 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2)
+    )
+    s_star = p.min_gap_m + (s_star if s_star > 0.0 else 0.0)
+    ratio = s_star / (gap if gap > 0.1 else 0.1)
+    return p.accel_max_mps2 * (free - ratio * ratio)
 
 
 def mobil_gain(

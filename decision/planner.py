@@ -22,6 +22,7 @@ max_decel_mps2=...)`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -29,13 +30,14 @@ import numpy as np
 from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour
 from decision.idm import IDMParams, MOBILParams, idm_accel
 from decision.plan import Behaviour, Plan
-from decision.route import Route
+from decision.route import Road, Route
 from decision.situation import (
     Situation,
     SituationParams,
     extract_situation,
     path_offset_m,
     project,
+    row_tests,
 )
 from perception.types import WorldModel
 
@@ -149,6 +151,7 @@ class Planner:
         self.max_jerk_mps3 = max_jerk_mps3
         self.max_decel_mps2 = max_decel_mps2
         self._ahead_m = np.zeros(0)  # 0, 1, 2 ... m: distances of the path points (grown on demand)
+        self._road = RoadCache()
         self.reset()
 
     def reset(self) -> None:
@@ -164,37 +167,47 @@ class Planner:
         road = route.road
         s, d, tracks = project(world, road, self._ego_s_m, self.situation_params)
         self._ego_s_m = s
-        v = max(world.ego.speed_mps, 0.0)
+        v = max(float(world.ego.speed_mps), 0.0)
         if self.state is None:
             self.state = BehaviourState(Behaviour.CRUISE, int(road.lane_at(d)))
 
         old = self.state
-        sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, self.situation_params)
+        p = self.situation_params
+        tests = self._road.row_tests(road, old.lane, p)
+        sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests)
         state, reason = next_behaviour(old, sit, self.behaviour_params)
         if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
-            sit = extract_situation(tracks, route, s, d, v, state.lane, state.change, self.situation_params)
+            tests = self._road.row_tests(road, state.lane, p)
+            sit = extract_situation(tracks, route, s, d, v, state.lane, state.change, p, tests)
         self.state, self.situation = state, sit
 
         accel = self._target_accel(sit, state.behaviour == Behaviour.EMERGENCY_BRAKE, world.t_s)
-        path, speeds = self._path(route, s, v, accel, sit.speed_cap_mps, state)
+        path, speeds = self._path(road, s, v, accel, sit.speed_cap_mps, state)
         return Plan(path, speeds, accel, state.behaviour, reason, target_lane=state.lane)
 
     # ------------------------------------------------------------------ longitudinal
-    def effective_leaders(self, sit: Situation) -> tuple[np.ndarray, np.ndarray]:
-        """Gaps [m] and speeds [m/s] of what IDM brakes for: the end of the road, the lead (kept
+    def _leaders(self, sit: Situation) -> list[tuple[float, float]]:
+        """(gap [m], speed [m/s]) of what IDM brakes for: the end of the road, the lead (kept
         farther back when it stands still), a stop point before the pedestrian."""
-        gaps, speeds = [sit.road_end_gap_m], [0.0]
-        if sit.lead is not None:
-            stationary = abs(sit.lead.speed_mps) < self.behaviour_params.stationary_speed_mps
-            gaps.append(sit.lead.gap_m - (self.obstacle_stop_margin_m if stationary else 0.0))
-            speeds.append(sit.lead.speed_mps)
+        leaders = [(sit.road_end_gap_m, 0.0)]
+        lead = sit.lead
+        if lead is not None:
+            stationary = abs(lead.speed_mps) < self.behaviour_params.stationary_speed_mps
+            leaders.append(
+                (lead.gap_m - self.obstacle_stop_margin_m if stationary else lead.gap_m, lead.speed_mps)
+            )
         if sit.pedestrian is not None:
-            gaps.append(sit.pedestrian.gap_m - self.pedestrian_stop_margin_m)
-            speeds.append(0.0)
+            leaders.append((sit.pedestrian.gap_m - self.pedestrian_stop_margin_m, 0.0))
+        return leaders
+
+    def effective_leaders(self, sit: Situation) -> tuple[np.ndarray, np.ndarray]:
+        """Gaps [m] and speeds [m/s] (K,) of what IDM brakes for (see `_leaders`)."""
+        gaps, speeds = zip(*self._leaders(sit), strict=True)
         return np.array(gaps), np.array(speeds)
 
     def _target_accel(self, sit: Situation, emergency: bool, t_s: float) -> float:
-        """IDM behind the effective leaders, no more than the curves allow, clipped and jerk-limited."""
+        """IDM behind the effective leaders, no more than the curves allow, clipped and jerk-limited.
+        On plain floats: a handful of leaders, where numpy's per-call cost would dominate."""
         if emergency:
             accel = -self.max_decel_mps2
         else:
@@ -202,10 +215,12 @@ class Planner:
             if sit.uncleared is not None:
                 passing = max(sit.uncleared.speed_mps, 0.0) + sit.uncleared.gap_m / self.pass_ttc_s
                 cap = min(cap, max(passing, CREEP_SPEED_MPS))
-            gaps, speeds = self.effective_leaders(sit)
-            a_idm = idm_accel(v, cap, gaps, speeds, self.idm)
-            a = float(acc_blend(a_idm, v, gaps, speeds, self.idm.decel_comfort_mps2, self.acc_coolness).min())
-            accel = max(min(a, sit.curve_accel_mps2, self.idm.accel_max_mps2), -self.max_decel_mps2)
+            b, coolness = self.idm.decel_comfort_mps2, self.acc_coolness
+            accel = min(sit.curve_accel_mps2, self.idm.accel_max_mps2)
+            for gap, v_lead in self._leaders(sit):
+                a = acc_blend(idm_accel(v, cap, gap, v_lead, self.idm), v, gap, v_lead, b, coolness)
+                accel = a if a < accel else accel
+            accel = max(accel, -self.max_decel_mps2)
             dt = t_s - self._last_t_s if self._last_t_s is not None else -1.0
             if self._last_accel is not None and 0.0 < dt <= MAX_JERK_DT_S:
                 step = self.max_jerk_mps3 * dt
@@ -215,43 +230,90 @@ class Planner:
 
     # ------------------------------------------------------------------ path
     def _path(
-        self, route: Route, s: float, v: float, accel: float, cap: float, state: BehaviourState
+        self, road: Road, s: float, v: float, accel: float, cap: float, state: BehaviourState
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(N, 2) world path from the ego along the planned lateral offset, and (N,) speeds."""
-        road = route.road
+        """(N, 2) world path from the ego along the planned lateral offset, and (N,) speeds.
+
+        The path linearly interpolates the offset curve between the road's samples: the lane
+        centre's samples (cached per lane) when keeping a lane, the reference line shifted along
+        the interpolated normal during a lane change.
+        """
         n = int(max(PATH_MIN_LENGTH_M, PATH_HORIZON_S * v) / PATH_SPACING_M) + 1
         n = max(min(n, int((road.length_m - s) / PATH_SPACING_M) + 1), 2)  # stop at the road's end
         if n > len(self._ahead_m):
             self._ahead_m = np.arange(2 * n) * PATH_SPACING_M
         ahead = self._ahead_m[:n]
         s_path = s + ahead
-        path = np.empty((n, 2))
-        path[:, 0], path[:, 1], _ = road.to_world(
-            s_path, path_offset_m(s_path, road, state.lane, state.change)
-        )
-        speeds = np.sqrt(np.maximum(v * v + 2.0 * accel * ahead, 0.0))
+        if state.change is None:
+            path = np.interp(s_path, road.s_m, self._road.centre(road, state.lane))
+        else:
+            d_path = path_offset_m(s_path, road, state.lane, state.change)
+            path = np.interp(s_path, road.s_m, self._road.centre(road, None))
+            path += d_path * np.interp(s_path, road.s_m, self._road.normal(road))
+        # The profile is monotonic along the path: its ends tell whether a bound cuts it anywhere.
+        speeds = v * v + 2.0 * accel * ahead
+        if speeds.item(-1) < 0.0:
+            np.maximum(speeds, 0.0, out=speeds)
+        np.sqrt(speeds, out=speeds)
         if accel > 0.0 and v < MOVE_OFF_SPEED_MPS:
             np.maximum(speeds, v + accel * PROFILE_LEAD_S, out=speeds)
-        np.minimum(speeds, max(cap, 0.0), out=speeds)
-        return path, speeds
+        cap = max(cap, 0.0)
+        if speeds.item(0) > cap or speeds.item(-1) > cap:
+            np.minimum(speeds, cap, out=speeds)
+        return path.view(float).reshape(n, 2), speeds
 
 
-def acc_blend(
-    a_idm: np.ndarray,
-    v_mps: float,
-    gap_m: np.ndarray,
-    v_lead_mps: np.ndarray,
-    decel_mps2: float,
-    coolness: float,
-):
+class RoadCache:
+    """What the planner derives from the road it drives, kept while that road stays the same: the
+    samples as complex numbers x + iy (the unit normal to the left, the centre line of each lane,
+    lane None: the reference line) and, per lane, `situation.row_tests`."""
+
+    def __init__(self):
+        self._road: Road | None = None
+
+    def normal(self, road: Road) -> np.ndarray:
+        """(M,) unit normals i e^(i heading) at the road's samples."""
+        self._use(road)
+        return self._normal
+
+    def centre(self, road: Road, lane: int | None) -> np.ndarray:
+        """(M,) points of the lane's centre line (lane None: the reference line) at the samples."""
+        self._use(road)
+        if lane not in self._centres:
+            d = 0.0 if lane is None else road.lanes[lane].offset_m
+            self._centres[lane] = road.xy_m[:, 0] + 1j * road.xy_m[:, 1] + d * self._normal
+        return self._centres[lane]
+
+    def row_tests(self, road: Road, lane: int, p: SituationParams) -> np.ndarray:
+        """`situation.row_tests(road, lane, p)` (p is the planner's own, fixed)."""
+        self._use(road)
+        if lane not in self._tests:
+            self._tests[lane] = row_tests(road, lane, p)
+        return self._tests[lane]
+
+    def _use(self, road: Road) -> None:
+        if road is not self._road:
+            self._road, self._centres, self._tests = road, {}, {}
+            self._normal = 1j * np.exp(1j * road.heading_rad)
+
+
+def acc_blend(a_idm, v_mps: float, gap_m, v_lead_mps, decel_mps2: float, coolness: float):
     """The ACC model ("Enhanced IDM", Kesting, Treiber & Helbing 2010, arXiv:0912.3613):
     IDM's acceleration, softened towards the constant-acceleration heuristic (CAH) where IDM brakes
     harder than the situation needs. With the leader's acceleration unknown (taken as 0), the CAH is
     the braking that just matches the leader's speed at the gap: -max(v - v_lead, 0)^2 / (2 gap).
 
     a = a_idm where a_idm >= a_cah, else (1 - c) a_idm + c (a_cah + b tanh((a_idm - a_cah) / b)).
-    All (K,) arrays but v; returns (K,) [m/s^2].
+    All (K,) arrays but v, returns (K,) [m/s^2]; or all plain floats, returns a float.
     """
+    if isinstance(a_idm, float) and isinstance(gap_m, float) and isinstance(v_lead_mps, float):
+        closing = v_mps - v_lead_mps if v_mps > v_lead_mps else 0.0
+        a_cah = -closing * closing / (2.0 * (gap_m if gap_m > 0.1 else 0.1))
+        if a_idm >= a_cah:
+            return a_idm
+        return (1.0 - coolness) * a_idm + coolness * (
+            a_cah + decel_mps2 * math.tanh((a_idm - a_cah) / decel_mps2)
+        )
     closing = np.maximum(v_mps - v_lead_mps, 0.0)
     a_cah = -closing * closing / (2.0 * np.maximum(gap_m, 0.1))
     soft = (1.0 - coolness) * a_idm + coolness * (a_cah + decel_mps2 * np.tanh((a_idm - a_cah) / decel_mps2))

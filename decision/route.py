@@ -7,11 +7,14 @@ never disagree. Positions along the road use Frenet coordinates: `s` [m] along t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 SAMPLE_SPACING_M = 0.5  # spacing of the sampled reference line [m]
+DESCENT_MAX_STEPS = 16  # one point with a hint: samples walked before searching the whole window
+REACH_STEP = 8  # Road.reach_m is estimated on every this many samples
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,43 @@ class Road:
         self.heading_rad = heading
         self.curvature = curvature
         self._tangent = np.stack([np.cos(heading), np.sin(heading)], axis=1)
+        # The arcs, for speed caps: (start s [m], end s [m], curvature [1/m]).
+        starts = np.concatenate([[0.0], ends[:-1]])
+        self.arcs = tuple(
+            (float(a), float(b), seg.curvature)
+            for a, b, seg in zip(starts, ends, segments, strict=True)
+            if seg.kind != "straight"
+        )
+        self._init_search(x, y, curvature)
+
+    def _init_search(self, x: np.ndarray, y: np.ndarray, curvature: np.ndarray) -> None:
+        """Tables for to_frenet. Per sample, as complex numbers x + iy (one numpy call moves or rotates
+        both coordinates): the point, the conjugate of the unit tangent (multiplying a vector by it
+        gives (along, across) the road), s, and the curvature of the interval ahead of / behind the
+        sample as real / imaginary part."""
+        n = len(x)
+        frame = np.empty((n, 4), dtype=complex)
+        frame[:, 0].real, frame[:, 0].imag = x, y
+        frame[:, 1].real, frame[:, 1].imag = self._tangent[:, 0], -self._tangent[:, 1]
+        frame[:, 2] = self.s_m
+        behind = np.concatenate([curvature[:1], curvature[:-1]])
+        frame[:, 3].real, frame[:, 3].imag = curvature, behind
+        self._frame = frame
+        # The nearest-sample search: -2 x, -2 y and x^2 + y^2 of each sample, (3, M).
+        self._sq_terms = np.stack([-2.0 * x, -2.0 * y, x * x + y * y])
+        # Samples between intervals of unequal curvature, counted before each sample: a stretch without
+        # any needs no choice of interval.
+        self._kinks_before = np.concatenate([[0], np.cumsum(curvature != behind)]).tolist()
+        # Straight stretches: sample ranges [a, b] joined by straight intervals.
+        bounds = np.flatnonzero(np.diff(np.concatenate(([0], curvature[:-1] == 0.0, [0])).astype(int)))
+        # Per stretch: its first and last samples a, b, the rotation into road coordinates and the
+        # offset that, added to a point rotated by it, gives (s, d) + i ...: s_a - r_a rotated, s_a, s_b.
+        self._straights = []
+        for a, b in zip(bounds[::2].tolist(), bounds[1::2].tolist(), strict=True):
+            r, to_road, s_a, _ = frame[a].tolist()
+            self._straights.append((a, b, to_road, s_a - r * to_road, s_a.real, float(self.s_m[b])))
+        self._x, self._y = x.tolist(), y.tolist()  # plain floats for the one-point search
+        self._reach_m: float | None = None  # computed when first needed
 
     # ------------------------------------------------------------------ lanes
     def lane_offset_m(self, lane) -> np.ndarray | float:
@@ -117,36 +157,141 @@ class Road:
     def to_frenet(self, xy_m: np.ndarray, s_hint_m: float | None = None, window_m: float = 40.0):
         """World points (N, 2) (or one (2,)) to Frenet (s, d) arrays of shape (N,) (or floats).
 
-        With `s_hint_m`, only samples within `window_m` of the hint are searched (fast path for
-        objects near the ego).
+        Each point is measured from its nearest road sample. With `s_hint_m`, only samples within
+        `window_m` of the hint are searched (fast path for objects near the ego); a point beyond the
+        searched stretch is measured from its end sample.
         """
         pts = np.asarray(xy_m, dtype=float)
-        single = pts.ndim == 1
-        pts = pts.reshape(-1, 2)
-        if s_hint_m is None:
-            lo, hi = 0, len(self.s_m)
-        else:
-            lo = max(int((s_hint_m - window_m) / SAMPLE_SPACING_M), 0)
-            hi = min(int((s_hint_m + window_m) / SAMPLE_SPACING_M) + 2, len(self.s_m))
-            if hi - lo < 2:
-                lo, hi = 0, len(self.s_m)
-        ref = self.xy_m[lo:hi]
-        # (N, window) squared distances; x and y apart (a size-2 last axis makes numpy ~10x slower).
-        dx = pts[:, 0:1] - ref[:, 0]
-        dy = pts[:, 1:2] - ref[:, 1]
-        d2 = dx * dx + dy * dy
-        i = lo + d2.argmin(axis=1)
-        delta = pts - self.xy_m[i]
-        t = self._tangent[i]
-        d = delta[:, 1] * t[:, 0] - delta[:, 0] * t[:, 1]
-        # Off the reference line, distance along it shrinks by (1 - kappa d) (a lane inside a bend);
-        # kappa of the interval on the point's side of sample i (curvature[i] is that of [i, i+1]).
-        along = (delta * t).sum(1)
-        k = np.where(along < 0.0, self.curvature[np.maximum(i - 1, 0)], self.curvature[i])
-        s = self.s_m[i] + along / np.maximum(1.0 - k * d, 0.1)
-        if single:
-            return float(s[0]), float(d[0])
+        if pts.ndim == 1:
+            x, y = float(pts[0]), float(pts[1])
+            lo, hi = self._window(s_hint_m, window_m)
+            i = None if s_hint_m is None else self._descend(x, y, s_hint_m, lo, hi)
+            if i is None:
+                i = int(self._nearest(pts.reshape(1, 2), lo, hi)[0])
+            return self._frenet_one(x, y, i)
+        s, d, _ = self.to_frenet_rotation(pts.reshape(-1, 2), s_hint_m, window_m)
         return s, d
+
+    def to_frenet_rotation(self, xy_m: np.ndarray, s_hint_m: float | None = None, window_m: float = 40.0):
+        """`to_frenet` of (N, 2) points, and e^(-i heading(s)): the rotation, as complex numbers, that
+        turns a world vector at each point into (along, across) the road; one complex number for all
+        when the searched stretch is straight (a point beyond it gets the stretch's heading).
+
+        Returns (s (N,), d (N,), rotation (N,) complex or complex).
+        """
+        pts = np.ascontiguousarray(xy_m, dtype=float)
+        z = pts.view(complex)[:, 0]
+        lo, hi = self._window(s_hint_m, window_m)
+        straight = self._on_straight(z, lo, hi)
+        if straight is not None:
+            return straight
+        i = self._nearest(pts, lo, hi)
+        f = self._frame.take(i, axis=0)
+        q = (z - f[:, 0]) * f[:, 1]  # (along, across) the tangent
+        along, d = q.real, q.imag
+        # Off the reference line, distance along it shrinks by (1 - kappa d) (a lane inside a bend),
+        # kappa of the interval on the point's side of sample i.
+        kappa = f[:, 3].real
+        if self._kinks_before[hi] != self._kinks_before[lo]:
+            kappa = np.where(along < 0.0, f[:, 3].imag, kappa)
+        s = f[:, 2].real + along / np.maximum(1.0 - kappa * d, 0.1)
+        return s, d, np.exp(-1j * np.interp(s, self.s_m, self.heading_rad))
+
+    def _window(self, s_hint_m: float | None, window_m: float) -> tuple[int, int]:
+        """The samples [lo, hi) searched for points near `s_hint_m` (all of them without a hint)."""
+        n = len(self._x)
+        if s_hint_m is None:
+            return 0, n
+        lo = int((s_hint_m - window_m) / SAMPLE_SPACING_M)
+        hi = int((s_hint_m + window_m) / SAMPLE_SPACING_M) + 2
+        lo, hi = (lo if lo > 0 else 0), (hi if hi < n else n)
+        return (0, n) if hi - lo < 2 else (lo, hi)
+
+    def _on_straight(self, z: np.ndarray, lo: int, hi: int):
+        """(s, d, rotation) of points z (N,) complex when the nearest sample in [lo, hi) of each lies
+        on one straight stretch (and, on its end sample, on the straight side of it): then every
+        sample of the stretch gives the same (s, d), up to rounding, and the first is used. Where the
+        stretch ends inside [lo, hi), that needs each point's foot on the stretch and its distance to
+        it below `reach_m`. None when there is no such stretch. The first point is tried alone first
+        (in the planner, the ego)."""
+        for a, b, to_road, offset, s_a, s_b in self._straights:
+            if b < lo or a >= hi:
+                continue
+            # Where the road bends right before / after the stretch, a point behind its first sample /
+            # ahead of its last would be measured with the bend's curvature (or from a sample in it).
+            check_first, check_last = lo <= a > 0, hi - 1 >= b < len(self._x) - 1
+            s_first = (z.item(0) * to_road + offset).real
+            if (check_first and s_first < s_a) or (check_last and s_first >= s_b):
+                continue
+            q = z * to_road + offset  # (s, d)
+            if check_first or check_last:
+                # (On a few dozen points, Python's min / max of a list beat numpy's reductions.)
+                s, d = q.real.tolist(), q.imag.tolist()
+                if (check_first and min(s) < s_a) or (check_last and max(s) >= s_b):
+                    continue
+                if max(max(d), -min(d)) >= self.reach_m:  # it may be nearer to another stretch of road
+                    continue
+            return q.real, q.imag, to_road
+        return None
+
+    def _nearest(self, pts: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Index of the nearest sample in [lo, hi) to each point (N, 2): the argmin over the samples
+        r of |p - r|^2 - |p|^2 = |r|^2 - 2 p.r, all (N, hi - lo) of them in one matrix product."""
+        p = np.empty((len(pts), 3))
+        p[:, :2] = pts
+        p[:, 2] = 1.0
+        return lo + (p @ self._sq_terms[:, lo:hi]).argmin(axis=1)
+
+    @property
+    def reach_m(self) -> float:
+        """Distance from the centre line within which every point has a single nearest point on it,
+        measured perpendicular to the line there [m]: the smallest radius of the bends, and half the
+        narrowest gap between stretches of road far apart along it (a road that comes back near
+        itself), estimated on every REACH_STEP-th sample less the error that makes."""
+        if self._reach_m is None:
+            radius = min((abs(1.0 / k) for _, _, k in self.arcs), default=math.inf)
+            xy, s = self.xy_m[::REACH_STEP], self.s_m[::REACH_STEP]
+            far = (
+                np.abs(s[:, None] - s)
+                > math.pi * min(radius, self.length_m) + 2 * REACH_STEP * SAMPLE_SPACING_M
+            )
+            gaps = np.hypot(*(xy[:, None] - xy).transpose(2, 0, 1))[far]
+            narrowest = gaps.min() - 2 * REACH_STEP * SAMPLE_SPACING_M if len(gaps) else math.inf
+            self._reach_m = max(min(radius, 0.5 * narrowest), 0.0)
+        return self._reach_m
+
+    def _descend(self, x: float, y: float, s_hint_m: float, lo: int, hi: int) -> int | None:
+        """Nearest sample in [lo, hi) to one point, walking from the hint's sample towards nearer ones
+        (the lower index on a tie, as argmin): the window's nearest sample where the distance has a
+        single minimum over it. None when the walk takes more than DESCENT_MAX_STEPS."""
+        xs, ys = self._x, self._y
+        i = min(max(int(s_hint_m / SAMPLE_SPACING_M), lo), hi - 1)
+        dx, dy = x - xs[i], y - ys[i]
+        best = dx * dx + dy * dy
+        for _ in range(DESCENT_MAX_STEPS):
+            if i > lo:
+                dx, dy = x - xs[i - 1], y - ys[i - 1]
+                d2 = dx * dx + dy * dy
+                if d2 <= best:
+                    i, best = i - 1, d2
+                    continue
+            if i + 1 < hi:
+                dx, dy = x - xs[i + 1], y - ys[i + 1]
+                d2 = dx * dx + dy * dy
+                if d2 < best:
+                    i, best = i + 1, d2
+                    continue
+            # A walk that stops far from the road may have stopped short of a nearer stretch of it.
+            return i if best < self.reach_m**2 else None
+        return None
+
+    def _frenet_one(self, x: float, y: float, i: int) -> tuple[float, float]:
+        """(s, d) of one point measured from sample i, as `to_frenet_rotation` does, in plain floats."""
+        tx, ty = self._tangent[i].tolist()
+        dx, dy = x - self._x[i], y - self._y[i]
+        along, d = dx * tx + dy * ty, dy * tx - dx * ty
+        k = float(self.curvature[i - 1 if along < 0.0 and i > 0 else i])
+        return float(self.s_m[i]) + along / max(1.0 - k * d, 0.1), d
 
 
 @dataclass(frozen=True, slots=True)

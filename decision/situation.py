@@ -2,8 +2,8 @@
 
 Two steps, both vectorised over the tracks (no per-track Python loop):
 1. `project`: the ego and the world model's tracks in road (Frenet) coordinates, in one search of
-   the road near the ego's last s; per track the speed along the road, the bumper gaps to the ego,
-   the span of its predicted sideways drift and the half extents of its box across the road.
+   the road near the ego's last s; per track a few features (distance ahead along the road, offset
+   across it, predicted sideways drift, box extents, class) as the rows of one (F, N) matrix.
 2. `extract_situation`: for the lane being driven (and the lateral path of a lane change in
    progress), the nearest object ahead in the ego's corridor, the nearest pedestrian who is in or
    about to enter it, the object a lane change has not yet cleared sideways, the leaders and
@@ -12,13 +12,23 @@ Two steps, both vectorised over the tracks (no per-track Python loop):
 The ego's corridor follows its planned lateral offset d_path(s): an object ahead is in the corridor
 when its box (and, for a moving object, its constant-velocity drift over a short horizon) overlaps
 the ego's box placed at d_path at the object's distance. That one rule covers leads, cut-ins and
-the lane change around an obstacle (the path leaves the obstacle's lane before reaching it).
+the lane change around an object (the path leaves the object's lane before reaching it).
+
+Seven nearest objects are looked for, one per row (ROWS): the lead, the pedestrian, the left and
+right leaders, the object not yet cleared (by the gap ahead), the left and right followers (by the
+gap behind). Each row's candidates pass two interval tests, |centre| < half width: one across the
+road (the corridor, or the box reaching LANE_OVERLAP_M into a neighbouring lane) and one along it
+(ahead within the look-ahead, ...). Every centre, half width and gap is linear in the features, so
+one matrix product (`row_tests`) gives them all: this runs every control tick on a few dozen
+tracks, where each numpy call costs about a microsecond whatever its size, so calls are counted.
+2D vectors are complex numbers x + iy (one call moves or rotates both coordinates).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,12 +43,32 @@ CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps
 # around an object at the edge of the look-ahead sees whether the other lane is blocked there too.
 NEIGHBOUR_EXTRA_M = 30.0
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
-# extract_situation finds seven nearest objects at once, one per row: the lead, the pedestrian, the
-# left and right leaders, the object not yet cleared sideways (all by the gap ahead), the left and
-# right followers (by the gap behind).
-ROWS = np.arange(7)
-ROW_GAP = np.array([0, 0, 0, 0, 0, 1, 1])  # 0: gap ahead, 1: gap behind
+SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
 assert (VEHICLE, PEDESTRIAN, OBSTACLE) == (0, 1, 2), "project() indexes per-class tables by class id"
+
+# The rows of `TracksFrenet.features` (F, N), per track:
+F_AHEAD = 0  # s - ego s [m]: its centre's distance ahead of the ego's along the road
+F_D = 1  # d [m]: its centre's offset across the road
+F_DRIFT = 2  # its predicted sideways drift over its class's horizon [m] (0 for slow drift: noise)
+F_ABS_DRIFT = 3  # |drift| [m]
+# Its box's extent along the road, L |cos| + W |sin| of its yaw to the road (L, W its length and
+# width), as two terms (summed by row_tests), and across it, L |sin| + W |cos| [m].
+F_LON2 = slice(4, 6)
+F_LAT2 = 6
+F_MARGIN = 7  # the lateral clearance kept to it beyond the half widths, plus half the ego's width [m]
+F_PED = 8  # 1 for a pedestrian, else 0
+F_ONE = 9  # 1
+N_FEATURES = 10
+# extract_situation's rows: the nearest by the gap ahead (rows 0-4) or behind (rows 5, 6).
+LEAD, PED, LEFT_LEAD, RIGHT_LEAD, UNCLEARED, LEFT_FOLLOWER, RIGHT_FOLLOWER = range(7)
+N_ROWS = 7
+# The rows of `row_tests`: per row of extract_situation, the centres of its test across then along
+# the road, their half widths, its gap.
+CENTRES, HALF_WIDTHS, GAPS = (
+    slice(0, 2 * N_ROWS),
+    slice(2 * N_ROWS, 4 * N_ROWS),
+    slice(4 * N_ROWS, 5 * N_ROWS),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +85,25 @@ class SituationParams:
     pedestrian_horizon_s: float  # a pedestrian's walk is predicted this far ahead
     max_lateral_accel_mps2: float  # curvature speed cap: v <= sqrt(a_lat / kappa)
     curve_decel_mps2: float  # curves are looked for far enough ahead to slow down at this rate
+    # Derived (4, 3): per class id (VEHICLE, PEDESTRIAN, OBSTACLE), the features F_MARGIN, F_PED,
+    # F_ONE and the prediction horizon [s].
+    by_class: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        half_ego = 0.5 * self.ego_width_m
+        by_class = np.array(
+            (
+                (
+                    self.lateral_margin_m + half_ego,
+                    self.pedestrian_margin_m + half_ego,
+                    self.lateral_margin_m + half_ego,
+                ),
+                (0.0, 1.0, 0.0),
+                (1.0, 1.0, 1.0),
+                (self.cut_in_horizon_s, self.pedestrian_horizon_s, 0.0),
+            )
+        )
+        object.__setattr__(self, "by_class", by_class)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +116,9 @@ class LaneChange:
     length_m: float
 
 
-@dataclass(frozen=True, slots=True)
+# ObjectAhead, LaneGaps and Situation are built every tick: plain (not frozen) dataclasses, which
+# build several times faster; treat them as read-only.
+@dataclass(slots=True)
 class ObjectAhead:
     """One object ahead: bumper-to-bumper gap [m] along the road (>= 0), speed along the road."""
 
@@ -77,7 +128,7 @@ class ObjectAhead:
     speed_mps: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LaneGaps:
     """Nearest leader and follower of one lane, relative to the ego (for the MOBIL safety check).
 
@@ -92,7 +143,7 @@ class LaneGaps:
     follower_speed_mps: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Situation:
     """The facts of one tick. lane: the lane being driven (the target while changing lanes).
     left / right: the lanes lane + 1 / lane - 1 (lanes count from the right); None if absent."""
@@ -114,43 +165,82 @@ class Situation:
     road_end_gap_m: float = float("inf")
 
 
-@dataclass(frozen=True, slots=True)
-class TracksFrenet:
-    """Tracks within reach of the ego in road coordinates, relative to the ego, all (K,) arrays.
+class TracksFrenet(NamedTuple):
+    """The tracks within reach of the ego, relative to it in road coordinates.
 
-    s_m, d_m: centre; speed_s_mps: velocity along the road; ahead: centre ahead of the ego's;
-    gap_ahead_m / gap_behind_m: bumper gap from the ego's front to its rear / from its front to the
-    ego's rear; d_lo_m, d_hi_m: the span of d over its predicted sideways drift; half_lat_m: half
-    extent across the road; clearance_m: the lateral centre distance below which it touches the
-    ego's corridor (half widths + margin).
+    ids, class_ids, speed_s_mps (velocity along the road): (N,); features: (N_FEATURES, N), rows F_*.
     """
 
     ids: np.ndarray
     class_ids: np.ndarray
-    s_m: np.ndarray
-    d_m: np.ndarray
     speed_s_mps: np.ndarray
-    ahead: np.ndarray
-    gap_ahead_m: np.ndarray
-    gap_behind_m: np.ndarray
-    d_lo_m: np.ndarray
-    d_hi_m: np.ndarray
-    half_lat_m: np.ndarray
-    clearance_m: np.ndarray
+    features: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.ids)
 
-    @staticmethod
-    def empty() -> TracksFrenet:
-        i, f = np.zeros(0, dtype=np.int64), np.zeros(0)
-        return TracksFrenet(i, i, f, f, f, np.zeros(0, dtype=bool), f, f, f, f, f, f)
+def row_tests(road: Road, lane: int, p: SituationParams) -> np.ndarray:
+    """(5 N_ROWS, N_FEATURES): the linear maps from the features to, per row of extract_situation,
+    the centres of its tests across then along the road (CENTRES), their half widths (HALF_WIDTHS)
+    and its gap (GAPS), for the ego driving `lane`.
+
+    A test passes when |centre| < half width. The corridor: a box with its drift over [d, d + drift]
+    overlaps the corridor at d_lane when |d + drift / 2 - d_lane| < |drift| / 2 + LAT2 / 2 + margin.
+    Ahead within the look-ahead: 0 < s - ego s < look-ahead, |AHEAD - look / 2| < look / 2, the half
+    width times (1 - PED) for the lead and PED for the pedestrian. Behind within the rear range: the
+    gap behind, ego s - L / 2 - (s + LON2 / 2), below the range and s <= ego s. A missing
+    neighbouring lane has half width -1 (never passes); the object not yet cleared is tested apart.
+    """
+    a = np.zeros((5 * N_ROWS, N_FEATURES))
+    centre, half, gap = a[CENTRES], a[HALF_WIDTHS], a[GAPS]
+    lateral, along = centre[:N_ROWS], centre[N_ROWS:]
+    lateral_half, along_half = half[:N_ROWS], half[N_ROWS:]
+    d_lane, width = road.lanes[lane].offset_m, road.lane_width_m
+    # Across: the corridor (lead, pedestrian), the lanes to the left / right (leaders, followers).
+    for row in (LEAD, PED):
+        lateral[row] = _linear((F_D, 1.0), (F_DRIFT, 0.5), (F_ONE, -d_lane))
+        lateral_half[row] = _linear((F_ABS_DRIFT, 0.5), (F_LAT2, 0.5), (F_MARGIN, 1.0))
+    for rows, side, exists in (
+        ((LEFT_LEAD, LEFT_FOLLOWER), 1.0, lane + 1 < road.lane_count),
+        ((RIGHT_LEAD, RIGHT_FOLLOWER), -1.0, lane >= 1),
+    ):
+        for row in rows:
+            lateral[row] = _linear((F_D, 1.0), (F_ONE, -(d_lane + side * width)))
+            lateral_half[row] = (
+                _linear((F_LAT2, 0.5), (F_ONE, 0.5 * width - LANE_OVERLAP_M))
+                if exists
+                else _linear((F_ONE, -1.0))
+            )
+    lateral_half[UNCLEARED] = _linear((F_ONE, -1.0))  # tested apart, during a lane change
+    # Along: ahead within the look-ahead (lead, pedestrian) or it + NEIGHBOUR_EXTRA_M (leaders) ...
+    look = 0.5 * p.look_ahead_m
+    along[LEAD] = along[PED] = _linear((F_AHEAD, 1.0), (F_ONE, -look))
+    along_half[LEAD] = _linear((F_ONE, look), (F_PED, -look))
+    along_half[PED] = _linear((F_PED, look))
+    reach = 0.5 * (p.look_ahead_m + NEIGHBOUR_EXTRA_M)
+    along[LEFT_LEAD] = along[RIGHT_LEAD] = _linear((F_AHEAD, 1.0), (F_ONE, -reach))
+    along_half[LEFT_LEAD] = along_half[RIGHT_LEAD] = _linear((F_ONE, reach))
+    along_half[UNCLEARED] = _linear((F_ONE, 1.0))
+    # ... and behind within the rear range (followers): -(range + L / 2 + LON2 / 2) < AHEAD <= 0.
+    rear = 0.5 * (p.rear_range_m + 0.5 * p.ego_length_m)
+    along[LEFT_FOLLOWER] = along[RIGHT_FOLLOWER] = _linear((F_AHEAD, 1.0), (F_LON2, 0.25), (F_ONE, rear))
+    along_half[LEFT_FOLLOWER] = along_half[RIGHT_FOLLOWER] = _linear((F_LON2, 0.25), (F_ONE, rear))
+    # Bumper gaps: ahead, s - LON2 / 2 - (ego s + L / 2); behind, ego s - L / 2 - (s + LON2 / 2).
+    gap[:LEFT_FOLLOWER] = _linear((F_AHEAD, 1.0), (F_LON2, -0.5), (F_ONE, -0.5 * p.ego_length_m))
+    gap[LEFT_FOLLOWER:] = _linear((F_AHEAD, -1.0), (F_LON2, -0.5), (F_ONE, -0.5 * p.ego_length_m))
+    return a
+
+
+def _linear(*terms: tuple[int | slice, float]) -> np.ndarray:
+    """(N_FEATURES,) coefficients of the sum of coefficient x feature(s) over `terms`."""
+    coefficients = np.zeros(N_FEATURES)
+    for features, coefficient in terms:
+        coefficients[features] += coefficient
+    return coefficients
 
 
 def lane_change_offset_m(s_m, change: LaneChange, end_d_m: float):
     """Lateral offset [m] of a lane change at s (array or float): a quintic smoothstep
     10x^3 - 15x^4 + 6x^5 (zero slope and curvature at both ends) from start_d to end_d."""
-    x = np.clip((np.asarray(s_m) - change.start_s_m) / change.length_m, 0.0, 1.0)
+    x = np.minimum(np.maximum((np.asarray(s_m) - change.start_s_m) / change.length_m, 0.0), 1.0)
     blend = x * x * x * (10.0 + x * (6.0 * x - 15.0))
     return change.start_d_m + (end_d_m - change.start_d_m) * blend
 
@@ -158,73 +248,64 @@ def lane_change_offset_m(s_m, change: LaneChange, end_d_m: float):
 def path_offset_m(s_m, road: Road, lane: int, change: LaneChange | None):
     """Planned lateral offset d_path(s) [m]: the lane centre (a float, whatever s is), or the lane
     change towards it (shaped like s)."""
-    d_lane = float(road.lane_offset_m(lane))
+    d_lane = road.lanes[lane].offset_m
     return d_lane if change is None else lane_change_offset_m(s_m, change, d_lane)
 
 
-def project(world: WorldModel, road: Road, s_hint_m: float | None, p: SituationParams):
-    """The ego and the tracks within reach of it (look-ahead + NEIGHBOUR_EXTRA_M, straight line) in
-    road coordinates, in one search near `s_hint_m` (the ego's last s; None: the whole road).
+def project(
+    world: WorldModel, road: Road, s_hint_m: float | None, p: SituationParams
+) -> tuple[float, float, TracksFrenet | None]:
+    """The ego and the tracks within reach of it (look-ahead + NEIGHBOUR_EXTRA_M, or the rear
+    range, in a straight line) in road coordinates, in one search of the road near `s_hint_m` (the
+    ego's last s; None: the whole road).
 
-    Returns (ego s [m], ego d [m], TracksFrenet).
+    Returns (ego s [m], ego d [m], TracksFrenet, or None when no track is within reach).
     """
     ahead_m = p.look_ahead_m + NEIGHBOUR_EXTRA_M
     reach_m = max(ahead_m, p.rear_range_m)
-    ex, ey = world.ego.x_m, world.ego.y_m
-    dx = world.xy_m[:, 0] - ex
-    dy = world.xy_m[:, 1] - ey
+    pts = np.empty((len(world) + 1, 2))
+    pts[0] = world.ego.x_m, world.ego.y_m
+    pts[1:] = world.xy_m
+    z = pts.view(complex)[:, 0]
     # The straight-line distance never exceeds the distance along the road: a safe pre-filter
     # (extract_situation drops what is beyond the look-ahead or the rear range along the road).
-    near = dx * dx + dy * dy < reach_m * reach_m
-    every = near.all()
-    idx = slice(None) if every else np.flatnonzero(near)
-    pts = np.empty((len(world) + 1 if every else len(idx) + 1, 2))
-    pts[0] = ex, ey
-    pts[1:] = world.xy_m[idx]
+    near = np.abs(z[1:] - z[0]) < reach_m
+    n_near = np.count_nonzero(near)
+    idx = slice(None)
+    if n_near < len(near):
+        idx = np.flatnonzero(near)
+        pts = pts[np.concatenate(([0], idx + 1))]
     if s_hint_m is None:
-        s, d = road.to_frenet(pts)
+        s, d, to_road = road.to_frenet_rotation(pts)
     else:  # search only the stretch [hint - rear range, hint + ahead] (and a little more)
         centre = s_hint_m + 0.5 * (ahead_m - p.rear_range_m)
-        s, d = road.to_frenet(pts, s_hint_m=centre, window_m=0.5 * (ahead_m + p.rear_range_m) + 10.0)
+        window = 0.5 * (ahead_m + p.rear_range_m) + SEARCH_MARGIN_M
+        s, d, to_road = road.to_frenet_rotation(pts, s_hint_m=centre, window_m=window)
         if abs(d[0]) > road.half_width_m + OFF_ROAD_REPROJECT_M:
-            s, d = road.to_frenet(pts)  # the hint was stale (e.g. a new episode without a reset)
-    ego_s, ego_d = float(s[0]), float(d[0])
-    s, d = s[1:], d[1:]
-    if not len(s):
-        return ego_s, ego_d, TracksFrenet.empty()
-    heading = np.interp(s, road.s_m, road.heading_rad)
-    cos_h, sin_h = np.cos(heading), np.sin(heading)
-    v = world.v_mps[idx]
-    rel_yaw = world.yaw_rad[idx] - heading
-    cos_r, sin_r = np.abs(np.cos(rel_yaw)), np.abs(np.sin(rel_yaw))
-    size = world.size_m[idx]
-    half_lon = 0.5 * (size[:, 0] * cos_r + size[:, 1] * sin_r)
-    half_lat = 0.5 * (size[:, 0] * sin_r + size[:, 1] * cos_r)
+            # The hint was stale (e.g. a new episode without a reset).
+            s, d, to_road = road.to_frenet_rotation(pts)
+    ego_s, ego_d = s.item(0), d.item(0)
+    if not n_near:
+        return ego_s, ego_d, None
+    if isinstance(to_road, np.ndarray):
+        to_road = to_road[1:]
     class_ids = world.class_ids[idx]
-    # Per-class prediction horizon and lateral margin, indexed by class id (VEHICLE, PEDESTRIAN, OBSTACLE).
-    horizon = np.array((p.cut_in_horizon_s, p.pedestrian_horizon_s, 0.0)).take(class_ids, mode="clip")
-    margin = np.array((p.lateral_margin_m, p.pedestrian_margin_m, p.lateral_margin_m)).take(
-        class_ids, mode="clip"
-    )
-    # Sideways drift over the class's prediction horizon (slow drift is noise).
-    speed_d = v[:, 1] * cos_h - v[:, 0] * sin_h
-    speed_d[np.abs(speed_d) < LATERAL_SPEED_DEADBAND_MPS] = 0.0
-    drifted = d + speed_d * horizon
-    tracks = TracksFrenet(
-        ids=world.ids[idx],
-        class_ids=class_ids,
-        s_m=s,
-        d_m=d,
-        speed_s_mps=v[:, 0] * cos_h + v[:, 1] * sin_h,
-        ahead=s > ego_s,
-        gap_ahead_m=s - half_lon - (ego_s + 0.5 * p.ego_length_m),
-        gap_behind_m=(ego_s - 0.5 * p.ego_length_m) - (s + half_lon),
-        d_lo_m=np.minimum(d, drifted),
-        d_hi_m=np.maximum(d, drifted),
-        half_lat_m=half_lat,
-        clearance_m=half_lat + (margin + 0.5 * p.ego_width_m),
-    )
-    return ego_s, ego_d, tracks
+    f = np.empty((N_FEATURES + 1, len(class_ids)))  # the features, then the prediction horizon [s]
+    p.by_class.take(class_ids, axis=1, mode="clip", out=f[F_MARGIN:])
+    np.subtract(s[1:], ego_s, out=f[F_AHEAD])
+    f[F_D] = d[1:]
+    # Velocity and heading in road coordinates: (along, across) the road.
+    v_road = np.ascontiguousarray(world.v_mps[idx], dtype=float).view(complex)[:, 0] * to_road
+    speed_d = v_road.imag
+    np.multiply(speed_d * (np.abs(speed_d) >= LATERAL_SPEED_DEADBAND_MPS), f[N_FEATURES], out=f[F_DRIFT])
+    np.abs(f[F_DRIFT], out=f[F_ABS_DRIFT])
+    # The box's extents along / across the road: |cos| and |sin| of its yaw to the road times its
+    # length and width; across, the imaginary part of (|cos| + i |sin|) (L + i W).
+    cos_sin = np.abs((np.exp(1j * world.yaw_rad[idx]) * to_road).view(float))
+    size = np.ascontiguousarray(world.size_m[idx], dtype=float)
+    f[F_LON2] = (cos_sin.reshape(-1, 2) * size).T
+    f[F_LAT2] = (cos_sin.view(complex) * size.view(complex)[:, 0]).imag
+    return ego_s, ego_d, TracksFrenet(world.ids[idx], class_ids, v_road.real, f[:N_FEATURES])
 
 
 def speed_limits(
@@ -236,28 +317,25 @@ def speed_limits(
     CURVE_HERE_M of the ego): IDM's desired speed. The curve acceleration is the constant braking
     that brings the ego down to the speed of every arc ahead before it gets there, looking far
     enough ahead to do it at `curve_decel_mps2` (a desired speed that dropped only when the curve
-    came into view would make IDM brake late and hard). A loop over the road's few segments.
+    came into view would make IDM brake late and hard). A loop over the road's few arcs.
     """
-    cap = min(route.cruise_speed_mps, road.speed_limit_mps)
+    cap = float(min(route.cruise_speed_mps, road.speed_limit_mps))
     horizon_end = ego_s_m + p.look_ahead_m + ego_speed_mps**2 / (2.0 * p.curve_decel_mps2)
-    need = np.inf
-    start = 0.0
-    for seg in road.segments:
-        end = start + seg.length_m
-        if seg.kind != "straight" and end > ego_s_m and start < horizon_end:
+    need = math.inf
+    for start, end, curvature in road.arcs:
+        if end > ego_s_m and start < horizon_end:
             # The lane's own curvature: a lane on the inside of a bend (kappa d > 0) turns tighter.
-            kappa = abs(seg.curvature) / max(1.0 - seg.curvature * d_lane_m, 0.1)
+            kappa = abs(curvature) / max(1.0 - curvature * d_lane_m, 0.1)
             v_curve_sq = p.max_lateral_accel_mps2 / max(kappa, MIN_CURVATURE)
             ahead = start - ego_s_m
             if ahead < CURVE_HERE_M:
                 cap = min(cap, math.sqrt(v_curve_sq))
             need = min(need, (v_curve_sq - ego_speed_mps**2) / (2.0 * max(ahead, CURVE_HERE_M)))
-        start = end
-    return cap, need if need < 0.0 else np.inf
+    return cap, need if need < 0.0 else math.inf
 
 
 def extract_situation(
-    t: TracksFrenet,
+    t: TracksFrenet | None,
     route: Route,
     ego_s_m: float,
     ego_d_m: float,
@@ -265,68 +343,69 @@ def extract_situation(
     lane: int,
     change: LaneChange | None,
     p: SituationParams,
+    tests: np.ndarray | None = None,
 ) -> Situation:
-    """The facts of this tick for the ego driving `lane` (with `change` in progress, if any)."""
+    """The facts of this tick for the ego driving `lane` (with `change` in progress, if any).
+    tests: `row_tests(route.road, lane, p)`, if the caller keeps it."""
     road = route.road
-    d_lane = float(road.lane_offset_m(lane))
+    d_lane = road.lanes[lane].offset_m
     has_left, has_right = lane + 1 < road.lane_count, lane >= 1
     left = LaneGaps(lane + 1) if has_left else None
     right = LaneGaps(lane - 1) if has_right else None
     lead = pedestrian = uncleared = None
-    if len(t):
-        # Where the ego will be sideways when its front reaches the object's rear.
-        d_path = (
-            d_lane
-            if change is None
-            else path_offset_m(ego_s_m + np.maximum(t.gap_ahead_m, 0.0), road, lane, change)
-        )
-        lateral_miss = np.maximum(t.d_lo_m - d_path, d_path - t.d_hi_m)
-        rows = np.empty((7, len(t)), dtype=bool)
-        in_corridor = t.ahead & (lateral_miss < t.clearance_m) & (t.s_m < ego_s_m + p.look_ahead_m)
-        is_ped = t.class_ids == PEDESTRIAN
-        np.logical_and(in_corridor, ~is_ped, out=rows[0])  # the lead
-        np.logical_and(in_corridor, is_ped, out=rows[1])  # the pedestrian
-        # Boxes reaching LANE_OVERLAP_M into the left (row 2: leaders, 4: followers) or right lane.
-        in_lane = 0.5 * road.lane_width_m - LANE_OVERLAP_M + t.half_lat_m
-        rows[2] = np.abs(t.d_m - (d_lane + road.lane_width_m)) < in_lane if has_left else False
-        rows[3] = np.abs(t.d_m - (d_lane - road.lane_width_m)) < in_lane if has_right else False
-        rows[5:] = rows[2:4] & ~t.ahead & (t.gap_behind_m < p.rear_range_m)
-        rows[2:4] &= t.ahead & (t.s_m < ego_s_m + p.look_ahead_m + NEIGHBOUR_EXTRA_M)
-        if change is None:
-            rows[4] = False
-        else:
-            rows[4] = t.ahead & (np.abs(t.d_m - ego_d_m) < t.clearance_m) & ~in_corridor
-        gaps = np.where(rows, np.stack((t.gap_ahead_m, t.gap_behind_m))[ROW_GAP], np.inf)
-        nearest = gaps.argmin(axis=1)
-        best = gaps[ROWS, nearest].tolist()
-        speed = t.speed_s_mps[nearest].tolist()
-        speed = [v if g < np.inf else 0.0 for g, v in zip(best, speed, strict=True)]  # 7 rows, not tracks
-        if best[0] < np.inf:
-            lead = ObjectAhead(
-                int(t.ids[nearest[0]]), int(t.class_ids[nearest[0]]), max(best[0], 0.0), speed[0]
-            )
-        if best[1] < np.inf:
-            pedestrian = ObjectAhead(int(t.ids[nearest[1]]), PEDESTRIAN, max(best[1], 0.0), speed[1])
-        if best[4] < np.inf:
-            i = nearest[4]
-            uncleared = ObjectAhead(int(t.ids[i]), int(t.class_ids[i]), max(best[4], 0.0), speed[4])
+    if t is not None:
+        if tests is None:
+            tests = row_tests(road, lane, p)
+        z = tests @ t.features  # (5 N_ROWS, N): test centres, half widths, gaps
+        gaps = z[GAPS]
+        if change is not None:
+            # The corridor follows the lane change: where the ego will be sideways when its front
+            # reaches the object's rear.
+            d_path = path_offset_m(ego_s_m + np.maximum(gaps[LEAD], 0.0), road, lane, change)
+            z[LEAD : PED + 1] -= d_path - d_lane
+        passes = np.abs(z[CENTRES]) < z[HALF_WIDTHS]
+        rows = passes[:N_ROWS] & passes[N_ROWS:]
+        if change is not None:  # ahead, alongside the ego's box where it is now, not in the corridor
+            f = t.features
+            clearance = 0.5 * f[F_LAT2] + f[F_MARGIN]
+            alongside = np.abs(f[F_D] - ego_d_m) < clearance
+            rows[UNCLEARED] = (f[F_AHEAD] > 0.0) & alongside & ~(rows[LEAD] | rows[PED])
+        masked = np.where(rows, gaps, np.inf)
+        nearest = masked.argmin(axis=1).tolist()
+        best = [masked.item(row, i) for row, i in enumerate(nearest)]
+        speeds = t.speed_s_mps.tolist()
+        speed = [speeds[i] if gap < math.inf else 0.0 for gap, i in zip(best, nearest, strict=True)]
+
+        def nearest_object(row: int) -> ObjectAhead | None:
+            if best[row] == math.inf:
+                return None
+            i = nearest[row]
+            return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(best[row], 0.0), speed[row])
+
+        lead, pedestrian, uncleared = nearest_object(LEAD), nearest_object(PED), nearest_object(UNCLEARED)
         if has_left:
-            left = LaneGaps(lane + 1, best[2], speed[2], best[5], speed[5])
+            left = LaneGaps(
+                lane + 1, best[LEFT_LEAD], speed[LEFT_LEAD], best[LEFT_FOLLOWER], speed[LEFT_FOLLOWER]
+            )
         if has_right:
-            right = LaneGaps(lane - 1, best[3], speed[3], best[6], speed[6])
+            right = LaneGaps(
+                lane - 1, best[RIGHT_LEAD], speed[RIGHT_LEAD], best[RIGHT_FOLLOWER], speed[RIGHT_FOLLOWER]
+            )
     cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, d_lane, p)
+    road_end_gap = road.length_m - (ego_s_m + 0.5 * p.ego_length_m)
+    # Positional (in field order): keywords cost twice as much, every tick.
     return Situation(
-        ego_s_m=ego_s_m,
-        ego_d_m=ego_d_m,
-        ego_speed_mps=ego_speed_mps,
-        lane=lane,
-        route_lane=route.lane,
-        speed_cap_mps=cap,
-        curve_accel_mps2=curve_accel,
-        lead=lead,
-        pedestrian=pedestrian,
-        uncleared=uncleared,
-        left=left,
-        right=right,
-        road_end_gap_m=road.length_m - (ego_s_m + 0.5 * p.ego_length_m),
+        ego_s_m,
+        ego_d_m,
+        ego_speed_mps,
+        lane,
+        route.lane,
+        cap,
+        curve_accel,
+        lead,
+        pedestrian,
+        uncleared,
+        left,
+        right,
+        road_end_gap,
     )

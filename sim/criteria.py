@@ -97,9 +97,13 @@ class Criteria:
         road = route.road
         self._s0 = float(road.s_m[0])
         self._ds = float(road.s_m[1] - road.s_m[0]) if len(road.s_m) > 1 else 1.0
-        self._headings = road.heading_rad
+        self._headings = road.heading_rad.tolist()  # plain floats: read a few at a time
         self._ego_half_diag_m = 0.5 * math.hypot(self.ego_length_m, self.ego_width_m)
         self._ttc_corridor_base_m = 0.5 * self.ego_width_m + TTC_CORRIDOR_MARGIN_M
+        # Per-actor constants (from the sizes) and the positions as complex x + iy (a view), kept
+        # for the arrays last seen: the caller passes the same Actors every tick.
+        self._size_seen: np.ndarray | None = None
+        self._xy_seen: np.ndarray | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -121,12 +125,12 @@ class Criteria:
         h = self._headings
         u = (s_m - self._s0) / self._ds
         if u <= 0.0:
-            return float(h[0])
+            return h[0]
         i = int(u)
         if i >= len(h) - 1:
-            return float(h[-1])
+            return h[-1]
         f = u - i
-        return float(h[i]) * (1.0 - f) + float(h[i + 1]) * f
+        return h[i] * (1.0 - f) + h[i + 1] * f
 
     # ------------------------------------------------------------------ the tick
     def update(
@@ -161,6 +165,8 @@ class Criteria:
         cos_rel, sin_rel = math.cos(rel), math.sin(rel)
 
         if len(actors):
+            if actors.size_m is not self._size_seen:
+                self._per_actor(actors)
             self._collisions(t_s, ego, speed, actors, new)
             self._ttc(ego_s_m, ego_d_m, speed * cos_rel, actors, actor_s_m, actor_d_m)
         else:
@@ -215,6 +221,16 @@ class Criteria:
         return new
 
     # ------------------------------------------------------------------ parts
+    def _per_actor(self, actors: Actors) -> None:
+        """Constants of the actors, from their sizes: computed again only when `actors.size_m` is
+        another array (sizes do not change within a run)."""
+        size = actors.size_m
+        self._size_seen = size
+        self._reach_m = 0.5 * (size[:, 0] + size[:, 1]) + self._ego_half_diag_m  # bounding circles touch
+        self._corridor_m = 0.5 * size[:, 1] + self._ttc_corridor_base_m
+        self._half_lengths_m = (0.5 * size[:, 0] + 0.5 * self.ego_length_m).tolist()  # bumper to bumper
+        self._lengths_m, self._widths_m = size[:, 0].tolist(), size[:, 1].tolist()
+
     def _collisions(self, t_s: float, ego: EgoState, speed: float, actors: Actors, out: list[Event]) -> None:
         """One event per actor per contact.
 
@@ -222,18 +238,19 @@ class Criteria:
         (radius bound (length + width) / 2, cheaper than the diagonal); the few survivors get an
         exact box test in plain floats (obb_overlap_pair, ~10x faster than numpy on 1-3 boxes).
         """
-        size = actors.size_m
-        rel = actors.xy_m - (ego.x_m, ego.y_m)
-        reach = size[:, 0] + size[:, 1]
-        reach *= 0.5
-        reach += self._ego_half_diag_m
-        near = np.flatnonzero(np.einsum("ij,ij->i", rel, rel) <= reach * reach)
+        xy = actors.xy_m
+        if xy is not self._xy_seen:
+            self._xy_seen = xy
+            contiguous = xy.dtype == np.float64 and xy.flags.c_contiguous
+            self._xy_complex = xy.view(np.complex128)[:, 0] if contiguous else None
+        xy_c = self._xy_complex
+        if xy_c is None:
+            xy_c = np.ascontiguousarray(xy, np.float64).view(np.complex128)[:, 0]
+        near = np.flatnonzero(np.abs(xy_c - complex(ego.x_m, ego.y_m)) <= self._reach_m)
         for i in near.tolist():
-            length, width = size[i, 0], size[i, 1]
-            x, y = actors.xy_m[i]
             hit = obb_overlap_pair(
                 ego.x_m, ego.y_m, ego.yaw_rad, self.ego_length_m, self.ego_width_m,
-                x, y, actors.yaw_rad[i], length, width,
+                xy.item(i, 0), xy.item(i, 1), actors.yaw_rad.item(i), self._lengths_m[i], self._widths_m[i],
             )  # fmt: skip
             if not hit:
                 continue
@@ -253,21 +270,27 @@ class Criteria:
         actor_s_m: np.ndarray,
         actor_d_m: np.ndarray,
     ) -> None:
-        """Minimum time-to-collision over actors ahead in the ego's corridor (bumper gap / closing speed)."""
-        size = actors.size_m
+        """Minimum time-to-collision over actors ahead in the ego's corridor (bumper gap / closing
+        speed along the road). A vectorised test picks the actors ahead in the corridor (a few);
+        their TTCs are plain float arithmetic."""
         ds = actor_s_m - ego_s_m
-        corridor = size[:, 1] * 0.5
-        corridor += self._ttc_corridor_base_m
-        idx = np.flatnonzero((ds > 0.0) & (np.abs(actor_d_m - ego_d_m) < corridor))
-        if idx.size == 0:
-            self.ttc_s = math.inf
-            return
-        gap = ds[idx] - 0.5 * size[idx, 0] - 0.5 * self.ego_length_m
-        h = np.interp(actor_s_m[idx], self.route.road.s_m, self._headings)
-        v = actors.v_mps[idx]
-        closing = ego_v_along_mps - (v[:, 0] * np.cos(h) + v[:, 1] * np.sin(h))
-        ttc = np.full(idx.size, np.inf)
-        np.divide(gap, closing, out=ttc, where=closing > 0.0)
-        ttc[gap <= 0.0] = 0.0
-        self.ttc_s = float(ttc.min())
-        self.min_ttc_s = min(self.min_ttc_s, self.ttc_s)
+        lateral = actor_d_m - ego_d_m
+        np.abs(lateral, out=lateral)
+        ahead = lateral < self._corridor_m
+        ahead &= ds > 0.0
+        ttc = math.inf
+        idx = np.flatnonzero(ahead)
+        if idx.size:
+            half_lengths, heading = self._half_lengths_m, self._road_heading
+            rows = idx.tolist(), ds[idx].tolist(), actor_s_m[idx].tolist(), actors.v_mps[idx].tolist()
+            for i, ds_i, s_i, (vx, vy) in zip(*rows, strict=True):
+                gap = ds_i - half_lengths[i]
+                if gap <= 0.0:
+                    ttc = 0.0
+                    break
+                h = heading(s_i)
+                closing = ego_v_along_mps - (vx * math.cos(h) + vy * math.sin(h))
+                if closing > 0.0:
+                    ttc = min(ttc, gap / closing)
+        self.ttc_s = ttc
+        self.min_ttc_s = min(self.min_ttc_s, ttc)

@@ -91,12 +91,16 @@ def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
     return jobs
 
 
+LOW_SUN_DEG = 40.0  # sun elevation below this: "low_sun" (the world draws 25-80 deg)
+DIM_AMBIENT = 0.55  # ambient light below this: "dim" (the world draws 0.45-0.75)
+
+
 def lighting_of(light_direction, ambient: float) -> str:
-    """A coarse lighting label for evaluation slices: low_sun (< 25 deg), dim, or bright."""
+    """A coarse lighting label for evaluation slices: low_sun, dim or bright."""
     elevation_deg = float(np.degrees(np.arcsin(np.clip(light_direction[2], -1.0, 1.0))))
-    if elevation_deg < 25.0:
+    if elevation_deg < LOW_SUN_DEG:
         return "low_sun"
-    return "dim" if ambient < 0.45 else "bright"
+    return "dim" if ambient < DIM_AMBIENT else "bright"
 
 
 def run_scene(job: SceneJob) -> str:

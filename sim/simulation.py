@@ -16,6 +16,7 @@ from perception.types import CameraFrame, WorldModel
 from sim.camera import Camera, ground_truth_boxes
 from sim.config import SimConfig
 from sim.criteria import Criteria, Event
+from sim.ego_frenet import EgoFrenet
 from sim.scenario import ScenarioSpec
 from sim.traffic import Traffic
 from sim.vehicle import KinematicCar, PhysicsCar
@@ -74,11 +75,13 @@ class Simulation:
         self.t_s = 0.0
         self.tick = 0
         self.ego_state = self.ego.state(0.0)
-        self.ego_s, self.ego_d = road.to_frenet(np.array([x, y]), s_hint_m=route.start_s_m)
+        self._ego_frenet = EgoFrenet(road)
+        self.ego_s, self.ego_d = self._ego_frenet.locate(x, y, route.start_s_m)
         self.actor_s, self.actor_d = self.traffic.frenet()
         self.events: list[Event] = []
         n_max = int(math.ceil(spec.duration_s * cfg.control_hz)) + 2
-        self._ticks = {key: np.zeros(n_max) for key in TICK_KEYS}
+        self._tick_rows = np.zeros((n_max, len(TICK_KEYS)))  # one row per tick, columns TICK_KEYS
+        self._speed_limit_mps = float(road.speed_limit_mps)
         self._trails = np.zeros((n_max, len(self.actors), 2))
         self._last_cmd = ControlCommand(0.0, 0.0)
         self._record()
@@ -112,7 +115,9 @@ class Simulation:
             raise ValueError(f"control command is not finite: {cmd}")
         self.ego.apply(cmd)
         self._last_cmd = cmd
-        self.traffic.step(self.dt_s, self.t_s, self.ego_s, self.ego_d, self.ego_state.speed_mps, self.ego.length_m)
+        self.traffic.step(
+            self.dt_s, self.t_s, self.ego_s, self.ego_d, self.ego_state.speed_mps, self.ego.length_m
+        )
         if self.ego.is_kinematic:
             self.ego.step(self.dt_s)
         else:
@@ -120,11 +125,8 @@ class Simulation:
             self.ego.advance(self.dt_s / self.substeps, self.substeps, self.world.step)
         self.t_s = round((self.tick + 1) * self.dt_s, 9)
         self.tick += 1
-        self.ego_state = self.ego.state(self.t_s)
-        road = self.spec.road
-        self.ego_s, self.ego_d = road.to_frenet(
-            np.array([self.ego_state.x_m, self.ego_state.y_m]), s_hint_m=self.ego_s
-        )
+        self.ego_state = e = self.ego.state(self.t_s)
+        self.ego_s, self.ego_d = self._ego_frenet.locate(e.x_m, e.y_m, self.ego_s)
         self.actor_s, self.actor_d = self.traffic.frenet()
         new = self.criteria.update(
             self.t_s, self.ego_state, self.ego_s, self.ego_d, self.actors, self.actor_s, self.actor_d
@@ -134,19 +136,18 @@ class Simulation:
         return new
 
     def _record(self) -> None:
-        i, e, t = self.tick, self.ego_state, self._ticks
-        t["t_s"][i] = self.t_s
-        t["x_m"][i], t["y_m"][i], t["yaw_rad"][i] = e.x_m, e.y_m, e.yaw_rad
-        t["speed_mps"][i], t["accel_mps2"][i], t["yaw_rate_radps"][i] = e.speed_mps, e.accel_mps2, e.yaw_rate_radps
-        t["steer_rad"][i], t["accel_cmd_mps2"][i] = self._last_cmd.steer_rad, self._last_cmd.accel_mps2
-        t["s_m"][i], t["d_m"][i] = self.ego_s, self.ego_d
-        t["ttc_s"][i] = self.criteria.ttc_s
-        t["speed_limit_mps"][i] = self.spec.road.speed_limit_mps
-        self._trails[i] = self.actors.xy_m
+        """One row of per-tick states (in TICK_KEYS order) and the actor positions."""
+        e, cmd = self.ego_state, self._last_cmd
+        self._tick_rows[self.tick] = (
+            self.t_s, e.x_m, e.y_m, e.yaw_rad, e.speed_mps, e.accel_mps2, e.yaw_rate_radps,
+            cmd.steer_rad, cmd.accel_mps2, self.ego_s, self.ego_d, self.criteria.ttc_s, self._speed_limit_mps,
+        )  # fmt: skip
+        self._trails[self.tick] = self.actors.xy_m
 
     def ticks(self) -> dict[str, np.ndarray]:
         """Recorded per-tick states so far, each (T,)."""
-        return {key: arr[: self.tick + 1].copy() for key, arr in self._ticks.items()}
+        rows = self._tick_rows[: self.tick + 1]
+        return {key: rows[:, j].copy() for j, key in enumerate(TICK_KEYS)}
 
     def actor_trails(self) -> np.ndarray:
         """(T, N, 2) actor positions per tick."""

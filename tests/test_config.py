@@ -10,10 +10,23 @@ from sim.simulation import seeds
 GROUPS = ("scenario", "perception", "decision", "control", "sim")
 
 
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """An untrained tiny detector: enough to build the camera perceiver without shipped weights."""
+    from perception.detector import CenterNet, DetectorConfig, save_checkpoint
+    from perception.types import CLASSES
+
+    config = DetectorConfig(widths=(4, 8, 16, 16), neck_width=8, head_width=8)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    save_checkpoint(path, CenterNet(config), config, {"classes": list(CLASSES)})
+    return path
+
+
 @pytest.mark.parametrize("group", GROUPS)
-def test_every_option_of_every_group_composes(group):
+def test_every_option_of_every_group_composes(group, tiny_checkpoint):
     for option in C.available(group):
-        cfg, _ = C.load("drive", [f"{group}={option}"])
+        extra = [f"perception.checkpoint={tiny_checkpoint}"] if (group, option) == ("perception", "cnn") else []
+        cfg, _ = C.load("drive", [f"{group}={option}", *extra])
         C.check_keys(cfg, {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"})
         sim_cfg = C.sim_config(cfg)
         spec = C.scenario_spec(cfg, seeds(1)[0])

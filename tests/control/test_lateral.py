@@ -5,14 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from control.lateral import (
-    PurePursuit,
-    Stanley,
-    arc_length_m,
-    clean_path,
-    point_at_distance,
-    project_onto_path,
-)
+from control.lateral import PathGeometry, PurePursuit, Stanley, clean_path
 from perception.types import EgoState
 
 WHEELBASE_M = 2.7
@@ -107,44 +100,60 @@ def test_converges_to_straight_line_from_lateral_offset(name, speed_mps):
     assert np.abs(offsets[round(5.0 / DT_S) :]).max() < 0.05
 
 
+def project(path: np.ndarray, x_m: float, y_m: float):
+    return PathGeometry(path).project([(x_m, y_m)])[0]
+
+
 def test_projection_on_polyline():
     path = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]])  # east then north
-    proj = project_onto_path(path, np.array([4.0, 2.0]))
+    proj = project(path, 4.0, 2.0)
     assert (proj.segment, proj.fraction) == (0, pytest.approx(0.4))
     assert proj.point_xy_m == pytest.approx([4.0, 0.0])
     assert proj.s_m == pytest.approx(4.0)
     assert proj.cross_track_error_m == pytest.approx(2.0)  # left of the path is positive
     assert proj.path_yaw_rad == pytest.approx(0.0)
-    right = project_onto_path(path, np.array([11.0, 6.0]))  # east of the northbound leg
+    right = project(path, 11.0, 6.0)  # east of the northbound leg
     assert right.segment == 1 and right.s_m == pytest.approx(16.0)
     assert right.cross_track_error_m == pytest.approx(-1.0)
     assert right.path_yaw_rad == pytest.approx(math.pi / 2)
     # At the corner the heading is halfway between the two legs, and it is continuous through it.
-    corner = project_onto_path(path, np.array([10.0 - 1e-9, 1e-9]), arc_length_m(path))
+    corner = project(path, 10.0 - 1e-9, 1e-9)
     assert corner.path_yaw_rad == pytest.approx(math.pi / 4, abs=1e-6)
     # Behind the start the first segment extends backwards (negative s, true lateral distance).
-    behind = project_onto_path(path, np.array([-3.0, -1.0]))
+    behind = project(path, -3.0, -1.0)
     assert behind.s_m == pytest.approx(-3.0)
     assert behind.cross_track_error_m == pytest.approx(-1.0)
 
 
+def test_projects_several_points_in_one_pass():
+    path = np.stack([np.arange(0.0, 20.0), np.zeros(20)], axis=1)
+    geometry = PathGeometry(path)
+    assert geometry.s_m == pytest.approx(np.arange(0.0, 20.0))
+    rear, centre, past_end = geometry.project([(2.0, 1.0), (3.35, -0.5), (25.0, 2.0)])
+    assert (rear.s_m, rear.cross_track_error_m) == (pytest.approx(2.0), pytest.approx(1.0))
+    assert (centre.s_m, centre.cross_track_error_m) == (pytest.approx(3.35), pytest.approx(-0.5))
+    assert past_end.segment == 18 and past_end.s_m == pytest.approx(25.0)
+    assert past_end.point_xy_m == pytest.approx([25.0, 0.0])
+
+
 def test_path_heading_wraps_across_pi():
     path = np.array([[0.0, 0.0], [-10.0, 0.01], [-20.0, -0.01]])  # westward, yaw near +-pi
-    proj = project_onto_path(path, np.array([-10.0, 0.5]))
+    proj = project(path, -10.0, 0.5)
     assert abs(abs(proj.path_yaw_rad) - math.pi) < 0.01
 
 
 def test_point_at_distance_interpolates_and_extends_the_end():
-    path = np.stack([np.arange(0.0, 11.0), np.zeros(11)], axis=1)
-    here = np.array([2.5, 0.0])
-    start = project_onto_path(path, here)
-    assert point_at_distance(path, start, here, 4.2) == pytest.approx([6.7, 0.0])
-    assert point_at_distance(path, start, here, 20.0) == pytest.approx([22.5, 0.0])  # beyond the end
-    off = np.array([2.0, 3.0])
-    target = point_at_distance(path, project_onto_path(path, off), off, 5.0)
-    assert target == pytest.approx([6.0, 0.0])  # 3-4-5 triangle
-    beyond = np.array([15.0, 0.0])  # past the end of the path: keeps going forward
-    assert point_at_distance(path, project_onto_path(path, beyond), beyond, 2.0) == pytest.approx([17.0, 0.0])
+    geometry = PathGeometry(np.stack([np.arange(0.0, 11.0), np.zeros(11)], axis=1))
+
+    def point_at_distance(x_m, y_m, distance_m):
+        start = geometry.project([(x_m, y_m)])[0]
+        return geometry.point_at_distance(start, (x_m, y_m), distance_m)
+
+    assert point_at_distance(2.5, 0.0, 4.2) == pytest.approx([6.7, 0.0])
+    assert point_at_distance(2.5, 0.0, 20.0) == pytest.approx([22.5, 0.0])  # beyond the end
+    assert point_at_distance(2.0, 3.0, 5.0) == pytest.approx([6.0, 0.0])  # 3-4-5 triangle
+    assert point_at_distance(15.0, 0.0, 2.0) == pytest.approx([17.0, 0.0])  # past the end: keeps going
+    assert geometry.point_at_arc_length(4.5) == pytest.approx([4.5, 0.0])
 
 
 def test_clean_path_drops_repeated_points_and_rejects_bad_paths():
@@ -152,11 +161,17 @@ def test_clean_path_drops_repeated_points_and_rejects_bad_paths():
     cleaned, keep = clean_path(path)
     assert cleaned.tolist() == [[0.0, 0.0], [1.0, 0.0], [2.0, 0.0]]
     assert keep.tolist() == [True, False, True, False, True]
+    geometry = PathGeometry(path)
+    assert geometry.keep.tolist() == keep.tolist() and geometry.s_m == pytest.approx([0.0, 1.0, 2.0])
+    assert PathGeometry(cleaned).keep is None
     assert clean_path(np.zeros((0, 2)))[0].shape == (0, 2)
     with pytest.raises(ValueError):
         clean_path(np.array([[0.0, 0.0], [np.nan, 1.0]]))
     with pytest.raises(ValueError):
         clean_path(np.zeros((4, 3)))
+    for bad in (np.array([[0.0, 0.0], [np.inf, 1.0]]), np.array([[np.nan, 0.0]]), np.zeros((4, 3))):
+        with pytest.raises(ValueError):
+            PathGeometry(bad)
 
 
 @pytest.mark.parametrize("name", LAWS)
@@ -181,3 +196,13 @@ def test_steer_is_limited_and_points_back_to_a_far_path(name):
     behind = np.stack([np.arange(-50.0, -10.0), np.zeros(40)], axis=1)  # the car is past its end
     steer, _ = LAWS[name]().steer(EgoState(0.0, 0.5, 0.0, 10.0), behind)
     assert -MAX_STEER_RAD < steer < 0.0
+
+
+def test_pure_pursuit_outside_a_corner_farther_than_the_lookahead():
+    # The nearest path point is the corner, 4.1 m away, though the perpendicular offset to either
+    # leg is below the 4 m lookahead: aim one lookahead down the path, (10, -4), i.e. to the right.
+    path = np.array([[0.0, 0.0], [10.0, 0.0], [10.0, -10.0]])  # east, then south
+    ego = EgoState(14.0, 1.0 - 0.5 * WHEELBASE_M, -math.pi / 2, 0.0)  # rear axle at (14, 1), facing south
+    steer, log = pure_pursuit().steer(ego, path)
+    assert (log["target_x_m"], log["target_y_m"]) == (pytest.approx(10.0), pytest.approx(-4.0))
+    assert -MAX_STEER_RAD <= steer < 0.0

@@ -207,3 +207,15 @@ def test_event_to_dict_is_plain():
     d = Event(1.5, COLLISION_VEHICLE, np.int64(3), "car", np.float64(2.0)).to_dict()
     assert d == {"t_s": 1.5, "kind": COLLISION_VEHICLE, "actor_id": 3, "detail": "car", "speed_mps": 2.0}
     assert type(d["actor_id"]) is int and type(d["speed_mps"]) is float
+
+
+def test_new_actor_arrays_are_seen():
+    crit = make_criteria()
+    actors = make_actors([[40.0, LANE0_D]], [VEHICLE])
+    assert tick(crit, 0.0, 10.0, LANE0_D, actors=actors) == []
+    actors.xy_m = np.asfortranarray([[12.0, LANE0_D]])  # a new array, and not C-contiguous
+    assert kinds(tick(crit, DT, 10.0, LANE0_D, actors=actors)) == [COLLISION_VEHICLE]
+    actors.size_m = np.array([[0.5, 0.5, 1.0]])  # a new size: a cone 0.5 m past the ego's bumper
+    actors.xy_m = np.array([[13.0, LANE0_D]])
+    tick(crit, 2 * DT, 10.0, LANE0_D, actors=actors)
+    assert crit.ttc_s == pytest.approx((3.0 - 0.25 - 2.25) / 10.0)

@@ -1,7 +1,9 @@
 """NPC traffic and scripted actors: IDM following, MOBIL lane changes, triggers, determinism."""
 
+import copy
 import dataclasses
 import math
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -9,10 +11,13 @@ import pytest
 import yaml
 
 import sim.traffic as traffic_module
+from decision.idm import IDMParams, idm_accel
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
 from sim.config import TrafficConfig
 from sim.scenario import parse_scenario
-from sim.traffic import BARRIER_SIZE_M, END_MARGIN_M, PEDESTRIAN_SIZE_M, Traffic
+from sim.traffic import Traffic
+from sim.traffic_models import idm_rows
+from sim.traffic_setup import BARRIER_SIZE_M, END_MARGIN_M, PEDESTRIAN_SIZE_M
 
 DT = 0.05
 CAR = (4.5, 1.8, 1.5)
@@ -366,3 +371,28 @@ def test_same_seed_same_traffic_other_seed_other_traffic(cfg):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
     np.testing.assert_array_equal(s_a, s_b)
     assert not np.array_equal(s_a, s_c)
+
+
+def test_idm_rows_matches_decision_idm():
+    p = IDMParams(3.0, 5.0, 1.5, 5.0)
+    rng = np.random.default_rng(0)
+    v, v_lead, v0 = rng.uniform(0, 30, 50), rng.uniform(0, 30, 50), rng.uniform(0, 30, 50)
+    gap = np.where(rng.random(50) < 0.2, np.inf, rng.uniform(-1, 80, 50))
+    acc, interaction = idm_rows(v, v_lead, gap, 1.0 / np.maximum(v0, 0.1), p)
+    np.testing.assert_allclose(acc, idm_accel(v, v0, gap, v_lead, p), rtol=1e-12, atol=1e-12)
+    free = p.accel_max_mps2 * (1.0 - (v / np.maximum(v0, 0.1)) ** p.delta)
+    np.testing.assert_allclose(free - acc, p.accel_max_mps2 * interaction, rtol=1e-9, atol=1e-9)
+
+
+def test_copies_and_pickles_go_on_like_the_original(cfg):
+    traffic = {"count": 20, "ds_min_m": 20, "ds_max_m": 400, "speed_min_mps": 8, "speed_max_mps": 22}
+    actors = [{"kind": "obstacle", "model": "cone", "lane": 1, "ds_m": 300}]  # lane changes under way
+    tr = Traffic(make_spec(actors, traffic=traffic), cfg, CAR, np.random.default_rng(2), None)
+    t, ego_s = drive(tr, 20.0, 10.0, -3.5, 5.0)
+    copies = [copy.deepcopy(tr), pickle.loads(pickle.dumps(tr))]
+    for other in [tr, *copies]:
+        drive(other, 10.0, ego_s, -3.5, 5.0, t0=t)
+    for other in copies:
+        np.testing.assert_array_equal(other.actors.xy_m, tr.actors.xy_m)
+        np.testing.assert_array_equal(other.target_lane, tr.target_lane)
+        assert other.actors is not tr.actors
