@@ -79,6 +79,10 @@ class Criteria:
     After each `update`: `done` (the run has ended: route completed, timeout or blocked), `ttc_s`
     (minimum time-to-collision of this tick, inf when nothing closes in), and the running
     `min_ttc_s`, `max_s_m`, `off_road_distance_m`, `driven_distance_m`, `events` (all so far).
+
+    The caller passes the same `Actors` every tick, updated in place: what follows from the sizes
+    is worked out again only when `actors.size_m` is another array, and the positions are read
+    through a complex view of `actors.xy_m` kept while it is the same array.
     """
 
     def __init__(

@@ -128,10 +128,13 @@ class Traffic:
         # Lane changes in progress (a few rows at a time): row -> its blend, stepped in plain floats.
         self._lane_changes: dict[int, _LaneChange] = {}
         self._lateral_rows: list[int] = []  # the same rows, sorted
-        # MOBIL decision times: each vehicle gets one of DECISION_SLOTS phases of the period.
-        period = cfg.lane_change_period_s
-        self._next_decision = rng.integers(0, DECISION_SLOTS, r) * (period / DECISION_SLOTS)
-        self._next_decision[~(driven & (beh == IDM))] = np.inf  # only idm vehicles decide
+        # MOBIL decisions: each idm vehicle decides once per period, at one of DECISION_SLOTS phases.
+        slot = rng.integers(0, DECISION_SLOTS, r)
+        is_idm = driven & (beh == IDM)
+        self._slot_rows = [np.flatnonzero(is_idm & (slot == k)).tolist() for k in range(DECISION_SLOTS)]
+        phase_s = cfg.lane_change_period_s / DECISION_SLOTS
+        self._slot_next_s = [k * phase_s if rows else math.inf for k, rows in enumerate(self._slot_rows)]
+        self._next_mobil_t = min(self._slot_next_s)
 
         # Row groups, fixed for the episode (the ego row is in none but `_is_driver`).
         self._driven_f = driven.astype(np.float64)
@@ -139,7 +142,6 @@ class Traffic:
         self._is_driver = driven.copy()  # rows with an IDM acceleration worth asking for (MOBIL)
         self._is_driver[n] = True
         self._s_cap = np.where(driven, road.length_m - END_MARGIN_M, np.inf)  # vehicles stop there
-        self._next_mobil_t = float(self._next_decision.min())
 
         self._scripted = Scripted(
             specs,
@@ -353,16 +355,15 @@ class Traffic:
         acc_now: np.ndarray,
         interaction: np.ndarray,
     ) -> None:
-        """Lane-change decisions of the idm vehicles due to decide now; start the chosen changes.
-
-        Each idm vehicle decides once per lane_change_period_s, at its own phase of the period
-        (`_next_decision`, inf for the other rows)."""
-        due = np.flatnonzero(self._next_decision <= t_s)
-        period = self._cfg.lane_change_period_s
-        late = t_s - self._next_decision[due]  # stay on each vehicle's phase of the period
-        self._next_decision[due] += period * (np.floor(late / period) + 1.0)
-        self._next_mobil_t = self._next_decision.item(self._next_decision.argmin())
-        rows = due[self._lane[due] == self._target[due]]  # not already changing
+        """Lane-change decisions of the idm vehicles due to decide now (their slot's time has come,
+        and they are not changing lanes already); start the chosen changes."""
+        period, due = self._cfg.lane_change_period_s, []
+        for k, next_s in enumerate(self._slot_next_s):
+            if next_s <= t_s:
+                due += self._slot_rows[k]
+                self._slot_next_s[k] = next_s + period * (math.floor((t_s - next_s) / period) + 1.0)
+        self._next_mobil_t = min(self._slot_next_s)
+        rows = np.array(sorted(i for i in due if i not in self._lane_changes), np.int64)
         if rows.size == 0:
             return
         rows, lanes = choose_lane_changes(
@@ -386,6 +387,7 @@ class Traffic:
             self._start_lane_changes(rows, lanes, np.full(rows.size, self._cfg.lane_change_duration_s))
 
     def _start_lane_changes(self, rows: np.ndarray, lanes: np.ndarray, duration_s: np.ndarray) -> None:
+        """Start lane changes of `rows` into `lanes` over `duration_s` [s] each (at full rate)."""
         self._target[rows] = lanes
         to_m = self.road.lane_offset_m(lanes)
         for row, to, duration in zip(rows.tolist(), to_m.tolist(), duration_s.tolist(), strict=True):
@@ -393,10 +395,11 @@ class Traffic:
         self._index_lane_changes()
 
     def _index_lane_changes(self) -> None:
-        """The rows changing lanes, their target lanes and the lanes they leave, as arrays."""
+        """The rows changing lanes (sorted), and the flat indices of their target lanes and of the lanes
+        they leave in the (R, lanes) occupancy arrays."""
         self._lateral_rows = sorted(self._lane_changes)
         rows = np.array(self._lateral_rows, np.int64)
-        lanes = self.road.lane_count  # flat indices into the (R, lanes) occupancy arrays
+        lanes = self.road.lane_count
         self._lc_follow_idx, self._lc_lead_idx = (
             rows * lanes + self._target[rows],
             rows * lanes + self._lane[rows],

@@ -1,10 +1,11 @@
 """IDM and MOBIL for many vehicles at once: the traffic model's driver models on its row arrays.
 
 These compute what decision/idm.py does (the same IDM and MOBIL), arranged for the traffic
-model's hot path: a few dozen rows per call, every tick, where each numpy call costs more than its
-arithmetic. So the desired speed comes in as 1 / v0, the IDM returns its interaction term as well
-(MOBIL's prefilter reads it), and MOBIL reuses the traffic step's (R, R) matrices of s differences
-and half-length sums. Rows are those of `sim.traffic.Traffic` (R = actors, ego, road-end wall).
+model's hot path, where each numpy call costs more than its arithmetic on a few dozen rows: IDM
+for every row in a dozen in-place operations, taking 1 / v0 and returning its interaction term as
+well (MOBIL's prefilter reads it); MOBIL, for the few vehicles deciding on a tick, in plain floats
+over the rows of the two neighbouring lanes. Rows are those of `sim.traffic.Traffic` (R = actors,
+ego, road-end wall).
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def choose_lane_changes(
         members[lane_j].append(j)
     s_, v_, hl, inv_v0_ = s.tolist(), v.tolist(), half_len.tolist(), inv_v0.tolist()
     acc_, driver = acc_now.tolist(), is_driver.tolist()
-    old_gains = _old_follower_gains(rows, lead, lgap, acc_now, s_, v_, hl, inv_v0_, driver, idm) if polite else {}
+    old_gains = (
+        _old_follower_gains(rows, lead, lgap, acc_now, s_, v_, hl, inv_v0_, driver, idm) if polite else {}
+    )
     inf, s0, bmax = math.inf, cfg.min_gap_m, -cfg.max_braking_imposed_mps2
     chosen, new_lanes = [], []
     for i, lane_i in zip(rows.tolist(), lane[rows].tolist(), strict=True):
@@ -144,7 +147,9 @@ def choose_lane_changes(
     if rows.size > 1:  # vehicles merging into one lane at once: the rear ones must not need to brake
         sr, hr, vr = s[rows], half_len[rows], v[rows]
         gap_pair = sr - sr[:, None] - hr - hr[:, None]  # (m, m): row i behind column j
-        ahead = (new_lane == new_lane[:, None]) & ((sr > sr[:, None]) | ((sr == sr[:, None]) & (rows < rows[:, None])))
+        ahead = (new_lane == new_lane[:, None]) & (
+            (sr > sr[:, None]) | ((sr == sr[:, None]) & (rows < rows[:, None]))
+        )
         a_pair, _ = idm_rows(vr[:, None], vr, gap_pair, inv_v0[rows][:, None], idm)
         unsafe = (a_pair < -cfg.max_braking_imposed_mps2) | (gap_pair <= cfg.min_gap_m)
         keep = ~(ahead & unsafe).any(axis=1)
