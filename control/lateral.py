@@ -88,23 +88,20 @@ class PathGeometry:
     Built from an (N, 2) path [m]; raises ValueError if it is not (N, 2) or not finite. Points that
     repeat the previous one are dropped (`clean_path`): `keep` is then the (N,) mask of the points
     kept, else None. Attributes, for the M points kept: z (M,) complex points x + iy [m];
-    seg (M-1,) complex segments z[i+1] - z[i]; seg_len_m (M-1,); s_m (M,) arc length from z[0].
+    seg (M-1,) complex segments z[i+1] - z[i]; seg_len_m (M-1,) and max_seg_len_m their lengths;
+    s_m (M,) arc length from z[0].
     """
 
-    __slots__ = ("keep", "z", "seg", "seg_len_m", "s_m")
+    __slots__ = ("keep", "z", "seg", "seg_len_m", "max_seg_len_m", "s_m")
 
     def __init__(self, path_xy_m: np.ndarray):
         path = np.ascontiguousarray(path_xy_m, dtype=float)
         self.keep = None
-        if path.ndim != 2 or path.shape[1] != 2 or len(path) < 2:
-            path, self.keep = clean_path(path)  # checks shape and finiteness
-            self.keep = None if self.keep.all() else self.keep
-        elif not self._prepare(path):  # repeated points or non-finite values
-            path, keep = clean_path(path)
+        well_formed = path.ndim == 2 and path.shape[1] == 2 and len(path) >= 2
+        if not (well_formed and self._prepare(path)):  # short, broken, or with repeated points
+            path, keep = clean_path(path)  # raises on a bad shape or non-finite values
             self.keep = None if keep.all() else keep
-        else:
-            return
-        self._prepare(np.ascontiguousarray(path))
+            self._prepare(np.ascontiguousarray(path))
 
     def _prepare(self, path: np.ndarray) -> bool:
         """Set the attributes from a contiguous (M, 2) path; False if a segment is too short (or
@@ -115,9 +112,11 @@ class PathGeometry:
         s = self.s_m = np.empty(len(z))
         if len(z) < 2:
             s[:] = 0.0
+            self.max_seg_len_m = 0.0
             return True
         s[0] = 0.0
         np.add.accumulate(seg_len, out=s[1:])
+        self.max_seg_len_m = seg_len.item(seg_len.argmax())
         # argmin + item: a third of the cost of min() here; NaN is the minimum if there is one.
         return math.isfinite(s.item(-1)) and seg_len.item(seg_len.argmin()) > MIN_SEGMENT_M
 
@@ -130,18 +129,27 @@ class PathGeometry:
         """For each of K complex points (K,): the index i of the nearest segment and the point in
         that segment's frame (real part: fraction along it; imaginary part: left offset / length).
 
-        The candidates are the (one or two) segments that meet at the nearest vertex: one numpy
-        pass over the vertices, then a few float operations. On paths of short segments (the
-        planner's ~1 m) that is the nearest segment of the whole path; it can differ only where
-        two far-apart parts of the path are (nearly) equally near, with long segments.
+        Fast path: one numpy pass finds the nearest vertex v, and plain floats compare the (one or
+        two) segments that meet there. That is the answer when no other segment can be nearer: a
+        segment of length l whose ends are at distances a, b is no nearer than
+        sqrt(min(a, b)^2 - l^2 / 4), so it suffices that the second-nearest vertex, at distance D2,
+        has D2^2 - l_max^2 / 4 >= the distance found; on the planner's paths (~1 m spacing) this
+        always holds. Otherwise (near-ties between parts of a winding path) every segment is
+        checked with numpy.
         """
         z, seg = self.z, self.seg
-        vertices = np.abs(np.subtract.outer(points, z)).argmin(axis=1).tolist()
+        vertex_dist = np.abs(np.subtract.outer(points, z))  # (K, M)
+        nearest = vertex_dist.argmin(axis=1).tolist()
+        for k, v in enumerate(nearest):  # (a loop: fancy indexing costs more on 2 rows)
+            vertex_dist[k, v] = math.inf
+        second = vertex_dist.argmin(axis=1).tolist()
+        quarter_l2 = 0.25 * self.max_seg_len_m * self.max_seg_len_m
         last = len(seg) - 1
         out = []
-        for p, v in zip(points.tolist(), vertices):
+        for k, (p, v) in enumerate(zip(points.tolist(), nearest, strict=True)):
             best, best_dist = None, math.inf
-            for i in (v - 1, v) if 0 < v <= last else ((v,) if v == 0 else (last,)):
+            # The segments that meet at vertex v: v - 1 and v (only one at either end).
+            for i in (v - 1, v) if 0 < v <= last else ((0,) if v == 0 else (last,)):
                 d = seg.item(i)
                 rel = p - z.item(i)
                 local = rel / d
@@ -149,8 +157,18 @@ class PathGeometry:
                 dist = abs(rel - t * d)
                 if dist < best_dist:  # on a tie the lower index, as np.argmin
                     best, best_dist = (i, local), dist
+            d2 = vertex_dist.item(k, second[k])
+            if best is None or best_dist * best_dist > d2 * d2 - quarter_l2:  # (None: NaN point)
+                return self._nearest_all(points)
             out.append(best)
         return out
+
+    def _nearest_all(self, points: np.ndarray) -> list[tuple[int, complex]]:
+        """As `_nearest`, by checking every segment."""
+        rel = np.subtract.outer(points, self.z[:-1])  # (K, M-1)
+        local = rel / self.seg
+        dist = np.abs(rel - local.real.clip(0.0, 1.0) * self.seg)
+        return [(i, local.item(k, i)) for k, i in enumerate(dist.argmin(axis=1).tolist())]
 
     def project(self, points_xy_m: Sequence[tuple[float, float]]) -> list[Projection]:
         """The nearest path point to each of K query points (x, y) [m]; needs M >= 2.
@@ -177,7 +195,7 @@ class PathGeometry:
 
     def _projection(self, i: int, local: complex) -> Projection:
         """The Projection of a point on its nearest segment i, given its coordinates in that
-        segment's frame (see `_locate`)."""
+        segment's frame (see `_nearest`)."""
         seg = self.seg
         last = len(seg) - 1
         fraction = local.real  # clamped to the segment, except beyond the path's ends
@@ -323,14 +341,14 @@ class PurePursuit(_LateralLaw):
         lookahead = self.lookahead_min_m + self.lookahead_gain_s * max(ego.speed_mps, 0.0)
         if axle is None:
             return LateralResult(0.0, NAN, NAN, lookahead, NAN, NAN)
-        rear = self.axle_xy_m(ego)
+        cos_y, sin_y = math.cos(ego.yaw_rad), math.sin(ego.yaw_rad)
+        rear = (ego.x_m + self.axle_offset_m * cos_y, ego.y_m + self.axle_offset_m * sin_y)
         # The distance to the nearest point, not |cross-track error|: they differ at a vertex.
         if math.dist(rear, axle.point_xy_m) < lookahead:
             tx, ty = geometry.point_at_distance(axle, rear, lookahead)
         else:  # farther from the path than the lookahead: aim one lookahead down the path
             tx, ty = geometry.point_at_arc_length(axle.s_m + lookahead)
         dx, dy = tx - rear[0], ty - rear[1]
-        cos_y, sin_y = math.cos(ego.yaw_rad), math.sin(ego.yaw_rad)
         lateral = -sin_y * dx + cos_y * dy  # target's offset to the left of the heading
         dist2 = max(dx * dx + dy * dy, 1e-9)
         steer = math.atan(2.0 * self.wheelbase_m * lateral / dist2)  # curvature 2 sin(alpha) / d

@@ -204,6 +204,12 @@ def test_rejects_bad_input():
     bad = Plan(np.zeros((5, 2)), np.zeros(4), 0.0, Behaviour.CRUISE, "mismatch")
     with pytest.raises(ValueError):
         controller.update(ego, bad, DT_S)
+    broken = straight_plan(0.0, 5.0)
+    broken.path_xy_m[7, 1] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        controller.update(ego, broken, DT_S)
+    with pytest.raises(ValueError, match="ego state"):
+        controller.update(EgoState(0.0, math.nan, 0.0, 5.0), straight_plan(0.0, 5.0), DT_S)
     with pytest.raises(ValueError):
         VehicleController(
             lateral="mpc",
@@ -223,3 +229,15 @@ def test_reset_forgets_the_integral():
     assert controller.speed_pid.integral != 0.0
     controller.reset()
     assert controller.speed_pid.integral == 0.0
+
+
+def test_repeated_path_points_are_dropped_with_their_speeds():
+    xs = np.arange(0.0, 50.0)
+    path = np.stack([xs, np.zeros_like(xs)], axis=1)
+    speeds = np.where(xs < 8.0, 10.0, 4.0)
+    twice = np.repeat(np.arange(len(xs)), 2)  # every point twice
+    ego = EgoState(2.5, 0.5, 0.1, 10.0)
+    _, log = build().update(ego, Plan(path, speeds, 0.0, Behaviour.CRUISE, "once"), DT_S)
+    _, log_twice = build().update(ego, Plan(path[twice], speeds[twice], 0.0, Behaviour.CRUISE, "twice"), DT_S)
+    assert log_twice == pytest.approx(log)
+    assert log["v_ref_mps"] == pytest.approx(7.0)  # the profile 5 m ahead of x = 2.5: halfway from 10 to 4

@@ -136,6 +136,24 @@ def test_projects_several_points_in_one_pass():
     assert past_end.point_xy_m == pytest.approx([25.0, 0.0])
 
 
+def test_projection_is_the_nearest_segment_of_the_whole_path():
+    # Winding paths with long segments and points anywhere near them (near-ties between far-apart
+    # parts of the path included), checked against every segment.
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        path = np.cumsum(rng.normal(0.0, 3.0, (int(rng.integers(2, 30)), 2)), axis=0)
+        point = path[int(rng.integers(len(path)))] + rng.normal(0.0, 4.0, 2)
+        seg = np.diff(path, axis=0)
+        t = np.clip(np.einsum("ij,ij->i", point - path[:-1], seg) / np.einsum("ij,ij->i", seg, seg), 0, 1)
+        dist = np.hypot(*(point - path[:-1] - t[:, None] * seg).T)
+        proj = project(path, *point)
+        assert dist[proj.segment] == pytest.approx(dist.min(), abs=1e-9)
+    # U-turn, seen from its centre: every point is about as near.
+    angles = np.linspace(0.0, math.pi, 40)
+    proj = project(np.stack([8.0 * np.cos(angles), 8.0 * np.sin(angles)], axis=1), 0.0, 0.1)
+    assert math.dist((0.0, 0.1), proj.point_xy_m) == pytest.approx(7.9, abs=0.01)
+
+
 def test_path_heading_wraps_across_pi():
     path = np.array([[0.0, 0.0], [-10.0, 0.01], [-20.0, -0.01]])  # westward, yaw near +-pi
     proj = project(path, -10.0, 0.5)
