@@ -20,6 +20,7 @@ brake during a lane change keeps the lateral path) and ends when the ego has dri
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from decision.idm import IDMParams, MOBILParams, idm_accel
@@ -72,12 +73,13 @@ def describe(obj: ObjectAhead) -> str:
 def threat(sit: Situation) -> tuple[float, float, ObjectAhead | None]:
     """(time to collision [s], deceleration needed to avoid it [m/s^2], the object) for the most
     urgent of the lead and the pedestrian (a pedestrian is treated as standing still)."""
-    ttc, need, worst = float("inf"), 0.0, None
-    for obj, closing in (
-        (sit.lead, sit.ego_speed_mps - sit.lead.speed_mps if sit.lead else 0.0),
-        (sit.pedestrian, sit.ego_speed_mps),
-    ):
-        if obj is None or closing <= 0.0:
+    ttc, need, worst = math.inf, 0.0, None
+    v = sit.ego_speed_mps
+    for obj in (sit.lead, sit.pedestrian):
+        if obj is None:
+            continue
+        closing = v - obj.speed_mps if obj is sit.lead else v
+        if closing <= 0.0:
             continue
         gap = max(obj.gap_m, MIN_GAP_FOR_TTC_M)
         if gap / closing < ttc:

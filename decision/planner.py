@@ -15,6 +15,11 @@ Each tick:
 5. path: a polyline along the lane (or the quintic lane-change blend) from the ego, about 1 m
    apart, over max(30 m, 3 s x speed), with the speed profile of the target acceleration.
 
+This runs every control tick of a closed loop, where a numpy call on a few dozen numbers costs
+about a microsecond: the handful of scalars (IDM, the ACC blend, the jerk limit) are plain floats,
+numpy works over the tracks and the path points only, and what depends on the road alone (lane
+centre lines, the situation's row tests) is kept in a RoadCache.
+
 Built by Hydra from conf/decision/default.yaml (all defaults live there); the ego's own numbers
 come from the vehicle config: `instantiate(cfg.decision, ego_length_m=..., ego_width_m=...,
 max_decel_mps2=...)`.

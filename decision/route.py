@@ -14,7 +14,8 @@ import numpy as np
 
 SAMPLE_SPACING_M = 0.5  # spacing of the sampled reference line [m]
 DESCENT_MAX_STEPS = 16  # one point with a hint: samples walked before searching the whole window
-REACH_STEP = 8  # Road.reach_m is estimated on every this many samples
+REACH_STEP = 8  # Road.reach_m is estimated on every this many samples ...
+REACH_ROWS = 256  # ... this many of them against all the others at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +118,21 @@ class Road:
         self._kinks_before = np.concatenate([[0], np.cumsum(curvature != behind)]).tolist()
         # Straight stretches: sample ranges [a, b] joined by straight intervals.
         bounds = np.flatnonzero(np.diff(np.concatenate(([0], curvature[:-1] == 0.0, [0])).astype(int)))
-        # Per stretch: its first and last samples a, b, the rotation into road coordinates and the
-        # offset that, added to a point rotated by it, gives (s, d) + i ...: s_a - r_a rotated, s_a, s_b.
+        # Per stretch: its first and last samples a, b, the rotation e^(-i heading) into road
+        # coordinates, the offset s_a - r_a e^(-i heading) that makes z e^(-i heading) + offset = s + i d
+        # for a point z measured on it, s_a and s_b.
         self._straights = []
         for a, b in zip(bounds[::2].tolist(), bounds[1::2].tolist(), strict=True):
             r, to_road, s_a, _ = frame[a].tolist()
             self._straights.append((a, b, to_road, s_a - r * to_road, s_a.real, float(self.s_m[b])))
-        self._x, self._y = x.tolist(), y.tolist()  # plain floats for the one-point search
+        # Plain floats for one point: x, y and (tangent x, y, s, curvature ahead, behind) per sample.
+        self._x, self._y = x.tolist(), y.tolist()
+        self._floats = list(
+            zip(
+                *(a.tolist() for a in (self._tangent.T[0], self._tangent.T[1], self.s_m, curvature, behind)),
+                strict=True,
+            )
+        )
         self._reach_m: float | None = None  # computed when first needed
 
     # ------------------------------------------------------------------ lanes
@@ -251,19 +260,22 @@ class Road:
         if self._reach_m is None:
             radius = min((abs(1.0 / k) for _, _, k in self.arcs), default=math.inf)
             xy, s = self.xy_m[::REACH_STEP], self.s_m[::REACH_STEP]
-            far = (
-                np.abs(s[:, None] - s)
-                > math.pi * min(radius, self.length_m) + 2 * REACH_STEP * SAMPLE_SPACING_M
-            )
-            gaps = np.hypot(*(xy[:, None] - xy).transpose(2, 0, 1))[far]
-            narrowest = gaps.min() - 2 * REACH_STEP * SAMPLE_SPACING_M if len(gaps) else math.inf
+            error = 2 * REACH_STEP * SAMPLE_SPACING_M  # a sample is at most this far from a subsample
+            far_along = math.pi * min(radius, self.length_m) + error
+            narrowest = math.inf
+            for k in range(0, len(s), REACH_ROWS):  # a block of rows at a time: memory stays small
+                far = np.abs(s[k : k + REACH_ROWS, None] - s) > far_along
+                if far.any():
+                    gaps = np.hypot(*(xy[k : k + REACH_ROWS, None] - xy).transpose(2, 0, 1))
+                    narrowest = min(narrowest, float(gaps[far].min()) - error)
             self._reach_m = max(min(radius, 0.5 * narrowest), 0.0)
         return self._reach_m
 
     def _descend(self, x: float, y: float, s_hint_m: float, lo: int, hi: int) -> int | None:
         """Nearest sample in [lo, hi) to one point, walking from the hint's sample towards nearer ones
         (the lower index on a tie, as argmin): the window's nearest sample where the distance has a
-        single minimum over it. None when the walk takes more than DESCENT_MAX_STEPS."""
+        single minimum over it, as it has near the road (within `reach_m`). None when the walk takes
+        more than DESCENT_MAX_STEPS or ends farther from the road."""
         xs, ys = self._x, self._y
         i = min(max(int(s_hint_m / SAMPLE_SPACING_M), lo), hi - 1)
         dx, dy = x - xs[i], y - ys[i]
@@ -287,11 +299,11 @@ class Road:
 
     def _frenet_one(self, x: float, y: float, i: int) -> tuple[float, float]:
         """(s, d) of one point measured from sample i, as `to_frenet_rotation` does, in plain floats."""
-        tx, ty = self._tangent[i].tolist()
+        tx, ty, s, k_ahead, k_behind = self._floats[i]
         dx, dy = x - self._x[i], y - self._y[i]
         along, d = dx * tx + dy * ty, dy * tx - dx * ty
-        k = float(self.curvature[i - 1 if along < 0.0 and i > 0 else i])
-        return float(self.s_m[i]) + along / max(1.0 - k * d, 0.1), d
+        k = k_behind if along < 0.0 else k_ahead
+        return s + along / max(1.0 - k * d, 0.1), d
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,14 +14,15 @@ when its box (and, for a moving object, its constant-velocity drift over a short
 the ego's box placed at d_path at the object's distance. That one rule covers leads, cut-ins and
 the lane change around an object (the path leaves the object's lane before reaching it).
 
-Seven nearest objects are looked for, one per row (ROWS): the lead, the pedestrian, the left and
-right leaders, the object not yet cleared (by the gap ahead), the left and right followers (by the
-gap behind). Each row's candidates pass two interval tests, |centre| < half width: one across the
-road (the corridor, or the box reaching LANE_OVERLAP_M into a neighbouring lane) and one along it
-(ahead within the look-ahead, ...). Every centre, half width and gap is linear in the features, so
-one matrix product (`row_tests`) gives them all: this runs every control tick on a few dozen
-tracks, where each numpy call costs about a microsecond whatever its size, so calls are counted.
-2D vectors are complex numbers x + iy (one call moves or rotates both coordinates).
+Seven nearest objects are looked for, one per row (LEAD ... RIGHT_FOLLOWER): the lead, the
+pedestrian, the left and right leaders, the object not yet cleared (by the gap ahead), the left and
+right followers (by the gap behind). Each row's candidates pass two interval tests, |centre| < half
+width: one across the road (the corridor, or the box reaching LANE_OVERLAP_M into a neighbouring
+lane) and one along it (ahead within the look-ahead, ...). Every centre, half width and gap is
+linear in the features, so one matrix product (`row_tests`) gives them all. This runs every control
+tick on a few dozen tracks, where each numpy call costs about a microsecond whatever its size: the
+calls are counted (tests/decision/test_situation.py checks the result against a plain per-track
+loop). 2D vectors are complex numbers x + iy (one call moves or rotates both coordinates).
 """
 
 from __future__ import annotations
@@ -269,11 +270,11 @@ def project(
     z = pts.view(complex)[:, 0]
     # The straight-line distance never exceeds the distance along the road: a safe pre-filter
     # (extract_situation drops what is beyond the look-ahead or the rear range along the road).
-    near = np.abs(z[1:] - z[0]) < reach_m
-    n_near = np.count_nonzero(near)
+    # Usually all are near: Python's max of a list of a few dozen beats a numpy mask and count.
+    offsets = (z[1:] - z.item(0)).tolist()
     idx = slice(None)
-    if n_near < len(near):
-        idx = np.flatnonzero(near)
+    if offsets and max(map(abs, offsets)) >= reach_m:
+        idx = np.flatnonzero(np.abs(z[1:] - z.item(0)) < reach_m)
         pts = pts[np.concatenate(([0], idx + 1))]
     if s_hint_m is None:
         s, d, to_road = road.to_frenet_rotation(pts)
@@ -285,7 +286,7 @@ def project(
             # The hint was stale (e.g. a new episode without a reset).
             s, d, to_road = road.to_frenet_rotation(pts)
     ego_s, ego_d = s.item(0), d.item(0)
-    if not n_near:
+    if len(pts) == 1:
         return ego_s, ego_d, None
     if isinstance(to_road, np.ndarray):
         to_road = to_road[1:]

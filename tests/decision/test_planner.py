@@ -340,3 +340,27 @@ def test_static_obstacle_off_the_road_is_ignored_and_reset_forgets():
     planner.plan(WorldModel(ego=EgoState(float(x), float(y), float(yaw), 10.0), t_s=0.0), route)
     planner.reset()
     assert planner.state is None and planner.situation is None
+
+
+def test_acc_blend_on_floats_equals_the_array_version():
+    idm = make_planner().idm
+    rng = np.random.default_rng(0)
+    v, v_lead, gap = rng.uniform(0, 25, 40), rng.uniform(0, 25, 40), rng.uniform(0.0, 80.0, 40)
+    a_idm = idm_accel(v, 20.0, gap, v_lead, idm)
+    for k in range(40):
+        arrays = acc_blend(a_idm[k : k + 1], v[k], gap[k : k + 1], v_lead[k : k + 1], 3.0, 0.99)[0]
+        floats = acc_blend(float(a_idm[k]), float(v[k]), float(gap[k]), float(v_lead[k]), 3.0, 0.99)
+        assert isinstance(floats, float) and floats == pytest.approx(arrays, rel=1e-12, abs=1e-12)
+
+
+def test_moving_off_the_speed_profile_starts_above_zero_and_stays_under_the_cap():
+    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=5.0)
+    x, y, yaw = route.road.to_world(100.0, LANE0)
+    plan = make_planner().plan(WorldModel(ego=EgoState(float(x), float(y), float(yaw), 0.0), t_s=0.0), route)
+    a = plan.target_accel_mps2
+    assert a > 0.0
+    # From standstill: at least the speed reached half a second later, then v^2 = 2 a x, up to the cap.
+    assert plan.speeds_mps[0] == pytest.approx(0.5 * a)
+    ahead = np.arange(len(plan.speeds_mps)) * 1.0
+    assert plan.speeds_mps == pytest.approx(np.minimum(np.maximum(np.sqrt(2.0 * a * ahead), 0.5 * a), 5.0))
+    assert plan.speeds_mps[-1] == pytest.approx(5.0)  # the cap cuts the end of it

@@ -1,0 +1,167 @@
+"""The situation's seven nearest objects (decision/situation.py), on random worlds, against a plain
+per-track reference written from the definitions (corridor overlap, lane membership, ranges)."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from decision.planner import Planner
+from decision.route import Road, Route, Segment
+from decision.situation import LaneChange, extract_situation, lane_change_offset_m, project, row_tests
+from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
+
+CONFIG = Path(__file__).resolve().parents[2] / "conf" / "decision" / "default.yaml"
+EGO_LENGTH_M, EGO_WIDTH_M = 4.5, 1.8
+DEADBAND_MPS, OVERLAP_M, NEIGHBOUR_EXTRA_M = 0.2, 0.3, 30.0
+
+
+def params():
+    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG))
+    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
+    return Planner(
+        **cfg, ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=8.0
+    ).situation_params
+
+
+def random_world(road: Road, ego_s: float, ego_d: float, rng: np.random.Generator, n: int = 14):
+    """Tracks scattered around the ego: on and beside the road, ahead and behind, some drifting
+    sideways, some turned across the road, a few pedestrians and obstacles."""
+    s = ego_s + rng.uniform(-70.0, 140.0, n)
+    d = rng.uniform(-8.0, 8.0, n)
+    x, y, h = road.to_world(s, d)
+    classes = rng.choice([VEHICLE, PEDESTRIAN, OBSTACLE], n, p=[0.7, 0.2, 0.1])
+    yaw = h + np.where(rng.random(n) < 0.3, rng.uniform(-np.pi, np.pi, n), rng.normal(0.0, 0.05, n))
+    speed = np.where(classes == OBSTACLE, 0.0, rng.uniform(0.0, 20.0, n))
+    across = rng.uniform(-1.5, 1.5, n)  # sideways speed, some below the deadband
+    vx = speed * np.cos(h) - across * np.sin(h)
+    vy = speed * np.sin(h) + across * np.cos(h)
+    size = np.where(classes[:, None] == PEDESTRIAN, 0.6, rng.uniform([3.5, 1.6], [6.0, 2.2], (n, 2)))
+    ex, ey, eh = (float(a) for a in road.to_world(ego_s, ego_d))
+    return WorldModel(
+        ego=EgoState(ex, ey, eh, 12.0),
+        t_s=0.0,
+        ids=np.arange(100, 100 + n),
+        class_ids=classes.astype(np.int64),
+        xy_m=np.stack([x, y], axis=1),
+        v_mps=np.stack([vx, vy], axis=1),
+        yaw_rad=yaw,
+        size_m=size,
+        scores=np.ones(n),
+    )
+
+
+def reference(world: WorldModel, road: Road, lane: int, change: LaneChange | None, p) -> dict:
+    """{row: (track id, gap [m], speed along the road [m/s])} of the nearest object of each row."""
+    ego = world.ego
+    ego_s, ego_d = road.to_frenet(np.array([ego.x_m, ego.y_m]))
+    d_lane, width = road.lanes[lane].offset_m, road.lane_width_m
+    horizon = {VEHICLE: p.cut_in_horizon_s, PEDESTRIAN: p.pedestrian_horizon_s, OBSTACLE: 0.0}
+    margin = {VEHICLE: p.lateral_margin_m, PEDESTRIAN: p.pedestrian_margin_m, OBSTACLE: p.lateral_margin_m}
+    best = {}
+    for k, track in enumerate(world.tracks()):
+        if math.hypot(track.x_m - ego.x_m, track.y_m - ego.y_m) >= p.look_ahead_m + NEIGHBOUR_EXTRA_M:
+            continue
+        s, d = road.to_frenet(np.array([track.x_m, track.y_m]))
+        h = float(np.interp(s, road.s_m, road.heading_rad))
+        along = track.vx_mps * math.cos(h) + track.vy_mps * math.sin(h)
+        across = track.vy_mps * math.cos(h) - track.vx_mps * math.sin(h)
+        across = 0.0 if abs(across) < DEADBAND_MPS else across
+        c, sn = abs(math.cos(track.yaw_rad - h)), abs(math.sin(track.yaw_rad - h))
+        half_lon = 0.5 * (track.length_m * c + track.width_m * sn)
+        half_lat = 0.5 * (track.length_m * sn + track.width_m * c)
+        drifted = d + across * horizon[track.class_id]
+        clearance = half_lat + margin[track.class_id] + 0.5 * EGO_WIDTH_M
+        ahead = s > ego_s
+        gap_ahead = s - half_lon - (ego_s + 0.5 * EGO_LENGTH_M)
+        gap_behind = (ego_s - 0.5 * EGO_LENGTH_M) - (s + half_lon)
+        d_path = (
+            d_lane if change is None else lane_change_offset_m(ego_s + max(gap_ahead, 0.0), change, d_lane)
+        )
+        miss = max(min(d, drifted) - d_path, d_path - max(d, drifted))
+        corridor = ahead and miss < clearance and s < ego_s + p.look_ahead_m
+        in_lane = 0.5 * width - OVERLAP_M + half_lat
+        lanes = {}
+        if lane + 1 < road.lane_count:
+            lanes["left"] = abs(d - (d_lane + width)) < in_lane
+        if lane >= 1:
+            lanes["right"] = abs(d - (d_lane - width)) < in_lane
+        rows = {
+            "lead": corridor and track.class_id != PEDESTRIAN,
+            "pedestrian": corridor and track.class_id == PEDESTRIAN,
+            "uncleared": change is not None and ahead and abs(d - ego_d) < clearance and not corridor,
+        }
+        for side, inside in lanes.items():
+            rows[f"{side}_lead"] = inside and ahead and s < ego_s + p.look_ahead_m + NEIGHBOUR_EXTRA_M
+            rows[f"{side}_follower"] = inside and not ahead and gap_behind < p.rear_range_m
+        for row, passes in rows.items():
+            gap = gap_behind if row.endswith("follower") else gap_ahead
+            if passes and gap < best.get(row, (0, math.inf))[1]:
+                best[row] = (int(world.ids[k]), gap, along)
+    return best
+
+
+def facts(sit) -> dict:
+    """The same rows from a Situation."""
+    out = {}
+    for row, obj in (("lead", sit.lead), ("pedestrian", sit.pedestrian), ("uncleared", sit.uncleared)):
+        if obj is not None:
+            out[row] = (obj.track_id, obj.gap_m, obj.speed_mps)
+    for side, gaps in (("left", sit.left), ("right", sit.right)):
+        if gaps is not None and gaps.lead_gap_m < math.inf:
+            out[f"{side}_lead"] = (None, gaps.lead_gap_m, gaps.lead_speed_mps)
+        if gaps is not None and gaps.follower_gap_m < math.inf:
+            out[f"{side}_follower"] = (None, gaps.follower_gap_m, gaps.follower_speed_mps)
+    return out
+
+
+ROADS = {
+    "straight": Road([Segment("straight", 600.0)], 3, 3.5, 25.0),
+    "bends": Road(
+        [Segment("straight", 150.0), Segment("arc", 120.0, 90.0), Segment("arc", 150.0, -150.0)],
+        3,
+        3.5,
+        25.0,
+        (10.0, -5.0, 0.3),
+    ),
+}
+
+
+@pytest.mark.parametrize("road_name", list(ROADS))
+@pytest.mark.parametrize("lane", [0, 1, 2])
+@pytest.mark.parametrize("changing", [False, True])
+def test_nearest_objects_match_the_per_track_reference(road_name, lane, changing):
+    road, p = ROADS[road_name], params()
+    route = Route(road, 0.0, road.length_m, lane=1, cruise_speed_mps=15.0)
+    rng = np.random.default_rng(lane + 3 * changing + 10 * len(road_name))
+    ego_s, ego_d = 200.0, road.lanes[1].offset_m + 0.4
+    change = LaneChange(ego_s - 5.0, ego_d, 40.0) if changing else None
+    for _ in range(15):
+        world = random_world(road, ego_s, ego_d, rng)
+        s, d, tracks = project(world, road, ego_s - 1.0, p)
+        assert (s, d) == pytest.approx(road.to_frenet(np.array([world.ego.x_m, world.ego.y_m])), abs=1e-9)
+        sit = extract_situation(tracks, route, s, d, 12.0, lane, change, p, row_tests(road, lane, p))
+        assert (sit.left is None) == (lane == 2) and (sit.right is None) == (lane == 0)
+        want, got = reference(world, road, lane, change, p), facts(sit)
+        assert got.keys() == want.keys()
+        for row, (track_id, gap, speed) in want.items():
+            if got[row][0] is not None:
+                assert got[row][0] == track_id, row
+            # An object's gap is clipped at 0 (a box alongside); lane gaps keep their sign.
+            assert got[row][1] == pytest.approx(max(gap, 0.0) if got[row][0] else gap, abs=1e-9), row
+            assert got[row][2] == pytest.approx(speed, abs=1e-9), row
+
+
+def test_no_track_within_reach_gives_an_empty_situation():
+    road, p = ROADS["straight"], params()
+    world = random_world(road, 200.0, -1.75, np.random.default_rng(0))
+    far = WorldModel(ego=world.ego, t_s=0.0, ids=world.ids[:2], class_ids=world.class_ids[:2],
+                     xy_m=world.xy_m[:2] + [300.0, 0.0], v_mps=world.v_mps[:2], yaw_rad=world.yaw_rad[:2],
+                     size_m=world.size_m[:2], scores=world.scores[:2])  # fmt: skip
+    s, d, tracks = project(far, road, None, p)
+    assert tracks is None and s == pytest.approx(200.0) and d == pytest.approx(-1.75)
+    route = Route(road, 0.0, 600.0, lane=0, cruise_speed_mps=15.0)
+    sit = extract_situation(tracks, route, s, d, 12.0, 0, None, p)
+    assert sit.lead is None and sit.left.lead_gap_m == math.inf and sit.right is None
