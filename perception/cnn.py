@@ -62,6 +62,7 @@ class Detector:
 
 class CNNPerceiver:
     needs_camera = True
+    needs_truth = False
 
     def __init__(
         self,

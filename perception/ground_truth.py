@@ -17,6 +17,7 @@ from perception.types import CameraFrame, EgoState, WorldModel
 
 class GroundTruthPerceiver:
     needs_camera = False
+    needs_truth = True
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from perception.types import CameraFrame, EgoState, WorldModel
 
 class Perceiver(Protocol):
     needs_camera: bool  # the closed loop renders camera frames only for perceivers that use them
+    needs_truth: bool  # ... and copies the simulator's truth only for perceivers built on it
 
     def reset(self, rng: np.random.Generator) -> None:
         """Forget all state (tracks, buffers) and take a new generator for any randomness."""

@@ -40,7 +40,8 @@ def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, 
         frame = None
         if sim.camera_due() and (perceiver.needs_camera or on_frame is not None):
             frame = sim.render()
-        world = perceiver.perceive(frame, sim.ego_state, sim.truth())
+        truth = sim.truth() if perceiver.needs_truth else None
+        world = perceiver.perceive(frame, sim.ego_state, truth)
         plan = planner.plan(world, route)
         cmd, _ = controller.update(sim.ego_state, plan, sim.dt_s)
         if frame is not None and on_frame is not None:
