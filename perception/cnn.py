@@ -1,6 +1,6 @@
 """The camera perceiver: CenterNet detections -> ground positions -> Kalman tracks.
 
-Per camera frame: detect (batched, channels_last, bf16 autocast on CUDA, optional torch.compile),
+Per camera frame: detect (batched, BatchNorm folded, channels_last, bf16 autocast on CUDA, optional torch.compile),
 localise each box on the ground (box bottom through the camera model, fused with the distance
 head), then associate with the tracks (constant-velocity Kalman filter, Hungarian matching).
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from perception.detector import decode, load_checkpoint
+from perception.detector import decode, fold_batchnorm, load_checkpoint
 from perception.localise import localise
 from perception.tracking import Tracker
 from perception.types import CLASSES, CameraFrame, Detection, EgoState, WorldModel
@@ -38,7 +38,7 @@ class Detector:
         self.device = torch.device(device)
         self.path = resolve_checkpoint(checkpoint)
         model, self.config, _ = load_checkpoint(self.path, map_location=self.device, expect_classes=CLASSES)
-        self.model = model.to(memory_format=torch.channels_last).eval()
+        self.model = fold_batchnorm(model).to(memory_format=torch.channels_last)
         if compile:
             self.model = torch.compile(self.model)
         self.autocast = self.device.type == "cuda"

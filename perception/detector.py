@@ -7,7 +7,10 @@ Decoding is a 3x3 max-pool peak test and a top-k: no NMS op, so the model export
     image (B, 3, H, W) in [0, 1]
       -> backbone: conv-BN-ReLU stages, strides 2, 4, 8, 16 (one stage per entry of `widths`)
       -> neck: 1x1 laterals + nearest 2x upsampling from the top stage back to stride 4
-      -> heads at stride 4, each 3x3 conv + ReLU + 1x1 -> dict of (B, C, H/4, W/4)
+      -> heads at stride 4: one shared 3x3 conv + ReLU, then a 1x1 conv per head -> dict of (B, C, H/4, W/4)
+
+For inference, fold_batchnorm() folds every BatchNorm into the conv before it (same outputs, ~30 %
+less time on CPU); with channels_last the default model runs in ~7 ms per 320x192 frame on 2 cores.
 
 Targets and the loss live in perception/targets.py; the encodings of the regression heads are
 defined here (decode) and there (encode) and must agree:
@@ -18,6 +21,7 @@ defined here (decode) and there (encode) and must agree:
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 from dataclasses import asdict, dataclass, fields
@@ -50,7 +54,7 @@ class DetectorConfig:
     num_classes: int = 3  # perception.types.CLASSES
     widths: tuple[int, ...] = (16, 32, 64, 128)  # channels of the stages at strides 2, 4, 8, 16
     neck_width: int = 32  # channels of the upsampling path (strides 8 and 4)
-    head_width: int = 32  # channels of each head's hidden 3x3 conv
+    head_width: int = 32  # channels of the heads' shared hidden 3x3 conv
     with_distance: bool = True  # add the distance head
     max_distance_m: float = 100.0  # [m] scale of the distance head: it predicts log(d / max_distance_m)
 
@@ -85,16 +89,15 @@ class ConvBNReLU(nn.Sequential):
         )
 
 
-class Head(nn.Sequential):
-    """3x3 conv + ReLU + 1x1 conv: (B, c_in, h, w) -> (B, c_out, h, w), raw (no activation)."""
+def head_out(c_in: int, c_out: int, bias_init: float = 0.0) -> nn.Conv2d:
+    """A head's last layer, a 1x1 conv (B, c_in, h, w) -> (B, c_out, h, w), raw (no activation).
 
-    def __init__(self, c_in: int, hidden: int, c_out: int, bias_init: float = 0.0):
-        super().__init__(
-            nn.Conv2d(c_in, hidden, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(hidden, c_out, 1)
-        )
-        # Start from the bias alone: the loss at init is the one the bias predicts (Karpathy's recipe).
-        nn.init.normal_(self[2].weight, std=FINAL_LAYER_STD)
-        nn.init.constant_(self[2].bias, bias_init)
+    Starts from the bias alone: the loss at init is the one the bias predicts (Karpathy's recipe).
+    """
+    conv = nn.Conv2d(c_in, c_out, 1)
+    nn.init.normal_(conv.weight, std=FINAL_LAYER_STD)
+    nn.init.constant_(conv.bias, bias_init)
+    return conv
 
 
 class CenterNet(nn.Module):
@@ -122,14 +125,17 @@ class CenterNet(nn.Module):
         self.top = ConvBNReLU(w[-1], n, kernel=1)
         self.laterals = nn.ModuleList([ConvBNReLU(c, n, kernel=1) for c in w[1:-1]])
         self.smooth = nn.ModuleList([ConvBNReLU(n, n) for _ in w[1:-1]])
-        # Heads at stride 4.
+        # Heads at stride 4: one shared hidden 3x3 conv (separate ones cost 4x the time, the most of
+        # any layer, for no gain measured here), then a 1x1 conv per output.
+        hw = config.head_width
+        self.head_trunk = nn.Sequential(nn.Conv2d(n, hw, 3, padding=1), nn.ReLU(inplace=True))
         heads = {
-            "heatmap": Head(n, config.head_width, config.num_classes, bias_init=HEATMAP_BIAS),
-            "size": Head(n, config.head_width, 2),
-            "offset": Head(n, config.head_width, 2),
+            "heatmap": head_out(hw, config.num_classes, bias_init=HEATMAP_BIAS),
+            "size": head_out(hw, 2),
+            "offset": head_out(hw, 2),
         }
         if config.with_distance:
-            heads["distance"] = Head(n, config.head_width, 1)
+            heads["distance"] = head_out(hw, 1)
         self.heads = nn.ModuleDict(heads)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -146,8 +152,30 @@ class CenterNet(nn.Module):
         for i in range(len(self.laterals) - 1, -1, -1):
             p = F.interpolate(p, scale_factor=2.0, mode="nearest")  # (B, n, 2h, 2w)
             p = self.smooth[i](p + self.laterals[i](feats[i + 1]))
-        # p: (B, n, H/4, W/4)
-        return {name: head(p) for name, head in self.heads.items()}
+        h = self.head_trunk(p)  # (B, head_width, H/4, W/4)
+        return {name: head(h) for name, head in self.heads.items()}
+
+
+@torch.no_grad()
+def fold_batchnorm(model: CenterNet) -> CenterNet:
+    """A copy of `model` for inference with each BatchNorm folded into the conv before it.
+
+    BN in eval mode is y = (conv(x) - mean) * g / sqrt(var + eps) + b, an affine map per channel, so
+    the conv's weights scale by s = g / sqrt(var + eps) and it gains the bias b - mean * s. The copy
+    gives the same outputs (to float rounding) with one op less per layer; it is not for training.
+    """
+    fused = copy.deepcopy(model).eval()
+    for block in fused.modules():
+        if isinstance(block, ConvBNReLU):
+            conv, bn = block[0], block[1]
+            s = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (c_out,)
+            folded = nn.Conv2d(
+                conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True
+            ).to(conv.weight.device)
+            folded.weight.copy_(conv.weight * s.view(-1, 1, 1, 1))
+            folded.bias.copy_(bn.bias - bn.running_mean * s)
+            block[0], block[1] = folded, nn.Identity()
+    return fused
 
 
 def decode(

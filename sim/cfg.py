@@ -103,7 +103,9 @@ def sim_config(cfg: DictConfig) -> SimConfig:
         where = f"sim.{key.group(1)}" if key else "sim"
         missing = re.search(r"Key '([^']+)' not in", text)
         if missing:
-            raise ConfigError(f"unknown config key '{where}' ('{missing.group(1)}' is not a sim setting)") from None
+            raise ConfigError(
+                f"unknown config key '{where}' ('{missing.group(1)}' is not a sim setting)"
+            ) from None
         raise ConfigError(f"{where}: {_first_line(err)}") from None
     except ValueError as err:
         raise ConfigError(_first_line(err)) from None
@@ -136,7 +138,9 @@ def build_stack(cfg: DictConfig, sim_cfg: SimConfig) -> tuple[Any, Any, Any]:
     """The perceiver, planner and controller of a drive config, given the vehicle they drive."""
     v = sim_cfg.vehicle
     perceiver = build(cfg, "perception")
-    planner = build(cfg, "decision", ego_length_m=v.length_m, ego_width_m=v.width_m, max_decel_mps2=v.max_decel_mps2)
+    planner = build(
+        cfg, "decision", ego_length_m=v.length_m, ego_width_m=v.width_m, max_decel_mps2=v.max_decel_mps2
+    )
     controller = build(
         cfg,
         "control",

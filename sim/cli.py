@@ -2,6 +2,8 @@
 
     bulletdrive drive [OVERRIDES...]     one closed-loop run (Hydra overrides, e.g. scenario=cut_in)
     bulletdrive scenarios                the shipped scenarios, one line each
+    bulletdrive evaluate [OVERRIDES...]  a suite of runs in parallel, then a report
+    bulletdrive replay RUN_DIR           scores and a video of a finished run, without simulating
     bulletdrive --help                   this text
 
 Errors in what the user gave (unknown scenario, bad key, value out of range, malformed YAML) are
@@ -23,6 +25,9 @@ commands:
   data        generate a labelled camera dataset (COCO) from randomised scenarios
   train       train the CNN detector on a dataset
   detect-eval COCO metrics of a detector on a dataset split
+  evaluate    run a scenario suite over seeds and perceivers (process pool or Ray); writes a report
+              e.g. bulletdrive evaluate suite=standard seeds=20 perception=ground_truth,cnn
+  replay      recompute a finished run's scores from its log and re-render its video
 
 Overrides use Hydra's syntax (key=value, group=option, hydra.run.dir=FOLDER).
 Run `bulletdrive COMMAND --help` for a command's help.
@@ -84,11 +89,15 @@ def cmd_data(args: list[str]) -> int:
 
     sim_overrides = [a for a in args if a.lstrip("+~").startswith(("sim.", "scenario."))]
     cfg, _ = C.load("data", [a for a in args if a not in sim_overrides])
-    C.check_keys(cfg, {"out_dir", "scenarios", "train_scenes", "val_scenes", "seed", "frame_every_s", "workers"})
+    C.check_keys(
+        cfg, {"out_dir", "scenarios", "train_scenes", "val_scenes", "seed", "frame_every_s", "workers"}
+    )
     known = set(C.available("scenario"))
     for name in cfg.scenarios:
         if name not in known:
-            raise C.ConfigError(f"unknown scenario '{name}' in scenarios; available: {', '.join(sorted(known))}")
+            raise C.ConfigError(
+                f"unknown scenario '{name}' in scenarios; available: {', '.join(sorted(known))}"
+            )
     C.sim_config(C.load("drive", sim_overrides)[0])  # fail early on a bad sim or scenario override
     settings = DataSettings(
         out_dir=str(cfg.out_dir),
@@ -130,13 +139,17 @@ def cmd_train(args: list[str]) -> int:
     try:
         model = DetectorConfig(**plain.pop("model"))
         torch.set_num_threads(int(plain.pop("threads")))
-        settings = TrainSettings(model=model, seed=C.seed_of(cfg), **{k: v for k, v in plain.items() if k != "seed"})
+        settings = TrainSettings(
+            model=model, seed=C.seed_of(cfg), **{k: v for k, v in plain.items() if k != "seed"}
+        )
     except (TypeError, ValueError) as err:
         raise C.ConfigError(f"train: {err}") from None
     result = train(settings)
     last = result["history"][-1] if result["history"] else None
     if last:
-        print(f"epoch {last['epoch']}: train loss {last['train']['total']:.4f}, val loss {last['val']['total']:.4f}")
+        print(
+            f"epoch {last['epoch']}: train loss {last['train']['total']:.4f}, val loss {last['val']['total']:.4f}"
+        )
     print(f"model: {settings.out_dir}/model.pt (history.json, loss_curve.png beside it)")
     return 0
 
@@ -155,7 +168,16 @@ def cmd_detect_eval(args: list[str]) -> int:
     from perception.detect_eval import detect_eval
     from sim import cfg as C
 
-    keys = {"checkpoint", "data_dir", "split", "out_dir", "batch_size", "score_threshold", "device", "threads"}
+    keys = {
+        "checkpoint",
+        "data_dir",
+        "split",
+        "out_dir",
+        "batch_size",
+        "score_threshold",
+        "device",
+        "threads",
+    }
     cfg, _ = C.load("detect_eval", args)
     C.check_keys(cfg, keys)
     torch.set_num_threads(int(cfg.threads))
@@ -173,12 +195,66 @@ def cmd_detect_eval(args: list[str]) -> int:
     return 0
 
 
+def cmd_evaluate(args: list[str]) -> int:
+    if args and args[0] in ("-h", "--help"):
+        print(
+            "usage: bulletdrive evaluate [OVERRIDES...]\n\n"
+            "Run every scenario x seed x perceiver of a suite (conf/suite/) and write one run folder\n"
+            "per run plus report.md / report.json / PNG plots in out_dir (conf/evaluate.yaml).\n"
+            "Re-running the same command skips finished runs and retries failed ones.\n"
+            "  suite=standard|smoke   seeds=N (1..N) or seeds=[3,7]   perception=ground_truth,noisy,cnn\n"
+            "  workers=2   backend=local|ray   ray_address=auto   timeout_s=600   out_dir=FOLDER\n"
+            "  scorer=carla-leaderboard-2.0|carla-leaderboard-2.1|nuplan-closed-loop-weighted-average\n"
+            "Example: bulletdrive evaluate suite=standard seeds=20 perception=ground_truth,cnn"
+        )
+        return 0
+    from sim.evaluate import evaluate
+
+    records, path = evaluate(args)
+    errors = [r for r in records if r["status"] != "ok"]
+    print(f"{len(records) - len(errors)} runs ok, {len(errors)} errors")
+    for r in errors[:10]:
+        print(f"  error: {r['run_dir']}: {r['error']}")
+    print(f"report: {path}")
+    return 1 if errors else 0
+
+
+def cmd_replay(args: list[str]) -> int:
+    if not args or args[0] in ("-h", "--help"):
+        print(
+            "usage: bulletdrive replay RUN_DIR [--no-video]\n\n"
+            "Recompute every score of a finished run from RUN_DIR/log.npz (no simulation), compare\n"
+            "them with RUN_DIR/metrics.json, and re-render a bird's-eye video (RUN_DIR/replay.mp4)."
+        )
+        return 0 if args else 2
+    from sim import replay
+
+    run = replay.load_run(args[0])
+    rescored = replay.rescore(run)
+    diff = replay.differences(rescored, run.metrics)
+    replay.write_json(run.run_dir / "replay_metrics.json", rescored)
+    print(
+        f"{rescored['scenario']} seed {rescored['seed']} ({rescored['perception']}): driving score "
+        f"{rescored['driving_score']:.1f} ({rescored['scorer']}), CARLA 2.1 "
+        f"{rescored['carla_v2_1']['driving_score']:.1f}, nuPlan {rescored['nuplan']['score']:.1f}"
+    )
+    print(
+        "scores match metrics.json" if not diff else f"scores differ from metrics.json in: {', '.join(diff)}"
+    )
+    if "--no-video" not in args[1:]:
+        n = replay.render(run, run.run_dir / "replay.mp4")
+        print(f"video: {run.run_dir / 'replay.mp4'} ({n} frames)")
+    return 1 if diff else 0
+
+
 COMMANDS = {
     "drive": cmd_drive,
     "scenarios": cmd_scenarios,
     "data": cmd_data,
     "train": cmd_train,
     "detect-eval": cmd_detect_eval,
+    "evaluate": cmd_evaluate,
+    "replay": cmd_replay,
 }
 
 
@@ -194,11 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     from perception.detector import CheckpointError
     from sim.cfg import ConfigError
     from sim.datagen import DataError
+    from sim.runlog import RunLogError
     from sim.scenario import ScenarioError
 
     try:
         return COMMANDS[command](args)
-    except (ConfigError, ScenarioError, DataError, DatasetError, CheckpointError) as err:
+    except (ConfigError, ScenarioError, DataError, DatasetError, CheckpointError, RunLogError) as err:
         return _err(str(err))
     except yaml.YAMLError as err:
         return _err(f"malformed YAML: {str(err).splitlines()[0]}")

@@ -127,5 +127,7 @@ class SimConfig:
             self.ego_model,
             "one of physics, kinematic",
         )
-        check(self.renderer in ("auto", "egl", "tiny"), "sim.renderer", self.renderer, "one of auto, egl, tiny")
+        check(
+            self.renderer in ("auto", "egl", "tiny"), "sim.renderer", self.renderer, "one of auto, egl, tiny"
+        )
         positive("sim.blocked_timeout_s", self.blocked_timeout_s)

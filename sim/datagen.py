@@ -86,7 +86,9 @@ def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
         split = "train" if i < cfg.train_scenes else "val"
         scenario = cfg.scenarios[i % len(cfg.scenarios)]
         jobs.append(
-            SceneJob(split, scenario, cfg.seed * 100003 + i, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides)
+            SceneJob(
+                split, scenario, cfg.seed * 100003 + i, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides
+            )
         )
     return jobs
 
@@ -170,7 +172,9 @@ def generate(cfg: DataSettings) -> dict:
         try:
             old = json.loads(manifest_path.read_text())
         except json.JSONDecodeError:
-            raise DataError(f"{manifest_path} is corrupt: delete the folder or choose another out_dir") from None
+            raise DataError(
+                f"{manifest_path} is corrupt: delete the folder or choose another out_dir"
+            ) from None
         if old != manifest:
             changed = sorted(k for k in manifest if old.get(k) != manifest.get(k))
             raise DataError(
@@ -246,7 +250,9 @@ def summarize(out: Path) -> dict:
 def _histogram_png(bins: dict[str, int], path: Path) -> None:
     img = np.full((260, 520, 3), 255, np.uint8)
     peak = max(max(bins.values()), 1)
-    cv2.putText(img, "boxes by height [px]", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        img, "boxes by height [px]", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA
+    )
     for i, (label, n) in enumerate(bins.items()):
         x = 20 + i * 98
         top = 220 - int(170 * n / peak)

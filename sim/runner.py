@@ -14,7 +14,7 @@ import numpy as np
 
 from perception import atomic
 from perception.types import CLASSES
-from sim import scores, viz
+from sim import runlog, scores, viz
 from sim.simulation import Simulation, seeds
 
 
@@ -24,6 +24,7 @@ class RunResult:
     ticks: dict[str, np.ndarray]
     events: list = field(default_factory=list)
     wall_s: float = 0.0
+    perception: dict[str, np.ndarray] = field(default_factory=dict)  # runlog.PerceptionRecorder.arrays()
 
 
 def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, on_frame=None) -> RunResult:
@@ -35,6 +36,7 @@ def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, 
     planner.reset()
     controller.reset()
     route = sim.spec.route
+    recorder = runlog.PerceptionRecorder()
     wall0 = time.perf_counter()
     while not sim.done:
         frame = None
@@ -42,6 +44,7 @@ def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, 
             frame = sim.render()
         truth = sim.truth() if perceiver.needs_truth else None
         world = perceiver.perceive(frame, sim.ego_state, truth)
+        recorder.add(sim.tick, world, frame is not None)
         plan = planner.plan(world, route)
         cmd, _ = controller.update(sim.ego_state, plan, sim.dt_s)
         if frame is not None and on_frame is not None:
@@ -49,11 +52,9 @@ def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, 
         sim.step(cmd)
     wall_s = time.perf_counter() - wall0
     ticks = sim.ticks()
-    summary = scores.summarize(
-        ticks, sim.events, route, sim.criteria.off_road_distance_m, _distance(ticks)
-    )
+    summary = scores.summarize(ticks, sim.events, route, sim.criteria.off_road_distance_m, _distance(ticks))
     summary["sim_seconds_per_wall_second"] = round(float(ticks["t_s"][-1]) / max(wall_s, 1e-9), 2)
-    return RunResult(summary, ticks, list(sim.events), wall_s)
+    return RunResult(summary, ticks, list(sim.events), wall_s, recorder.arrays())
 
 
 def _goal_xy(route) -> tuple[float, float]:
@@ -81,7 +82,9 @@ def video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
     if world.detections:
         boxes = [(*d.box_xyxy, d.class_id, f"{CLASSES[d.class_id]} {d.score:.2f}") for d in world.detections]
     else:
-        boxes = [(*b.box_xyxy, b.class_id, f"{CLASSES[b.class_id]} {b.distance_m:.0f}m") for b in sim.boxes(frame)]
+        boxes = [
+            (*b.box_xyxy, b.class_id, f"{CLASSES[b.class_id]} {b.distance_m:.0f}m") for b in sim.boxes(frame)
+        ]
     e = sim.ego_state
     hud = [
         f"t {sim.t_s:5.1f}s  v {e.speed_mps * 3.6:5.1f} km/h",
@@ -102,12 +105,36 @@ def video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
     return np.concatenate([img, inset], axis=1)
 
 
+def run_log(sim: Simulation, result: RunResult) -> runlog.RunLog:
+    """The compact log of a finished run (sim/runlog.py)."""
+    route = sim.spec.route
+    meta = {
+        "route_start_s_m": float(route.start_s_m),
+        "route_goal_s_m": float(route.goal_s_m),
+        "off_road_distance_m": float(sim.criteria.off_road_distance_m),
+        "driven_distance_m": _distance(result.ticks),
+        "control_hz": float(sim.cfg.control_hz),
+        "ego_size_m": [float(sim.ego.length_m), float(sim.ego.width_m)],
+    }
+    return runlog.RunLog(
+        ticks=result.ticks,
+        actor_xy_m=sim.actor_trails(),
+        actor_yaw_rad=sim.actor_yaw_trails(),
+        actor_ids=sim.actors.ids.copy(),
+        actor_class_ids=sim.actors.class_ids.copy(),
+        actor_size_m=sim.actors.size_m.copy(),
+        perception=result.perception["perception"],
+        detections=result.perception["detections"],
+        events=list(result.events),
+        meta=meta,
+    )
+
+
 def write_outputs(run_dir: Path, sim: Simulation, result: RunResult, plot: bool) -> None:
-    """metrics.json, log.npz (per-tick states and actor positions) and trajectory.png, atomic."""
+    """metrics.json, log.npz (sim/runlog.py) and trajectory.png, each written atomically."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    runlog.write(run_dir / "log.npz", run_log(sim, result))
     atomic.write_json(run_dir / "metrics.json", result.summary)
-    with atomic.atomic_path(run_dir / "log.npz") as tmp:
-        np.savez_compressed(tmp, actor_xy_m=sim.actor_trails(), **result.ticks)
     if plot:
         m = result.summary
         trails = sim.actor_trails()

@@ -16,7 +16,11 @@ import numpy as np
 
 from decision.route import Road, Route, Segment
 
-ACTOR_KINDS = {"vehicle": ("car", "van"), "pedestrian": ("pedestrian",), "obstacle": ("cone", "barrier", "car")}
+ACTOR_KINDS = {
+    "vehicle": ("car", "van"),
+    "pedestrian": ("pedestrian",),
+    "obstacle": ("cone", "barrier", "car"),
+}
 BEHAVIOURS = {
     "vehicle": ("idm", "keep_lane", "cut_in", "brake", "static"),
     "pedestrian": ("cross", "static"),
@@ -120,7 +124,9 @@ class _Reader:
             return default
         value = _sample(self.data[key], full, self.rng)
         if low is not None and (value <= low if strict_low else value < low):
-            raise ScenarioError(f"scenario.{full}={value} is out of range: {'>' if strict_low else '>='} {low}")
+            raise ScenarioError(
+                f"scenario.{full}={value} is out of range: {'>' if strict_low else '>='} {low}"
+            )
         return value
 
     def text(self, key: str, default=None, choices=None) -> str:
@@ -227,7 +233,9 @@ def _parse_actor(r: _Reader, road: Road, ego_s: float) -> ActorSpec:
     behaviour = r.text("behaviour", default_behaviour, choices=BEHAVIOURS[kind])
     lane = int(r.num("lane", 0))
     if not 0 <= lane < road.lane_count and kind != "pedestrian":
-        raise ScenarioError(f"scenario.{r.path}.lane={lane} is out of range: the road has {road.lane_count} lanes")
+        raise ScenarioError(
+            f"scenario.{r.path}.lane={lane} is out of range: the road has {road.lane_count} lanes"
+        )
     s_m = ego_s + float(r.num("ds_m"))
     if not 0 <= s_m <= road.length_m:
         raise ScenarioError(f"scenario.{r.path}.ds_m puts the actor off the road (s = {s_m:.0f} m)")

@@ -8,7 +8,11 @@ Which coefficients a score uses is named in its function and in its output (`ver
 - CARLA leaderboard 2.1 (branch leaderboard-2.1), for comparison: P = (1 - outside) / (1 + sum w),
   w pedestrian 1.0, vehicle 0.7, static 0.6.
 - nuPlan closed-loop terms (nuplan-devkit metrics): comfort bounds, speed-limit compliance,
-  time-to-collision bound.
+  time-to-collision bound, and the closed-loop score built from them
+  (closed_loop_reactive_agents_weighted_average.yaml): product of multipliers x weighted average.
+
+`SCORERS` names where each score's headline (0-100) sits in the metrics dict of `summarize`;
+`score_of` reads it, so that reports can be made with any of them.
 
 All outputs are JSON-ready (Python floats, ints, bools, strings). Non-finite numbers become
 None (JSON null): e.g. `min_ttc_s` is null when nothing ever closed in on the ego.
@@ -31,12 +35,14 @@ from sim.criteria import (
     LANE_INVASION,
     OFF_ROAD,
     ROUTE_COMPLETED,
+    STILL_SPEED_MPS,
     TIMEOUT,
     Event,
 )
 
 CARLA_V2_0 = "carla-leaderboard-2.0"
 CARLA_V2_1 = "carla-leaderboard-2.1"
+NUPLAN_CLS = "nuplan-closed-loop-weighted-average"
 PENALTY_V2_0 = {COLLISION_PEDESTRIAN: 0.5, COLLISION_VEHICLE: 0.6, COLLISION_STATIC: 0.65}
 WEIGHT_V2_1 = {COLLISION_PEDESTRIAN: 1.0, COLLISION_VEHICLE: 0.7, COLLISION_STATIC: 0.6}
 
@@ -50,6 +56,15 @@ SMOOTHING_WINDOW_S = 0.2  # moving-average window before differentiating (nuPlan
 MAX_OVERSPEED_MPS = 2.23  # nuPlan speed-limit compliance normaliser
 TTC_BOUND_S = 0.95  # nuPlan time-to-collision-within-bound threshold
 PER_KM_KINDS = (*COLLISION_KINDS, OFF_ROAD, LANE_INVASION)
+# nuPlan closed-loop score: weights of the weighted average, and the making-progress threshold.
+NUPLAN_WEIGHTS = {"progress": 5.0, "ttc_within_bound": 5.0, "speed_limit_compliance": 4.0, "comfortable": 2.0}
+NUPLAN_MIN_PROGRESS = 0.2
+# Where each scorer's headline score (0-100) sits in the metrics dict of `summarize`.
+SCORERS = {
+    CARLA_V2_0: ("driving_score",),
+    CARLA_V2_1: ("carla_v2_1", "driving_score"),
+    NUPLAN_CLS: ("nuplan", "score"),
+}
 
 
 def _num(x) -> float | None:
@@ -223,6 +238,66 @@ def speed_limit_compliance(t_s: np.ndarray, speed_mps: np.ndarray, speed_limit_m
     return max(0.0, 1.0 - violation / (MAX_OVERSPEED_MPS * duration))
 
 
+def nuplan_score(
+    route_completion: float,
+    events: list[Event],
+    ttc_within_bound: bool,
+    speed_limit_compliance: float,
+    comfortable: bool,
+) -> dict:
+    """nuPlan closed-loop score of one run: 100 x (product of multipliers) x (weighted average).
+
+    nuplan-devkit closed_loop_reactive_agents_weighted_average.yaml, with these approximations:
+    - no at-fault collision {0, 0.5, 1}: a collision is at fault when the ego moved at it
+      (speed_mps > STILL_SPEED_MPS; nuPlan never blames a stationary ego). 0 for an at-fault hit on a
+      vehicle or pedestrian or on more than one object (distinct actor ids), 0.5 for one static object.
+    - drivable-area compliance {0, 1}: 0 after any off_road event (a corner > 0.3 m beyond the edge).
+    - making progress {0, 1}: progress ratio >= 0.2. We have no expert route, so the progress
+      ratio is the route completion; it is also the progress term of the weighted average.
+    - driving-direction compliance: always 1, our roads carry one direction of traffic.
+    Weighted average: progress 5, TTC within bound 5 (1/0), speed-limit compliance 4, comfort 2 (1/0).
+    """
+    at_fault = [e for e in events if e.kind in COLLISION_KINDS and e.speed_mps > STILL_SPEED_MPS]
+    objects = {e.actor_id for e in at_fault}
+    if not at_fault:
+        collision = 1.0
+    elif len(objects) == 1 and all(e.kind == COLLISION_STATIC for e in at_fault):
+        collision = 0.5
+    else:
+        collision = 0.0
+    progress = float(np.clip(route_completion, 0.0, 1.0))
+    multipliers = {
+        "no_at_fault_collision": collision,
+        "drivable_area_compliance": 0.0 if any(e.kind == OFF_ROAD for e in events) else 1.0,
+        "making_progress": 1.0 if progress >= NUPLAN_MIN_PROGRESS else 0.0,
+        "driving_direction_compliance": 1.0,
+    }
+    terms = {
+        "progress": progress,
+        "ttc_within_bound": float(bool(ttc_within_bound)),
+        "speed_limit_compliance": float(speed_limit_compliance),
+        "comfortable": float(bool(comfortable)),
+    }
+    weighted = sum(NUPLAN_WEIGHTS[k] * v for k, v in terms.items()) / sum(NUPLAN_WEIGHTS.values())
+    return {
+        "version": NUPLAN_CLS,
+        "score": 100.0 * math.prod(multipliers.values()) * weighted,
+        "multipliers": multipliers,
+        "terms": terms,
+        "weighted_average": weighted,
+    }
+
+
+def score_of(metrics: dict, scorer: str) -> float:
+    """The headline score (0-100) of `scorer` (a key of SCORERS) in a metrics dict of `summarize`."""
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; known: {', '.join(SCORERS)}")
+    value = metrics
+    for key in SCORERS[scorer]:
+        value = value[key]
+    return float(value)
+
+
 # ---------------------------------------------------------------------------- the run
 def outcome(events: list[Event]) -> str:
     """How the run ended: "completed", "timeout" or "blocked" from the ending event; without one,
@@ -247,6 +322,7 @@ def summarize(
     ttc_s, speed_limit_mps. The headline `driving_score` (0-100, CARLA leaderboard 2.0) comes first;
     route completions are in percent. The outside-lanes fraction is the off-road distance over the
     driven distance. Non-finite numbers are null (`min_ttc_s` null: nothing ever closed in).
+    `carla_v2_1` and `nuplan` hold the other scores (see SCORERS).
     """
     t = np.asarray(ticks["t_s"], dtype=float)
     s = np.asarray(ticks["s_m"], dtype=float)
@@ -261,6 +337,9 @@ def summarize(
     km = driven_m / 1000.0
     per_km = {k: (counts[k] / km if km > 0 else None) for k in PER_KM_KINDS}
     min_ttc = float(ttc.min()) if len(ttc) else math.inf
+    ride = comfort(t, ticks["accel_mps2"], speed, ticks["yaw_rate_radps"])
+    speed_compliance = speed_limit_compliance(t, speed, ticks["speed_limit_mps"])
+    ttc_ok = bool(min_ttc >= TTC_BOUND_S)
     summary = {
         "driving_score": carla["driving_score"],
         "scorer": CARLA_V2_0,
@@ -271,14 +350,15 @@ def summarize(
         "infractions_per_km": per_km,
         "outside_lanes_pct": carla["outside_lanes_pct"],
         "min_ttc_s": _num(min_ttc),
-        "ttc_within_bound": bool(min_ttc >= TTC_BOUND_S),
-        "comfort": comfort(t, ticks["accel_mps2"], speed, ticks["yaw_rate_radps"]),
-        "speed_limit_compliance": speed_limit_compliance(t, speed, ticks["speed_limit_mps"]),
+        "ttc_within_bound": ttc_ok,
+        "comfort": ride,
+        "speed_limit_compliance": speed_compliance,
         "duration_s": float(t[-1] - t[0]) if len(t) else 0.0,
         "distance_m": driven_m,
         "off_road_distance_m": float(off_road_distance_m),
         "mean_speed_mps": float(speed.mean()) if len(speed) else 0.0,
         "carla_v2_1": carla_21,
+        "nuplan": nuplan_score(rc, events, ttc_ok, speed_compliance, ride["comfortable"]),
         "events": [e.to_dict() for e in events],
     }
     return json_safe(summary)

@@ -83,6 +83,7 @@ class Simulation:
         self._tick_rows = np.zeros((n_max, len(TICK_KEYS)))  # one row per tick, columns TICK_KEYS
         self._speed_limit_mps = float(road.speed_limit_mps)
         self._trails = np.zeros((n_max, len(self.actors), 2))
+        self._yaw_trails = np.zeros((n_max, len(self.actors)))
         self._last_cmd = ControlCommand(0.0, 0.0)
         self._record()
 
@@ -143,6 +144,7 @@ class Simulation:
             cmd.steer_rad, cmd.accel_mps2, self.ego_s, self.ego_d, self.criteria.ttc_s, self._speed_limit_mps,
         )  # fmt: skip
         self._trails[self.tick] = self.actors.xy_m
+        self._yaw_trails[self.tick] = self.actors.yaw_rad
 
     def ticks(self) -> dict[str, np.ndarray]:
         """Recorded per-tick states so far, each (T,)."""
@@ -152,6 +154,10 @@ class Simulation:
     def actor_trails(self) -> np.ndarray:
         """(T, N, 2) actor positions per tick."""
         return self._trails[: self.tick + 1].copy()
+
+    def actor_yaw_trails(self) -> np.ndarray:
+        """(T, N) actor headings per tick."""
+        return self._yaw_trails[: self.tick + 1].copy()
 
     def close(self) -> None:
         self.world.close()

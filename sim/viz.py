@@ -279,11 +279,13 @@ def bev_inset(
     size_px: int = 192,
     range_m: float = 60.0,
     ego_size_m: tuple[float, float] = (4.5, 1.8),
+    outlines: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """A small top view centred on the ego, heading up: (size_px, size_px, 3) RGB uint8.
 
     range_m: side of the square view [m]. actors_xy (N, 2), actors_yaw (N,), actors_size (N, 2+)
-    length, width; class_ids (N,) choose the colours.
+    length, width; class_ids (N,) choose the colours. outlines: optional (xy (M, 2), yaw (M,),
+    size (M, 2)) boxes drawn as white outlines over the actors (e.g. what perception reported).
     """
     s = int(size_px)
     img = np.full((s, s, 3), INSET_BACKGROUND, dtype=np.uint8)
@@ -323,6 +325,10 @@ def bev_inset(
                     cv2.fillPoly(img, polys, colour, cv2.LINE_8, _SUB)
     ego = to_px(box_corners(np.array([[ex, ey]]), [ego_yaw], [ego_size_m[0]], [ego_size_m[1]]))
     cv2.fillPoly(img, list(ego), EGO_COLOUR, cv2.LINE_8, _SUB)
+    if outlines is not None and len(outlines[0]):
+        oxy, oyaw, osize = (np.asarray(a, dtype=float) for a in outlines)
+        corners = to_px(box_corners(oxy.reshape(-1, 2), oyaw, osize[:, 0], osize[:, 1]))
+        cv2.polylines(img, list(corners), True, (255, 255, 255), 1, cv2.LINE_8, _SUB)
     return img
 
 

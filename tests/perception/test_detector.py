@@ -17,6 +17,7 @@ from perception.detector import (
     DetectorConfig,
     count_parameters,
     decode,
+    fold_batchnorm,
     load_checkpoint,
     save_checkpoint,
 )
@@ -95,10 +96,10 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def overfit():
-    """The tiny model trained 100 steps on the two synthetic images (shared by two checks)."""
+    """The tiny model trained 150 steps on the two synthetic images (shared by two checks)."""
     config = tiny_config()
     images, targets = synthetic_batch(config)
-    model, losses = train(config, images, targets, steps=100)
+    model, losses = train(config, images, targets, steps=150)
     return config, images, model.eval(), losses
 
 
@@ -269,6 +270,31 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k])
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left behind
+
+
+def test_folded_batchnorm_gives_the_same_outputs_with_no_batchnorm_left():
+    config = tiny_config()
+    torch.manual_seed(0)
+    model = CenterNet(config)
+    for _ in range(3):  # train mode: BatchNorm statistics and affine terms away from their init
+        model(torch.rand(2, 3, 64, 96) * 2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 2.0)
+                m.bias.uniform_(-0.5, 0.5)
+        for conv in model.heads.values():  # the heads start near zero: make every output sizeable
+            conv.weight.normal_(0, 1.0)
+    model.eval()
+    fused = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        a, b = model(x), fused(x)
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
+        assert a[k].abs().max() > 0.1  # not trivially equal (near zero)
 
 
 def one_line_error(path, **kw) -> str:

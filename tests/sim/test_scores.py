@@ -17,11 +17,16 @@ from sim.criteria import (
 )
 from sim.scores import (
     CARLA_V2_0,
+    CARLA_V2_1,
+    NUPLAN_CLS,
+    SCORERS,
     carla_driving_score_v2_0,
     carla_driving_score_v2_1,
     comfort,
+    nuplan_score,
     outcome,
     route_completion,
+    score_of,
     speed_limit_compliance,
     summarize,
 )
@@ -71,6 +76,70 @@ def test_carla_v2_1_weights():
     events = [Event(1.0, COLLISION_PEDESTRIAN, 3), Event(2.0, COLLISION_VEHICLE, 4)]
     r = carla_driving_score_v2_1(1.0, events, 0.2)
     assert r["driving_score"] == pytest.approx(100 * 0.8 / (1 + 1.0 + 0.7))
+
+
+def test_carla_v2_0_and_v2_1_same_events_outside_lanes():
+    events = [Event(1.0, COLLISION_PEDESTRIAN, 3), Event(2.0, COLLISION_VEHICLE, 4)]
+    assert carla_driving_score_v2_0(0.8, events, 0.1)["driving_score"] == pytest.approx(
+        21.6
+    )  # 80 x .5 x .6 x .9
+    r = carla_driving_score_v2_1(0.8, events, 0.1)
+    assert r["version"] == CARLA_V2_1
+    assert r["driving_score"] == pytest.approx(100 * 0.8 * 0.9 / 2.7)  # 26.67
+
+
+def test_nuplan_full_weighted_average():
+    r = nuplan_score(0.6, [Event(1.0, LANE_INVASION, speed_mps=8.0)], True, 0.5, False)
+    assert r["version"] == NUPLAN_CLS
+    assert all(m == 1.0 for m in r["multipliers"].values())
+    assert r["terms"] == {
+        "progress": 0.6,
+        "ttc_within_bound": 1.0,
+        "speed_limit_compliance": 0.5,
+        "comfortable": 0.0,
+    }
+    assert r["score"] == pytest.approx(100 * (5 * 0.6 + 5 * 1 + 4 * 0.5 + 2 * 0) / 16)  # 62.5
+    r = nuplan_score(1.0, [], False, 1.0, True)
+    assert r["score"] == pytest.approx(100 * 11 / 16)  # TTC out of bound costs 5 of 16
+
+
+def test_nuplan_collision_multiplier():
+    # one at-fault static hit: x0.5 (progress 1, all terms 1)
+    static = [Event(1.0, COLLISION_STATIC, 5, speed_mps=4.0)]
+    r = nuplan_score(1.0, static, True, 1.0, True)
+    assert r["multipliers"]["no_at_fault_collision"] == 0.5 and r["score"] == pytest.approx(50.0)
+    # the same static object hit twice is still one object
+    assert nuplan_score(1.0, static * 2, True, 1.0, True)["score"] == pytest.approx(50.0)
+    # two static objects, or one vehicle / pedestrian: x0
+    two = static + [Event(2.0, COLLISION_STATIC, 6, speed_mps=3.0)]
+    assert nuplan_score(1.0, two, True, 1.0, True)["score"] == 0.0
+    for kind in (COLLISION_VEHICLE, COLLISION_PEDESTRIAN):
+        r = nuplan_score(1.0, [Event(1.0, kind, 2, speed_mps=5.0)], True, 1.0, True)
+        assert r["multipliers"]["no_at_fault_collision"] == 0.0 and r["score"] == 0.0
+    # hit while standing still (rear-ended): not at fault
+    r = nuplan_score(0.5, [Event(1.0, COLLISION_VEHICLE, 2, speed_mps=0.05)], True, 1.0, True)
+    assert r["multipliers"]["no_at_fault_collision"] == 1.0
+    assert r["score"] == pytest.approx(100 * (2.5 + 11) / 16)
+
+
+def test_nuplan_off_road_and_no_progress_zero_the_score():
+    r = nuplan_score(1.0, [Event(3.0, OFF_ROAD, speed_mps=9.0)], True, 1.0, True)
+    assert r["multipliers"]["drivable_area_compliance"] == 0.0 and r["score"] == 0.0
+    r = nuplan_score(0.19, [], True, 1.0, True)
+    assert r["multipliers"]["making_progress"] == 0.0 and r["score"] == 0.0
+    r = nuplan_score(0.2, [], True, 1.0, True)
+    assert r["multipliers"]["making_progress"] == 1.0 and r["score"] == pytest.approx(100 * 12 / 16)
+    assert nuplan_score(0.5, [Event(9.0, TIMEOUT), Event(9.0, BLOCKED)], True, 1.0, True)["score"] == (
+        pytest.approx(100 * 13.5 / 16)
+    )
+
+
+def test_score_of_reads_every_scorer():
+    metrics = {"driving_score": 40.0, "carla_v2_1": {"driving_score": 30.0}, "nuplan": {"score": 20.0}}
+    assert [score_of(metrics, s) for s in (CARLA_V2_0, CARLA_V2_1, NUPLAN_CLS)] == [40.0, 30.0, 20.0]
+    assert set(SCORERS) == {CARLA_V2_0, CARLA_V2_1, NUPLAN_CLS}
+    with pytest.raises(ValueError, match=CARLA_V2_0):
+        score_of(metrics, "carla-leaderboard-1.0")
 
 
 def test_comfort_flags_a_harsh_brake():
@@ -157,6 +226,11 @@ def test_summarize_is_json_ready_and_consistent():
         "detail": "car",
         "speed_mps": 10.0,
     }
+    # nuPlan: vehicle hit while moving -> 0; the other scores sit where SCORERS says
+    assert r["nuplan"]["version"] == NUPLAN_CLS and r["nuplan"]["score"] == 0.0
+    assert r["nuplan"]["terms"]["progress"] == pytest.approx(0.4975)
+    assert list(r)[-3:] == ["carla_v2_1", "nuplan", "events"]
+    assert score_of(r, CARLA_V2_1) == pytest.approx(49.75 * 0.9 / 1.7)
     assert summarize(ticks, events, route, 9.95, 99.5) == r  # deterministic
 
 
@@ -177,5 +251,6 @@ def test_summarize_survives_nan_in_the_ticks():
     r = summarize(ticks, [], make_route(), 0.0, 99.5)
     json.dumps(r, allow_nan=False)
     assert r["driving_score"] == pytest.approx(49.75)
+    assert r["nuplan"]["score"] == pytest.approx(100 * (5 * 0.4975 + 11) / 16)
     assert r["outcome"] == "stopped"
     assert r["comfort"]["comfortable"] and r["comfort"]["lon_accel_min_mps2"] == 0.0
