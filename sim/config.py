@@ -105,7 +105,8 @@ class TrafficConfig:
 @dataclass
 class SimConfig:
     physics_hz: float  # PyBullet step rate (physics ego)
-    control_hz: float  # perception -> decision -> control rate
+    control_hz: float  # control rate (the controller tracks the latest plan every tick)
+    decision_hz: float  # perception -> planner rate (and on every camera frame)
     camera_hz: float  # camera render rate (when the camera is enabled)
     ego_model: str  # "physics" (PyBullet multibody car) or "kinematic" (bicycle model)
     renderer: str  # "auto" (EGL plugin when it loads, else TinyRenderer), "egl" or "tiny"
@@ -119,7 +120,9 @@ class SimConfig:
         positive("sim.physics_hz", self.physics_hz)
         positive("sim.control_hz", self.control_hz)
         positive("sim.camera_hz", self.camera_hz)
+        positive("sim.decision_hz", self.decision_hz)
         check(self.physics_hz >= self.control_hz, "sim.physics_hz", self.physics_hz, ">= control_hz")
+        check(self.control_hz >= self.decision_hz, "sim.control_hz", self.control_hz, ">= decision_hz")
         check(self.control_hz >= self.camera_hz, "sim.control_hz", self.control_hz, ">= camera_hz")
         check(
             self.ego_model in ("physics", "kinematic"),

@@ -30,6 +30,8 @@ class RunResult:
 def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, on_frame=None) -> RunResult:
     """Drive `sim` until its criteria end the run.
 
+    Every control tick the controller tracks the latest plan; perception and the planner run at the
+    decision rate and on every camera frame (a real stack plans at ~10 Hz and controls faster).
     Camera frames are rendered at the camera rate when the perceiver needs them or `on_frame` is
     given; `on_frame(sim, frame, world, plan)` then sees each one (e.g. `VideoRecorder`)."""
     perceiver.reset(seeds(seed)[3])
@@ -38,14 +40,16 @@ def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, 
     route = sim.spec.route
     recorder = runlog.PerceptionRecorder()
     wall0 = time.perf_counter()
+    world = plan = None
     while not sim.done:
         frame = None
         if sim.camera_due() and (perceiver.needs_camera or on_frame is not None):
             frame = sim.render()
-        truth = sim.truth() if perceiver.needs_truth else None
-        world = perceiver.perceive(frame, sim.ego_state, truth)
-        recorder.add(sim.tick, world, frame is not None)
-        plan = planner.plan(world, route)
+        if plan is None or frame is not None or sim.decision_due():
+            truth = sim.truth() if perceiver.needs_truth else None
+            world = perceiver.perceive(frame, sim.ego_state, truth)
+            plan = planner.plan(world, route)
+        recorder.add(sim.tick, world, frame is not None)  # what the planner knows at this tick
         cmd, _ = controller.update(sim.ego_state, plan, sim.dt_s)
         if frame is not None and on_frame is not None:
             on_frame(sim, frame, world, plan)

@@ -20,7 +20,7 @@ from sim.ego_frenet import EgoFrenet
 from sim.scenario import ScenarioSpec
 from sim.traffic import Traffic
 from sim.vehicle import KinematicCar, PhysicsCar
-from sim.world import World
+from sim.world import PhysicsWorld, World
 
 # Per-tick states recorded for metrics, plots and replays (all (T,) float arrays).
 TICK_KEYS = (
@@ -55,6 +55,7 @@ class Simulation:
         self.dt_s = 1.0 / cfg.control_hz
         self.substeps = max(1, round(cfg.physics_hz / cfg.control_hz))
         self.camera_every = max(1, round(cfg.control_hz / cfg.camera_hz))
+        self.decide_every = max(1, round(cfg.control_hz / cfg.decision_hz))
 
         self.world = World(road, cfg.physics_hz, cfg.renderer, rng_world, cfg.randomise)
         v = cfg.vehicle
@@ -65,8 +66,10 @@ class Simulation:
 
         x, y, yaw = road.to_world(route.start_s_m, float(road.lane_offset_m(route.lane)))
         x, y, yaw = float(x), float(y), float(yaw)
+        self.physics: PhysicsWorld | None = None
         if cfg.ego_model == "physics":
-            self.ego = PhysicsCar(v, x, y, yaw, spec.ego_speed_mps, client_id=self.world.client)
+            self.physics = PhysicsWorld(cfg.physics_hz)
+            self.ego = PhysicsCar(v, x, y, yaw, spec.ego_speed_mps, client_id=self.physics.client)
         else:
             self.ego = KinematicCar(v, x, y, yaw, spec.ego_speed_mps)
         self.camera = Camera(cfg.camera, self.world) if camera else None
@@ -95,6 +98,9 @@ class Simulation:
     def camera_due(self) -> bool:
         return self.camera is not None and self.tick % self.camera_every == 0
 
+    def decision_due(self) -> bool:
+        return self.tick % self.decide_every == 0
+
     def render(self, with_segmentation: bool = False) -> CameraFrame:
         self.world.sync_actors(self.actors)
         e = self.ego_state
@@ -121,9 +127,8 @@ class Simulation:
         )
         if self.ego.is_kinematic:
             self.ego.step(self.dt_s)
-        else:
-            self.world.sync_actors(self.actors)
-            self.ego.advance(self.dt_s / self.substeps, self.substeps, self.world.step)
+        else:  # the actor bodies are visual only: render() moves them when a frame is drawn
+            self.ego.advance(self.dt_s / self.substeps, self.substeps, self.physics.step)
         self.t_s = round((self.tick + 1) * self.dt_s, 9)
         self.tick += 1
         self.ego_state = e = self.ego.state(self.t_s)
@@ -161,3 +166,5 @@ class Simulation:
 
     def close(self) -> None:
         self.world.close()
+        if self.physics is not None:
+            self.physics.close()
