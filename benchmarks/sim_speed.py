@@ -47,6 +47,7 @@ STAGES = {  # profile rows (function name substrings) -> stage name
     "ground_truth.py:.*perceive": "perception (ground truth)",
 }
 
+
 def run_once(name: str, seed: int, on_frame=None) -> dict:
     overrides = ["scenario=dense_traffic", f"seed={seed}", "video=false", "plot=false", *CONFIGS[name]]
     if "camera.enabled=true" in " ".join(CONFIGS[name]) and on_frame is None:
@@ -57,8 +58,10 @@ def run_once(name: str, seed: int, on_frame=None) -> dict:
     sim_s = float(result.ticks["t_s"][-1])
     return {"sim_s": sim_s, "loop_wall_s": result.wall_s, "total_wall_s": total}
 
+
 def _discard(*_) -> None:
     pass
+
 
 def highway_fast(wall_budget_s: float) -> float | None:
     """highway-fast-v0 simulated seconds per wall second (None when highway-env is missing)."""
@@ -79,6 +82,7 @@ def highway_fast(wall_budget_s: float) -> float | None:
     rate = sim_s / (time.perf_counter() - t0)
     env.close()
     return rate
+
 
 def profile(name: str, seed: int) -> dict:
     prof = cProfile.Profile()
@@ -102,6 +106,7 @@ def profile(name: str, seed: int) -> dict:
         "top_functions_by_own_time_pct": {k: round(100 * t / loop, 1) for k, (t, _) in top},
     }
 
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -114,7 +119,9 @@ def main() -> None:
     for seed in args.seeds:  # interleave: each round measures every config once
         for name in CONFIGS:
             runs[name].append(run_once(name, seed))
-            print(f"{name} seed {seed}: {runs[name][-1]['sim_s'] / runs[name][-1]['loop_wall_s']:.1f} sim-s/s")
+            print(
+                f"{name} seed {seed}: {runs[name][-1]['sim_s'] / runs[name][-1]['loop_wall_s']:.1f} sim-s/s"
+            )
         rate = highway_fast(wall_budget_s=8.0)
         if rate is not None:
             highway.append(rate)
@@ -126,7 +133,11 @@ def main() -> None:
         rate = statistics.median(r["sim_s"] / r["loop_wall_s"] for r in rs)
         with_setup = statistics.median(r["sim_s"] / r["total_wall_s"] for r in rs)
         unit, target = TARGETS[name]
-        ratio = rate / hw if unit.endswith("highway-fast-v0") and hw else (rate if unit.endswith("time") else None)
+        ratio = (
+            rate / hw
+            if unit.endswith("highway-fast-v0") and hw
+            else (rate if unit.endswith("time") else None)
+        )
         results[name] = {
             "sim_seconds_per_wall_second": round(rate, 1),
             "including_setup": round(with_setup, 1),
@@ -145,11 +156,16 @@ def main() -> None:
         "results": results,
     }
     if not args.no_profile:
-        out["profile"] = {name: profile(name, args.seeds[0]) for name in ("b_physics_no_camera", "c_physics_camera_10hz")}
+        out["profile"] = {
+            name: profile(name, args.seeds[0]) for name in ("b_physics_no_camera", "c_physics_camera_10hz")
+        }
     atomic.write_json(args.out, out)
     for name, r in results.items():
-        print(f"{name:24s} {r['sim_seconds_per_wall_second']:7.1f} sim-s/s  ratio {r['ratio']} {r['ratio_unit']} (target {r['target']})")
+        print(
+            f"{name:24s} {r['sim_seconds_per_wall_second']:7.1f} sim-s/s  ratio {r['ratio']} {r['ratio_unit']} (target {r['target']})"
+        )
     print(f"wrote {args.out}")
+
 
 if __name__ == "__main__":
     main()

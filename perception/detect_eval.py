@@ -89,7 +89,9 @@ def _match_positions(image: dict, anns: list[dict], det: dict, est: list, true: 
     boxes, classes = det["boxes_xyxy"][keep], det["class_ids"][keep]
     if not len(boxes):
         return
-    gt = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns])
+    gt = np.array(
+        [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns]
+    )
     gt_cls = np.array([a["category_id"] - 1 for a in anns])
     iou = iou_matrix(boxes, gt) * (classes[:, None] == gt_cls[None, :])
     xy, _ = localise(
@@ -113,7 +115,10 @@ def _match_positions(image: dict, anns: list[dict], det: dict, est: list, true: 
 def _localisation_table(bands: dict | None) -> str:
     if not bands:
         return "localisation: no matched detections\n"
-    lines = ["localisation error on the ground [m]", f"{'band':10s} {'n':>6s} {'mean':>7s} {'median':>7s} {'p90':>7s}"]
+    lines = [
+        "localisation error on the ground [m]",
+        f"{'band':10s} {'n':>6s} {'mean':>7s} {'median':>7s} {'p90':>7s}",
+    ]
     for band, v in bands.items():
         fmt = lambda x: "   -   " if x is None else f"{x:7.2f}"  # noqa: E731
         lines.append(f"{band:10s} {v['count']:6d} {fmt(v['mean_m'])} {fmt(v['median_m'])} {fmt(v['p90_m'])}")

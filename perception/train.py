@@ -190,7 +190,9 @@ def train(settings: TrainSettings, log=print) -> dict:
             "images_per_second": round(n * settings.batch_size / (time.perf_counter() - t0), 1),
         }
         history.append(record)
-        log(f"epoch {epoch + 1}: train loss {record['train']['total']:.4f}, val loss {record['val']['total']:.4f}")
+        log(
+            f"epoch {epoch + 1}: train loss {record['train']['total']:.4f}, val loss {record['val']['total']:.4f}"
+        )
         meta = {"classes": list(CLASSES), "epoch": epoch + 1, "step": step, "history": history}
         meta["settings"] = {k: v for k, v in asdict(settings).items() if k != "model"}
         save_checkpoint(
@@ -251,7 +253,10 @@ def loss_curve_png(history: list[dict], path: Path) -> None:
     cv2.rectangle(img, (m, m // 2), (W - m // 2, H - m), (160, 160, 160), 1)
     for name, (vals, colour) in series.items():
         pts = [
-            (m + int((W - 1.5 * m) * i / (n - 1)), H - m - int((H - 1.5 * m) * (math.log(v) - lo) / (hi - lo)))
+            (
+                m + int((W - 1.5 * m) * i / (n - 1)),
+                H - m - int((H - 1.5 * m) * (math.log(v) - lo) / (hi - lo)),
+            )
             for i, v in enumerate(vals)
             if v > 0
         ]

@@ -25,7 +25,9 @@ def tiny_checkpoint(tmp_path_factory):
 @pytest.mark.parametrize("group", GROUPS)
 def test_every_option_of_every_group_composes(group, tiny_checkpoint):
     for option in C.available(group):
-        extra = [f"perception.checkpoint={tiny_checkpoint}"] if (group, option) == ("perception", "cnn") else []
+        extra = (
+            [f"perception.checkpoint={tiny_checkpoint}"] if (group, option) == ("perception", "cnn") else []
+        )
         cfg, _ = C.load("drive", [f"{group}={option}", *extra])
         C.check_keys(cfg, {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"})
         sim_cfg = C.sim_config(cfg)

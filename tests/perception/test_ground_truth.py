@@ -23,7 +23,9 @@ def truth_at(t_s: float, n: int = 50) -> WorldModel:
 
 
 def perceiver(**kw) -> GroundTruthPerceiver:
-    args = dict(position_noise_m=0.0, velocity_noise_mps=0.0, miss_probability=0.0, latency_s=0.0, max_range_m=1e5)
+    args = dict(
+        position_noise_m=0.0, velocity_noise_mps=0.0, miss_probability=0.0, latency_s=0.0, max_range_m=1e5
+    )
     args.update(kw)
     p = GroundTruthPerceiver(**args)
     p.reset(np.random.default_rng(0))

@@ -58,7 +58,9 @@ def test_data_is_deterministic_and_resumes(dataset, tmp_path):
     image.unlink()
     assert main(["data", f"out_dir={again}", *SCENES]) == 0
     assert image.read_bytes() == image_bytes
-    assert (again / "annotations" / "train.json").read_bytes() == (dataset / "annotations" / "train.json").read_bytes()
+    assert (again / "annotations" / "train.json").read_bytes() == (
+        dataset / "annotations" / "train.json"
+    ).read_bytes()
 
 
 def test_data_refuses_a_folder_of_another_dataset(dataset, capsys):
@@ -78,7 +80,10 @@ def test_train_writes_checkpoints_history_and_curve_and_resumes(trained, dataset
 
 def test_detect_eval_reports_coco_metrics(trained, dataset, tmp_path):
     out = tmp_path / "eval"
-    assert main(["detect-eval", f"checkpoint={trained / 'model.pt'}", f"data_dir={dataset}", f"out_dir={out}"]) == 0
+    assert (
+        main(["detect-eval", f"checkpoint={trained / 'model.pt'}", f"data_dir={dataset}", f"out_dir={out}"])
+        == 0
+    )
     results = json.loads((out / "detect_eval.json").read_text())
     assert {"overall", "per_class", "slices", "pr"} <= set(results)
     assert 0.0 <= results["overall"]["AP50"] <= 1.0

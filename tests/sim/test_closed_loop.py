@@ -32,7 +32,9 @@ def test_every_scenario_drives_safely(scenario, seed):
 @pytest.mark.parametrize("seed", [3, 4, 5, 6, 7])
 @pytest.mark.parametrize("ego_model", ["physics", "kinematic"])
 def test_every_scenario_drives_safely_on_more_seeds(scenario, seed, ego_model):
-    result, _ = drive([f"scenario={scenario}", f"seed={seed}", f"sim.ego_model={ego_model}", *FAST], write=False)
+    result, _ = drive(
+        [f"scenario={scenario}", f"seed={seed}", f"sim.ego_model={ego_model}", *FAST], write=False
+    )
     check_safe(result.summary)
 
 
@@ -78,7 +80,9 @@ def test_drive_writes_video_plot_and_metrics(tmp_path):
 
 def test_a_collision_is_scored(tmp_path):
     """Blind perception (range 1 cm) drives into the stopped car: the score must show it."""
-    result, _ = drive(["scenario=static_obstacle", "seed=1", "perception.max_range_m=0.01", *FAST], write=False)
+    result, _ = drive(
+        ["scenario=static_obstacle", "seed=1", "perception.max_range_m=0.01", *FAST], write=False
+    )
     s = result.summary
     assert s["infractions"]["collision_vehicle"] + s["infractions"]["collision_static"] >= 1
     assert s["driving_score"] <= 65.0
