@@ -111,5 +111,7 @@ def evaluate(args: list[str]) -> tuple[list[dict], Path]:
         for row in r.get("attribution", [])
     ]
     title = f"suite {s['suite']}: {len(jobs)} runs ({', '.join(s['perceptions'])})"
-    path = report.write_report(records, attributions, s["out_dir"], s["scorer"], title)
+    path = report.write_report(
+        records, attributions, s["out_dir"], s["scorer"], title, baseline=s["perceptions"][0]
+    )
     return records, path

@@ -16,6 +16,7 @@ recorded as an error; a worker process that dies takes only its own run with it.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import time
@@ -70,13 +71,17 @@ def _timeout(signum, frame):
     raise TimeoutError("run timed out")
 
 
-def run_job(job: Job, out_dir: str, timeout_s: float, clips: bool) -> dict:
+def run_job(job: Job, out_dir: str, timeout_s: float, clips: bool, threads: int = 1) -> dict:
     """Run one job in this process and write its record (RUN_DIR/result.json) last; never raises.
 
-    This is what a pool worker or a Ray task executes."""
+    This is what a pool worker or a Ray task executes. `threads`: torch's CPU threads in this
+    worker (cores / workers: more threads than cores make every OpenMP op wait on the others)."""
+    import torch
+
     from sim import replay
     from sim.drive import drive
 
+    torch.set_num_threads(max(1, int(threads)))
     run_dir = Path(out_dir) / "runs" / job.name
     record = {"scenario": job.scenario, "seed": job.seed, "perception": job.perception}
     record |= {"run_dir": str(Path("runs") / job.name), "status": "error", "error": None, "metrics": None}
@@ -171,7 +176,8 @@ def run_suite(
         len(jobs), f"suite ({backend}, {workers} workers)", unit="runs", done=len(jobs) - len(todo)
     )
     if todo:
-        args = (str(out_dir), float(timeout_s), bool(clips))
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        args = (str(out_dir), float(timeout_s), bool(clips), threads)
         run = _run_ray if backend == "ray" else _run_local
         for job, record in run(todo, args, workers, ray_address):
             records[job] = record

@@ -75,6 +75,8 @@ def test_hydra_run_dir_override(tmp_path):
         (["seed=abc"], "seed"),
         (["sim.camera.width=0"], "width"),
         (["sim.ego_model=tank"], "ego_model"),
+        (["sim.decision_hz=40"], "decision_hz"),  # above control_hz
+        (["sim.decision_hz=0"], "decision_hz"),
         (["scenario.road.lanes=0"], "lanes"),
         (["scenario.ego.target_speed_mps=-5"], "target_speed_mps"),
         (["+perception.no_such=1"], "no_such"),
@@ -101,7 +103,7 @@ def test_scenarios_command_lists_one_line_each(capsys):
 def test_help_lists_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
-    assert "drive" in out and "scenarios" in out
+    assert all(c in out for c in ("drive", "scenarios", "data", "train", "detect-eval", "evaluate", "replay"))
 
 
 def test_sampled_values_are_finite():

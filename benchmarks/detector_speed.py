@@ -1,0 +1,113 @@
+"""Speed of the camera perception: CPU inference of the shipped detector at its input size (batch 1
+and batch 8, as a vector env would batch frames), the same model before BatchNorm folding for
+comparison, GPU throughput at batch 1 / 32 / 256 in fp32 and bf16 when CUDA is present, and the
+closed loop with camera and CNN in simulated seconds per wall second (real-time factor).
+
+    .venv/bin/python benchmarks/detector_speed.py [--checkpoint shipped] [--out benchmarks/results/detector_speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from perception import atomic
+from perception.cnn import Detector
+from sim.drive import drive
+
+LOOP_SCENARIOS = ["cut_in", "pedestrian_crossing", "dense_traffic"]
+
+
+def per_frame_ms(fn, batch: int, repeats: int = 30) -> float:
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times) / batch
+
+
+def cpu_figures(det: Detector) -> dict:
+    h, w = det.config.input_height, det.config.input_width
+    rng = np.random.default_rng(0)
+    out = {"threads": torch.get_num_threads(), "input": f"{w}x{h}"}
+    for batch in (1, 8):
+        frames = rng.integers(0, 255, (batch, h, w, 3), dtype=np.uint8)
+        out[f"detect_ms_per_frame_batch{batch}"] = round(per_frame_ms(lambda: det.detect(frames, 0.3), batch), 2)
+    x = torch.rand(1, 3, h, w).contiguous(memory_format=torch.channels_last)
+    raw = det.raw_model.to(memory_format=torch.channels_last).eval()
+    with torch.inference_mode():
+        out["forward_ms_batch1_folded_bn"] = round(per_frame_ms(lambda: det.model(x), 1), 2)
+        out["forward_ms_batch1_unfolded_bn"] = round(per_frame_ms(lambda: raw(x), 1), 2)
+    return out
+
+
+def gpu_figures(checkpoint: str) -> dict | None:
+    if not torch.cuda.is_available():
+        return None
+    det = Detector(checkpoint, device="cuda")
+    h, w = det.config.input_height, det.config.input_width
+    out = {"device": torch.cuda.get_device_name(0)}
+    for dtype in ("fp32", "bf16"):
+        for batch in (1, 32, 256):
+            x = torch.rand(batch, 3, h, w, device="cuda").contiguous(memory_format=torch.channels_last)
+
+            def step():
+                with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=dtype == "bf16"):
+                    det.model(x)
+                torch.cuda.synchronize()
+
+            ms = per_frame_ms(step, batch, repeats=20)
+            out[f"{dtype}_batch{batch}_frames_per_s"] = round(1000 / ms, 1)
+    return out
+
+
+def closed_loop(checkpoint: str) -> dict:
+    rates = {}
+    for scenario in LOOP_SCENARIOS:
+        overrides = [f"scenario={scenario}", "seed=1", "perception=cnn", f"perception.checkpoint={checkpoint}"]
+        result, _ = drive([*overrides, "video=false", "plot=false", "sim.camera_hz=10"], write=False)
+        rates[scenario] = round(float(result.ticks["t_s"][-1]) / result.wall_s, 2)
+    return {
+        "setting": "physics ego 120 Hz, control 20 Hz, camera + CNN at 10 Hz, seed 1",
+        "real_time_factor": rates,
+        "median": statistics.median(rates.values()),
+        "target": 4.0,
+        "meets_target": statistics.median(rates.values()) >= 4.0,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--checkpoint", default="shipped")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results/detector_speed.json")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    det = Detector(args.checkpoint, device="cpu")
+    cpu = cpu_figures(det)
+    print(f"CPU: {cpu}")
+    loop = closed_loop(args.checkpoint)
+    print(f"closed loop with camera + CNN: {loop['real_time_factor']} x real time")
+    gpu = gpu_figures(args.checkpoint)
+    out = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "checkpoint": str(det.path),
+        "cpu": {**cpu, "target_ms": 10.0, "meets_target": cpu["detect_ms_per_frame_batch1"] <= 10.0},
+        "closed_loop": loop,
+        "gpu": gpu if gpu is not None else "no CUDA device on this machine",
+    }
+    atomic.write_json(args.out, out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
