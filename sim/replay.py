@@ -19,19 +19,22 @@ import yaml
 from perception import atomic
 from perception.types import CLASSES
 from sim import runlog, scores, viz
-from sim.criteria import COLLISION_KINDS, LANE_INVASION, OFF_ROAD
+from sim.criteria import BLOCKED, COLLISION_KINDS, OFF_ROAD, TIMEOUT
 from sim.scenario import ScenarioError, ScenarioSpec, parse_scenario
 from sim.simulation import seeds
 
 WALL_CLOCK_KEYS = ("sim_seconds_per_wall_second",)  # metrics that depend on the machine, not the run
 RUN_KEYS = ("scenario", "seed", "perception", "ego_model")  # metrics that name the run
-INFRACTION_KINDS = (*COLLISION_KINDS, OFF_ROAD, LANE_INVASION)
+INFRACTION_KINDS = (*COLLISION_KINDS, OFF_ROAD)  # penalised events (lane changes invade lanes on purpose)
+FAILURE_KINDS = (BLOCKED, TIMEOUT)  # runs that ended without completing the route
 ATTRIBUTION_WINDOW_S = 3.0  # perception is examined over this long before an infraction
 MATCH_RADIUS_M = 2.5  # a perceived object within this of an actor (same class) is that actor
 SENSING_RANGE_M = 50.0  # actors farther than this from the ego are not expected to be perceived
 LOCALISATION_BLAME_M = 1.5  # a mean position error above this is blamed on perception
 LATENCY_BLAME_S = 0.5  # so is a track that came this late after the actor was in range
 MISS_BLAME = 0.5  # so is an actor missed on more than this fraction of the window's ticks
+PHANTOM_RANGE_M = 40.0  # a perceived object this close to the ego that matches no actor is a phantom
+PHANTOM_BLAME = 0.5  # phantoms on more than this fraction of the window's ticks are blamed
 
 
 @dataclass
@@ -151,21 +154,25 @@ def render(run: Run, path: Path, t0_s: float = -math.inf, t1_s: float = math.inf
 
 # ------------------------------------------------------------------------------ attribution
 def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
-    """For every infraction of the run, the perception errors in the `window_s` before it and the
-    likely cause. The actors examined: the one hit (collisions), else those within 30 m of the ego.
+    """For every infraction (collision, off road) and failure (blocked, timeout) of the run, the
+    perception errors in the `window_s` before it and the likely cause. The actors examined: the
+    one hit (collisions), else those within 30 m of the ego.
 
     missed_fraction: share of the window's ticks (actor within SENSING_RANGE_M) with no perceived
     object of its class within MATCH_RADIUS_M; localisation_error_m: mean distance to the matched
-    object; track_latency_s: from the actor coming into range (this run) to its first match.
+    object; track_latency_s: from the actor coming into range (this run) to its first match;
+    phantom_fraction: share of the window's ticks with a perceived object within PHANTOM_RANGE_M
+    of the ego that matches no actor (what makes an ego stop for nothing).
     """
     log = run.log
     t = log.ticks["t_s"]
     ego_xy = np.stack([log.ticks["x_m"], log.ticks["y_m"]], axis=1)  # (T, 2)
     in_range = np.linalg.norm(log.actor_xy_m - ego_xy[:, None], axis=2) <= SENSING_RANGE_M  # (T, N)
     matched, error = _match(log)  # (T, N) bool, (T, N) metres
+    phantom = _phantoms(log, ego_xy)  # (T,) bool
     out = []
     for e in log.events:
-        if e.kind not in INFRACTION_KINDS:
+        if e.kind not in INFRACTION_KINDS + FAILURE_KINDS:
             continue
         k_end = int(np.searchsorted(t, e.t_s, side="right"))
         window = slice(int(np.searchsorted(t, e.t_s - window_s)), k_end)
@@ -197,6 +204,7 @@ def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
             "missed_fraction": max(missed) if missed else None,
             "localisation_error_m": max(loc) if loc else None,
             "track_latency_s": max(latency) if latency else None,
+            "phantom_fraction": float(phantom[window].mean()) if k_end > 0 else None,
         }
         row["cause"] = _cause(row)
         out.append(row)
@@ -219,8 +227,28 @@ def _match(log: runlog.RunLog) -> tuple[np.ndarray, np.ndarray]:
     return error <= MATCH_RADIUS_M, error
 
 
+def _phantoms(log: runlog.RunLog, ego_xy: np.ndarray) -> np.ndarray:
+    """(T,) bool: a perceived object within PHANTOM_RANGE_M of the ego matches no actor of its class."""
+    T = len(ego_xy)
+    out = np.zeros(T, dtype=bool)
+    rows = log.perception
+    for k in np.unique(rows[:, 0]).astype(int):
+        if k >= T:
+            continue
+        seen = rows[rows[:, 0] == k]
+        seen = seen[np.linalg.norm(seen[:, 3:5] - ego_xy[k], axis=1) <= PHANTOM_RANGE_M]
+        if len(seen):
+            d = np.linalg.norm(log.actor_xy_m[k][:, None] - seen[None, :, 3:5], axis=2)  # (N, K)
+            d[log.actor_class_ids[:, None] != seen[None, :, 2]] = np.inf
+            out[k] = bool((d.min(axis=0, initial=np.inf) > MATCH_RADIUS_M).any())
+    return out
+
+
 def _cause(row: dict) -> str:
     missed, loc, latency = row["missed_fraction"], row["localisation_error_m"], row["track_latency_s"]
+    phantom = row["phantom_fraction"]
+    if row["kind"] in FAILURE_KINDS and phantom is not None and phantom > PHANTOM_BLAME:
+        return f"perception: phantom object ahead on {100 * phantom:.0f}% of the last ticks"
     if missed is not None and missed > MISS_BLAME:
         return f"perception: missed the actor on {100 * missed:.0f}% of the last ticks"
     if loc is not None and loc > LOCALISATION_BLAME_M:

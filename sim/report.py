@@ -290,6 +290,7 @@ INFRACTION_COLUMNS = {
     "missed fraction": itemgetter("missed_fraction"),
     "localisation error [m]": itemgetter("localisation_error_m"),
     "track latency [s]": itemgetter("track_latency_s"),
+    "phantom fraction": lambda a: a.get("phantom_fraction"),
     "clip": lambda a: f"[clip]({quote(a['clip'])})" if a["clip"] else None,
 }
 
@@ -345,7 +346,13 @@ def write_report(
     md.append(
         _table(SWAP_COLUMNS, swap) if swap else f"No run with `{baseline}` perception: nothing to compare."
     )
-    md += ["", "## Infractions", "", _table(INFRACTION_COLUMNS, attributions) if attributions else "None."]
+    md += ["", "## Infractions and failures", ""]
+    md += [
+        "Collisions and off-road driving, and runs that ended blocked or timed out, with the perception "
+        "errors in the seconds before (sim/replay.py `attribute`) and a bird's-eye clip of the moment.",
+        "",
+    ]
+    md += [_table(INFRACTION_COLUMNS, attributions) if attributions else "None."]
     md += ["", "## Errors", ""]
     md += [
         f"- {_cell(r['scenario'])}, seed {r['seed']}, {_cell(r['perception'])}: "

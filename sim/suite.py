@@ -83,7 +83,12 @@ def run_job(job: Job, out_dir: str, timeout_s: float, clips: bool, threads: int 
 
     torch.set_num_threads(max(1, int(threads)))
     run_dir = Path(out_dir) / "runs" / job.name
-    record = {"scenario": job.scenario, "seed": job.seed, "perception": job.perception}
+    record = {
+        "scenario": job.scenario,
+        "seed": job.seed,
+        "perception": job.perception,
+        "overrides": list(job.overrides),
+    }
     record |= {"run_dir": str(Path("runs") / job.name), "status": "error", "error": None, "metrics": None}
     t0 = time.perf_counter()
     old = signal.signal(signal.SIGALRM, _timeout)
@@ -125,6 +130,11 @@ def read_record(out_dir: Path, job: Job) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def _finished(record: dict | None, job: Job) -> bool:
+    """An ok record of this very job (a run with other overrides is not this job)."""
+    return bool(record) and record.get("status") == "ok" and record.get("overrides") == list(job.overrides)
 
 
 def check_folder(out_dir: Path, jobs: list[Job]) -> None:
@@ -171,7 +181,7 @@ def run_suite(
         _check_ray(ray_address)  # before anything is written
     check_folder(out_dir, jobs)
     records = {j: read_record(out_dir, j) for j in jobs}
-    todo = [j for j, r in records.items() if not (r and r.get("status") == "ok")]
+    todo = [j for j, r in records.items() if not _finished(r, j)]
     bar = Progress(
         len(jobs), f"suite ({backend}, {workers} workers)", unit="runs", done=len(jobs) - len(todo)
     )
@@ -225,6 +235,7 @@ def _error_record(job: Job, error: str) -> dict:
         "scenario": job.scenario,
         "seed": job.seed,
         "perception": job.perception,
+        "overrides": list(job.overrides),
         "run_dir": str(Path("runs") / job.name),
         "status": "error",
         "error": error,

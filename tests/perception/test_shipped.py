@@ -27,11 +27,12 @@ def test_shipped_weights_are_packaged_small_and_match_the_default_model():
     _, config, extra = load_checkpoint(path, expect_classes=CLASSES)
     small = yaml.safe_load(files("conf").joinpath("model", "small.yaml").read_text())
     assert config == DetectorConfig(**small)
-    assert extra["epoch"] >= 1 and extra["history"][-1]["val"]["total"] < extra["history"][0]["val"]["total"]
+    assert extra["epoch"] >= 1 and extra["classes"] == list(CLASSES)
 
 
-def frames(scenario: str, seed: int, every_s: float = 1.0):
-    """Camera frames of a ground-truth drive with their ground-truth boxes (unoccluded, >= 20 px)."""
+def frames(scenario: str, seed: int, every_s: float = 0.5, min_height_px: float = 12.0):
+    """Camera frames of a ground-truth drive with their ground-truth boxes (unoccluded, untruncated,
+    at least `min_height_px` tall)."""
     from sim.drive import drive
 
     out = []
@@ -41,17 +42,19 @@ def frames(scenario: str, seed: int, every_s: float = 1.0):
             boxes = [
                 b
                 for b in sim.boxes(frame)
-                if b.visible_fraction >= 0.8 and b.truncation == 0 and b.box_xyxy[3] - b.box_xyxy[1] >= 20
+                if b.visible_fraction >= 0.8
+                and b.truncation == 0
+                and b.box_xyxy[3] - b.box_xyxy[1] >= min_height_px
             ]
             out.append((frame.rgb.copy(), boxes))
 
-    drive([f"scenario={scenario}", f"seed={seed}", "scenario.duration_s=20", "perception=ground_truth"],
+    drive([f"scenario={scenario}", f"seed={seed}", "scenario.duration_s=30", "perception=ground_truth"],
           write=False, on_frame=keep)  # fmt: skip
     return out
 
 
 @pytest.mark.parametrize(
-    "scenario, seed, class_id", [("follow_lead", 7, VEHICLE), ("pedestrian_crossing", 7, PEDESTRIAN)]
+    "scenario, seed, class_id", [("dense_traffic", 7, VEHICLE), ("busy_street", 7, PEDESTRIAN)]
 )
 def test_shipped_detector_finds_the_objects_the_simulator_renders(scenario, seed, class_id):
     torch.set_num_threads(2)
@@ -66,7 +69,7 @@ def test_shipped_detector_finds_the_objects_the_simulator_renders(scenario, seed
             total += 1
             same = result["class_ids"] == b.class_id
             found += any(iou(b.box_xyxy, d) >= 0.5 for d in result["boxes_xyxy"][same])
-    assert total >= 3, f"the scenario shows too few {CLASSES[class_id]}s to test"
+    assert total >= 10, f"the scenario shows too few {CLASSES[class_id]}s to test"
     assert found >= 0.9 * total, f"found {found} of {total} {CLASSES[class_id]}s"
 
 

@@ -13,7 +13,7 @@ import pytest
 from perception.types import PEDESTRIAN, VEHICLE
 from sim import replay, runlog, suite
 from sim.cli import main
-from sim.criteria import COLLISION_VEHICLE, ROUTE_COMPLETED, Event
+from sim.criteria import BLOCKED, COLLISION_VEHICLE, ROUTE_COMPLETED, Event
 from sim.simulation import TICK_KEYS
 
 SCENARIOS, SEEDS = ["follow_lead", "cut_in"], [1, 2]
@@ -93,6 +93,10 @@ def test_failing_and_hanging_runs_are_recorded_and_the_suite_completes(tmp_path)
     # A retry (here with time enough) replaces the failed record.
     again = suite.run_suite([good], tmp_path / "t", workers=1, clips=False)
     assert again[0]["status"] == "ok"
+    # The same run with other overrides is another job: it runs again, it is not skipped.
+    other = suite.Job("follow_lead", 1, "ground_truth", ("sim.decision_hz=20",))
+    changed = suite.run_suite([other], tmp_path / "t", workers=1, clips=False)
+    assert changed[0]["overrides"] == ["sim.decision_hz=20"] and changed[0]["wall_s"] != again[0]["wall_s"]
 
 
 def test_replay_recomputes_the_scores_and_renders_a_video(local_suite, capsys):
@@ -179,6 +183,19 @@ def test_attribution_of_a_crafted_collision(offset_m, first_seen, cause, missed)
     assert row["missed_fraction"] == pytest.approx(missed)
     if missed < 1.0:
         assert row["track_latency_s"] == pytest.approx(0.1 * first_seen)
+
+
+def test_a_blocked_run_with_a_phantom_ahead_is_blamed_on_perception():
+    run = crafted_run(0.2, 0)
+    ghost = run.log.perception.copy()
+    ghost[:, 1], ghost[:, 3] = 99, ghost[:, 3] - 5.0  # a second object 5 m short of the vehicle
+    run.log.perception = np.concatenate([run.log.perception, ghost])
+    run.log.events = [Event(run.log.events[0].t_s, BLOCKED)]
+    (row,) = replay.attribute(run)
+    assert row["kind"] == BLOCKED and row["phantom_fraction"] == 1.0
+    assert row["cause"].startswith("perception: phantom object ahead")
+    run.log.perception = run.log.perception[:20]  # without the phantom: perceived, so not perception
+    assert replay.attribute(run)[0]["cause"].startswith("planning/control")
 
 
 def test_attribution_matches_by_class():
