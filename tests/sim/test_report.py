@@ -218,7 +218,7 @@ def test_write_report_other_scorer_and_no_errors(tmp_path):
     assert f"`{NUPLAN_CLS}`" in md and CARLA_V2_0 not in md
     assert "| cut_in | ground_truth | 3 | 0 | 20.0 ± 6.2 |" in md  # 80 / 4
     assert md.split("## Errors")[1].strip() == "None."
-    assert md.split("## Infractions")[1].split("##")[0].strip() == "None."
+    assert md.split("## Infractions and failures")[1].split("##")[0].strip().endswith("moment.\n\nNone.")
     with pytest.raises(ValueError):
         write_report(ok, [], tmp_path / "x", "carla-leaderboard-1.0", "bad")
     assert not (tmp_path / "x").exists()
