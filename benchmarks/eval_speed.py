@@ -67,7 +67,9 @@ def main() -> None:
     atomic.write_json(args.out, out)
     for name, v in rate.items():
         print(f"{name:16s} {v:6.1f} runs/min")
-    print(f"2 workers / 1 worker: {speedup:.2f}x (target 1.7x); pool / Ray: {out['ray_overhead_pool_over_ray']:.2f}x")
+    print(
+        f"2 workers / 1 worker: {speedup:.2f}x (target 1.7x); pool / Ray: {out['ray_overhead_pool_over_ray']:.2f}x"
+    )
     print(f"wrote {args.out}")
 
 

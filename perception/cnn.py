@@ -1,6 +1,6 @@
 """The camera perceiver: CenterNet detections -> ground positions -> Kalman tracks.
 
-Per camera frame: detect (batched, BatchNorm folded, channels_last, bf16 autocast on CUDA, optional torch.compile),
+Per camera frame: detect (batched, BatchNorm folded, channels_last, TorchScript-frozen on CPU, bf16 autocast on CUDA, optional torch.compile),
 localise each box on the ground (box bottom through the camera model, fused with the distance
 head), then associate with the tracks (constant-velocity Kalman filter, Hungarian matching).
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
@@ -8,6 +8,7 @@ Between camera frames the tracks are only predicted. Never uses the simulator's 
 
 from __future__ import annotations
 
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -29,6 +30,16 @@ def resolve_checkpoint(path: str) -> Path:
     return Path(path).expanduser()
 
 
+def frozen(model: torch.nn.Module, height: int, width: int) -> torch.jit.ScriptModule:
+    """The model traced and frozen by TorchScript: the same outputs in ~2/3 of eager's CPU time at
+    batch 1 (no Python per layer, convs fused with their ReLU; benchmarks/detector_speed.py).
+    Traced at batch 1; convolutions take any batch size."""
+    example = torch.zeros(1, 3, height, width).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's note that the input-shape check is constant
+        return torch.jit.freeze(torch.jit.trace(model.eval(), example, strict=False))
+
+
 class Detector:
     """A loaded CenterNet on a device; `detect` takes a batch of frames of the model's size."""
 
@@ -42,6 +53,8 @@ class Detector:
         self.model = fold_batchnorm(model).to(memory_format=torch.channels_last)
         if compile:
             self.model = torch.compile(self.model)
+        elif self.device.type == "cpu":
+            self.model = frozen(self.model, self.config.input_height, self.config.input_width)
         self.autocast = self.device.type == "cuda"
 
     @torch.inference_mode()

@@ -112,8 +112,10 @@ class CenterNet(nn.Module):
         super().__init__()
         self.config = config
         w = config.widths
-        self.register_buffer("mean", torch.tensor(INPUT_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(INPUT_STD).view(1, 3, 1, 1), persistent=False)
+        # (x - mean) / std as one multiply-add: x * (1 / std) + (-mean / std)
+        std, mean = torch.tensor(INPUT_STD).view(1, 3, 1, 1), torch.tensor(INPUT_MEAN).view(1, 3, 1, 1)
+        self.register_buffer("in_scale", 1.0 / std, persistent=False)
+        self.register_buffer("in_shift", -mean / std, persistent=False)
         # Backbone: stage 0 is one strided conv (stride 2, cheap: the full-resolution convs cost the
         # most); every later stage halves the size with a strided conv, then one more 3x3 conv.
         self.stages = nn.ModuleList([ConvBNReLU(3, w[0], stride=2)])
@@ -142,7 +144,7 @@ class CenterNet(nn.Module):
         top = self.config.top_stride
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % top or x.shape[3] % top:
             raise ValueError(f"expected (B, 3, H, W) with H, W multiples of {top}, got {tuple(x.shape)}")
-        x = (x - self.mean) / self.std  # (B, 3, H, W)
+        x = torch.addcmul(self.in_shift, x, self.in_scale)  # (B, 3, H, W), normalised
         feats = []
         for stage in self.stages:
             x = stage(x)  # (B, w[i], H / 2^(i+1), W / 2^(i+1))
@@ -191,36 +193,32 @@ def decode(
     scores (K,) float32; class_ids (K,) int64; distances_m (K,) float32 (NaN without a distance head).
     `max_distance_m` (the model's config.max_distance_m) is required when outputs hold "distance".
     """
-    heat = torch.sigmoid(outputs["heatmap"].float())  # (B, C, h, w)
-    B, C, h, w = heat.shape
-    # A peak is a cell that equals the max of its 3x3 neighbourhood (this replaces NMS).
-    hmax = F.max_pool2d(heat, 3, stride=1, padding=1)
-    heat = heat * (hmax == heat)
-    scores, flat = heat.reshape(B, C * h * w).topk(min(k, C * h * w))  # (B, K), sorted, over all classes
-    class_ids = flat // (h * w)
-    cell = flat % (h * w)  # (B, K) flattened y * w + x
-
-    def at_peaks(name: str) -> torch.Tensor:  # (B, c, h, w) -> (B, c, K)
-        t = outputs[name].float().reshape(B, -1, h * w)
-        return t.gather(2, cell[:, None, :].expand(B, t.shape[1], cell.shape[1]))
-
-    size = at_peaks("size").clamp(-LOG_CLAMP, LOG_CLAMP).exp() * stride  # (B, 2, K) w, h [px]
-    off = at_peaks("offset")  # (B, 2, K)
-    cx = ((cell % w).float() + off[:, 0]) * stride  # (B, K) [px]
-    cy = ((cell // w).float() + off[:, 1]) * stride
-    boxes = torch.stack(
-        [cx - size[:, 0] / 2, cy - size[:, 1] / 2, cx + size[:, 0] / 2, cy + size[:, 1] / 2], -1
-    )
-    boxes[..., 0::2] = boxes[..., 0::2].clamp(0, w * stride)
-    boxes[..., 1::2] = boxes[..., 1::2].clamp(0, h * stride)  # (B, K, 4)
+    logits = outputs["heatmap"].float().contiguous()  # (B, C, h, w); max-pooling channels_last is slow
+    B, C, h, w = logits.shape
+    # A peak is a cell that equals the max of its 3x3 neighbourhood (this replaces NMS). The sigmoid
+    # is monotonic, so peaks and ranks are found on the logits and only the top k are squashed.
+    hmax = max3x3(logits)
+    peaks = logits.masked_fill(hmax != logits, -math.inf)
+    top, flat = peaks.reshape(B, C * h * w).topk(min(k, C * h * w))  # (B, K), sorted, over all classes
+    scores = torch.sigmoid(top)  # non-peaks (-inf) give 0
+    # The regression heads at the K peak cells in one gather, then one transfer to the host.
+    names = ["size", "offset"] + (["distance"] if "distance" in outputs else [])
+    reg = torch.cat([outputs[n].float() for n in names], 1).reshape(B, -1, h * w)  # (B, 4 or 5, h w)
+    reg = reg.gather(2, flat[:, None, :].remainder(h * w).expand(B, reg.shape[1], flat.shape[1]))
+    scores, flat, reg = (t.detach().cpu().numpy() for t in (scores, flat, reg))
+    class_ids, cell = flat // (h * w), flat % (h * w)  # (B, K); cell = y * w + x
+    size = np.exp(np.clip(reg[:, 0:2], -LOG_CLAMP, LOG_CLAMP)) * stride  # (B, 2, K) w, h [px]
+    cx = (cell % w + reg[:, 2]) * stride  # (B, K) [px]
+    cy = (cell // w + reg[:, 3]) * stride
+    boxes = np.stack([cx - size[:, 0] / 2, cy - size[:, 1] / 2, cx + size[:, 0] / 2, cy + size[:, 1] / 2], -1)
+    boxes[..., 0::2] = boxes[..., 0::2].clip(0, w * stride)
+    boxes[..., 1::2] = boxes[..., 1::2].clip(0, h * stride)  # (B, K, 4)
     if "distance" in outputs:
         if max_distance_m is None:
             raise ValueError("outputs have a distance head: pass max_distance_m=config.max_distance_m")
-        dist = at_peaks("distance")[:, 0].clamp(-LOG_CLAMP, LOG_CLAMP).exp() * max_distance_m  # (B, K)
+        dist = np.exp(np.clip(reg[:, 4], -LOG_CLAMP, LOG_CLAMP)) * max_distance_m  # (B, K)
     else:
-        dist = torch.full_like(scores, float("nan"))
-    # One transfer to the host for the whole batch, then split per image.
-    scores, class_ids, boxes, dist = (t.detach().cpu().numpy() for t in (scores, class_ids, boxes, dist))
+        dist = np.full_like(scores, np.nan)
     result = []
     for b in range(B):
         keep = scores[b] >= score_threshold  # scores are sorted, so this keeps a prefix
@@ -233,6 +231,14 @@ def decode(
             }
         )
     return result
+
+
+def max3x3(x: torch.Tensor) -> torch.Tensor:
+    """The max over each 3x3 neighbourhood of (B, C, h, w), edges padded with -inf: the same values
+    as F.max_pool2d(x, 3, 1, 1) in ~1/3 of its CPU time on a heatmap (two separable passes)."""
+    p = F.pad(x, (1, 1, 1, 1), value=-math.inf)
+    rows = torch.maximum(torch.maximum(p[..., :, :-2], p[..., :, 1:-1]), p[..., :, 2:])  # (B, C, h + 2, w)
+    return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])
 
 
 def count_parameters(model: nn.Module) -> int:

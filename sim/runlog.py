@@ -49,33 +49,33 @@ class RunLogError(ValueError):
 
 
 class PerceptionRecorder:
-    """Collects the perceiver's output every tick (rows of PERCEPTION_COLUMNS / DETECTION_COLUMNS)."""
+    """Collects the perceiver's output every tick. `add` only keeps a reference (perceivers return
+    fresh arrays and never change them later); the rows are built once, at the end (`arrays`)."""
 
     def __init__(self):
-        self._rows: list[np.ndarray] = []
-        self._dets: list[np.ndarray] = []
+        self._seen: list[tuple[int, WorldModel, bool]] = []
 
     def add(self, tick: int, world: WorldModel, new_frame: bool) -> None:
-        n = len(world)
-        if n:
-            self._rows.append(
-                np.column_stack(
-                    [np.full(n, tick), world.ids, world.class_ids, world.xy_m, world.v_mps, world.yaw_rad,
-                     world.size_m[:, :2], world.scores]
-                )
-            )  # fmt: skip
-        if new_frame and world.detections:
-            self._dets.append(
-                np.array([(tick, *d.box_xyxy, d.class_id, d.score, d.distance_m) for d in world.detections])
-            )
+        self._seen.append((tick, world, new_frame))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        def stack(parts, width):
-            return np.concatenate(parts).astype(float) if parts else np.zeros((0, width))
-
+        """perception (K, 11) rows of PERCEPTION_COLUMNS, detections (D, 8) of DETECTION_COLUMNS."""
+        rows, dets = [], []
+        for tick, world, new_frame in self._seen:
+            if len(world):
+                rows.append(
+                    np.column_stack(
+                        [np.full(len(world), tick), world.ids, world.class_ids, world.xy_m, world.v_mps,
+                         world.yaw_rad, world.size_m[:, :2], world.scores]
+                    )
+                )  # fmt: skip
+            if new_frame and world.detections:
+                dets += [(tick, *d.box_xyxy, d.class_id, d.score, d.distance_m) for d in world.detections]
         return {
-            "perception": stack(self._rows, len(PERCEPTION_COLUMNS)),
-            "detections": stack(self._dets, len(DETECTION_COLUMNS)),
+            "perception": np.concatenate(rows).astype(float)
+            if rows
+            else np.zeros((0, len(PERCEPTION_COLUMNS))),
+            "detections": np.array(dets, dtype=float).reshape(-1, len(DETECTION_COLUMNS)),
         }
 
 

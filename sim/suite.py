@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -75,13 +76,16 @@ def run_job(job: Job, out_dir: str, timeout_s: float, clips: bool, threads: int 
     """Run one job in this process and write its record (RUN_DIR/result.json) last; never raises.
 
     This is what a pool worker or a Ray task executes. `threads`: torch's CPU threads in this
-    worker (cores / workers: more threads than cores make every OpenMP op wait on the others)."""
-    import torch
-
+    worker (cores / workers: more threads than cores make every OpenMP op wait on the others).
+    torch is not imported here: it takes ~3 s, more than a ground-truth run, and only a CNN
+    perceiver needs it; OMP_NUM_THREADS sets its threads when that perceiver imports it."""
     from sim import replay
     from sim.drive import drive
 
-    torch.set_num_threads(max(1, int(threads)))
+    threads = max(1, int(threads))
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
     run_dir = Path(out_dir) / "runs" / job.name
     record = {
         "scenario": job.scenario,

@@ -19,6 +19,7 @@ from perception.detector import (
     decode,
     fold_batchnorm,
     load_checkpoint,
+    max3x3,
     save_checkpoint,
 )
 from perception.targets import FOCAL_ALPHA, FOCAL_BETA, collate, detection_loss, encode
@@ -238,6 +239,11 @@ def test_decode_random_logits_sorted_capped_inside_image():
     assert all(len(d["scores"]) <= 20 for d in decode(out, k=20, score_threshold=0.9))
     with pytest.raises(ValueError, match="max_distance_m"):
         decode({**out, "distance": torch.zeros(3, 1, 16, 24)})
+
+
+def test_max3x3_equals_max_pooling():
+    x = torch.randn(2, 3, 17, 23)
+    assert torch.equal(max3x3(x), torch.nn.functional.max_pool2d(x, 3, stride=1, padding=1))
 
 
 def test_decode_keeps_only_peaks():
