@@ -2,10 +2,11 @@
 2 workers and the Ray backend (a local Ray instance, 2 CPUs), measured side by side, rounds
 interleaved so that the ratios compare like with like on a noisy machine.
 
-Each measurement runs the same suite (ground-truth perception, no clips) into a fresh folder and
-counts the whole wall time of `run_suite`: pool or Ray start-up, the runs, the records.
+Each measurement runs the standard suite (every scenario; ground-truth perception, no clips) on
+the given seeds into a fresh folder and counts the whole wall time of `run_suite`: pool or Ray
+start-up, the runs, the records.
 
-    .venv/bin/python benchmarks/eval_speed.py [--rounds 2] [--seeds 1 2 3 4] [--out benchmarks/results/eval_speed.json]
+    .venv/bin/python benchmarks/eval_speed.py [--rounds 2] [--seeds 1 2] [--out benchmarks/results/eval_speed.json]
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import platform
 import statistics
 import tempfile
 import time
+from importlib.resources import files
 from pathlib import Path
+
+import yaml
 
 from perception import atomic
 from sim import suite
 
-SCENARIOS = ["follow_lead", "cut_in", "lead_hard_brake", "static_obstacle"]
+SCENARIOS = yaml.safe_load(files("conf").joinpath("suite", "standard.yaml").read_text())["scenarios"]
 CONFIGS = {  # name -> (workers, backend)
     "local_1_worker": (1, "local"),
     "local_2_workers": (2, "local"),
@@ -43,7 +47,7 @@ def measure(jobs: list[suite.Job], workers: int, backend: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--out", default="benchmarks/results/eval_speed.json")
     args = ap.parse_args()
     jobs = suite.make_jobs(SCENARIOS, args.seeds, ["ground_truth"])
