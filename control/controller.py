@@ -78,11 +78,13 @@ class VehicleController:
         self.standstill_speed_mps = float(standstill_speed_mps)
         self.standstill_decel_mps2 = float(standstill_decel_mps2)
         self.max_decel_mps2 = float(max_decel_mps2)
+        self._plan = self._geometry = self._speeds = None  # the last plan and what follows from it
 
     def reset(self) -> None:
-        """Forget the PID state (start of an episode)."""
+        """Forget the PID state and the last plan (start of an episode)."""
         self.speed_pid.reset()
         self.lateral.reset()
+        self._plan = self._geometry = self._speeds = None
 
     def update(self, ego: EgoState, plan: Plan, dt: float) -> tuple[ControlCommand, dict[str, float]]:
         """One control tick of `dt` [s]: the command and a flat log of floats (same keys every tick).
@@ -100,13 +102,16 @@ class VehicleController:
         x, y, yaw, v = ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps
         if not math.isfinite(x + y + yaw + v):
             raise ValueError(f"ego state is not finite: {ego}")
-        geometry = PathGeometry(plan.path_xy_m)
-        speeds = np.asarray(plan.speeds_mps, dtype=float)
-        n_plan = len(plan.path_xy_m)
-        if speeds.shape != (n_plan,):
-            raise ValueError(f"speeds_mps has shape {speeds.shape}, path has {n_plan} points")
-        if geometry.keep is not None:
-            speeds = speeds[geometry.keep]
+        if plan is not self._plan:  # the planner runs slower than control: reuse the path's geometry
+            geometry = PathGeometry(plan.path_xy_m)
+            speeds = np.asarray(plan.speeds_mps, dtype=float)
+            n_plan = len(plan.path_xy_m)
+            if speeds.shape != (n_plan,):
+                raise ValueError(f"speeds_mps has shape {speeds.shape}, path has {n_plan} points")
+            if geometry.keep is not None:
+                speeds = speeds[geometry.keep]
+            self._plan, self._geometry, self._speeds = plan, geometry, speeds
+        geometry, speeds = self._geometry, self._speeds
 
         law = self.lateral
         if geometry.n_points >= 2:
