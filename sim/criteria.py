@@ -52,6 +52,7 @@ OFF_ROAD_TOLERANCE_M = 0.3  # a corner this far beyond the road edge is off road
 CONTACT_RESET_S = 1.0  # a new collision with the same actor needs this long without contact [s]
 STILL_SPEED_MPS = 0.1  # below this the ego counts as standing still (blocked test)
 TTC_CORRIDOR_MARGIN_M = 0.3  # lateral margin added to the half widths for the TTC corridor [m]
+TTC_PERIOD_S = 0.1  # the closed loop samples TTC every 0.1 s, nuPlan's time-to-collision step
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,8 @@ class Criteria:
     """The per-tick checks of one run. Build a new one (or `reset()`) for every run.
 
     After each `update`: `done` (the run has ended: route completed, timeout or blocked), `ttc_s`
-    (minimum time-to-collision of this tick, inf when nothing closes in), and the running
+    (minimum time-to-collision of the latest TTC sample, taken every `ttc_period_s`; inf when
+    nothing closes in), and the running
     `min_ttc_s`, `max_s_m`, `off_road_distance_m`, `driven_distance_m`, `events` (all so far).
 
     The caller passes the same `Actors` every tick, updated in place: what follows from the sizes
@@ -92,8 +94,10 @@ class Criteria:
         ego_width_m: float,
         blocked_timeout_s: float,
         duration_s: float,
+        ttc_period_s: float = 0.0,
     ):
         self.route = route
+        self.ttc_period_s = float(ttc_period_s)  # TTC sampled this often (0: every tick)
         self.ego_length_m = float(ego_length_m)
         self.ego_width_m = float(ego_width_m)
         self.blocked_timeout_s = float(blocked_timeout_s)
@@ -123,6 +127,7 @@ class Criteria:
         self._still_since_s: float | None = None
         self._last_contact_s: dict[int, float] = {}
         self._prev_xy: tuple[float, float] | None = None
+        self._next_ttc_s = -math.inf
 
     def _road_heading(self, s_m: float) -> float:
         """Heading of the reference line at s (linear interpolation of the uniform samples)."""
@@ -172,7 +177,9 @@ class Criteria:
             if actors.size_m is not self._size_seen:
                 self._per_actor(actors)
             self._collisions(t_s, ego, speed, actors, new)
-            self._ttc(ego_s_m, ego_d_m, speed * cos_rel, actors, actor_s_m, actor_d_m)
+            if t_s >= self._next_ttc_s:
+                self._ttc(ego_s_m, ego_d_m, speed * cos_rel, actors, actor_s_m, actor_d_m)
+                self._next_ttc_s = t_s + self.ttc_period_s - 1e-9
         else:
             self.ttc_s = math.inf
 

@@ -15,7 +15,7 @@ from control.command import ControlCommand
 from perception.types import CameraFrame, WorldModel
 from sim.camera import Camera, ground_truth_boxes
 from sim.config import SimConfig
-from sim.criteria import Criteria, Event
+from sim.criteria import TTC_PERIOD_S, Criteria, Event
 from sim.ego_frenet import EgoFrenet
 from sim.scenario import ScenarioSpec
 from sim.traffic import Traffic
@@ -73,7 +73,9 @@ class Simulation:
         else:
             self.ego = KinematicCar(v, x, y, yaw, spec.ego_speed_mps)
         self.camera = Camera(cfg.camera, self.world) if camera else None
-        self.criteria = Criteria(route, v.length_m, v.width_m, cfg.blocked_timeout_s, spec.duration_s)
+        self.criteria = Criteria(
+            route, v.length_m, v.width_m, cfg.blocked_timeout_s, spec.duration_s, ttc_period_s=TTC_PERIOD_S
+        )
 
         self.t_s = 0.0
         self.tick = 0

@@ -195,6 +195,20 @@ def test_ttc_of_a_closing_leader_is_gap_over_closing_speed():
     assert crit.min_ttc_s == pytest.approx(2.55)
 
 
+def test_ttc_is_sampled_every_ttc_period():
+    """With ttc_period_s = 0.1 and ticks of 0.05 s, TTC is worked out on every other tick."""
+    crit = Criteria(make_route(), 4.5, 1.8, 30.0, 60.0, ttc_period_s=0.1)
+    seen = []
+    for k in range(6):
+        t = DT * k  # 0.05 s ticks
+        actors = make_actors([[30.0 + 10.0 * t, LANE0_D]], [VEHICLE], speeds=[10.0])  # 10 m/s slower
+        tick(crit, t, 20.0 * t, LANE0_D, 20.0, actors=actors)
+        seen.append(crit.ttc_s)
+    assert seen[0] == seen[1] and seen[2] == seen[3] and seen[4] == seen[5]  # held between samples
+    assert seen[0] > seen[2] > seen[4]  # each sample closer
+    assert crit.min_ttc_s == seen[4]
+
+
 def test_ttc_projects_the_ego_speed_on_the_road():
     crit = make_criteria()
     actors = make_actors([[20.0, LANE0_D]], [OBSTACLE], sizes=[[0.5, 0.5, 1.0]])
