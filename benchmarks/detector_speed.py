@@ -37,29 +37,31 @@ def per_frame_ms(fn, batch: int, repeats: int = 30) -> float:
     return 1000 * statistics.median(times) / batch
 
 
-def cpu_figures(det: Detector) -> dict:
+def cpu_figures(det: Detector, rounds: int = 3) -> dict:
+    """Medians over `rounds` interleaved rounds (the machine's speed drifts by +-20 % over minutes):
+    detect() at batch 1 and 8, and the model forward three ways."""
     h, w = det.config.input_height, det.config.input_width
     rng = np.random.default_rng(0)
-    out = {"threads": torch.get_num_threads(), "input": f"{w}x{h}"}
-    for batch in (1, 8):
-        frames = rng.integers(0, 255, (batch, h, w, 3), dtype=np.uint8)
-        out[f"detect_ms_per_frame_batch{batch}"] = round(
-            per_frame_ms(lambda f=frames: det.detect(f, 0.3), batch), 2
-        )
+    frames = {b: rng.integers(0, 255, (b, h, w, 3), dtype=np.uint8) for b in (1, 8)}
     x = torch.rand(1, 3, h, w).contiguous(memory_format=torch.channels_last)
     raw = det.raw_model.to(memory_format=torch.channels_last).eval()
     folded = fold_batchnorm(raw)
-    with torch.inference_mode():  # the model forward alone, three ways, interleaved
-        for _ in range(2):
+    runs: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for b, f in frames.items():
+            ms = per_frame_ms(lambda f=f: det.detect(f, 0.3), b)
+            runs.setdefault(f"detect_ms_per_frame_batch{b}", []).append(round(ms, 2))
+        with torch.inference_mode():
             for name, model in (
                 ("frozen", det.model),
                 ("eager_folded_bn", folded),
                 ("eager_as_trained", raw),
             ):
-                out.setdefault(f"forward_ms_batch1_{name}", []).append(
-                    round(per_frame_ms(lambda m=model: m(x), 1), 2)
-                )
-    return out
+                ms = per_frame_ms(lambda m=model: m(x), 1)
+                runs.setdefault(f"forward_ms_batch1_{name}", []).append(round(ms, 2))
+    out = {"threads": torch.get_num_threads(), "input": f"{w}x{h}"}
+    out |= {k: statistics.median(v) for k, v in runs.items()}
+    return {**out, "rounds": runs}
 
 
 def gpu_figures(checkpoint: str) -> dict | None:
