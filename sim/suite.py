@@ -31,6 +31,7 @@ from pathlib import Path
 
 from perception import atomic
 from perception.progress import Progress
+from sim.scores import json_safe
 
 SUITE_FORMAT = "bulletdrive.suite"
 SUITE_VERSION = 1
@@ -122,8 +123,6 @@ def run_job(job: Job, out_dir: str, timeout_s: float, clips: bool, threads: int 
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
     record["wall_s"] = round(time.perf_counter() - t0, 3)
-    from sim.scores import json_safe
-
     atomic.write_json(run_dir / "result.json", json_safe(record))
     return record
 
