@@ -20,7 +20,7 @@ import torch
 
 from perception import atomic
 from perception.cnn import Detector
-from perception.detector import fold_batchnorm
+from perception.detector import fold_batchnorm, load_checkpoint
 from sim.drive import drive
 
 LOOP_SCENARIOS = ["cut_in", "pedestrian_crossing", "dense_traffic"]
@@ -44,7 +44,8 @@ def cpu_figures(det: Detector, rounds: int = 3) -> dict:
     rng = np.random.default_rng(0)
     frames = {b: rng.integers(0, 255, (b, h, w, 3), dtype=np.uint8) for b in (1, 8)}
     x = torch.rand(1, 3, h, w).contiguous(memory_format=torch.channels_last)
-    raw = det.raw_model.to(memory_format=torch.channels_last).eval()
+    raw, _, _ = load_checkpoint(det.path)  # as trained
+    raw = raw.to(memory_format=torch.channels_last)
     folded = fold_batchnorm(raw)
     runs: dict[str, list[float]] = {}
     for _ in range(rounds):

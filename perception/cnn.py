@@ -49,7 +49,6 @@ class Detector:
         self.device = torch.device(device)
         self.path = resolve_checkpoint(checkpoint)
         model, self.config, _ = load_checkpoint(self.path, map_location=self.device, expect_classes=CLASSES)
-        self.raw_model = model  # as trained (BatchNorm unfolded), e.g. for comparisons
         self.model = fold_batchnorm(model).to(memory_format=torch.channels_last)
         if compile:
             self.model = torch.compile(self.model)

@@ -204,9 +204,10 @@ def decode(
     # The regression heads at the K peak cells in one gather, then one transfer to the host.
     names = ["size", "offset"] + (["distance"] if "distance" in outputs else [])
     reg = torch.cat([outputs[n].float() for n in names], 1).reshape(B, -1, h * w)  # (B, 4 or 5, h w)
-    reg = reg.gather(2, flat[:, None, :].remainder(h * w).expand(B, reg.shape[1], flat.shape[1]))
-    scores, flat, reg = (t.detach().cpu().numpy() for t in (scores, flat, reg))
-    class_ids, cell = flat // (h * w), flat % (h * w)  # (B, K); cell = y * w + x
+    cell = flat.remainder(h * w)  # (B, K) flattened y * w + x
+    reg = reg.gather(2, cell[:, None, :].expand(B, reg.shape[1], cell.shape[1]))
+    scores, flat, cell, reg = (t.detach().cpu().numpy() for t in (scores, flat, cell, reg))
+    class_ids = flat // (h * w)  # (B, K)
     size = np.exp(np.clip(reg[:, 0:2], -LOG_CLAMP, LOG_CLAMP)) * stride  # (B, 2, K) w, h [px]
     cx = (cell % w + reg[:, 2]) * stride  # (B, K) [px]
     cy = (cell // w + reg[:, 3]) * stride

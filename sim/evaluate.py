@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from sim import cfg as C
-from sim import replay, report, runlog, scores, suite
+from sim import report, scores, suite
 
 EVALUATE_KEYS = {
     "suite", "seeds", "perceivers", "overrides", "workers", "backend", "ray_address", "timeout_s", "scorer",
@@ -108,29 +108,10 @@ def evaluate(args: list[str]) -> tuple[list[dict], Path]:
         {"scenario": r["scenario"], "seed": r["seed"], "perception": r["perception"], **row}
         for r in records
         if r["status"] == "ok"
-        for row in _attribution(r, s["out_dir"], s["clips"])
+        for row in r.get("attribution", [])
     ]
     title = f"suite {s['suite']}: {len(jobs)} runs ({', '.join(s['perceptions'])})"
     path = report.write_report(
         records, attributions, s["out_dir"], s["scorer"], title, baseline=s["perceptions"][0]
     )
     return records, path
-
-
-def _attribution(record: dict, out_dir: Path, clips: bool) -> list[dict]:
-    """The run's failure attribution, computed again from its log (so a resumed suite reports with
-    the current rules), with the clips the run made and any missing clip rendered now."""
-    run_dir = out_dir / record["run_dir"]
-    try:
-        run = replay.load_run(run_dir)
-    except runlog.RunLogError:
-        return record.get("attribution", [])
-    made = {(row["t_s"], row["kind"]): row.get("clip") for row in record.get("attribution", [])}
-    rows = replay.attribute(run)
-    for k, row in enumerate(rows):
-        row["clip"] = made.get((row["t_s"], row["kind"]))
-        if clips and row["clip"] is None:
-            clip = run_dir / f"clip_{row['kind']}_{k}.mp4"
-            replay.render(run, clip, row["t_s"] - suite.CLIP_BEFORE_S, row["t_s"] + suite.CLIP_AFTER_S)
-            row["clip"] = str(Path(record["run_dir"]) / clip.name)
-    return rows

@@ -168,8 +168,7 @@ def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
     t = log.ticks["t_s"]
     ego_xy = np.stack([log.ticks["x_m"], log.ticks["y_m"]], axis=1)  # (T, 2)
     in_range = np.linalg.norm(log.actor_xy_m - ego_xy[:, None], axis=2) <= SENSING_RANGE_M  # (T, N)
-    matched, error = _match(log)  # (T, N) bool, (T, N) metres
-    phantom = _phantoms(log, ego_xy)  # (T,) bool
+    error, matched, phantom = _match(log, ego_xy)  # (T, N) metres, (T, N) bool, (T,) bool
     out = []
     for e in log.events:
         if e.kind not in INFRACTION_KINDS + FAILURE_KINDS:
@@ -211,37 +210,24 @@ def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
     return out
 
 
-def _match(log: runlog.RunLog) -> tuple[np.ndarray, np.ndarray]:
-    """Per tick and actor: is a perceived object of the actor's class within MATCH_RADIUS_M, and how
-    far is the nearest such object (inf when none)."""
+def _match(log: runlog.RunLog, ego_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One pass over the ticks, comparing what perception reported with the true actors (same
+    class only): error (T, N) distance from each actor to the nearest perceived object (inf when
+    none), matched (T, N) = error <= MATCH_RADIUS_M, and phantom (T,): a perceived object within
+    PHANTOM_RANGE_M of the ego matches no actor."""
     T, N = log.actor_xy_m.shape[:2]
     error = np.full((T, N), np.inf)
-    rows = log.perception
-    for k in np.unique(rows[:, 0]).astype(int):
-        if k >= T:
+    phantom = np.zeros(T, dtype=bool)
+    for k in range(T):
+        seen = log.perceived_at(k)
+        if not len(seen):
             continue
-        seen = rows[rows[:, 0] == k]
         d = np.linalg.norm(log.actor_xy_m[k][:, None] - seen[None, :, 3:5], axis=2)  # (N, K)
         d[log.actor_class_ids[:, None] != seen[None, :, 2]] = np.inf
-        error[k] = d.min(axis=1)
-    return error <= MATCH_RADIUS_M, error
-
-
-def _phantoms(log: runlog.RunLog, ego_xy: np.ndarray) -> np.ndarray:
-    """(T,) bool: a perceived object within PHANTOM_RANGE_M of the ego matches no actor of its class."""
-    T = len(ego_xy)
-    out = np.zeros(T, dtype=bool)
-    rows = log.perception
-    for k in np.unique(rows[:, 0]).astype(int):
-        if k >= T:
-            continue
-        seen = rows[rows[:, 0] == k]
-        seen = seen[np.linalg.norm(seen[:, 3:5] - ego_xy[k], axis=1) <= PHANTOM_RANGE_M]
-        if len(seen):
-            d = np.linalg.norm(log.actor_xy_m[k][:, None] - seen[None, :, 3:5], axis=2)  # (N, K)
-            d[log.actor_class_ids[:, None] != seen[None, :, 2]] = np.inf
-            out[k] = bool((d.min(axis=0, initial=np.inf) > MATCH_RADIUS_M).any())
-    return out
+        error[k] = d.min(axis=1, initial=np.inf)
+        near = np.linalg.norm(seen[:, 3:5] - ego_xy[k], axis=1) <= PHANTOM_RANGE_M
+        phantom[k] = bool((near & (d.min(axis=0, initial=np.inf) > MATCH_RADIUS_M)).any())
+    return error, error <= MATCH_RADIUS_M, phantom
 
 
 def _cause(row: dict) -> str:

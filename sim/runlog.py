@@ -5,7 +5,7 @@ Arrays (T ticks at the control rate, N actors):
     the per-tick ego states of sim.simulation.TICK_KEYS, each (T,)
     actor_xy_m (T, N, 2), actor_yaw_rad (T, N): the true actor poses
     actor_ids (N,), actor_class_ids (N,), actor_size_m (N, 3)
-    perception (K, 11): what the perceiver gave the planner, one row per object per tick:
+    perception (K, 11): what the perceiver gave the planner, one row per object per tick, in tick order:
         tick, track id, class id, x, y, vx, vy, yaw, length, width, score (PERCEPTION_COLUMNS)
     detections (D, 8): the detector's boxes per camera frame (empty for ground-truth perception):
         tick, x0, y0, x1, y1 [px], class id, score, distance [m] (DETECTION_COLUMNS)
@@ -93,8 +93,9 @@ class RunLog:
     meta: dict
 
     def perceived_at(self, tick: int) -> np.ndarray:
-        """Rows of `perception` of one tick (K_t, 11)."""
-        return self.perception[self.perception[:, 0] == tick]
+        """Rows of `perception` of one tick (K_t, 11): a slice, the rows are in tick order."""
+        ticks = self.perception[:, 0]
+        return self.perception[np.searchsorted(ticks, tick) : np.searchsorted(ticks, tick, side="right")]
 
 
 def write(path: Path, log: RunLog) -> None:

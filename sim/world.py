@@ -289,7 +289,6 @@ class World:
     # ------------------------------------------------------------------ static scene
     def _build_ground(self) -> int:
         """Ground: an infinite collision plane at z = 0 with an invisible visual shape."""
-        collision = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=self.client)
         speck = p.createVisualShape(
             p.GEOM_BOX,
             halfExtents=[0.01, 0.01, 0.01],
@@ -297,9 +296,7 @@ class World:
             rgbaColor=[0.0, 0.0, 0.0, 0.0],
             physicsClientId=self.client,
         )
-        ground = p.createMultiBody(0.0, collision, speck, physicsClientId=self.client)
-        p.changeDynamics(ground, -1, lateralFriction=GROUND_FRICTION, physicsClientId=self.client)
-        return ground
+        return ground_plane(self.client, speck)
 
     @property
     def ground_texture(self) -> GroundTexture:
@@ -503,6 +500,14 @@ class World:
         self.close()
 
 
+def ground_plane(client: int, visual_shape: int = -1) -> int:
+    """An infinite collision plane at z = 0 with the ground's friction (GROUND_FRICTION)."""
+    plane = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=client)
+    ground = p.createMultiBody(0.0, plane, visual_shape, physicsClientId=client)
+    p.changeDynamics(ground, -1, lateralFriction=GROUND_FRICTION, physicsClientId=client)
+    return ground
+
+
 class PhysicsWorld:
     """The ego's dynamics in a PyBullet client of its own: a ground plane (friction GROUND_FRICTION)
     and whatever car is built in `client`. The rendering World keeps the visual-only actor bodies;
@@ -514,9 +519,7 @@ class PhysicsWorld:
         self.client = p.connect(p.DIRECT)
         p.setGravity(0.0, 0.0, -9.81, physicsClientId=self.client)
         p.setTimeStep(self.dt_s, physicsClientId=self.client)
-        plane = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=self.client)
-        self.ground_id = p.createMultiBody(0.0, plane, -1, physicsClientId=self.client)
-        p.changeDynamics(self.ground_id, -1, lateralFriction=GROUND_FRICTION, physicsClientId=self.client)
+        self.ground_id = ground_plane(self.client)
 
     def step(self) -> None:
         p.stepSimulation(physicsClientId=self.client)
