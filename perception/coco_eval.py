@@ -141,7 +141,13 @@ def _run(gt: COCO, dt: COCO, cat_ids=None, img_ids=None, ignore_gt=frozenset(), 
         ev.summarize()
     n_gt = sum(1 for gts in ev._gts.values() for g in gts if not g["ignore"])
     stats = {name: _none_if_missing(ev.stats[i]) for i, name in enumerate(METRICS)}
-    return {**stats, "n_gt": n_gt}, ev
+    # AP50 of each category (what the AP50 above averages): precision at IoU 0.5, all areas, 100 dets.
+    p50 = ev.eval["precision"][0, :, :, 0, -1]  # (recall points, categories); -1 where no gt
+    per_class = {
+        gt.cats[c]["name"]: float(p50[:, k].mean()) if (p50[:, k] > -1).all() else None
+        for k, c in enumerate(ev.params.catIds)
+    }
+    return {**stats, "n_gt": n_gt, "AP50_per_class": per_class}, ev
 
 
 def _band_ids(anns: Sequence[dict], key, lo: float, hi: float) -> set[int]:
@@ -240,10 +246,15 @@ def format_table(results: dict) -> str:
     for kind, bands in results.get("slices", {}).items():
         rows += [(f"{kind} {name}", m) for name, m in bands.items()]
     width = max(len(name) for name, _ in rows)
-    lines = [f"{'':<{width}}  {'AP':>6}  {'AP50':>6}  {'AP75':>6}  {'n_gt':>6}"]
+    classes = list(results["per_class"])
+    header = "  ".join(f"{c[:6]:>6}" for c in classes)
+    lines = [f"{'':<{width}}  {'AP':>6}  {'AP50':>6}  {'AP75':>6}  {'n_gt':>6}  AP50 of {header}"]
     for name, m in rows:
+        by_class = m.get("AP50_per_class", {})
+        cells = "  ".join(_fmt(by_class.get(c)) for c in classes) if len(by_class) > 1 else ""
         lines.append(
             f"{name:<{width}}  {_fmt(m['AP'])}  {_fmt(m['AP50'])}  {_fmt(m['AP75'])}  {m.get('n_gt', 0):>6d}"
+            f"  {' ' * 8}{cells}".rstrip()
         )
     return "\n".join(lines)
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from perception.atomic import write_json
+from perception.targets import dont_care
 from perception.types import CLASSES
 
 BOX_TOLERANCE_PX = 1.0  # a box may stick out of the image by this much (rounding in the labeller)
@@ -177,11 +178,16 @@ def read_image(split: CocoSplit, image: dict) -> np.ndarray:
 
 
 def boxes_of(annotations: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Annotation records -> boxes_xyxy (N, 4) float32 px, class_ids (N,) int64, distances_m (N,) float32."""
+    """Annotation records -> boxes_xyxy (N, 4) float32 px, class_ids (N,) int64, distances_m (N,) float32.
+
+    A crowd box (iscrowd 1: a don't-care region) of class k gets class id `targets.dont_care(k)` < 0.
+    """
     n = len(annotations)
     xywh = np.array([a["bbox"] for a in annotations], dtype=np.float32).reshape(n, 4)
     boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
     class_ids = np.array([a["category_id"] - 1 for a in annotations], dtype=np.int64).reshape(n)
+    crowd = np.array([bool(a.get("iscrowd", 0)) for a in annotations], dtype=bool).reshape(n)
+    class_ids = np.where(crowd, dont_care(class_ids), class_ids)
     distances = np.array([a["distance_m"] for a in annotations], dtype=np.float32).reshape(n)
     return boxes, class_ids, distances
 
@@ -190,7 +196,8 @@ class DetectionDataset(torch.utils.data.Dataset):
     """Images and raw box targets of one split.
 
     Item i: (image (3, H, W) float32 in [0, 1], target) with target = {boxes_xyxy (N, 4) float32 px,
-    class_ids (N,) int64, distances_m (N,) float32, image_id int}.
+    class_ids (N,) int64 (negative for don't-care boxes, see `boxes_of`), distances_m (N,) float32,
+    image_id int}.
 
     `transform(rng, rgb, boxes, class_ids, distances)` (e.g. `augment.Augment`) gets a generator
     seeded from (seed, epoch, index): the same item in the same epoch is augmented the same way

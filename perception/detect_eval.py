@@ -83,6 +83,7 @@ def detect_eval(
 
 def _match_positions(image: dict, anns: list[dict], det: dict, est: list, true: list, dist: list) -> None:
     """Localise the confident detections that match a ground-truth box (IoU >= 0.5, same class)."""
+    anns = [a for a in anns if not a.get("iscrowd")]
     if not anns or "cam_to_world" not in image or not len(det["scores"]):
         return
     keep = det["scores"] >= 0.3

@@ -7,6 +7,8 @@ encode() turns one image's boxes into dense and sparse targets at output stride 
     size     (M, 2)     log(box w, h / stride)
     offset   (M, 2)     centre / stride - centre cell, in [0, 1)
     distance (M,)       log(distance_m / max_distance_m); distance_mask (M,) 0 where unknown (NaN)
+    ignore   (C, h, w)  1 in the cells a don't-care box (class id dont_care(k)) of class k covers:
+                        the focal loss skips them as negatives (KITTI's DontCare, COCO's crowd)
 The regression encodings must match detector.decode().
 
 Gaussian radius: r = GAUSSIAN_RADIUS_FRACTION * sqrt(w h) in output cells (CenterNet's own radius
@@ -32,6 +34,13 @@ PROB_CLAMP = 1e-4  # sigmoid clamped to [1e-4, 1 - 1e-4] before the log
 LOSS_WEIGHTS = {"heatmap": 1.0, "size": 1.0, "offset": 1.0, "distance": 0.5}
 
 
+def dont_care(class_ids):
+    """Class id k <-> the id of a don't-care box of class k (-1 - k; its own inverse). A don't-care
+    box (a COCO crowd box: too small or too hidden to be a fair target) gets no target and its
+    cells are no penalty for detections of its class."""
+    return -1 - class_ids
+
+
 def encode(
     boxes_xyxy,
     class_ids,
@@ -41,7 +50,8 @@ def encode(
     max_objects: int = MAX_OBJECTS,
 ) -> dict[str, torch.Tensor]:
     """Targets of ONE image. boxes_xyxy: (N, 4) [input px] inside the config's input size;
-    class_ids: (N,) in [0, num_classes); distances_m: (N,) [m], NaN (or None for all) where unknown.
+    class_ids: (N,) in [0, num_classes), or dont_care(k) for a don't-care box of class k;
+    distances_m: (N,) [m], NaN (or None for all) where unknown.
 
     Raises ValueError for an empty box, a box outside the image, or a bad class id: callers
     validate (and clip) their data first. Objects beyond `max_objects` mark the heatmap only.
@@ -56,15 +66,27 @@ def encode(
     H, W, C = config.input_height, config.input_width, config.num_classes
     if H % stride or W % stride:
         raise ValueError(f"input size {H}x{W} is not a multiple of the stride {stride}")
-    h, w = H // stride, W // stride
     x0, y0, x1, y1 = boxes.unbind(1)
     bad = ~((x0 >= 0) & (y0 >= 0) & (x1 <= W) & (y1 <= H) & (x1 > x0) & (y1 > y0))  # NaN is bad too
     if bad.any():
         raise ValueError(f"box {boxes[bad][0].tolist()} is empty or outside the {W}x{H} image")
-    if n and (cls.min() < 0 or cls.max() >= C):
-        raise ValueError(f"class ids must lie in [0, {C}), got {cls.tolist()}")
+    if n and (cls.min() < -C or cls.max() >= C):
+        raise ValueError(f"class ids must lie in [0, {C}) (or be don't-care ids), got {cls.tolist()}")
     if (dist <= 0).any():
         raise ValueError(f"distances must be > 0 (or NaN if unknown), got {dist.tolist()}")
+    h, w = H // stride, W // stride
+
+    # Don't-care boxes: the cells they overlap, per class; the rest are the objects.
+    care = cls >= 0
+    dc_box, dc_cls = boxes[~care] / stride, dont_care(cls[~care])
+    cells_x, cells_y = torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32)
+    in_x = (cells_x[None] < dc_box[:, 2:3]) & (cells_x[None] + 1 > dc_box[:, 0:1])  # (D, w)
+    in_y = (cells_y[None] < dc_box[:, 3:4]) & (cells_y[None] + 1 > dc_box[:, 1:2])  # (D, h)
+    covered = (in_y[:, :, None] & in_x[:, None, :]).float().reshape(-1, h * w)  # (D, h w)
+    ignore = torch.zeros(C, h * w).scatter_reduce_(0, dc_cls[:, None].expand_as(covered), covered, "amax")
+    boxes, cls, dist = boxes[care], cls[care], dist[care]
+    n = boxes.shape[0]
+    x0, y0, x1, y1 = boxes.unbind(1)
 
     # Centres and sizes in output cells.
     cx, cy = (x0 + x1) / (2 * stride), (y0 + y1) / (2 * stride)  # (N,) in [0, w), [0, h)
@@ -86,6 +108,7 @@ def encode(
     m = min(n, max_objects)
     out = {
         "heatmap": heatmap.reshape(C, h, w),
+        "ignore": ignore.reshape(C, h, w),
         "indices": torch.zeros(max_objects, dtype=torch.int64),
         "mask": torch.zeros(max_objects),
         "size": torch.zeros(max_objects, 2),
@@ -115,16 +138,20 @@ def collate(
     return images, targets
 
 
-def focal_loss(pred_logits: torch.Tensor, gt_heatmap: torch.Tensor) -> torch.Tensor:
-    """CenterNet's penalty-reduced focal loss. pred_logits, gt_heatmap: (B, C, h, w) -> scalar.
+def focal_loss(
+    pred_logits: torch.Tensor, gt_heatmap: torch.Tensor, ignore: torch.Tensor | None = None
+) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss. pred_logits, gt_heatmap, ignore: (B, C, h, w) -> scalar.
 
-    positives (gt == 1): -(1 - p)^2 log p; negatives: -(1 - gt)^4 p^2 log(1 - p);
-    summed over everything, divided by the number of positives (at least 1).
+    positives (gt == 1): -(1 - p)^2 log p; negatives: -(1 - gt)^4 p^2 log(1 - p), except where
+    `ignore` is 1 (don't-care cells); summed over everything, divided by the number of positives
+    (at least 1).
     """
     p = torch.sigmoid(pred_logits.float()).clamp(PROB_CLAMP, 1 - PROB_CLAMP)
     pos = gt_heatmap.eq(1).float()
+    neg = 1 - pos if ignore is None else (1 - pos) * (1 - ignore)
     pos_loss = torch.log(p) * (1 - p) ** FOCAL_ALPHA * pos
-    neg_loss = torch.log(1 - p) * p**FOCAL_ALPHA * (1 - gt_heatmap) ** FOCAL_BETA * (1 - pos)
+    neg_loss = torch.log(1 - p) * p**FOCAL_ALPHA * (1 - gt_heatmap) ** FOCAL_BETA * neg
     return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1.0)
 
 
@@ -157,7 +184,7 @@ def detection_loss(
     wts = {**LOSS_WEIGHTS, **(weights or {})}
     idx, mask = targets["indices"], targets["mask"]
     parts = {
-        "heatmap": focal_loss(outputs["heatmap"], targets["heatmap"]),
+        "heatmap": focal_loss(outputs["heatmap"], targets["heatmap"], targets.get("ignore")),
         "size": _l1_at_centres(outputs["size"], idx, targets["size"], mask),
         "offset": _l1_at_centres(outputs["offset"], idx, targets["offset"], mask),
     }

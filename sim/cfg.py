@@ -46,7 +46,8 @@ def load(config_name: str, overrides: list[str]) -> tuple[DictConfig, Path]:
             raise ConfigError(f"unknown {group} '{name}'; available: {options}") from None
         raise ConfigError(_first_line(err)) from None
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(_first_line(err)) from None
+        cause = f": {_first_line(err.__cause__)}" if err.__cause__ is not None else ""
+        raise ConfigError(_first_line(err).rstrip(".") + cause) from None
     except yaml.YAMLError as err:
         chosen = [o for o in overrides if "=" in o and "." not in o.split("=")[0]]
         where = f" (config chosen by {', '.join(chosen)})" if chosen else ""

@@ -80,17 +80,21 @@ def cmd_data(args: list[str]) -> int:
             "usage: bulletdrive data [OVERRIDES...]\n\n"
             "Generate a labelled COCO dataset from randomised scenarios (conf/data.yaml): images,\n"
             "annotations/{train,val}.json, summary.json, box_heights.png, contact_sheet.png.\n"
-            "Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene.\n"
+            "Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene;\n"
+            "clutter.cones=1 sets a density of roadside objects per 100 m (clutter=null: none).\n"
             "Example: bulletdrive data out_dir=data/small train_scenes=8 scenario.duration_s=20"
         )
         return 0
+    import numpy as np
+
     from sim import cfg as C
-    from sim.datagen import DataSettings, generate
+    from sim.datagen import DataSettings, generate, scene_jobs, scene_overrides
 
     sim_overrides = [a for a in args if a.lstrip("+~").startswith(("sim.", "scenario."))]
     cfg, _ = C.load("data", [a for a in args if a not in sim_overrides])
     C.check_keys(
-        cfg, {"out_dir", "scenarios", "train_scenes", "val_scenes", "seed", "frame_every_s", "workers"}
+        cfg,
+        {"out_dir", "scenarios", "train_scenes", "val_scenes", "seed", "frame_every_s", "workers", "clutter"},
     )
     known = set(C.available("scenario"))
     for name in cfg.scenarios:
@@ -98,7 +102,9 @@ def cmd_data(args: list[str]) -> int:
             raise C.ConfigError(
                 f"unknown scenario '{name}' in scenarios; available: {', '.join(sorted(known))}"
             )
-    C.sim_config(C.load("drive", sim_overrides)[0])  # fail early on a bad sim or scenario override
+    clutter = C.plain(cfg, "clutter") if cfg.get("clutter") is not None else {}
+    if not isinstance(clutter, dict):
+        raise C.ConfigError(f"clutter: expected a mapping of densities per 100 m, got {clutter!r}")
     settings = DataSettings(
         out_dir=str(cfg.out_dir),
         scenarios=tuple(cfg.scenarios),
@@ -108,7 +114,13 @@ def cmd_data(args: list[str]) -> int:
         frame_every_s=float(cfg.frame_every_s),
         workers=int(cfg.workers),
         sim_overrides=tuple(sim_overrides),
+        clutter=clutter,
     )
+    # Fail early on a bad sim or scenario override or clutter: compose and sample the first scene.
+    first = scene_jobs(settings)[0]
+    drive_cfg = C.load("drive", [f"scenario={first.scenario}", *scene_overrides(first)])[0]
+    C.sim_config(drive_cfg)
+    C.scenario_spec(drive_cfg, np.random.default_rng(0))
     summary = generate(settings)
     for split, s in summary["splits"].items():
         boxes = ", ".join(f"{k} {v}" for k, v in s["boxes"].items())

@@ -12,6 +12,14 @@ ground-truth boxes of the actors it shows. Scenes run in parallel processes. Lay
                                                     position_m on the ground), categories
   dataset.json, summary.json, box_heights.png, contact_sheet.png
 
+Objects too small, too hidden or too cut off to be fair targets (under MIN_BOX_HEIGHT_PX tall, less
+than MIN_VISIBLE_FRACTION visible, or more than MAX_TRUNCATION outside the image: KITTI's "hard"
+limit) are kept as COCO "crowd" (iscrowd 1) boxes: don't-care regions, as KITTI's DontCare, where a
+detection is neither rewarded nor punished, in training and evaluation.
+`clutter` (conf/data.yaml) adds static roadside objects to every train scene (sim/scenario.py), a
+domain randomisation; val scenes drive the scenarios as shipped, so val measures the detector on
+what it meets in the closed loop.
+
 Train and val scenes use disjoint seeds, so no scene leaks across the split. Every file is written
 atomically and a scene counts as done only when its shard exists: a killed run resumes where it
 stopped. The same config gives the same files.
@@ -21,7 +29,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -33,9 +41,11 @@ from perception.dataset import write_coco
 from perception.progress import Progress
 from perception.types import CLASSES
 
-FORMAT_VERSION = 1
-MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are left out of the labels
-MIN_BOX_HEIGHT_PX = 5.0
+FORMAT_VERSION = 2  # 2: don't-care (iscrowd) boxes, clutter
+MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are don't-care boxes
+MIN_BOX_HEIGHT_PX = 5.0  # shorter boxes are don't-care boxes ...
+DONT_CARE_MIN_HEIGHT_PX = 2.0  # ... down to this height; shorter ones are left out
+MAX_TRUNCATION = 0.5  # boxes more than this share outside the image are don't-care boxes
 
 
 class DataError(ValueError):
@@ -52,6 +62,7 @@ class DataSettings:
     frame_every_s: float
     workers: int
     sim_overrides: tuple[str, ...] = ()
+    clutter: dict = field(default_factory=dict)  # scenario `clutter` densities added to every scene
 
     def __post_init__(self):
         if self.train_scenes < 1 or self.val_scenes < 1:
@@ -72,6 +83,7 @@ class SceneJob:
     out_dir: str
     frame_every_s: float
     sim_overrides: tuple[str, ...]
+    clutter: tuple[tuple[str, object], ...] = ()
 
     @property
     def name(self) -> str:
@@ -80,15 +92,15 @@ class SceneJob:
 
 def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
     """Scene i drives scenarios[i % n] with seed cfg.seed * 100003 + i: val seeds follow the train
-    ones, so the two splits never share a scene."""
+    ones, so the two splits never share a scene. Train scenes get the clutter, val scenes none."""
     jobs = []
     for i in range(cfg.train_scenes + cfg.val_scenes):
         split = "train" if i < cfg.train_scenes else "val"
         scenario = cfg.scenarios[i % len(cfg.scenarios)]
+        seed = cfg.seed * 100003 + i
+        clutter = tuple(cfg.clutter.items()) if split == "train" else ()  # val: the scenarios as shipped
         jobs.append(
-            SceneJob(
-                split, scenario, cfg.seed * 100003 + i, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides
-            )
+            SceneJob(split, scenario, seed, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides, clutter)
         )
     return jobs
 
@@ -103,6 +115,14 @@ def lighting_of(light_direction, ambient: float) -> str:
     if elevation_deg < LOW_SUN_DEG:
         return "low_sun"
     return "dim" if ambient < DIM_AMBIENT else "bright"
+
+
+def scene_overrides(job: SceneJob) -> list[str]:
+    """The user's sim/scenario overrides plus the clutter of the data settings."""
+    if not job.clutter:
+        return list(job.sim_overrides)
+    clutter = ",".join(f"{key}:{_hydra(key, value)}" for key, value in job.clutter)
+    return [*job.sim_overrides, f"++scenario.clutter={{{clutter}}}"]
 
 
 def run_scene(job: SceneJob) -> str:
@@ -121,17 +141,20 @@ def run_scene(job: SceneJob) -> str:
             raise DataError(f"could not encode {file_name}")
         atomic.write_bytes(image_dir / file_name, png.tobytes())
         boxes = []
-        for b in sim.boxes(frame):
+        for b in sim.boxes(frame, DONT_CARE_MIN_HEIGHT_PX):
             x0, y0, x1, y1 = (float(v) for v in b.box_xyxy)
             visible = float(b.visible_fraction)
-            if y1 - y0 < MIN_BOX_HEIGHT_PX or not visible >= MIN_VISIBLE_FRACTION:
-                continue
+            dont_care = (
+                y1 - y0 < MIN_BOX_HEIGHT_PX
+                or not visible >= MIN_VISIBLE_FRACTION
+                or b.truncation > MAX_TRUNCATION
+            )
             boxes.append(
                 {
                     "category_id": int(b.class_id) + 1,
                     "bbox": [x0, y0, x1 - x0, y1 - y0],
                     "area": (x1 - x0) * (y1 - y0),
-                    "iscrowd": 0,
+                    "iscrowd": int(dont_care),
                     "distance_m": float(b.distance_m),
                     "visible_fraction": visible,
                     "truncation": float(b.truncation),
@@ -152,11 +175,20 @@ def run_scene(job: SceneJob) -> str:
         "perception=ground_truth",
         "sim.camera.enabled=true",
         f"sim.camera_hz={1.0 / job.frame_every_s}",
-        *job.sim_overrides,
+        *scene_overrides(job),
     ]
     drive(overrides, write=False, on_frame=capture)
     atomic.write_json(out / "shards" / job.split / f"{job.name}.json", records)
     return job.name
+
+
+def _hydra(key: str, value) -> str:
+    """A clutter density (a number or a [low, high] range) as Hydra override text."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        raise DataError(f"clutter.{key}: expected a number or [low, high], got {value!r}")
+    text = ",".join(repr(float(v)) for v in items)
+    return f"[{text}]" if isinstance(value, (list, tuple)) else text
 
 
 def generate(cfg: DataSettings) -> dict:
@@ -167,6 +199,7 @@ def generate(cfg: DataSettings) -> dict:
     manifest.pop("workers")
     manifest["scenarios"] = list(cfg.scenarios)
     manifest["sim_overrides"] = list(cfg.sim_overrides)
+    manifest["clutter"] = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in cfg.clutter.items()}
     manifest_path = out / "dataset.json"
     if manifest_path.exists():
         try:
@@ -229,11 +262,20 @@ def summarize(out: Path) -> dict:
     for split in ("train", "val"):
         coco = json.loads((out / "annotations" / f"{split}.json").read_text())
         counts = dict.fromkeys(CLASSES, 0)
+        dont_care = 0
         for ann in coco["annotations"]:
+            if ann.get("iscrowd"):
+                dont_care += 1
+                continue
             counts[CLASSES[ann["category_id"] - 1]] += 1
             heights.append(ann["bbox"][3])
         scenes = sorted({(im["scenario"], im["seed"]) for im in coco["images"]})
-        summary["splits"][split] = {"images": len(coco["images"]), "scenes": len(scenes), "boxes": counts}
+        summary["splits"][split] = {
+            "images": len(coco["images"]),
+            "scenes": len(scenes),
+            "boxes": counts,
+            "dont_care_boxes": dont_care,
+        }
     h = np.asarray(heights, dtype=float)
     edges = [0, 10, 20, 40, 80, 1e9]
     summary["box_height_px"] = {
@@ -278,7 +320,8 @@ def _contact_sheet(out: Path, path: Path, n: int = 12, cols: int = 3) -> None:
         tile = cv2.imread(str(out / "images" / "train" / im["file_name"]))
         for ann in by_image.get(im["id"], []):
             x, y, w, h = (int(round(v)) for v in ann["bbox"])
-            cv2.rectangle(tile, (x, y), (x + w, y + h), colours[ann["category_id"] - 1], 1)
+            colour = (160, 160, 160) if ann.get("iscrowd") else colours[ann["category_id"] - 1]
+            cv2.rectangle(tile, (x, y), (x + w, y + h), colour, 1)
         tiles.append(tile)
     while len(tiles) % cols:
         tiles.append(np.zeros_like(tiles[0]))

@@ -4,7 +4,9 @@ Any number in a scenario may be written as a range `[low, high]`; it is drawn un
 seeded generator (integers stay integers). The result is a `ScenarioSpec` of plain values.
 
 Positions of actors are given relative to the ego's start (`ds_m` ahead along the road) and by
-lane; they are turned into absolute road coordinates here.
+lane; they are turned into absolute road coordinates here. An optional `clutter` mapping adds
+static roadside pedestrians, cones, barriers and parked cars at random along the route (densities
+per 100 m; `bulletdrive data` uses it to vary the camera data).
 """
 
 from __future__ import annotations
@@ -213,6 +215,8 @@ def parse_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
             min_spacing_m=float(tr.num("min_spacing_m", d.min_spacing_m, low=0, strict_low=True)),
         )
         tr.done()
+    if top.sub("clutter") is not None:
+        actors += _clutter(_Reader(top.sub("clutter"), "clutter", rng), road, route)
     top.done()
     return ScenarioSpec(
         name=name,
@@ -276,3 +280,37 @@ def _parse_actor(r: _Reader, road: Road, ego_s: float) -> ActorSpec:
     if behaviour == "cut_in" and not 0 <= spec.target_lane < road.lane_count:
         raise ScenarioError(f"scenario.{r.path}.target_lane={spec.target_lane} is not a lane of the road")
     return spec
+
+
+# Roadside clutter: kind, model, default distance of the object's centre beyond the road edge [m].
+CLUTTER_KINDS = {
+    "pedestrians": ("pedestrian", "pedestrian", (0.5, 4.0)),
+    "cones": ("obstacle", "cone", (0.3, 2.5)),
+    "barriers": ("obstacle", "barrier", (0.5, 2.5)),
+    "parked_cars": ("obstacle", "car", (1.3, 2.5)),
+}
+
+
+def _clutter(r: _Reader, road: Road, route: Route) -> list[ActorSpec]:
+    """Static objects beside the road along the route (domain randomisation for camera data).
+
+    Per kind, a density per 100 m (a number or [low, high]); the count is Poisson with that mean
+    over `ds_m` (ahead of the ego start, default [5, route length]). Each object stands at a uniform
+    position on a random side, `<kind>_offset_m` (default CLUTTER_KINDS) beyond the road edge.
+    """
+    density = {key: float(r.num(key, 0.0, low=0)) for key in CLUTTER_KINDS}
+    span = r.sub("ds_m", [5.0, route.length_m])
+    if not (isinstance(span, (list, tuple)) and len(span) == 2 and span[0] <= span[1]):
+        raise ScenarioError(f"scenario.clutter.ds_m: expected [low, high], got {span!r}")
+    actors = []
+    for key, (kind, model, offset) in CLUTTER_KINDS.items():
+        offset_key = f"{key}_offset_m"
+        r.used.add(offset_key)
+        for _ in range(int(r.rng.poisson(density[key] * (span[1] - span[0]) / 100.0))):
+            s_m = min(max(route.start_s_m + float(r.rng.uniform(*span)), 0.0), road.length_m)
+            out = float(_sample(r.data.get(offset_key, list(offset)), f"clutter.{offset_key}", r.rng))
+            side = 1.0 if r.rng.random() < 0.5 else -1.0
+            lane = road.lane_count - 1 if side > 0 else 0
+            actors.append(ActorSpec(kind, model, "static", s_m, lane, side * (road.half_width_m + out)))
+    r.done()
+    return actors

@@ -13,7 +13,7 @@ import numpy as np
 
 from control.command import ControlCommand
 from perception.types import CameraFrame, WorldModel
-from sim.camera import Camera, ground_truth_boxes
+from sim.camera import MIN_BOX_HEIGHT_PX, Camera, ground_truth_boxes
 from sim.config import SimConfig
 from sim.criteria import TTC_PERIOD_S, Criteria, Event
 from sim.ego_frenet import EgoFrenet
@@ -110,9 +110,9 @@ class Simulation:
             e.x_m, e.y_m, e.yaw_rad, self.t_s, self.rng_camera, with_segmentation=with_segmentation
         )
 
-    def boxes(self, frame: CameraFrame):
+    def boxes(self, frame: CameraFrame, min_box_height_px: float = MIN_BOX_HEIGHT_PX):
         """Ground-truth 2D boxes of the actors seen in `frame`."""
-        return ground_truth_boxes(frame, self.actors, self.cfg.camera.max_label_distance_m)
+        return ground_truth_boxes(frame, self.actors, self.cfg.camera.max_label_distance_m, min_box_height_px)
 
     def truth(self) -> WorldModel:
         return self.actors.truth(self.ego_state, self.t_s)

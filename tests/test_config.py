@@ -59,6 +59,36 @@ def test_scenario_ranges_are_sampled_from_the_seed():
     assert lo <= a.actors[0].s_m - a.route.start_s_m <= hi
 
 
+def test_clutter_adds_static_roadside_objects_by_density():
+    clutter = "++scenario.clutter={pedestrians:4,cones:[1.0,2.0],parked_cars:1}"
+    cfg, _ = C.load("drive", ["scenario=follow_lead", clutter])
+    plain = C.scenario_spec(C.load("drive", ["scenario=follow_lead"])[0], seeds(1)[0])
+    spec = C.scenario_spec(cfg, seeds(1)[0])
+    assert spec.actors[: len(plain.actors)] == plain.actors  # the scenario's own actors unchanged
+    extra = spec.actors[len(plain.actors) :]
+    per_100m = (spec.route.length_m - 5.0) / 100
+    peds = [a for a in extra if a.kind == "pedestrian"]
+    cones = [a for a in extra if a.model == "cone"]
+    assert 0.5 * 4 * per_100m < len(peds) < 1.5 * 4 * per_100m  # Poisson around the density
+    assert 0.5 * per_100m < len(cones) < 2.5 * per_100m and not any(a.model == "barrier" for a in extra)
+    half = spec.road.half_width_m
+    assert all(a.behaviour == "static" and abs(a.d_m) > half for a in extra)  # off the carriageway
+    assert {a.d_m > 0 for a in extra} == {True, False}  # both sides
+    assert all(spec.route.start_s_m <= a.s_m <= spec.route.goal_s_m for a in extra)
+    assert C.scenario_spec(cfg, seeds(1)[0]).actors == spec.actors  # from the seed
+    assert C.scenario_spec(cfg, seeds(2)[0]).actors != spec.actors
+
+
+@pytest.mark.parametrize(
+    "clutter, word",
+    [("{trees:1}", "trees"), ("{cones:-1}", "cones"), ("{cones:[2,1]}", "cones"), ("{ds_m:5}", "ds_m")],
+)
+def test_bad_clutter_names_the_key(clutter, word):
+    cfg, _ = C.load("drive", [f"++scenario.clutter={clutter}"])
+    with pytest.raises(C.ConfigError, match=word):
+        C.scenario_spec(cfg, seeds(1)[0])
+
+
 def test_hydra_run_dir_override(tmp_path):
     _, run_dir = C.load("drive", [f"hydra.run.dir={tmp_path}/x"])
     assert str(run_dir) == f"{tmp_path}/x"

@@ -139,3 +139,24 @@ def test_pr_plot_and_table(tmp_path):
     for name in ("vehicle", "pedestrian", "obstacle", "0-20m", "bright", "AP50", "AP75"):
         assert name in table
     assert len(table.splitlines()) == 1 + 1 + 3 + 3 + 3 + 2 + 2
+
+
+def test_per_class_ap50_matches_the_per_class_runs():
+    gt = ground_truth()
+    r = evaluate(gt, perfect(gt, keep=lambda a: a["category_id"] == 1 and a["distance_m"] < 20))
+    by_class = r["overall"]["AP50_per_class"]
+    assert by_class["vehicle"] == pytest.approx(0.5, abs=0.01) and by_class["pedestrian"] == 0.0
+    assert by_class["obstacle"] is None
+    for name, m in r["per_class"].items():
+        assert by_class[name] == m["AP50"]
+    assert r["slices"]["distance"]["0-20m"]["AP50_per_class"]["vehicle"] == pytest.approx(1.0)
+
+
+def test_crowd_boxes_are_dont_care():
+    gt = ground_truth()
+    for a in gt["annotations"]:
+        a["iscrowd"] = int(a["distance_m"] == 50.0)  # the far small vehicles
+    found_all = evaluate(gt, perfect(gt))["per_class"]["vehicle"]
+    missed_far = evaluate(gt, perfect(gt, keep=lambda a: a["distance_m"] < 50))["per_class"]["vehicle"]
+    assert found_all["AP"] == pytest.approx(1.0) and missed_far["AP"] == pytest.approx(1.0)
+    assert found_all["n_gt"] == 4  # crowd boxes are not counted

@@ -7,6 +7,7 @@ import torch
 
 from perception.augment import Augment
 from perception.dataset import DatasetError, DetectionDataset, collate, load_coco, write_coco
+from perception.targets import dont_care
 
 W, H = 64, 48
 
@@ -64,6 +65,13 @@ def test_loads_and_reads_items(tmp_path):
     assert target["distances_m"].tolist() == [13.0, 30.0] and target["image_id"] == 2
     images, targets = collate([ds[0], ds[2]])
     assert images.shape == (2, 3, H, W) and len(targets) == 2
+
+
+def test_crowd_boxes_become_dont_care_class_ids(tmp_path):
+    path = make_dataset(tmp_path)
+    edit_json(path, lambda d: d["annotations"][1].update(iscrowd=1))  # image 1's pedestrian
+    _, target = DetectionDataset(load_coco(tmp_path, "train"))[0]
+    assert target["class_ids"].tolist() == [0, dont_care(1)]
 
 
 def test_transform_is_seeded_per_item(tmp_path):

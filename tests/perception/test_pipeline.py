@@ -40,9 +40,26 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
     assert [c["name"] for c in coco["categories"]] == ["vehicle", "pedestrian", "obstacle"]
     ann = coco["annotations"][0]
     assert {"distance_m", "visible_fraction", "truncation", "bbox", "position_m"} <= set(ann)
+    # Don't-care (crowd) boxes: exactly those under 5 px, less than 1/4 visible or over 1/2 cut off.
+    small = [
+        a["bbox"][3] < 5.0 or a["visible_fraction"] < 0.25 or a["truncation"] > 0.5
+        for a in coco["annotations"]
+    ]
+    assert [bool(a["iscrowd"]) for a in coco["annotations"]] == small and any(small)
     summary = json.loads((dataset / "summary.json").read_text())
     assert summary["splits"]["train"]["images"] == len(train.images)
+    assert summary["splits"]["train"]["dont_care_boxes"] == sum(small)
     assert (dataset / "contact_sheet.png").exists() and (dataset / "box_heights.png").exists()
+
+
+def test_clutter_goes_to_the_train_scenes_only():
+    from sim.datagen import DataSettings, scene_jobs, scene_overrides
+
+    settings = DataSettings("x", ("cut_in",), 2, 1, 0, 1.0, 1, ("sim.camera.noise_std=0",), {"cones": [1, 2]})
+    jobs = scene_jobs(settings)
+    assert [j.split for j in jobs] == ["train", "train", "val"]
+    assert scene_overrides(jobs[0]) == ["sim.camera.noise_std=0", "++scenario.clutter={cones:[1.0,2.0]}"]
+    assert scene_overrides(jobs[2]) == ["sim.camera.noise_std=0"]
 
 
 def test_data_is_deterministic_and_resumes(dataset, tmp_path):
@@ -114,6 +131,8 @@ def test_drive_with_the_cnn_in_the_loop(trained, tmp_path):
         (["drive", "perception=cnn", "perception.checkpoint={tmp}/corrupt.pt"], ["corrupt.pt"]),
         (["data", "train_scenes=0"], ["train_scenes"]),
         (["data", "scenarios=[nope]"], ["nope"]),
+        (["data", "clutter={{trees:1}}"], ["trees"]),
+        (["data", "clutter={{cones:abc}}"], ["cones"]),
     ],
 )
 def test_bad_perception_input_is_one_clear_line(args, words, dataset, tmp_path, capsys):

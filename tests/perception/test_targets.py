@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from perception.detector import DetectorConfig, decode
-from perception.targets import collate, detection_loss, encode, focal_loss
+from perception.targets import collate, detection_loss, dont_care, encode, focal_loss
 
 CONFIG = DetectorConfig(input_height=64, input_width=96)
 BOXES = np.array(
@@ -95,6 +95,35 @@ def test_bad_class_ids_and_distances_are_rejected():
         encode(BOXES[:1], [3], [10.0], CONFIG)
     with pytest.raises(ValueError, match="distances"):
         encode(BOXES[:1], [0], [0.0], CONFIG)
+
+
+def test_dont_care_boxes_mark_only_the_ignore_map_of_their_class():
+    # A pedestrian don't-care box over cells x 12-14, y 5-6 ([50, 20, 58, 28] px / 4 = [12.5, 5, 14.5, 7]).
+    t = encode([BOXES[0], [50, 20, 58, 28]], [0, dont_care(1)], [10.0, 20.0], CONFIG)
+    assert dont_care(dont_care(2)) == 2 and dont_care(0) < 0
+    assert t["mask"].sum() == 1 and t["heatmap"][1].sum() == 0  # no target for it
+    assert torch.equal(t["heatmap"], encode(BOXES[:1], [0], [10.0], CONFIG)["heatmap"])
+    cells = sorted(map(tuple, t["ignore"][1].nonzero().tolist()))
+    assert cells == [(y, x) for y in (5, 6) for x in (12, 13, 14)]
+    assert t["ignore"][0].sum() == 0 and t["ignore"][2].sum() == 0
+    with pytest.raises(ValueError, match="class ids"):
+        encode(BOXES[:1], [dont_care(3)], [10.0], CONFIG)
+
+
+def test_focal_loss_skips_negatives_in_dont_care_cells():
+    gt = torch.zeros(1, 1, 2, 2)
+    logits = torch.tensor([[[[3.0, -3.0], [-3.0, -3.0]]]])  # a confident detection in cell (0, 0)
+    ignore = torch.zeros(1, 1, 2, 2)
+    ignore[0, 0, 0, 0] = 1.0
+    without = focal_loss(logits, gt).item()
+    with_ignore = focal_loss(logits, gt, ignore).item()
+    assert with_ignore == pytest.approx(
+        without - focal_loss(logits[..., :1, :1], gt[..., :1, :1]).item(), rel=1e-3
+    )
+    assert with_ignore < 0.1 * without
+    # A positive inside a don't-care region still counts as a positive.
+    gt[0, 0, 0, 0] = 1.0
+    assert focal_loss(logits, gt, ignore).item() == pytest.approx(focal_loss(logits, gt).item())
 
 
 def test_objects_beyond_max_objects_mark_only_the_heatmap():
