@@ -88,13 +88,7 @@ def run_job(job: Job, out_dir: str, timeout_s: float, clips: bool, threads: int 
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     run_dir = Path(out_dir) / "runs" / job.name
-    record = {
-        "scenario": job.scenario,
-        "seed": job.seed,
-        "perception": job.perception,
-        "overrides": list(job.overrides),
-    }
-    record |= {"run_dir": str(Path("runs") / job.name), "status": "error", "error": None, "metrics": None}
+    record = _error_record(job, None)  # until the run succeeds
     t0 = time.perf_counter()
     old = signal.signal(signal.SIGALRM, _timeout)
     signal.setitimer(signal.ITIMER_REAL, float(timeout_s))
@@ -233,7 +227,7 @@ def _run_isolated(job: Job, args: tuple) -> dict:
             return record
 
 
-def _error_record(job: Job, error: str) -> dict:
+def _error_record(job: Job, error: str | None) -> dict:
     return {
         "scenario": job.scenario,
         "seed": job.seed,
