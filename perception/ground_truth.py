@@ -54,15 +54,16 @@ class GroundTruthPerceiver:
         if truth is None:
             raise ValueError("GroundTruthPerceiver needs the simulator's truth")
         seen = self._delayed(truth)
-        near = np.hypot(seen.xy_m[:, 0] - ego.x_m, seen.xy_m[:, 1] - ego.y_m) <= self.max_range_m
+        # Distances as |z - z_ego| on the positions viewed as complex x + iy: one numpy pass.
+        xy_c = np.ascontiguousarray(seen.xy_m, dtype=np.float64).view(np.complex128)[:, 0]
+        near = np.abs(xy_c - complex(ego.x_m, ego.y_m)) <= self.max_range_m
         if self.miss_probability > 0:
             near &= self._rng.random(len(near)) >= self.miss_probability
-        n = int(near.sum())
         xy, v = seen.xy_m[near], seen.v_mps[near]
         if self.position_noise_m > 0:
-            xy = xy + self._rng.normal(0.0, self.position_noise_m, (n, 2))
+            xy = xy + self._rng.normal(0.0, self.position_noise_m, xy.shape)
         if self.velocity_noise_mps > 0:
-            v = v + self._rng.normal(0.0, self.velocity_noise_mps, (n, 2))
+            v = v + self._rng.normal(0.0, self.velocity_noise_mps, v.shape)
         return WorldModel(
             ego=ego,
             t_s=ego.t_s,

@@ -154,6 +154,25 @@ def test_projection_is_the_nearest_segment_of_the_whole_path():
     assert math.dist((0.0, 0.1), proj.point_xy_m) == pytest.approx(7.9, abs=0.01)
 
 
+def test_projection_near_the_start_sees_the_path_that_comes_back():
+    # A path that loops back near its start: a point there gets its nearest segment, wherever that
+    # is along the path (the fast path's second-nearest-vertex test must not settle too early).
+    rng = np.random.default_rng(1)
+    for turns in (0.9, 1.0, 1.1):
+        angles = np.linspace(0.0, 2.0 * math.pi * turns, 60)
+        path = np.stack([6.0 * np.cos(angles), 6.0 * np.sin(angles)], axis=1)
+        seg = np.diff(path, axis=0)
+        for _ in range(100):
+            point = path[int(rng.integers(len(path)))] + rng.normal(0.0, 1.5, 2)
+            t = np.clip(np.einsum("ij,ij->i", point - path[:-1], seg) / np.einsum("ij,ij->i", seg, seg), 0, 1)
+            dist = np.hypot(*(point - path[:-1] - t[:, None] * seg).T)
+            proj = project(path, *point)
+            assert dist[proj.segment] == pytest.approx(dist.min(), abs=1e-9)
+    # The loop closes on the start: a point just beyond it is nearest the last segment.
+    proj = project(path[: int(len(path) / 1.1) + 2], 6.05, -0.2)
+    assert proj.segment >= len(path) / 1.1 - 2
+
+
 def test_path_heading_wraps_across_pi():
     path = np.array([[0.0, 0.0], [-10.0, 0.01], [-20.0, -0.01]])  # westward, yaw near +-pi
     proj = project(path, -10.0, 0.5)
