@@ -168,9 +168,11 @@ def test_projection_near_the_start_sees_the_path_that_comes_back():
             dist = np.hypot(*(point - path[:-1] - t[:, None] * seg).T)
             proj = project(path, *point)
             assert dist[proj.segment] == pytest.approx(dist.min(), abs=1e-9)
-    # The loop closes on the start: a point just beyond it is nearest the last segment.
-    proj = project(path[: int(len(path) / 1.1) + 2], 6.05, -0.2)
-    assert proj.segment >= len(path) / 1.1 - 2
+    # A loop of a little over one turn: a point just clockwise of the start lies nearest the
+    # loop's end (its segment 52 of 54), not its first segment, 0.2 m away.
+    angles = np.linspace(0.0, 2.0 * math.pi * 1.02, 55)
+    proj = project(np.stack([6.0 * np.cos(angles), 6.0 * np.sin(angles)], axis=1), 6.05, -0.2)
+    assert proj.segment == 52 and abs(proj.cross_track_error_m) < 0.1
 
 
 def test_path_heading_wraps_across_pi():
