@@ -305,10 +305,10 @@ def _clutter(r: _Reader, road: Road, route: Route) -> list[ActorSpec]:
     actors = []
     for key, (kind, model, offset) in CLUTTER_KINDS.items():
         offset_key = f"{key}_offset_m"
-        r.used.add(offset_key)
+        offset_m = r.sub(offset_key, list(offset))  # a number or a range, drawn per object
         for _ in range(int(r.rng.poisson(density[key] * (span[1] - span[0]) / 100.0))):
             s_m = min(max(route.start_s_m + float(r.rng.uniform(*span)), 0.0), road.length_m)
-            out = float(_sample(r.data.get(offset_key, list(offset)), f"clutter.{offset_key}", r.rng))
+            out = float(_sample(offset_m, f"clutter.{offset_key}", r.rng))
             side = 1.0 if r.rng.random() < 0.5 else -1.0
             lane = road.lane_count - 1 if side > 0 else 0
             actors.append(ActorSpec(kind, model, "static", s_m, lane, side * (road.half_width_m + out)))
