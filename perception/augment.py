@@ -118,10 +118,10 @@ class Augment:
     """
 
     flip_p: float = 0.5
-    jitter: float = 0.25
+    jitter: float = 0.15
     hue_shift_deg: float = 6.0
-    noise_std: float = 0.02
-    scale_p: float = 0.5
+    noise_std: float = 0.01
+    scale_p: float = 0.3
     scale_range: tuple[float, float] = (0.8, 1.3)
     min_kept_fraction: float = 0.4
     min_box_size_px: float = 2.0
