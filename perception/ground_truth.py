@@ -54,9 +54,7 @@ class GroundTruthPerceiver:
         if truth is None:
             raise ValueError("GroundTruthPerceiver needs the simulator's truth")
         seen = self._delayed(truth)
-        # Distances as |z - z_ego| on the positions viewed as complex x + iy: one numpy pass.
-        xy_c = np.ascontiguousarray(seen.xy_m, dtype=np.float64).view(np.complex128)[:, 0]
-        near = np.abs(xy_c - complex(ego.x_m, ego.y_m)) <= self.max_range_m
+        near = np.hypot(seen.xy_m[:, 0] - ego.x_m, seen.xy_m[:, 1] - ego.y_m) <= self.max_range_m
         if self.miss_probability > 0:
             near &= self._rng.random(len(near)) >= self.miss_probability
         xy, v = seen.xy_m[near], seen.v_mps[near]
