@@ -18,10 +18,10 @@ import time
 import numpy as np
 import torch
 
-from perception import atomic
-from perception.cnn import Detector
-from perception.detector import fold_batchnorm, load_checkpoint
-from sim.drive import drive
+from perception.detection.detector import Detector
+from perception.detection.model import fold_batchnorm, load_checkpoint
+from perception.files import write_json
+from sim.app.drive import drive
 
 LOOP_SCENARIOS = ["cut_in", "pedestrian_crossing", "dense_traffic"]
 
@@ -125,7 +125,7 @@ def main() -> None:
         "closed_loop": loop,
         "gpu": gpu if gpu is not None else "no CUDA device on this machine",
     }
-    atomic.write_json(args.out, out)
+    write_json(args.out, out)
     print(f"wrote {args.out}")
 
 

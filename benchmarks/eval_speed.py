@@ -22,8 +22,8 @@ from pathlib import Path
 
 import yaml
 
-from perception import atomic
-from sim import suite
+from perception.files import write_json
+from sim.evaluation import suite
 
 SCENARIOS = yaml.safe_load(files("conf").joinpath("suite", "standard.yaml").read_text())["scenarios"]
 CONFIGS = {  # name -> (workers, backend)
@@ -68,7 +68,7 @@ def main() -> None:
         "ray_overhead_pool_over_ray": round(rate["local_2_workers"] / rate["ray_2_workers"], 2),
         "rounds": runs,
     }
-    atomic.write_json(args.out, out)
+    write_json(args.out, out)
     for name, v in rate.items():
         print(f"{name:16s} {v:6.1f} runs/min")
     print(

@@ -26,10 +26,10 @@ import statistics
 import time
 from pathlib import Path
 
-from perception import atomic
-from sim import drive as drive_module
-from sim import runner
-from sim.drive import drive
+from perception.files import write_json
+from sim import loop
+from sim.app import drive as drive_module
+from sim.app.drive import drive
 
 CONFIGS = {
     "a_kinematic_no_camera": ["sim.ego_model=kinematic", "sim.camera.enabled=false"],
@@ -42,7 +42,7 @@ TARGETS = {  # from the issue: multiples of highway-fast-v0, or of real time
     "c_physics_camera_10hz": ("x real time", 5.0),
 }
 STAGES = {  # profile rows (function name substrings) -> stage name
-    "runner.py:.*run_closed_loop": "total loop",
+    "loop.py:.*run_closed_loop": "total loop",
     "simulation.py:.*step": "sim step (traffic, physics, criteria)",
     "traffic.py:.*step": "  traffic (IDM/MOBIL, scripted actors)",
     r"vehicle.py:\d+\(advance\)": "  physics ego (pybullet stepSimulation)",
@@ -100,12 +100,12 @@ def profile(name: str, seed: int) -> dict:
     """cProfile of one run's closed loop (setup excluded): each stage's share of the loop, and the
     functions with the most own time."""
     prof = cProfile.Profile()
-    loop = runner.run_closed_loop
+    original = loop.run_closed_loop
 
     def profiled_loop(*args, **kwargs):
         prof.enable()
         try:
-            return loop(*args, **kwargs)
+            return original(*args, **kwargs)
         finally:
             prof.disable()
 
@@ -113,13 +113,13 @@ def profile(name: str, seed: int) -> dict:
     try:
         run_once(name, seed)
     finally:
-        drive_module.run_closed_loop = loop
+        drive_module.run_closed_loop = original
     stats = pstats.Stats(prof)
     rows = {}
     for (file, line, func), (_, _, tottime, cumtime, _) in stats.stats.items():
         rows[f"{Path(file).name}:{line}({func})"] = (tottime, cumtime)
 
-    total = next(cum for key, (_, cum) in rows.items() if re.search("runner.py:.*run_closed_loop", key))
+    total = next(cum for key, (_, cum) in rows.items() if re.search("loop.py:.*run_closed_loop", key))
     stages = {}
     for pattern, label in STAGES.items():
         cum = sum(c for key, (_, c) in rows.items() if re.search(pattern, key))
@@ -195,7 +195,7 @@ def main() -> None:
     }
     if not args.no_profile:
         out["profile"] = {name: profile(name, args.seeds[0]) for name in CONFIGS}
-    atomic.write_json(args.out, out)
+    write_json(args.out, out)
     for name, r in results.items():
         print(
             f"{name:24s} {r['sim_seconds_per_wall_second']:7.1f} sim-s/s  ratio {r['ratio']} {r['ratio_unit']} "

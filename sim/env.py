@@ -23,8 +23,8 @@ import numpy as np
 from gymnasium import spaces
 
 from control.command import ControlCommand
-from sim import cfg as C
-from sim.criteria import (
+from sim.app import config as C
+from sim.metrics.criteria import (
     BLOCKED,
     COLLISION_PEDESTRIAN,
     COLLISION_STATIC,

@@ -1,7 +1,7 @@
 """One scenario in a PyBullet world: ego vehicle, traffic, sensors and criteria, stepped per tick.
 
 `Simulation` knows nothing of perception, planning or control beyond their message types: the
-closed-loop runner (sim/runner.py) and the Gymnasium env (sim/env.py) both drive it with a
+closed-loop runner (sim/loop.py) and the Gymnasium env (sim/env.py) both drive it with a
 `ControlCommand` per control tick.
 """
 
@@ -13,14 +13,14 @@ import numpy as np
 
 from control.command import ControlCommand
 from perception.types import CameraFrame, WorldModel
-from sim.camera import MIN_BOX_HEIGHT_PX, Camera, ground_truth_boxes
 from sim.config import SimConfig
-from sim.criteria import TTC_PERIOD_S, Criteria, Event
-from sim.ego_frenet import EgoFrenet
-from sim.scenario import ScenarioSpec
-from sim.traffic import Traffic
-from sim.vehicle import KinematicCar, PhysicsCar
-from sim.world import PhysicsWorld, World
+from sim.metrics.criteria import TTC_PERIOD_S, Criteria, Event
+from sim.scenario.spec import ScenarioSpec
+from sim.traffic.traffic import Traffic
+from sim.world.camera import MIN_BOX_HEIGHT_PX, Camera, ground_truth_boxes
+from sim.world.ego_frenet import EgoFrenet
+from sim.world.vehicle import KinematicCar, PhysicsCar
+from sim.world.world import PhysicsWorld, World
 
 # Per-tick states recorded for metrics, plots and replays (all (T,) float arrays).
 TICK_KEYS = (

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from perception import atomic
+from perception.files import atomic_path, write_json
 from perception.ground_truth import GroundTruthPerceiver
 from perception.types import EgoState, WorldModel
 
@@ -79,9 +79,9 @@ def test_bad_error_model_is_rejected(kw):
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     target = tmp_path / "result.json"
-    atomic.write_json(target, {"a": 1})
+    write_json(target, {"a": 1})
     with pytest.raises(RuntimeError):
-        with atomic.atomic_path(target) as tmp:
+        with atomic_path(target) as tmp:
             tmp.write_text("half written")
             raise RuntimeError("killed")
     assert target.read_text().strip().startswith("{")

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from perception.dataset import load_coco
-from sim.cli import main
+from perception.training.dataset import load_coco
+from sim.app.cli import main
 
 SCENES = [
     "scenarios=[busy_street,cut_in]",
@@ -53,7 +53,7 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
 
 
 def test_clutter_goes_to_the_train_scenes_only():
-    from sim.datagen import DataSettings, scene_jobs, scene_overrides
+    from sim.data.generate import DataSettings, scene_jobs, scene_overrides
 
     settings = DataSettings("x", ("cut_in",), 2, 1, 0, 1.0, 1, ("sim.camera.noise_std=0",), {"cones": [1, 2]})
     jobs = scene_jobs(settings)

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from sim import cfg as C
-from sim.drive import drive
+from sim.app import config as C
+from sim.app.drive import drive
 
 SCENARIOS = C.available("scenario")
 FAST = ["sim.camera.enabled=false", "video=false", "plot=false"]

@@ -1,0 +1,301 @@
+"""COCO detection metrics with pycocotools, overall, per class and per slice of the ground truth.
+
+All numbers come from pycocotools' `COCOeval` (IoU 0.50:0.05:0.95, 101 recall points, 100
+detections per image, area range "all"); nothing here re-implements AP.
+
+- overall: AP (mAP@[.5:.95]), AP50, AP75 over all classes.
+- per class: the same with `params.catIds` restricted to that class.
+- slices over a ground-truth attribute (distance band by `distance_m`, occlusion band by
+  `visible_fraction`, box height): the ground-truth boxes outside the slice get COCO's ignore flag,
+  exactly as COCOeval treats boxes outside an area range: a detection matched to an ignored box is
+  neither a true nor a false positive, and an ignored box is not needed for recall. A box that
+  lacks the attribute is outside every band of it. Unmatched detections: for box height (and
+  distance, when detections carry a predicted `distance_m`) one outside the slice is ignored, as
+  COCOeval does with area; otherwise it counts as a false positive in every slice, which makes such
+  slice APs slightly pessimistic.
+- lighting slices: an image-level attribute (`light` or `lighting` in the image records); the
+  evaluation is restricted to the images of each value (`params.imgIds`). Skipped when absent.
+
+AP is None where COCO gives -1: no ground truth at all in that class / slice. A class with ground
+truth but no detections has AP 0.0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from perception.files import atomic_path
+
+DISTANCE_BANDS_M: tuple[tuple[str, float, float], ...] = (
+    ("0-20m", 0.0, 20.0),
+    ("20-40m", 20.0, 40.0),
+    ("40m+", 40.0, math.inf),
+)
+VISIBILITY_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("visible>=0.8", 0.8, math.inf),
+    ("visible0.4-0.8", 0.4, 0.8),
+    ("visible<0.4", -math.inf, 0.4),
+)
+BOX_HEIGHT_SPLIT_PX = 20.0
+HEIGHT_BANDS_PX: tuple[tuple[str, float, float], ...] = (
+    (f"height>={BOX_HEIGHT_SPLIT_PX:g}px", BOX_HEIGHT_SPLIT_PX, math.inf),
+    (f"height<{BOX_HEIGHT_SPLIT_PX:g}px", 0.0, BOX_HEIGHT_SPLIT_PX),
+)
+LIGHT_KEYS = ("light", "lighting")
+ALL_SLICES = ("distance", "occlusion", "lighting", "height")
+PR_IOU = 0.5
+METRICS = ("AP", "AP50", "AP75")
+
+
+class _SliceEval(COCOeval):
+    """COCOeval that also ignores the gt ids in `ignore_gt` and unmatched detection ids in `ignore_dt`."""
+
+    def __init__(self, gt: COCO, dt: COCO, ignore_gt: set[int], ignore_dt: set[int]):
+        super().__init__(gt, dt, "bbox")
+        self.ignore_gt = ignore_gt
+        self.ignore_dt = ignore_dt
+
+    def _prepare(self):
+        super()._prepare()  # sets gt['ignore'] from iscrowd
+        for gts in self._gts.values():
+            for g in gts:
+                g["ignore"] = bool(g["ignore"]) or g["id"] in self.ignore_gt
+
+    def evaluateImg(self, imgId, catId, aRng, maxDet):
+        result = super().evaluateImg(imgId, catId, aRng, maxDet)
+        if result is not None and self.ignore_dt:
+            outside = np.array([d in self.ignore_dt for d in result["dtIds"]], dtype=bool)
+            result["dtIgnore"] = np.logical_or(result["dtIgnore"], (result["dtMatches"] == 0) & outside)
+        return result
+
+
+def _gt_coco(gt: dict | str | os.PathLike) -> COCO:
+    data = json.loads(Path(gt).read_text()) if isinstance(gt, str | os.PathLike) else copy.deepcopy(gt)
+    for ann in data["annotations"]:  # fields COCOeval needs that a hand-made file may lack
+        ann.setdefault("iscrowd", 0)
+        ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def _dt_coco(gt: COCO, detections: Sequence[dict]) -> COCO:
+    """Detections as a COCO result set, as `COCO.loadRes` builds it (which fails on an empty list)."""
+    image_ids = set(gt.getImgIds())
+    anns = []
+    for i, d in enumerate(detections):
+        if d["image_id"] not in image_ids:
+            raise ValueError(f"detection {i} has image_id {d['image_id']}, which is not in the ground truth")
+        x, y, w, h = (float(v) for v in d["bbox"])
+        ann = {
+            "id": i + 1,
+            "image_id": d["image_id"],
+            "category_id": int(d["category_id"]),
+            "bbox": [x, y, w, h],
+            "score": float(d["score"]),
+            "area": w * h,
+            "iscrowd": 0,
+        }
+        if "distance_m" in d:
+            ann["distance_m"] = float(d["distance_m"])
+        anns.append(ann)
+    coco = COCO()
+    coco.dataset = {
+        "images": list(gt.dataset["images"]),
+        "categories": gt.dataset["categories"],
+        "annotations": anns,
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco
+
+
+def _none_if_missing(v: float) -> float | None:
+    return None if v < 0 else float(v)
+
+
+def _run(gt: COCO, dt: COCO, cat_ids=None, img_ids=None, ignore_gt=frozenset(), ignore_dt=frozenset()):
+    """One COCOeval run; returns (metrics dict, COCOeval)."""
+    ev = _SliceEval(gt, dt, set(ignore_gt), set(ignore_dt))
+    if cat_ids is not None:
+        ev.params.catIds = list(cat_ids)
+    if img_ids is not None:
+        ev.params.imgIds = list(img_ids)
+    with contextlib.redirect_stdout(io.StringIO()):
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    n_gt = sum(1 for gts in ev._gts.values() for g in gts if not g["ignore"])
+    stats = {name: _none_if_missing(ev.stats[i]) for i, name in enumerate(METRICS)}
+    # AP50 of each category (what the AP50 above averages): precision at IoU 0.5, all areas, 100 dets.
+    p50 = ev.eval["precision"][0, :, :, 0, -1]  # (recall points, categories); -1 where no gt
+    per_class = {
+        gt.cats[c]["name"]: float(p50[:, k].mean()) if (p50[:, k] > -1).all() else None
+        for k, c in enumerate(ev.params.catIds)
+    }
+    return {**stats, "n_gt": n_gt, "AP50_per_class": per_class}, ev
+
+
+def _band_ids(anns: Sequence[dict], key, lo: float, hi: float) -> set[int]:
+    """Ids of the annotations whose attribute (a key, or a function of the record) is outside [lo, hi)."""
+    out = set()
+    for a in anns:
+        v = key(a) if callable(key) else a.get(key)
+        if v is None or not (lo <= v < hi):
+            out.add(a["id"])
+    return out
+
+
+def _box_height(a: dict) -> float:
+    return a["bbox"][3]
+
+
+def evaluate(
+    gt: dict | str | os.PathLike,
+    detections: Sequence[dict],
+    slices: Sequence[str] = ALL_SLICES,
+) -> dict:
+    """COCO bbox metrics of `detections` against the ground truth.
+
+    gt: a COCO dict or the path of its JSON file (as written by `dataset.write_coco`).
+    detections: [{image_id, category_id (1-based), bbox [x, y, w, h] px, score, optional distance_m}].
+    slices: which of ALL_SLICES to compute.
+
+    Returns {"overall": m, "per_class": {name: m}, "slices": {kind: {band: m}}, "pr": curves} with
+    m = {"AP", "AP50", "AP75": float or None, "n_gt": int} and curves = {"iou": 0.5, "recall": 101
+    floats, "precision": {name: 101 floats or None}} (precision at each recall, all areas, 100 dets).
+    """
+    unknown = set(slices) - set(ALL_SLICES)
+    if unknown:
+        raise ValueError(f"unknown slices {sorted(unknown)}; known: {ALL_SLICES}")
+    gt_coco = _gt_coco(gt)
+    dt_coco = _dt_coco(gt_coco, detections)
+    cats = sorted(gt_coco.dataset["categories"], key=lambda c: c["id"])
+    gt_anns = gt_coco.dataset["annotations"]
+    dt_anns = dt_coco.dataset["annotations"]
+
+    overall, ev = _run(gt_coco, dt_coco)
+    results: dict = {"overall": overall, "per_class": {}, "slices": {}}
+    for c in cats:
+        results["per_class"][c["name"]], _ = _run(gt_coco, dt_coco, cat_ids=[c["id"]])
+
+    # precision[T, R, K, A, M]: IoU thresholds, recall points, categories, area ranges, max dets
+    t = int(np.argmin(np.abs(ev.params.iouThrs - PR_IOU)))
+    precision = ev.eval["precision"][t, :, :, 0, -1]
+    results["pr"] = {
+        "iou": PR_IOU,
+        "recall": [float(r) for r in ev.params.recThrs],
+        "precision": {
+            c["name"]: None if np.all(precision[:, k] < 0) else [float(p) for p in precision[:, k]]
+            for k, c in enumerate(cats)
+        },
+    }
+
+    attribute_bands = {
+        "distance": ("distance_m", DISTANCE_BANDS_M, any("distance_m" in d for d in dt_anns)),
+        "occlusion": ("visible_fraction", VISIBILITY_BANDS, False),
+        "height": (_box_height, HEIGHT_BANDS_PX, True),
+    }
+    for kind in slices:
+        if kind == "lighting":
+            groups: dict[str, list[int]] = {}
+            for img in gt_coco.dataset["images"]:
+                light = next((img[k] for k in LIGHT_KEYS if k in img), None)
+                if light is not None:
+                    groups.setdefault(str(light), []).append(img["id"])
+            if groups:
+                results["slices"]["lighting"] = {
+                    name: _run(gt_coco, dt_coco, img_ids=ids)[0] for name, ids in sorted(groups.items())
+                }
+            continue
+        key, bands, dets_have_key = attribute_bands[kind]
+        results["slices"][kind] = {
+            name: _run(
+                gt_coco,
+                dt_coco,
+                ignore_gt=_band_ids(gt_anns, key, lo, hi),
+                ignore_dt=_band_ids(dt_anns, key, lo, hi) if dets_have_key else set(),
+            )[0]
+            for name, lo, hi in bands
+        }
+    return results
+
+
+def _fmt(v: float | None) -> str:
+    return "   -  " if v is None else f"{v:6.3f}"
+
+
+def format_table(results: dict) -> str:
+    """A plain-text table: one row for overall, each class and each slice; columns AP, AP50, AP75, n_gt."""
+    rows: list[tuple[str, dict]] = [("overall", results["overall"])]
+    rows += [(f"class {name}", m) for name, m in results["per_class"].items()]
+    for kind, bands in results.get("slices", {}).items():
+        rows += [(f"{kind} {name}", m) for name, m in bands.items()]
+    width = max(len(name) for name, _ in rows)
+    classes = list(results["per_class"])
+    header = "  ".join(f"{c[:6]:>6}" for c in classes)
+    lines = [f"{'':<{width}}  {'AP':>6}  {'AP50':>6}  {'AP75':>6}  {'n_gt':>6}  AP50 of {header}"]
+    for name, m in rows:
+        by_class = m.get("AP50_per_class", {})
+        cells = "  ".join(_fmt(by_class.get(c)) for c in classes) if len(by_class) > 1 else ""
+        lines.append(
+            f"{name:<{width}}  {_fmt(m['AP'])}  {_fmt(m['AP50'])}  {_fmt(m['AP75'])}  {m.get('n_gt', 0):>6d}"
+            f"  {' ' * 8}{cells}".rstrip()
+        )
+    return "\n".join(lines)
+
+
+PLOT_SIZE_PX = (640, 480)  # width, height
+PLOT_MARGIN_PX = 50
+PLOT_COLOURS_BGR = ((200, 80, 30), (40, 40, 220), (40, 160, 40), (160, 40, 160), (0, 140, 220))
+
+
+def pr_plot(curves: dict, path: str | os.PathLike) -> None:
+    """Draw the precision-recall curves (`evaluate(...)["pr"]`) with OpenCV; write the image atomically."""
+    w, h = PLOT_SIZE_PX
+    m = PLOT_MARGIN_PX
+    img = np.full((h, w, 3), 255, dtype=np.uint8)
+    x0, y0, x1, y1 = m, h - m, w - m // 2, m // 2  # plot area: (x0, y0) is recall 0, precision 0
+
+    def to_px(r: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return np.stack([x0 + r * (x1 - x0), y0 + p * (y1 - y0)], axis=1).round().astype(np.int32)
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for v in np.linspace(0.0, 1.0, 6):
+        gx, gy = to_px(np.array([v]), np.array([v]))[0]
+        cv2.line(img, (gx, y0), (gx, y1), (225, 225, 225), 1)
+        cv2.line(img, (x0, gy), (x1, gy), (225, 225, 225), 1)
+        cv2.putText(img, f"{v:.1f}", (gx - 10, y0 + 18), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, f"{v:.1f}", (x0 - 32, gy + 4), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.rectangle(img, (x0, y1), (x1, y0), (0, 0, 0), 1)
+    cv2.putText(img, "recall", ((x0 + x1) // 2 - 20, h - 10), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "precision", (5, y1 - 8), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    title = f"PR @ IoU {curves.get('iou', PR_IOU):.2f}"
+    cv2.putText(img, title, ((x0 + x1) // 2 - 50, y1 - 8), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+
+    recall = np.asarray(curves["recall"], dtype=float)
+    for k, (name, precision) in enumerate(curves["precision"].items()):
+        colour = PLOT_COLOURS_BGR[k % len(PLOT_COLOURS_BGR)]
+        label = f"{name}" if precision is not None else f"{name} (no gt)"
+        cv2.putText(img, label, (x1 - 150, y1 + 20 + 18 * k), font, 0.5, colour, 1, cv2.LINE_AA)
+        if precision is None:
+            continue
+        cv2.polylines(img, [to_px(recall, np.asarray(precision, dtype=float))], False, colour, 2, cv2.LINE_AA)
+
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(str(tmp), img):
+            raise OSError(f"{path}: OpenCV could not write the plot (unknown image extension?)")

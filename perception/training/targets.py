@@ -1,0 +1,197 @@
+"""Training targets and loss of the CenterNet detector (perception/detection/model.py).
+
+encode() turns one image's boxes into dense and sparse targets at output stride 4:
+    heatmap  (C, h, w)  a Gaussian per object at its centre cell, value 1 exactly there
+    indices  (M,)       flattened centre cell y * w + x of object j (M = max_objects slots)
+    mask     (M,)       1 for a used slot
+    size     (M, 2)     log(box w, h / stride)
+    offset   (M, 2)     centre / stride - centre cell, in [0, 1)
+    distance (M,)       log(distance_m / max_distance_m); distance_mask (M,) 0 where unknown (NaN)
+    ignore   (C, h, w)  1 in the cells a don't-care box (class id dont_care(k)) of class k covers:
+                        the focal loss skips them as negatives (KITTI's DontCare, COCO's crowd)
+The regression encodings must match detector.decode().
+
+Gaussian radius: r = GAUSSIAN_RADIUS_FRACTION * sqrt(w h) in output cells (CenterNet's own radius
+formula has a known bug, CenterNet issue #273, and its author notes that a radius proportional to
+sqrt(w h) works about as well). r is not rounded: sigma = (2 r + 1) / 6, and the Gaussian is cut
+to the square |dx|, |dy| <= r around the centre cell, so a small object (r < 1) marks one cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from perception.detection.model import OUTPUT_STRIDE, DetectorConfig
+
+MAX_OBJECTS = 128  # regression slots per image; the heatmap marks every object
+GAUSSIAN_RADIUS_FRACTION = 0.2  # radius [cells] per sqrt(box area [cells^2])
+FOCAL_ALPHA = 2.0  # CenterNet focal loss: positives weighted (1 - p)^alpha
+FOCAL_BETA = 4.0  # negatives near a centre weighted down by (1 - y)^beta
+PROB_CLAMP = 1e-4  # sigmoid clamped to [1e-4, 1 - 1e-4] before the log
+# Loss weights. Size and distance are L1 in log space (a relative error of ~0.1 per 10 %), so they
+# take weight 1 / 0.5 where CenterNet's pixel-space size takes 0.1.
+LOSS_WEIGHTS = {"heatmap": 1.0, "size": 1.0, "offset": 1.0, "distance": 0.5}
+
+
+def dont_care(class_ids):
+    """Class id k <-> the id of a don't-care box of class k (-1 - k; its own inverse). A don't-care
+    box (a COCO crowd box: too small or too hidden to be a fair target) gets no target and its
+    cells are no penalty for detections of its class."""
+    return -1 - class_ids
+
+
+def encode(
+    boxes_xyxy,
+    class_ids,
+    distances_m,
+    config: DetectorConfig,
+    stride: int = OUTPUT_STRIDE,
+    max_objects: int = MAX_OBJECTS,
+) -> dict[str, torch.Tensor]:
+    """Targets of ONE image. boxes_xyxy: (N, 4) [input px] inside the config's input size;
+    class_ids: (N,) in [0, num_classes), or dont_care(k) for a don't-care box of class k;
+    distances_m: (N,) [m], NaN (or None for all) where unknown.
+
+    Raises ValueError for an empty box, a box outside the image, or a bad class id: callers
+    validate (and clip) their data first. Objects beyond `max_objects` mark the heatmap only.
+    """
+    boxes = torch.as_tensor(np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4))  # (N, 4)
+    n = boxes.shape[0]
+    cls = torch.as_tensor(np.asarray(class_ids, dtype=np.int64).reshape(n))
+    if distances_m is None:
+        dist = torch.full((n,), float("nan"))
+    else:
+        dist = torch.as_tensor(np.asarray(distances_m, dtype=np.float32).reshape(n))
+    H, W, C = config.input_height, config.input_width, config.num_classes
+    if H % stride or W % stride:
+        raise ValueError(f"input size {H}x{W} is not a multiple of the stride {stride}")
+    x0, y0, x1, y1 = boxes.unbind(1)
+    bad = ~((x0 >= 0) & (y0 >= 0) & (x1 <= W) & (y1 <= H) & (x1 > x0) & (y1 > y0))  # NaN is bad too
+    if bad.any():
+        raise ValueError(f"box {boxes[bad][0].tolist()} is empty or outside the {W}x{H} image")
+    if n and (cls.min() < -C or cls.max() >= C):
+        raise ValueError(f"class ids must lie in [0, {C}) (or be don't-care ids), got {cls.tolist()}")
+    if (dist <= 0).any():
+        raise ValueError(f"distances must be > 0 (or NaN if unknown), got {dist.tolist()}")
+    h, w = H // stride, W // stride
+
+    # Don't-care boxes: the cells they overlap, per class; the rest are the objects.
+    care = cls >= 0
+    dc_box, dc_cls = boxes[~care] / stride, dont_care(cls[~care])
+    cells_x, cells_y = torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32)
+    in_x = (cells_x[None] < dc_box[:, 2:3]) & (cells_x[None] + 1 > dc_box[:, 0:1])  # (D, w)
+    in_y = (cells_y[None] < dc_box[:, 3:4]) & (cells_y[None] + 1 > dc_box[:, 1:2])  # (D, h)
+    covered = (in_y[:, :, None] & in_x[:, None, :]).float().reshape(-1, h * w)  # (D, h w)
+    ignore = torch.zeros(C, h * w).scatter_reduce_(0, dc_cls[:, None].expand_as(covered), covered, "amax")
+    boxes, cls, dist = boxes[care], cls[care], dist[care]
+    n = boxes.shape[0]
+    x0, y0, x1, y1 = boxes.unbind(1)
+
+    # Centres and sizes in output cells.
+    cx, cy = (x0 + x1) / (2 * stride), (y0 + y1) / (2 * stride)  # (N,) in [0, w), [0, h)
+    bw, bh = (x1 - x0) / stride, (y1 - y0) / stride
+    ix, iy = cx.floor().long().clamp(max=w - 1), cy.floor().long().clamp(max=h - 1)  # centre cell
+
+    # Heatmap: separable Gaussians over the whole grid, (N, h) x (N, w) -> (N, h, w), max per class.
+    radius = GAUSSIAN_RADIUS_FRACTION * (bw * bh).sqrt()  # (N,)
+    sigma = (2 * radius + 1) / 6
+    dx = torch.arange(w, dtype=torch.float32)[None, :] - ix[:, None]  # (N, w)
+    dy = torch.arange(h, dtype=torch.float32)[None, :] - iy[:, None]  # (N, h)
+    gx = torch.exp(-(dx**2) / (2 * sigma[:, None] ** 2)) * (dx.abs() <= radius[:, None])
+    gy = torch.exp(-(dy**2) / (2 * sigma[:, None] ** 2)) * (dy.abs() <= radius[:, None])
+    gauss = gy[:, :, None] * gx[:, None, :]  # (N, h, w), exactly 1 at the centre cell
+    heatmap = torch.zeros(C, h * w).scatter_reduce_(
+        0, cls[:, None].expand(n, h * w), gauss.reshape(n, h * w), "amax"
+    )
+
+    m = min(n, max_objects)
+    out = {
+        "heatmap": heatmap.reshape(C, h, w),
+        "ignore": ignore.reshape(C, h, w),
+        "indices": torch.zeros(max_objects, dtype=torch.int64),
+        "mask": torch.zeros(max_objects),
+        "size": torch.zeros(max_objects, 2),
+        "offset": torch.zeros(max_objects, 2),
+        "distance": torch.zeros(max_objects),
+        "distance_mask": torch.zeros(max_objects),
+    }
+    out["indices"][:m] = (iy * w + ix)[:m]
+    out["mask"][:m] = 1.0
+    out["size"][:m] = torch.stack([bw, bh], 1)[:m].log()
+    out["offset"][:m] = torch.stack([cx - ix, cy - iy], 1)[:m]
+    known = ~dist[:m].isnan()
+    out["distance"][:m] = torch.where(known, (dist[:m] / config.max_distance_m).log(), 0.0)
+    out["distance_mask"][:m] = known.float()
+    return out
+
+
+def collate(
+    samples: list[tuple[torch.Tensor, dict[str, torch.Tensor]]],
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """[(image (3, H, W), targets of encode())] -> (images (B, 3, H, W), {key: (B, ...)}).
+
+    Usable as a DataLoader collate_fn.
+    """
+    images = torch.stack([image for image, _ in samples])
+    targets = {key: torch.stack([t[key] for _, t in samples]) for key in samples[0][1]}
+    return images, targets
+
+
+def focal_loss(
+    pred_logits: torch.Tensor, gt_heatmap: torch.Tensor, ignore: torch.Tensor | None = None
+) -> torch.Tensor:
+    """CenterNet's penalty-reduced focal loss. pred_logits, gt_heatmap, ignore: (B, C, h, w) -> scalar.
+
+    positives (gt == 1): -(1 - p)^2 log p; negatives: -(1 - gt)^4 p^2 log(1 - p), except where
+    `ignore` is 1 (don't-care cells); summed over everything, divided by the number of positives
+    (at least 1).
+    """
+    p = torch.sigmoid(pred_logits.float()).clamp(PROB_CLAMP, 1 - PROB_CLAMP)
+    pos = gt_heatmap.eq(1).float()
+    neg = 1 - pos if ignore is None else (1 - pos) * (1 - ignore)
+    pos_loss = torch.log(p) * (1 - p) ** FOCAL_ALPHA * pos
+    neg_loss = torch.log(1 - p) * p**FOCAL_ALPHA * (1 - gt_heatmap) ** FOCAL_BETA * neg
+    return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1.0)
+
+
+def _l1_at_centres(
+    pred: torch.Tensor, indices: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """pred (B, c, h, w) read at indices (B, M) vs target (B, M, c); mean |error| per coordinate over
+    the masked (B, M) slots: sum / (number of objects + 1e-4)."""
+    B, c = pred.shape[:2]
+    at = (
+        pred.float().reshape(B, c, -1).gather(2, indices[:, None, :].expand(B, c, indices.shape[1]))
+    )  # (B, c, M)
+    err = (at.transpose(1, 2) - target.reshape(B, -1, c)).abs().mean(2)  # (B, M)
+    return (err * mask).sum() / (mask.sum() + 1e-4)
+
+
+def detection_loss(
+    outputs: dict[str, torch.Tensor],
+    targets: dict[str, torch.Tensor],
+    weights: dict[str, float] | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the head losses -> (total (scalar, differentiable), {part: float, "total": float}).
+
+    outputs: CenterNet.forward's dict; targets: collate()'s batched dict. The distance part counts
+    only when the model has a distance head. `weights` overrides LOSS_WEIGHTS key by key.
+    """
+    unknown = set(weights or {}) - set(LOSS_WEIGHTS)
+    if unknown:
+        raise ValueError(f"unknown loss weights {sorted(unknown)}; known: {sorted(LOSS_WEIGHTS)}")
+    wts = {**LOSS_WEIGHTS, **(weights or {})}
+    idx, mask = targets["indices"], targets["mask"]
+    parts = {
+        "heatmap": focal_loss(outputs["heatmap"], targets["heatmap"], targets.get("ignore")),
+        "size": _l1_at_centres(outputs["size"], idx, targets["size"], mask),
+        "offset": _l1_at_centres(outputs["offset"], idx, targets["offset"], mask),
+    }
+    if "distance" in outputs:
+        parts["distance"] = _l1_at_centres(
+            outputs["distance"], idx, targets["distance"], targets["distance_mask"]
+        )
+    total = sum(wts[k] * v for k, v in parts.items())
+    values = torch.stack([total.detach(), *(v.detach() for v in parts.values())]).tolist()  # one host sync
+    return total, dict(zip(["total", *parts], values, strict=True))

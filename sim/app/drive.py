@@ -1,0 +1,71 @@
+"""One closed-loop drive from config overrides: what `bulletdrive drive` runs, and what tests,
+benchmarks and suites call. Hydra stays here at the edge; the library gets plain objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from sim.app import config as C
+from sim.loop import RunResult, run_closed_loop
+from sim.record.outputs import VideoRecorder, write_outputs
+from sim.record.viz import VideoWriter
+from sim.simulation import Simulation, seeds
+
+DRIVE_KEYS = {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"}
+
+
+def drive(overrides: list[str], write: bool = True, on_frame=None) -> tuple[RunResult, Path]:
+    """Compose conf/drive.yaml with `overrides`, run it, and (if `write`) write the run folder:
+    metrics.json, log.npz, trajectory.png (plot=true), video.mp4 (video=true) and .hydra/.
+
+    Returns the result and the run folder. Raises ConfigError on bad input.
+    """
+    cfg, run_dir = C.load("drive", overrides)
+    C.check_keys(cfg, DRIVE_KEYS)
+    seed = C.seed_of(cfg)
+    sim_cfg = C.sim_config(cfg)
+    spec = C.scenario_spec(cfg, seeds(seed)[0])
+    perceiver, planner, controller = C.build_stack(cfg, sim_cfg)
+    if perceiver.needs_camera and not sim_cfg.camera.enabled:
+        raise C.ConfigError("this perception needs the camera: sim.camera.enabled must be true")
+    want_video = write and bool(cfg.video) and sim_cfg.camera.enabled
+    camera = sim_cfg.camera.enabled and (want_video or perceiver.needs_camera or on_frame is not None)
+    if write:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _save_config(cfg, run_dir, overrides)
+
+    sim = Simulation(sim_cfg, spec, seed, camera=camera)
+    video = None
+    try:
+        if want_video:
+            w, h = sim_cfg.camera.width, sim_cfg.camera.height
+            video = VideoWriter(run_dir / "video.mp4", sim_cfg.camera_hz, (w + h, h))
+            on_frame = VideoRecorder(video)
+        result = run_closed_loop(sim, perceiver, planner, controller, seed, on_frame)
+        if video is not None:
+            video.close()
+        result.summary = {
+            "scenario": spec.name,
+            "seed": seed,
+            "perception": cfg.hydra.runtime.choices.get("perception", "custom"),
+            "ego_model": sim_cfg.ego_model,
+            **result.summary,
+        }
+        if write:
+            write_outputs(run_dir, sim, result, plot=bool(cfg.plot))
+    finally:
+        sim.close()
+    return result, run_dir
+
+
+def _save_config(cfg, run_dir: Path, overrides: list[str]) -> None:
+    """Like a Hydra app: the resolved config and the overrides in RUN_DIR/.hydra/."""
+    from omegaconf import OmegaConf
+
+    from perception.files import write_bytes
+
+    conf = OmegaConf.to_container(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True)
+    write_bytes(run_dir / ".hydra" / "config.yaml", yaml.safe_dump(conf, sort_keys=False).encode())
+    write_bytes(run_dir / ".hydra" / "overrides.yaml", yaml.safe_dump(list(overrides)).encode())

@@ -1,0 +1,256 @@
+"""`bulletdrive data`: a labelled camera dataset from randomised scenarios, in COCO format.
+
+Each scene is one scenario driven in closed loop by the ground-truth stack with one seed (ranges
+and domain randomisation drawn from it); a frame is captured every `frame_every_s` with the
+ground-truth boxes of the actors it shows. Scenes run in parallel processes. Layout of OUT:
+
+  images/{split}/{scenario}_s{seed}_{k:03d}.png    the frames
+  shards/{split}/{scenario}_s{seed}.json           one scene's records (written when it is done)
+  annotations/{split}.json                          COCO: images (+ lighting, camera K and
+                                                    cam_to_world), annotations (+ distance_m,
+                                                    visible_fraction, truncation, actor
+                                                    position_m on the ground), categories
+  dataset.json, summary.json, box_heights.png, contact_sheet.png
+
+Objects too small, too hidden or too cut off to be fair targets (under MIN_BOX_HEIGHT_PX tall, less
+than MIN_VISIBLE_FRACTION visible, or more than MAX_TRUNCATION outside the image: KITTI's "hard"
+limit) are kept as COCO "crowd" (iscrowd 1) boxes: don't-care regions, as KITTI's DontCare, where a
+detection is neither rewarded nor punished, in training and evaluation.
+`clutter` (conf/data.yaml) adds static roadside objects to every train scene (sim/scenario/parse.py), a
+domain randomisation; val scenes drive the scenarios as shipped, so val measures the detector on
+what it meets in the closed loop.
+
+Train and val scenes use disjoint seeds, so no scene leaks across the split. Every file is written
+atomically and a scene counts as done only when its shard exists: a killed run resumes where it
+stopped. The same config gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from perception.errors import InputError
+from perception.files import write_bytes, write_json
+from perception.progress import Progress
+from perception.training.dataset import write_coco
+from sim.data.summary import summarize
+
+FORMAT_VERSION = 2  # 2: don't-care (iscrowd) boxes, clutter
+MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are don't-care boxes
+MIN_BOX_HEIGHT_PX = 5.0  # shorter boxes are don't-care boxes ...
+DONT_CARE_MIN_HEIGHT_PX = 2.0  # ... down to this height; shorter ones are left out
+MAX_TRUNCATION = 0.5  # boxes more than this share outside the image are don't-care boxes
+
+
+class DataError(InputError):
+    """Bad data settings or an output folder that belongs to another dataset."""
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    out_dir: str
+    scenarios: tuple[str, ...]
+    train_scenes: int
+    val_scenes: int
+    seed: int
+    frame_every_s: float
+    workers: int
+    sim_overrides: tuple[str, ...] = ()
+    clutter: dict = field(default_factory=dict)  # scenario `clutter` densities added to every scene
+
+    def __post_init__(self):
+        if self.train_scenes < 1 or self.val_scenes < 1:
+            raise DataError("train_scenes and val_scenes must be >= 1")
+        if not self.scenarios:
+            raise DataError("scenarios must list at least one scenario")
+        if not self.frame_every_s > 0:
+            raise DataError(f"frame_every_s={self.frame_every_s} must be > 0")
+        if self.seed < 0 or self.workers < 1:
+            raise DataError("seed must be >= 0 and workers >= 1")
+
+
+@dataclass(frozen=True)
+class SceneJob:
+    split: str
+    scenario: str
+    seed: int
+    out_dir: str
+    frame_every_s: float
+    sim_overrides: tuple[str, ...]
+    clutter: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.scenario}_s{self.seed}"
+
+
+def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
+    """Scene i drives scenarios[i % n] with seed cfg.seed * 100003 + i: val seeds follow the train
+    ones, so the two splits never share a scene. Train scenes get the clutter, val scenes none."""
+    jobs = []
+    for i in range(cfg.train_scenes + cfg.val_scenes):
+        split = "train" if i < cfg.train_scenes else "val"
+        scenario = cfg.scenarios[i % len(cfg.scenarios)]
+        seed = cfg.seed * 100003 + i
+        clutter = tuple(cfg.clutter.items()) if split == "train" else ()  # val: the scenarios as shipped
+        jobs.append(
+            SceneJob(split, scenario, seed, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides, clutter)
+        )
+    return jobs
+
+
+LOW_SUN_DEG = 40.0  # sun elevation below this: "low_sun" (the world draws 25-80 deg)
+DIM_AMBIENT = 0.55  # ambient light below this: "dim" (the world draws 0.45-0.75)
+
+
+def lighting_of(light_direction, ambient: float) -> str:
+    """A coarse lighting label for evaluation slices: low_sun, dim or bright."""
+    elevation_deg = float(np.degrees(np.arcsin(np.clip(light_direction[2], -1.0, 1.0))))
+    if elevation_deg < LOW_SUN_DEG:
+        return "low_sun"
+    return "dim" if ambient < DIM_AMBIENT else "bright"
+
+
+def scene_overrides(job: SceneJob) -> list[str]:
+    """The user's sim/scenario overrides plus the clutter of the data settings."""
+    if not job.clutter:
+        return list(job.sim_overrides)
+    clutter = ",".join(f"{key}:{_hydra(key, value)}" for key, value in job.clutter)
+    return [*job.sim_overrides, f"++scenario.clutter={{{clutter}}}"]
+
+
+def run_scene(job: SceneJob) -> str:
+    """Drive one scene, write its frames and its shard; returns the scene name."""
+    from sim.app.drive import drive
+
+    out = Path(job.out_dir)
+    image_dir = out / "images" / job.split
+    records: list[dict] = []
+
+    def capture(sim, frame, world, plan) -> None:
+        k = len(records)
+        file_name = f"{job.name}_{k:03d}.png"
+        ok, png = cv2.imencode(".png", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise DataError(f"could not encode {file_name}")
+        write_bytes(image_dir / file_name, png.tobytes())
+        boxes = []
+        for b in sim.boxes(frame, DONT_CARE_MIN_HEIGHT_PX):
+            x0, y0, x1, y1 = (float(v) for v in b.box_xyxy)
+            visible = float(b.visible_fraction)
+            dont_care = (
+                y1 - y0 < MIN_BOX_HEIGHT_PX
+                or not visible >= MIN_VISIBLE_FRACTION
+                or b.truncation > MAX_TRUNCATION
+            )
+            boxes.append(
+                {
+                    "category_id": int(b.class_id) + 1,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": (x1 - x0) * (y1 - y0),
+                    "iscrowd": int(dont_care),
+                    "distance_m": float(b.distance_m),
+                    "visible_fraction": visible,
+                    "truncation": float(b.truncation),
+                    "actor_id": int(b.actor_id),
+                    "position_m": [float(v) for v in sim.actors.xy_m[b.actor_index]],
+                }
+            )
+        h, w = frame.rgb.shape[:2]
+        light = lighting_of(sim.world.light_direction, sim.world.render_options["lightAmbientCoeff"])
+        image = {"file_name": file_name, "width": w, "height": h, "seed": job.seed}
+        image.update({"scenario": job.scenario, "t_s": float(frame.t_s), "lighting": light})
+        image.update({"K": frame.K.tolist(), "cam_to_world": frame.cam_to_world.tolist()})
+        records.append({"image": image, "annotations": boxes})
+
+    overrides = [
+        f"scenario={job.scenario}",
+        f"seed={job.seed}",
+        "perception=ground_truth",
+        "sim.camera.enabled=true",
+        f"sim.camera_hz={1.0 / job.frame_every_s}",
+        *scene_overrides(job),
+    ]
+    drive(overrides, write=False, on_frame=capture)
+    write_json(out / "shards" / job.split / f"{job.name}.json", records)
+    return job.name
+
+
+def _hydra(key: str, value) -> str:
+    """A clutter density (a number or a [low, high] range) as Hydra override text."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        raise DataError(f"clutter.{key}: expected a number or [low, high], got {value!r}")
+    text = ",".join(repr(float(v)) for v in items)
+    return f"[{text}]" if isinstance(value, (list, tuple)) else text
+
+
+def generate(cfg: DataSettings) -> dict:
+    """Make (or finish) the dataset described by `cfg`; returns the summary."""
+    out = Path(cfg.out_dir)
+    manifest = {"format_version": FORMAT_VERSION, **asdict(cfg)}
+    manifest.pop("out_dir")
+    manifest.pop("workers")
+    manifest["scenarios"] = list(cfg.scenarios)
+    manifest["sim_overrides"] = list(cfg.sim_overrides)
+    manifest["clutter"] = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in cfg.clutter.items()}
+    manifest_path = out / "dataset.json"
+    if manifest_path.exists():
+        try:
+            old = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError:
+            raise DataError(
+                f"{manifest_path} is corrupt: delete the folder or choose another out_dir"
+            ) from None
+        if old != manifest:
+            changed = sorted(k for k in manifest if old.get(k) != manifest.get(k))
+            raise DataError(
+                f"{out} holds a dataset made with other settings ({', '.join(changed)}): "
+                "choose another out_dir or delete it"
+            )
+    else:
+        write_json(manifest_path, manifest)
+
+    jobs = scene_jobs(cfg)
+    todo = [j for j in jobs if not _scene_done(out, j)]
+    progress = Progress(len(jobs), "data", unit="scenes", done=len(jobs) - len(todo))
+    if todo:
+        if cfg.workers == 1:
+            for job in todo:
+                progress.update(1, note=run_scene(job))
+        else:
+            with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
+                for name in pool.map(run_scene, todo):
+                    progress.update(1, note=name)
+    for split in ("train", "val"):
+        _merge(out, split, [j for j in jobs if j.split == split])
+    return summarize(out)
+
+
+def _scene_done(out: Path, job: SceneJob) -> bool:
+    """A scene is done when its shard and every image it lists are on disk."""
+    shard = out / "shards" / job.split / f"{job.name}.json"
+    try:
+        records = json.loads(shard.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return all((out / "images" / job.split / r["image"]["file_name"]).exists() for r in records)
+
+
+def _merge(out: Path, split: str, jobs: list[SceneJob]) -> None:
+    """All shards of a split, in scene order, into annotations/{split}.json with fresh ids."""
+    images, annotations = [], []
+    for job in jobs:
+        for rec in json.loads((out / "shards" / split / f"{job.name}.json").read_text()):
+            image = {"id": len(images) + 1, **rec["image"]}
+            images.append(image)
+            for ann in rec["annotations"]:
+                annotations.append({"id": len(annotations) + 1, "image_id": image["id"], **ann})
+    write_coco(out / "annotations" / f"{split}.json", images, annotations)

@@ -1,0 +1,377 @@
+"""The suite report: tables, a bar chart and the perception-swap study over the runs of a suite.
+
+Pure functions over run records; nothing here simulates. A run record is a dict
+  {"scenario", "seed", "perception", "status" ("ok" | "error"), "error", "run_dir", "metrics"}
+with `metrics` the dict of sim.metrics.scores.summarize (None on error). An attribution record gives the likely
+cause of one infraction: {"scenario", "seed", "perception", "t_s", "kind", "actor_id", "cause",
+"missed_fraction", "localisation_error_m", "track_latency_s", "clip"}. Paths (run_dir, clip) are
+relative to the suite folder, where the report is written.
+
+Numbers are mean ± half width of the 95 % confidence interval (Student's t over the runs). As in the
+CARLA leaderboard (statistics_manager.py) the global score is the mean over runs and infractions
+per km are pooled: total count over total distance. The perception-swap study pairs every run with
+the run of the baseline perceiver (ground truth) on the same scenario and seed, so that the
+difficulty of a seed cancels out: a paired t interval of the score difference.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from operator import itemgetter
+from pathlib import Path
+from urllib.parse import quote
+
+import cv2
+import numpy as np
+from scipy import stats
+
+from perception.evaluation.coco_eval import PLOT_COLOURS_BGR
+from perception.files import write_bytes, write_json
+from sim.metrics.criteria import COLLISION_KINDS, OFF_ROAD
+from sim.metrics.scores import SCORERS, score_of
+
+ALL = "all scenarios"
+BASELINE = "ground_truth"
+INFRACTION_KINDS = (*COLLISION_KINDS, OFF_ROAD)  # what "infractions per km" counts
+CHART_NAME = "driving_score.png"
+CHART_HEIGHT_PX = 480
+CHART_MIN_WIDTH_PX = 640
+CHART_GROUP_PX = 140  # width of one scenario's group of bars
+CHART_MARGINS_PX = (50, 20, 60, 50)  # left, right, top (title, legend), bottom (labels)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+# ---------------------------------------------------------------------------- statistics
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
+    """(mean, half width of the `confidence` interval) with Student's t; half width nan for < 2 values."""
+    x = np.asarray(list(values), dtype=float)
+    if len(x) == 0:
+        return math.nan, math.nan
+    if len(x) == 1:
+        return float(x[0]), math.nan
+    t = stats.t.ppf(0.5 + confidence / 2, len(x) - 1)
+    return float(x.mean()), float(t * x.std(ddof=1) / math.sqrt(len(x)))
+
+
+def fmt_ci(mean: float, half: float, digits: int = 1, sign: bool = False) -> str:
+    """Mean ± half width: "87.3 ± 4.1" ("+2.0 ± 1.5" with sign), "87.3 ± n/a" for one run, "n/a" for none."""
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:{'+' if sign else ''}.{digits}f} ± " + (
+        f"{half:.{digits}f}" if math.isfinite(half) else "n/a"
+    )
+
+
+def _is_ok(record: dict) -> bool:
+    return record["status"] == "ok" and record["metrics"] is not None
+
+
+def _ok(records: list[dict]) -> list[dict]:
+    return [r for r in records if _is_ok(r)]
+
+
+def _order(values) -> list:
+    """The distinct values in order of first appearance (the suite's order)."""
+    return list(dict.fromkeys(values))
+
+
+def _check_scorer(scorer: str) -> None:
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; known: {', '.join(SCORERS)}")
+
+
+# ---------------------------------------------------------------------------- tables
+def summary_rows(records: list[dict], scorer: str) -> list[dict]:
+    """One row per scenario x perceiver that ran, then one per perceiver over all scenarios (ALL).
+
+    Row: scenario, perception, n_ok, n_errors, score_mean/_ci, route_completion_mean/_ci [percent],
+    distance_km, infractions (collisions + off road), infractions_per_km (pooled; nan without
+    distance), collisions. Only runs that ended ok count in the numbers.
+    """
+    _check_scorer(scorer)
+    perceivers = _order(r["perception"] for r in records)
+    groups = [
+        (s, p, [r for r in records if (r["scenario"], r["perception"]) == (s, p)])
+        for s in _order(r["scenario"] for r in records)
+        for p in perceivers
+    ]
+    groups = [g for g in groups if g[2]]
+    groups += [(ALL, p, [r for r in records if r["perception"] == p]) for p in perceivers]
+    return [_summary_row(s, p, rs, scorer) for s, p, rs in groups]
+
+
+def _summary_row(scenario: str, perception: str, records: list[dict], scorer: str) -> dict:
+    ok = [r["metrics"] for r in _ok(records)]
+    score = mean_ci(score_of(m, scorer) for m in ok)
+    rc = mean_ci(m["route_completion"] for m in ok)
+    km = sum(m["distance_m"] for m in ok) / 1000.0
+    infractions = sum(m["infractions"].get(k, 0) for m in ok for k in INFRACTION_KINDS)
+    return {
+        "scenario": scenario,
+        "perception": perception,
+        "n_ok": len(ok),
+        "n_errors": len(records) - len(ok),
+        "score_mean": score[0],
+        "score_ci": score[1],
+        "route_completion_mean": rc[0],
+        "route_completion_ci": rc[1],
+        "distance_km": km,
+        "infractions": infractions,
+        "infractions_per_km": infractions / km if km > 0 else math.nan,
+        "collisions": sum(m["infractions"].get(k, 0) for m in ok for k in COLLISION_KINDS),
+    }
+
+
+def paired_differences(records: list[dict], scorer: str, baseline: str = BASELINE) -> list[dict]:
+    """The perception-swap study: score(perceiver) - score(baseline) paired by scenario and seed.
+
+    One row per scenario x other perceiver that ran there, then one per perceiver with the pairs of
+    all scenarios pooled (ALL). Only seeds where both runs ended ok pair up. Row: scenario,
+    perception, baseline, n_pairs, baseline_mean, perception_mean (over the paired runs),
+    diff_mean, diff_ci. Empty when the baseline never ran.
+    """
+    _check_scorer(scorer)
+    if not any(r["perception"] == baseline for r in records):
+        return []
+    score = {
+        (r["scenario"], r["seed"], r["perception"]): score_of(r["metrics"], scorer) for r in _ok(records)
+    }
+    ran = {(r["scenario"], r["perception"]) for r in records}
+    others = [p for p in _order(r["perception"] for r in records) if p != baseline]
+    rows, pooled = [], {p: [] for p in others}
+    for s in _order(r["scenario"] for r in records):
+        seeds = _order(r["seed"] for r in records if r["scenario"] == s)
+        for p in [p for p in others if (s, p) in ran]:
+            pairs = [
+                (score[s, k, baseline], score[s, k, p])
+                for k in seeds
+                if {(s, k, baseline), (s, k, p)} <= score.keys()
+            ]
+            pooled[p] += pairs
+            rows.append(_paired_row(s, p, baseline, pairs))
+    return rows + [_paired_row(ALL, p, baseline, pooled[p]) for p in others]
+
+
+def _paired_row(scenario: str, perception: str, baseline: str, pairs: list[tuple[float, float]]) -> dict:
+    base, other = np.array(pairs, dtype=float).reshape(-1, 2).T
+    diff = mean_ci(other - base)
+    return {
+        "scenario": scenario,
+        "perception": perception,
+        "baseline": baseline,
+        "n_pairs": len(pairs),
+        "baseline_mean": float(base.mean()) if len(pairs) else math.nan,
+        "perception_mean": float(other.mean()) if len(pairs) else math.nan,
+        "diff_mean": diff[0],
+        "diff_ci": diff[1],
+    }
+
+
+# ---------------------------------------------------------------------------- chart
+def _text_px(text: str, scale: float = 0.45) -> int:
+    return cv2.getTextSize(text, FONT, scale, 1)[0][0]
+
+
+def _fit(text: str, width_px: float) -> str:
+    """`text`, cut and ended with ".." where it is wider than `width_px`."""
+    n = len(text)
+    while n > 1 and _text_px(text[:n] + ("" if n == len(text) else "..")) > width_px:
+        n -= 1
+    return text if n == len(text) else text[:n] + ".."
+
+
+def chart_size_px(n_groups: int) -> tuple[int, int]:
+    """(width, height) of the bar chart of `n_groups` scenarios."""
+    left, right, _, _ = CHART_MARGINS_PX
+    return max(CHART_MIN_WIDTH_PX, left + right + n_groups * CHART_GROUP_PX), CHART_HEIGHT_PX
+
+
+def bar_chart_png(rows: list[dict], path: str | os.PathLike, title: str = "score") -> None:
+    """Grouped bars of `score_mean` (0-100) with a `score_ci` whisker: scenario on x, a bar per perceiver.
+
+    rows: summary_rows (or any rows with scenario, perception, score_mean, score_ci). Drawn with
+    OpenCV in the style of perception.evaluation.coco_eval.pr_plot; written atomically as PNG.
+    """
+    scenarios, perceivers = _order(r["scenario"] for r in rows), _order(r["perception"] for r in rows)
+    w, h = chart_size_px(len(scenarios))
+    left, right, top, bottom = CHART_MARGINS_PX
+    x0, x1, y0, y1 = left, w - right, h - bottom, top  # (x0, y0): first group, score 0
+    img = np.full((h, w, 3), 255, dtype=np.uint8)
+
+    def y_px(score: float) -> int:
+        return int(round(y0 + np.clip(score, 0.0, 100.0) / 100.0 * (y1 - y0)))
+
+    for v in range(0, 101, 20):
+        cv2.line(img, (x0, y_px(v)), (x1, y_px(v)), (225, 225, 225), 1)
+        cv2.putText(img, str(v), (x0 - 32, y_px(v) + 4), FONT, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, title, (x0, 20), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    legend_x = x0
+    for k, p in enumerate(perceivers):
+        colour = PLOT_COLOURS_BGR[k % len(PLOT_COLOURS_BGR)]
+        cv2.rectangle(img, (legend_x, 32), (legend_x + 10, 42), colour, -1)
+        cv2.putText(img, p, (legend_x + 14, 42), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        legend_x += 24 + _text_px(p)
+
+    group = (x1 - x0) / max(len(scenarios), 1)
+    bar = 0.8 * group / max(len(perceivers), 1)
+    by_key = {(r["scenario"], r["perception"]): r for r in rows}
+    for i, s in enumerate(scenarios):
+        gx = x0 + i * group + 0.1 * group
+        for k, p in enumerate(perceivers):
+            r = by_key.get((s, p))
+            if r is None or not math.isfinite(r["score_mean"]):
+                continue
+            bx0, bx1 = int(round(gx + k * bar)), int(round(gx + (k + 1) * bar)) - 2
+            colour = PLOT_COLOURS_BGR[k % len(PLOT_COLOURS_BGR)]
+            cv2.rectangle(img, (bx0, y_px(r["score_mean"])), (bx1, y0), colour, -1)
+            if math.isfinite(r["score_ci"]):
+                cx, ends = (
+                    (bx0 + bx1) // 2,
+                    (r["score_mean"] - r["score_ci"], r["score_mean"] + r["score_ci"]),
+                )
+                cv2.line(img, (cx, y_px(ends[0])), (cx, y_px(ends[1])), (0, 0, 0), 1)
+                for v in ends:  # caps only where the interval ends inside the plot, not where clipped
+                    if 0.0 <= v <= 100.0:
+                        cv2.line(img, (cx - 4, y_px(v)), (cx + 4, y_px(v)), (0, 0, 0), 1)
+        label = _fit(s, group - 6)
+        lx = int(x0 + (i + 0.5) * group - _text_px(label) / 2)
+        cv2.putText(img, label, (lx, y0 + 20), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.rectangle(img, (x0, y1), (x1, y0), (0, 0, 0), 1)
+    ok, png = cv2.imencode(".png", img)
+    if not ok:
+        raise OSError(f"{path}: OpenCV could not encode the bar chart")
+    write_bytes(path, png.tobytes())
+
+
+# ---------------------------------------------------------------------------- report
+def _cell(value, digits: int = 2) -> str:
+    """A Markdown table cell: None / nan as "-", floats with `digits` decimals, no pipes or newlines."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(columns: dict[str, Callable[[dict], object]], rows: list[dict]) -> str:
+    """A GitHub Markdown table: one column per (header, cell of a row) in `columns`."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    return "\n".join(lines + ["| " + " | ".join(_cell(f(r)) for f in columns.values()) + " |" for r in rows])
+
+
+SUMMARY_COLUMNS = {
+    "scenario": itemgetter("scenario"),
+    "perception": itemgetter("perception"),
+    "runs ok": itemgetter("n_ok"),
+    "errors": itemgetter("n_errors"),
+    "score": lambda r: fmt_ci(r["score_mean"], r["score_ci"]),
+    "route completion %": lambda r: fmt_ci(r["route_completion_mean"], r["route_completion_ci"]),
+    "infractions / km": itemgetter("infractions_per_km"),
+    "collisions": itemgetter("collisions"),
+}
+SWAP_COLUMNS = {
+    "scenario": itemgetter("scenario"),
+    "perception": itemgetter("perception"),
+    "pairs": itemgetter("n_pairs"),
+    "baseline score": lambda r: _cell(r["baseline_mean"], 1),
+    "perception score": lambda r: _cell(r["perception_mean"], 1),
+    "difference": lambda r: fmt_ci(r["diff_mean"], r["diff_ci"], sign=True),
+}
+INFRACTION_COLUMNS = {
+    "scenario": itemgetter("scenario"),
+    "seed": itemgetter("seed"),
+    "perception": itemgetter("perception"),
+    "t [s]": itemgetter("t_s"),
+    "kind": itemgetter("kind"),
+    "actor": itemgetter("actor_id"),
+    "likely cause": itemgetter("cause"),
+    "missed fraction": itemgetter("missed_fraction"),
+    "localisation error [m]": itemgetter("localisation_error_m"),
+    "track latency [s]": itemgetter("track_latency_s"),
+    "phantom fraction": lambda a: a.get("phantom_fraction"),
+    "clip": lambda a: f"[clip]({quote(a['clip'])})" if a["clip"] else None,
+}
+
+
+def _error_line(error: str | None) -> str:
+    """The last non-empty line of an error (a traceback ends with the exception)."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    return lines[-1].replace("`", "'") if lines else "(no message)"
+
+
+def write_report(
+    records: list[dict],
+    attributions: list[dict],
+    out_dir: str | os.PathLike,
+    scorer: str,
+    title: str,
+    baseline: str = BASELINE,
+) -> Path:
+    """Write out_dir/report.md, out_dir/report.json (same rows) and out_dir/driving_score.png.
+
+    All three atomically. Returns the path of report.md.
+    """
+    _check_scorer(scorer)
+    out_dir = Path(out_dir)
+    summary = summary_rows(records, scorer)
+    swap = paired_differences(records, scorer, baseline)
+    errors = [r for r in records if not _is_ok(r)]
+    bar_chart_png(summary, out_dir / CHART_NAME, title=f"{scorer}: mean and 95% CI")
+
+    md = [
+        f"# {title}",
+        "",
+        f"Scorer: `{scorer}` (score 0-100). Runs: {len(records)}, errors: {len(errors)}. "
+        "Numbers are mean ± half width of the 95 % confidence interval (Student's t over runs); "
+        "infractions (collisions and off road) per km are pooled over the runs.",
+        "",
+        "## Per scenario",
+        "",
+        _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] != ALL]),
+        "",
+        "## Overall",
+        "",
+        _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] == ALL]),
+        "",
+        f"![{scorer} per scenario and perception]({CHART_NAME})",
+        "",
+        "## Perception swap: what perception costs",
+        "",
+        f"Score of each perception minus `{baseline}` on the same scenario and seed (seeds where both ran ok); "
+        "negative: the perception costs points.",
+        "",
+    ]
+    md.append(
+        _table(SWAP_COLUMNS, swap) if swap else f"No run with `{baseline}` perception: nothing to compare."
+    )
+    md += ["", "## Infractions and failures", ""]
+    md += [
+        "Collisions and off-road driving, and runs that ended blocked or timed out, with the perception "
+        "errors in the seconds before (sim/record/replay.py `attribute`) and a bird's-eye clip of the moment.",
+        "",
+    ]
+    md += [_table(INFRACTION_COLUMNS, attributions) if attributions else "None."]
+    md += ["", "## Errors", ""]
+    md += [
+        f"- {_cell(r['scenario'])}, seed {r['seed']}, {_cell(r['perception'])}: "
+        f"`{_error_line(r['error'])}` ([run folder]({quote(r['run_dir'])}))"
+        for r in errors
+    ] or ["None."]
+
+    write_bytes(out_dir / "report.md", ("\n".join(md) + "\n").encode())
+    error_rows = [{k: r[k] for k in ("scenario", "seed", "perception", "error", "run_dir")} for r in errors]
+    report = {
+        "title": title,
+        "scorer": scorer,
+        "baseline": baseline,
+        "n_runs": len(records),
+        "n_errors": len(errors),
+        "summary": summary,
+        "perception_swap": swap,
+        "infractions": attributions,
+        "errors": error_rows,
+    }
+    write_json(out_dir / "report.json", report)
+    return out_dir / "report.md"

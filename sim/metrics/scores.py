@@ -1,0 +1,350 @@
+"""Closed-loop scores as pure functions of the events and the per-tick states of a run.
+
+Which coefficients a score uses is named in its function and in its output (`version`):
+- CARLA leaderboard 2.0 (carla-simulator/leaderboard, leaderboard/utils/statistics_manager.py):
+  DS = 100 x RC x P, P multiplied per infraction (pedestrian 0.5, vehicle 0.6, static 0.65) and by
+  (1 - fraction of the driven distance outside the lanes). Timeout and blocked end the route
+  without a multiplier: the route completion carries them.
+- CARLA leaderboard 2.1 (branch leaderboard-2.1), for comparison: P = (1 - outside) / (1 + sum w),
+  w pedestrian 1.0, vehicle 0.7, static 0.6.
+- nuPlan closed-loop terms (nuplan-devkit metrics): comfort bounds, speed-limit compliance,
+  time-to-collision bound, and the closed-loop score built from them
+  (closed_loop_reactive_agents_weighted_average.yaml): product of multipliers x weighted average.
+
+`SCORERS` names where each score's headline (0-100) sits in the metrics dict of `summarize`;
+`score_of` reads it, so that reports can be made with any of them.
+
+All outputs are JSON-ready (Python floats, ints, bools, strings). Non-finite numbers become
+None (JSON null): e.g. `min_ttc_s` is null when nothing ever closed in on the ego.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from decision.route import Route
+from perception.files import json_safe
+from sim.metrics.criteria import (
+    BLOCKED,
+    COLLISION_KINDS,
+    COLLISION_PEDESTRIAN,
+    COLLISION_STATIC,
+    COLLISION_VEHICLE,
+    EVENT_KINDS,
+    LANE_INVASION,
+    OFF_ROAD,
+    ROUTE_COMPLETED,
+    STILL_SPEED_MPS,
+    TIMEOUT,
+    Event,
+)
+
+CARLA_V2_0 = "carla-leaderboard-2.0"
+CARLA_V2_1 = "carla-leaderboard-2.1"
+NUPLAN_CLS = "nuplan-closed-loop-weighted-average"
+PENALTY_V2_0 = {COLLISION_PEDESTRIAN: 0.5, COLLISION_VEHICLE: 0.6, COLLISION_STATIC: 0.65}
+WEIGHT_V2_1 = {COLLISION_PEDESTRIAN: 1.0, COLLISION_VEHICLE: 0.7, COLLISION_STATIC: 0.6}
+
+# nuPlan comfort bounds (ego_*_acceleration / jerk / yaw_rate metrics).
+LON_ACCEL_MIN_MPS2 = -4.05
+LON_ACCEL_MAX_MPS2 = 2.40
+LAT_ACCEL_MAX_MPS2 = 4.89
+JERK_MAX_MPS3 = 8.37
+YAW_RATE_MAX_RADPS = 0.95
+SMOOTHING_WINDOW_S = 0.2  # moving-average window before differentiating (nuPlan: Savitzky-Golay)
+MAX_OVERSPEED_MPS = 2.23  # nuPlan speed-limit compliance normaliser
+TTC_BOUND_S = 0.95  # nuPlan time-to-collision-within-bound threshold
+PER_KM_KINDS = (*COLLISION_KINDS, OFF_ROAD, LANE_INVASION)
+# nuPlan closed-loop score: weights of the weighted average, and the making-progress threshold.
+NUPLAN_WEIGHTS = {"progress": 5.0, "ttc_within_bound": 5.0, "speed_limit_compliance": 4.0, "comfortable": 2.0}
+NUPLAN_MIN_PROGRESS = 0.2
+# Where each scorer's headline score (0-100) sits in the metrics dict of `summarize`.
+SCORERS = {
+    CARLA_V2_0: ("driving_score",),
+    CARLA_V2_1: ("carla_v2_1", "driving_score"),
+    NUPLAN_CLS: ("nuplan", "score"),
+}
+
+
+def _num(x) -> float | None:
+    """A JSON-safe float: None for inf/nan."""
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def count_events(events: list[Event]) -> dict[str, int]:
+    """Number of events of every kind (all kinds present, in EVENT_KINDS order)."""
+    counts = dict.fromkeys(EVENT_KINDS, 0)
+    for e in events:
+        counts[e.kind] = counts.get(e.kind, 0) + 1
+    return counts
+
+
+def route_completion(max_s_m: float, route: Route) -> float:
+    """Fraction of the route done, in [0, 1], from the furthest s reached."""
+    if not math.isfinite(max_s_m):
+        return 0.0
+    return route.completion(max_s_m)
+
+
+# ---------------------------------------------------------------------------- CARLA
+def carla_driving_score_v2_0(
+    route_completion: float, events: list[Event], outside_lanes_fraction: float
+) -> dict:
+    """CARLA leaderboard 2.0 driving score of one route.
+
+    route_completion: fraction in [0, 1]; outside_lanes_fraction: fraction of the driven distance
+    spent outside the lanes, in [0, 1]. Returns version, driving_score [0-100],
+    route_completion [percent], infraction_penalty, outside_lanes_pct and counts per kind.
+    """
+    rc = float(np.clip(route_completion, 0.0, 1.0))
+    outside = float(np.clip(outside_lanes_fraction, 0.0, 1.0))
+    penalty = 1.0
+    for e in events:
+        penalty *= PENALTY_V2_0.get(e.kind, 1.0)
+    penalty *= 1.0 - outside
+    return {
+        "version": CARLA_V2_0,
+        "driving_score": 100.0 * max(rc * penalty, 0.0),
+        "route_completion": 100.0 * rc,
+        "infraction_penalty": penalty,
+        "outside_lanes_pct": 100.0 * outside,
+        "counts": count_events(events),
+    }
+
+
+def carla_driving_score_v2_1(
+    route_completion: float, events: list[Event], outside_lanes_fraction: float
+) -> dict:
+    """CARLA leaderboard 2.1 driving score: P = (1 - outside) / (1 + sum of infraction weights)."""
+    rc = float(np.clip(route_completion, 0.0, 1.0))
+    outside = float(np.clip(outside_lanes_fraction, 0.0, 1.0))
+    penalty = (1.0 - outside) / (1.0 + sum(WEIGHT_V2_1.get(e.kind, 0.0) for e in events))
+    return {
+        "version": CARLA_V2_1,
+        "driving_score": 100.0 * max(rc * penalty, 0.0),
+        "route_completion": 100.0 * rc,
+        "infraction_penalty": penalty,
+        "outside_lanes_pct": 100.0 * outside,
+    }
+
+
+# ---------------------------------------------------------------------------- nuPlan terms
+def _smooth(x: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average over `window` (odd) samples, edges padded with the end values."""
+    if window <= 1 or len(x) < 2:
+        return x.astype(float)
+    half = window // 2
+    padded = np.pad(x.astype(float), half, mode="edge")
+    return np.convolve(padded, np.ones(window) / window, mode="valid")
+
+
+def comfort(
+    t_s: np.ndarray, accel_mps2: np.ndarray, speed_mps: np.ndarray, yaw_rate_radps: np.ndarray
+) -> dict:
+    """nuPlan-style comfort of a run. All inputs (T,), t_s increasing.
+
+    The signals are smoothed over SMOOTHING_WINDOW_S before use; jerk is the time derivative of the
+    smoothed acceleration; lateral acceleration = speed x yaw rate. Returns the extremes, the
+    fraction of ticks within each bound (`within`), the bounds, and `comfortable` (every tick within
+    every bound). Ticks with a non-finite value are left out.
+    """
+    t, accel_mps2, speed_mps, yaw_rate_radps = (
+        np.asarray(a, dtype=float) for a in (t_s, accel_mps2, speed_mps, yaw_rate_radps)
+    )
+    finite = np.isfinite(t) & np.isfinite(accel_mps2) & np.isfinite(speed_mps) & np.isfinite(yaw_rate_radps)
+    if not finite.all():  # ticks without a value (e.g. no acceleration estimate yet) are left out
+        t, accel_mps2, speed_mps, yaw_rate_radps = (
+            a[finite] for a in (t, accel_mps2, speed_mps, yaw_rate_radps)
+        )
+    n = len(t)
+    if n == 0:
+        zero = {"lon_accel": 1.0, "lat_accel": 1.0, "jerk": 1.0, "yaw_rate": 1.0}
+        return {
+            "comfortable": True,
+            "lon_accel_min_mps2": 0.0,
+            "lon_accel_max_mps2": 0.0,
+            "lat_accel_max_abs_mps2": 0.0,
+            "jerk_max_abs_mps3": 0.0,
+            "yaw_rate_max_abs_radps": 0.0,
+            "within": zero,
+            "bounds": _comfort_bounds(),
+        }
+    dt = float(np.median(np.diff(t))) if n > 1 else 1.0
+    window = 2 * int(round(SMOOTHING_WINDOW_S / (2 * dt))) + 1 if dt > 0 else 1
+    acc = _smooth(accel_mps2, window)
+    yaw_rate = _smooth(yaw_rate_radps, window)
+    lat = _smooth(speed_mps * yaw_rate_radps, window)
+    jerk = np.gradient(acc, t) if n > 1 else np.zeros(1)
+    within = {
+        "lon_accel": float(np.mean((acc >= LON_ACCEL_MIN_MPS2) & (acc <= LON_ACCEL_MAX_MPS2))),
+        "lat_accel": float(np.mean(np.abs(lat) <= LAT_ACCEL_MAX_MPS2)),
+        "jerk": float(np.mean(np.abs(jerk) <= JERK_MAX_MPS3)),
+        "yaw_rate": float(np.mean(np.abs(yaw_rate) <= YAW_RATE_MAX_RADPS)),
+    }
+    return {
+        "comfortable": all(v == 1.0 for v in within.values()),
+        "lon_accel_min_mps2": float(acc.min()),
+        "lon_accel_max_mps2": float(acc.max()),
+        "lat_accel_max_abs_mps2": float(np.abs(lat).max()),
+        "jerk_max_abs_mps3": float(np.abs(jerk).max()),
+        "yaw_rate_max_abs_radps": float(np.abs(yaw_rate).max()),
+        "within": within,
+        "bounds": _comfort_bounds(),
+    }
+
+
+def _comfort_bounds() -> dict:
+    return {
+        "lon_accel_min_mps2": LON_ACCEL_MIN_MPS2,
+        "lon_accel_max_mps2": LON_ACCEL_MAX_MPS2,
+        "lat_accel_max_abs_mps2": LAT_ACCEL_MAX_MPS2,
+        "jerk_max_abs_mps3": JERK_MAX_MPS3,
+        "yaw_rate_max_abs_radps": YAW_RATE_MAX_RADPS,
+        "smoothing_window_s": SMOOTHING_WINDOW_S,
+    }
+
+
+def speed_limit_compliance(t_s: np.ndarray, speed_mps: np.ndarray, speed_limit_mps) -> float:
+    """nuPlan: max(0, 1 - integral of overspeed dt / (MAX_OVERSPEED_MPS x duration)), in [0, 1].
+
+    speed_limit_mps: (T,) or a scalar. Trapezoidal integral over the tick times.
+    """
+    t = np.asarray(t_s, dtype=float)
+    if len(t) < 2:
+        return 1.0
+    over = np.maximum(np.asarray(speed_mps, dtype=float) - np.asarray(speed_limit_mps, dtype=float), 0.0)
+    over = np.broadcast_to(over, t.shape)
+    violation = float(np.sum(0.5 * (over[1:] + over[:-1]) * np.diff(t)))
+    duration = float(t[-1] - t[0])
+    if duration <= 0.0:
+        return 1.0
+    return max(0.0, 1.0 - violation / (MAX_OVERSPEED_MPS * duration))
+
+
+def nuplan_score(
+    route_completion: float,
+    events: list[Event],
+    ttc_within_bound: bool,
+    speed_limit_compliance: float,
+    comfortable: bool,
+) -> dict:
+    """nuPlan closed-loop score of one run: 100 x (product of multipliers) x (weighted average).
+
+    nuplan-devkit closed_loop_reactive_agents_weighted_average.yaml, with these approximations:
+    - no at-fault collision {0, 0.5, 1}: a collision is at fault when the ego moved at it
+      (speed_mps > STILL_SPEED_MPS; nuPlan never blames a stationary ego). 0 for an at-fault hit on a
+      vehicle or pedestrian or on more than one object (distinct actor ids), 0.5 for one static object.
+    - drivable-area compliance {0, 1}: 0 after any off_road event (a corner > 0.3 m beyond the edge).
+    - making progress {0, 1}: progress ratio >= 0.2. We have no expert route, so the progress
+      ratio is the route completion; it is also the progress term of the weighted average.
+    - driving-direction compliance: always 1, our roads carry one direction of traffic.
+    Weighted average: progress 5, TTC within bound 5 (1/0), speed-limit compliance 4, comfort 2 (1/0).
+    """
+    at_fault = [e for e in events if e.kind in COLLISION_KINDS and e.speed_mps > STILL_SPEED_MPS]
+    objects = {e.actor_id for e in at_fault}
+    if not at_fault:
+        collision = 1.0
+    elif len(objects) == 1 and all(e.kind == COLLISION_STATIC for e in at_fault):
+        collision = 0.5
+    else:
+        collision = 0.0
+    progress = float(np.clip(route_completion, 0.0, 1.0))
+    multipliers = {
+        "no_at_fault_collision": collision,
+        "drivable_area_compliance": 0.0 if any(e.kind == OFF_ROAD for e in events) else 1.0,
+        "making_progress": 1.0 if progress >= NUPLAN_MIN_PROGRESS else 0.0,
+        "driving_direction_compliance": 1.0,
+    }
+    terms = {
+        "progress": progress,
+        "ttc_within_bound": float(bool(ttc_within_bound)),
+        "speed_limit_compliance": float(speed_limit_compliance),
+        "comfortable": float(bool(comfortable)),
+    }
+    weighted = sum(NUPLAN_WEIGHTS[k] * v for k, v in terms.items()) / sum(NUPLAN_WEIGHTS.values())
+    return {
+        "version": NUPLAN_CLS,
+        "score": 100.0 * math.prod(multipliers.values()) * weighted,
+        "multipliers": multipliers,
+        "terms": terms,
+        "weighted_average": weighted,
+    }
+
+
+def score_of(metrics: dict, scorer: str) -> float:
+    """The headline score (0-100) of `scorer` (a key of SCORERS) in a metrics dict of `summarize`."""
+    if scorer not in SCORERS:
+        raise ValueError(f"unknown scorer {scorer!r}; known: {', '.join(SCORERS)}")
+    value = metrics
+    for key in SCORERS[scorer]:
+        value = value[key]
+    return float(value)
+
+
+# ---------------------------------------------------------------------------- the run
+def outcome(events: list[Event]) -> str:
+    """How the run ended: "completed", "timeout" or "blocked" from the ending event; without one,
+    "collision" if there was a collision (the runner stopped early), else "stopped"."""
+    kinds = {e.kind for e in events}
+    for kind, name in ((ROUTE_COMPLETED, "completed"), (TIMEOUT, "timeout"), (BLOCKED, "blocked")):
+        if kind in kinds:
+            return name
+    return "collision" if kinds & set(COLLISION_KINDS) else "stopped"
+
+
+def summarize(
+    ticks: dict[str, np.ndarray],
+    events: list[Event],
+    route: Route,
+    off_road_distance_m: float,
+    driven_distance_m: float,
+) -> dict:
+    """All scores of one run as one JSON-ready dict (deterministic; key order fixed).
+
+    ticks: (T,) arrays t_s, x_m, y_m, yaw_rad, speed_mps, accel_mps2, yaw_rate_radps, s_m, d_m,
+    ttc_s, speed_limit_mps. The headline `driving_score` (0-100, CARLA leaderboard 2.0) comes first;
+    route completions are in percent. The outside-lanes fraction is the off-road distance over the
+    driven distance. Non-finite numbers are null (`min_ttc_s` null: nothing ever closed in).
+    `carla_v2_1` and `nuplan` hold the other scores (see SCORERS).
+    """
+    t = np.asarray(ticks["t_s"], dtype=float)
+    s = np.asarray(ticks["s_m"], dtype=float)
+    speed = np.asarray(ticks["speed_mps"], dtype=float)
+    ttc = np.asarray(ticks["ttc_s"], dtype=float)
+    rc = route_completion(float(s.max()) if len(s) else -math.inf, route)
+    driven_m = float(driven_distance_m)
+    outside = float(off_road_distance_m) / driven_m if driven_m > 0 else 0.0
+    carla = carla_driving_score_v2_0(rc, events, outside)
+    carla_21 = carla_driving_score_v2_1(rc, events, outside)
+    counts = carla["counts"]
+    km = driven_m / 1000.0
+    per_km = {k: (counts[k] / km if km > 0 else None) for k in PER_KM_KINDS}
+    min_ttc = float(ttc.min()) if len(ttc) else math.inf
+    ride = comfort(t, ticks["accel_mps2"], speed, ticks["yaw_rate_radps"])
+    speed_compliance = speed_limit_compliance(t, speed, ticks["speed_limit_mps"])
+    ttc_ok = bool(min_ttc >= TTC_BOUND_S)
+    summary = {
+        "driving_score": carla["driving_score"],
+        "scorer": CARLA_V2_0,
+        "route_completion": carla["route_completion"],
+        "infraction_penalty": carla["infraction_penalty"],
+        "outcome": outcome(events),
+        "infractions": counts,
+        "infractions_per_km": per_km,
+        "outside_lanes_pct": carla["outside_lanes_pct"],
+        "min_ttc_s": _num(min_ttc),
+        "ttc_within_bound": ttc_ok,
+        "comfort": ride,
+        "speed_limit_compliance": speed_compliance,
+        "duration_s": float(t[-1] - t[0]) if len(t) else 0.0,
+        "distance_m": driven_m,
+        "off_road_distance_m": float(off_road_distance_m),
+        "mean_speed_mps": float(speed.mean()) if len(speed) else 0.0,
+        "carla_v2_1": carla_21,
+        "nuplan": nuplan_score(rc, events, ttc_ok, speed_compliance, ride["comfortable"]),
+        "events": [e.to_dict() for e in events],
+    }
+    return json_safe(summary)

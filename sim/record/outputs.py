@@ -1,0 +1,105 @@
+"""What a finished closed-loop run leaves in its folder, and the video frames drawn on the way.
+
+`write_outputs` writes metrics.json, log.npz (sim/record/runlog.py) and trajectory.png;
+`VideoRecorder` is the closed loop's `on_frame` callback that writes each annotated camera frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from perception.files import write_json
+from perception.types import CLASSES
+from sim.loop import RunResult, distance_m
+from sim.record import runlog, viz
+from sim.simulation import Simulation
+
+
+class VideoRecorder:
+    """`on_frame` callback that writes each camera frame, annotated, to a viz.VideoWriter."""
+
+    def __init__(self, writer):
+        self.writer = writer
+
+    def __call__(self, sim: Simulation, frame, world, plan) -> None:
+        self.writer.write(video_frame(sim, frame, world, plan))
+
+
+def video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
+    """Camera view with boxes (detections if the perceiver made any, else ground truth), a HUD
+    and a bird's-eye inset."""
+    if world.detections:
+        boxes = [(*d.box_xyxy, d.class_id, f"{CLASSES[d.class_id]} {d.score:.2f}") for d in world.detections]
+    else:
+        boxes = [
+            (*b.box_xyxy, b.class_id, f"{CLASSES[b.class_id]} {b.distance_m:.0f}m") for b in sim.boxes(frame)
+        ]
+    e = sim.ego_state
+    hud = [
+        f"t {sim.t_s:5.1f}s  v {e.speed_mps * 3.6:5.1f} km/h",
+        f"{plan.behaviour.value}: {plan.reason}"[:60],
+    ]
+    img = viz.draw_overlay(frame.rgb, boxes, hud)
+    inset = viz.bev_inset(
+        sim.spec.road,
+        (e.x_m, e.y_m),
+        e.yaw_rad,
+        world.xy_m,
+        world.yaw_rad,
+        world.size_m,
+        world.class_ids,
+        size_px=img.shape[0],
+        ego_size_m=(sim.ego.length_m, sim.ego.width_m),
+    )
+    return np.concatenate([img, inset], axis=1)
+
+
+def run_log(sim: Simulation, result: RunResult) -> runlog.RunLog:
+    """The compact log of a finished run (sim/record/runlog.py)."""
+    route = sim.spec.route
+    meta = {
+        "route_start_s_m": float(route.start_s_m),
+        "route_goal_s_m": float(route.goal_s_m),
+        "off_road_distance_m": float(sim.criteria.off_road_distance_m),
+        "driven_distance_m": distance_m(result.ticks),
+        "control_hz": float(sim.cfg.control_hz),
+        "ego_size_m": [float(sim.ego.length_m), float(sim.ego.width_m)],
+    }
+    return runlog.RunLog(
+        ticks=result.ticks,
+        actor_xy_m=sim.actor_trails(),
+        actor_yaw_rad=sim.actor_yaw_trails(),
+        actor_ids=sim.actors.ids.copy(),
+        actor_class_ids=sim.actors.class_ids.copy(),
+        actor_size_m=sim.actors.size_m.copy(),
+        perception=result.perception["perception"],
+        detections=result.perception["detections"],
+        events=list(result.events),
+        meta=meta,
+    )
+
+
+def write_outputs(run_dir: Path, sim: Simulation, result: RunResult, plot: bool) -> None:
+    """metrics.json, log.npz (sim/record/runlog.py) and trajectory.png, each written atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runlog.write(run_dir / "log.npz", run_log(sim, result))
+    write_json(run_dir / "metrics.json", result.summary)
+    if plot:
+        m = result.summary
+        trails = sim.actor_trails()
+        viz.bev_plot(
+            sim.spec.road,
+            result.ticks,
+            result.events,
+            run_dir / "trajectory.png",
+            actor_trails={int(i): trails[:, k] for k, i in enumerate(sim.actors.ids)},
+            goal_xy_m=_goal_xy(sim.spec.route),
+            title=f"{m['scenario']} seed {m['seed']}: driving score {m['driving_score']:.1f}",
+        )
+
+
+def _goal_xy(route) -> tuple[float, float]:
+    x, y, _ = route.road.to_world(route.goal_s_m, float(route.road.lane_offset_m(route.lane)))
+    return float(x), float(y)

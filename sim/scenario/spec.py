@@ -1,0 +1,84 @@
+"""A scenario after sampling: plain frozen values (sim/scenario/parse.py reads them from YAML).
+
+A `ScenarioSpec` holds the road and the ego's route (decision's `Road` and `Route`), the scripted
+actors with their behaviours and triggers, and the random NPC traffic to place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from decision.route import Road, Route
+from perception.errors import InputError
+
+ACTOR_KINDS = {
+    "vehicle": ("car", "van"),
+    "pedestrian": ("pedestrian",),
+    "obstacle": ("cone", "barrier", "car"),
+}
+BEHAVIOURS = {
+    "vehicle": ("idm", "keep_lane", "cut_in", "brake", "static"),
+    "pedestrian": ("cross", "static"),
+    "obstacle": ("static",),
+}
+
+
+class ScenarioError(InputError):
+    """A scenario file or override that cannot be used; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ActorSpec:
+    """One scripted actor, sampled.
+
+    Behaviours and the fields they use:
+    - idm: IDM along its lane, MOBIL lane changes (target_speed_mps).
+    - keep_lane: IDM along its lane, never changes lane.
+    - cut_in: keep_lane until it is ahead of the ego by at most `trigger_gap_m` (bumper to bumper,
+      measured along the road) and in the lane next to it, then moves into `target_lane` over
+      `manoeuvre_s` and drives on by IDM.
+    - brake: keep_lane until time `trigger_time_s`, then brakes at `decel_mps2` to a stop.
+    - cross (pedestrian): waits at `d_m` beside the road until the ego is within
+      `trigger_distance_m` (along the road), then walks across at `speed_mps` to the far side.
+    - static: never moves (obstacles, parked cars, standing pedestrians).
+    """
+
+    kind: str
+    model: str
+    behaviour: str
+    s_m: float  # absolute position along the road
+    lane: int
+    d_m: float  # lateral offset from the reference line (from lane + lateral_offset_m)
+    speed_mps: float = 0.0
+    target_speed_mps: float = 0.0
+    trigger_gap_m: float = math.nan
+    trigger_time_s: float = math.nan
+    trigger_distance_m: float = math.nan
+    target_lane: int = -1
+    manoeuvre_s: float = math.nan
+    decel_mps2: float = math.nan
+
+
+@dataclass(frozen=True)
+class TrafficSpec:
+    """Random NPC vehicles placed around the ego (IDM + MOBIL)."""
+
+    count: int = 0
+    ds_min_m: float = -40.0  # range of placement relative to the ego start
+    ds_max_m: float = 200.0
+    speed_min_mps: float = 10.0
+    speed_max_mps: float = 20.0
+    min_spacing_m: float = 12.0  # centre to centre, same lane
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    name: str
+    description: str
+    duration_s: float
+    road: Road
+    route: Route
+    ego_speed_mps: float
+    actors: tuple[ActorSpec, ...] = ()
+    traffic: TrafficSpec = field(default_factory=TrafficSpec)

@@ -1,0 +1,530 @@
+"""The PyBullet world: a ground plane, one body per actor, and the looks of the ground and road.
+
+One PyBullet DIRECT client per `World` (every call passes `physicsClientId`), so several worlds can
+live in one process (gymnasium vector envs).
+
+The ground is a collision plane (the physics car drives on it) with nothing visible: PyBullet
+renders only the actors. The ground and the road built from the planner's `Road` are drawn by the
+camera's deferred ground shader from `ground_texture`, a top-down picture of the map (see
+`sim.world.ground`); drawing them as meshes made every frame 3-10x slower. (The plane carries an
+invisible speck of a visual shape far below the ground: a body whose visual PyBullet derives from
+a plane collision shape crashes the EGL plugin and is drawn by TinyRenderer.)
+
+Rendering: the EGL plugin shipped inside pybullet renders headless (Mesa llvmpipe here). It must be
+loaded before any body is created, or it silently renders an empty scene, so it is loaded first
+thing. Once it is loaded, every `getCameraImage` of that client goes through it whatever renderer
+is asked for; without it, PyBullet's CPU TinyRenderer draws. The two agree on geometry, and the
+ground and sky look the same with both (the camera draws them), but EGL shades the actors its own
+way (not TinyRenderer's Lambert shading with `render_options`: an upward face comes out at
+0.5-0.75 of its colour). Measured on the 2-core dev machine (320x192, dense_traffic, 24 actors):
+getCameraImage of the actors ~3-7 ms with TinyRenderer against ~30-50 ms with EGL on llvmpipe (a
+fixed cost of the plugin, the same for an empty scene), and building a World takes ~0.05 s with
+TinyRenderer against ~0.4-0.6 s with EGL (GL context). So "auto" picks EGL only where a GPU device
+exists and the plugin's GL renderer is not a CPU one. The EGL plugin also prints to stdout on
+every frame; `c_stdout_silenced` keeps that out.
+
+Actor bodies are static multibodies with one link per colour (EGL ignores per-shape colours, so
+a car is a chassis base plus a tinted cabin link); segmentation masks give
+`body + ((link + 1) << 24)`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import importlib.util
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+import numpy as np
+import pybullet as p
+
+from decision.route import Road
+from sim.traffic.actors import Actors
+from sim.world.ground import GroundTexture, build_ground_texture
+
+GROUND_FRICTION = 1.0  # lateral friction of the ground; Bullet multiplies it by the tyres' (grip)
+GROUND_SPECK_DEPTH_M = 1.0e4  # the ground's invisible visual shape sits this far below it [m]
+GROUND_PATTERN_SEED = 0  # seed of the ground's brightness pattern when `randomise` is off
+SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "swiftshader")  # GL renderers that run on the CPU
+# Colours (RGBA in [0, 1]) and light, fixed values used when `randomise` is off.
+ASPHALT_GREY = 0.33
+GROUND_RGBA = (0.33, 0.45, 0.24, 1.0)  # grass
+LINE_RGBA = (0.95, 0.95, 0.95, 1.0)
+SKY_RGB = ((0.8, 0.86, 0.92), (0.42, 0.6, 0.86))  # (horizon, zenith), clear
+LIGHT_DIRECTION = (0.5, 0.3, 1.0)  # towards the light (PyBullet getCameraImage lightDirection)
+LIGHT_AMBIENT = 0.6
+LIGHT_DIFFUSE = 0.4
+LIGHT_SPECULAR = 0.05
+DEFAULT_VEHICLE_RGBA = (0.15, 0.3, 0.65, 1.0)
+# Domain randomisation ranges.
+ASPHALT_GREY_RANGE = (0.18, 0.5)
+GROUND_RGBA_CHOICES = ((0.33, 0.45, 0.24), (0.45, 0.5, 0.28), (0.5, 0.42, 0.3), (0.38, 0.4, 0.36))
+GROUND_JITTER = 0.05
+SKY_RGB_CHOICES = (  # (horizon, zenith): clear, hazy, overcast
+    SKY_RGB,
+    ((0.86, 0.87, 0.88), (0.6, 0.7, 0.84)),
+    ((0.72, 0.73, 0.75), (0.58, 0.6, 0.64)),
+)
+SKY_JITTER = 0.04
+LIGHT_ELEVATION_DEG_RANGE = (25.0, 80.0)
+LIGHT_AMBIENT_RANGE = (0.45, 0.75)
+VEHICLE_PALETTE = (  # common car colours
+    (0.92, 0.92, 0.92),
+    (0.08, 0.08, 0.09),
+    (0.55, 0.56, 0.58),
+    (0.75, 0.76, 0.78),
+    (0.65, 0.08, 0.07),
+    (0.1, 0.2, 0.55),
+    (0.15, 0.35, 0.2),
+    (0.85, 0.65, 0.1),
+    (0.4, 0.25, 0.15),
+)
+VEHICLE_JITTER = 0.06
+
+# Actor bodies.
+CABIN_RGBA = (0.12, 0.14, 0.17, 1.0)  # tinted glass
+CONE_RGBA = (1.0, 0.42, 0.0, 1.0)
+STRIPE_RGBA = (0.95, 0.95, 0.95, 1.0)
+BARRIER_RGBA = (0.85, 0.08, 0.06, 1.0)
+BARRIER_STRIPE_M = 0.5  # length of one red or white stripe [m] (longer on long barriers)
+MAX_SHAPES_PER_LINK = 16  # PyBullet limit of createVisualShapeArray
+PART_RGBA = {"cabin": CABIN_RGBA, "cone": CONE_RGBA, "stripe": STRIPE_RGBA, "barrier": BARRIER_RGBA}
+CHASSIS_HEIGHT_FRACTION = {"car": 0.55, "van": 0.5}  # of the actor height; the cabin sits on top
+CABIN_LENGTH_FRACTION = {"car": 0.5, "van": 0.72}
+CABIN_OFFSET_FRACTION = {"car": -0.06, "van": -0.1}  # cabin centre behind the body centre
+CABIN_WIDTH_FRACTION = 0.9
+
+
+def egl_plugin_path() -> str | None:
+    """File of the EGL renderer plugin shipped inside pybullet, or None."""
+    spec = importlib.util.find_spec("eglRenderer")
+    return None if spec is None else spec.origin
+
+
+def gpu_device_present() -> bool:
+    """Whether the machine has a GPU device node (DRM render node or NVIDIA device)."""
+    return bool(glob.glob("/dev/dri/renderD*") or glob.glob("/dev/nvidia[0-9]*"))
+
+
+@contextlib.contextmanager
+def _c_stdout_to(fd: int) -> Iterator[None]:
+    """Point file descriptor 1 (what C code writes to stdout) at `fd` meanwhile.
+
+    Python's and C's buffers are flushed on both sides, so nothing printed before or after is lost
+    or redirected. Without a C library handle or a file descriptor 1 nothing is redirected.
+    """
+    libc, saved = None, -1
+    try:
+        libc = ctypes.CDLL(None)
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        saved = os.dup(1)
+    except OSError:
+        pass
+    if libc is None or saved < 0:
+        yield
+        return
+    libc.fflush(None)
+    try:
+        os.dup2(fd, 1)
+        yield
+    finally:
+        libc.fflush(None)
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@contextlib.contextmanager
+def c_stdout_silenced(enabled: bool = True) -> Iterator[None]:
+    """Send what C code writes to stdout to /dev/null meanwhile.
+
+    The EGL plugin prints its GL set-up when it loads and a line ("ven = ...") on every rendered
+    frame, which would pollute the stdout of any program that renders.
+    """
+    if not enabled:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with _c_stdout_to(devnull):
+            yield
+    finally:
+        os.close(devnull)
+
+
+@contextlib.contextmanager
+def c_stdout_captured() -> Iterator[list[str]]:
+    """Keep what C code writes to stdout meanwhile: the yielded list gets its lines on exit."""
+    lines: list[str] = []
+    with tempfile.TemporaryFile() as f:
+        with _c_stdout_to(f.fileno()):
+            yield lines
+        f.seek(0)
+        lines.extend(f.read().decode(errors="replace").splitlines())
+
+
+def gl_renderer_name(plugin_log: list[str]) -> str | None:
+    """The GL_RENDERER the EGL plugin reported when it loaded (its stdout lines), or None."""
+    for line in plugin_log:
+        if line.startswith("GL_RENDERER="):
+            return line.split("=", 1)[1].strip()
+    return None
+
+
+class World:
+    """The ground plane and actor bodies in one PyBullet DIRECT client, and the looks of the world.
+
+    renderer: "auto" (the EGL plugin where a GPU device exists, it loads and its GL renderer is not a
+    CPU one; else TinyRenderer), "egl" (error if it does not load) or "tiny". `renderer_name` says
+    which one is in use, `renderer_flag` is the getCameraImage renderer and `render_options` the
+    light keyword arguments for it. `ground_texture` is what the camera draws the ground from.
+    """
+
+    def __init__(
+        self,
+        road: Road,
+        physics_hz: float,
+        renderer: str,
+        rng: np.random.Generator,
+        randomise: bool,
+    ):
+        if renderer not in ("auto", "egl", "tiny"):
+            raise ValueError(f"renderer must be auto, egl or tiny, got {renderer!r}")
+        if physics_hz <= 0:
+            raise ValueError(f"physics_hz must be > 0, got {physics_hz}")
+        self.road = road
+        self.randomise = randomise
+        self.dt_s = 1.0 / physics_hz
+        self.client = p.connect(p.DIRECT)
+        self.renderer_name = "tiny"
+        self.gl_renderer: str | None = None  # the EGL plugin's GL_RENDERER, when it was loaded
+        path = egl_plugin_path()
+        # "auto" tries EGL only where a GPU device exists: on a CPU, EGL (Mesa llvmpipe) costs a
+        # fixed ~30 ms a frame whatever is drawn, several times TinyRenderer's cost for our scenes.
+        if renderer == "egl" or (renderer == "auto" and gpu_device_present()):
+            # Must come before any body is created (else EGL renders an empty scene).
+            plugin = -1
+            if path is not None:
+                with c_stdout_captured() as log:
+                    plugin = p.loadPlugin(path, "_eglRendererPlugin", physicsClientId=self.client)
+                self.gl_renderer = gl_renderer_name(log)
+            software = any(name in (self.gl_renderer or "").lower() for name in SOFTWARE_GL)
+            if plugin >= 0 and renderer == "auto" and software:  # start again without the plugin
+                with c_stdout_silenced():
+                    p.disconnect(self.client)
+                self.client = p.connect(p.DIRECT)
+            elif plugin >= 0:
+                self.renderer_name = "egl"
+            elif renderer == "egl":
+                p.disconnect(self.client)
+                raise RuntimeError(
+                    "renderer='egl' but pybullet's EGL renderer plugin did not load "
+                    f"(plugin file: {path}); use renderer='tiny' or 'auto'"
+                )
+        # With the plugin loaded it renders whatever is asked; the flag only matters without it.
+        self.renderer_flag = (
+            p.ER_BULLET_HARDWARE_OPENGL if self.renderer_name == "egl" else p.ER_TINY_RENDERER
+        )
+        p.setGravity(0.0, 0.0, -9.81, physicsClientId=self.client)
+        p.setTimeStep(self.dt_s, physicsClientId=self.client)
+
+        self.actor_body_ids = np.zeros(0, dtype=np.int64)  # (N,) body id of each actor index
+        self.body_to_actor: dict[int, int] = {}
+        self._shape_cache: dict[tuple, list[tuple[int, str]]] = {}
+        self._choose_looks(rng)
+        # The ground's pattern: its own stream (drawn from when the texture is first needed).
+        self._pattern_rng = rng.spawn(1)[0] if randomise else np.random.default_rng(GROUND_PATTERN_SEED)
+        self._ground_texture: GroundTexture | None = None
+        self.ground_id = self._build_ground()
+
+    # ------------------------------------------------------------------ looks
+    def _choose_looks(self, rng: np.random.Generator) -> None:
+        if self.randomise:
+            grey = rng.uniform(*ASPHALT_GREY_RANGE)
+            base = np.array(GROUND_RGBA_CHOICES[rng.integers(len(GROUND_RGBA_CHOICES))])
+            ground = np.clip(base + rng.uniform(-GROUND_JITTER, GROUND_JITTER, 3), 0.0, 1.0)
+            azimuth = rng.uniform(0.0, 2 * np.pi)
+            elevation = np.radians(rng.uniform(*LIGHT_ELEVATION_DEG_RANGE))
+            light = (
+                np.cos(elevation) * np.cos(azimuth),
+                np.cos(elevation) * np.sin(azimuth),
+                np.sin(elevation),
+            )
+            ambient = rng.uniform(*LIGHT_AMBIENT_RANGE)
+        else:
+            grey, ground, light, ambient = ASPHALT_GREY, GROUND_RGBA[:3], LIGHT_DIRECTION, LIGHT_AMBIENT
+        self.road_rgba = (float(grey), float(grey), float(min(grey * 1.03, 1.0)), 1.0)  # faintly blue
+        self.ground_rgba = (*(float(c) for c in ground), 1.0)
+        self.light_direction = tuple(float(c) for c in light)
+        sky = np.array(SKY_RGB)
+        if self.randomise:  # drawn last: the draws above stay what they were
+            sky = np.array(SKY_RGB_CHOICES[rng.integers(len(SKY_RGB_CHOICES))])
+            sky = np.clip(sky + rng.uniform(-SKY_JITTER, SKY_JITTER), 0.0, 1.0)
+        self.sky_rgb = (tuple(sky[0].tolist()), tuple(sky[1].tolist()))  # (horizon, zenith) in [0, 1]
+        diffuse = LIGHT_DIFFUSE + LIGHT_AMBIENT - ambient
+        # Brightness of an upward face: Lambert with the light direction, as TinyRenderer shades.
+        self.up_light_factor = float(ambient + diffuse * max(light[2], 0.0) / np.linalg.norm(light))
+        # Keyword arguments of getCameraImage: the light of this world.
+        self.render_options = {
+            "lightDirection": list(self.light_direction),
+            "lightAmbientCoeff": float(ambient),
+            # More ambient, less diffuse: the overall brightness stays about the same.
+            "lightDiffuseCoeff": float(diffuse),
+            "lightSpecularCoeff": LIGHT_SPECULAR,
+            "shadow": 0,
+        }
+
+    def random_vehicle_rgba(self, rng: np.random.Generator) -> np.ndarray:
+        """A vehicle colour (4,) in [0, 1]: a common car colour with jitter; fixed without randomise."""
+        if not self.randomise:
+            return np.array(DEFAULT_VEHICLE_RGBA)
+        base = np.array(VEHICLE_PALETTE[rng.integers(len(VEHICLE_PALETTE))])
+        rgb = np.clip(base + rng.uniform(-VEHICLE_JITTER, VEHICLE_JITTER, 3), 0.0, 1.0)
+        return np.append(rgb, 1.0)
+
+    # ------------------------------------------------------------------ static scene
+    def _build_ground(self) -> int:
+        """Ground: an infinite collision plane at z = 0 with an invisible visual shape."""
+        speck = p.createVisualShape(
+            p.GEOM_BOX,
+            halfExtents=[0.01, 0.01, 0.01],
+            visualFramePosition=[0.0, 0.0, -GROUND_SPECK_DEPTH_M],
+            rgbaColor=[0.0, 0.0, 0.0, 0.0],
+            physicsClientId=self.client,
+        )
+        return ground_plane(self.client, speck)
+
+    @property
+    def ground_texture(self) -> GroundTexture:
+        """Top-down picture of the lit ground and road (built on first use, ~0.1-0.3 s)."""
+        if self._ground_texture is None:
+            lit = self.up_light_factor
+            self._ground_texture = build_ground_texture(
+                self.road,
+                np.array(self.ground_rgba[:3]) * lit,
+                np.array(self.road_rgba[:3]) * lit,
+                np.array(LINE_RGBA[:3]) * lit,
+                self._pattern_rng,
+            )
+        return self._ground_texture
+
+    @property
+    def static_body_ids(self) -> list[int]:
+        """Bodies that are not actors: the ground."""
+        return [self.ground_id]
+
+    # ------------------------------------------------------------------ actors
+    def _parts(self, model: str, size_m: np.ndarray) -> list[tuple[int, str]]:
+        """Visual shapes of one actor model, one per colour: [(shape id, colour name), ...].
+
+        Colour names: "actor" (the actor's rgba) or a key of `PART_RGBA`. The body frame is the
+        actor's centre on the ground, x forward, z up; the parts fill the box length x width x
+        height from z = 0, which is what the ground-truth boxes assume. Cached by model and size.
+        """
+        length, width, height = (round(float(x), 3) for x in size_m)
+        key = (model, length, width, height)
+        if key in self._shape_cache:
+            return self._shape_cache[key]
+        identity = [0.0, 0.0, 0.0, 1.0]
+
+        def boxes(half_extents: list, centres: list) -> int:
+            return p.createVisualShapeArray(
+                shapeTypes=[p.GEOM_BOX] * len(centres),
+                halfExtents=half_extents,
+                visualFramePositions=centres,
+                visualFrameOrientations=[identity] * len(centres),
+                physicsClientId=self.client,
+            )
+
+        def cylinders(radii: list, lengths: list, z_centres: list) -> int:
+            return p.createVisualShapeArray(
+                shapeTypes=[p.GEOM_CYLINDER] * len(radii),
+                radii=radii,
+                lengths=lengths,
+                visualFramePositions=[[0.0, 0.0, z] for z in z_centres],
+                visualFrameOrientations=[identity] * len(radii),
+                physicsClientId=self.client,
+            )
+
+        if model in ("car", "van"):
+            h_chassis = CHASSIS_HEIGHT_FRACTION[model] * height
+            cabin_len = CABIN_LENGTH_FRACTION[model] * length
+            cabin_x = CABIN_OFFSET_FRACTION[model] * length
+            parts = [
+                (boxes([[length / 2, width / 2, h_chassis / 2]], [[0.0, 0.0, h_chassis / 2]]), "actor"),
+                (
+                    boxes(
+                        [[cabin_len / 2, CABIN_WIDTH_FRACTION * width / 2, (height - h_chassis) / 2]],
+                        [[cabin_x, 0.0, (height + h_chassis) / 2]],
+                    ),
+                    "cabin",
+                ),
+            ]
+        elif model == "pedestrian":
+            parts = [(cylinders([min(length, width) / 2], [height], [height / 2]), "actor")]
+        elif model == "cone":
+            # A wide foot and two narrowing orange pieces with a white band between them.
+            r = min(length, width) / 2
+            h_foot, h_piece = 0.1 * height, 0.3 * height
+            parts = [
+                (
+                    cylinders(
+                        [r, 0.6 * r, 0.35 * r],
+                        [h_foot, h_piece, h_piece],
+                        [h_foot / 2, h_foot + h_piece / 2, h_foot + 2.5 * h_piece],
+                    ),
+                    "cone",
+                ),
+                (cylinders([0.48 * r], [h_piece], [h_foot + 1.5 * h_piece]), "stripe"),
+            ]
+        elif model == "barrier":  # the actor's box, red and white stripes along its length
+            n = max(int(round(length / BARRIER_STRIPE_M)), 2)
+            n = min(n, 2 * MAX_SHAPES_PER_LINK)
+            piece = length / n
+            xs = -length / 2 + piece * (np.arange(n) + 0.5)
+            half = [piece / 2, width / 2, height / 2]
+            parts = [
+                (boxes([half] * len(xs[k::2]), [[float(x), 0.0, height / 2] for x in xs[k::2]]), colour)
+                for k, colour in enumerate(("barrier", "stripe"))
+            ]
+        else:  # any other model: a plain box in the actor's colour
+            parts = [(boxes([[length / 2, width / 2, height / 2]], [[0.0, 0.0, height / 2]]), "actor")]
+        if any(shape < 0 for shape, _ in parts):
+            raise RuntimeError(f"PyBullet could not create the visual shape of a {model!r}")
+        self._shape_cache[key] = parts
+        return parts
+
+    def _actor_body(self, model: str, size_m: np.ndarray, rgba: np.ndarray) -> int:
+        parts = self._parts(model, size_m)
+        k = len(parts) - 1  # links besides the base, fixed at the base origin
+        zero, identity = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
+        body = p.createMultiBody(
+            baseMass=0.0,
+            baseCollisionShapeIndex=-1,
+            baseVisualShapeIndex=parts[0][0],
+            linkMasses=[0.0] * k,
+            linkCollisionShapeIndices=[-1] * k,
+            linkVisualShapeIndices=[shape for shape, _ in parts[1:]],
+            linkPositions=[zero] * k,
+            linkOrientations=[identity] * k,
+            linkInertialFramePositions=[zero] * k,
+            linkInertialFrameOrientations=[identity] * k,
+            linkParentIndices=[0] * k,
+            linkJointTypes=[p.JOINT_FIXED] * k,
+            linkJointAxis=[[0.0, 0.0, 1.0]] * k,
+            physicsClientId=self.client,
+        )
+        for link, (_, colour) in enumerate(parts, start=-1):
+            rgb = rgba if colour == "actor" else PART_RGBA[colour]
+            p.changeVisualShape(body, link, rgbaColor=[float(c) for c in rgb], physicsClientId=self.client)
+        return body
+
+    def add_actors(self, actors: Actors) -> None:
+        """Create one static body per actor, replacing the bodies of earlier actors.
+
+        Afterwards `actor_body_ids[i]` is the body of actor index i and `body_to_actor` maps back.
+        """
+        self.remove_actors()
+        ids = [self._actor_body(m, actors.size_m[i], actors.rgba[i]) for i, m in enumerate(actors.models)]
+        self.actor_body_ids = np.array(ids, dtype=np.int64)
+        self.body_to_actor = {body: i for i, body in enumerate(ids)}
+        self.sync_actors(actors)
+
+    def remove_actors(self) -> None:
+        """Remove all actor bodies (the cached visual shapes stay for the next actors)."""
+        for body in self.actor_body_ids.tolist():
+            p.removeBody(body, physicsClientId=self.client)
+        self.actor_body_ids = np.zeros(0, dtype=np.int64)
+        self.body_to_actor = {}
+
+    def sync_actors(self, actors: Actors) -> None:
+        """Move every actor body to its pose in `actors` (xy_m on the ground, yaw_rad)."""
+        n = len(actors)
+        if n != len(self.actor_body_ids):
+            raise ValueError(f"{n} actors but {len(self.actor_body_ids)} bodies: call add_actors first")
+        if n == 0:
+            return
+        pos = np.zeros((n, 3))
+        pos[:, :2] = actors.xy_m
+        quat = np.zeros((n, 4))  # rotation about z by yaw
+        quat[:, 2] = np.sin(0.5 * actors.yaw_rad)
+        quat[:, 3] = np.cos(0.5 * actors.yaw_rad)
+        client, reset = self.client, p.resetBasePositionAndOrientation
+        for body, xyz, q in zip(self.actor_body_ids.tolist(), pos.tolist(), quat.tolist(), strict=True):
+            reset(body, xyz, q, physicsClientId=client)
+
+    # ------------------------------------------------------------------ rendering
+    def camera_image(
+        self, width: int, height: int, view_matrix: list[float], projection_matrix: list[float], flags: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """PyBullet getCameraImage in this world's light: rgba (H, W, 4) uint8, the raw depth
+        buffer (H, W) float32 in [0, 1] and the segmentation buffer (H, W) int32 (stale unless
+        `flags` asks for a mask). Matrices are OpenGL column-major, 16 floats each."""
+        with c_stdout_silenced(self.renderer_name == "egl"):
+            _, _, rgba, depth, seg = p.getCameraImage(
+                width,
+                height,
+                viewMatrix=view_matrix,
+                projectionMatrix=projection_matrix,
+                renderer=self.renderer_flag,
+                flags=flags,
+                physicsClientId=self.client,
+                **self.render_options,
+            )
+        return (
+            np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4),
+            np.asarray(depth, dtype=np.float32).reshape(height, width),
+            np.asarray(seg, dtype=np.int32).reshape(height, width),
+        )
+
+    # ------------------------------------------------------------------ running
+    def step(self) -> None:
+        """Advance physics by `dt_s`."""
+        p.stepSimulation(physicsClientId=self.client)
+
+    def close(self) -> None:
+        """Disconnect the client; safe to call twice."""
+        if self.client >= 0:
+            with c_stdout_silenced(self.renderer_name == "egl"):
+                p.disconnect(physicsClientId=self.client)
+            self.client = -1
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def ground_plane(client: int, visual_shape: int = -1) -> int:
+    """An infinite collision plane at z = 0 with the ground's friction (GROUND_FRICTION)."""
+    plane = p.createCollisionShape(p.GEOM_PLANE, physicsClientId=client)
+    ground = p.createMultiBody(0.0, plane, visual_shape, physicsClientId=client)
+    p.changeDynamics(ground, -1, lateralFriction=GROUND_FRICTION, physicsClientId=client)
+    return ground
+
+
+class PhysicsWorld:
+    """The ego's dynamics in a PyBullet client of its own: a ground plane (friction GROUND_FRICTION)
+    and whatever car is built in `client`. The rendering World keeps the visual-only actor bodies;
+    those have no collision shapes, but stepping them with the car doubled the cost of every physics
+    step (~120 vs ~60 us with 24 NPCs, measured), so the car steps without them."""
+
+    def __init__(self, physics_hz: float):
+        self.dt_s = 1.0 / float(physics_hz)
+        self.client = p.connect(p.DIRECT)
+        p.setGravity(0.0, 0.0, -9.81, physicsClientId=self.client)
+        p.setTimeStep(self.dt_s, physicsClientId=self.client)
+        self.ground_id = ground_plane(self.client)
+
+    def step(self) -> None:
+        p.stepSimulation(physicsClientId=self.client)
+
+    def close(self) -> None:
+        if self.client >= 0:
+            p.disconnect(physicsClientId=self.client)
+            self.client = -1

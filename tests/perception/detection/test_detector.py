@@ -1,0 +1,342 @@
+"""The CenterNet detector: shapes, the checks of Karpathy's "Recipe", decoding and checkpoints.
+
+Training checks use a tiny config at 64x96 on synthetic images (coloured rectangles on noise), so
+the whole file runs in seconds on 2 CPU cores.
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from perception.detection.model import (
+    HEATMAP_PRIOR,
+    CenterNet,
+    CheckpointError,
+    DetectorConfig,
+    count_parameters,
+    decode,
+    fold_batchnorm,
+    load_checkpoint,
+    max3x3,
+    save_checkpoint,
+)
+from perception.training.targets import FOCAL_ALPHA, FOCAL_BETA, collate, detection_loss, encode
+from perception.types import CLASSES
+
+TINY = dict(input_height=64, input_width=96, widths=(8, 16, 32, 32), neck_width=16, head_width=16)
+COLOURS = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9]], dtype=np.float32)  # per class
+# Two scenes: boxes (x0, y0, x1, y1) [px], class ids, distances [m].
+# The first objects of both share a centre (24, 20) but not class, size or distance: a model that
+# does not look at the image cannot get both right.
+SCENES = [
+    (
+        np.array([[8, 10, 40, 30], [60, 20, 76, 52], [30, 40, 50, 60]], np.float32),
+        [0, 1, 2],
+        [12.0, 25.0, 40.0],
+    ),
+    (
+        np.array([[16, 4, 32, 36], [50, 6, 90, 34], [64, 40, 80, 60]], np.float32),
+        [1, 0, 2],
+        [30.0, 8.0, 20.0],
+    ),
+]
+
+
+def tiny_config(**kw) -> DetectorConfig:
+    return DetectorConfig(**{**TINY, **kw})
+
+
+def synthetic_batch(config: DetectorConfig, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The two SCENES drawn as flat coloured rectangles on grey noise: (2, 3, H, W) and targets."""
+    rng = np.random.default_rng(seed)
+    samples = []
+    for boxes, classes, dists in SCENES:
+        img = rng.uniform(0.3, 0.6, (3, config.input_height, config.input_width)).astype(np.float32)
+        for (x0, y0, x1, y1), c in zip(boxes.astype(int), classes, strict=True):
+            img[:, y0:y1, x0:x1] = COLOURS[c][:, None, None]
+        samples.append((torch.from_numpy(img), encode(boxes, classes, dists, config)))
+    return collate(samples)
+
+
+def train(config: DetectorConfig, images, targets, steps: int, lr: float = 2e-2, seed: int = 0) -> tuple:
+    torch.manual_seed(seed)
+    model = CenterNet(config)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    decay = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 1 - i / steps
+    )  # decay: settles the regression heads
+    losses = []
+    for _ in range(steps):
+        total, parts = detection_loss(model(images), targets)
+        opt.zero_grad()
+        total.backward()
+        opt.step()
+        decay.step()
+        losses.append(parts["total"])
+    return model, losses
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP's waiting threads
+    make each training step ~10x slower: run this file on one thread, then restore."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def overfit():
+    """The tiny model trained 150 steps on the two synthetic images (shared by two checks)."""
+    config = tiny_config()
+    images, targets = synthetic_batch(config)
+    model, losses = train(config, images, targets, steps=150)
+    return config, images, model.eval(), losses
+
+
+# --- Shapes and config ---------------------------------------------------------------------------
+
+
+def test_config_rejects_unknown_keys_and_bad_sizes():
+    with pytest.raises(TypeError):
+        DetectorConfig(input_hieght=192)
+    with pytest.raises(ValueError, match="multiples"):
+        DetectorConfig(input_height=200)
+    with pytest.raises(ValueError, match="stages"):
+        DetectorConfig(widths=(16,))
+    assert DetectorConfig(widths=[8, 16, 32]).widths == (8, 16, 32)  # YAML lists become tuples
+
+
+def test_forward_shapes_raw_logits_and_channels_last():
+    config = tiny_config()
+    model = CenterNet(config).eval()
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        out = model(x)
+        out_cl = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    assert {k: tuple(v.shape) for k, v in out.items()} == {
+        "heatmap": (2, 3, 16, 24),
+        "size": (2, 2, 16, 24),
+        "offset": (2, 2, 16, 24),
+        "distance": (2, 1, 16, 24),
+    }
+    assert out["heatmap"].mean().item() == pytest.approx(-math.log(1 / HEATMAP_PRIOR - 1), abs=0.01)  # logits
+    for k in out:
+        assert torch.allclose(out_cl[k], out[k], rtol=1e-4, atol=1e-4)
+    assert "distance" not in CenterNet(tiny_config(with_distance=False))(x)
+    with pytest.raises(ValueError, match="multiples"):
+        model(torch.rand(1, 3, 60, 96))
+
+
+def test_default_config_size():
+    n = count_parameters(CenterNet(DetectorConfig()))
+    assert 200_000 < n < 600_000  # small enough for ~10 ms CPU frames; see the report in the issue
+
+
+# --- Karpathy's recipe -----------------------------------------------------------------------------
+
+
+def test_loss_at_init_is_what_the_heatmap_bias_predicts():
+    """Every cell starts at p = HEATMAP_PRIOR, so the focal loss is known in closed form; size and
+    offset heads start at 0, so their L1 loss is the mean |target|."""
+    config = tiny_config()
+    images, targets = synthetic_batch(config)
+    torch.manual_seed(0)
+    _, parts = detection_loss(CenterNet(config)(images), targets)
+    gt = targets["heatmap"]
+    pos = gt.eq(1)
+    p = HEATMAP_PRIOR
+    expected = (
+        pos.sum().item() * (1 - p) ** FOCAL_ALPHA * -math.log(p)
+        + ((1 - gt[~pos]) ** FOCAL_BETA).sum().item() * p**FOCAL_ALPHA * -math.log(1 - p)
+    ) / pos.sum().item()
+    assert parts["heatmap"] == pytest.approx(expected, rel=0.02)
+    m = targets["mask"].bool()
+    assert parts["size"] == pytest.approx(targets["size"][m].abs().mean().item(), rel=0.02)
+    assert parts["offset"] == pytest.approx(targets["offset"][m].abs().mean().item(), rel=0.02)
+    assert parts["distance"] == pytest.approx(targets["distance"][m].abs().mean().item(), rel=0.02)
+
+
+def test_overfits_a_batch_of_two_images(overfit):
+    config, images, model, losses = overfit
+    assert losses[-1] < 0.1 * losses[0]
+    with torch.no_grad():
+        dets = decode(model(images), max_distance_m=config.max_distance_m)
+    for (boxes, classes, dists), det in zip(SCENES, dets, strict=True):
+        confident = det["scores"] > 0.3
+        assert confident.sum() == len(boxes), f"{det['scores'][:6]}"  # one per object, no false positive
+        for box, c, d in zip(boxes, classes, dists, strict=True):
+            ious = np.array([iou(box, b) for b in det["boxes_xyxy"][confident]])
+            j = int(ious.argmax())
+            assert ious[j] > 0.7 and det["class_ids"][confident][j] == c
+            assert det["distances_m"][confident][j] == pytest.approx(d, rel=0.2)
+
+
+def test_zeroed_inputs_do_worse_than_real_inputs():
+    """Input-independent baseline: the same short training on all-zero images ends at a higher loss."""
+    config = tiny_config()
+    images, targets = synthetic_batch(config)
+    _, real = train(config, images, targets, steps=50)
+    _, zero = train(config, torch.zeros_like(images), targets, steps=50)
+    assert np.mean(zero[-5:]) > 2.0 * np.mean(real[-5:])
+
+
+def test_tiny_model_loss_goes_down():
+    config = tiny_config(widths=(8, 16, 16), neck_width=8, head_width=8)
+    images, targets = synthetic_batch(config, seed=1)
+    _, losses = train(config, images, targets, steps=10)
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_gradient_of_example_i_touches_only_input_i():
+    """In eval mode (BatchNorm uses running stats) each example is independent of the others.
+    In train mode BatchNorm mixes the batch: the check detects that, which shows it can fail."""
+    torch.manual_seed(0)
+    model = CenterNet(tiny_config())
+
+    def grad_norms(mode_train: bool) -> torch.Tensor:
+        model.train(mode_train)
+        x = torch.rand(4, 3, 64, 96, requires_grad=True)
+        out = model(x)
+        sum(v[2].sum() for v in out.values()).backward()  # depends on example 2 only
+        return x.grad.abs().sum(dim=(1, 2, 3))
+
+    g = grad_norms(False)
+    assert g[2] > 0 and g[[0, 1, 3]].sum() == 0
+    assert grad_norms(True)[[0, 1, 3]].sum() > 0
+
+
+# --- Decoding --------------------------------------------------------------------------------------
+
+
+def test_decode_random_logits_sorted_capped_inside_image():
+    torch.manual_seed(0)
+    out = {
+        "heatmap": torch.randn(3, 3, 16, 24) * 3,
+        "size": torch.randn(3, 2, 16, 24) * 2,
+        "offset": torch.rand(3, 2, 16, 24),
+    }
+    dets = decode(out, k=20, score_threshold=0.0)
+    assert len(dets) == 3
+    for det in dets:
+        assert len(det["scores"]) == 20
+        assert np.all(np.diff(det["scores"]) <= 0)
+        b = det["boxes_xyxy"]
+        assert b.min() >= 0 and b[:, [0, 2]].max() <= 96 and b[:, [1, 3]].max() <= 64
+        assert np.all(b[:, 2] >= b[:, 0]) and np.all(b[:, 3] >= b[:, 1])
+        assert set(det["class_ids"]) <= {0, 1, 2} and np.isnan(det["distances_m"]).all()
+    assert all(len(d["scores"]) <= 20 for d in decode(out, k=20, score_threshold=0.9))
+    with pytest.raises(ValueError, match="max_distance_m"):
+        decode({**out, "distance": torch.zeros(3, 1, 16, 24)})
+
+
+def test_max3x3_equals_max_pooling():
+    x = torch.randn(2, 3, 17, 23)
+    assert torch.equal(max3x3(x), torch.nn.functional.max_pool2d(x, 3, stride=1, padding=1))
+
+
+def test_decode_keeps_only_peaks():
+    heat = torch.full((1, 1, 8, 8), -10.0)
+    heat[0, 0, 3, 3], heat[0, 0, 3, 4] = 2.0, 1.0  # a neighbour of a higher cell is not a peak
+    heat[0, 0, 6, 6] = 0.5
+    out = {"heatmap": heat, "size": torch.zeros(1, 2, 8, 8), "offset": torch.zeros(1, 2, 8, 8)}
+    det = decode(out, score_threshold=0.3)[0]
+    assert det["scores"] == pytest.approx([1 / (1 + math.exp(-2)), 1 / (1 + math.exp(-0.5))])
+    np.testing.assert_allclose(det["boxes_xyxy"][0], [10, 10, 14, 14])  # cell 3 -> 12 px, size e^0 * 4
+
+
+# --- Checkpoints -----------------------------------------------------------------------------------
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+    config = tiny_config()
+    torch.manual_seed(0)
+    model = CenterNet(config)
+    model(torch.rand(2, 3, 64, 96))  # train mode: moves the BatchNorm running stats off their init
+    model.eval()
+    path = tmp_path / "ckpt" / "model.pt"
+    save_checkpoint(path, model, config, {"classes": list(CLASSES), "step": 7})
+    loaded, loaded_config, extra = load_checkpoint(path, expect_classes=CLASSES)
+    assert loaded_config == config and extra == {"classes": list(CLASSES), "step": 7}
+    assert not loaded.training
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        a, b = model(x), loaded(x)
+    for k in a:
+        assert torch.equal(a[k], b[k])
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left behind
+
+
+def test_folded_batchnorm_gives_the_same_outputs_with_no_batchnorm_left():
+    config = tiny_config()
+    torch.manual_seed(0)
+    model = CenterNet(config)
+    for _ in range(3):  # train mode: BatchNorm statistics and affine terms away from their init
+        model(torch.rand(2, 3, 64, 96) * 2)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 2.0)
+                m.bias.uniform_(-0.5, 0.5)
+        for conv in model.heads.values():  # the heads start near zero: make every output sizeable
+            conv.weight.normal_(0, 1.0)
+    model.eval()
+    fused = fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        a, b = model(x), fused(x)
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-5), k
+        assert a[k].abs().max() > 0.1  # not trivially equal (near zero)
+
+
+def one_line_error(path, **kw) -> str:
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, **kw)
+    msg = str(info.value)
+    assert "\n" not in msg and str(path) in msg
+    return msg
+
+
+def test_checkpoint_errors_are_one_clear_line(tmp_path):
+    config = tiny_config()
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, CenterNet(config), config, {"classes": list(CLASSES)})
+    assert "no such" in one_line_error(tmp_path / "missing.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    assert "not a readable" in one_line_error(tmp_path / "text.pt")
+    data = good.read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    assert "not a readable" in one_line_error(tmp_path / "truncated.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    assert "not a bulletdrive" in one_line_error(tmp_path / "other.pt")
+    # Config and weights disagree: weights of a 4-class model stored under a 3-class config.
+    state = torch.load(good, weights_only=True)
+    state["state_dict"] = CenterNet(tiny_config(num_classes=4)).state_dict()
+    torch.save(state, tmp_path / "mismatch.pt")
+    assert "do not match" in one_line_error(tmp_path / "mismatch.pt")
+    state = torch.load(good, weights_only=True)
+    state["config"]["depth"] = 3
+    torch.save(state, tmp_path / "unknown_key.pt")
+    assert "unknown keys ['depth']" in one_line_error(tmp_path / "unknown_key.pt")
+    assert "expected ('car',)" in one_line_error(good, expect_classes=("car",))
+    assert "expected" in one_line_error(good, expect_classes=("pedestrian", "vehicle", "obstacle"))
+    # What torch.load(weights_only=True) would refuse is refused at save time, not found later.
+    with pytest.raises(ValueError, match=r"extra\['metrics'\]\['ap'\] is a float64"):
+        save_checkpoint(
+            tmp_path / "numpy.pt", CenterNet(config), config, {"metrics": {"ap": np.float64(0.5)}}
+        )
+    assert not (tmp_path / "numpy.pt").exists()

@@ -1,0 +1,260 @@
+"""Scenario suites (sim/evaluation/suite.py, sim/app/evaluate.py), run logs and replays (sim/record/runlog.py, sim/record/replay.py).
+
+One two-scenario, two-seed suite runs through the process pool and through a local Ray instance
+(module fixtures); the other tests reuse its folders.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from perception.types import PEDESTRIAN, VEHICLE
+from sim.app.cli import main
+from sim.evaluation import attribution, suite
+from sim.metrics.criteria import BLOCKED, COLLISION_VEHICLE, ROUTE_COMPLETED, Event
+from sim.record import replay, runlog
+from sim.simulation import TICK_KEYS
+
+SCENARIOS, SEEDS = ["follow_lead", "cut_in"], [1, 2]
+
+
+def scores_of(records):
+    return {(r["perception"], r["scenario"], r["seed"]): r["metrics"]["driving_score"] for r in records}
+
+
+def metrics_without_wall_clock(records):
+    return {
+        (r["perception"], r["scenario"], r["seed"]): {
+            k: v for k, v in r["metrics"].items() if k not in replay.WALL_CLOCK_KEYS
+        }
+        for r in records
+    }
+
+
+@pytest.fixture(scope="module")
+def local_suite(tmp_path_factory):
+    out = tmp_path_factory.mktemp("suite") / "local"
+    jobs = suite.make_jobs(SCENARIOS, SEEDS, ["ground_truth"])
+    return out, jobs, suite.run_suite(jobs, out, workers=2, clips=False)
+
+
+def test_every_job_has_a_run_folder_and_a_record(local_suite):
+    out, jobs, records = local_suite
+    assert [(r["scenario"], r["seed"]) for r in records] == [(j.scenario, j.seed) for j in jobs]
+    assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+    for r in records:
+        run_dir = out / r["run_dir"]
+        assert {"metrics.json", "log.npz", "result.json", "trajectory.png"} <= {
+            p.name for p in run_dir.iterdir()
+        }
+        assert json.loads((run_dir / "result.json").read_text())["metrics"] == r["metrics"]
+        assert r["metrics"]["scenario"] == r["scenario"] and r["metrics"]["seed"] == r["seed"]
+    manifest = json.loads((out / "suite.json").read_text())
+    assert manifest["format"] == suite.SUITE_FORMAT and len(manifest["jobs"]) == len(jobs)
+
+
+def test_ray_backend_gives_the_same_results_as_the_pool(local_suite, tmp_path):
+    _, jobs, records = local_suite
+    ray_records = suite.run_suite(jobs, tmp_path / "ray", workers=2, backend="ray", clips=False)
+    assert all(r["status"] == "ok" for r in ray_records), [r["error"] for r in ray_records]
+    assert metrics_without_wall_clock(ray_records) == metrics_without_wall_clock(records)
+
+
+def test_resume_skips_finished_runs_and_retries_missing_ones(local_suite, tmp_path):
+    src, jobs, records = local_suite
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
+    redo = out / records[1]["run_dir"]
+    shutil.rmtree(redo)  # a run that never finished
+    stamps = {
+        r["run_dir"]: (out / r["run_dir"] / "result.json").stat().st_mtime_ns
+        for r in records
+        if r != records[1]
+    }
+    again = suite.run_suite(jobs, out, workers=1, clips=False)
+    assert (redo / "result.json").is_file()
+    for run_dir, stamp in stamps.items():  # untouched: skipped
+        assert (out / run_dir / "result.json").stat().st_mtime_ns == stamp
+    assert scores_of(again) == scores_of(records)
+
+
+def test_failing_and_hanging_runs_are_recorded_and_the_suite_completes(tmp_path):
+    good = suite.Job("follow_lead", 1, "ground_truth")
+    bad = suite.Job("follow_lead", 2, "ground_truth", ("scenario.duration_s=-5",))  # raises in the run
+    records = suite.run_suite([good, bad], tmp_path / "s", workers=2, clips=False)
+    assert [r["status"] for r in records] == ["ok", "error"]
+    assert "duration_s" in records[1]["error"] and "Traceback" in records[1]["traceback"]
+    stored = json.loads((tmp_path / "s" / records[1]["run_dir"] / "result.json").read_text())
+    assert stored["status"] == "error"
+    # A run past its time limit is stopped and recorded; the other run of the pool still finishes.
+    slow = suite.run_suite([good], tmp_path / "t", workers=1, timeout_s=0.5, clips=False)
+    assert slow[0]["status"] == "error" and "timed out after 0.5 s" in slow[0]["error"]
+    # A retry (here with time enough) replaces the failed record.
+    again = suite.run_suite([good], tmp_path / "t", workers=1, clips=False)
+    assert again[0]["status"] == "ok"
+    # The same run with other overrides is another job: it runs again, it is not skipped.
+    other = suite.Job("follow_lead", 1, "ground_truth", ("sim.decision_hz=20",))
+    changed = suite.run_suite([other], tmp_path / "t", workers=1, clips=False)
+    assert changed[0]["overrides"] == ["sim.decision_hz=20"] and changed[0]["wall_s"] != again[0]["wall_s"]
+
+
+def test_replay_recomputes_the_scores_and_renders_a_video(local_suite, capsys):
+    out, _, records = local_suite
+    run_dir = out / records[0]["run_dir"]
+    run = replay.load_run(run_dir)
+    assert replay.differences(replay.rescore(run), run.metrics) == []
+    assert main(["replay", str(run_dir)]) == 0
+    text = capsys.readouterr().out
+    assert "scores match metrics.json" in text and (run_dir / "replay.mp4").stat().st_size > 10_000
+
+
+def test_replay_detects_a_log_that_does_not_match_its_metrics(local_suite, tmp_path, capsys):
+    out, _, records = local_suite
+    run_dir = tmp_path / "run"
+    shutil.copytree(out / records[0]["run_dir"], run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["route_completion"] = 12.5
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    assert main(["replay", str(run_dir), "--no-video"]) == 1
+    assert "differ from metrics.json in: route_completion" in capsys.readouterr().out
+
+
+def test_a_collision_with_an_unseen_actor_is_blamed_on_perception(tmp_path):
+    """Blind perception (every object missed) on follow_lead: the ego hits the lead car; replay
+    reproduces the scores and the attribution names the miss."""
+    from sim.app.drive import drive
+
+    result, run_dir = drive(
+        ["scenario=lead_hard_brake", "seed=1", "perception=noisy", "perception.miss_probability=1.0",
+         "video=false", "plot=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    )  # fmt: skip
+    assert result.summary["infractions"][COLLISION_VEHICLE] >= 1
+    run = replay.load_run(run_dir)
+    assert replay.differences(replay.rescore(run), run.metrics) == []
+    rows = [r for r in attribution.attribute(run) if r["kind"] == COLLISION_VEHICLE]
+    assert rows and rows[0]["missed_fraction"] == 1.0 and rows[0]["cause"].startswith("perception: missed")
+
+
+def crafted_run(offset_m: float, first_seen_tick: int) -> replay.Run:
+    """20 ticks at 10 Hz, one vehicle 10 m ahead of the ego, hit at t = 1.9 s; perception reports
+    it `offset_m` to the side from `first_seen_tick` on."""
+    T = 20
+    ticks = {k: np.zeros(T) for k in TICK_KEYS}
+    ticks["t_s"] = np.arange(T) * 0.1
+    ticks["x_m"] = np.arange(T) * 1.0
+    end = float(ticks["t_s"][-1])
+    actor_xy = np.stack([ticks["x_m"] + 10.0, np.zeros(T)], axis=1)[:, None, :]  # (T, 1, 2)
+    rows = [
+        (k, 7, VEHICLE, actor_xy[k, 0, 0], offset_m, 0, 0, 0, 4.5, 1.8, 1.0)
+        for k in range(first_seen_tick, T)
+    ]
+    log = runlog.RunLog(
+        ticks=ticks,
+        actor_xy_m=actor_xy,
+        actor_yaw_rad=np.zeros((T, 1)),
+        actor_ids=np.array([3]),
+        actor_class_ids=np.array([VEHICLE]),
+        actor_size_m=np.array([[4.5, 1.8, 1.5]]),
+        perception=np.array(rows, dtype=float).reshape(-1, 11),
+        detections=np.zeros((0, 8)),
+        events=[Event(end, COLLISION_VEHICLE, actor_id=3, speed_mps=10.0), Event(end, ROUTE_COMPLETED)],
+        meta={"control_hz": 10.0},
+    )
+    return replay.Run(None, {}, {}, log)
+
+
+@pytest.mark.parametrize(
+    "offset_m, first_seen, cause, missed",
+    [
+        (0.2, 0, "planning/control", 0.0),
+        (2.0, 0, "perception: localisation error 2.0 m", 0.0),
+        (0.2, 12, "perception: missed", 0.6),  # seen on 8 of the 20 ticks of the window
+        (0.2, 19, "perception: missed", 0.95),
+        (9.0, 0, "perception: missed", 1.0),  # reported 9 m away: not a match
+    ],
+)
+def test_attribution_of_a_crafted_collision(offset_m, first_seen, cause, missed):
+    rows = attribution.attribute(crafted_run(offset_m, first_seen))
+    assert len(rows) == 1  # route_completed is not an infraction
+    row = rows[0]
+    assert row["kind"] == COLLISION_VEHICLE and row["actor_class"] == "vehicle"
+    assert row["cause"].startswith(cause), row
+    assert row["missed_fraction"] == pytest.approx(missed)
+    if missed < 1.0:
+        assert row["track_latency_s"] == pytest.approx(0.1 * first_seen)
+
+
+def test_a_blocked_run_with_a_phantom_ahead_is_blamed_on_perception():
+    run = crafted_run(0.2, 0)
+    ghost = run.log.perception.copy()
+    ghost[:, 1], ghost[:, 3] = 99, ghost[:, 3] - 5.0  # a second object 5 m short of the vehicle
+    run.log.perception = np.concatenate([run.log.perception, ghost])
+    run.log.events = [Event(run.log.events[0].t_s, BLOCKED)]
+    (row,) = attribution.attribute(run)
+    assert row["kind"] == BLOCKED and row["phantom_fraction"] == 1.0
+    assert row["cause"].startswith("perception: phantom object ahead")
+    run.log.perception = run.log.perception[:20]  # without the phantom: perceived, so not perception
+    assert attribution.attribute(run)[0]["cause"].startswith("planning/control")
+
+
+def test_attribution_matches_by_class():
+    run = crafted_run(0.2, 0)
+    run.log.perception[:, 2] = PEDESTRIAN  # right place, wrong class
+    assert attribution.attribute(run)[0]["missed_fraction"] == 1.0
+
+
+def test_run_log_errors_are_one_line(tmp_path):
+    with pytest.raises(runlog.RunLogError, match="no run log"):
+        runlog.read(tmp_path / "log.npz")
+    (tmp_path / "log.npz").write_bytes(b"not a zip")
+    with pytest.raises(runlog.RunLogError, match="not a readable run log"):
+        runlog.read(tmp_path / "log.npz")
+    with pytest.raises(runlog.RunLogError, match="no such run folder"):
+        replay.load_run(tmp_path / "nope")
+
+
+def one_line_error(capsys, args) -> str:
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    return err
+
+
+def test_evaluate_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path):
+    out = f"out_dir={tmp_path / 'e'}"
+    assert "unknown suite 'nope'; available: smoke, standard" in one_line_error(
+        capsys, ["evaluate", "suite=nope", out]
+    )
+    assert "seeds=0 is out of range" in one_line_error(capsys, ["evaluate", "suite=smoke", "seeds=0", out])
+    assert "seeds=-3 is out of range" in one_line_error(capsys, ["evaluate", "suite=smoke", "seeds=-3", out])
+    err = one_line_error(capsys, ["evaluate", "suite=smoke", "perception=ground_truth,lidar", out])
+    assert "unknown perception 'lidar'" in err
+    err = one_line_error(capsys, ["evaluate", "suite=smoke", "suite.scenarios=[cut_in,nope]", out])
+    assert "unknown scenario 'nope' in suite smoke" in err
+    err = one_line_error(capsys, ["evaluate", "suite=smoke", "backend=ray", "ray_address=127.0.0.1:1", out])
+    assert "cannot reach Ray at 127.0.0.1:1" in err
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    old = {
+        "format": suite.SUITE_FORMAT,
+        "version": suite.SUITE_VERSION,
+        "project_version": "0.0.1",
+        "jobs": [],
+    }
+    (folder / "suite.json").write_text(json.dumps(old))
+    (folder / "report.md").write_text("old results")
+    err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={folder}"])
+    assert "bulletdrive 0.0.1" in err and "use another out_dir" in err
+    assert json.loads((folder / "suite.json").read_text()) == old
+    assert (folder / "report.md").read_text() == "old results"
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    assert "not a suite folder" in one_line_error(
+        capsys, ["evaluate", "suite=smoke", f"out_dir={tmp_path / 'other'}"]
+    )
