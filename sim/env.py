@@ -33,7 +33,7 @@ from sim.metrics.criteria import (
     ROUTE_COMPLETED,
     TIMEOUT,
 )
-from sim.simulation import Simulation, seeds
+from sim.simulation import RandomStreams, Simulation
 
 COLLISIONS = (COLLISION_VEHICLE, COLLISION_PEDESTRIAN, COLLISION_STATIC)
 MAX_GAP_M = 100.0
@@ -70,7 +70,7 @@ class DriveEnv(gym.Env):
         episode_seed = int(self.np_random.integers(0, 2**31 - 1))
         if self._sim is not None:
             self._sim.close()
-        spec = C.scenario_spec(self._cfg, seeds(episode_seed)[0])
+        spec = C.scenario_spec(self._cfg, RandomStreams.from_seed(episode_seed).scenario)
         self._sim = Simulation(self.sim_cfg, spec, episode_seed, camera=True)
         self._image = self._sim.render().rgb
         return self._observation(), {"scenario": spec.name, "seed": episode_seed}

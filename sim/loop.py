@@ -1,7 +1,10 @@
 """The closed loop: sim -> perception -> decision -> control -> sim, at the configured rates.
 
-`run_closed_loop` steps one `Simulation` to its end and returns the scores; the drive command
-writes them with the video, the bird's-eye plot and the per-tick log into the run folder.
+`run_closed_loop` steps one `sim.simulation.Simulation` to its end with a perceiver
+(`perception`), a planner (`decision`) and a controller (`control`), and scores the run
+(`sim.metrics.scores`). The drive command (`sim.app.drive`) builds the parts from the config and
+writes the result with the video, the bird's-eye plot and the per-tick log into the run folder
+(`sim.record`).
 """
 
 from __future__ import annotations
@@ -11,46 +14,56 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from perception.perceiver import Perceiver
 from sim.metrics import scores
 from sim.record import runlog
-from sim.simulation import Simulation, seeds
+from sim.simulation import RandomStreams, Simulation
 
 
 @dataclass
 class RunResult:
-    summary: dict
-    ticks: dict[str, np.ndarray]
-    events: list = field(default_factory=list)
-    wall_s: float = 0.0
+    """What one closed-loop run gives: its scores and everything recorded on the way."""
+
+    summary: dict  # the scores and the run's figures (metrics.json)
+    ticks: dict[str, np.ndarray]  # per-tick states, each (T,): Simulation.ticks()
+    events: list = field(default_factory=list)  # the criteria's events, in time order
+    wall_s: float = 0.0  # wall-clock time of the loop [s]
     perception: dict[str, np.ndarray] = field(default_factory=dict)  # runlog.PerceptionRecorder.arrays()
 
 
-def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, on_frame=None) -> RunResult:
-    """Drive `sim` until its criteria end the run.
+def run_closed_loop(
+    sim: Simulation, perceiver: Perceiver, planner, controller, seed: int, on_frame=None
+) -> RunResult:
+    """Drive `sim` until its criteria end the run; `seed` is the run's (it seeds the perceiver).
 
     Every control tick the controller tracks the latest plan; perception and the planner run at the
     decision rate and on every camera frame (a real stack plans at ~10 Hz and controls faster).
     Camera frames are rendered at the camera rate when the perceiver needs them or `on_frame` is
-    given; `on_frame(sim, frame, world, plan)` then sees each one (e.g. `VideoRecorder`)."""
-    perceiver.reset(seeds(seed)[3])
+    given; `on_frame(sim, frame, world_model, plan)` then sees each one (e.g. `VideoRecorder`).
+
+    The planner has `reset()` and `plan(world_model, route) -> Plan` (`decision.planner.Planner`),
+    the controller `reset()` and `update(ego, plan, dt_s) -> (ControlCommand, log)`
+    (`control.controller.VehicleController`); the config may swap either for another.
+    """
+    perceiver.reset(RandomStreams.from_seed(seed).perception)
     planner.reset()
     controller.reset()
     route = sim.spec.route
     recorder = runlog.PerceptionRecorder()
     wall0 = time.perf_counter()
-    world = plan = None
+    world_model = plan = None  # what perception reported last, and the plan made from it
     while not sim.done:
         frame = None
         if sim.camera_due() and (perceiver.needs_camera or on_frame is not None):
             frame = sim.render()
         if plan is None or frame is not None or sim.decision_due():
             truth = sim.truth() if perceiver.needs_truth else None
-            world = perceiver.perceive(frame, sim.ego_state, truth)
-            plan = planner.plan(world, route)
-        recorder.add(sim.tick, world, frame is not None)  # what the planner knows at this tick
+            world_model = perceiver.perceive(frame, sim.ego_state, truth)
+            plan = planner.plan(world_model, route)
+        recorder.add(sim.tick, world_model, frame is not None)  # what the planner knows at this tick
         cmd, _ = controller.update(sim.ego_state, plan, sim.dt_s)
         if frame is not None and on_frame is not None:
-            on_frame(sim, frame, world, plan)
+            on_frame(sim, frame, world_model, plan)
         sim.step(cmd)
     wall_s = time.perf_counter() - wall0
     ticks = sim.ticks()
@@ -60,4 +73,5 @@ def run_closed_loop(sim: Simulation, perceiver, planner, controller, seed: int, 
 
 
 def distance_m(ticks: dict[str, np.ndarray]) -> float:
+    """Length [m] of the ego's path: the sum of its steps between ticks."""
     return float(np.hypot(np.diff(ticks["x_m"]), np.diff(ticks["y_m"])).sum())

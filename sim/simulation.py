@@ -1,13 +1,27 @@
-"""One scenario in a PyBullet world: ego vehicle, traffic, sensors and criteria, stepped per tick.
+"""One scenario in a PyBullet world, stepped one control tick at a time: read this file first.
 
-`Simulation` knows nothing of perception, planning or control beyond their message types: the
-closed-loop runner (sim/loop.py) and the Gymnasium env (sim/env.py) both drive it with a
-`ControlCommand` per control tick.
+`Simulation` puts together the parts of a run, each in its own subpackage of `sim`:
+- `sim.world`: the PyBullet world (ground, actor bodies, looks), the ego car (`vehicle`), the
+  front camera and its ground-truth boxes (`camera`);
+- `sim.traffic`: the other actors: NPC traffic (IDM and MOBIL) and scripted behaviours;
+- `sim.scenario`: the `ScenarioSpec` (road, route, actors, duration) that a run drives;
+- `sim.metrics`: the criteria that turn each tick into events (collisions, off-road, ...) and
+  the scores computed from them.
+Around it: `sim.loop.run_closed_loop` drives it with perception, decision and control (the closed
+loop), `sim.env` wraps it as a Gymnasium env, `sim.record` writes and replays its log, and
+`sim.app` is the command line.
+
+`Simulation` knows nothing of perception, planning or control beyond their message types: its
+driver hands it one `ControlCommand` per control tick (`step`) and reads the ego state, the camera
+frames (`render`) and the ground truth (`truth`, `boxes`) back.
+
+Randomness: every random draw of a run comes from its seed, through `RandomStreams`.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -17,9 +31,9 @@ from sim.config import SimConfig
 from sim.metrics.criteria import TTC_PERIOD_S, Criteria, Event
 from sim.scenario.spec import ScenarioSpec
 from sim.traffic.traffic import Traffic
-from sim.world.camera import MIN_BOX_HEIGHT_PX, Camera, ground_truth_boxes
+from sim.world.camera import MIN_BOX_HEIGHT_PX, Camera, GTBox, ground_truth_boxes
 from sim.world.ego_frenet import EgoFrenet
-from sim.world.vehicle import KinematicCar, PhysicsCar
+from sim.world.vehicle import EgoVehicle, KinematicCar, PhysicsCar
 from sim.world.world import PhysicsWorld, World
 
 # Per-tick states recorded for metrics, plots and replays (all (T,) float arrays).
@@ -40,53 +54,91 @@ TICK_KEYS = (
 )
 
 
-def seeds(seed: int, n: int = 6) -> list[np.random.Generator]:
-    """Independent generators for the parts of a run: [scenario, world, traffic, perception,
-    camera, spare]. Each part draws from its own stream, so adding a draw in one part does not
-    change what the others see."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+@dataclass(frozen=True, slots=True)
+class RandomStreams:
+    """One independent random generator per part of a run, all from the run's seed.
+
+    Each part draws from its own stream, so a new draw in one part does not change what the others
+    see. The streams are the children of `np.random.SeedSequence(seed)` in field order: a new part
+    goes last, so that the streams of the existing parts stay what they are.
+    """
+
+    scenario: np.random.Generator  # the scenario's parameter ranges (`ScenarioSpec`)
+    world: np.random.Generator  # the world's looks: colours, light, sky, ground pattern
+    traffic: np.random.Generator  # the NPCs: random traffic's places and speeds, colours, decision phases
+    perception: np.random.Generator  # the perceiver's noise and misses
+    camera: np.random.Generator  # the camera's pixel noise
+
+    @classmethod
+    def from_seed(cls, seed: int) -> RandomStreams:
+        children = np.random.SeedSequence(seed).spawn(len(fields(cls)))
+        return cls(*(np.random.default_rng(child) for child in children))
 
 
 class Simulation:
+    """One run of `spec`: the world, the ego car, the traffic, the camera and the criteria.
+
+    Rates (from `cfg`): `step` advances one control period `dt_s`, in `substeps` physics steps for
+    the physics ego; `camera_due()` and `decision_due()` say at which ticks the camera renders and
+    perception and planning run. The same `cfg`, `spec` and `seed` give the same run.
+    """
+
     def __init__(self, cfg: SimConfig, spec: ScenarioSpec, seed: int, camera: bool):
         self.cfg, self.spec = cfg, spec
-        _, rng_world, rng_traffic, _, self.rng_camera, _ = seeds(seed)
-        road, route = spec.road, spec.route
+        random = RandomStreams.from_seed(seed)
+        self._camera_rng = random.camera
         self.dt_s = 1.0 / cfg.control_hz
         self.substeps = max(1, round(cfg.physics_hz / cfg.control_hz))
         self.camera_every = max(1, round(cfg.control_hz / cfg.camera_hz))
         self.decide_every = max(1, round(cfg.control_hz / cfg.decision_hz))
 
-        self.world = World(road, cfg.physics_hz, cfg.renderer, rng_world, cfg.randomise)
+        self.world = World(spec.road, cfg.physics_hz, cfg.renderer, random.world, cfg.randomise)
         v = cfg.vehicle
         rgba = self.world.random_vehicle_rgba if cfg.randomise else None
-        self.traffic = Traffic(spec, cfg.traffic, (v.length_m, v.width_m, v.height_m), rng_traffic, rgba)
+        self.traffic = Traffic(spec, cfg.traffic, (v.length_m, v.width_m, v.height_m), random.traffic, rgba)
         self.actors = self.traffic.actors
         self.world.add_actors(self.actors)
-
-        x, y, yaw = road.to_world(route.start_s_m, float(road.lane_offset_m(route.lane)))
-        x, y, yaw = float(x), float(y), float(yaw)
-        self.physics: PhysicsWorld | None = None
-        if cfg.ego_model == "physics":
-            self.physics = PhysicsWorld(cfg.physics_hz)
-            self.ego = PhysicsCar(v, x, y, yaw, spec.ego_speed_mps, client_id=self.physics.client)
-        else:
-            self.ego = KinematicCar(v, x, y, yaw, spec.ego_speed_mps)
+        x, y, yaw = self._ego_start_pose()
+        self.physics: PhysicsWorld | None = None  # the physics ego's own client (see PhysicsWorld)
+        self.ego = self._make_ego(x, y, yaw)
         self.camera = Camera(cfg.camera, self.world) if camera else None
         self.criteria = Criteria(
-            route, v.length_m, v.width_m, cfg.blocked_timeout_s, spec.duration_s, ttc_period_s=TTC_PERIOD_S
+            spec.route,
+            v.length_m,
+            v.width_m,
+            cfg.blocked_timeout_s,
+            spec.duration_s,
+            ttc_period_s=TTC_PERIOD_S,
         )
 
         self.t_s = 0.0
         self.tick = 0
         self.ego_state = self.ego.state(0.0)
-        self._ego_frenet = EgoFrenet(road)
-        self.ego_s, self.ego_d = self._ego_frenet.locate(x, y, route.start_s_m)
+        self._ego_frenet = EgoFrenet(spec.road)
+        self.ego_s, self.ego_d = self._ego_frenet.locate(x, y, spec.route.start_s_m)
         self.actor_s, self.actor_d = self.traffic.frenet()
         self.events: list[Event] = []
-        n_max = int(math.ceil(spec.duration_s * cfg.control_hz)) + 2
+        self._start_recording()
+
+    def _ego_start_pose(self) -> tuple[float, float, float]:
+        """(x, y, yaw) [m, rad] of the route's start: the centre of its lane, heading along the road."""
+        road, route = self.spec.road, self.spec.route
+        x, y, yaw = road.to_world(route.start_s_m, float(road.lane_offset_m(route.lane)))
+        return float(x), float(y), float(yaw)
+
+    def _make_ego(self, x: float, y: float, yaw: float) -> EgoVehicle:
+        """The ego car of `cfg.ego_model` at pose (x, y, yaw) [m, rad], at the scenario's speed."""
+        cfg = self.cfg
+        if cfg.ego_model == "physics":
+            self.physics = PhysicsWorld(cfg.physics_hz)
+            return PhysicsCar(cfg.vehicle, x, y, yaw, self.spec.ego_speed_mps, client_id=self.physics.client)
+        return KinematicCar(cfg.vehicle, x, y, yaw, self.spec.ego_speed_mps)
+
+    def _start_recording(self) -> None:
+        """Room for every tick the run can last, and the first row (tick 0)."""
+        n_max = int(math.ceil(self.spec.duration_s * self.cfg.control_hz)) + 2
         self._tick_rows = np.zeros((n_max, len(TICK_KEYS)))  # one row per tick, columns TICK_KEYS
-        self._speed_limit_mps = float(road.speed_limit_mps)
+        self._speed_limit_mps = float(self.spec.road.speed_limit_mps)
         self._trails = np.zeros((n_max, len(self.actors), 2))
         self._yaw_trails = np.zeros((n_max, len(self.actors)))
         self._last_cmd = ControlCommand(0.0, 0.0)
@@ -95,26 +147,33 @@ class Simulation:
     # ------------------------------------------------------------------ sensing
     @property
     def done(self) -> bool:
+        """Whether the criteria have ended the run (collision, route completed, timeout, blocked)."""
         return self.criteria.done
 
     def camera_due(self) -> bool:
+        """Whether the camera renders at this tick (every `camera_every` ticks, if there is one)."""
         return self.camera is not None and self.tick % self.camera_every == 0
 
     def decision_due(self) -> bool:
+        """Whether perception and the planner run at this tick (every `decide_every` ticks)."""
         return self.tick % self.decide_every == 0
 
     def render(self, with_segmentation: bool = False) -> CameraFrame:
+        """The camera's frame at this tick, from the ego's pose (the actor bodies are moved first).
+
+        With `with_segmentation`, `camera.last_actor_mask` gives the actor index of every pixel."""
         self.world.sync_actors(self.actors)
         e = self.ego_state
         return self.camera.render(
-            e.x_m, e.y_m, e.yaw_rad, self.t_s, self.rng_camera, with_segmentation=with_segmentation
+            e.x_m, e.y_m, e.yaw_rad, self.t_s, self._camera_rng, with_segmentation=with_segmentation
         )
 
-    def boxes(self, frame: CameraFrame, min_box_height_px: float = MIN_BOX_HEIGHT_PX):
+    def boxes(self, frame: CameraFrame, min_box_height_px: float = MIN_BOX_HEIGHT_PX) -> list[GTBox]:
         """Ground-truth 2D boxes of the actors seen in `frame`."""
         return ground_truth_boxes(frame, self.actors, self.cfg.camera.max_label_distance_m, min_box_height_px)
 
     def truth(self) -> WorldModel:
+        """The actors as they are, as a perceiver would report them (for ground-truth perception)."""
         return self.actors.truth(self.ego_state, self.t_s)
 
     # ------------------------------------------------------------------ stepping

@@ -11,7 +11,7 @@ from sim.app import config as C
 from sim.loop import RunResult, run_closed_loop
 from sim.record.outputs import VideoRecorder, write_outputs
 from sim.record.viz import VideoWriter
-from sim.simulation import Simulation, seeds
+from sim.simulation import RandomStreams, Simulation
 
 DRIVE_KEYS = {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"}
 
@@ -26,7 +26,7 @@ def drive(overrides: list[str], write: bool = True, on_frame=None) -> tuple[RunR
     C.check_keys(cfg, DRIVE_KEYS)
     seed = C.seed_of(cfg)
     sim_cfg = C.sim_config(cfg)
-    spec = C.scenario_spec(cfg, seeds(seed)[0])
+    spec = C.scenario_spec(cfg, RandomStreams.from_seed(seed).scenario)
     perceiver, planner, controller = C.build_stack(cfg, sim_cfg)
     if perceiver.needs_camera and not sim_cfg.camera.enabled:
         raise C.ConfigError("this perception needs the camera: sim.camera.enabled must be true")

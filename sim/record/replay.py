@@ -19,7 +19,7 @@ from sim.metrics import scores
 from sim.record import runlog, viz
 from sim.scenario.parse import parse_scenario
 from sim.scenario.spec import ScenarioError, ScenarioSpec
-from sim.simulation import seeds
+from sim.simulation import RandomStreams
 
 WALL_CLOCK_KEYS = ("sim_seconds_per_wall_second",)  # metrics that depend on the machine, not the run
 RUN_KEYS = ("scenario", "seed", "perception", "ego_model")  # metrics that name the run
@@ -37,7 +37,8 @@ class Run:
     @property
     def spec(self) -> ScenarioSpec:
         try:
-            return parse_scenario(self.config["scenario"], seeds(int(self.config["seed"]))[0])
+            scenario_rng = RandomStreams.from_seed(int(self.config["seed"])).scenario
+            return parse_scenario(self.config["scenario"], scenario_rng)
         except (KeyError, TypeError, ScenarioError) as err:
             raise runlog.RunLogError(
                 f"{self.run_dir}: the saved config has no usable scenario ({err})"

@@ -5,7 +5,7 @@ import pytest
 
 from sim.app import config as C
 from sim.app.cli import main
-from sim.simulation import seeds
+from sim.simulation import RandomStreams
 
 GROUPS = ("scenario", "perception", "decision", "control", "sim")
 
@@ -31,7 +31,7 @@ def test_every_option_of_every_group_composes(group, tiny_checkpoint):
         cfg, _ = C.load("drive", [f"{group}={option}", *extra])
         C.check_keys(cfg, {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"})
         sim_cfg = C.sim_config(cfg)
-        spec = C.scenario_spec(cfg, seeds(1)[0])
+        spec = C.scenario_spec(cfg, RandomStreams.from_seed(1).scenario)
         C.build_stack(cfg, sim_cfg)
         assert spec.route.goal_s_m <= spec.road.length_m
 
@@ -50,9 +50,9 @@ def test_all_seven_scenarios_ship():
 
 def test_scenario_ranges_are_sampled_from_the_seed():
     cfg, _ = C.load("drive", ["scenario=cut_in"])
-    a = C.scenario_spec(cfg, seeds(1)[0])
-    b = C.scenario_spec(cfg, seeds(1)[0])
-    c = C.scenario_spec(cfg, seeds(2)[0])
+    a = C.scenario_spec(cfg, RandomStreams.from_seed(1).scenario)
+    b = C.scenario_spec(cfg, RandomStreams.from_seed(1).scenario)
+    c = C.scenario_spec(cfg, RandomStreams.from_seed(2).scenario)
     assert a.actors == b.actors
     assert a.actors != c.actors
     lo, hi = 35.0, 50.0
@@ -62,8 +62,8 @@ def test_scenario_ranges_are_sampled_from_the_seed():
 def test_clutter_adds_static_roadside_objects_by_density():
     clutter = "++scenario.clutter={pedestrians:4,cones:[1.0,2.0],parked_cars:1}"
     cfg, _ = C.load("drive", ["scenario=follow_lead", clutter])
-    plain = C.scenario_spec(C.load("drive", ["scenario=follow_lead"])[0], seeds(1)[0])
-    spec = C.scenario_spec(cfg, seeds(1)[0])
+    plain = C.scenario_spec(C.load("drive", ["scenario=follow_lead"])[0], RandomStreams.from_seed(1).scenario)
+    spec = C.scenario_spec(cfg, RandomStreams.from_seed(1).scenario)
     assert spec.actors[: len(plain.actors)] == plain.actors  # the scenario's own actors unchanged
     extra = spec.actors[len(plain.actors) :]
     per_100m = (spec.route.length_m - 5.0) / 100
@@ -75,8 +75,8 @@ def test_clutter_adds_static_roadside_objects_by_density():
     assert all(a.behaviour == "static" and abs(a.d_m) > half for a in extra)  # off the carriageway
     assert {a.d_m > 0 for a in extra} == {True, False}  # both sides
     assert all(spec.route.start_s_m <= a.s_m <= spec.route.goal_s_m for a in extra)
-    assert C.scenario_spec(cfg, seeds(1)[0]).actors == spec.actors  # from the seed
-    assert C.scenario_spec(cfg, seeds(2)[0]).actors != spec.actors
+    assert C.scenario_spec(cfg, RandomStreams.from_seed(1).scenario).actors == spec.actors  # from the seed
+    assert C.scenario_spec(cfg, RandomStreams.from_seed(2).scenario).actors != spec.actors
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_clutter_adds_static_roadside_objects_by_density():
 def test_bad_clutter_names_the_key(clutter, word):
     cfg, _ = C.load("drive", [f"++scenario.clutter={clutter}"])
     with pytest.raises(C.ConfigError, match=word):
-        C.scenario_spec(cfg, seeds(1)[0])
+        C.scenario_spec(cfg, RandomStreams.from_seed(1).scenario)
 
 
 def test_hydra_run_dir_override(tmp_path):
@@ -139,7 +139,7 @@ def test_help_lists_commands(capsys):
 def test_sampled_values_are_finite():
     for name in C.available("scenario"):
         cfg, _ = C.load("drive", [f"scenario={name}"])
-        spec = C.scenario_spec(cfg, seeds(0)[0])
+        spec = C.scenario_spec(cfg, RandomStreams.from_seed(0).scenario)
         assert np.isfinite(spec.duration_s) and spec.route.length_m > 0
 
 
@@ -152,7 +152,7 @@ def test_user_scenarios_from_a_search_path_and_malformed_yaml(tmp_path, capsys):
     (tmp_path / "scenario" / "broken.yaml").write_text("name: broken\nduration_s: [1, 2\n")
     search = f"hydra.searchpath=[file://{tmp_path}]"
     cfg, _ = C.load("drive", ["scenario=mine", search])
-    assert C.scenario_spec(cfg, seeds(0)[0]).name == "mine"
+    assert C.scenario_spec(cfg, RandomStreams.from_seed(0).scenario).name == "mine"
     rc = main(["drive", "scenario=broken", search, f"hydra.run.dir={tmp_path}/run"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
