@@ -20,10 +20,11 @@ def wrap_angle(angle_rad):
 
 
 def box_corners(xy: np.ndarray, yaw: np.ndarray, length: np.ndarray, width: np.ndarray) -> np.ndarray:
-    """Corners of N oriented boxes.
+    """Corners of N oriented boxes: the one corner formula of the project.
 
-    xy: (N, 2) centres [m]; yaw: (N,) [rad]; length, width: (N,) [m].
-    Returns (N, 4, 2) world corners, counter-clockwise from the front-left corner.
+    xy: (N, 2) centres [m]; yaw: (N,) [rad]; length, width: (N,) [m]. For one box, scalars and a
+    (2,) centre do (N = 1). Returns (N, 4, 2) world corners, counter-clockwise from the front-left
+    corner: front-left, rear-left, rear-right, front-right.
     """
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     yaw = np.asarray(yaw, dtype=float).reshape(-1, 1)

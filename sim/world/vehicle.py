@@ -33,6 +33,7 @@ import pybullet as p
 from control.command import ControlCommand
 from perception.types import EgoState
 from sim.config import VehicleConfig
+from sim.world.geometry import box_corners
 
 # Physics car build. Wheels are cylinders about the lateral (y) axis; front wheels hang from a
 # steering link (revolute about z), rear wheels from the chassis. All four wheels drive and brake.
@@ -47,6 +48,11 @@ STEER_MAX_TORQUE_NM = 5000.0  # steering motor force limit
 STEER_POSITION_GAIN = 0.5  # PyBullet POSITION_CONTROL gain of the steering joints
 GRAVITY_MPS2 = 9.81  # for the load transfer that sets the front/rear torque split
 ACCEL_FILTER_TAU_S = 0.1  # time constant of the smoothed finite-difference acceleration
+EGO_RGBA = (0.8, 0.1, 0.1, 1.0)  # the physics car's body colour
+TYRE_RGBA = (0.1, 0.1, 0.1, 1.0)
+# Links of the physics car; PyBullet numbers them depth-first, so a child follows its parent.
+STEER_JOINTS = (0, 2)  # front-left and front-right knuckles, revolute about z
+WHEEL_JOINTS = (1, 3, 4, 5)  # front-left, front-right, rear-left and rear-right wheels, about y
 
 
 class EgoVehicle(Protocol):
@@ -74,17 +80,27 @@ def _finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
 
 
+def wheel_inertia_kgm2(radius_m: float) -> tuple[float, float]:
+    """(spin, tilt) moments of inertia [kg m^2] of a wheel: a solid cylinder of WHEEL_MASS_KG and
+    WHEEL_WIDTH_M, about its axle and about a diameter."""
+    spin = 0.5 * WHEEL_MASS_KG * radius_m * radius_m
+    tilt = WHEEL_MASS_KG * (3 * radius_m * radius_m + WHEEL_WIDTH_M**2) / 12
+    return spin, tilt
+
+
+def box_inertia_kgm2(mass_kg: float, length_m: float, width_m: float, height_m: float) -> list[float]:
+    """Principal moments of inertia [kg m^2] of a solid box about its x, y and z axes."""
+    lx, ly, lz = length_m, width_m, height_m
+    return [
+        mass_kg * (ly * ly + lz * lz) / 12,
+        mass_kg * (lx * lx + lz * lz) / 12,
+        mass_kg * (lx * lx + ly * ly) / 12,
+    ]
+
+
 def _yaw(qx: float, qy: float, qz: float, qw: float) -> float:
     """Heading [rad] of a quaternion (rotation about z of the body's x axis)."""
     return math.atan2(2.0 * (qw * qz + qx * qy), 1.0 - 2.0 * (qy * qy + qz * qz))
-
-
-def box_corners(x_m: float, y_m: float, yaw_rad: float, length_m: float, width_m: float) -> np.ndarray:
-    """(4, 2) corners of a box on the ground: front-left, rear-left, rear-right, front-right (CCW)."""
-    c, s = math.cos(yaw_rad), math.sin(yaw_rad)
-    hl, hw = 0.5 * length_m, 0.5 * width_m
-    local = ((hl, hw), (-hl, hw), (-hl, -hw), (hl, -hw))
-    return np.array([(x_m + c * lx - s * ly, y_m + s * lx + c * ly) for lx, ly in local])
 
 
 class _Car:
@@ -190,7 +206,7 @@ class KinematicCar(_Car):
 
     def footprint(self) -> np.ndarray:
         """(4, 2) world corners of the box: front-left, rear-left, rear-right, front-right."""
-        return box_corners(self.x_m, self.y_m, self.yaw_rad, self.length_m, self.width_m)
+        return box_corners((self.x_m, self.y_m), self.yaw_rad, self.length_m, self.width_m)[0]
 
     def contacts(self, ignore_body_ids: Collection[int] = ()) -> list[int]:
         """No body, no contacts: collisions of the kinematic car are checked from `footprint()`."""
@@ -230,7 +246,7 @@ class PhysicsCar(_Car):
         speed_mps: float = 0.0,
         *,
         client_id: int,
-        rgba: tuple[float, float, float, float] = (0.8, 0.1, 0.1, 1.0),
+        rgba: tuple[float, float, float, float] = EGO_RGBA,
     ):
         super().__init__(vehicle, speed_mps)
         if not _finite(x_m, y_m, yaw_rad):
@@ -240,9 +256,9 @@ class PhysicsCar(_Car):
         self.wheel_radius_m = r
         self._half_track_m = 0.5 * (self.width_m - WHEEL_WIDTH_M)
         self.body_id = self._build(vehicle, x_m, y_m, yaw_rad, rgba)
-        self._steer_joints = [0, 2]
-        self._wheel_joints = [1, 3, 4, 5]
-        wheel_spin_inertia = 0.5 * WHEEL_MASS_KG * r * r
+        self._steer_joints = list(STEER_JOINTS)
+        self._wheel_joints = list(WHEEL_JOINTS)
+        wheel_spin_inertia, _ = wheel_inertia_kgm2(r)
         self._torque_per_mps2 = (vehicle.mass_kg + 4.0 * wheel_spin_inertia / (r * r)) * r  # total [N m]
         self._load_transfer_per_mps2 = CG_HEIGHT_FRACTION * self.height_m / (GRAVITY_MPS2 * self.wheelbase_m)
         self._wheel_torques_nm = [0.0] * 4  # |torque| per wheel joint for the current demand
@@ -263,48 +279,80 @@ class PhysicsCar(_Car):
         self._accel_est_mps2 = 0.0
 
     def _build(self, v: VehicleConfig, x_m: float, y_m: float, yaw_rad: float, rgba) -> int:
-        cid = self.client_id
-        r, h = float(v.wheel_radius_m), float(v.height_m)
-        cg_z = CG_HEIGHT_FRACTION * h
+        """Create the car's multibody at (x, y, yaw), links as in the class docstring; its id."""
+        chassis_mass_kg = (
+            v.mass_kg - len(WHEEL_JOINTS) * WHEEL_MASS_KG - len(STEER_JOINTS) * STEER_LINK_MASS_KG
+        )
+        if chassis_mass_kg <= 0.0:
+            raise ValueError(f"mass_kg={v.mass_kg} is too small for wheels of {WHEEL_MASS_KG} kg")
+        cg_z = CG_HEIGHT_FRACTION * float(v.height_m)  # the base frame's height above the ground
+        chassis = self._chassis_shapes(v, cg_z, rgba)
+        wheel = self._wheel_shapes()
+        body = self._create_body(v, x_m, y_m, yaw_rad, cg_z, chassis_mass_kg, chassis, wheel)
+        self._set_inertias(body, v, chassis_mass_kg)
+        return body
+
+    def _chassis_shapes(self, v: VehicleConfig, cg_z_m: float, rgba) -> tuple[int, int]:
+        """(collision, visual) shapes of the chassis: a box from GROUND_CLEARANCE_M to the roof, in
+        the base (centre of mass) frame."""
+        cid, h = self.client_id, float(v.height_m)
         box_half = [0.5 * v.length_m, 0.5 * v.width_m, 0.5 * (h - GROUND_CLEARANCE_M)]
-        box_z = 0.5 * (h + GROUND_CLEARANCE_M) - cg_z  # box centre in the base (centre of mass) frame
-        chassis_col = p.createCollisionShape(
+        box_z = 0.5 * (h + GROUND_CLEARANCE_M) - cg_z_m  # box centre in the base frame
+        collision = p.createCollisionShape(
             p.GEOM_BOX, halfExtents=box_half, collisionFramePosition=[0, 0, box_z], physicsClientId=cid
         )
-        chassis_vis = p.createVisualShape(
+        visual = p.createVisualShape(
             p.GEOM_BOX,
             halfExtents=box_half,
             visualFramePosition=[0, 0, box_z],
             rgbaColor=rgba,
             physicsClientId=cid,
         )
+        return collision, visual
+
+    def _wheel_shapes(self) -> tuple[int, int]:
+        """(collision, visual) shapes of a wheel: a cylinder about the link's lateral (y) axis."""
+        cid, r = self.client_id, self.wheel_radius_m
         axle_along_y = p.getQuaternionFromEuler([math.pi / 2, 0.0, 0.0])
-        wheel_col = p.createCollisionShape(
+        collision = p.createCollisionShape(
             p.GEOM_CYLINDER,
             radius=r,
             height=WHEEL_WIDTH_M,
             collisionFrameOrientation=axle_along_y,
             physicsClientId=cid,
         )
-        wheel_vis = p.createVisualShape(
+        visual = p.createVisualShape(
             p.GEOM_CYLINDER,
             radius=r,
             length=WHEEL_WIDTH_M,
             visualFrameOrientation=axle_along_y,
-            rgbaColor=[0.1, 0.1, 0.1, 1.0],
+            rgbaColor=TYRE_RGBA,
             physicsClientId=cid,
         )
-        wx, wy, wz = 0.5 * v.wheelbase_m, self._half_track_m, r - cg_z
-        n_wheels = 4
-        chassis_mass = v.mass_kg - n_wheels * WHEEL_MASS_KG - 2 * STEER_LINK_MASS_KG
-        if chassis_mass <= 0.0:
-            raise ValueError(f"mass_kg={v.mass_kg} is too small for wheels of {WHEEL_MASS_KG} kg")
-        body = p.createMultiBody(
-            baseMass=chassis_mass,
-            baseCollisionShapeIndex=chassis_col,
-            baseVisualShapeIndex=chassis_vis,
-            basePosition=[x_m, y_m, cg_z],
+        return collision, visual
+
+    def _create_body(
+        self,
+        v: VehicleConfig,
+        x_m: float,
+        y_m: float,
+        yaw_rad: float,
+        cg_z_m: float,
+        chassis_mass_kg: float,
+        chassis: tuple[int, int],
+        wheel: tuple[int, int],
+    ) -> int:
+        """The multibody: the chassis as the base, knuckles and wheels as revolute links."""
+        # Wheel centres in the base frame: axles at +-wheelbase/2, wheels at +-half track.
+        wx, wy, wz = 0.5 * v.wheelbase_m, self._half_track_m, self.wheel_radius_m - cg_z_m
+        wheel_col, wheel_vis = wheel
+        return p.createMultiBody(
+            baseMass=chassis_mass_kg,
+            baseCollisionShapeIndex=chassis[0],
+            baseVisualShapeIndex=chassis[1],
+            basePosition=[x_m, y_m, cg_z_m],
             baseOrientation=p.getQuaternionFromEuler([0.0, 0.0, yaw_rad]),
+            # links: FL knuckle, FL wheel, FR knuckle, FR wheel, RL wheel, RR wheel
             linkMasses=[STEER_LINK_MASS_KG, WHEEL_MASS_KG] * 2 + [WHEEL_MASS_KG] * 2,
             linkCollisionShapeIndices=[-1, wheel_col, -1, wheel_col, wheel_col, wheel_col],
             linkVisualShapeIndices=[-1, wheel_vis, -1, wheel_vis, wheel_vis, wheel_vis],
@@ -315,12 +363,16 @@ class PhysicsCar(_Car):
             linkParentIndices=[0, 1, 0, 3, 0, 0],  # 0 = chassis, k = link k - 1
             linkJointTypes=[p.JOINT_REVOLUTE] * 6,
             linkJointAxis=[[0, 0, 1], [0, 1, 0], [0, 0, 1], [0, 1, 0], [0, 1, 0], [0, 1, 0]],
-            physicsClientId=cid,
+            physicsClientId=self.client_id,
         )
-        # Inertias set explicitly (PyBullet approximates offset shapes by their bounding box).
-        lx, ly, lz = v.length_m, v.width_m, h - GROUND_CLEARANCE_M
-        chassis_inertia = [chassis_mass * (ly * ly + lz * lz) / 12, chassis_mass * (lx * lx + lz * lz) / 12]
-        chassis_inertia.append(chassis_mass * (lx * lx + ly * ly) / 12)
+
+    def _set_inertias(self, body: int, v: VehicleConfig, chassis_mass_kg: float) -> None:
+        """Inertias set explicitly (PyBullet approximates offset shapes by their bounding box), no
+        damping, and the tyres' friction."""
+        cid = self.client_id
+        chassis_inertia = box_inertia_kgm2(
+            chassis_mass_kg, v.length_m, v.width_m, float(v.height_m) - GROUND_CLEARANCE_M
+        )
         p.changeDynamics(
             body,
             -1,
@@ -329,9 +381,7 @@ class PhysicsCar(_Car):
             angularDamping=0.0,
             physicsClientId=cid,
         )
-        wheel_i_spin = 0.5 * WHEEL_MASS_KG * r * r
-        wheel_i_tilt = WHEEL_MASS_KG * (3 * r * r + WHEEL_WIDTH_M**2) / 12
-        for link in (0, 2):
+        for link in STEER_JOINTS:
             p.changeDynamics(
                 body,
                 link,
@@ -339,18 +389,18 @@ class PhysicsCar(_Car):
                 jointDamping=0.0,
                 physicsClientId=cid,
             )
-        for link in (1, 3, 4, 5):
+        spin, tilt = wheel_inertia_kgm2(self.wheel_radius_m)
+        for link in WHEEL_JOINTS:
             p.changeDynamics(
                 body,
                 link,
-                localInertiaDiagonal=[wheel_i_tilt, wheel_i_spin, wheel_i_tilt],
+                localInertiaDiagonal=[tilt, spin, tilt],
                 lateralFriction=TYRE_FRICTION,
                 rollingFriction=0.0,
                 spinningFriction=0.0,
                 jointDamping=0.0,
                 physicsClientId=cid,
             )
-        return body
 
     def apply(self, command: ControlCommand) -> None:
         """Set the steering target and acceleration demand; switches the wheel motors drive/brake."""
@@ -445,7 +495,7 @@ class PhysicsCar(_Car):
     def footprint(self) -> np.ndarray:
         """(4, 2) world corners of the box: front-left, rear-left, rear-right, front-right."""
         (x, y, _), q = p.getBasePositionAndOrientation(self.body_id, physicsClientId=self.client_id)
-        return box_corners(x, y, _yaw(*q), self.length_m, self.width_m)
+        return box_corners((x, y), _yaw(*q), self.length_m, self.width_m)[0]
 
     def contacts(self, ignore_body_ids: Collection[int] = ()) -> list[int]:
         """Sorted ids of the other bodies touching any part of the car after the last physics step,
