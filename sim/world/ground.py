@@ -183,67 +183,93 @@ def rgb255(rgb) -> np.ndarray:
 
 
 def build_ground_texture(
-    road: Road, ground_rgb, road_rgb, line_rgb, rng: np.random.Generator
+    road: Road,
+    ground_rgb,
+    road_rgb,
+    line_rgb,
+    rng: np.random.Generator,
+    max_pixels: int = TEXTURE_MAX_PIXELS,
 ) -> GroundTexture:
     """Draw the map from above: the ground, with patches and grain of brightness drawn from `rng`,
     the asphalt and the lines of `road_paint(road)`. Colours (3,) in [0, 1] are the lit colours.
 
     The texture covers the asphalt's bounding box plus `TEXTURE_MARGIN_M`, at `TEXTURE_M_PER_PX`
-    per texel, coarser if that would exceed `TEXTURE_MAX_PIXELS`.
+    per texel, coarser if that would exceed `max_pixels` texels.
     """
     paint = road_paint(road)
-    pieces, cover = paint_pieces(road)
-    # Texture axes along the road's principal direction.
-    centre = road.xy_m - road.xy_m.mean(axis=0)
-    axis = np.linalg.eigh(centre.T @ centre)[1][:, -1]
-    c, s = float(axis[0]), float(axis[1])
-    rotation = np.array([[c, s], [-s, c]])  # world -> texture axes
-    surface = paint.surface @ rotation.T
-    lo = surface.min(axis=0) - TEXTURE_MARGIN_M
-    hi = surface.max(axis=0) + TEXTURE_MARGIN_M
-    area_m2 = float(np.prod(hi - lo))
-    m = max(TEXTURE_M_PER_PX, float(np.sqrt(area_m2 / TEXTURE_MAX_PIXELS)))
-    # Sides a multiple of 2^(levels - 1): every mipmap halves exactly (cv2's fast 2 x 2 mean).
-    block = 2 ** (PYRAMID_LEVELS - 1)
-    width, height = (block * int(n) for n in np.ceil((hi - lo) / (m * block)))
-
-    # Ground: patches and grain at the grain's resolution, then stretched to texels.
+    world_to_px, m_per_px, (width, height) = _texture_frame(road, paint.surface, max_pixels)
     ground = rgb255(ground_rgb)
-    grain_px = max(GROUND_GRAIN_M / m, 1.0)
-    gw, gh = int(np.ceil(width / grain_px)) + 1, int(np.ceil(height / grain_px)) + 1
-    patch_px = max(int(round(GROUND_PATCH_M / (grain_px * m))), 1)
-    patches = rng.standard_normal((gh // patch_px + 2, gw // patch_px + 2), dtype=np.float32)
-    shade = cv2.resize(patches, None, fx=patch_px, fy=patch_px, interpolation=cv2.INTER_CUBIC)[:gh, :gw]
-    shade = GROUND_PATCH_STD * shade + GROUND_GRAIN_STD * rng.standard_normal((gh, gw), dtype=np.float32)
-    small = np.clip((1.0 + shade[..., None]) * ground.astype(np.float32), 0, 255).astype(np.uint8)
-    image = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-
-    world_to_px = np.concatenate([rotation / m, -lo[:, None] / m], axis=1)
-
+    image = _ground_image(ground, width, height, m_per_px, rng)
     road_colour = tuple(float(c) for c in rgb255(road_rgb))
     line_colour = tuple(float(c) for c in rgb255(line_rgb))
-
-    def fill(polygons: list[np.ndarray], colour: tuple) -> None:
-        scale = 2**SUBPIXEL_BITS
-        pts = [
-            np.round((poly @ world_to_px[:, :2].T + world_to_px[:, 2] - 0.5) * scale).astype(np.int32)
-            for poly in polygons
-        ]
-        cv2.fillPoly(image, pts, colour, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
-
-    fill([paint.surface], road_colour)
-    fill([*paint.solid_lines, *paint.dashes], line_colour)
-    levels = [image]
-    for _ in range(PYRAMID_LEVELS - 1):  # mipmaps: each texel the mean of 2 x 2 finer ones
-        h, w = levels[-1].shape[:2]
-        levels.append(cv2.resize(levels[-1], (w // 2, h // 2), interpolation=cv2.INTER_AREA))
+    _fill(image, world_to_px, [paint.surface], road_colour)
+    _fill(image, world_to_px, [*paint.solid_lines, *paint.dashes], line_colour)
+    pieces, cover = paint_pieces(road)
     return GroundTexture(
-        levels=tuple(levels),
+        levels=_mipmaps(image),
         world_to_px=world_to_px,
-        m_per_px=m,
+        m_per_px=m_per_px,
         border_rgb=tuple(float(c) for c in ground),
         road_rgb=road_colour,
         line_rgb=line_colour,
         paint=pieces,
         paint_cover=cover,
     )
+
+
+def _texture_frame(
+    road: Road, surface: np.ndarray, max_pixels: int
+) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Where the texture lies: its world-to-texel map (2, 3), its texel size [m] and its level-0
+    size (width, height) [texels].
+
+    The axes follow the road's principal direction, the texture covers the asphalt `surface` (P, 2)
+    plus TEXTURE_MARGIN_M, and its sides are a multiple of 2^(levels - 1), so that every mipmap
+    halves exactly (cv2's fast 2 x 2 mean).
+    """
+    centre = road.xy_m - road.xy_m.mean(axis=0)
+    axis = np.linalg.eigh(centre.T @ centre)[1][:, -1]
+    c, s = float(axis[0]), float(axis[1])
+    rotation = np.array([[c, s], [-s, c]])  # world -> texture axes
+    surface = surface @ rotation.T
+    lo = surface.min(axis=0) - TEXTURE_MARGIN_M
+    hi = surface.max(axis=0) + TEXTURE_MARGIN_M
+    area_m2 = float(np.prod(hi - lo))
+    m = max(TEXTURE_M_PER_PX, float(np.sqrt(area_m2 / max_pixels)))
+    block = 2 ** (PYRAMID_LEVELS - 1)
+    width, height = (block * int(n) for n in np.ceil((hi - lo) / (m * block)))
+    world_to_px = np.concatenate([rotation / m, -lo[:, None] / m], axis=1)
+    return world_to_px, m, (width, height)
+
+
+def _ground_image(ground_rgb255: np.ndarray, width: int, height: int, m_per_px: float, rng) -> np.ndarray:
+    """(height, width, 3) uint8 ground: coarse patches and fine grain of brightness, drawn at the
+    grain's resolution and stretched to texels."""
+    m = m_per_px
+    grain_px = max(GROUND_GRAIN_M / m, 1.0)
+    gw, gh = int(np.ceil(width / grain_px)) + 1, int(np.ceil(height / grain_px)) + 1
+    patch_px = max(int(round(GROUND_PATCH_M / (grain_px * m))), 1)
+    patches = rng.standard_normal((gh // patch_px + 2, gw // patch_px + 2), dtype=np.float32)
+    shade = cv2.resize(patches, None, fx=patch_px, fy=patch_px, interpolation=cv2.INTER_CUBIC)[:gh, :gw]
+    shade = GROUND_PATCH_STD * shade + GROUND_GRAIN_STD * rng.standard_normal((gh, gw), dtype=np.float32)
+    small = np.clip((1.0 + shade[..., None]) * ground_rgb255.astype(np.float32), 0, 255).astype(np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _fill(image: np.ndarray, world_to_px: np.ndarray, polygons: list[np.ndarray], colour: tuple) -> None:
+    """Fill world polygons (each (P, 2) [m]) into the level-0 `image`, anti-aliased."""
+    scale = 2**SUBPIXEL_BITS
+    pts = [
+        np.round((poly @ world_to_px[:, :2].T + world_to_px[:, 2] - 0.5) * scale).astype(np.int32)
+        for poly in polygons
+    ]
+    cv2.fillPoly(image, pts, colour, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
+
+
+def _mipmaps(image: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`image` and PYRAMID_LEVELS - 1 coarser levels, each texel the mean of 2 x 2 finer ones."""
+    levels = [image]
+    for _ in range(PYRAMID_LEVELS - 1):
+        h, w = levels[-1].shape[:2]
+        levels.append(cv2.resize(levels[-1], (w // 2, h // 2), interpolation=cv2.INTER_AREA))
+    return tuple(levels)

@@ -34,6 +34,7 @@ from control.command import ControlCommand
 from perception.types import EgoState
 from sim.config import VehicleConfig
 from sim.world.geometry import box_corners
+from sim.world.world import GRAVITY_MPS2
 
 # Physics car build. Wheels are cylinders about the lateral (y) axis; front wheels hang from a
 # steering link (revolute about z), rear wheels from the chassis. All four wheels drive and brake.
@@ -46,7 +47,6 @@ CG_HEIGHT_FRACTION = 0.35  # centre of mass height / vehicle height (0.53 m for 
 TYRE_FRICTION = 1.0  # wheel lateralFriction; Bullet multiplies it by the ground's (set that to 1.0)
 STEER_MAX_TORQUE_NM = 5000.0  # steering motor force limit
 STEER_POSITION_GAIN = 0.5  # PyBullet POSITION_CONTROL gain of the steering joints
-GRAVITY_MPS2 = 9.81  # for the load transfer that sets the front/rear torque split
 ACCEL_FILTER_TAU_S = 0.1  # time constant of the smoothed finite-difference acceleration
 EGO_RGBA = (0.8, 0.1, 0.1, 1.0)  # the physics car's body colour
 TYRE_RGBA = (0.1, 0.1, 0.1, 1.0)

@@ -38,20 +38,26 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pybullet as p
 
 from decision.route import Road
 from sim.traffic.actors import Actors
+from sim.world.actor_shapes import ACTOR_COLOUR, PART_RGBA, Boxes, Part, actor_parts
 from sim.world.ground import GroundTexture, build_ground_texture
 
+GRAVITY_MPS2 = 9.81
 GROUND_FRICTION = 1.0  # lateral friction of the ground; Bullet multiplies it by the tyres' (grip)
 GROUND_SPECK_DEPTH_M = 1.0e4  # the ground's invisible visual shape sits this far below it [m]
+GROUND_SPECK_HALF_SIZE_M = 0.01  # half size of that shape [m]
 GROUND_PATTERN_SEED = 0  # seed of the ground's brightness pattern when `randomise` is off
+RENDERERS = ("auto", "egl", "tiny")
 SOFTWARE_GL = ("llvmpipe", "softpipe", "swrast", "swiftshader")  # GL renderers that run on the CPU
 # Colours (RGBA in [0, 1]) and light, fixed values used when `randomise` is off.
 ASPHALT_GREY = 0.33
+ROAD_BLUE_TINT = 1.03  # the asphalt's blue channel is its grey times this (faintly blue)
 GROUND_RGBA = (0.33, 0.45, 0.24, 1.0)  # grass
 LINE_RGBA = (0.95, 0.95, 0.95, 1.0)
 SKY_RGB = ((0.8, 0.86, 0.92), (0.42, 0.6, 0.86))  # (horizon, zenith), clear
@@ -84,19 +90,6 @@ VEHICLE_PALETTE = (  # common car colours
     (0.4, 0.25, 0.15),
 )
 VEHICLE_JITTER = 0.06
-
-# Actor bodies.
-CABIN_RGBA = (0.12, 0.14, 0.17, 1.0)  # tinted glass
-CONE_RGBA = (1.0, 0.42, 0.0, 1.0)
-STRIPE_RGBA = (0.95, 0.95, 0.95, 1.0)
-BARRIER_RGBA = (0.85, 0.08, 0.06, 1.0)
-BARRIER_STRIPE_M = 0.5  # length of one red or white stripe [m] (longer on long barriers)
-MAX_SHAPES_PER_LINK = 16  # PyBullet limit of createVisualShapeArray
-PART_RGBA = {"cabin": CABIN_RGBA, "cone": CONE_RGBA, "stripe": STRIPE_RGBA, "barrier": BARRIER_RGBA}
-CHASSIS_HEIGHT_FRACTION = {"car": 0.55, "van": 0.5}  # of the actor height; the cabin sits on top
-CABIN_LENGTH_FRACTION = {"car": 0.5, "van": 0.72}
-CABIN_OFFSET_FRACTION = {"car": -0.06, "van": -0.1}  # cabin centre behind the body centre
-CABIN_WIDTH_FRACTION = 0.9
 
 
 def egl_plugin_path() -> str | None:
@@ -175,6 +168,51 @@ def gl_renderer_name(plugin_log: list[str]) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class RenderClient:
+    """A PyBullet DIRECT client and the renderer that draws its camera images."""
+
+    client: int
+    renderer_name: str  # "egl" (the EGL plugin is loaded) or "tiny" (TinyRenderer)
+    gl_renderer: str | None  # the EGL plugin's GL_RENDERER, when it was loaded
+
+
+def open_client(renderer: str, plugin_path: str | None, gpu_present: bool) -> RenderClient:
+    """Connect a DIRECT client, with the EGL plugin loaded where `renderer` asks for it.
+
+    renderer "tiny" never loads the plugin; "egl" loads it (RuntimeError if it does not load);
+    "auto" loads it only where `gpu_present`, and starts again without it when its GL renderer
+    runs on the CPU: there EGL (Mesa llvmpipe) costs a fixed ~30 ms a frame whatever is drawn,
+    several times TinyRenderer's cost for our scenes. plugin_path: the plugin's file
+    (`egl_plugin_path()`), None where it is not installed. Call this before any body is created
+    in the client: the plugin renders an empty scene otherwise.
+    """
+    if renderer not in RENDERERS:
+        raise ValueError(f"renderer must be auto, egl or tiny, got {renderer!r}")
+    client = p.connect(p.DIRECT)
+    if renderer == "tiny" or (renderer == "auto" and not gpu_present):
+        return RenderClient(client, "tiny", None)
+    plugin, gl_renderer = -1, None
+    if plugin_path is not None:
+        with c_stdout_captured() as log:
+            plugin = p.loadPlugin(plugin_path, "_eglRendererPlugin", physicsClientId=client)
+        gl_renderer = gl_renderer_name(log)
+    if plugin < 0 and renderer == "egl":
+        p.disconnect(client)
+        raise RuntimeError(
+            "renderer='egl' but pybullet's EGL renderer plugin did not load "
+            f"(plugin file: {plugin_path}); use renderer='tiny' or 'auto'"
+        )
+    if plugin < 0:
+        return RenderClient(client, "tiny", gl_renderer)
+    software = any(name in (gl_renderer or "").lower() for name in SOFTWARE_GL)
+    if renderer == "auto" and software:  # start again without the plugin
+        with c_stdout_silenced():
+            p.disconnect(client)
+        return RenderClient(p.connect(p.DIRECT), "tiny", gl_renderer)
+    return RenderClient(client, "egl", gl_renderer)
+
+
 class World:
     """The ground plane and actor bodies in one PyBullet DIRECT client, and the looks of the world.
 
@@ -192,44 +230,20 @@ class World:
         rng: np.random.Generator,
         randomise: bool,
     ):
-        if renderer not in ("auto", "egl", "tiny"):
-            raise ValueError(f"renderer must be auto, egl or tiny, got {renderer!r}")
         if physics_hz <= 0:
             raise ValueError(f"physics_hz must be > 0, got {physics_hz}")
         self.road = road
         self.randomise = randomise
         self.dt_s = 1.0 / physics_hz
-        self.client = p.connect(p.DIRECT)
-        self.renderer_name = "tiny"
-        self.gl_renderer: str | None = None  # the EGL plugin's GL_RENDERER, when it was loaded
-        path = egl_plugin_path()
-        # "auto" tries EGL only where a GPU device exists: on a CPU, EGL (Mesa llvmpipe) costs a
-        # fixed ~30 ms a frame whatever is drawn, several times TinyRenderer's cost for our scenes.
-        if renderer == "egl" or (renderer == "auto" and gpu_device_present()):
-            # Must come before any body is created (else EGL renders an empty scene).
-            plugin = -1
-            if path is not None:
-                with c_stdout_captured() as log:
-                    plugin = p.loadPlugin(path, "_eglRendererPlugin", physicsClientId=self.client)
-                self.gl_renderer = gl_renderer_name(log)
-            software = any(name in (self.gl_renderer or "").lower() for name in SOFTWARE_GL)
-            if plugin >= 0 and renderer == "auto" and software:  # start again without the plugin
-                with c_stdout_silenced():
-                    p.disconnect(self.client)
-                self.client = p.connect(p.DIRECT)
-            elif plugin >= 0:
-                self.renderer_name = "egl"
-            elif renderer == "egl":
-                p.disconnect(self.client)
-                raise RuntimeError(
-                    "renderer='egl' but pybullet's EGL renderer plugin did not load "
-                    f"(plugin file: {path}); use renderer='tiny' or 'auto'"
-                )
+        opened = open_client(renderer, egl_plugin_path(), gpu_device_present())
+        self.client = opened.client
+        self.renderer_name = opened.renderer_name  # "egl" or "tiny"
+        self.gl_renderer = opened.gl_renderer  # the EGL plugin's GL_RENDERER, when it was loaded
         # With the plugin loaded it renders whatever is asked; the flag only matters without it.
         self.renderer_flag = (
             p.ER_BULLET_HARDWARE_OPENGL if self.renderer_name == "egl" else p.ER_TINY_RENDERER
         )
-        p.setGravity(0.0, 0.0, -9.81, physicsClientId=self.client)
+        p.setGravity(0.0, 0.0, -GRAVITY_MPS2, physicsClientId=self.client)
         p.setTimeStep(self.dt_s, physicsClientId=self.client)
 
         self.actor_body_ids = np.zeros(0, dtype=np.int64)  # (N,) body id of each actor index
@@ -257,7 +271,7 @@ class World:
             ambient = rng.uniform(*LIGHT_AMBIENT_RANGE)
         else:
             grey, ground, light, ambient = ASPHALT_GREY, GROUND_RGBA[:3], LIGHT_DIRECTION, LIGHT_AMBIENT
-        self.road_rgba = (float(grey), float(grey), float(min(grey * 1.03, 1.0)), 1.0)  # faintly blue
+        self.road_rgba = (float(grey), float(grey), float(min(grey * ROAD_BLUE_TINT, 1.0)), 1.0)
         self.ground_rgba = (*(float(c) for c in ground), 1.0)
         self.light_direction = tuple(float(c) for c in light)
         sky = np.array(SKY_RGB)
@@ -291,7 +305,7 @@ class World:
         """Ground: an infinite collision plane at z = 0 with an invisible visual shape."""
         speck = p.createVisualShape(
             p.GEOM_BOX,
-            halfExtents=[0.01, 0.01, 0.01],
+            halfExtents=[GROUND_SPECK_HALF_SIZE_M] * 3,
             visualFramePosition=[0.0, 0.0, -GROUND_SPECK_DEPTH_M],
             rgbaColor=[0.0, 0.0, 0.0, 0.0],
             physicsClientId=self.client,
@@ -318,88 +332,43 @@ class World:
         return [self.ground_id]
 
     # ------------------------------------------------------------------ actors
-    def _parts(self, model: str, size_m: np.ndarray) -> list[tuple[int, str]]:
-        """Visual shapes of one actor model, one per colour: [(shape id, colour name), ...].
-
-        Colour names: "actor" (the actor's rgba) or a key of `PART_RGBA`. The body frame is the
-        actor's centre on the ground, x forward, z up; the parts fill the box length x width x
-        height from z = 0, which is what the ground-truth boxes assume. Cached by model and size.
-        """
+    def _visual_shapes(self, model: str, size_m: np.ndarray) -> list[tuple[int, str]]:
+        """Visual shapes of one actor model, one per colour: [(shape id, colour name), ...] for the
+        parts of `actor_parts`. Cached by model and size (to the millimetre)."""
         length, width, height = (round(float(x), 3) for x in size_m)
         key = (model, length, width, height)
-        if key in self._shape_cache:
-            return self._shape_cache[key]
+        if key not in self._shape_cache:
+            shapes = [
+                (self._create_shape(part), part.colour) for part in actor_parts(model, length, width, height)
+            ]
+            if any(shape < 0 for shape, _ in shapes):
+                raise RuntimeError(f"PyBullet could not create the visual shape of a {model!r}")
+            self._shape_cache[key] = shapes
+        return self._shape_cache[key]
+
+    def _create_shape(self, part: Part) -> int:
+        """One PyBullet visual shape of all the boxes or cylinders of `part` (-1 on failure)."""
         identity = [0.0, 0.0, 0.0, 1.0]
-
-        def boxes(half_extents: list, centres: list) -> int:
+        if isinstance(part, Boxes):
             return p.createVisualShapeArray(
-                shapeTypes=[p.GEOM_BOX] * len(centres),
-                halfExtents=half_extents,
-                visualFramePositions=centres,
-                visualFrameOrientations=[identity] * len(centres),
+                shapeTypes=[p.GEOM_BOX] * len(part.centres_m),
+                halfExtents=part.half_extents_m,
+                visualFramePositions=part.centres_m,
+                visualFrameOrientations=[identity] * len(part.centres_m),
                 physicsClientId=self.client,
             )
-
-        def cylinders(radii: list, lengths: list, z_centres: list) -> int:
-            return p.createVisualShapeArray(
-                shapeTypes=[p.GEOM_CYLINDER] * len(radii),
-                radii=radii,
-                lengths=lengths,
-                visualFramePositions=[[0.0, 0.0, z] for z in z_centres],
-                visualFrameOrientations=[identity] * len(radii),
-                physicsClientId=self.client,
-            )
-
-        if model in ("car", "van"):
-            h_chassis = CHASSIS_HEIGHT_FRACTION[model] * height
-            cabin_len = CABIN_LENGTH_FRACTION[model] * length
-            cabin_x = CABIN_OFFSET_FRACTION[model] * length
-            parts = [
-                (boxes([[length / 2, width / 2, h_chassis / 2]], [[0.0, 0.0, h_chassis / 2]]), "actor"),
-                (
-                    boxes(
-                        [[cabin_len / 2, CABIN_WIDTH_FRACTION * width / 2, (height - h_chassis) / 2]],
-                        [[cabin_x, 0.0, (height + h_chassis) / 2]],
-                    ),
-                    "cabin",
-                ),
-            ]
-        elif model == "pedestrian":
-            parts = [(cylinders([min(length, width) / 2], [height], [height / 2]), "actor")]
-        elif model == "cone":
-            # A wide foot and two narrowing orange pieces with a white band between them.
-            r = min(length, width) / 2
-            h_foot, h_piece = 0.1 * height, 0.3 * height
-            parts = [
-                (
-                    cylinders(
-                        [r, 0.6 * r, 0.35 * r],
-                        [h_foot, h_piece, h_piece],
-                        [h_foot / 2, h_foot + h_piece / 2, h_foot + 2.5 * h_piece],
-                    ),
-                    "cone",
-                ),
-                (cylinders([0.48 * r], [h_piece], [h_foot + 1.5 * h_piece]), "stripe"),
-            ]
-        elif model == "barrier":  # the actor's box, red and white stripes along its length
-            n = max(int(round(length / BARRIER_STRIPE_M)), 2)
-            n = min(n, 2 * MAX_SHAPES_PER_LINK)
-            piece = length / n
-            xs = -length / 2 + piece * (np.arange(n) + 0.5)
-            half = [piece / 2, width / 2, height / 2]
-            parts = [
-                (boxes([half] * len(xs[k::2]), [[float(x), 0.0, height / 2] for x in xs[k::2]]), colour)
-                for k, colour in enumerate(("barrier", "stripe"))
-            ]
-        else:  # any other model: a plain box in the actor's colour
-            parts = [(boxes([[length / 2, width / 2, height / 2]], [[0.0, 0.0, height / 2]]), "actor")]
-        if any(shape < 0 for shape, _ in parts):
-            raise RuntimeError(f"PyBullet could not create the visual shape of a {model!r}")
-        self._shape_cache[key] = parts
-        return parts
+        return p.createVisualShapeArray(
+            shapeTypes=[p.GEOM_CYLINDER] * len(part.radii_m),
+            radii=part.radii_m,
+            lengths=part.lengths_m,
+            visualFramePositions=[[0.0, 0.0, z] for z in part.z_centres_m],
+            visualFrameOrientations=[identity] * len(part.radii_m),
+            physicsClientId=self.client,
+        )
 
     def _actor_body(self, model: str, size_m: np.ndarray, rgba: np.ndarray) -> int:
-        parts = self._parts(model, size_m)
+        """A static body of visual shapes only: one link per colour, tinted (`rgba` for the actor's own)."""
+        parts = self._visual_shapes(model, size_m)
         k = len(parts) - 1  # links besides the base, fixed at the base origin
         zero, identity = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
         body = p.createMultiBody(
@@ -419,7 +388,7 @@ class World:
             physicsClientId=self.client,
         )
         for link, (_, colour) in enumerate(parts, start=-1):
-            rgb = rgba if colour == "actor" else PART_RGBA[colour]
+            rgb = rgba if colour == ACTOR_COLOUR else PART_RGBA[colour]
             p.changeVisualShape(body, link, rgbaColor=[float(c) for c in rgb], physicsClientId=self.client)
         return body
 
@@ -517,7 +486,7 @@ class PhysicsWorld:
     def __init__(self, physics_hz: float):
         self.dt_s = 1.0 / float(physics_hz)
         self.client = p.connect(p.DIRECT)
-        p.setGravity(0.0, 0.0, -9.81, physicsClientId=self.client)
+        p.setGravity(0.0, 0.0, -GRAVITY_MPS2, physicsClientId=self.client)
         p.setTimeStep(self.dt_s, physicsClientId=self.client)
         self.ground_id = ground_plane(self.client)
 

@@ -178,11 +178,10 @@ def test_ground_texture_draws_the_map():
     assert far[1] == pytest.approx(grass[:, 1].mean(), abs=8)
 
 
-def test_texels_get_coarser_on_a_huge_map(monkeypatch):
-    monkeypatch.setattr(ground_module, "TEXTURE_MAX_PIXELS", 200_000)
+def test_texels_get_coarser_on_a_huge_map():
     road = straight_road()
     tex = ground_module.build_ground_texture(
-        road, (0.3, 0.4, 0.2), (0.3,) * 3, (0.9,) * 3, np.random.default_rng(0)
+        road, (0.3, 0.4, 0.2), (0.3,) * 3, (0.9,) * 3, np.random.default_rng(0), max_pixels=200_000
     )
     h, w = tex.levels[0].shape[:2]
     assert tex.m_per_px > ground_module.TEXTURE_M_PER_PX
@@ -394,33 +393,38 @@ def test_randomisation_follows_the_seed():
         assert rgba.shape == (4,) and np.all((rgba >= 0) & (rgba <= 1)) and rgba[3] == 1.0
 
 
-def test_renderer_choice(monkeypatch):
-    road = straight_road()
+def test_renderer_choice():
     with pytest.raises(ValueError, match="renderer"):
-        World(road, 120.0, "opengl", np.random.default_rng(0), randomise=False)
-    # Without a GPU device "auto" does not even load the plugin.
-    monkeypatch.setattr(world_module, "gpu_device_present", lambda: False)
-    with World(road, 120.0, "auto", np.random.default_rng(0), randomise=False) as world:
+        World(straight_road(), 120.0, "opengl", np.random.default_rng(0), randomise=False)
+    with World(straight_road(), 120.0, "tiny", np.random.default_rng(0), randomise=False) as world:
         assert (world.renderer_name, world.renderer_flag, world.gl_renderer) == (
             "tiny",
             p.ER_TINY_RENDERER,
             None,
         )
+    plugin = world_module.egl_plugin_path()
+
+    def opened(renderer: str, plugin_path: str | None, gpu_present: bool) -> world_module.RenderClient:
+        """The client open_client gives, checked to be connected, then disconnected."""
+        c = world_module.open_client(renderer, plugin_path, gpu_present)
+        assert p.getNumBodies(physicsClientId=c.client) == 0
+        p.disconnect(physicsClientId=c.client)
+        return c
+
+    # Without a GPU device "auto" does not even load the plugin.
+    assert opened("auto", plugin, gpu_present=False).gl_renderer is None
+    assert opened("auto", plugin, gpu_present=False).renderer_name == "tiny"
     # With one, it keeps EGL only when its GL renderer is not a CPU one (llvmpipe here).
-    monkeypatch.setattr(world_module, "gpu_device_present", lambda: True)
-    if world_module.egl_plugin_path() is not None:
-        with World(road, 120.0, "auto", np.random.default_rng(0), randomise=False) as world:
-            software = any(name in (world.gl_renderer or "").lower() for name in world_module.SOFTWARE_GL)
-            assert world.renderer_name == ("tiny" if software else "egl")
-            assert p.getNumBodies(physicsClientId=world.client) == 1
+    if plugin is not None:
+        c = opened("auto", plugin, gpu_present=True)
+        software = any(name in (c.gl_renderer or "").lower() for name in world_module.SOFTWARE_GL)
+        assert c.renderer_name == ("tiny" if software else "egl")
     assert world_module.gl_renderer_name(["x", "GL_RENDERER=llvmpipe (LLVM 15)", "y"]) == "llvmpipe (LLVM 15)"
     assert world_module.gl_renderer_name(["ven = Mesa"]) is None
-    monkeypatch.setattr(world_module, "egl_plugin_path", lambda: None)  # as if the plugin were missing
+    # Where the plugin is missing, "egl" is an error and "auto" falls back to TinyRenderer.
     with pytest.raises(RuntimeError, match="EGL"):
-        World(road, 120.0, "egl", np.random.default_rng(0), randomise=False)
-    with World(road, 120.0, "auto", np.random.default_rng(0), randomise=False) as world:
-        assert world.renderer_name == "tiny"
-        assert world.renderer_flag == p.ER_TINY_RENDERER
+        world_module.open_client("egl", None, gpu_present=True)
+    assert opened("auto", None, gpu_present=True).renderer_name == "tiny"
 
 
 def test_egl_world_keeps_stdout_clean(capfd):
