@@ -192,42 +192,17 @@ def ground_truth_boxes(
     wholly behind that plane, farther than `max_distance_m`, wholly outside the image, shorter
     than `min_box_height_px` inside the image, or fully occluded (visible_fraction == 0).
     """
-    n = len(actors)
-    if n == 0:
+    if len(actors) == 0:
         return []
     height_px, width_px = frame.rgb.shape[:2]
-    K, pose = frame.K, frame.cam_to_world
+    pose = frame.cam_to_world
     centre = np.concatenate([actors.xy_m, actors.size_m[:, 2:3] / 2], axis=1)
     distance = np.linalg.norm(centre - pose[:3, 3], axis=1)
-
-    # Box outline: corners in front of the near plane plus the points where edges cross it.
-    rot, t = pose[:3, :3], pose[:3, 3]
-    corners_cam = (actor_corners(actors) - t) @ rot  # (N, 8, 3)
-    a = corners_cam[:, BOX_EDGES[:, 0]]  # (N, 12, 3)
-    b = corners_cam[:, BOX_EDGES[:, 1]]
-    za, zb = a[..., 2], b[..., 2]
-    crosses = (za - NEAR_CLIP_M) * (zb - NEAR_CLIP_M) < 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(crosses, (NEAR_CLIP_M - za) / (zb - za), 0.0)
-    cuts = a + frac[..., None] * (b - a)
-    pts = np.concatenate([corners_cam, cuts], axis=1)  # (N, 20, 3)
-    valid = np.concatenate([corners_cam[..., 2] >= NEAR_CLIP_M, crosses], axis=1)
-    z = np.where(valid, pts[..., 2], 1.0)
-    u = K[0, 0] * pts[..., 0] / z + K[0, 2]
-    v = K[1, 1] * pts[..., 1] / z + K[1, 2]
-    box = np.stack(
-        [
-            np.where(valid, u, np.inf).min(1),
-            np.where(valid, v, np.inf).min(1),
-            np.where(valid, u, -np.inf).max(1),
-            np.where(valid, v, -np.inf).max(1),
-        ],
-        axis=1,
-    )  # (N, 4), inf where nothing is in front
+    corners_cam = (actor_corners(actors) - pose[:3, 3]) @ pose[:3, :3]  # (N, 8, 3)
+    box, in_front = _image_boxes(corners_cam, frame.K)
     clipped = np.clip(box, 0.0, [width_px, height_px, width_px, height_px])
-    area = np.maximum(box[:, 2] - box[:, 0], 0) * np.maximum(box[:, 3] - box[:, 1], 0)
-    area_in = np.maximum(clipped[:, 2] - clipped[:, 0], 0) * np.maximum(clipped[:, 3] - clipped[:, 1], 0)
-    keep = valid.any(1) & (distance <= max_distance_m) & (area_in > 0)
+    area, area_in = _box_area(box), _box_area(clipped)
+    keep = in_front & (distance <= max_distance_m) & (area_in > 0)
     keep &= clipped[:, 3] - clipped[:, 1] >= min_box_height_px
     idx = np.flatnonzero(keep)
     if len(idx) == 0:
@@ -247,6 +222,43 @@ def ground_truth_boxes(
         strict=True,
     )
     return [GTBox(i, actor_id, cls, tuple(box), *rest) for i, actor_id, cls, box, *rest in rows]
+
+
+def _image_boxes(corners_cam: np.ndarray, K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Image boxes (N, 4) (x0, y0, x1, y1) [px], not clipped to the image, of N 3D boxes given by
+    their corners (N, 8, 3) in the camera's optical frame, and (N,) whether any part of each is in
+    front of the plane z = NEAR_CLIP_M (the box is inf where none is).
+
+    The outline of the part in front: the corners in front of the plane plus the points where the
+    box's edges cross it.
+    """
+    a = corners_cam[:, BOX_EDGES[:, 0]]  # (N, 12, 3) edge starts
+    b = corners_cam[:, BOX_EDGES[:, 1]]  # edge ends
+    za, zb = a[..., 2], b[..., 2]
+    crosses = (za - NEAR_CLIP_M) * (zb - NEAR_CLIP_M) < 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(crosses, (NEAR_CLIP_M - za) / (zb - za), 0.0)
+    cuts = a + frac[..., None] * (b - a)
+    pts = np.concatenate([corners_cam, cuts], axis=1)  # (N, 20, 3)
+    valid = np.concatenate([corners_cam[..., 2] >= NEAR_CLIP_M, crosses], axis=1)
+    z = np.where(valid, pts[..., 2], 1.0)
+    u = K[0, 0] * pts[..., 0] / z + K[0, 2]
+    v = K[1, 1] * pts[..., 1] / z + K[1, 2]
+    box = np.stack(
+        [
+            np.where(valid, u, np.inf).min(1),
+            np.where(valid, v, np.inf).min(1),
+            np.where(valid, u, -np.inf).max(1),
+            np.where(valid, v, -np.inf).max(1),
+        ],
+        axis=1,
+    )
+    return box, valid.any(1)
+
+
+def _box_area(box: np.ndarray) -> np.ndarray:
+    """Areas (N,) of boxes (N, 4) (x0, y0, x1, y1); 0 for empty ones."""
+    return np.maximum(box[:, 2] - box[:, 0], 0) * np.maximum(box[:, 3] - box[:, 1], 0)
 
 
 def _visible_fraction(frame: CameraFrame, actors: Actors, idx: np.ndarray) -> np.ndarray:
