@@ -417,7 +417,3 @@ class Camera:
         lookup = np.full(size, -1, dtype=np.int64)
         lookup[self.world.actor_body_ids] = np.arange(len(self.world.actor_body_ids))
         return lookup[body]
-
-    def ground_truth_boxes(self, frame: CameraFrame, actors: Actors) -> list[GTBox]:
-        """`ground_truth_boxes` with this camera's label distance."""
-        return ground_truth_boxes(frame, actors, self.config.max_label_distance_m)

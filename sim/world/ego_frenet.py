@@ -16,13 +16,14 @@ import numpy as np
 
 from decision.route import SAMPLE_SPACING_M, Road
 
-WINDOW_M = 40.0  # Road.to_frenet's default search window either side of the hint [m]
+WINDOW_M = 40.0  # search window either side of the hint [m], the walk's and Road.to_frenet's
 MAX_WALK_SAMPLES = 200  # a longer walk means a jump: ask Road.to_frenet
 CURVATURE_SAFETY = 0.5  # the walk is used while |d| * max curvature is below this
 
 
 class EgoFrenet:
-    """`locate(x, y, s_hint)` = `road.to_frenet((x, y), s_hint_m=s_hint)` for one point, in floats."""
+    """`locate(x, y, s_hint)` = `road.to_frenet((x, y), s_hint_m=s_hint, window_m=WINDOW_M)` for one
+    point, in plain floats."""
 
     def __init__(self, road: Road):
         self.road = road
@@ -43,7 +44,7 @@ class EgoFrenet:
         lo = max(int((s_hint_m - WINDOW_M) / SAMPLE_SPACING_M), 0)
         hi = min(int((s_hint_m + WINDOW_M) / SAMPLE_SPACING_M) + 2, n)
         if hi - lo < 2 or not self._usable:
-            return self.road.to_frenet(np.array([x_m, y_m]), s_hint_m=s_hint_m)
+            return self.road.to_frenet(np.array([x_m, y_m]), s_hint_m=s_hint_m, window_m=WINDOW_M)
         xs, ys = self._x, self._y
         i = min(max(int(s_hint_m / self._step_m), lo), hi - 1)
         dx, dy = x_m - xs[i], y_m - ys[i]
@@ -64,7 +65,7 @@ class EgoFrenet:
         dx, dy, tx, ty = x_m - xs[i], y_m - ys[i], self._tx[i], self._ty[i]
         d = dy * tx - dx * ty
         if walked > MAX_WALK_SAMPLES or abs(d) >= self._max_d_m:
-            return self.road.to_frenet(np.array([x_m, y_m]), s_hint_m=s_hint_m)
+            return self.road.to_frenet(np.array([x_m, y_m]), s_hint_m=s_hint_m, window_m=WINDOW_M)
         along = dx * tx + dy * ty
         kappa = self._curvature[max(i - 1, 0)] if along < 0.0 else self._curvature[i]
         return self._s[i] + along / max(1.0 - kappa * d, 0.1), d

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-import sim.world.world as world_module
+import sim.world.renderer as renderer_module
 from decision.route import Road, Segment
 from sim.config import CameraConfig
 from sim.traffic.actors import Actors
@@ -66,7 +66,7 @@ def make_actors(rows: list[tuple[str, float, float]], yaw_rad: float = 0.0) -> A
 
 @pytest.fixture(scope="module", params=["tiny", "egl"])
 def world(request):
-    if request.param == "egl" and world_module.egl_plugin_path() is None:
+    if request.param == "egl" and renderer_module.egl_plugin_path() is None:
         pytest.skip("pybullet's EGL plugin is not installed here")
     w = World(road(), 120.0, request.param, np.random.default_rng(0), randomise=False)
     if w.renderer_name != request.param:

@@ -9,6 +9,7 @@ import pybullet as p
 import pytest
 
 import sim.world.ground as ground_module
+import sim.world.renderer as renderer_module
 import sim.world.world as world_module
 from decision.route import Road, Segment
 from sim.config import CameraConfig
@@ -191,7 +192,7 @@ def test_texels_get_coarser_on_a_huge_map():
 
 @pytest.mark.parametrize("renderer", ["tiny", "egl"])
 def test_top_down_view_shows_the_lines_where_the_map_has_them(renderer):
-    if renderer == "egl" and world_module.egl_plugin_path() is None:
+    if renderer == "egl" and renderer_module.egl_plugin_path() is None:
         pytest.skip("pybullet's EGL plugin is not installed here")
     road = straight_road(lanes=2)
     world = World(road, 120.0, renderer, np.random.default_rng(0), randomise=False)
@@ -286,7 +287,7 @@ def test_forward_view_shows_the_lines_where_the_map_has_them():
 
 
 def test_ground_and_sky_look_the_same_with_both_renderers():
-    if world_module.egl_plugin_path() is None:
+    if renderer_module.egl_plugin_path() is None:
         pytest.skip("pybullet's EGL plugin is not installed here")
     road = straight_road()
     frames, masks = [], []
@@ -402,11 +403,11 @@ def test_renderer_choice():
             p.ER_TINY_RENDERER,
             None,
         )
-    plugin = world_module.egl_plugin_path()
+    plugin = renderer_module.egl_plugin_path()
 
-    def opened(renderer: str, plugin_path: str | None, gpu_present: bool) -> world_module.RenderClient:
+    def opened(renderer: str, plugin_path: str | None, gpu_present: bool) -> renderer_module.RenderClient:
         """The client open_client gives, checked to be connected, then disconnected."""
-        c = world_module.open_client(renderer, plugin_path, gpu_present)
+        c = renderer_module.open_client(renderer, plugin_path, gpu_present)
         assert p.getNumBodies(physicsClientId=c.client) == 0
         p.disconnect(physicsClientId=c.client)
         return c
@@ -417,18 +418,20 @@ def test_renderer_choice():
     # With one, it keeps EGL only when its GL renderer is not a CPU one (llvmpipe here).
     if plugin is not None:
         c = opened("auto", plugin, gpu_present=True)
-        software = any(name in (c.gl_renderer or "").lower() for name in world_module.SOFTWARE_GL)
+        software = any(name in (c.gl_renderer or "").lower() for name in renderer_module.SOFTWARE_GL)
         assert c.renderer_name == ("tiny" if software else "egl")
-    assert world_module.gl_renderer_name(["x", "GL_RENDERER=llvmpipe (LLVM 15)", "y"]) == "llvmpipe (LLVM 15)"
-    assert world_module.gl_renderer_name(["ven = Mesa"]) is None
+    assert (
+        renderer_module.gl_renderer_name(["x", "GL_RENDERER=llvmpipe (LLVM 15)", "y"]) == "llvmpipe (LLVM 15)"
+    )
+    assert renderer_module.gl_renderer_name(["ven = Mesa"]) is None
     # Where the plugin is missing, "egl" is an error and "auto" falls back to TinyRenderer.
     with pytest.raises(RuntimeError, match="EGL"):
-        world_module.open_client("egl", None, gpu_present=True)
+        renderer_module.open_client("egl", None, gpu_present=True)
     assert opened("auto", None, gpu_present=True).renderer_name == "tiny"
 
 
 def test_egl_world_keeps_stdout_clean(capfd):
-    if world_module.egl_plugin_path() is None:
+    if renderer_module.egl_plugin_path() is None:
         pytest.skip("pybullet's EGL plugin is not installed here")
     print("before", flush=True)
     with World(straight_road(), 120.0, "egl", np.random.default_rng(0), randomise=False) as world:
