@@ -80,22 +80,23 @@ class Simulation:
 
     Rates (from `cfg`): `step` advances one control period `dt_s`, in `substeps` physics steps for
     the physics ego; `camera_due()` and `decision_due()` say at which ticks the camera renders and
-    perception and planning run. The same `cfg`, `spec` and `seed` give the same run.
+    perception and planning run. `camera`: whether to build the camera (rendering costs time, so
+    runs that need no frames go without). The same `cfg`, `spec` and `seed` give the same run.
     """
 
     def __init__(self, cfg: SimConfig, spec: ScenarioSpec, seed: int, camera: bool):
         self.cfg, self.spec = cfg, spec
-        random = RandomStreams.from_seed(seed)
-        self._camera_rng = random.camera
-        self.dt_s = 1.0 / cfg.control_hz
-        self.substeps = max(1, round(cfg.physics_hz / cfg.control_hz))
-        self.camera_every = max(1, round(cfg.control_hz / cfg.camera_hz))
-        self.decide_every = max(1, round(cfg.control_hz / cfg.decision_hz))
+        streams = RandomStreams.from_seed(seed)
+        self._camera_rng = streams.camera
+        self.dt_s = 1.0 / cfg.control_hz  # one control tick [s]
+        self.substeps = max(1, round(cfg.physics_hz / cfg.control_hz))  # physics steps per tick
+        self.camera_every = max(1, round(cfg.control_hz / cfg.camera_hz))  # ticks per camera frame
+        self.decide_every = max(1, round(cfg.control_hz / cfg.decision_hz))  # ticks per decision
 
-        self.world = World(spec.road, cfg.physics_hz, cfg.renderer, random.world, cfg.randomise)
+        self.world = World(spec.road, cfg.physics_hz, cfg.renderer, streams.world, cfg.randomise)
         v = cfg.vehicle
         rgba = self.world.random_vehicle_rgba if cfg.randomise else None
-        self.traffic = Traffic(spec, cfg.traffic, (v.length_m, v.width_m, v.height_m), random.traffic, rgba)
+        self.traffic = Traffic(spec, cfg.traffic, (v.length_m, v.width_m, v.height_m), streams.traffic, rgba)
         self.actors = self.traffic.actors
         self.world.add_actors(self.actors)
         x, y, yaw = self._ego_start_pose()
@@ -113,11 +114,12 @@ class Simulation:
 
         self.t_s = 0.0
         self.tick = 0
-        self.ego_state = self.ego.state(0.0)
+        self.ego_state = self.ego.state(0.0)  # odometry at this tick
         self._ego_frenet = EgoFrenet(spec.road)
+        # Frenet positions on the road [m]: s along the reference line, d to its left.
         self.ego_s, self.ego_d = self._ego_frenet.locate(x, y, spec.route.start_s_m)
-        self.actor_s, self.actor_d = self.traffic.frenet()
-        self.events: list[Event] = []
+        self.actor_s, self.actor_d = self.traffic.frenet()  # (N,) each
+        self.events: list[Event] = []  # every event so far, in time order
         self._start_recording()
 
     def _ego_start_pose(self) -> tuple[float, float, float]:
