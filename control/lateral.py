@@ -26,15 +26,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from decision.geometry import wrap_angle
 from perception.types import EgoState
 
 MIN_SEGMENT_M = 1e-6  # path points closer than this to the previous point are dropped
 NAN = math.nan
-
-
-def wrap_angle(angle_rad: float) -> float:
-    """Angle wrapped to [-pi, pi)."""
-    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
 
 
 def clean_path(path_xy_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
