@@ -41,7 +41,8 @@ class Scripted:
 
     specs: the N actors; cut_rows, brake_rows, cross_rows: rows with each behaviour (cut-ins and
     brakes driven vehicles, crossers pedestrians); ped_rows: every pedestrian row. The arrays s, d,
-    lane, half_len, half_width, occ_reach, is_car, d_dot are the traffic's (R,) row arrays, shared.
+    lane, half_length_m, half_width_m, lane_reach_m (a row takes up the lanes whose centre is
+    nearer than this), is_car, d_rate_mps (dd/dt) are the traffic's (R,) row arrays, shared.
     """
 
     def __init__(
@@ -55,22 +56,18 @@ class Scripted:
         s: np.ndarray,
         d: np.ndarray,
         lane: np.ndarray,
-        half_len: np.ndarray,
-        half_width: np.ndarray,
-        occ_reach: np.ndarray,
+        half_length_m: np.ndarray,
+        half_width_m: np.ndarray,
+        lane_reach_m: np.ndarray,
         is_car: np.ndarray,
-        d_dot: np.ndarray,
+        d_rate_mps: np.ndarray,
         lane_centres_m: np.ndarray,
         road_half_width_m: float,
     ):
         r = s.size
-        self._s, self._d, self._lane, self._d_dot = s, d, lane, d_dot
-        self._half_len, self._half_width, self._occ_reach, self._is_car = (
-            half_len,
-            half_width,
-            occ_reach,
-            is_car,
-        )
+        self._s, self._d, self._lane, self._d_rate = s, d, lane, d_rate_mps
+        self._half_length, self._half_width = half_length_m, half_width_m
+        self._lane_reach, self._is_car = lane_reach_m, is_car
         self._lane_centres = lane_centres_m
         nan = math.nan
         self._trigger_gap = _column(specs, "trigger_gap_m", r, nan)
@@ -112,7 +109,7 @@ class Scripted:
         s, trig, started = self._s, self.triggered, None
         if self._cut_waiting.size:
             c = self._cut_waiting
-            gap = s[c] - (ego_s_m + 0.5 * ego_length_m) - self._half_len[c]
+            gap = s[c] - (ego_s_m + 0.5 * ego_length_m) - self._half_length[c]
             fire = (gap <= self._trigger_gap[c]) & (s[c] > ego_s_m) & (np.abs(self._lane[c] - ego_lane) == 1)
             if np.count_nonzero(fire):
                 rows = c[fire]
@@ -155,14 +152,14 @@ class Scripted:
             b = self._braking
             acc[b] = np.minimum(acc[b], -self._decel[b])
 
-    def block_lanes(self, occ: np.ndarray) -> None:
+    def block_lanes(self, occupancy: np.ndarray) -> None:
         """A crossing pedestrian takes up every lane it has still to cross (vehicles wait for it).
 
-        occ: (R, lanes) 0/1 occupancy, changed in place. Call only while `walking` has rows."""
+        occupancy: (R, lanes) 0/1, changed in place. Call only while `walking` has rows."""
         p = self.walking
-        d, target, reach = self._d[p, None], self._ped_target_d[p, None], self._occ_reach[p, None]
+        d, target, reach = self._d[p, None], self._ped_target_d[p, None], self._lane_reach[p, None]
         lo, hi = np.minimum(d, target) - reach, np.maximum(d, target) + reach
-        occ[p] = np.logical_or(occ[p], (self._lane_centres > lo) & (self._lane_centres < hi))
+        occupancy[p] = np.logical_or(occupancy[p], (self._lane_centres > lo) & (self._lane_centres < hi))
 
     def yield_to_vehicles(self, gap: np.ndarray) -> None:
         """A vehicle already over a crossing pedestrian's path drives on (the pedestrian waits):
@@ -174,17 +171,17 @@ class Scripted:
     def walk(self, dt_s: float) -> None:
         """Walk the triggered pedestrians across the road, waiting while a vehicle (or the ego)
         stands in their way; they stop at their target beyond the far edge."""
-        p, s, hl, hw = self.walking, self._s, self._half_len, self._half_width
+        p, s, half_length, half_width = self.walking, self._s, self._half_length, self._half_width
         d = self._d[p]
         max_step = self._walk_speed[p] * dt_s
         step = np.minimum(np.maximum(self._ped_target_d[p] - d, -max_step), max_step)
-        near_s = np.abs(s - s[p, None]) < hl + hl[p, None] + PEDESTRIAN_CLEARANCE_M
-        reach = hw + hw[p, None] + PEDESTRIAN_CLEARANCE_M
+        near_s = np.abs(s - s[p, None]) < half_length + half_length[p, None] + PEDESTRIAN_CLEARANCE_M
+        reach = half_width + half_width[p, None] + PEDESTRIAN_CLEARANCE_M
         in_way = near_s & (np.abs(self._d - (d + step)[:, None]) < reach) & self._is_car  # (P, R)
         step *= np.count_nonzero(in_way, axis=1) == 0
         self._d[p] = d + step
-        self._d_dot[p] = step / dt_s
+        self._d_rate[p] = step / dt_s
         arrived = self._d[p] == self._ped_target_d[p]
         if np.count_nonzero(arrived):
-            self._d_dot[p[arrived]] = 0.0
+            self._d_rate[p[arrived]] = 0.0
             self.walking = p[~arrived]
