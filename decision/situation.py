@@ -33,6 +33,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from decision.geometry import quintic_blend
 from decision.route import Road, Route
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, WorldModel
 
@@ -91,6 +92,8 @@ class SituationParams:
     by_class: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if not (self.look_ahead_m > 0 and self.rear_range_m >= 0 and self.max_lateral_accel_mps2 > 0):
+            raise ValueError("look_ahead_m and max_lateral_accel_mps2 must be > 0, rear_range_m >= 0")
         half_ego = 0.5 * self.ego_width_m
         by_class = np.array(
             (
@@ -239,11 +242,10 @@ def _linear(*terms: tuple[int | slice, float]) -> np.ndarray:
 
 
 def lane_change_offset_m(s_m, change: LaneChange, end_d_m: float):
-    """Lateral offset [m] of a lane change at s (array or float): a quintic smoothstep
-    10x^3 - 15x^4 + 6x^5 (zero slope and curvature at both ends) from start_d to end_d."""
+    """Lateral offset [m] of a lane change at s (array or float): the quintic blend
+    (decision/geometry.py) from start_d to end_d over the change's length."""
     x = np.minimum(np.maximum((np.asarray(s_m) - change.start_s_m) / change.length_m, 0.0), 1.0)
-    blend = x * x * x * (10.0 + x * (6.0 * x - 15.0))
-    return change.start_d_m + (end_d_m - change.start_d_m) * blend
+    return change.start_d_m + (end_d_m - change.start_d_m) * quintic_blend(x)
 
 
 def path_offset_m(s_m, road: Road, lane: int, change: LaneChange | None):
