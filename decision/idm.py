@@ -47,19 +47,16 @@ def idm_accel(v_mps, v0_mps, gap_m, v_lead_mps, p: IDMParams):
     Floats give a float; arrays (any broadcastable shapes) give an array. A negative speed counts
     as 0 in the free-road term; the gap is clamped at MIN_GAP_M and v0 at MIN_DESIRED_SPEED_MPS.
     """
-    maximum = _maximum_for(v_mps, v0_mps, gap_m, v_lead_mps)
+    # The elementwise maximum: numpy's for arrays, the builtin for plain numbers (numpy's would turn
+    # floats into numpy scalars).
+    ndarray = np.ndarray
+    arrays = isinstance(v_mps, ndarray) or isinstance(v0_mps, ndarray) or isinstance(gap_m, ndarray)
+    maximum = np.maximum if arrays or isinstance(v_lead_mps, ndarray) else max
     braking_term = v_mps * (v_mps - v_lead_mps) / (2.0 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2))
-    desired_gap_m = p.min_gap_m + maximum(v_mps * p.time_headway_s + braking_term, 0.0)
+    desired_gap_m = p.min_gap_m + maximum(v_mps * p.time_headway_s + braking_term, 0.0)  # s*
     free_road = (maximum(v_mps, 0.0) / maximum(v0_mps, MIN_DESIRED_SPEED_MPS)) ** p.delta
     gap_ratio = desired_gap_m / maximum(gap_m, MIN_GAP_M)
     return p.accel_max_mps2 * (1.0 - free_road - gap_ratio * gap_ratio)
-
-
-def _maximum_for(a, b, c, d):
-    """The maximum of two values for these arguments: numpy's elementwise one if any is an array,
-    else the builtin (numpy's on plain floats would turn them into numpy scalars)."""
-    arrays = isinstance(a, np.ndarray) or isinstance(b, np.ndarray) or isinstance(c, np.ndarray)
-    return np.maximum if arrays or isinstance(d, np.ndarray) else max
 
 
 def mobil_safe(accel_after_mps2, p: MOBILParams):

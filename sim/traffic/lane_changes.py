@@ -1,16 +1,21 @@
-"""Lane changes of the simulated traffic: which vehicles change lanes (MOBIL, decision/idm.py, over
-the traffic's rows) and how a change in progress moves sideways (the quintic blend,
-decision/geometry.py).
+"""Lane changes of the simulated traffic: which vehicles change lanes (MOBIL, decision/idm.py) and
+how a change in progress moves sideways (the quintic blend, decision/geometry.py).
 
 Rows are those of `sim.traffic.traffic.Traffic`: R = N actors, the ego, the road-end wall. A
-vehicle's new leader in a lane is the nearest row ahead that takes up that lane; its new follower
-the nearest driver (a vehicle or the ego) behind or alongside.
+vehicle's new leader in a lane is the row that takes up that lane with the least bumper gap ahead
+of it; its new follower the driver (a vehicle or the ego) with the least gap behind or alongside.
+
+A few vehicles decide at a time (about 6 among a few dozen rows, every fifth tick), each looking at
+the rows of two lanes: this is done in plain floats, calling decision/idm.py's IDM and MOBIL on
+floats. An all-array version (IDM and MOBIL over every candidate at once) made the whole closed
+loop several percent slower: benchmarks/sim_speed.py has the measurement.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,7 +24,6 @@ from decision.idm import IDMParams, MOBILParams, idm_accel, mobil, mobil_safe
 
 LANE_CHANGE_FULL_RATE_MPS = 3.0  # slower vehicles progress through a lane change proportionally slower,
 LANE_CHANGE_MIN_RATE = 0.5  # but at least at this fraction of the full rate (a stopped car pulls out)
-SIDES = np.array([1, -1])  # the lanes looked at, relative to a vehicle's own: left, then right
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +38,7 @@ class RowState:
     is_driver: np.ndarray  # bool: rows whose IDM acceleration counts (vehicles and the ego)
 
 
-@dataclass(frozen=True, slots=True)
-class Leaders:
+class Leaders(NamedTuple):
     """Each row's current leader: `row` (R,) int, `gap_m` (R,) bumper to bumper, inf for none (row
     0 then stands in), and `accel_mps2` (R,) the IDM acceleration behind it."""
 
@@ -44,97 +47,151 @@ class Leaders:
     accel_mps2: np.ndarray
 
 
+class Neighbours(NamedTuple):
+    """Who a vehicle would have around it in another lane. Rows, gaps bumper to bumper [m]; inf
+    (and row 0) for nobody."""
+
+    leader: int
+    leader_gap_m: float
+    follower: int  # the nearest driver behind or alongside
+    follower_gap_m: float
+    back_gap_m: float  # to the nearest row of any kind behind or alongside
+
+
+class _Rows(NamedTuple):
+    """The row arrays as lists, for the plain-float decisions of one tick."""
+
+    s: list[float]
+    half_length: list[float]
+    speed: list[float]
+    desired_speed: list[float]
+    is_driver: list[bool]
+    accel: list[float]  # IDM acceleration now, behind the current leader
+
+
 def choose_lane_changes(
     deciding: np.ndarray,
     rows: RowState,
     leaders: Leaders,
-    lane_members: np.ndarray,
+    lane_occupancy: np.ndarray,
     idm: IDMParams,
     mobil_params: MOBILParams,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MOBIL to the left and to the right for the vehicles `deciding` (m,) (row indices, sorted,
     none changing lanes now); returns the rows that change and their new lanes, both (m',).
 
-    A lane is a candidate when it exists, MOBIL finds the change safe and worth it, and there is
-    more than `idm.min_gap_m` to the new leader and to anything behind or alongside; the candidate
+    A lane is a candidate when it exists, there is more than `idm.min_gap_m` to the new leader and
+    to anything behind or alongside, and MOBIL finds the change safe and worth it; the candidate
     with the larger incentive wins (left on a tie). Vehicles merging into one lane at once are then
     checked against each other (`_merges_that_fit`).
 
-    lane_members: (lanes + 2, R) bool, the rows that take up each lane as a leader of others, with
-    an empty lane on either side of the road (row 0: lane -1, row k + 1: lane k).
+    lane_occupancy: (R, lanes) 0/1, the lanes each row takes up as a leader of others.
     """
-    lane_count = len(lane_members) - 2
-    i = deciding[:, None]  # (m, 1): each deciding row, against its two candidate lanes (m, 2)
-    lanes = rows.lane[i] + SIDES
-    members = lane_members[lanes + 1]  # (m, 2, R)
-    members[np.arange(deciding.size), :, deciding] = False  # a vehicle is not its own neighbour
-    new_lead, lead_gap, new_follower, follower_gap, back_gap = _neighbours(deciding, members, rows)
-
-    v, v0 = rows.speed_mps, rows.desired_speed_mps
-    self_after = idm_accel(v[i], v0[i], lead_gap, v[new_lead], idm)
-    has_follower = follower_gap < math.inf
-    follower_after = idm_accel(v[new_follower], v0[new_follower], follower_gap, v[i], idm)
-    follower_after = np.where(has_follower, follower_after, 0.0)
-    follower_now = np.where(has_follower, leaders.accel_mps2[new_follower], 0.0)
-    old_now, old_after = 0.0, 0.0
-    if mobil_params.politeness != 0.0:
-        old_now, old_after = _old_followers(deciding, rows, leaders, idm)
-    incentive, safe = mobil(
-        leaders.accel_mps2[i], self_after, follower_now, follower_after, old_now, old_after, mobil_params
+    lane_count = lane_occupancy.shape[1]
+    members = _lane_members(lane_occupancy)
+    state = _Rows(
+        rows.s_m.tolist(),
+        rows.half_length_m.tolist(),
+        rows.speed_mps.tolist(),
+        rows.desired_speed_mps.tolist(),
+        rows.is_driver.tolist(),
+        leaders.accel_mps2.tolist(),
     )
-    room = (lead_gap > idm.min_gap_m) & (back_gap > idm.min_gap_m)
-    exists = (lanes >= 0) & (lanes < lane_count)
-    incentive[~(exists & safe & room & (incentive > 0.0))] = -math.inf
-    goes = np.flatnonzero(incentive.max(axis=1) > -math.inf)
-    if goes.size == 0:
-        return deciding[:0], lanes[:0, 0]
-    side = (incentive[goes, 1] > incentive[goes, 0]).astype(np.int64)  # 0: left, 1: right
-    chosen, new_lanes = deciding[goes], lanes[goes, side]
+    polite = mobil_params.politeness != 0.0
+    old_followers = _old_followers(deciding, leaders, state, idm) if polite else {}
+    chosen, new_lanes = [], []
+    for row, own_lane in zip(deciding.tolist(), rows.lane[deciding].tolist(), strict=True):
+        best, best_lane = 0.0, -1  # a change must have a positive incentive
+        for lane in (own_lane + 1, own_lane - 1):  # left, then right
+            if not 0 <= lane < lane_count:
+                continue
+            around = _neighbours(row, members[lane], state)
+            if around.leader_gap_m <= idm.min_gap_m or around.back_gap_m <= idm.min_gap_m:
+                continue  # no room
+            old_follower = old_followers.get(row, (0.0, 0.0))
+            incentive = _incentive(row, around, old_follower, state, idm, mobil_params)
+            if incentive > best:
+                best, best_lane = incentive, lane
+        if best_lane >= 0:
+            chosen.append(row)
+            new_lanes.append(best_lane)
+    chosen, new_lanes = np.array(chosen, np.int64), np.array(new_lanes, np.int64)
     keep = _merges_that_fit(chosen, new_lanes, rows, idm, mobil_params)
     return chosen[keep], new_lanes[keep]
 
 
-def _neighbours(deciding: np.ndarray, members: np.ndarray, rows: RowState) -> tuple[np.ndarray, ...]:
-    """For each deciding row and candidate lane (m, 2): the new leader (the nearest member ahead)
-    and its gap, the new follower (the nearest driver behind or alongside) and its gap, and the
-    least gap to any member behind or alongside. Gaps are bumper to bumper [m], inf for nobody
-    (row 0 then stands in); on a tie the lower row wins.
+def _lane_members(lane_occupancy: np.ndarray) -> list[list[int]]:
+    """The rows that take up each lane, in row order."""
+    members: list[list[int]] = [[] for _ in range(lane_occupancy.shape[1])]
+    lane_of, row_of = np.nonzero(lane_occupancy.T > 0.0)  # lane by lane, rows in order
+    for lane, row in zip(lane_of.tolist(), row_of.tolist(), strict=True):
+        members[lane].append(row)
+    return members
 
-    members: (m, 2, R) bool, the rows that take up each candidate lane.
-    """
-    s, half_length = rows.s_m, rows.half_length_m
-    ahead_m = s - s[deciding][:, None, None]  # (m, 1, R): centre to centre along the road
-    half_lengths_m = half_length + half_length[deciding][:, None, None]
-    is_ahead = ahead_m > 0.0
-    lead_gaps = np.where(members & is_ahead, ahead_m - half_lengths_m, math.inf)  # (m, 2, R)
-    back_gaps = np.where(members & ~is_ahead, -(ahead_m + half_lengths_m), math.inf)
-    follower_gaps = np.where(rows.is_driver, back_gaps, math.inf)
-    new_lead, new_follower = lead_gaps.argmin(axis=2), follower_gaps.argmin(axis=2)
-    m, side = np.ogrid[: deciding.size, :2]
-    lead_gap, follower_gap = lead_gaps[m, side, new_lead], follower_gaps[m, side, new_follower]
-    return new_lead, lead_gap, new_follower, follower_gap, back_gaps.min(axis=2)
+
+def _neighbours(row: int, members: list[int], state: _Rows) -> Neighbours:
+    """The neighbours `row` would have among the rows `members` of a lane (on a tie, the lower row)."""
+    s, half_length = state.s, state.half_length
+    leader = follower = 0
+    leader_gap = follower_gap = back_gap = math.inf
+    for other in members:
+        if other == row:
+            continue
+        ahead_m, half_lengths_m = s[other] - s[row], half_length[other] + half_length[row]
+        if ahead_m > 0.0:
+            if ahead_m - half_lengths_m < leader_gap:
+                leader, leader_gap = other, ahead_m - half_lengths_m
+        else:
+            gap = -(ahead_m + half_lengths_m)
+            back_gap = min(back_gap, gap)
+            if state.is_driver[other] and gap < follower_gap:
+                follower, follower_gap = other, gap
+    return Neighbours(leader, leader_gap, follower, follower_gap, back_gap)
+
+
+def _incentive(
+    row: int,
+    around: Neighbours,
+    old_follower: tuple[float, float],
+    state: _Rows,
+    idm: IDMParams,
+    mobil_params: MOBILParams,
+) -> float:
+    """MOBIL's incentive [m/s^2] for `row` to change into the lane where it has `around`, -inf
+    when unsafe. old_follower: the IDM accelerations now and after of its old follower."""
+    v, v0, accel = state.speed, state.desired_speed, state.accel
+    self_after = idm_accel(v[row], v0[row], around.leader_gap_m, v[around.leader], idm)
+    follower_now = follower_after = 0.0  # nobody behind: no gain, safe
+    if around.follower_gap_m < math.inf:
+        follower = around.follower
+        follower_now = accel[follower]
+        follower_after = idm_accel(v[follower], v0[follower], around.follower_gap_m, v[row], idm)
+    incentive, safe = mobil(accel[row], self_after, follower_now, follower_after, *old_follower, mobil_params)
+    return incentive if safe else -math.inf
 
 
 def _old_followers(
-    deciding: np.ndarray, rows: RowState, leaders: Leaders, idm: IDMParams
-) -> tuple[np.ndarray, np.ndarray]:
-    """IDM acceleration now and after the change (m, 1) of each deciding vehicle's old follower,
-    the nearest driver whose leader it is (0 and 0 where there is none): once the vehicle has
-    left, that follower follows the vehicle's own leader."""
-    i = deciding[:, None]
-    follows = (leaders.row == i) & rows.is_driver & (leaders.gap_m < math.inf)  # (m, R)
-    gaps = np.where(follows, leaders.gap_m, math.inf)
-    old = gaps.argmin(axis=1)[:, None]  # the nearest (the lower row on a tie)
-    has_old = np.take_along_axis(gaps, old, axis=1) < math.inf
-    s, half_length, v = rows.s_m, rows.half_length_m, rows.speed_mps
-    my_lead = leaders.row[i]
-    gap_after = np.where(
-        leaders.gap_m[i] < math.inf,
-        s[my_lead] - s[old] - half_length[my_lead] - half_length[old],
-        math.inf,
-    )
-    after = idm_accel(v[old], rows.desired_speed_mps[old], gap_after, v[my_lead], idm)
-    return np.where(has_old, leaders.accel_mps2[old], 0.0), np.where(has_old, after, 0.0)
+    deciding: np.ndarray, leaders: Leaders, state: _Rows, idm: IDMParams
+) -> dict[int, tuple[float, float]]:
+    """For each deciding row that is someone's leader: the IDM acceleration now and after the change
+    of its old follower, the nearest driver whose leader it is. Once the vehicle has left, that
+    follower follows the vehicle's own leader."""
+    lead, lead_gap = leaders.row.tolist(), leaders.gap_m.tolist()
+    nearest: dict[int, tuple[float, int]] = {}  # leader row -> (gap, its nearest following driver)
+    for row, (leader, gap) in enumerate(zip(lead, lead_gap, strict=True)):
+        if state.is_driver[row] and gap < nearest.get(leader, (math.inf, 0))[0]:
+            nearest[leader] = gap, row
+    s, half_length, v = state.s, state.half_length, state.speed
+    result = {}
+    for row in deciding.tolist():
+        if row not in nearest:
+            continue
+        old, my_leader = nearest[row][1], lead[row]
+        gap = math.inf
+        if lead_gap[row] < math.inf:
+            gap = s[my_leader] - s[old] - half_length[my_leader] - half_length[old]
+        result[row] = state.accel[old], idm_accel(v[old], state.desired_speed[old], gap, v[my_leader], idm)
+    return result
 
 
 def _merges_that_fit(
@@ -176,9 +233,6 @@ class LaneChangesInProgress:
     def __init__(self):
         self._changes: dict[int, _LaneChange] = {}
         self.rows: list[int] = []  # the rows changing lanes, sorted
-
-    def __bool__(self) -> bool:
-        return bool(self._changes)
 
     def __contains__(self, row: int) -> bool:
         return row in self._changes

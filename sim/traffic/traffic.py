@@ -178,11 +178,16 @@ class Traffic:
         self._ahead_m = np.empty((r, r))  # s[j] - s[i]
         self._gaps_m = np.empty((r, r))  # bumper gap row i -> row j, inf where j does not lead i
         self._not_leader = np.empty((r, r), bool)
-        self._lane_members = np.zeros((lanes + 2, r), bool)  # rows in each lane (an empty one either side)
         self._all_rows = np.arange(r)
         self._half_length_sums_m = self._half_length_m[None, :] + self._half_length_m[:, None]  # (R, R)
         self._accel_mps2 = np.empty(r)
         self._driven_f = self._driven.astype(np.float64)  # 1 for a driven vehicle, else 0
+        # Views of the row arrays: as a row and as a column, and the N actors' rows.
+        self._s_row, self._s_column = self._s[None, :], self._s[:, None]
+        self._d_column, self._lane_reach_column = self._d[:, None], self._lane_reach_m[:, None]
+        self._actor_s, self._actor_d = self._s[:n], self._d[:n]
+        self._actor_speed, self._actor_d_rate = self._speed_mps[:n], self._d_rate_mps[:n]
+        self._actor_accel = self._accel_mps2[:n]
         self._rows = RowState(
             self._s,
             self._speed_mps,
@@ -244,7 +249,7 @@ class Traffic:
 
     def frenet(self) -> tuple[np.ndarray, np.ndarray]:
         """(s, d) [m] of every actor, each (N,)."""
-        return self._s[: self._n].copy(), self._d[: self._n].copy()
+        return self._actor_s.copy(), self._actor_d.copy()
 
     def lane_of_actors(self) -> np.ndarray:
         """(N,) lane index that contains each actor's centre, -1 when the centre is off the road."""
@@ -304,7 +309,7 @@ class Traffic:
         if t_s >= self._next_mobil_s:
             self._decide_lane_changes(t_s, occupancy_as_leader, Leaders(lead, gap, accel_idm))
         self._advance_vehicles(dt_s, accel)
-        if self._lane_changes:
+        if self._lane_changes.rows:
             self._progress_lane_changes(dt_s)
 
     def _lane_occupancy(self, ego_lane: int) -> tuple[np.ndarray, np.ndarray]:
@@ -317,17 +322,16 @@ class Traffic:
         next call.
         """
         occupancy = self._occupancy
-        np.less(np.abs(self._d[:, None] - self._lane_centres_m), self._lane_reach_m[:, None], out=occupancy)
+        np.less(np.abs(self._d_column - self._lane_centres_m), self._lane_reach_column, out=occupancy)
         occupancy[self._n, ego_lane] = 1.0
         if self._scripted.walking.size:
             self._scripted.block_lanes(occupancy)
-        if not self._lane_changes:  # vehicles in their lanes: the geometry says it all
+        if not self._lane_changes.rows:  # vehicles in their lanes: the geometry says it all
             return occupancy, occupancy
-        rows = self._changing_rows
-        occupancy[rows, self._target_lane[rows]] = 1.0
+        occupancy[self._changing_to] = 1.0
         as_leader = self._occupancy_as_leader
         np.copyto(as_leader, occupancy)
-        as_leader[rows, self._lane[rows]] = 1.0
+        as_leader[self._changing_from] = 1.0
         return occupancy, as_leader
 
     def _leaders(
@@ -338,7 +342,7 @@ class Traffic:
         Returns lead (R,) row index and gap (R,) bumper to bumper [m], inf when there is none."""
         ahead, gaps, shared = self._ahead_m, self._gaps_m, self._shared_lanes
         np.matmul(occupancy, occupancy_as_leader.T, out=shared)  # lanes rows i and j share (R, R)
-        np.subtract(self._s[None, :], self._s[:, None], out=ahead)  # row i -> column j
+        np.subtract(self._s_row, self._s_column, out=ahead)  # row i -> column j
         np.subtract(ahead, self._half_length_sums_m, out=gaps)
         np.minimum(shared, ahead, out=shared)  # > 0: j shares a lane with i and is ahead of it
         np.less_equal(shared, 0.0, out=self._not_leader)
@@ -360,9 +364,9 @@ class Traffic:
         deciding = np.array(sorted(i for i in due if i not in self._lane_changes), np.int64)
         if deciding.size == 0:
             return
-        lane_members = self._lane_members
-        np.greater(occupancy_as_leader.T, 0.0, out=lane_members[1:-1])
-        rows, lanes = choose_lane_changes(deciding, self._rows, leaders, lane_members, self._idm, self._mobil)
+        rows, lanes = choose_lane_changes(
+            deciding, self._rows, leaders, occupancy_as_leader, self._idm, self._mobil
+        )
         if rows.size:
             self._start_lane_changes(rows, lanes, np.full(rows.size, self._cfg.lane_change_duration_s))
 
@@ -374,8 +378,11 @@ class Traffic:
         self._index_lane_changes()
 
     def _index_lane_changes(self) -> None:
-        """The rows changing lanes, as an index array (for the occupancy arrays)."""
-        self._changing_rows = np.array(self._lane_changes.rows, np.int64)
+        """The (row, lane) cells of the (R, lanes) occupancy arrays of the rows changing lanes:
+        their target lanes and the lanes they leave."""
+        rows = np.array(self._lane_changes.rows, np.int64)
+        self._changing_to = rows, self._target_lane[rows]
+        self._changing_from = rows, self._lane[rows]
 
     def _advance_vehicles(self, dt_s: float, accel: np.ndarray) -> None:
         """Integrate speed and s of the driven vehicles: constant acceleration over the step, an
@@ -384,25 +391,23 @@ class Traffic:
         accel: (R,) [m/s^2], zero for every row that is not a driven vehicle."""
         s, v = self._s, self._speed_mps
         v_new = v + accel * dt_s
+        ds = (v + v_new) * (0.5 * dt_s)
         clamped = False
         if v_new.min() < 0.0:  # stops within the step: the exact distance of the deceleration
             stops = (v_new < 0.0) & (v > 0.0)
             np.maximum(v_new, 0.0, out=v_new)
             ds = np.where(stops, v * v / (2.0 * np.maximum(-accel, 1e-9)), (v + v_new) * (0.5 * dt_s))
             clamped = True
-        else:
-            ds = (v + v_new) * (0.5 * dt_s)
         s += ds
         at_end = s >= self._s_stop_m
-        if at_end.any():  # driven vehicles stop at the end of the road
+        if np.count_nonzero(at_end):  # driven vehicles stop at the end of the road
             s[at_end] = self._s_stop_m[at_end]
             v_new[at_end] = 0.0
             clamped = True
-        n = self._n
         if clamped:
-            self.actors.accel_mps2[:] = (v_new[:n] - v[:n]) / dt_s
+            np.divide(v_new[: self._n] - self._actor_speed, dt_s, out=self.actors.accel_mps2)
         else:
-            self.actors.accel_mps2[:] = accel[:n]
+            np.copyto(self.actors.accel_mps2, self._actor_accel)
         v[:] = v_new
 
     def _progress_lane_changes(self, dt_s: float) -> None:
@@ -416,13 +421,13 @@ class Traffic:
 
     def _update_poses(self) -> None:
         """World poses of the actors (sim/traffic/poses.py); pedestrians face the way they cross."""
-        n, scripted = self._n, self._scripted
+        scripted = self._scripted
         walking = scripted.walking.tolist() if scripted.walking.size else []
         self._poser.update(
-            self._s[:n],
-            self._d[:n],
-            self._speed_mps[:n],
-            self._d_rate_mps[:n],
+            self._actor_s,
+            self._actor_d,
+            self._actor_speed,
+            self._actor_d_rate,
             self._lane_changes.rows,
             walking,
         )
