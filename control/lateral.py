@@ -11,11 +11,10 @@ delta = atan(2 L sin(alpha) / ld), alpha = bearing of that point from the headin
 Stanley (Thrun et al. 2006): from the front axle, delta = heading_gain * heading error +
 atan(k e / (softening + v)), e = cross-track error of the front axle (steering back to the path).
 
-This runs every control tick, so the cost is the number of numpy calls (each ~1 us on arrays of
-N ~ 50-200 points), not N: `PathGeometry` computes the segments and arc lengths of a path once per
-tick, with the points held as complex numbers x + iy so that one numpy call does a 2-D operation,
-and projects several query points (the steering axle and the car's centre) in one pass. The
-scalar work after that is plain `math`.
+`PathGeometry` computes the segments and arc lengths of a path once per plan, with the points
+held as complex numbers x + iy (one operation does a 2-D one), and projects several query points
+(the steering axle and the car's centre) in one pass; the scalar work after that is plain `math`.
+(What these steps cost per tick: benchmarks/sim_speed.py.)
 """
 
 from __future__ import annotations
@@ -112,9 +111,8 @@ class PathGeometry:
             return True
         s[0] = 0.0
         np.add.accumulate(seg_len, out=s[1:])
-        self.max_seg_len_m = seg_len.item(seg_len.argmax())
-        # argmin + item: a third of the cost of min() here; NaN is the minimum if there is one.
-        return math.isfinite(s.item(-1)) and seg_len.item(seg_len.argmin()) > MIN_SEGMENT_M
+        self.max_seg_len_m = float(seg_len.max())
+        return math.isfinite(s.item(-1)) and seg_len.min() > MIN_SEGMENT_M  # (a NaN length fails too)
 
     @property
     def n_points(self) -> int:
@@ -136,7 +134,7 @@ class PathGeometry:
         z, seg = self.z, self.seg
         vertex_dist = np.abs(np.subtract.outer(points, z))  # (K, M)
         nearest = vertex_dist.argmin(axis=1).tolist()
-        for k, v in enumerate(nearest):  # (a loop: fancy indexing costs more on 2 rows)
+        for k, v in enumerate(nearest):
             vertex_dist[k, v] = math.inf
         second = vertex_dist.argmin(axis=1).tolist()
         quarter_l2 = 0.25 * self.max_seg_len_m * self.max_seg_len_m
