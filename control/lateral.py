@@ -111,8 +111,9 @@ class PathGeometry:
             return True
         s[0] = 0.0
         np.add.accumulate(seg_len, out=s[1:])
-        self.max_seg_len_m = float(seg_len.max())
-        return math.isfinite(s.item(-1)) and seg_len.min() > MIN_SEGMENT_M  # (a NaN length fails too)
+        self.max_seg_len_m = seg_len.item(seg_len.argmax())
+        # (argmin + item, not min(): see benchmarks/sim_speed.py.) A NaN length is the minimum.
+        return math.isfinite(s.item(-1)) and seg_len.item(seg_len.argmin()) > MIN_SEGMENT_M
 
     @property
     def n_points(self) -> int:

@@ -47,11 +47,10 @@ def idm_accel(v_mps, v0_mps, gap_m, v_lead_mps, p: IDMParams):
     Floats give a float; arrays (any broadcastable shapes) give an array. A negative speed counts
     as 0 in the free-road term; the gap is clamped at MIN_GAP_M and v0 at MIN_DESIRED_SPEED_MPS.
     """
-    # The elementwise maximum: numpy's for arrays, the builtin for plain numbers (numpy's would turn
-    # floats into numpy scalars).
-    ndarray = np.ndarray
-    arrays = isinstance(v_mps, ndarray) or isinstance(v0_mps, ndarray) or isinstance(gap_m, ndarray)
-    maximum = np.maximum if arrays or isinstance(v_lead_mps, ndarray) else max
+    # The maximum: the builtin on plain floats, numpy's elementwise one otherwise (on floats it would
+    # cost ten times as much and return numpy scalars).
+    floats = type(v_mps) is float and type(v0_mps) is float and type(gap_m) is float
+    maximum = max if floats and type(v_lead_mps) is float else np.maximum
     braking_term = v_mps * (v_mps - v_lead_mps) / (2.0 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2))
     desired_gap_m = p.min_gap_m + maximum(v_mps * p.time_headway_s + braking_term, 0.0)  # s*
     free_road = (maximum(v_mps, 0.0) / maximum(v0_mps, MIN_DESIRED_SPEED_MPS)) ** p.delta

@@ -187,8 +187,10 @@ class Planner:
             cap = min(cap, max(passing, CREEP_SPEED_MPS))
         b, coolness = self.idm.decel_comfort_mps2, self.longitudinal.acc_coolness
         return min(
-            acc_blend(idm_accel(v, cap, gap, v_lead, self.idm), v, gap, v_lead, b, coolness)
-            for gap, v_lead in self.effective_leaders(sit)
+            [
+                acc_blend(idm_accel(v, cap, gap, v_lead, self.idm), v, gap, v_lead, b, coolness)
+                for gap, v_lead in self.effective_leaders(sit)
+            ]
         )
 
     # ------------------------------------------------------------------ path

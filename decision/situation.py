@@ -119,8 +119,8 @@ class LaneChange:
     length_m: float
 
 
-# ObjectAhead, LaneGaps and Situation are built every tick: plain (not frozen) dataclasses
-# (extract_situation fills a Situation in steps); treat them as read-only.
+# ObjectAhead, LaneGaps and Situation are built every tick: plain (not frozen) dataclasses, which
+# build faster (see benchmarks/sim_speed.py); treat them as read-only.
 @dataclass(slots=True)
 class ObjectAhead:
     """One object ahead: bumper-to-bumper gap [m] along the road (>= 0), speed along the road."""
@@ -349,9 +349,25 @@ def extract_situation(
     """The facts of this tick for the ego driving `lane` (with `change` in progress, if any).
     tests: `row_tests(route.road, lane, p)`, if the caller keeps it."""
     road = route.road
-    d_lane = road.lanes[lane].offset_m
-    cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, d_lane, p)
-    sit = Situation(
+    lead = pedestrian = uncleared = None
+    left = LaneGaps(lane + 1) if lane + 1 < road.lane_count else None
+    right = LaneGaps(lane - 1) if lane >= 1 else None
+    if t is not None:
+        if tests is None:
+            tests = row_tests(road, lane, p)
+        gaps, nearest = _nearest_per_row(t, tests, road, lane, change, ego_s_m, ego_d_m)
+        speed, objects = _nearest_objects(t, gaps, nearest)
+        lead, pedestrian, uncleared = objects
+        if left is not None:
+            left = LaneGaps(
+                lane + 1, gaps[LEFT_LEAD], speed[LEFT_LEAD], gaps[LEFT_FOLLOWER], speed[LEFT_FOLLOWER]
+            )
+        if right is not None:
+            right = LaneGaps(
+                lane - 1, gaps[RIGHT_LEAD], speed[RIGHT_LEAD], gaps[RIGHT_FOLLOWER], speed[RIGHT_FOLLOWER]
+            )
+    cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, road.lanes[lane].offset_m, p)
+    return Situation(
         ego_s_m=ego_s_m,
         ego_d_m=ego_d_m,
         ego_speed_mps=ego_speed_mps,
@@ -359,20 +375,23 @@ def extract_situation(
         route_lane=route.lane,
         speed_cap_mps=cap,
         curve_accel_mps2=curve_accel,
-        left=LaneGaps(lane + 1) if lane + 1 < road.lane_count else None,
-        right=LaneGaps(lane - 1) if lane >= 1 else None,
+        lead=lead,
+        pedestrian=pedestrian,
+        uncleared=uncleared,
+        left=left,
+        right=right,
         road_end_gap_m=road.length_m - (ego_s_m + 0.5 * p.ego_length_m),
     )
-    if t is not None:
-        if tests is None:
-            tests = row_tests(road, lane, p)
-        gaps, nearest = _nearest_per_row(t, tests, sit, road, change)
-        _fill_nearest(sit, t, gaps, nearest)
-    return sit
 
 
 def _nearest_per_row(
-    t: TracksFrenet, tests: np.ndarray, sit: Situation, road: Road, change: LaneChange | None
+    t: TracksFrenet,
+    tests: np.ndarray,
+    road: Road,
+    lane: int,
+    change: LaneChange | None,
+    ego_s_m: float,
+    ego_d_m: float,
 ) -> tuple[list[float], list[int]]:
     """Per row of extract_situation (LEAD ... RIGHT_FOLLOWER): the gap [m] to its nearest track
     (inf: none passes the row's tests) and that track's index."""
@@ -381,23 +400,25 @@ def _nearest_per_row(
     if change is not None:
         # The corridor follows the lane change: where the ego will be sideways when its front
         # reaches the object's rear.
-        d_path = path_offset_m(sit.ego_s_m + np.maximum(gaps[LEAD], 0.0), road, sit.lane, change)
-        z[LEAD : PED + 1] -= d_path - road.lanes[sit.lane].offset_m
+        d_path = path_offset_m(ego_s_m + np.maximum(gaps[LEAD], 0.0), road, lane, change)
+        z[LEAD : PED + 1] -= d_path - road.lanes[lane].offset_m
     passes = np.abs(z[CENTRES]) < z[HALF_WIDTHS]
     rows = passes[:N_ROWS] & passes[N_ROWS:]
     if change is not None:  # ahead, alongside the ego's box where it is now, not in the corridor
         f = t.features
         clearance = 0.5 * f[F_LAT2] + f[F_MARGIN]
-        alongside = np.abs(f[F_D] - sit.ego_d_m) < clearance
+        alongside = np.abs(f[F_D] - ego_d_m) < clearance
         rows[UNCLEARED] = (f[F_AHEAD] > 0.0) & alongside & ~(rows[LEAD] | rows[PED])
     masked = np.where(rows, gaps, np.inf)
     nearest = masked.argmin(axis=1).tolist()
     return [masked.item(row, i) for row, i in enumerate(nearest)], nearest
 
 
-def _fill_nearest(sit: Situation, t: TracksFrenet, gaps: list[float], nearest: list[int]) -> None:
-    """Write the nearest objects found per row into `sit` (its lead, pedestrian, object not yet
-    cleared, and the leaders and followers of the neighbouring lanes)."""
+def _nearest_objects(
+    t: TracksFrenet, gaps: list[float], nearest: list[int]
+) -> tuple[list[float], tuple[ObjectAhead | None, ObjectAhead | None, ObjectAhead | None]]:
+    """The speed along the road of each row's nearest track (0 for none), and the lead, the
+    pedestrian and the object not yet cleared as ObjectAhead (None: none)."""
     speeds = t.speed_s_mps.tolist()
     speed = [speeds[i] if gap < math.inf else 0.0 for gap, i in zip(gaps, nearest, strict=True)]
 
@@ -407,16 +428,4 @@ def _fill_nearest(sit: Situation, t: TracksFrenet, gaps: list[float], nearest: l
         i = nearest[row]
         return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(gaps[row], 0.0), speed[row])
 
-    sit.lead, sit.pedestrian, sit.uncleared = (
-        nearest_object(LEAD),
-        nearest_object(PED),
-        nearest_object(UNCLEARED),
-    )
-    if sit.left is not None:
-        sit.left = LaneGaps(
-            sit.lane + 1, gaps[LEFT_LEAD], speed[LEFT_LEAD], gaps[LEFT_FOLLOWER], speed[LEFT_FOLLOWER]
-        )
-    if sit.right is not None:
-        sit.right = LaneGaps(
-            sit.lane - 1, gaps[RIGHT_LEAD], speed[RIGHT_LEAD], gaps[RIGHT_FOLLOWER], speed[RIGHT_FOLLOWER]
-        )
+    return speed, (nearest_object(LEAD), nearest_object(PED), nearest_object(UNCLEARED))

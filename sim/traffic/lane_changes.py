@@ -47,17 +47,6 @@ class Leaders(NamedTuple):
     accel_mps2: np.ndarray
 
 
-class Neighbours(NamedTuple):
-    """Who a vehicle would have around it in another lane. Rows, gaps bumper to bumper [m]; inf
-    (and row 0) for nobody."""
-
-    leader: int
-    leader_gap_m: float
-    follower: int  # the nearest driver behind or alongside
-    follower_gap_m: float
-    back_gap_m: float  # to the nearest row of any kind behind or alongside
-
-
 class _Rows(NamedTuple):
     """The row arrays as lists, for the plain-float decisions of one tick."""
 
@@ -105,11 +94,13 @@ def choose_lane_changes(
         for lane in (own_lane + 1, own_lane - 1):  # left, then right
             if not 0 <= lane < lane_count:
                 continue
-            around = _neighbours(row, members[lane], state)
-            if around.leader_gap_m <= idm.min_gap_m or around.back_gap_m <= idm.min_gap_m:
+            leader, leader_gap, follower, follower_gap, back_gap = _neighbours(row, members[lane], state)
+            if leader_gap <= idm.min_gap_m or back_gap <= idm.min_gap_m:
                 continue  # no room
             old_follower = old_followers.get(row, (0.0, 0.0))
-            incentive = _incentive(row, around, old_follower, state, idm, mobil_params)
+            incentive = _incentive(
+                row, leader, leader_gap, follower, follower_gap, old_follower, state, idm, mobil_params
+            )
             if incentive > best:
                 best, best_lane = incentive, lane
         if best_lane >= 0:
@@ -129,8 +120,10 @@ def _lane_members(lane_occupancy: np.ndarray) -> list[list[int]]:
     return members
 
 
-def _neighbours(row: int, members: list[int], state: _Rows) -> Neighbours:
-    """The neighbours `row` would have among the rows `members` of a lane (on a tie, the lower row)."""
+def _neighbours(row: int, members: list[int], state: _Rows) -> tuple[int, float, int, float, float]:
+    """The neighbours `row` would have among the rows `members` of a lane: (new leader, its bumper
+    gap [m], new follower (the nearest driver behind or alongside), its gap, the least gap to any
+    member behind or alongside). inf (and row 0) for nobody; on a tie the lower row wins."""
     s, half_length = state.s, state.half_length
     leader = follower = 0
     leader_gap = follower_gap = back_gap = math.inf
@@ -146,26 +139,29 @@ def _neighbours(row: int, members: list[int], state: _Rows) -> Neighbours:
             back_gap = min(back_gap, gap)
             if state.is_driver[other] and gap < follower_gap:
                 follower, follower_gap = other, gap
-    return Neighbours(leader, leader_gap, follower, follower_gap, back_gap)
+    return leader, leader_gap, follower, follower_gap, back_gap
 
 
 def _incentive(
     row: int,
-    around: Neighbours,
+    leader: int,
+    leader_gap_m: float,
+    follower: int,
+    follower_gap_m: float,
     old_follower: tuple[float, float],
     state: _Rows,
     idm: IDMParams,
     mobil_params: MOBILParams,
 ) -> float:
-    """MOBIL's incentive [m/s^2] for `row` to change into the lane where it has `around`, -inf
-    when unsafe. old_follower: the IDM accelerations now and after of its old follower."""
+    """MOBIL's incentive [m/s^2] for `row` to change into a lane where it has this new leader and
+    follower (gaps inf: none), -inf when unsafe. old_follower: the IDM accelerations now and after
+    of its old follower."""
     v, v0, accel = state.speed, state.desired_speed, state.accel
-    self_after = idm_accel(v[row], v0[row], around.leader_gap_m, v[around.leader], idm)
+    self_after = idm_accel(v[row], v0[row], leader_gap_m, v[leader], idm)
     follower_now = follower_after = 0.0  # nobody behind: no gain, safe
-    if around.follower_gap_m < math.inf:
-        follower = around.follower
+    if follower_gap_m < math.inf:
         follower_now = accel[follower]
-        follower_after = idm_accel(v[follower], v0[follower], around.follower_gap_m, v[row], idm)
+        follower_after = idm_accel(v[follower], v0[follower], follower_gap_m, v[row], idm)
     incentive, safe = mobil(accel[row], self_after, follower_now, follower_after, *old_follower, mobil_params)
     return incentive if safe else -math.inf
 

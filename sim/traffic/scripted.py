@@ -86,7 +86,7 @@ class Scripted:
         self._braking = NO_ROWS
         self._ped_waiting = cross_rows
         self.walking = NO_ROWS
-        # Cheap scalar tests of "can anything fire now?".
+        # Scalar tests of "can anything fire now?", checked every tick.
         self._brake_t = _first(self._trigger_time, brake_rows)
         self._ped_trigger_s = _first(s - self._trigger_dist, cross_rows)
         self.waiting = bool(cut_rows.size or brake_rows.size or cross_rows.size)

@@ -178,7 +178,12 @@ class Traffic:
         self._ahead_m = np.empty((r, r))  # s[j] - s[i]
         self._gaps_m = np.empty((r, r))  # bumper gap row i -> row j, inf where j does not lead i
         self._not_leader = np.empty((r, r), bool)
-        self._all_rows = np.arange(r)
+        # Flat views and indices into the (R, lanes) and (R, R) arrays (see benchmarks/sim_speed.py).
+        self._occupancy_cells, self._occupancy_as_leader_cells = (
+            self._occupancy.ravel(),
+            self._occupancy_as_leader.ravel(),
+        )
+        self._gap_cells, self._row_starts = self._gaps_m.ravel(), np.arange(r) * r
         self._half_length_sums_m = self._half_length_m[None, :] + self._half_length_m[:, None]  # (R, R)
         self._accel_mps2 = np.empty(r)
         self._driven_f = self._driven.astype(np.float64)  # 1 for a driven vehicle, else 0
@@ -328,10 +333,10 @@ class Traffic:
             self._scripted.block_lanes(occupancy)
         if not self._lane_changes.rows:  # vehicles in their lanes: the geometry says it all
             return occupancy, occupancy
-        occupancy[self._changing_to] = 1.0
+        self._occupancy_cells[self._changing_to] = 1.0
         as_leader = self._occupancy_as_leader
         np.copyto(as_leader, occupancy)
-        as_leader[self._changing_from] = 1.0
+        self._occupancy_as_leader_cells[self._changing_from] = 1.0
         return occupancy, as_leader
 
     def _leaders(
@@ -350,7 +355,7 @@ class Traffic:
         if self._scripted.walking.size:
             self._scripted.yield_to_vehicles(gaps)
         lead = gaps.argmin(axis=1)
-        return lead, gaps[self._all_rows, lead]
+        return lead, self._gap_cells[self._row_starts + lead]  # gaps[row, lead[row]]
 
     def _decide_lane_changes(self, t_s: float, occupancy_as_leader: np.ndarray, leaders: Leaders) -> None:
         """Lane-change decisions of the idm vehicles due to decide now (their slot's time has come,
@@ -378,11 +383,12 @@ class Traffic:
         self._index_lane_changes()
 
     def _index_lane_changes(self) -> None:
-        """The (row, lane) cells of the (R, lanes) occupancy arrays of the rows changing lanes:
+        """The cells (flat indices) of the (R, lanes) occupancy arrays of the rows changing lanes:
         their target lanes and the lanes they leave."""
         rows = np.array(self._lane_changes.rows, np.int64)
-        self._changing_to = rows, self._target_lane[rows]
-        self._changing_from = rows, self._lane[rows]
+        lane_count = self.road.lane_count
+        self._changing_to = rows * lane_count + self._target_lane[rows]
+        self._changing_from = rows * lane_count + self._lane[rows]
 
     def _advance_vehicles(self, dt_s: float, accel: np.ndarray) -> None:
         """Integrate speed and s of the driven vehicles: constant acceleration over the step, an
@@ -393,7 +399,7 @@ class Traffic:
         v_new = v + accel * dt_s
         ds = (v + v_new) * (0.5 * dt_s)
         clamped = False
-        if v_new.min() < 0.0:  # stops within the step: the exact distance of the deceleration
+        if v_new.item(v_new.argmin()) < 0.0:  # stops within the step: the exact distance of the deceleration
             stops = (v_new < 0.0) & (v > 0.0)
             np.maximum(v_new, 0.0, out=v_new)
             ds = np.where(stops, v * v / (2.0 * np.maximum(-accel, 1e-9)), (v + v_new) * (0.5 * dt_s))
