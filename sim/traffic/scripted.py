@@ -72,7 +72,7 @@ class Scripted:
         nan = math.nan
         self._trigger_gap = _column(specs, "trigger_gap_m", r, nan)
         self._trigger_time = _column(specs, "trigger_time_s", r, nan)
-        self._trigger_dist = _column(specs, "trigger_distance_m", r, nan)
+        self._trigger_distance = _column(specs, "trigger_distance_m", r, nan)
         self.cut_lane = _column(specs, "target_lane", r, -1, np.int64)
         self.manoeuvre_s = _column(specs, "manoeuvre_s", r, nan)
         self._decel = np.nan_to_num(_column(specs, "decel_mps2", r, nan))
@@ -88,7 +88,7 @@ class Scripted:
         self.walking = NO_ROWS
         # Scalar tests of "can anything fire now?", checked every tick.
         self._brake_t = _first(self._trigger_time, brake_rows)
-        self._ped_trigger_s = _first(s - self._trigger_dist, cross_rows)
+        self._ped_trigger_s = _first(s - self._trigger_distance, cross_rows)
         self.waiting = bool(cut_rows.size or brake_rows.size or cross_rows.size)
         self.limits_accel = False  # a cut-in or a brake is running: `limit_accel` has work
         # Pedestrians walk towards the other side, facing across the road.
@@ -106,34 +106,48 @@ class Scripted:
         Returns the lane changes of the cut-ins fired now, as (rows, target lanes, durations [s]),
         or None. Call only while `waiting`.
         """
-        s, trig, started = self._s, self.triggered, None
-        if self._cut_waiting.size:
-            c = self._cut_waiting
-            gap = s[c] - (ego_s_m + 0.5 * ego_length_m) - self._half_length[c]
-            fire = (gap <= self._trigger_gap[c]) & (s[c] > ego_s_m) & (np.abs(self._lane[c] - ego_lane) == 1)
-            if np.count_nonzero(fire):
-                rows = c[fire]
-                trig[rows] = True
-                self._cut_waiting = c[~fire]
-                self.cut_active = np.union1d(self.cut_active, rows)
-                started = (rows, self.cut_lane[rows], self.manoeuvre_s[rows])
+        started = self._fire_cut_ins(ego_s_m, ego_lane, ego_length_m) if self._cut_waiting.size else None
         if t_s >= self._brake_t:
-            b = self._brake_waiting
-            fire = t_s >= self._trigger_time[b]
-            trig[b[fire]] = True
-            self._braking = np.union1d(self._braking, b[fire])
-            self._brake_waiting = b[~fire]
-            self._brake_t = _first(self._trigger_time, self._brake_waiting)
+            self._fire_brakes(t_s)
         if ego_s_m >= self._ped_trigger_s:  # the ego is within trigger_distance_m of a waiting pedestrian
-            p = self._ped_waiting
-            fire = ego_s_m >= s[p] - self._trigger_dist[p]
-            trig[p[fire]] = True
-            self.walking = np.union1d(self.walking, p[fire])
-            self._ped_waiting = p[~fire]
-            self._ped_trigger_s = _first(s - self._trigger_dist, self._ped_waiting)
+            self._fire_crossings(ego_s_m)
         self.waiting = bool(self._cut_waiting.size or self._brake_waiting.size or self._ped_waiting.size)
         self.limits_accel = bool(self.cut_active.size or self._braking.size)
         return started
+
+    def _fire_cut_ins(
+        self, ego_s_m: float, ego_lane: int, ego_length_m: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Cut-ins ahead in a lane next to the ego's, within their trigger gap of its front bumper."""
+        waiting, s = self._cut_waiting, self._s
+        gap = s[waiting] - (ego_s_m + 0.5 * ego_length_m) - self._half_length[waiting]
+        beside = np.abs(self._lane[waiting] - ego_lane) == 1
+        fire = (gap <= self._trigger_gap[waiting]) & (s[waiting] > ego_s_m) & beside
+        if not np.count_nonzero(fire):
+            return None
+        rows = waiting[fire]
+        self.triggered[rows] = True
+        self._cut_waiting = waiting[~fire]
+        self.cut_active = np.union1d(self.cut_active, rows)
+        return rows, self.cut_lane[rows], self.manoeuvre_s[rows]
+
+    def _fire_brakes(self, t_s: float) -> None:
+        """Brakes whose trigger time has come."""
+        waiting = self._brake_waiting
+        fire = t_s >= self._trigger_time[waiting]
+        self.triggered[waiting[fire]] = True
+        self._braking = np.union1d(self._braking, waiting[fire])
+        self._brake_waiting = waiting[~fire]
+        self._brake_t = _first(self._trigger_time, self._brake_waiting)
+
+    def _fire_crossings(self, ego_s_m: float) -> None:
+        """Pedestrians the ego has come within trigger_distance_m of (along s)."""
+        waiting, trigger_s = self._ped_waiting, self._s - self._trigger_distance
+        fire = ego_s_m >= trigger_s[waiting]
+        self.triggered[waiting[fire]] = True
+        self.walking = np.union1d(self.walking, waiting[fire])
+        self._ped_waiting = waiting[~fire]
+        self._ped_trigger_s = _first(trigger_s, self._ped_waiting)
 
     def lane_changes_done(self, rows: np.ndarray) -> None:
         """These rows finished their lane change: cut-ins among them are back to plain IDM."""
@@ -142,15 +156,15 @@ class Scripted:
             self.limits_accel = bool(self.cut_active.size or self._braking.size)
 
     # ------------------------------------------------------------------ manoeuvres
-    def limit_accel(self, acc: np.ndarray) -> None:
+    def limit_accel(self, accel: np.ndarray) -> None:
         """A cut-in keeps its speed during its manoeuvre (brakes if it must); a braking vehicle
-        brakes at least at its decel. acc: (R,) [m/s^2], changed in place."""
+        brakes at least at its decel. accel: (R,) [m/s^2], changed in place."""
         if self.cut_active.size:
-            c = self.cut_active
-            acc[c] = np.minimum(acc[c], 0.0)
+            cutting = self.cut_active
+            accel[cutting] = np.minimum(accel[cutting], 0.0)
         if self._braking.size:
-            b = self._braking
-            acc[b] = np.minimum(acc[b], -self._decel[b])
+            braking = self._braking
+            accel[braking] = np.minimum(accel[braking], -self._decel[braking])
 
     def block_lanes(self, occupancy: np.ndarray) -> None:
         """A crossing pedestrian takes up every lane it has still to cross (vehicles wait for it).

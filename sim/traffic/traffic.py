@@ -126,10 +126,9 @@ class Traffic:
         self._target_lane = self._lane.copy()
         self._s_stop_m = np.where(driven, road.length_m - END_MARGIN_M, np.inf)  # vehicles stop there
 
-        self._half_length_m = np.append(sizes_m.reshape(n, 3)[:, 0], [vehicle_size_m[0], 0.0]) / 2
-        width = np.append(
-            sizes_m.reshape(n, 3)[:, 1], [vehicle_size_m[1], np.inf]
-        )  # the wall spans every lane
+        sizes_m = sizes_m.reshape(n, 3)
+        self._half_length_m = np.append(sizes_m[:, 0], [vehicle_size_m[0], 0.0]) / 2
+        width = np.append(sizes_m[:, 1], [vehicle_size_m[1], np.inf])  # the wall spans every lane
         self._half_width_m = np.where(np.isinf(width), 0.0, width / 2)
         # A row takes up every lane whose centre is nearer than this to its own, laterally.
         self._lane_reach_m = (
@@ -179,10 +178,8 @@ class Traffic:
         self._gaps_m = np.empty((r, r))  # bumper gap row i -> row j, inf where j does not lead i
         self._not_leader = np.empty((r, r), bool)
         # Flat views and indices into the (R, lanes) and (R, R) arrays (see benchmarks/sim_speed.py).
-        self._occupancy_cells, self._occupancy_as_leader_cells = (
-            self._occupancy.ravel(),
-            self._occupancy_as_leader.ravel(),
-        )
+        self._occupancy_cells = self._occupancy.ravel()
+        self._occupancy_as_leader_cells = self._occupancy_as_leader.ravel()
         self._gap_cells, self._row_starts = self._gaps_m.ravel(), np.arange(r) * r
         self._half_length_sums_m = self._half_length_m[None, :] + self._half_length_m[:, None]  # (R, R)
         self._accel_mps2 = np.empty(r)

@@ -355,3 +355,33 @@ def test_moving_off_the_speed_profile_starts_above_zero_and_stays_under_the_cap(
     ahead = np.arange(len(plan.speeds_mps)) * 1.0
     assert plan.speeds_mps == pytest.approx(np.minimum(np.maximum(np.sqrt(2.0 * a * ahead), 0.5 * a), 5.0))
     assert plan.speeds_mps[-1] == pytest.approx(5.0)  # the cap cuts the end of it
+
+
+def test_built_from_the_config_sections_and_checks_them():
+    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG))
+    sections = {key: cfg[key] for key in ("idm", "mobil", "situation", "behaviour", "longitudinal")}
+    ego = dict(ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=MAX_DECEL_MPS2)
+    planner = Planner(**sections, **ego)
+    assert planner.situation_params.look_ahead_m == cfg["situation"]["look_ahead_m"]
+    assert planner.situation_params.ego_width_m == EGO_WIDTH_M
+    assert planner.behaviour_params.idm is planner.idm and planner.behaviour_params.mobil is planner.mobil
+    assert planner.longitudinal.acc_coolness == cfg["longitudinal"]["acc_coolness"]
+    # A dataclass may stand for its mapping.
+    assert (
+        Planner(**(sections | {"idm": planner.idm, "longitudinal": planner.longitudinal}), **ego).idm
+        == planner.idm
+    )
+    # Every value is needed (no defaults in code), unknown keys fail, bad values are named.
+    with pytest.raises(TypeError, match="look_ahead_m"):
+        Planner(
+            **(sections | {"situation": {k: v for k, v in cfg["situation"].items() if k != "look_ahead_m"}}),
+            **ego,
+        )
+    with pytest.raises(TypeError, match="lookahead_m"):
+        Planner(**(sections | {"situation": cfg["situation"] | {"lookahead_m": 1.0}}), **ego)
+    with pytest.raises(ValueError, match="acc_coolness"):
+        Planner(**(sections | {"longitudinal": cfg["longitudinal"] | {"acc_coolness": 1.0}}), **ego)
+    with pytest.raises(ValueError, match="emergency_exit_ttc_s"):
+        Planner(**(sections | {"behaviour": cfg["behaviour"] | {"emergency_exit_ttc_s": 1.0}}), **ego)
+    with pytest.raises(ValueError, match="look_ahead_m"):
+        Planner(**(sections | {"situation": cfg["situation"] | {"look_ahead_m": 0.0}}), **ego)
