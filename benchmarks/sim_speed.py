@@ -37,8 +37,13 @@ min of repeated timeit runs or replays of recorded calls, Python 3.11, numpy 2.
   former hand-inlined plain-float MOBIL 20 us; the same search calling decision/idm.py's IDM and
   MOBIL on floats, room checked first, 27 us (kept); the search in plain floats with IDM and MOBIL
   over all candidates as arrays 37-43 us; everything as (m, 2, R) arrays 47 us. Whole closed loop
-  (a), interleaved A/B, median of 8 rounds against the pre-split code: all-array 0.89, arrays
-  over the candidates 0.93, plain floats 0.95.
+  (a), interleaved A/B (CPU time of the loop, dense_traffic seeds 1-3), median of 8-12 rounds
+  against the pre-split code: all-array 0.89, arrays over the candidates 0.93, plain floats 0.95.
+- After issue 11's one-IDM / one-MOBIL rewrite, the same A/B: (a) 0.954 (12 rounds), (b) 0.976
+  (6 rounds). What the 4.6 % of (a) is, per tick of ~155 us: the traffic's IDM over every row
+  as arrays with its clamps +1.6 us (17 numpy calls where the former traffic-only copy took 12),
+  lane-change decisions +1.5 us, the planner +1.3 us (IDM on floats 0.6 us a call, not 0.4),
+  the step's named parts +1 us.
 """
 
 from __future__ import annotations
