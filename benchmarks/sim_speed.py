@@ -12,6 +12,38 @@ the per-round ratios (their range is recorded too). A cProfile of each configura
 where the time goes.
 
     .venv/bin/python benchmarks/sim_speed.py [--seeds 1 2 3 4 5] [--rounds 7] [--out benchmarks/results/sim_speed.json]
+
+Notes: what the closed loop's hot paths cost (this is where the code's speed choices are argued,
+so that the code itself can say what it does). Measured on the 2-core x86_64 development machine,
+min of repeated timeit runs or replays of recorded calls, Python 3.11, numpy 2.
+
+- A numpy call on a few dozen numbers costs 0.2-1.5 us whatever its size, so the per-tick code
+  (traffic step, planner, controller: ~150 us a tick in (a)) is designed around the number of
+  calls, not their length: work arrays and views are made once per episode, work that only some
+  ticks need is skipped by scalar tests, and what concerns a few rows is done in plain floats.
+- Idioms kept where they measured cheaper on ~26 values: `a.item(a.argmin())` 0.22 us vs
+  `a.min()` 0.66 us (a NaN is the minimum either way); `np.count_nonzero(mask)` 0.19 us vs
+  `mask.any()` 0.56 us; a flat index into a raveled view 0.16 us to set / 0.34 us to read vs 2-D
+  fancy indexing 0.58 / 0.63 us (sim/traffic/traffic.py, control/lateral.py). Python's min / max
+  of a list beat numpy's reductions on a few dozen points (decision/route.py). Dataclasses built
+  every tick are plain, not frozen (decision/situation.py); positional arguments build one in
+  0.20 us, keywords in 0.57 us (the code uses keywords).
+- IDM (decision/idm.py) on plain floats uses the builtin max (0.09 us) rather than np.maximum
+  (1.3 us on two floats, and it returns numpy scalars): 0.6 us a call. A separate float-only copy
+  of the formula measured 0.4 us a call; in replays of a dense_traffic drive it saved 0.2 us of a
+  56 us planner call and 2 us of a 27 us lane-change decision, so it was not kept.
+- Traffic lane changes (sim/traffic/lane_changes.py), about 6 vehicles deciding every fifth tick
+  among 26 rows; replays of 480 recorded decisions of dense_traffic seeds 1-3, per decision: the
+  former hand-inlined plain-float MOBIL 20 us; the same search calling decision/idm.py's IDM and
+  MOBIL on floats, room checked first, 27 us (kept); the search in plain floats with IDM and MOBIL
+  over all candidates as arrays 37-43 us; everything as (m, 2, R) arrays 47 us. Whole closed loop
+  (a), interleaved A/B (CPU time of the loop, dense_traffic seeds 1-3), median of 8-12 rounds
+  against the pre-split code: all-array 0.89, arrays over the candidates 0.93, plain floats 0.95.
+- After issue 11's one-IDM / one-MOBIL rewrite, the same A/B: (a) 0.954 (12 rounds), (b) 0.976
+  (6 rounds). What the 4.6 % of (a) is, per tick of ~155 us: the traffic's IDM over every row
+  as arrays with its clamps +1.6 us (17 numpy calls where the former traffic-only copy took 12),
+  lane-change decisions +1.5 us, the planner +1.3 us (IDM on floats 0.6 us a call, not 0.4),
+  the step's named parts +1 us.
 """
 
 from __future__ import annotations
@@ -142,41 +174,8 @@ def main() -> None:
     args = ap.parse_args()
 
     run_once("a_kinematic_no_camera", args.seeds[0])  # warm up (imports, caches)
-    runs: dict[str, list[dict]] = {name: [] for name in CONFIGS}
-    rounds: dict[str, list[dict]] = {name: [] for name in CONFIGS}
-    for r in range(args.rounds):
-        for name in CONFIGS:
-            rs = [run_once(name, seed) for seed in args.seeds]
-            runs[name] += rs
-            sim_s, wall_s = sum(x["sim_s"] for x in rs), sum(x["loop_wall_s"] for x in rs)
-            row = {"sim_seconds_per_wall_second": round(sim_s / wall_s, 1)}
-            if TARGETS[name][0].endswith("highway-fast-v0"):
-                hw = highway_fast(args.highway_steps, first_seed=1000 * r)
-                if hw is not None:
-                    row |= {"highway_fast_v0": round(hw, 1), "ratio": round(sim_s / wall_s / hw, 2)}
-            rounds[name].append(row)
-            print(f"round {r + 1} {name}: {row}", flush=True)
-
-    results = {}
-    for name, rs in runs.items():
-        per_round = rounds[name]
-        unit, target = TARGETS[name]
-        rates = [row["sim_seconds_per_wall_second"] for row in per_round]
-        if unit.endswith("highway-fast-v0"):
-            ratios = [row["ratio"] for row in per_round if "ratio" in row]
-        else:
-            ratios = rates
-        ratio = statistics.median(ratios) if ratios else None
-        results[name] = {
-            "sim_seconds_per_wall_second": round(statistics.median(rates), 1),
-            "including_setup": round(sum(x["sim_s"] for x in rs) / sum(x["total_wall_s"] for x in rs), 1),
-            "ratio": None if ratio is None else round(ratio, 2),
-            "ratio_range": [min(ratios), max(ratios)] if ratios else None,
-            "ratio_unit": unit,
-            "target": target,
-            "meets_target": None if ratio is None else ratio >= target,
-            "rounds": per_round,
-        }
+    runs, rounds = measure(args.seeds, args.rounds, args.highway_steps)
+    results = summarise(runs, rounds)
     hw_rates = [
         row["highway_fast_v0"] for rows in rounds.values() for row in rows if "highway_fast_v0" in row
     ]
@@ -202,6 +201,51 @@ def main() -> None:
             f"(rounds {r['ratio_range']}, target {r['target']})"
         )
     print(f"wrote {args.out}")
+
+
+def measure(seeds: list[int], n_rounds: int, highway_steps: int) -> tuple[dict, dict]:
+    """Every configuration over all seeds, `n_rounds` times, each round followed by highway-fast-v0
+    where the target is a multiple of it. Returns the runs and the per-round rows per configuration."""
+    runs: dict[str, list[dict]] = {name: [] for name in CONFIGS}
+    rounds: dict[str, list[dict]] = {name: [] for name in CONFIGS}
+    for r in range(n_rounds):
+        for name in CONFIGS:
+            rs = [run_once(name, seed) for seed in seeds]
+            runs[name] += rs
+            sim_s, wall_s = sum(x["sim_s"] for x in rs), sum(x["loop_wall_s"] for x in rs)
+            row = {"sim_seconds_per_wall_second": round(sim_s / wall_s, 1)}
+            if TARGETS[name][0].endswith("highway-fast-v0"):
+                hw = highway_fast(highway_steps, first_seed=1000 * r)
+                if hw is not None:
+                    row |= {"highway_fast_v0": round(hw, 1), "ratio": round(sim_s / wall_s / hw, 2)}
+            rounds[name].append(row)
+            print(f"round {r + 1} {name}: {row}", flush=True)
+    return runs, rounds
+
+
+def summarise(runs: dict[str, list[dict]], rounds: dict[str, list[dict]]) -> dict:
+    """Per configuration: the median rate and ratio over the rounds, their range, the target."""
+    results = {}
+    for name, rs in runs.items():
+        per_round = rounds[name]
+        unit, target = TARGETS[name]
+        rates = [row["sim_seconds_per_wall_second"] for row in per_round]
+        if unit.endswith("highway-fast-v0"):
+            ratios = [row["ratio"] for row in per_round if "ratio" in row]
+        else:
+            ratios = rates
+        ratio = statistics.median(ratios) if ratios else None
+        results[name] = {
+            "sim_seconds_per_wall_second": round(statistics.median(rates), 1),
+            "including_setup": round(sum(x["sim_s"] for x in rs) / sum(x["total_wall_s"] for x in rs), 1),
+            "ratio": None if ratio is None else round(ratio, 2),
+            "ratio_range": [min(ratios), max(ratios)] if ratios else None,
+            "ratio_unit": unit,
+            "target": target,
+            "meets_target": None if ratio is None else ratio >= target,
+            "rounds": per_round,
+        }
+    return results
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from control.command import ControlCommand
-from control.lateral import PathGeometry, PurePursuit, Stanley
+from control.lateral import LateralResult, PathGeometry, PurePursuit, Stanley
 from control.pid import PID
 from decision.plan import Behaviour, Plan
 from perception.types import EgoState
@@ -99,50 +99,17 @@ class VehicleController:
         """
         if not dt > 0:
             raise ValueError(f"dt={dt} must be > 0")
-        x, y, yaw, v = ego.x_m, ego.y_m, ego.yaw_rad, ego.speed_mps
-        if not math.isfinite(x + y + yaw + v):
+        if not math.isfinite(ego.x_m + ego.y_m + ego.yaw_rad + ego.speed_mps):
             raise ValueError(f"ego state is not finite: {ego}")
-        if plan is not self._plan:  # the planner runs slower than control: reuse the path's geometry
-            geometry = PathGeometry(plan.path_xy_m)
-            speeds = np.asarray(plan.speeds_mps, dtype=float)
-            n_plan = len(plan.path_xy_m)
-            if speeds.shape != (n_plan,):
-                raise ValueError(f"speeds_mps has shape {speeds.shape}, path has {n_plan} points")
-            if geometry.keep is not None:
-                speeds = speeds[geometry.keep]
-            self._plan, self._geometry, self._speeds = plan, geometry, speeds
-        geometry, speeds = self._geometry, self._speeds
-
-        law = self.lateral
-        if geometry.n_points >= 2:
-            # One pass projects the law's axle (for steering) and the centre (for the speed reference).
-            offset = law.axle_offset_m
-            axle_xy = (x + offset * math.cos(yaw), y + offset * math.sin(yaw))
-            axle, s_centre = geometry.project_axle_and_centre(axle_xy, (x, y))
-            lateral = law.steer_on(ego, geometry, axle)
-            s_ref = s_centre + self.speed_lookahead_s * max(v, 0.0)
-            v_ref = max(geometry.interp(s_ref, speeds), 0.0)
-        else:
-            lateral = law.steer_on(ego, geometry, None)
-            v_ref = max(float(speeds[0]), 0.0) if geometry.n_points == 1 else 0.0
-
-        if plan.behaviour == Behaviour.EMERGENCY_BRAKE:
-            accel, mode = -self.max_decel_mps2, MODE_EMERGENCY
-            self.speed_pid.reset()
-        elif v_ref < self.standstill_speed_mps and v < self.standstill_speed_mps:
-            accel, mode = -self.standstill_decel_mps2, MODE_STANDSTILL
-            self.speed_pid.reset()
-        else:
-            accel = self.speed_pid.update(v_ref - v, dt, speed_mps=v, feedforward=plan.target_accel_mps2)
-            mode = MODE_TRACK
-
+        geometry, speeds = self._prepare(plan)
+        lateral, v_ref = self._track(ego, geometry, speeds)
+        accel, mode = self._longitudinal(plan, v_ref, ego.speed_mps, dt)
         pid = self.speed_pid.terms
-        steer = lateral.steer_rad
         log = {
-            "steer_rad": steer,
+            "steer_rad": lateral.steer_rad,
             "accel_mps2": accel,
             "v_ref_mps": v_ref,
-            "speed_error_mps": v_ref - v,
+            "speed_error_mps": v_ref - ego.speed_mps,
             "pid_p": pid.p,
             "pid_i": pid.i,
             "pid_d": pid.d,
@@ -154,4 +121,47 @@ class VehicleController:
             "target_x_m": lateral.target_x_m,
             "target_y_m": lateral.target_y_m,
         }
-        return ControlCommand(steer_rad=steer, accel_mps2=accel), log
+        return ControlCommand(steer_rad=lateral.steer_rad, accel_mps2=accel), log
+
+    def _prepare(self, plan: Plan) -> tuple[PathGeometry, np.ndarray]:
+        """The plan's path geometry and its speeds at the points kept; worked out once per plan (the
+        planner runs slower than control)."""
+        if plan is not self._plan:
+            geometry = PathGeometry(plan.path_xy_m)
+            speeds = np.asarray(plan.speeds_mps, dtype=float)
+            n_plan = len(plan.path_xy_m)
+            if speeds.shape != (n_plan,):
+                raise ValueError(f"speeds_mps has shape {speeds.shape}, path has {n_plan} points")
+            if geometry.keep is not None:
+                speeds = speeds[geometry.keep]
+            self._plan, self._geometry, self._speeds = plan, geometry, speeds
+        return self._geometry, self._speeds
+
+    def _track(
+        self, ego: EgoState, geometry: PathGeometry, speeds: np.ndarray
+    ) -> tuple[LateralResult, float]:
+        """The lateral law's steering, and the reference speed [m/s] read off the profile
+        `speed_lookahead_s` ahead of the centre's nearest path point."""
+        law = self.lateral
+        if geometry.n_points < 2:
+            v_ref = max(float(speeds[0]), 0.0) if geometry.n_points == 1 else 0.0
+            return law.steer_on(ego, geometry, None), v_ref
+        # One pass projects the law's axle (for steering) and the centre (for the speed reference).
+        x, y, yaw = ego.x_m, ego.y_m, ego.yaw_rad
+        offset = law.axle_offset_m
+        axle_xy = (x + offset * math.cos(yaw), y + offset * math.sin(yaw))
+        axle, s_centre = geometry.project_axle_and_centre(axle_xy, (x, y))
+        s_ref = s_centre + self.speed_lookahead_s * max(ego.speed_mps, 0.0)
+        return law.steer_on(ego, geometry, axle), max(geometry.interp(s_ref, speeds), 0.0)
+
+    def _longitudinal(self, plan: Plan, v_ref: float, v: float, dt: float) -> tuple[float, float]:
+        """(acceleration [m/s^2], log mode): full braking for an emergency plan, the standstill hold,
+        or the speed PID with the plan's acceleration as feed-forward."""
+        if plan.behaviour == Behaviour.EMERGENCY_BRAKE:
+            self.speed_pid.reset()
+            return -self.max_decel_mps2, MODE_EMERGENCY
+        if v_ref < self.standstill_speed_mps and v < self.standstill_speed_mps:
+            self.speed_pid.reset()
+            return -self.standstill_decel_mps2, MODE_STANDSTILL
+        accel = self.speed_pid.update(v_ref - v, dt, speed_mps=v, feedforward=plan.target_accel_mps2)
+        return accel, MODE_TRACK

@@ -11,11 +11,10 @@ delta = atan(2 L sin(alpha) / ld), alpha = bearing of that point from the headin
 Stanley (Thrun et al. 2006): from the front axle, delta = heading_gain * heading error +
 atan(k e / (softening + v)), e = cross-track error of the front axle (steering back to the path).
 
-This runs every control tick, so the cost is the number of numpy calls (each ~1 us on arrays of
-N ~ 50-200 points), not N: `PathGeometry` computes the segments and arc lengths of a path once per
-tick, with the points held as complex numbers x + iy so that one numpy call does a 2-D operation,
-and projects several query points (the steering axle and the car's centre) in one pass. The
-scalar work after that is plain `math`.
+`PathGeometry` computes the segments and arc lengths of a path once per plan, with the points
+held as complex numbers x + iy (one operation does a 2-D one), and projects several query points
+(the steering axle and the car's centre) in one pass; the scalar work after that is plain `math`.
+(What these steps cost per tick: benchmarks/sim_speed.py.)
 """
 
 from __future__ import annotations
@@ -26,15 +25,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from decision.geometry import wrap_angle
 from perception.types import EgoState
 
 MIN_SEGMENT_M = 1e-6  # path points closer than this to the previous point are dropped
 NAN = math.nan
-
-
-def wrap_angle(angle_rad: float) -> float:
-    """Angle wrapped to [-pi, pi)."""
-    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
 
 
 def clean_path(path_xy_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +112,7 @@ class PathGeometry:
         s[0] = 0.0
         np.add.accumulate(seg_len, out=s[1:])
         self.max_seg_len_m = seg_len.item(seg_len.argmax())
-        # argmin + item: a third of the cost of min() here; NaN is the minimum if there is one.
+        # (argmin + item, not min(): see benchmarks/sim_speed.py.) A NaN length is the minimum.
         return math.isfinite(s.item(-1)) and seg_len.item(seg_len.argmin()) > MIN_SEGMENT_M
 
     @property
@@ -140,7 +135,7 @@ class PathGeometry:
         z, seg = self.z, self.seg
         vertex_dist = np.abs(np.subtract.outer(points, z))  # (K, M)
         nearest = vertex_dist.argmin(axis=1).tolist()
-        for k, v in enumerate(nearest):  # (a loop: fancy indexing costs more on 2 rows)
+        for k, v in enumerate(nearest):
             vertex_dist[k, v] = math.inf
         second = vertex_dist.argmin(axis=1).tolist()
         quarter_l2 = 0.25 * self.max_seg_len_m * self.max_seg_len_m

@@ -31,7 +31,7 @@ NO_TERMS = PIDTerms(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def _interp(x: float, xs: tuple[float, ...], ys: tuple[float, ...]) -> float:
-    """np.interp for one float on short tuples, without numpy's per-call cost."""
+    """np.interp for one float on a short table (tuples): held constant outside it, NaN stays NaN."""
     if x <= xs[0]:
         return ys[0]
     if x >= xs[-1]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from decision.idm import IDMParams, MOBILParams, idm_accel
+from decision.idm import IDMParams, MOBILParams, idm_accel, mobil_safe
 from decision.plan import Behaviour
 from decision.situation import LaneChange, LaneGaps, ObjectAhead, Situation
 from perception.types import CLASSES
@@ -52,6 +52,10 @@ class BehaviourParams:
     lane_change_min_duration_s: float  # ... and never less than speed x this (lateral comfort)
     pass_ttc_s: float  # time to collision kept to the object a lane change goes around
     lane_change_min_gap_m: float  # bumper gap needed to the new leader and follower
+
+    def __post_init__(self):
+        if not self.emergency_exit_ttc_s >= self.emergency_ttc_s:
+            raise ValueError("emergency_exit_ttc_s must be >= emergency_ttc_s (hysteresis)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,19 +110,19 @@ def lane_change_fits(speed_mps: float, gap_m: float, p: BehaviourParams) -> bool
 
 
 def lane_change_safe(gaps: LaneGaps, sit: Situation, p: BehaviourParams) -> tuple[bool, str]:
-    """MOBIL safety: enough room fore and aft, the new follower brakes no harder than
-    `max_braking_imposed`, and neither does the ego behind the new leader. (ok, why not)."""
+    """MOBIL's safety criterion (decision/idm.py `mobil_safe`) for the new follower behind the ego
+    and for the ego behind the new leader, after enough room fore and aft. (ok, why not)."""
     if gaps.lead_gap_m < p.lane_change_min_gap_m:
         return False, f"gap ahead in lane {gaps.lane} is {gaps.lead_gap_m:.1f} m"
     if gaps.follower_gap_m < p.lane_change_min_gap_m:
         return False, f"gap behind in lane {gaps.lane} is {gaps.follower_gap_m:.1f} m"
     v = sit.ego_speed_mps
     v_f = gaps.follower_speed_mps
-    follower_after = idm_accel(v_f, max(v_f, 0.1), gaps.follower_gap_m, v, p.idm)
-    if follower_after < -p.mobil.max_braking_imposed_mps2:  # MOBIL's safety criterion (idm.mobil_gain)
+    follower_after = idm_accel(v_f, v_f, gaps.follower_gap_m, v, p.idm)  # its desired speed: its speed
+    if not mobil_safe(follower_after, p.mobil):
         return False, f"the follower in lane {gaps.lane} would brake at {-follower_after:.1f} m/s^2"
     ego_after = idm_accel(v, sit.speed_cap_mps, gaps.lead_gap_m, gaps.lead_speed_mps, p.idm)
-    if ego_after < -p.mobil.max_braking_imposed_mps2:
+    if not mobil_safe(ego_after, p.mobil):
         return False, f"the ego would brake at {-ego_after:.1f} m/s^2 behind the leader of lane {gaps.lane}"
     return True, ""
 

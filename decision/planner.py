@@ -15,25 +15,25 @@ Each tick:
 5. path: a polyline along the lane (or the quintic lane-change blend) from the ego, about 1 m
    apart, over max(30 m, 3 s x speed), with the speed profile of the target acceleration.
 
-This runs every control tick of a closed loop, where a numpy call on a few dozen numbers costs
-about a microsecond: the handful of scalars (IDM, the ACC blend, the jerk limit) are plain floats,
-numpy works over the tracks and the path points only, and what depends on the road alone (lane
-centre lines, the situation's row tests) is kept in a RoadCache.
+The handful of scalars (IDM, the ACC blend, the jerk limit) are plain floats; numpy works over
+the tracks and the path points; what depends on the road alone (lane centre lines, the
+situation's row tests) is kept in a RoadCache.
 
-Built by Hydra from conf/decision/default.yaml (all defaults live there); the ego's own numbers
-come from the vehicle config: `instantiate(cfg.decision, ego_length_m=..., ego_width_m=...,
-max_decel_mps2=...)`.
+Built by Hydra from conf/decision/default.yaml (all values live there, in one section per
+parameter dataclass); the ego's own numbers come from the vehicle config:
+`instantiate(cfg.decision, ego_length_m=..., ego_width_m=..., max_decel_mps2=...)`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour
-from decision.idm import IDMParams, MOBILParams, idm_accel
+from decision.idm import MIN_GAP_M, IDMParams, MOBILParams, idm_accel
 from decision.plan import Behaviour, Plan
 from decision.route import Road, Route
 from decision.situation import (
@@ -58,102 +58,55 @@ CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to
 MAX_JERK_DT_S = 0.5  # a longer (or negative) time between ticks resets the jerk limit
 
 
+@dataclass(frozen=True, slots=True)
+class LongitudinalParams:
+    """How the planner turns what it brakes for into a target acceleration."""
+
+    acc_coolness: float  # weight of the constant-acceleration heuristic against plain IDM, in [0, 1)
+    max_jerk_mps3: float  # rate limit of the target acceleration (not applied to emergency braking)
+    pedestrian_stop_margin_m: float  # kept before a pedestrian, on top of the IDM min gap
+    obstacle_stop_margin_m: float  # kept before a stationary object, on top of the IDM min gap
+
+    def __post_init__(self):
+        if not 0.0 <= self.acc_coolness < 1.0:
+            raise ValueError(f"acc_coolness={self.acc_coolness} must be in [0, 1)")
+        if not self.max_jerk_mps3 > 0:
+            raise ValueError(f"max_jerk_mps3={self.max_jerk_mps3} must be > 0")
+
+
 class Planner:
     """Behaviour planner with `reset()` and `plan(world, route) -> Plan`.
 
-    idm / mobil: the ego's IDM and MOBIL parameters (IDMParams / MOBILParams or mappings of them).
-    look_ahead_m, rear_range_m: objects considered ahead / behind along the road [m].
-    follow_range_m: a lead nearer than this is "followed" (the behaviour label).
-    stationary_speed_mps: objects slower than this are stationary (blockers, stop points).
-    lateral_margin_m, pedestrian_margin_m: clearance added beside vehicles / pedestrians [m].
-    cut_in_horizon_s, pedestrian_horizon_s: constant-velocity prediction of sideways motion [s].
-    pedestrian_stop_margin_m, obstacle_stop_margin_m: extra distance kept before a pedestrian / a
-        stationary object, on top of the IDM min gap [m].
-    emergency_ttc_s, emergency_exit_ttc_s, emergency_decel_mps2: emergency brake thresholds.
-    max_lateral_accel_mps2, curve_decel_mps2: curve speed cap and the braking used to reach it.
-    lane_change_duration_s, lane_change_min_length_m, lane_change_min_duration_s,
-        lane_change_min_gap_m: lane change length (speed x duration, at least the min length and
-        speed x min duration) and the gaps it needs.
-    acc_coolness: weight of the constant-acceleration heuristic against plain IDM, in [0, 1)
-        (0: plain IDM; 0.99: the ACC model's value).
-    pass_ttc_s: time to collision kept to an object the ego passes but has not cleared sideways yet.
-    max_jerk_mps3: rate limit of the target acceleration (not applied to emergency braking).
+    idm, mobil: the ego's IDM and MOBIL parameters (IDMParams / MOBILParams, or mappings of them).
+    situation: the fields of `SituationParams` but the ego's size (what is looked at, how far).
+    behaviour: the fields of `BehaviourParams` but idm and mobil (the state machine's thresholds).
+    longitudinal: LongitudinalParams, or a mapping of them.
     ego_length_m, ego_width_m, max_decel_mps2 (positive): the vehicle's (from sim.vehicle).
+    The values live in conf/decision/default.yaml, which documents each one.
     """
 
     def __init__(
         self,
         idm: IDMParams | Mapping[str, float],
         mobil: MOBILParams | Mapping[str, float],
-        look_ahead_m: float,
-        rear_range_m: float,
-        follow_range_m: float,
-        stationary_speed_mps: float,
-        lateral_margin_m: float,
-        pedestrian_margin_m: float,
-        cut_in_horizon_s: float,
-        pedestrian_horizon_s: float,
-        pedestrian_stop_margin_m: float,
-        obstacle_stop_margin_m: float,
-        emergency_ttc_s: float,
-        emergency_exit_ttc_s: float,
-        emergency_decel_mps2: float,
-        max_lateral_accel_mps2: float,
-        curve_decel_mps2: float,
-        lane_change_duration_s: float,
-        lane_change_min_length_m: float,
-        lane_change_min_gap_m: float,
-        lane_change_min_duration_s: float,
-        acc_coolness: float,
-        pass_ttc_s: float,
-        max_jerk_mps3: float,
+        situation: Mapping[str, float],
+        behaviour: Mapping[str, float],
+        longitudinal: LongitudinalParams | Mapping[str, float],
         ego_length_m: float,
         ego_width_m: float,
         max_decel_mps2: float,
     ):
-        self.idm = IDMParams(**idm) if isinstance(idm, Mapping) else idm
-        self.mobil = MOBILParams(**mobil) if isinstance(mobil, Mapping) else mobil
         if not (ego_length_m > 0 and ego_width_m > 0 and max_decel_mps2 > 0):
             raise ValueError("ego_length_m, ego_width_m and max_decel_mps2 must be > 0")
-        if not (look_ahead_m > 0 and rear_range_m >= 0 and max_lateral_accel_mps2 > 0 and max_jerk_mps3 > 0):
-            raise ValueError(
-                "look_ahead_m, max_lateral_accel_mps2, max_jerk_mps3 must be > 0, rear_range_m >= 0"
-            )
-        if not 0.0 <= acc_coolness < 1.0:
-            raise ValueError(f"acc_coolness={acc_coolness} must be in [0, 1)")
-        if not emergency_exit_ttc_s >= emergency_ttc_s:
-            raise ValueError("emergency_exit_ttc_s must be >= emergency_ttc_s (hysteresis)")
+        self.idm = IDMParams(**idm) if isinstance(idm, Mapping) else idm
+        self.mobil = MOBILParams(**mobil) if isinstance(mobil, Mapping) else mobil
         self.situation_params = SituationParams(
-            ego_length_m=ego_length_m,
-            ego_width_m=ego_width_m,
-            look_ahead_m=look_ahead_m,
-            rear_range_m=rear_range_m,
-            lateral_margin_m=lateral_margin_m,
-            pedestrian_margin_m=pedestrian_margin_m,
-            cut_in_horizon_s=cut_in_horizon_s,
-            pedestrian_horizon_s=pedestrian_horizon_s,
-            max_lateral_accel_mps2=max_lateral_accel_mps2,
-            curve_decel_mps2=curve_decel_mps2,
+            **situation, ego_length_m=ego_length_m, ego_width_m=ego_width_m
         )
-        self.behaviour_params = BehaviourParams(
-            idm=self.idm,
-            mobil=self.mobil,
-            stationary_speed_mps=stationary_speed_mps,
-            follow_range_m=follow_range_m,
-            emergency_ttc_s=emergency_ttc_s,
-            emergency_exit_ttc_s=emergency_exit_ttc_s,
-            emergency_decel_mps2=emergency_decel_mps2,
-            lane_change_duration_s=lane_change_duration_s,
-            lane_change_min_length_m=lane_change_min_length_m,
-            lane_change_min_gap_m=lane_change_min_gap_m,
-            lane_change_min_duration_s=lane_change_min_duration_s,
-            pass_ttc_s=pass_ttc_s,
+        self.behaviour_params = BehaviourParams(idm=self.idm, mobil=self.mobil, **behaviour)
+        self.longitudinal = (
+            LongitudinalParams(**longitudinal) if isinstance(longitudinal, Mapping) else longitudinal
         )
-        self.pedestrian_stop_margin_m = pedestrian_stop_margin_m
-        self.obstacle_stop_margin_m = obstacle_stop_margin_m
-        self.acc_coolness = acc_coolness
-        self.pass_ttc_s = pass_ttc_s
-        self.max_jerk_mps3 = max_jerk_mps3
         self.max_decel_mps2 = max_decel_mps2
         self._ahead_m = np.zeros(0)  # 0, 1, 2 ... m: distances of the path points (grown on demand)
         self._road = RoadCache()
@@ -191,7 +144,7 @@ class Planner:
         return Plan(path, speeds, accel, state.behaviour, reason, target_lane=state.lane)
 
     # ------------------------------------------------------------------ longitudinal
-    def _leaders(self, sit: Situation) -> list[tuple[float, float]]:
+    def effective_leaders(self, sit: Situation) -> list[tuple[float, float]]:
         """(gap [m], speed [m/s]) of what IDM brakes for: the end of the road, the lead (kept
         farther back when it stands still), a stop point before the pedestrian."""
         leaders = [(sit.road_end_gap_m, 0.0)]
@@ -199,39 +152,46 @@ class Planner:
         if lead is not None:
             stationary = abs(lead.speed_mps) < self.behaviour_params.stationary_speed_mps
             leaders.append(
-                (lead.gap_m - self.obstacle_stop_margin_m if stationary else lead.gap_m, lead.speed_mps)
+                (
+                    lead.gap_m - self.longitudinal.obstacle_stop_margin_m if stationary else lead.gap_m,
+                    lead.speed_mps,
+                )
             )
         if sit.pedestrian is not None:
-            leaders.append((sit.pedestrian.gap_m - self.pedestrian_stop_margin_m, 0.0))
+            leaders.append((sit.pedestrian.gap_m - self.longitudinal.pedestrian_stop_margin_m, 0.0))
         return leaders
 
-    def effective_leaders(self, sit: Situation) -> tuple[np.ndarray, np.ndarray]:
-        """Gaps [m] and speeds [m/s] (K,) of what IDM brakes for (see `_leaders`)."""
-        gaps, speeds = zip(*self._leaders(sit), strict=True)
-        return np.array(gaps), np.array(speeds)
-
     def _target_accel(self, sit: Situation, emergency: bool, t_s: float) -> float:
-        """IDM behind the effective leaders, no more than the curves allow, clipped and jerk-limited.
-        On plain floats: a handful of leaders, where numpy's per-call cost would dominate."""
+        """IDM (ACC-softened) behind the most constraining leader, no more than the curves allow,
+        clipped to the vehicle's braking and jerk-limited."""
         if emergency:
             accel = -self.max_decel_mps2
         else:
-            v, cap = sit.ego_speed_mps, sit.speed_cap_mps
-            if sit.uncleared is not None:
-                passing = max(sit.uncleared.speed_mps, 0.0) + sit.uncleared.gap_m / self.pass_ttc_s
-                cap = min(cap, max(passing, CREEP_SPEED_MPS))
-            b, coolness = self.idm.decel_comfort_mps2, self.acc_coolness
-            accel = min(sit.curve_accel_mps2, self.idm.accel_max_mps2)
-            for gap, v_lead in self._leaders(sit):
-                a = acc_blend(idm_accel(v, cap, gap, v_lead, self.idm), v, gap, v_lead, b, coolness)
-                accel = a if a < accel else accel
+            accel = min(self._follow_accel(sit), sit.curve_accel_mps2, self.idm.accel_max_mps2)
             accel = max(accel, -self.max_decel_mps2)
             dt = t_s - self._last_t_s if self._last_t_s is not None else -1.0
             if self._last_accel is not None and 0.0 < dt <= MAX_JERK_DT_S:
-                step = self.max_jerk_mps3 * dt
+                step = self.longitudinal.max_jerk_mps3 * dt
                 accel = min(max(accel, self._last_accel - step), self._last_accel + step)
         self._last_accel, self._last_t_s = accel, t_s
         return accel
+
+    def _follow_accel(self, sit: Situation) -> float:
+        """The lowest ACC-softened IDM acceleration behind the effective leaders, with the speed cap
+        as desired speed; while passing an object not yet cleared sideways, at most the speed that
+        keeps a time to collision of `pass_ttc_s` to it."""
+        v, cap = sit.ego_speed_mps, sit.speed_cap_mps
+        if sit.uncleared is not None:
+            pass_ttc_s = self.behaviour_params.pass_ttc_s
+            passing = max(sit.uncleared.speed_mps, 0.0) + sit.uncleared.gap_m / pass_ttc_s
+            cap = min(cap, max(passing, CREEP_SPEED_MPS))
+        b, coolness = self.idm.decel_comfort_mps2, self.longitudinal.acc_coolness
+        return min(
+            [
+                acc_blend(idm_accel(v, cap, gap, v_lead, self.idm), v, gap, v_lead, b, coolness)
+                for gap, v_lead in self.effective_leaders(sit)
+            ]
+        )
 
     # ------------------------------------------------------------------ path
     def _path(
@@ -302,24 +262,21 @@ class RoadCache:
             self._normal = 1j * np.exp(1j * road.heading_rad)
 
 
-def acc_blend(a_idm, v_mps: float, gap_m, v_lead_mps, decel_mps2: float, coolness: float):
+def acc_blend(
+    a_idm: float, v_mps: float, gap_m: float, v_lead_mps: float, decel_mps2: float, coolness: float
+) -> float:
     """The ACC model ("Enhanced IDM", Kesting, Treiber & Helbing 2010, arXiv:0912.3613):
     IDM's acceleration, softened towards the constant-acceleration heuristic (CAH) where IDM brakes
     harder than the situation needs. With the leader's acceleration unknown (taken as 0), the CAH is
     the braking that just matches the leader's speed at the gap: -max(v - v_lead, 0)^2 / (2 gap).
 
-    a = a_idm where a_idm >= a_cah, else (1 - c) a_idm + c (a_cah + b tanh((a_idm - a_cah) / b)).
-    All (K,) arrays but v, returns (K,) [m/s^2]; or all plain floats, returns a float.
+    a = a_idm where a_idm >= a_cah, else (1 - c) a_idm + c (a_cah + b tanh((a_idm - a_cah) / b)),
+    all in m/s^2 (the gap clamped as IDM clamps it).
     """
-    if isinstance(a_idm, float) and isinstance(gap_m, float) and isinstance(v_lead_mps, float):
-        closing = v_mps - v_lead_mps if v_mps > v_lead_mps else 0.0
-        a_cah = -closing * closing / (2.0 * (gap_m if gap_m > 0.1 else 0.1))
-        if a_idm >= a_cah:
-            return a_idm
-        return (1.0 - coolness) * a_idm + coolness * (
-            a_cah + decel_mps2 * math.tanh((a_idm - a_cah) / decel_mps2)
-        )
-    closing = np.maximum(v_mps - v_lead_mps, 0.0)
-    a_cah = -closing * closing / (2.0 * np.maximum(gap_m, 0.1))
-    soft = (1.0 - coolness) * a_idm + coolness * (a_cah + decel_mps2 * np.tanh((a_idm - a_cah) / decel_mps2))
-    return np.where(a_idm >= a_cah, a_idm, soft)
+    closing = max(v_mps - v_lead_mps, 0.0)
+    a_cah = -closing * closing / (2.0 * max(gap_m, MIN_GAP_M))
+    if a_idm >= a_cah:
+        return a_idm
+    return (1.0 - coolness) * a_idm + coolness * (
+        a_cah + decel_mps2 * math.tanh((a_idm - a_cah) / decel_mps2)
+    )

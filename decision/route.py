@@ -99,7 +99,7 @@ class Road:
         self._init_search(x, y, curvature)
 
     def _init_search(self, x: np.ndarray, y: np.ndarray, curvature: np.ndarray) -> None:
-        """Tables for to_frenet. Per sample, as complex numbers x + iy (one numpy call moves or rotates
+        """Tables for to_frenet. Per sample, as complex numbers x + iy (one operation moves or rotates
         both coordinates): the point, the conjugate of the unit tangent (multiplying a vector by it
         gives (along, across) the road), s, and the curvature of the interval ahead of / behind the
         sample as real / imaginary part."""
@@ -234,7 +234,7 @@ class Road:
                 continue
             q = z * to_road + offset  # (s, d)
             if check_first or check_last:
-                # (On a few dozen points, Python's min / max of a list beat numpy's reductions.)
+                # (Lists: see the notes in benchmarks/sim_speed.py.)
                 s, d = q.real.tolist(), q.imag.tolist()
                 if (check_first and min(s) < s_a) or (check_last and max(s) >= s_b):
                     continue

@@ -19,10 +19,9 @@ pedestrian, the left and right leaders, the object not yet cleared (by the gap a
 right followers (by the gap behind). Each row's candidates pass two interval tests, |centre| < half
 width: one across the road (the corridor, or the box reaching LANE_OVERLAP_M into a neighbouring
 lane) and one along it (ahead within the look-ahead, ...). Every centre, half width and gap is
-linear in the features, so one matrix product (`row_tests`) gives them all. This runs every control
-tick on a few dozen tracks, where each numpy call costs about a microsecond whatever its size: the
-calls are counted (tests/decision/test_situation.py checks the result against a plain per-track
-loop). 2D vectors are complex numbers x + iy (one call moves or rotates both coordinates).
+linear in the features, so one matrix product (`row_tests`) gives them all
+(tests/decision/test_situation.py checks the result against a plain per-track loop). 2D vectors
+are complex numbers x + iy (one operation moves or rotates both coordinates).
 """
 
 from __future__ import annotations
@@ -33,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from decision.geometry import quintic_blend
 from decision.route import Road, Route
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, WorldModel
 
@@ -91,6 +91,8 @@ class SituationParams:
     by_class: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        if not (self.look_ahead_m > 0 and self.rear_range_m >= 0 and self.max_lateral_accel_mps2 > 0):
+            raise ValueError("look_ahead_m and max_lateral_accel_mps2 must be > 0, rear_range_m >= 0")
         half_ego = 0.5 * self.ego_width_m
         by_class = np.array(
             (
@@ -118,7 +120,7 @@ class LaneChange:
 
 
 # ObjectAhead, LaneGaps and Situation are built every tick: plain (not frozen) dataclasses, which
-# build several times faster; treat them as read-only.
+# build faster (see benchmarks/sim_speed.py); treat them as read-only.
 @dataclass(slots=True)
 class ObjectAhead:
     """One object ahead: bumper-to-bumper gap [m] along the road (>= 0), speed along the road."""
@@ -239,11 +241,10 @@ def _linear(*terms: tuple[int | slice, float]) -> np.ndarray:
 
 
 def lane_change_offset_m(s_m, change: LaneChange, end_d_m: float):
-    """Lateral offset [m] of a lane change at s (array or float): a quintic smoothstep
-    10x^3 - 15x^4 + 6x^5 (zero slope and curvature at both ends) from start_d to end_d."""
+    """Lateral offset [m] of a lane change at s (array or float): the quintic blend
+    (decision/geometry.py) from start_d to end_d over the change's length."""
     x = np.minimum(np.maximum((np.asarray(s_m) - change.start_s_m) / change.length_m, 0.0), 1.0)
-    blend = x * x * x * (10.0 + x * (6.0 * x - 15.0))
-    return change.start_d_m + (end_d_m - change.start_d_m) * blend
+    return change.start_d_m + (end_d_m - change.start_d_m) * quintic_blend(x)
 
 
 def path_offset_m(s_m, road: Road, lane: int, change: LaneChange | None):
@@ -270,11 +271,10 @@ def project(
     z = pts.view(complex)[:, 0]
     # The straight-line distance never exceeds the distance along the road: a safe pre-filter
     # (extract_situation drops what is beyond the look-ahead or the rear range along the road).
-    # Usually all are near: Python's max of a list of a few dozen beats a numpy mask and count.
-    offsets = (z[1:] - z.item(0)).tolist()
+    distance_m = np.abs(z[1:] - z.item(0))
     idx = slice(None)
-    if offsets and max(map(abs, offsets)) >= reach_m:
-        idx = np.flatnonzero(np.abs(z[1:] - z.item(0)) < reach_m)
+    if np.count_nonzero(distance_m >= reach_m):
+        idx = np.flatnonzero(distance_m < reach_m)
         pts = pts[np.concatenate(([0], idx + 1))]
     if s_hint_m is None:
         s, d, to_road = road.to_frenet_rotation(pts)
@@ -349,64 +349,83 @@ def extract_situation(
     """The facts of this tick for the ego driving `lane` (with `change` in progress, if any).
     tests: `row_tests(route.road, lane, p)`, if the caller keeps it."""
     road = route.road
-    d_lane = road.lanes[lane].offset_m
-    has_left, has_right = lane + 1 < road.lane_count, lane >= 1
-    left = LaneGaps(lane + 1) if has_left else None
-    right = LaneGaps(lane - 1) if has_right else None
     lead = pedestrian = uncleared = None
+    left = LaneGaps(lane + 1) if lane + 1 < road.lane_count else None
+    right = LaneGaps(lane - 1) if lane >= 1 else None
     if t is not None:
         if tests is None:
             tests = row_tests(road, lane, p)
-        z = tests @ t.features  # (5 N_ROWS, N): test centres, half widths, gaps
-        gaps = z[GAPS]
-        if change is not None:
-            # The corridor follows the lane change: where the ego will be sideways when its front
-            # reaches the object's rear.
-            d_path = path_offset_m(ego_s_m + np.maximum(gaps[LEAD], 0.0), road, lane, change)
-            z[LEAD : PED + 1] -= d_path - d_lane
-        passes = np.abs(z[CENTRES]) < z[HALF_WIDTHS]
-        rows = passes[:N_ROWS] & passes[N_ROWS:]
-        if change is not None:  # ahead, alongside the ego's box where it is now, not in the corridor
-            f = t.features
-            clearance = 0.5 * f[F_LAT2] + f[F_MARGIN]
-            alongside = np.abs(f[F_D] - ego_d_m) < clearance
-            rows[UNCLEARED] = (f[F_AHEAD] > 0.0) & alongside & ~(rows[LEAD] | rows[PED])
-        masked = np.where(rows, gaps, np.inf)
-        nearest = masked.argmin(axis=1).tolist()
-        best = [masked.item(row, i) for row, i in enumerate(nearest)]
-        speeds = t.speed_s_mps.tolist()
-        speed = [speeds[i] if gap < math.inf else 0.0 for gap, i in zip(best, nearest, strict=True)]
-
-        def nearest_object(row: int) -> ObjectAhead | None:
-            if best[row] == math.inf:
-                return None
-            i = nearest[row]
-            return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(best[row], 0.0), speed[row])
-
-        lead, pedestrian, uncleared = nearest_object(LEAD), nearest_object(PED), nearest_object(UNCLEARED)
-        if has_left:
+        gaps, nearest = _nearest_per_row(t, tests, road, lane, change, ego_s_m, ego_d_m)
+        speed, objects = _nearest_objects(t, gaps, nearest)
+        lead, pedestrian, uncleared = objects
+        if left is not None:
             left = LaneGaps(
-                lane + 1, best[LEFT_LEAD], speed[LEFT_LEAD], best[LEFT_FOLLOWER], speed[LEFT_FOLLOWER]
+                lane + 1, gaps[LEFT_LEAD], speed[LEFT_LEAD], gaps[LEFT_FOLLOWER], speed[LEFT_FOLLOWER]
             )
-        if has_right:
+        if right is not None:
             right = LaneGaps(
-                lane - 1, best[RIGHT_LEAD], speed[RIGHT_LEAD], best[RIGHT_FOLLOWER], speed[RIGHT_FOLLOWER]
+                lane - 1, gaps[RIGHT_LEAD], speed[RIGHT_LEAD], gaps[RIGHT_FOLLOWER], speed[RIGHT_FOLLOWER]
             )
-    cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, d_lane, p)
-    road_end_gap = road.length_m - (ego_s_m + 0.5 * p.ego_length_m)
-    # Positional (in field order): keywords cost twice as much, every tick.
+    cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, road.lanes[lane].offset_m, p)
     return Situation(
-        ego_s_m,
-        ego_d_m,
-        ego_speed_mps,
-        lane,
-        route.lane,
-        cap,
-        curve_accel,
-        lead,
-        pedestrian,
-        uncleared,
-        left,
-        right,
-        road_end_gap,
+        ego_s_m=ego_s_m,
+        ego_d_m=ego_d_m,
+        ego_speed_mps=ego_speed_mps,
+        lane=lane,
+        route_lane=route.lane,
+        speed_cap_mps=cap,
+        curve_accel_mps2=curve_accel,
+        lead=lead,
+        pedestrian=pedestrian,
+        uncleared=uncleared,
+        left=left,
+        right=right,
+        road_end_gap_m=road.length_m - (ego_s_m + 0.5 * p.ego_length_m),
     )
+
+
+def _nearest_per_row(
+    t: TracksFrenet,
+    tests: np.ndarray,
+    road: Road,
+    lane: int,
+    change: LaneChange | None,
+    ego_s_m: float,
+    ego_d_m: float,
+) -> tuple[list[float], list[int]]:
+    """Per row of extract_situation (LEAD ... RIGHT_FOLLOWER): the gap [m] to its nearest track
+    (inf: none passes the row's tests) and that track's index."""
+    z = tests @ t.features  # (5 N_ROWS, N): test centres, half widths, gaps
+    gaps = z[GAPS]
+    if change is not None:
+        # The corridor follows the lane change: where the ego will be sideways when its front
+        # reaches the object's rear.
+        d_path = path_offset_m(ego_s_m + np.maximum(gaps[LEAD], 0.0), road, lane, change)
+        z[LEAD : PED + 1] -= d_path - road.lanes[lane].offset_m
+    passes = np.abs(z[CENTRES]) < z[HALF_WIDTHS]
+    rows = passes[:N_ROWS] & passes[N_ROWS:]
+    if change is not None:  # ahead, alongside the ego's box where it is now, not in the corridor
+        f = t.features
+        clearance = 0.5 * f[F_LAT2] + f[F_MARGIN]
+        alongside = np.abs(f[F_D] - ego_d_m) < clearance
+        rows[UNCLEARED] = (f[F_AHEAD] > 0.0) & alongside & ~(rows[LEAD] | rows[PED])
+    masked = np.where(rows, gaps, np.inf)
+    nearest = masked.argmin(axis=1).tolist()
+    return [masked.item(row, i) for row, i in enumerate(nearest)], nearest
+
+
+def _nearest_objects(
+    t: TracksFrenet, gaps: list[float], nearest: list[int]
+) -> tuple[list[float], tuple[ObjectAhead | None, ObjectAhead | None, ObjectAhead | None]]:
+    """The speed along the road of each row's nearest track (0 for none), and the lead, the
+    pedestrian and the object not yet cleared as ObjectAhead (None: none)."""
+    speeds = t.speed_s_mps.tolist()
+    speed = [speeds[i] if gap < math.inf else 0.0 for gap, i in zip(gaps, nearest, strict=True)]
+
+    def nearest_object(row: int) -> ObjectAhead | None:
+        if gaps[row] == math.inf:
+            return None
+        i = nearest[row]
+        return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(gaps[row], 0.0), speed[row])
+
+    return speed, (nearest_object(LEAD), nearest_object(PED), nearest_object(UNCLEARED))

@@ -23,6 +23,7 @@ import numpy as np
 from gymnasium import spaces
 
 from control.command import ControlCommand
+from decision.geometry import wrap_angle
 from sim.app import config as C
 from sim.metrics.criteria import (
     BLOCKED,
@@ -109,7 +110,7 @@ class DriveEnv(gym.Env):
         sim = self._sim
         e, road, route = sim.ego_state, sim.spec.road, sim.spec.route
         _, _, road_yaw = road.pose(sim.ego_s)
-        heading_err = (e.yaw_rad - float(road_yaw) + np.pi) % (2 * np.pi) - np.pi
+        heading_err = wrap_angle(e.yaw_rad - float(road_yaw))
         lateral = sim.ego_d - float(road.lane_offset_m(route.lane))
         ahead = (sim.actor_s > sim.ego_s) & (np.abs(sim.actor_d - sim.ego_d) < road.lane_width_m / 2 + 1.0)
         gap = float(np.min(sim.actor_s[ahead] - sim.ego_s, initial=MAX_GAP_M))

@@ -26,7 +26,7 @@ class FrenetPoser:
         self.actors = actors
         self._ref_s = np.ascontiguousarray(road.s_m, dtype=np.float64)
         self._ref_xy = road.xy_m[:, 0] + 1j * road.xy_m[:, 1]
-        self._ref_hk = road.heading_rad + 1j * np.asarray(road.curvature, np.float64)
+        self._ref_heading_curvature = road.heading_rad + 1j * np.asarray(road.curvature, np.float64)
         self._x, self._y = actors.xy_m[:, 0], actors.xy_m[:, 1]  # views: written in place
         self._vx, self._vy = actors.v_mps[:, 0], actors.v_mps[:, 1]
 
@@ -44,13 +44,13 @@ class FrenetPoser:
         their motion (vehicles changing lanes); `walking`: rows moving sideways that keep their yaw
         (pedestrians). Every other row must have d_rate 0."""
         a = self.actors
-        hk = np.interp(s_m, self._ref_s, self._ref_hk)
+        heading_curvature = np.interp(s_m, self._ref_s, self._ref_heading_curvature)
         xy_ref = np.interp(s_m, self._ref_s, self._ref_xy)
-        heading = hk.real
+        heading = heading_curvature.real
         cos_h, sin_h = np.cos(heading), np.sin(heading)
         np.subtract(xy_ref.real, d_m * sin_h, out=self._x)  # the reference point plus d along the left normal
         np.add(xy_ref.imag, d_m * cos_h, out=self._y)
-        s_rate = hk.imag * d_m  # speed along the road at offset d: v (1 - kappa d)
+        s_rate = heading_curvature.imag * d_m  # speed along the road at offset d: v (1 - kappa d)
         np.subtract(1.0, s_rate, out=s_rate)
         s_rate *= v_mps
         np.multiply(cos_h, s_rate, out=self._vx)

@@ -41,7 +41,8 @@ class Scripted:
 
     specs: the N actors; cut_rows, brake_rows, cross_rows: rows with each behaviour (cut-ins and
     brakes driven vehicles, crossers pedestrians); ped_rows: every pedestrian row. The arrays s, d,
-    lane, half_len, half_width, occ_reach, is_car, d_dot are the traffic's (R,) row arrays, shared.
+    lane, half_length_m, half_width_m, lane_reach_m (a row takes up the lanes whose centre is
+    nearer than this), is_car, d_rate_mps (dd/dt) are the traffic's (R,) row arrays, shared.
     """
 
     def __init__(
@@ -55,27 +56,23 @@ class Scripted:
         s: np.ndarray,
         d: np.ndarray,
         lane: np.ndarray,
-        half_len: np.ndarray,
-        half_width: np.ndarray,
-        occ_reach: np.ndarray,
+        half_length_m: np.ndarray,
+        half_width_m: np.ndarray,
+        lane_reach_m: np.ndarray,
         is_car: np.ndarray,
-        d_dot: np.ndarray,
+        d_rate_mps: np.ndarray,
         lane_centres_m: np.ndarray,
         road_half_width_m: float,
     ):
         r = s.size
-        self._s, self._d, self._lane, self._d_dot = s, d, lane, d_dot
-        self._half_len, self._half_width, self._occ_reach, self._is_car = (
-            half_len,
-            half_width,
-            occ_reach,
-            is_car,
-        )
+        self._s, self._d, self._lane, self._d_rate = s, d, lane, d_rate_mps
+        self._half_length, self._half_width = half_length_m, half_width_m
+        self._lane_reach, self._is_car = lane_reach_m, is_car
         self._lane_centres = lane_centres_m
         nan = math.nan
         self._trigger_gap = _column(specs, "trigger_gap_m", r, nan)
         self._trigger_time = _column(specs, "trigger_time_s", r, nan)
-        self._trigger_dist = _column(specs, "trigger_distance_m", r, nan)
+        self._trigger_distance = _column(specs, "trigger_distance_m", r, nan)
         self.cut_lane = _column(specs, "target_lane", r, -1, np.int64)
         self.manoeuvre_s = _column(specs, "manoeuvre_s", r, nan)
         self._decel = np.nan_to_num(_column(specs, "decel_mps2", r, nan))
@@ -89,9 +86,9 @@ class Scripted:
         self._braking = NO_ROWS
         self._ped_waiting = cross_rows
         self.walking = NO_ROWS
-        # Cheap scalar tests of "can anything fire now?".
+        # Scalar tests of "can anything fire now?", checked every tick.
         self._brake_t = _first(self._trigger_time, brake_rows)
-        self._ped_trigger_s = _first(s - self._trigger_dist, cross_rows)
+        self._ped_trigger_s = _first(s - self._trigger_distance, cross_rows)
         self.waiting = bool(cut_rows.size or brake_rows.size or cross_rows.size)
         self.limits_accel = False  # a cut-in or a brake is running: `limit_accel` has work
         # Pedestrians walk towards the other side, facing across the road.
@@ -109,34 +106,48 @@ class Scripted:
         Returns the lane changes of the cut-ins fired now, as (rows, target lanes, durations [s]),
         or None. Call only while `waiting`.
         """
-        s, trig, started = self._s, self.triggered, None
-        if self._cut_waiting.size:
-            c = self._cut_waiting
-            gap = s[c] - (ego_s_m + 0.5 * ego_length_m) - self._half_len[c]
-            fire = (gap <= self._trigger_gap[c]) & (s[c] > ego_s_m) & (np.abs(self._lane[c] - ego_lane) == 1)
-            if np.count_nonzero(fire):
-                rows = c[fire]
-                trig[rows] = True
-                self._cut_waiting = c[~fire]
-                self.cut_active = np.union1d(self.cut_active, rows)
-                started = (rows, self.cut_lane[rows], self.manoeuvre_s[rows])
+        started = self._fire_cut_ins(ego_s_m, ego_lane, ego_length_m) if self._cut_waiting.size else None
         if t_s >= self._brake_t:
-            b = self._brake_waiting
-            fire = t_s >= self._trigger_time[b]
-            trig[b[fire]] = True
-            self._braking = np.union1d(self._braking, b[fire])
-            self._brake_waiting = b[~fire]
-            self._brake_t = _first(self._trigger_time, self._brake_waiting)
+            self._fire_brakes(t_s)
         if ego_s_m >= self._ped_trigger_s:  # the ego is within trigger_distance_m of a waiting pedestrian
-            p = self._ped_waiting
-            fire = ego_s_m >= s[p] - self._trigger_dist[p]
-            trig[p[fire]] = True
-            self.walking = np.union1d(self.walking, p[fire])
-            self._ped_waiting = p[~fire]
-            self._ped_trigger_s = _first(s - self._trigger_dist, self._ped_waiting)
+            self._fire_crossings(ego_s_m)
         self.waiting = bool(self._cut_waiting.size or self._brake_waiting.size or self._ped_waiting.size)
         self.limits_accel = bool(self.cut_active.size or self._braking.size)
         return started
+
+    def _fire_cut_ins(
+        self, ego_s_m: float, ego_lane: int, ego_length_m: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Cut-ins ahead in a lane next to the ego's, within their trigger gap of its front bumper."""
+        waiting, s = self._cut_waiting, self._s
+        gap = s[waiting] - (ego_s_m + 0.5 * ego_length_m) - self._half_length[waiting]
+        beside = np.abs(self._lane[waiting] - ego_lane) == 1
+        fire = (gap <= self._trigger_gap[waiting]) & (s[waiting] > ego_s_m) & beside
+        if not np.count_nonzero(fire):
+            return None
+        rows = waiting[fire]
+        self.triggered[rows] = True
+        self._cut_waiting = waiting[~fire]
+        self.cut_active = np.union1d(self.cut_active, rows)
+        return rows, self.cut_lane[rows], self.manoeuvre_s[rows]
+
+    def _fire_brakes(self, t_s: float) -> None:
+        """Brakes whose trigger time has come."""
+        waiting = self._brake_waiting
+        fire = t_s >= self._trigger_time[waiting]
+        self.triggered[waiting[fire]] = True
+        self._braking = np.union1d(self._braking, waiting[fire])
+        self._brake_waiting = waiting[~fire]
+        self._brake_t = _first(self._trigger_time, self._brake_waiting)
+
+    def _fire_crossings(self, ego_s_m: float) -> None:
+        """Pedestrians the ego has come within trigger_distance_m of (along s)."""
+        waiting, trigger_s = self._ped_waiting, self._s - self._trigger_distance
+        fire = ego_s_m >= trigger_s[waiting]
+        self.triggered[waiting[fire]] = True
+        self.walking = np.union1d(self.walking, waiting[fire])
+        self._ped_waiting = waiting[~fire]
+        self._ped_trigger_s = _first(trigger_s, self._ped_waiting)
 
     def lane_changes_done(self, rows: np.ndarray) -> None:
         """These rows finished their lane change: cut-ins among them are back to plain IDM."""
@@ -145,24 +156,24 @@ class Scripted:
             self.limits_accel = bool(self.cut_active.size or self._braking.size)
 
     # ------------------------------------------------------------------ manoeuvres
-    def limit_accel(self, acc: np.ndarray) -> None:
+    def limit_accel(self, accel: np.ndarray) -> None:
         """A cut-in keeps its speed during its manoeuvre (brakes if it must); a braking vehicle
-        brakes at least at its decel. acc: (R,) [m/s^2], changed in place."""
+        brakes at least at its decel. accel: (R,) [m/s^2], changed in place."""
         if self.cut_active.size:
-            c = self.cut_active
-            acc[c] = np.minimum(acc[c], 0.0)
+            cutting = self.cut_active
+            accel[cutting] = np.minimum(accel[cutting], 0.0)
         if self._braking.size:
-            b = self._braking
-            acc[b] = np.minimum(acc[b], -self._decel[b])
+            braking = self._braking
+            accel[braking] = np.minimum(accel[braking], -self._decel[braking])
 
-    def block_lanes(self, occ: np.ndarray) -> None:
+    def block_lanes(self, occupancy: np.ndarray) -> None:
         """A crossing pedestrian takes up every lane it has still to cross (vehicles wait for it).
 
-        occ: (R, lanes) 0/1 occupancy, changed in place. Call only while `walking` has rows."""
+        occupancy: (R, lanes) 0/1, changed in place. Call only while `walking` has rows."""
         p = self.walking
-        d, target, reach = self._d[p, None], self._ped_target_d[p, None], self._occ_reach[p, None]
+        d, target, reach = self._d[p, None], self._ped_target_d[p, None], self._lane_reach[p, None]
         lo, hi = np.minimum(d, target) - reach, np.maximum(d, target) + reach
-        occ[p] = np.logical_or(occ[p], (self._lane_centres > lo) & (self._lane_centres < hi))
+        occupancy[p] = np.logical_or(occupancy[p], (self._lane_centres > lo) & (self._lane_centres < hi))
 
     def yield_to_vehicles(self, gap: np.ndarray) -> None:
         """A vehicle already over a crossing pedestrian's path drives on (the pedestrian waits):
@@ -174,17 +185,17 @@ class Scripted:
     def walk(self, dt_s: float) -> None:
         """Walk the triggered pedestrians across the road, waiting while a vehicle (or the ego)
         stands in their way; they stop at their target beyond the far edge."""
-        p, s, hl, hw = self.walking, self._s, self._half_len, self._half_width
+        p, s, half_length, half_width = self.walking, self._s, self._half_length, self._half_width
         d = self._d[p]
         max_step = self._walk_speed[p] * dt_s
         step = np.minimum(np.maximum(self._ped_target_d[p] - d, -max_step), max_step)
-        near_s = np.abs(s - s[p, None]) < hl + hl[p, None] + PEDESTRIAN_CLEARANCE_M
-        reach = hw + hw[p, None] + PEDESTRIAN_CLEARANCE_M
+        near_s = np.abs(s - s[p, None]) < half_length + half_length[p, None] + PEDESTRIAN_CLEARANCE_M
+        reach = half_width + half_width[p, None] + PEDESTRIAN_CLEARANCE_M
         in_way = near_s & (np.abs(self._d - (d + step)[:, None]) < reach) & self._is_car  # (P, R)
         step *= np.count_nonzero(in_way, axis=1) == 0
         self._d[p] = d + step
-        self._d_dot[p] = step / dt_s
+        self._d_rate[p] = step / dt_s
         arrived = self._d[p] == self._ped_target_d[p]
         if np.count_nonzero(arrived):
-            self._d_dot[p[arrived]] = 0.0
+            self._d_rate[p[arrived]] = 0.0
             self.walking = p[~arrived]

@@ -16,11 +16,6 @@ import numpy as np
 _UNIT_CORNERS = np.array([[1.0, 1.0], [-1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
 
 
-def wrap_angle(angle_rad):
-    """Wrap an angle (scalar or array) into [-pi, pi)."""
-    return (np.asarray(angle_rad) + np.pi) % (2 * np.pi) - np.pi
-
-
 def box_corners(xy: np.ndarray, yaw: np.ndarray, length: np.ndarray, width: np.ndarray) -> np.ndarray:
     """Corners of N oriented boxes: the one corner formula of the project.
 

@@ -169,7 +169,7 @@ def test_stops_before_a_pedestrian_standing_in_the_lane():
     planner = make_planner()
     assert run.v[-1] == pytest.approx(0.0, abs=0.05)
     assert run.clearance[3][-1] == pytest.approx(
-        planner.idm.min_gap_m + planner.pedestrian_stop_margin_m, abs=0.5
+        planner.idm.min_gap_m + planner.longitudinal.pedestrian_stop_margin_m, abs=0.5
     )
     assert run.behaviours[-1] == Behaviour.STOP and run.reasons[-1].startswith("stopping for pedestrian 3")
     assert run.accel.min() > -4.05  # seen from afar: a comfortable stop
@@ -206,7 +206,7 @@ def test_stops_behind_a_stopped_car_when_the_other_lane_holds_a_vehicle_alongsid
     planner = make_planner()
     assert run.v[-1] == pytest.approx(0.0, abs=0.05)
     assert run.clearance[4][-1] == pytest.approx(
-        planner.idm.min_gap_m + planner.obstacle_stop_margin_m, abs=0.5
+        planner.idm.min_gap_m + planner.longitudinal.obstacle_stop_margin_m, abs=0.5
     )
     assert np.abs(run.d - LANE0).max() < 0.05
     assert run.behaviours[-1] == Behaviour.STOP and "vehicle 4" in run.reasons[-1]
@@ -300,29 +300,31 @@ def test_speed_profile_integrates_the_target_acceleration():
     expected = np.sqrt(np.maximum(100.0 + 2.0 * plan.target_accel_mps2 * ahead, 0.0))
     assert plan.speeds_mps == pytest.approx(expected)
     planner = make_planner()
-    gaps, speeds = planner.effective_leaders(planner_situation(planner, route, ego, lead))
-    a_idm = idm_accel(10.0, 20.0, gaps, speeds, planner.idm)
-    a_acc = acc_blend(a_idm, 10.0, gaps, speeds, planner.idm.decel_comfort_mps2, planner.acc_coolness)
+    leaders = planner.effective_leaders(planner_situation(planner, route, ego, lead))
+    b, coolness = planner.idm.decel_comfort_mps2, planner.longitudinal.acc_coolness
+    a_acc = min(
+        acc_blend(idm_accel(10.0, 20.0, gap, v_lead, planner.idm), 10.0, gap, v_lead, b, coolness)
+        for gap, v_lead in leaders
+    )
     assert plan.target_accel_mps2 == pytest.approx(
-        float(np.clip(a_acc.min(), -MAX_DECEL_MPS2, planner.idm.accel_max_mps2))
+        float(np.clip(a_acc, -MAX_DECEL_MPS2, planner.idm.accel_max_mps2))
     )
 
 
 def test_acc_blend_softens_idm_only_where_it_overreacts():
     # A car cutting in 8 m ahead at the ego's speed: IDM brakes at several m/s^2, the ACC gently.
     idm = make_planner().idm
-    a_idm = idm_accel(20.0, 20.0, np.array([8.0]), np.array([20.0]), idm)
-    a_acc = acc_blend(a_idm, 20.0, np.array([8.0]), np.array([20.0]), idm.decel_comfort_mps2, 0.99)
-    assert a_idm[0] < -8.0 and -idm.decel_comfort_mps2 - 0.5 < a_acc[0] < 0.0
+    a_idm = idm_accel(20.0, 20.0, 8.0, 20.0, idm)
+    a_acc = acc_blend(a_idm, 20.0, 8.0, 20.0, idm.decel_comfort_mps2, 0.99)
+    assert a_idm < -8.0 and -idm.decel_comfort_mps2 - 0.5 < a_acc < 0.0
     # Closing fast on a stopped car: the braking needed, v^2 / 2s, is kept (or more).
-    a_idm = idm_accel(15.0, 20.0, np.array([30.0]), np.array([0.0]), idm)
-    a_acc = acc_blend(a_idm, 15.0, np.array([30.0]), np.array([0.0]), idm.decel_comfort_mps2, 0.99)
-    assert a_acc[0] <= -(15.0**2) / (2 * 30.0)
+    a_idm = idm_accel(15.0, 20.0, 30.0, 0.0, idm)
+    assert acc_blend(a_idm, 15.0, 30.0, 0.0, idm.decel_comfort_mps2, 0.99) <= -(15.0**2) / (2 * 30.0)
     # Where IDM is relaxed it is left alone; coolness 0 is plain IDM.
-    a_idm = idm_accel(10.0, 20.0, np.array([60.0]), np.array([12.0]), idm)
-    assert acc_blend(a_idm, 10.0, np.array([60.0]), np.array([12.0]), 3.0, 0.99) == pytest.approx(a_idm)
-    a_idm = idm_accel(20.0, 20.0, np.array([8.0]), np.array([20.0]), idm)
-    assert acc_blend(a_idm, 20.0, np.array([8.0]), np.array([20.0]), 3.0, 0.0) == pytest.approx(a_idm)
+    a_idm = idm_accel(10.0, 20.0, 60.0, 12.0, idm)
+    assert acc_blend(a_idm, 10.0, 60.0, 12.0, 3.0, 0.99) == a_idm
+    a_idm = idm_accel(20.0, 20.0, 8.0, 20.0, idm)
+    assert acc_blend(a_idm, 20.0, 8.0, 20.0, 3.0, 0.0) == pytest.approx(a_idm)
 
 
 def planner_situation(planner: Planner, route: Route, ego: EgoState, actor: Actor):
@@ -342,17 +344,6 @@ def test_static_obstacle_off_the_road_is_ignored_and_reset_forgets():
     assert planner.state is None and planner.situation is None
 
 
-def test_acc_blend_on_floats_equals_the_array_version():
-    idm = make_planner().idm
-    rng = np.random.default_rng(0)
-    v, v_lead, gap = rng.uniform(0, 25, 40), rng.uniform(0, 25, 40), rng.uniform(0.0, 80.0, 40)
-    a_idm = idm_accel(v, 20.0, gap, v_lead, idm)
-    for k in range(40):
-        arrays = acc_blend(a_idm[k : k + 1], v[k], gap[k : k + 1], v_lead[k : k + 1], 3.0, 0.99)[0]
-        floats = acc_blend(float(a_idm[k]), float(v[k]), float(gap[k]), float(v_lead[k]), 3.0, 0.99)
-        assert isinstance(floats, float) and floats == pytest.approx(arrays, rel=1e-12, abs=1e-12)
-
-
 def test_moving_off_the_speed_profile_starts_above_zero_and_stays_under_the_cap():
     route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=5.0)
     x, y, yaw = route.road.to_world(100.0, LANE0)
@@ -364,3 +355,33 @@ def test_moving_off_the_speed_profile_starts_above_zero_and_stays_under_the_cap(
     ahead = np.arange(len(plan.speeds_mps)) * 1.0
     assert plan.speeds_mps == pytest.approx(np.minimum(np.maximum(np.sqrt(2.0 * a * ahead), 0.5 * a), 5.0))
     assert plan.speeds_mps[-1] == pytest.approx(5.0)  # the cap cuts the end of it
+
+
+def test_built_from_the_config_sections_and_checks_them():
+    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG))
+    sections = {key: cfg[key] for key in ("idm", "mobil", "situation", "behaviour", "longitudinal")}
+    ego = dict(ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=MAX_DECEL_MPS2)
+    planner = Planner(**sections, **ego)
+    assert planner.situation_params.look_ahead_m == cfg["situation"]["look_ahead_m"]
+    assert planner.situation_params.ego_width_m == EGO_WIDTH_M
+    assert planner.behaviour_params.idm is planner.idm and planner.behaviour_params.mobil is planner.mobil
+    assert planner.longitudinal.acc_coolness == cfg["longitudinal"]["acc_coolness"]
+    # A dataclass may stand for its mapping.
+    assert (
+        Planner(**(sections | {"idm": planner.idm, "longitudinal": planner.longitudinal}), **ego).idm
+        == planner.idm
+    )
+    # Every value is needed (no defaults in code), unknown keys fail, bad values are named.
+    with pytest.raises(TypeError, match="look_ahead_m"):
+        Planner(
+            **(sections | {"situation": {k: v for k, v in cfg["situation"].items() if k != "look_ahead_m"}}),
+            **ego,
+        )
+    with pytest.raises(TypeError, match="lookahead_m"):
+        Planner(**(sections | {"situation": cfg["situation"] | {"lookahead_m": 1.0}}), **ego)
+    with pytest.raises(ValueError, match="acc_coolness"):
+        Planner(**(sections | {"longitudinal": cfg["longitudinal"] | {"acc_coolness": 1.0}}), **ego)
+    with pytest.raises(ValueError, match="emergency_exit_ttc_s"):
+        Planner(**(sections | {"behaviour": cfg["behaviour"] | {"emergency_exit_ttc_s": 1.0}}), **ego)
+    with pytest.raises(ValueError, match="look_ahead_m"):
+        Planner(**(sections | {"situation": cfg["situation"] | {"look_ahead_m": 0.0}}), **ego)

@@ -10,12 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-import sim.traffic.traffic as traffic_module
-from decision.idm import IDMParams, idm_accel
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
 from sim.config import TrafficConfig
 from sim.scenario.parse import parse_scenario
-from sim.traffic.models import idm_rows
 from sim.traffic.spawn import BARRIER_SIZE_M, END_MARGIN_M, PEDESTRIAN_SIZE_M
 from sim.traffic.traffic import Traffic
 
@@ -162,13 +159,13 @@ def test_vehicles_stop_at_the_end_of_the_road(cfg):
 
 
 @pytest.mark.parametrize("politeness, slots", [(0.0, 4), (0.5, 1)])
-def test_dense_traffic_never_overlaps_in_60_s(cfg, politeness, slots, monkeypatch):
+def test_dense_traffic_never_overlaps_in_60_s(cfg, politeness, slots):
     cfg = dataclasses.replace(cfg, politeness=politeness)
-    monkeypatch.setattr(traffic_module, "DECISION_SLOTS", slots)  # 1: all decide at the same ticks
     traffic = {"count": 20, "ds_min_m": 20, "ds_max_m": 400, "speed_min_mps": 8, "speed_max_mps": 22}
     actors = [{"kind": "obstacle", "model": "cone", "lane": 1, "ds_m": 600}]  # forces merging
     spec = make_spec(actors, traffic=traffic, length_m=2500.0)
-    tr = Traffic(spec, cfg, CAR, np.random.default_rng(2), None)
+    # decision_slots=1: every vehicle decides at the same ticks (vehicles merging at once)
+    tr = Traffic(spec, cfg, CAR, np.random.default_rng(2), None, decision_slots=slots)
     half_len = tr.actors.size_m[:, 0] / 2
     half_width = tr.actors.size_m[:, 1] / 2
     changes = [0]
@@ -371,17 +368,6 @@ def test_same_seed_same_traffic_other_seed_other_traffic(cfg):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
     np.testing.assert_array_equal(s_a, s_b)
     assert not np.array_equal(s_a, s_c)
-
-
-def test_idm_rows_matches_decision_idm():
-    p = IDMParams(3.0, 5.0, 1.5, 5.0)
-    rng = np.random.default_rng(0)
-    v, v_lead, v0 = rng.uniform(0, 30, 50), rng.uniform(0, 30, 50), rng.uniform(0, 30, 50)
-    gap = np.where(rng.random(50) < 0.2, np.inf, rng.uniform(-1, 80, 50))
-    acc, interaction = idm_rows(v, v_lead, gap, 1.0 / np.maximum(v0, 0.1), p)
-    np.testing.assert_allclose(acc, idm_accel(v, v0, gap, v_lead, p), rtol=1e-12, atol=1e-12)
-    free = p.accel_max_mps2 * (1.0 - (v / np.maximum(v0, 0.1)) ** p.delta)
-    np.testing.assert_allclose(free - acc, p.accel_max_mps2 * interaction, rtol=1e-9, atol=1e-9)
 
 
 def test_copies_and_pickles_go_on_like_the_original(cfg):

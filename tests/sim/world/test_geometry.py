@@ -1,7 +1,6 @@
 import numpy as np
-import pytest
 
-from sim.world.geometry import box_corners, obb_overlap, obb_overlap_pair, wrap_angle
+from sim.world.geometry import box_corners, obb_overlap, obb_overlap_pair
 
 
 def one(x, y, yaw, length, width):
@@ -50,11 +49,6 @@ def test_obb_margin_and_empty():
     assert not obb_overlap(a, b)[0]
     assert obb_overlap(a, b, margin_m=0.25)[0]
     assert obb_overlap(a, np.zeros((0, 4, 2))).shape == (0,)
-
-
-def test_wrap_angle():
-    assert wrap_angle(3 * np.pi / 2) == pytest.approx(-np.pi / 2)
-    np.testing.assert_allclose(wrap_angle(np.array([0.1, -0.1 - 2 * np.pi])), [0.1, -0.1])
 
 
 def test_pair_test_agrees_with_the_vectorised_one():
