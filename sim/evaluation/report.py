@@ -29,12 +29,12 @@ from scipy import stats
 
 from perception.evaluation.coco_eval import PLOT_COLOURS_BGR
 from perception.files import write_bytes, write_json
-from sim.metrics.criteria import COLLISION_KINDS, OFF_ROAD
+from sim.metrics.events import COLLISION_KINDS, EventKind
 from sim.metrics.scores import SCORERS, score_of
 
 ALL = "all scenarios"
 BASELINE = "ground_truth"
-INFRACTION_KINDS = (*COLLISION_KINDS, OFF_ROAD)  # what "infractions per km" counts
+INFRACTION_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD)  # what "infractions per km" counts
 CHART_NAME = "driving_score.png"
 CHART_HEIGHT_PX = 480
 CHART_MIN_WIDTH_PX = 640

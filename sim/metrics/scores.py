@@ -26,26 +26,22 @@ import numpy as np
 
 from decision.route import Route
 from perception.files import json_safe
-from sim.metrics.criteria import (
-    BLOCKED,
-    COLLISION_KINDS,
-    COLLISION_PEDESTRIAN,
-    COLLISION_STATIC,
-    COLLISION_VEHICLE,
-    EVENT_KINDS,
-    LANE_INVASION,
-    OFF_ROAD,
-    ROUTE_COMPLETED,
-    STILL_SPEED_MPS,
-    TIMEOUT,
-    Event,
-)
+from sim.metrics.criteria import STILL_SPEED_MPS
+from sim.metrics.events import COLLISION_KINDS, EVENT_KINDS, Event, EventKind
 
 CARLA_V2_0 = "carla-leaderboard-2.0"
 CARLA_V2_1 = "carla-leaderboard-2.1"
 NUPLAN_CLS = "nuplan-closed-loop-weighted-average"
-PENALTY_V2_0 = {COLLISION_PEDESTRIAN: 0.5, COLLISION_VEHICLE: 0.6, COLLISION_STATIC: 0.65}
-WEIGHT_V2_1 = {COLLISION_PEDESTRIAN: 1.0, COLLISION_VEHICLE: 0.7, COLLISION_STATIC: 0.6}
+PENALTY_V2_0 = {
+    EventKind.COLLISION_PEDESTRIAN: 0.5,
+    EventKind.COLLISION_VEHICLE: 0.6,
+    EventKind.COLLISION_STATIC: 0.65,
+}
+WEIGHT_V2_1 = {
+    EventKind.COLLISION_PEDESTRIAN: 1.0,
+    EventKind.COLLISION_VEHICLE: 0.7,
+    EventKind.COLLISION_STATIC: 0.6,
+}
 
 # nuPlan comfort bounds (ego_*_acceleration / jerk / yaw_rate metrics).
 LON_ACCEL_MIN_MPS2 = -4.05
@@ -56,7 +52,7 @@ YAW_RATE_MAX_RADPS = 0.95
 SMOOTHING_WINDOW_S = 0.2  # moving-average window before differentiating (nuPlan: Savitzky-Golay)
 MAX_OVERSPEED_MPS = 2.23  # nuPlan speed-limit compliance normaliser
 TTC_BOUND_S = 0.95  # nuPlan time-to-collision-within-bound threshold
-PER_KM_KINDS = (*COLLISION_KINDS, OFF_ROAD, LANE_INVASION)
+PER_KM_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD, EventKind.LANE_INVASION)
 # nuPlan closed-loop score: weights of the weighted average, and the making-progress threshold.
 NUPLAN_WEIGHTS = {"progress": 5.0, "ttc_within_bound": 5.0, "speed_limit_compliance": 4.0, "comfortable": 2.0}
 NUPLAN_MIN_PROGRESS = 0.2
@@ -247,14 +243,14 @@ def nuplan_score(
     objects = {e.actor_id for e in at_fault}
     if not at_fault:
         collision = 1.0
-    elif len(objects) == 1 and all(e.kind == COLLISION_STATIC for e in at_fault):
+    elif len(objects) == 1 and all(e.kind == EventKind.COLLISION_STATIC for e in at_fault):
         collision = 0.5
     else:
         collision = 0.0
     progress = float(np.clip(route_completion, 0.0, 1.0))
     multipliers = {
         "no_at_fault_collision": collision,
-        "drivable_area_compliance": 0.0 if any(e.kind == OFF_ROAD for e in events) else 1.0,
+        "drivable_area_compliance": 0.0 if any(e.kind == EventKind.OFF_ROAD for e in events) else 1.0,
         "making_progress": 1.0 if progress >= NUPLAN_MIN_PROGRESS else 0.0,
         "driving_direction_compliance": 1.0,
     }
@@ -289,7 +285,12 @@ def outcome(events: list[Event]) -> str:
     """How the run ended: "completed", "timeout" or "blocked" from the ending event; without one,
     "collision" if there was a collision (the runner stopped early), else "stopped"."""
     kinds = {e.kind for e in events}
-    for kind, name in ((ROUTE_COMPLETED, "completed"), (TIMEOUT, "timeout"), (BLOCKED, "blocked")):
+    endings = {
+        EventKind.ROUTE_COMPLETED: "completed",
+        EventKind.TIMEOUT: "timeout",
+        EventKind.BLOCKED: "blocked",
+    }
+    for kind, name in endings.items():
         if kind in kinds:
             return name
     return "collision" if kinds & set(COLLISION_KINDS) else "stopped"

@@ -24,7 +24,7 @@ import numpy as np
 from perception.errors import InputError
 from perception.files import atomic_path
 from perception.types import WorldModel
-from sim.metrics.criteria import Event
+from sim.metrics.events import Event
 from sim.simulation import TICK_KEYS
 
 LOG_FORMAT = "bulletdrive.runlog"
@@ -127,7 +127,7 @@ def read(path: Path) -> RunLog:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         meta = json.loads(str(data.pop("meta")))
-        events = [Event(**e) for e in json.loads(str(data.pop("events")))]
+        events = [Event.from_dict(e) for e in json.loads(str(data.pop("events")))]
     except Exception as err:  # zip, JSON, key errors: one line
         raise RunLogError(f"{path}: not a readable run log ({type(err).__name__})") from None
     if meta.get("format") != LOG_FORMAT or meta.get("version") != LOG_VERSION:

@@ -17,14 +17,7 @@ import numpy as np
 from decision.route import Road
 from perception.files import atomic_path, write_bytes
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
-from sim.metrics.criteria import (
-    BLOCKED,
-    COLLISION_KINDS,
-    LANE_INVASION,
-    OFF_ROAD,
-    TIMEOUT,
-    Event,
-)
+from sim.metrics.events import COLLISION_KINDS, Event, EventKind
 from sim.world.geometry import box_corners
 
 # Colours (RGB).
@@ -39,10 +32,10 @@ TEXT = (20, 20, 20)
 # Event markers: kind -> (colour, cv2 marker, size px, legend label).
 MARKERS = {
     **{k: ((220, 0, 0), cv2.MARKER_TILTED_CROSS, 18, "collision") for k in COLLISION_KINDS},
-    OFF_ROAD: ((255, 120, 0), cv2.MARKER_TRIANGLE_UP, 14, "off road"),
-    LANE_INVASION: ((0, 90, 220), cv2.MARKER_DIAMOND, 9, "lane change"),
-    BLOCKED: ((150, 0, 150), cv2.MARKER_SQUARE, 14, "blocked"),
-    TIMEOUT: ((150, 0, 150), cv2.MARKER_SQUARE, 14, "timeout"),
+    EventKind.OFF_ROAD: ((255, 120, 0), cv2.MARKER_TRIANGLE_UP, 14, "off road"),
+    EventKind.LANE_INVASION: ((0, 90, 220), cv2.MARKER_DIAMOND, 9, "lane change"),
+    EventKind.BLOCKED: ((150, 0, 150), cv2.MARKER_SQUARE, 14, "blocked"),
+    EventKind.TIMEOUT: ((150, 0, 150), cv2.MARKER_SQUARE, 14, "timeout"),
 }
 
 # Bird's-eye plot layout.

@@ -17,7 +17,7 @@ from sim.evaluation.report import (
     summary_rows,
     write_report,
 )
-from sim.metrics.criteria import COLLISION_VEHICLE, LANE_INVASION, OFF_ROAD
+from sim.metrics.events import EventKind
 from sim.metrics.scores import CARLA_V2_0, CARLA_V2_1, NUPLAN_CLS
 
 # Student's t quantiles t(0.975, dof), from tables.
@@ -26,7 +26,7 @@ T975 = {1: 12.706205, 2: 4.302653, 3: 3.182446, 4: 2.776445}
 
 def metrics(score, rc=100.0, distance_m=200.0, **counts):
     """A minimal metrics dict of sim.scores.summarize: 2.1 and nuPlan scores are score/2 and score/4."""
-    infractions = {COLLISION_VEHICLE: 0, OFF_ROAD: 0, LANE_INVASION: 0} | counts
+    infractions = {EventKind.COLLISION_VEHICLE: 0, EventKind.OFF_ROAD: 0, EventKind.LANE_INVASION: 0} | counts
     return {
         "driving_score": score,
         "route_completion": rc,
@@ -55,8 +55,8 @@ RECORDS = [
     run("cut_in", 0, "ground_truth", metrics(90.0, rc=100.0)),
     run("cut_in", 1, "ground_truth", metrics(80.0, rc=90.0)),
     run("cut_in", 2, "ground_truth", metrics(70.0, rc=80.0)),
-    run("cut_in", 0, "cnn", metrics(60.0, **{COLLISION_VEHICLE: 1, LANE_INVASION: 3})),
-    run("cut_in", 1, "cnn", metrics(70.0, **{OFF_ROAD: 1})),
+    run("cut_in", 0, "cnn", metrics(60.0, **{EventKind.COLLISION_VEHICLE: 1, EventKind.LANE_INVASION: 3})),
+    run("cut_in", 1, "cnn", metrics(70.0, **{EventKind.OFF_ROAD: 1})),
     run(
         "cut_in",
         2,
@@ -76,7 +76,7 @@ ATTRIBUTIONS = [
         "seed": 0,
         "perception": "cnn",
         "t_s": 12.5,
-        "kind": COLLISION_VEHICLE,
+        "kind": EventKind.COLLISION_VEHICLE,
         "actor_id": 3,
         "cause": "missed detection",
         "missed_fraction": 0.8,

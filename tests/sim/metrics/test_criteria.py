@@ -5,18 +5,8 @@ import pytest
 
 from decision.route import Road, Route, Segment
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState
-from sim.metrics.criteria import (
-    BLOCKED,
-    COLLISION_PEDESTRIAN,
-    COLLISION_STATIC,
-    COLLISION_VEHICLE,
-    LANE_INVASION,
-    OFF_ROAD,
-    ROUTE_COMPLETED,
-    TIMEOUT,
-    Criteria,
-    Event,
-)
+from sim.metrics.criteria import Criteria
+from sim.metrics.events import Event, EventKind
 from sim.traffic.actors import Actors
 
 DT = 0.05
@@ -75,22 +65,22 @@ def test_collision_once_per_contact_and_again_after_a_second_apart():
         t += DT
     out += tick(crit, t, 17.0, LANE0_D, 0.0, actors=car)
     t += DT
-    assert kinds(out) == [COLLISION_VEHICLE]
+    assert kinds(out) == [EventKind.COLLISION_VEHICLE]
     assert out[0].actor_id == 10
     for _ in range(25):  # 1.25 s apart: a new contact
         out += tick(crit, t, 17.0, LANE0_D, 0.0, actors=far)
         t += DT
     out += tick(crit, t, 17.0, LANE0_D, 0.0, actors=car)
-    assert kinds(out) == [COLLISION_VEHICLE, COLLISION_VEHICLE]
+    assert kinds(out) == [EventKind.COLLISION_VEHICLE, EventKind.COLLISION_VEHICLE]
 
 
 @pytest.mark.parametrize(
     "class_id, speed, kind",
     [
-        (VEHICLE, 0.0, COLLISION_VEHICLE),
-        (VEHICLE, 5.0, COLLISION_VEHICLE),
-        (PEDESTRIAN, 1.0, COLLISION_PEDESTRIAN),
-        (OBSTACLE, 0.0, COLLISION_STATIC),
+        (VEHICLE, 0.0, EventKind.COLLISION_VEHICLE),
+        (VEHICLE, 5.0, EventKind.COLLISION_VEHICLE),
+        (PEDESTRIAN, 1.0, EventKind.COLLISION_PEDESTRIAN),
+        (OBSTACLE, 0.0, EventKind.COLLISION_STATIC),
     ],
 )
 def test_collision_kind_follows_the_class(class_id, speed, kind):
@@ -118,26 +108,26 @@ def test_off_road_event_on_entering_and_distance_while_off():
     for _ in range(10):
         x, t = x + 0.5, t + DT
         out += tick(crit, t, x, -3.0, 10.0)
-    assert kinds(out) == [OFF_ROAD] and "right" in out[0].detail
+    assert kinds(out) == [EventKind.OFF_ROAD] and "right" in out[0].detail
     x, t = x + 0.5, t + DT
     out += tick(crit, t, x, LANE0_D, 10.0)  # back on the road
     assert crit.off_road_distance_m == pytest.approx(0.2 + 5.0)
     assert crit.driven_distance_m == pytest.approx(0.2 + 5.0 + math.hypot(0.5, 1.25))
     out += tick(crit, t + DT, x + 0.5, 3.0, 10.0)  # off again, left side (passes a lane change too)
-    assert kinds(out).count(OFF_ROAD) == 2
+    assert kinds(out).count(EventKind.OFF_ROAD) == 2
 
 
 def test_off_road_uses_the_heading_of_the_car():
     straight, turned = make_criteria(), make_criteria()
     assert tick(straight, 0.0, 0.0, -2.3, yaw=0.0) == []
     # turned 30 deg: a front corner reaches 2.3 + 2.25 sin 30 + 0.9 cos 30 = 4.2 m, 0.7 m beyond
-    assert kinds(tick(turned, 0.0, 0.0, -2.3, yaw=-math.radians(30))) == [OFF_ROAD]
+    assert kinds(tick(turned, 0.0, 0.0, -2.3, yaw=-math.radians(30))) == [EventKind.OFF_ROAD]
 
 
 def test_lane_invasion():
     crit = make_criteria()
     out = tick(crit, 0.0, 0.0, LANE0_D) + tick(crit, DT, 0.5, -0.3) + tick(crit, 2 * DT, 1.0, 0.3)
-    assert kinds(out) == [LANE_INVASION]
+    assert kinds(out) == [EventKind.LANE_INVASION]
     assert out[0].detail == "lane 0 -> 1"
 
 
@@ -148,7 +138,7 @@ def test_blocked_after_the_timeout_only():
         out += tick(crit, i * DT, 5.0, LANE0_D, 0.05)
     assert out == [] and not crit.done
     out += tick(crit, 40 * DT, 5.0, LANE0_D, 0.0)
-    assert kinds(out) == [BLOCKED] and crit.done
+    assert kinds(out) == [EventKind.BLOCKED] and crit.done
     assert tick(crit, 41 * DT, 5.0, LANE0_D, 0.0) == []  # nothing after the end
 
 
@@ -165,7 +155,7 @@ def test_timeout_when_not_completed():
     out = []
     for i in range(21):
         out += tick(crit, i * DT, i * 0.5, LANE0_D, 10.0)
-    assert kinds(out) == [TIMEOUT] and out[0].t_s == pytest.approx(1.0) and crit.done
+    assert kinds(out) == [EventKind.TIMEOUT] and out[0].t_s == pytest.approx(1.0) and crit.done
 
 
 def test_route_completion_ends_the_run():
@@ -173,7 +163,7 @@ def test_route_completion_ends_the_run():
     out = []
     for i in range(12):
         out += tick(crit, i * DT, i * 0.5, LANE0_D, 10.0)
-    assert kinds(out) == [ROUTE_COMPLETED] and crit.done
+    assert kinds(out) == [EventKind.ROUTE_COMPLETED] and crit.done
     assert out[0].t_s == pytest.approx(0.5)
     assert crit.max_s_m == pytest.approx(5.0)
 
@@ -218,8 +208,14 @@ def test_ttc_projects_the_ego_speed_on_the_road():
 
 
 def test_event_to_dict_is_plain():
-    d = Event(1.5, COLLISION_VEHICLE, np.int64(3), "car", np.float64(2.0)).to_dict()
-    assert d == {"t_s": 1.5, "kind": COLLISION_VEHICLE, "actor_id": 3, "detail": "car", "speed_mps": 2.0}
+    d = Event(1.5, EventKind.COLLISION_VEHICLE, np.int64(3), "car", np.float64(2.0)).to_dict()
+    assert d == {
+        "t_s": 1.5,
+        "kind": EventKind.COLLISION_VEHICLE,
+        "actor_id": 3,
+        "detail": "car",
+        "speed_mps": 2.0,
+    }
     assert type(d["actor_id"]) is int and type(d["speed_mps"]) is float
 
 
@@ -228,7 +224,7 @@ def test_new_actor_arrays_are_seen():
     actors = make_actors([[40.0, LANE0_D]], [VEHICLE])
     assert tick(crit, 0.0, 10.0, LANE0_D, actors=actors) == []
     actors.xy_m = np.asfortranarray([[12.0, LANE0_D]])  # a new array, and not C-contiguous
-    assert kinds(tick(crit, DT, 10.0, LANE0_D, actors=actors)) == [COLLISION_VEHICLE]
+    assert kinds(tick(crit, DT, 10.0, LANE0_D, actors=actors)) == [EventKind.COLLISION_VEHICLE]
     actors.size_m = np.array([[0.5, 0.5, 1.0]])  # a new size: a cone 0.5 m past the ego's bumper
     actors.xy_m = np.array([[13.0, LANE0_D]])
     tick(crit, 2 * DT, 10.0, LANE0_D, actors=actors)

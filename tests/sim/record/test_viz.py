@@ -4,7 +4,7 @@ import pytest
 
 from decision.route import Road, Segment
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
-from sim.metrics.criteria import COLLISION_VEHICLE, OFF_ROAD, Event
+from sim.metrics.events import Event, EventKind
 from sim.record.viz import (
     BACKGROUND,
     CLASS_COLOURS,
@@ -43,7 +43,10 @@ def ticks_along(road, d_m=-1.75, n=300):
 def test_bev_plot_draws_the_trajectory(tmp_path, make_road):
     road = make_road()
     ticks = ticks_along(road)
-    events = [Event(float(ticks["t_s"][150]), COLLISION_VEHICLE, 3), Event(float(ticks["t_s"][60]), OFF_ROAD)]
+    events = [
+        Event(float(ticks["t_s"][150]), EventKind.COLLISION_VEHICLE, 3),
+        Event(float(ticks["t_s"][60]), EventKind.OFF_ROAD),
+    ]
     trail = {3: np.stack([ticks["x_m"][::10], ticks["y_m"][::10] + 3.5], axis=1)}
     path = tmp_path / "plots" / "bev.png"
     bev_plot(road, ticks, events, path, actor_trails=trail, title="test run")
