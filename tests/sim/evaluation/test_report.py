@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from perception.evaluation.coco_eval import PLOT_COLOURS_BGR
+from perception import charts
 from perception.files import json_safe
 from sim.evaluation.report import (
     ALL,
@@ -173,12 +173,14 @@ def test_bar_chart_size_and_bars(tmp_path):
     )
     path = tmp_path / "chart.png"
     bar_chart_png(rows, path)
-    img = cv2.imread(str(path))
+    img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     w, h = chart_size_px(6)
     assert w > 640 and img.shape == (h, w, 3)
-    for colour in PLOT_COLOURS_BGR[:2]:  # one bar colour per perceiver
-        assert (img == colour).all(axis=2).sum() > 1000
-    assert not list(tmp_path.glob(".*tmp*"))  # nothing left of the atomic write
+    for k in range(2):  # one bar colour per perceiver
+        rgb = tuple(int(charts.colour(k)[i : i + 2], 16) for i in (1, 3, 5))
+        assert (img == rgb).all(axis=2).sum() > 1000
+    assert not (img == tuple(int(charts.colour(2)[i : i + 2], 16) for i in (1, 3, 5))).all(axis=2).any()
+    assert [p.name for p in tmp_path.iterdir()] == ["chart.png"]  # nothing left of the atomic write
 
 
 def test_write_report(tmp_path):
