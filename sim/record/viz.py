@@ -1,7 +1,9 @@
-"""Pictures of a run, drawn with OpenCV only: a bird's-eye plot, camera overlays, a live BEV inset, video.
+"""Pictures of a run: a bird's-eye plot, camera overlays and a live BEV inset drawn with OpenCV, and
+H.264 video written with PyAV.
 
-All images here are RGB uint8 (H, W, 3); conversion to OpenCV's BGR happens only when a file is
-written. Every file is written atomically (perception.files): a killed run leaves no half file.
+All images here are RGB uint8 (H, W, 3); conversion to OpenCV's BGR happens only when a PNG is
+encoded. Every file is written atomically (perception.files): a killed run leaves no half file.
+(Charts with axes, such as score bars and loss curves, are drawn with matplotlib: perception/charts.py.)
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -325,90 +329,96 @@ def bev_inset(
     return img
 
 
-def compose(camera_rgb: np.ndarray, bev_rgb: np.ndarray, layout: str = "side") -> np.ndarray:
-    """One video frame from the camera view and a BEV picture.
-
-    layout "side": the BEV, scaled to the camera height, to the right of the camera image
-    (H, W + H', 3). "inset": the BEV pasted into the camera image's top-right corner, at most
-    half the camera height, with a 1-px border (same size as the camera image).
-    """
-    cam = np.ascontiguousarray(camera_rgb, dtype=np.uint8)
-    h, w = cam.shape[:2]
-    bh, bw = bev_rgb.shape[:2]
-    if layout == "side":
-        bev = (
-            bev_rgb if bh == h else cv2.resize(bev_rgb, (max(int(round(bw * h / bh)), 1), h), cv2.INTER_AREA)
-        )
-        return np.concatenate([cam, bev], axis=1)
-    if layout == "inset":
-        side = max(min(h // 2, w // 2), 8)
-        bev = (
-            cv2.resize(bev_rgb, (side, side), interpolation=cv2.INTER_AREA)
-            if (bh, bw) != (side, side)
-            else bev_rgb
-        )
-        out = cam.copy()
-        out[1 : side + 1, w - side - 1 : w - 1] = bev
-        cv2.rectangle(out, (w - side - 2, 0), (w - 1, side + 1), (255, 255, 255), 1)
-        return out
-    raise ValueError(f"layout must be 'side' or 'inset', got {layout!r}")
-
-
 # ---------------------------------------------------------------------------- video
-class VideoWriter:
-    """Write RGB frames to an mp4 (fourcc mp4v), atomically: frames go to a temporary file beside
-    the target, renamed onto it by `close()`.
+H264_ENCODERS = ("libx264", "libopenh264")  # PyAV's wheels ship ffmpeg with libx264
 
-    If this OpenCV cannot write mp4, it falls back to MJPG in an .avi beside the target:
-    `fallback` is True, `codec` is "MJPG" and `path` is the .avi actually written.
+
+class VideoWriter:
+    """Write RGB frames to an H.264 mp4 (yuv420p, "faststart") that plays in a browser, with PyAV.
+
+    Atomic: frames go to a temporary file beside the target, renamed onto it by `close()`; an error
+    inside a `with` block removes it. yuv420p needs even sides, so a frame of an odd width or height
+    is padded by repeating its last column or row (`encoded_size`). crf: x264's quality (lower is
+    better, 23 its default); threads: encoder threads (1: runs in a worker beside others).
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, frame_size: tuple[int, int]):
-        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        frame_size: tuple[int, int],
+        crf: int = 23,
+        preset: str = "veryfast",
+        threads: int = 1,
+    ):
+        w, h = int(frame_size[0]), int(frame_size[1])
+        if w < 1 or h < 1 or not fps > 0:
+            raise ValueError(f"a video needs a positive frame size and rate, got {w}x{h} at {fps} fps")
+        self.frame_size = (w, h)
+        self.encoded_size = (w + w % 2, h + h % 2)
         self.fps = float(fps)
         self.frames = 0
-        self.fallback = False
-        self.codec = "mp4v"
         self.path = Path(path)
-        self._open(self.path, self.codec)
-        if not self._writer.isOpened():
-            self._abort()
-            self.fallback, self.codec, self.path = True, "MJPG", self.path.with_suffix(".avi")
-            self._open(self.path, self.codec)
-            if not self._writer.isOpened():
-                self._abort()
-                raise RuntimeError(f"OpenCV can write neither mp4v nor MJPG video ({path})")
-
-    def _open(self, path: Path, codec: str) -> None:
-        self._ctx = atomic_path(path)
+        self._container = None
+        self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
-        self._writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), self.fps, self.frame_size)
-
-    def _abort(self) -> None:
-        """Release the writer and remove the temporary file without renaming it."""
-        self._writer.release()
         try:
-            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
-        except RuntimeError:
-            pass
+            self._container = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
+            self._stream = self._container.add_stream(
+                _h264_encoder(), rate=Fraction(self.fps).limit_denominator(1001)
+            )
+            self._stream.width, self._stream.height = self.encoded_size
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = {"crf": str(int(crf)), "preset": preset}
+            self._stream.thread_count = int(threads)
+        except Exception:
+            self._abort()
+            raise
+        self.codec = self._stream.codec_context.name
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame of exactly `frame_size` (W, H)."""
-        if self._writer is None:
+        if self._container is None:
             raise RuntimeError("write() after close()")
         h, w = rgb.shape[:2]
-        if (w, h) != self.frame_size:
-            raise ValueError(f"frame is {w}x{h}, the video is {self.frame_size[0]}x{self.frame_size[1]}")
-        self._writer.write(cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR))
+        if (w, h) != self.frame_size or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(
+                f"frame is {w}x{h} ({rgb.shape}), the video is {self.frame_size[0]}x{self.frame_size[1]} RGB"
+            )
+        frame = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if self.encoded_size != self.frame_size:
+            pad_w, pad_h = self.encoded_size[0] - w, self.encoded_size[1] - h
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        self._mux(av.VideoFrame.from_ndarray(frame, format="rgb24"))
         self.frames += 1
+
+    def _mux(self, frame) -> None:
+        """Encode `frame` (None: flush the encoder) and write the packets it gives."""
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
 
     def close(self) -> None:
         """Finish the file and rename it onto `path` (idempotent)."""
-        if self._writer is None:
+        if self._container is None:
             return
-        self._writer.release()
-        self._writer = None
+        try:
+            self._mux(None)
+            self._container.close()
+        except Exception:
+            self._abort()
+            raise
+        self._container = None
         self._ctx.__exit__(None, None, None)
+
+    def _abort(self) -> None:
+        """Close the container and remove the temporary file without renaming it."""
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # the file is being thrown away: its errors do not matter
+                pass
+        self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -416,6 +426,16 @@ class VideoWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        elif self._writer is not None:
+        elif self._container is not None:
             self._abort()
-            self._writer = None
+
+
+def _h264_encoder() -> str:
+    """The first H.264 encoder this PyAV has."""
+    for name in H264_ENCODERS:
+        try:
+            av.codec.Codec(name, "w")
+            return name
+        except Exception:  # av.codec.codec.UnknownCodecError: not in this build
+            continue
+    raise RuntimeError(f"this PyAV (ffmpeg) has no H.264 encoder ({', '.join(H264_ENCODERS)})")
