@@ -260,65 +260,91 @@ def write_report(
 
     All three atomically. Returns the path of report.md.
     """
-    _check_scorer(scorer)
+    report = report_data(records, attributions, scorer, title, baseline)
     out_dir = Path(out_dir)
-    summary = summary_rows(records, scorer)
-    swap = paired_differences(records, scorer, baseline)
-    errors = [r for r in records if not _is_ok(r)]
-    bar_chart_png(summary, out_dir / CHART_NAME, title=f"{scorer}: mean and 95% CI")
+    bar_chart_png(report["summary"], out_dir / CHART_NAME, title=f"{scorer}: mean and 95% CI")
+    write_bytes(out_dir / "report.md", report_markdown(report).encode())
+    write_json(out_dir / "report.json", report)
+    return out_dir / "report.md"
 
-    md = [
-        f"# {title}",
-        "",
-        f"Scorer: `{scorer}` (score 0-100). Runs: {len(records)}, errors: {len(errors)}. "
-        "Numbers are mean ± half width of the 95 % confidence interval (Student's t over runs); "
-        "infractions (collisions and off road) per km are pooled over the runs.",
-        "",
-        "## Per scenario",
-        "",
-        _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] != ALL]),
-        "",
-        "## Overall",
-        "",
-        _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] == ALL]),
-        "",
-        f"![{scorer} per scenario and perception]({CHART_NAME})",
-        "",
-        "## Perception swap: what perception costs",
-        "",
-        f"Score of each perception minus `{baseline}` on the same scenario and seed (seeds where both ran ok); "
-        "negative: the perception costs points.",
-        "",
-    ]
-    md.append(
-        _table(SWAP_COLUMNS, swap) if swap else f"No run with `{baseline}` perception: nothing to compare."
-    )
-    md += ["", "## Infractions and failures", ""]
-    md += [
-        "Collisions and off-road driving, and runs that ended blocked or timed out, with the perception "
-        "errors in the seconds before (sim/record/replay.py `attribute`) and a bird's-eye clip of the moment.",
-        "",
-    ]
-    md += [_table(INFRACTION_COLUMNS, attributions) if attributions else "None."]
-    md += ["", "## Errors", ""]
-    md += [
-        f"- {_cell(r['scenario'])}, seed {r['seed']}, {_cell(r['perception'])}: "
-        f"`{_error_line(r['error'])}` ([run folder]({quote(r['run_dir'])}))"
-        for r in errors
-    ] or ["None."]
 
-    write_bytes(out_dir / "report.md", ("\n".join(md) + "\n").encode())
-    error_rows = [{k: r[k] for k in ("scenario", "seed", "perception", "error", "run_dir")} for r in errors]
-    report = {
+def report_data(
+    records: list[dict], attributions: list[dict], scorer: str, title: str, baseline: str
+) -> dict:
+    """Everything the report shows, as the dict of report.json: summary rows, the perception swap,
+    the infractions (attribution records) and the runs that failed."""
+    _check_scorer(scorer)
+    errors = [
+        {k: r[k] for k in ("scenario", "seed", "perception", "error", "run_dir")}
+        for r in records
+        if not _is_ok(r)
+    ]
+    return {
         "title": title,
         "scorer": scorer,
         "baseline": baseline,
         "n_runs": len(records),
         "n_errors": len(errors),
-        "summary": summary,
-        "perception_swap": swap,
+        "summary": summary_rows(records, scorer),
+        "perception_swap": paired_differences(records, scorer, baseline),
         "infractions": attributions,
-        "errors": error_rows,
+        "errors": errors,
     }
-    write_json(out_dir / "report.json", report)
-    return out_dir / "report.md"
+
+
+def report_markdown(report: dict) -> str:
+    """report.md: the sections of `report_data`, one after the other."""
+    sections = (_md_summary(report), _md_swap(report), _md_infractions(report), _md_errors(report))
+    return "\n\n".join(sections) + "\n"
+
+
+def _md_summary(report: dict) -> str:
+    scorer, summary = report["scorer"], report["summary"]
+    return "\n\n".join(
+        [
+            f"# {report['title']}",
+            f"Scorer: `{scorer}` (score 0-100). Runs: {report['n_runs']}, errors: {report['n_errors']}. "
+            "Numbers are mean ± half width of the 95 % confidence interval (Student's t over runs); "
+            "infractions (collisions and off road) per km are pooled over the runs.",
+            "## Per scenario",
+            _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] != ALL]),
+            "## Overall",
+            _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] == ALL]),
+            f"![{scorer} per scenario and perception]({CHART_NAME})",
+        ]
+    )
+
+
+def _md_swap(report: dict) -> str:
+    baseline, swap = report["baseline"], report["perception_swap"]
+    return "\n\n".join(
+        [
+            "## Perception swap: what perception costs",
+            f"Score of each perception minus `{baseline}` on the same scenario and seed (seeds where both "
+            "ran ok); negative: the perception costs points.",
+            _table(SWAP_COLUMNS, swap)
+            if swap
+            else f"No run with `{baseline}` perception: nothing to compare.",
+        ]
+    )
+
+
+def _md_infractions(report: dict) -> str:
+    attributions = report["infractions"]
+    return "\n\n".join(
+        [
+            "## Infractions and failures",
+            "Collisions and off-road driving, and runs that ended blocked or timed out, with the perception "
+            "errors in the seconds before (sim/evaluation/attribution.py) and a bird's-eye clip of the moment.",
+            _table(INFRACTION_COLUMNS, attributions) if attributions else "None.",
+        ]
+    )
+
+
+def _md_errors(report: dict) -> str:
+    lines = [
+        f"- {_cell(r['scenario'])}, seed {r['seed']}, {_cell(r['perception'])}: "
+        f"`{_error_line(r['error'])}` ([run folder]({quote(r['run_dir'])}))"
+        for r in report["errors"]
+    ]
+    return "## Errors\n\n" + ("\n".join(lines) or "None.")

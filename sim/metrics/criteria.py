@@ -372,7 +372,6 @@ class Criteria:
         duration_s: float,
         ttc_period_s: float = 0.0,
     ):
-        self.route = route
         road = route.road
         self.heading = RoadHeading(road)
         self.collisions = CollisionTest(ego_length_m, ego_width_m)

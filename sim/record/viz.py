@@ -265,6 +265,38 @@ INSET_LINE = (225, 225, 225)
 _SUB = 4  # fixed-point bits for sub-pixel drawing
 
 
+@dataclass(frozen=True, slots=True)
+class EgoView:
+    """World -> pixel mapping of a square view centred on the ego, heading up (left is left)."""
+
+    ex_m: float
+    ey_m: float
+    cos_yaw: float
+    sin_yaw: float
+    size_px: int
+    px_per_m: float
+
+    @staticmethod
+    def of(ego_xy, ego_yaw_rad: float, size_px: int, range_m: float) -> EgoView:
+        s = int(size_px)
+        return EgoView(
+            float(ego_xy[0]), float(ego_xy[1]), math.cos(ego_yaw_rad), math.sin(ego_yaw_rad), s, s / range_m
+        )
+
+    def to_px(self, xy_m: np.ndarray) -> np.ndarray:
+        """(..., 2) world points [m] -> (..., 2) int32 fixed-point pixels (_SUB fractional bits)."""
+        dx, dy = xy_m[..., 0] - self.ex_m, xy_m[..., 1] - self.ey_m
+        fwd, left = self.cos_yaw * dx + self.sin_yaw * dy, -self.sin_yaw * dx + self.cos_yaw * dy
+        half = self.size_px / 2
+        return (
+            np.stack([half - left * self.px_per_m, half - fwd * self.px_per_m], axis=-1) * (1 << _SUB)
+        ).astype(np.int32)
+
+    def near(self, xy_m: np.ndarray, radius_m: float) -> np.ndarray:
+        """Indices of the (N, 2) points within radius_m of the ego."""
+        return np.flatnonzero(((xy_m - (self.ex_m, self.ey_m)) ** 2).sum(1) < radius_m * radius_m)
+
+
 def bev_inset(
     road: Road,
     ego_xy: np.ndarray,
@@ -284,49 +316,50 @@ def bev_inset(
     length, width; class_ids (N,) choose the colours. outlines: optional (xy (M, 2), yaw (M,),
     size (M, 2)) boxes drawn as white outlines over the actors (e.g. what perception reported).
     """
-    s = int(size_px)
-    img = np.full((s, s, 3), INSET_BACKGROUND, dtype=np.uint8)
-    ppm = s / range_m
-    ex, ey = float(ego_xy[0]), float(ego_xy[1])
-    c, sn = math.cos(ego_yaw), math.sin(ego_yaw)
-    fix = float(1 << _SUB)
-
-    def to_px(xy: np.ndarray) -> np.ndarray:  # (..., 2) world -> fixed-point pixels
-        dx, dy = xy[..., 0] - ex, xy[..., 1] - ey
-        fwd, left = c * dx + sn * dy, -sn * dx + c * dy
-        return (np.stack([s / 2 - left * ppm, s / 2 - fwd * ppm], axis=-1) * fix).astype(np.int32)
-
-    reach = 0.75 * range_m + road.half_width_m
-    d2 = ((road.xy_m - (ex, ey)) ** 2).sum(1)
-    near = np.flatnonzero(d2 < reach * reach)
-    if near.size > 1:
-        sl = slice(near[0], near[-1] + 1)
-        xy, h = road.xy_m[sl], road.heading_rad[sl]
-        normal = np.stack([-np.sin(h), np.cos(h)], axis=1)
-        hw = road.half_width_m
-        left, right = to_px(xy + normal * hw), to_px(xy - normal * hw)
-        cv2.fillPoly(img, [np.concatenate([left, right[::-1]])], INSET_ROAD, cv2.LINE_8, _SUB)
-        lines = [to_px(xy + normal * (-hw + k * road.lane_width_m)) for k in range(1, road.lane_count)]
-        cv2.polylines(img, [left, right, *lines], False, INSET_LINE, 1, cv2.LINE_8, _SUB)
-    n = len(actors_xy)
-    if n:
-        axy = np.asarray(actors_xy, dtype=float).reshape(-1, 2)
-        size = np.asarray(actors_size, dtype=float).reshape(n, -1)
-        vis = np.flatnonzero(((axy - (ex, ey)) ** 2).sum(1) < (0.75 * range_m + 5.0) ** 2)
-        if vis.size:
-            corners = to_px(box_corners(axy[vis], np.asarray(actors_yaw)[vis], size[vis, 0], size[vis, 1]))
-            cls = np.asarray(class_ids)[vis]
-            for class_id, colour in CLASS_COLOURS.items():
-                polys = list(corners[cls == class_id])
-                if polys:
-                    cv2.fillPoly(img, polys, colour, cv2.LINE_8, _SUB)
-    ego = to_px(box_corners(np.array([[ex, ey]]), [ego_yaw], [ego_size_m[0]], [ego_size_m[1]]))
+    view = EgoView.of(ego_xy, ego_yaw, size_px, range_m)
+    img = np.full((view.size_px, view.size_px, 3), INSET_BACKGROUND, dtype=np.uint8)
+    _inset_road(img, view, road, reach_m=0.75 * range_m + road.half_width_m)
+    if len(actors_xy):
+        _inset_actors(img, view, actors_xy, actors_yaw, actors_size, class_ids, reach_m=0.75 * range_m + 5.0)
+    ego = view.to_px(
+        box_corners(np.array([[view.ex_m, view.ey_m]]), [ego_yaw], [ego_size_m[0]], [ego_size_m[1]])
+    )
     cv2.fillPoly(img, list(ego), EGO_COLOUR, cv2.LINE_8, _SUB)
     if outlines is not None and len(outlines[0]):
         oxy, oyaw, osize = (np.asarray(a, dtype=float) for a in outlines)
-        corners = to_px(box_corners(oxy.reshape(-1, 2), oyaw, osize[:, 0], osize[:, 1]))
+        corners = view.to_px(box_corners(oxy.reshape(-1, 2), oyaw, osize[:, 0], osize[:, 1]))
         cv2.polylines(img, list(corners), True, (255, 255, 255), 1, cv2.LINE_8, _SUB)
     return img
+
+
+def _inset_road(img: np.ndarray, view: EgoView, road: Road, reach_m: float) -> None:
+    """The stretch of road within reach_m of the ego: surface, edges and lane lines."""
+    near = view.near(road.xy_m, reach_m)
+    if near.size < 2:
+        return
+    sl = slice(near[0], near[-1] + 1)
+    xy, h = road.xy_m[sl], road.heading_rad[sl]
+    normal = np.stack([-np.sin(h), np.cos(h)], axis=1)
+    hw = road.half_width_m
+    left, right = view.to_px(xy + normal * hw), view.to_px(xy - normal * hw)
+    cv2.fillPoly(img, [np.concatenate([left, right[::-1]])], INSET_ROAD, cv2.LINE_8, _SUB)
+    lines = [view.to_px(xy + normal * (-hw + k * road.lane_width_m)) for k in range(1, road.lane_count)]
+    cv2.polylines(img, [left, right, *lines], False, INSET_LINE, 1, cv2.LINE_8, _SUB)
+
+
+def _inset_actors(img, view: EgoView, actors_xy, actors_yaw, actors_size, class_ids, reach_m: float) -> None:
+    """The actors within reach_m of the ego, filled in their class colours."""
+    axy = np.asarray(actors_xy, dtype=float).reshape(-1, 2)
+    size = np.asarray(actors_size, dtype=float).reshape(len(axy), -1)
+    vis = view.near(axy, reach_m)
+    if not vis.size:
+        return
+    corners = view.to_px(box_corners(axy[vis], np.asarray(actors_yaw)[vis], size[vis, 0], size[vis, 1]))
+    cls = np.asarray(class_ids)[vis]
+    for class_id, colour in CLASS_COLOURS.items():
+        polys = list(corners[cls == class_id])
+        if polys:
+            cv2.fillPoly(img, polys, colour, cv2.LINE_8, _SUB)
 
 
 # ---------------------------------------------------------------------------- video
