@@ -1,11 +1,24 @@
+import json
 import math
 
 import numpy as np
 import pytest
 
 from decision.route import Road, Route, Segment
+from perception.files import json_safe
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState
-from sim.metrics.criteria import Criteria
+from sim.metrics.criteria import (
+    BlockedTest,
+    CollisionTest,
+    Criteria,
+    LaneInvasionTest,
+    OffRoadTest,
+    RoadHeading,
+    RouteCompletionTest,
+    Tick,
+    TimeoutTest,
+    TimeToCollision,
+)
 from sim.metrics.events import Event, EventKind
 from sim.traffic.actors import Actors
 
@@ -229,3 +242,147 @@ def test_new_actor_arrays_are_seen():
     actors.xy_m = np.array([[13.0, LANE0_D]])
     tick(crit, 2 * DT, 10.0, LANE0_D, actors=actors)
     assert crit.ttc_s == pytest.approx((3.0 - 0.25 - 2.25) / 10.0)
+
+
+# ---------------------------------------------------------------------------- each criterion alone
+def crafted(t=0.0, s=10.0, d=LANE0_D, speed=10.0, yaw=0.0, step=0.5, actors=None):
+    """A Tick on the straight road of make_route (road heading 0: yaw is relative to the road)."""
+    actors = actors or Actors.empty()
+    ego = EgoState(s, d, yaw, speed, t_s=t)
+    return Tick(
+        t,
+        ego,
+        speed,
+        s,
+        d,
+        step,
+        math.cos(yaw),
+        math.sin(yaw),
+        actors,
+        actors.xy_m[:, 0].copy(),
+        actors.xy_m[:, 1].copy(),
+    )
+
+
+def test_collision_test_alone():
+    test = CollisionTest(4.5, 1.8, contact_reset_s=1.0)
+    ped = make_actors([[11.0, LANE0_D]], [PEDESTRIAN], sizes=[[0.6, 0.6, 1.7]])
+    (event,) = test.update(crafted(t=2.0, speed=4.0, actors=ped))
+    assert event == Event(2.0, EventKind.COLLISION_PEDESTRIAN, 10, "thing", 4.0)
+    assert not test.update(crafted(t=2.5, actors=ped))  # the same contact
+    assert not test.update(crafted(t=2.0, actors=make_actors([[16.0, LANE0_D]], [VEHICLE])))  # 1.5 m gap
+    test.reset()
+    assert len(test.update(crafted(t=2.6, actors=ped))) == 1  # forgotten by reset
+
+
+def test_off_road_test_alone():
+    test = OffRoadTest(make_route().road, 4.5, 1.8, tolerance_m=0.3)
+    assert test.update(crafted(d=-2.6)) == () and not test.off_road  # corner 0.0 m beyond the edge
+    (event,) = test.update(crafted(t=1.0, d=-3.0, step=0.5))
+    assert event.kind == EventKind.OFF_ROAD and event.detail == "right edge, 0.40 m beyond"
+    assert test.update(crafted(t=1.1, d=-3.0, step=0.7)) == () and test.distance_m == pytest.approx(1.2)
+    assert (
+        test.update(crafted(d=0.0, step=0.5)) == ()
+        and not test.off_road
+        and test.distance_m == pytest.approx(1.2)
+    )
+
+
+def test_lane_invasion_test_alone():
+    test = LaneInvasionTest(make_route().road)
+    assert test.update(crafted(d=LANE0_D)) == ()  # the first tick sets the lane
+    assert test.update(crafted(d=-0.1)) == ()
+    (event,) = test.update(crafted(t=3.0, d=0.1))
+    assert (event.kind, event.detail, event.t_s) == (EventKind.LANE_INVASION, "lane 0 -> 1", 3.0)
+    assert test.update(crafted(d=9.0)) == ()  # beyond the road: still the outer lane
+
+
+def test_route_completion_test_alone():
+    test = RouteCompletionTest(make_route(goal_s_m=50.0))
+    assert test.update(crafted(s=30.0)) == () and test.update(crafted(s=20.0)) == ()
+    assert test.max_s_m == 30.0 and test.completion() == pytest.approx(0.6)
+    (event,) = test.update(crafted(t=7.0, s=50.0))
+    assert event.kind == EventKind.ROUTE_COMPLETED and event.t_s == 7.0
+
+
+def test_blocked_test_alone():
+    test = BlockedTest(timeout_s=1.0, still_speed_mps=0.1)
+    assert test.update(crafted(t=0.0, speed=0.05)) == () and test.still_since_s == 0.0
+    assert test.update(crafted(t=0.9, speed=0.0)) == ()
+    (event,) = test.update(crafted(t=1.0, speed=0.0))
+    assert event.kind == EventKind.BLOCKED and event.detail == "still for 1.0 s"
+    assert test.update(crafted(t=1.1, speed=0.2)) == () and test.still_since_s is None  # moving again
+
+
+def test_timeout_test_alone():
+    progress = RouteCompletionTest(make_route(goal_s_m=200.0))
+    progress.update(crafted(s=50.0))
+    test = TimeoutTest(duration_s=5.0, progress=progress)
+    assert test.update(crafted(t=4.95)) == ()
+    (event,) = test.update(crafted(t=5.0))
+    assert event.kind == EventKind.TIMEOUT and event.detail == "0.250 of the route"
+
+
+def test_time_to_collision_alone():
+    road = make_route().road
+    ttc = TimeToCollision(RoadHeading(road), 4.5, 1.8, period_s=0.1)
+    lead = make_actors([[40.0, LANE0_D]], [VEHICLE], speeds=[5.0])
+    assert ttc.update(crafted(t=0.0, s=10.0, speed=15.0, actors=lead)) == ()
+    assert ttc.ttc_s == pytest.approx((30.0 - 4.5) / 10.0) and ttc.min_ttc_s == ttc.ttc_s
+    ttc.update(crafted(t=0.05, s=30.0, speed=15.0, actors=lead))  # between samples: held
+    assert ttc.ttc_s == pytest.approx(2.55)
+    ttc.update(crafted(t=0.1, s=36.0, speed=15.0, actors=lead))  # bumpers touch
+    assert ttc.ttc_s == 0.0 and ttc.min_ttc_s == 0.0
+    ttc.update(crafted(t=0.2, actors=Actors.empty()))
+    assert ttc.ttc_s == math.inf and ttc.min_ttc_s == 0.0
+
+
+def test_road_heading_interpolates_and_clamps():
+    road = Road(
+        [Segment("straight", 20.0), Segment("arc", 30.0, 20.0)],
+        lane_count=1,
+        lane_width_m=3.5,
+        speed_limit_mps=10,
+    )
+    heading = RoadHeading(road)
+    s = np.linspace(-5.0, road.length_m + 5.0, 301)
+    expected = np.interp(s, road.s_m, road.heading_rad)  # linear between samples, the end values beyond
+    assert [heading(v) for v in s] == pytest.approx(expected.tolist(), abs=1e-12)
+    assert heading(35.0) == pytest.approx(0.75, abs=0.03)  # 15 m into a 20 m radius arc
+
+
+# ---------------------------------------------------------------------------- the event kinds
+def test_event_kinds_are_their_strings():
+    kind = EventKind.COLLISION_VEHICLE
+    assert kind == "collision_vehicle" and hash(kind) == hash("collision_vehicle")
+    assert str(kind) == f"{kind}" == "collision_vehicle"
+    assert {"collision_vehicle": 1}[kind] == 1 and {kind: 1}["collision_vehicle"] == 1
+    assert json.dumps({kind: kind}) == '{"collision_vehicle": "collision_vehicle"}'
+    assert json_safe({kind: 1}) == {"collision_vehicle": 1}
+    assert [k.value for k in EventKind] == [
+        "collision_vehicle", "collision_pedestrian", "collision_static", "off_road",
+        "lane_invasion", "route_completed", "timeout", "blocked",
+    ]  # fmt: skip
+
+
+def test_event_round_trip_through_json():
+    events = [Event(1.5, kind, 3, "x", 2.0) for kind in EventKind]
+    text = json.dumps([e.to_dict() for e in events])
+    assert '"kind": "off_road"' in text and "EventKind" not in text
+    again = [Event.from_dict(d) for d in json.loads(text)]
+    assert again == events and all(type(e.kind) is EventKind for e in again)
+
+
+@pytest.mark.parametrize(
+    "d, words",
+    [
+        ({"t_s": 1.0, "kind": "explosion"}, "unknown event kind"),
+        ({"kind": "timeout"}, "fields"),
+        ({"t_s": 1.0, "kind": "timeout", "colour": "red"}, "fields"),
+        ({"t_s": "soon", "kind": "timeout"}, "wrong type"),
+        (["timeout"], "mapping"),
+    ],
+)
+def test_event_from_dict_refuses_what_to_dict_never_writes(d, words):
+    with pytest.raises(ValueError, match=words):
+        Event.from_dict(d)
