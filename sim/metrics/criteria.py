@@ -10,9 +10,10 @@ RouteCompletionTest, ActorBlockedTest, timeout):
     TimeoutTest          timeout at the scenario's duration (ends the run)
     TimeToCollision      no events: the time-to-collision sampled every ttc_period_s, and its minimum
 
-Each has `reset()` and `update(tick) -> events of this tick` (an empty tuple when none), and reads
-one `Tick`: the ego and the actors of one control tick, with what several criteria need worked
-out once (the distance driven since the previous tick, the ego heading relative to the road).
+Each has `reset()` and `update(tick) -> events of this tick` (an empty tuple when none; None for
+TimeToCollision, a measurement only), and reads one `Tick`: the ego and the actors of one control
+tick, with what several criteria need worked out once (the distance driven since the previous
+tick, the ego heading relative to the road).
 `Criteria` composes them for one run. The scores are pure functions of the events and the
 per-tick states (sim/metrics/scores.py), as in the CARLA leaderboard's statistics manager.
 
@@ -314,7 +315,7 @@ class TimeToCollision:
         self.min_ttc_s = math.inf
         self._next_sample_s = -math.inf
 
-    def update(self, tick: Tick) -> tuple[()]:
+    def update(self, tick: Tick) -> None:
         actors = tick.actors
         if not len(actors.ids):
             self.ttc_s = math.inf
@@ -322,7 +323,6 @@ class TimeToCollision:
             self.ttc_s = self._sample(tick, actors)
             self.min_ttc_s = min(self.min_ttc_s, self.ttc_s)
             self._next_sample_s = tick.t_s + self.period_s - 1e-9
-        return NO_EVENTS
 
     def _sample(self, tick: Tick, actors: Actors) -> float:
         if actors.size_m is not self._size_seen:
@@ -381,9 +381,6 @@ class Criteria:
         self.blocked = BlockedTest(blocked_timeout_s)
         self.timeout = TimeoutTest(duration_s, self.progress)
         self.ttc = TimeToCollision(self.heading, ego_length_m, ego_width_m, ttc_period_s)
-        # Checked every tick, in this order; then the first ending that fires ends the run.
-        self._every_tick = (self.collisions, self.ttc, self.off_road_test, self.lane_invasion)
-        self._endings = (self.progress, self.blocked, self.timeout)
         self.reset()
 
     def reset(self) -> None:
@@ -391,8 +388,14 @@ class Criteria:
         self.done = False
         self.driven_distance_m = 0.0
         self._prev_xy: tuple[float, float] | None = None
-        for criterion in (*self._every_tick, *self._endings):
+        for criterion in self.all():
             criterion.reset()
+
+    def all(self) -> tuple:
+        """Every criterion, in the order `update` checks them."""
+        return (
+            self.ttc, self.collisions, self.off_road_test, self.lane_invasion, self.progress, self.blocked, self.timeout
+        )  # fmt: skip
 
     @property
     def ttc_s(self) -> float:
@@ -431,15 +434,17 @@ class Criteria:
         if self.done:
             return []
         tick = self._tick(t_s, ego, ego_s_m, ego_d_m, actors, actor_s_m, actor_d_m)
-        new: list[Event] = []
-        for criterion in self._every_tick:
-            new += criterion.update(tick)
-        for ending in self._endings:
-            ended = ending.update(tick)
-            if ended:
-                new += ended
-                self.done = True
-                break
+        self.ttc.update(tick)
+        new = [
+            *self.collisions.update(tick),
+            *self.off_road_test.update(tick),
+            *self.lane_invasion.update(tick),
+        ]
+        # The three ways a run ends; the first that fires ends it (`or` checks no further).
+        ended = self.progress.update(tick) or self.blocked.update(tick) or self.timeout.update(tick)
+        if ended:
+            new += ended
+            self.done = True
         self.events += new
         return new
 

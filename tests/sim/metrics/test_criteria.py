@@ -327,7 +327,7 @@ def test_time_to_collision_alone():
     road = make_route().road
     ttc = TimeToCollision(RoadHeading(road), 4.5, 1.8, period_s=0.1)
     lead = make_actors([[40.0, LANE0_D]], [VEHICLE], speeds=[5.0])
-    assert ttc.update(crafted(t=0.0, s=10.0, speed=15.0, actors=lead)) == ()
+    ttc.update(crafted(t=0.0, s=10.0, speed=15.0, actors=lead))
     assert ttc.ttc_s == pytest.approx((30.0 - 4.5) / 10.0) and ttc.min_ttc_s == ttc.ttc_s
     ttc.update(crafted(t=0.05, s=30.0, speed=15.0, actors=lead))  # between samples: held
     assert ttc.ttc_s == pytest.approx(2.55)
