@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import savgol_filter
 
 from decision.route import Route
 from perception.files import json_safe
@@ -151,6 +150,8 @@ def savgol(x: np.ndarray, window_s: float, dt_s: float, deriv: int = 0) -> np.nd
     """The Savitzky-Golay filter of nuPlan's comfort metrics over `window_s` (its polynomial order
     SAVGOL_ORDER, lower when the run has fewer samples than that needs), or its `deriv`-th
     derivative [per s^deriv]. x: (T,) samples `dt_s` apart; the ends are fitted, not padded (mode "interp")."""
+    from scipy.signal import savgol_filter  # here: scipy.signal takes ~0.5 s to import, paid by scoring only
+
     window = savgol_window(window_s, dt_s, len(x))
     return savgol_filter(x, window, min(SAVGOL_ORDER, window - 1), deriv=deriv, delta=dt_s)
 
