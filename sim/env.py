@@ -25,18 +25,9 @@ from gymnasium import spaces
 from control.command import ControlCommand
 from decision.geometry import wrap_angle
 from sim.app import config as C
-from sim.metrics.criteria import (
-    BLOCKED,
-    COLLISION_PEDESTRIAN,
-    COLLISION_STATIC,
-    COLLISION_VEHICLE,
-    OFF_ROAD,
-    ROUTE_COMPLETED,
-    TIMEOUT,
-)
+from sim.metrics.events import COLLISION_KINDS, EventKind
 from sim.simulation import RandomStreams, Simulation
 
-COLLISIONS = (COLLISION_VEHICLE, COLLISION_PEDESTRIAN, COLLISION_STATIC)
 MAX_GAP_M = 100.0
 # Bounds of the "ego" observation (values are clipped into them).
 EGO_LOW = np.array([0.0, -5.0, -20.0, -20.0, -np.pi, 0.0, 0.0], np.float32)
@@ -90,10 +81,10 @@ class DriveEnv(gym.Env):
             self._image = sim.render().rgb
         kinds = [e.kind for e in events]
         reward = (sim.ego_s - s_before) / 10.0
-        reward -= 10.0 * sum(k in COLLISIONS for k in kinds) + 2.0 * kinds.count(OFF_ROAD)
+        reward -= 10.0 * sum(k in COLLISION_KINDS for k in kinds) + 2.0 * kinds.count(EventKind.OFF_ROAD)
         reward -= 0.1 * abs(accel) / v.max_decel_mps2
-        terminated = any(k in COLLISIONS or k == ROUTE_COMPLETED for k in kinds)
-        truncated = not terminated and any(k in (TIMEOUT, BLOCKED) for k in kinds)
+        terminated = any(k in COLLISION_KINDS or k == EventKind.ROUTE_COMPLETED for k in kinds)
+        truncated = not terminated and any(k in (EventKind.TIMEOUT, EventKind.BLOCKED) for k in kinds)
         info = {"events": [e.to_dict() for e in events], "t_s": sim.t_s}
         return self._observation(), float(reward), terminated, truncated, info
 

@@ -31,12 +31,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from perception.files import atomic_path
+from perception import charts
 
 DISTANCE_BANDS_M: tuple[tuple[str, float, float], ...] = (
     ("0-20m", 0.0, 20.0),
@@ -259,43 +258,15 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-PLOT_SIZE_PX = (640, 480)  # width, height
-PLOT_MARGIN_PX = 50
-PLOT_COLOURS_BGR = ((200, 80, 30), (40, 40, 220), (40, 160, 40), (160, 40, 160), (0, 140, 220))
-
-
 def pr_plot(curves: dict, path: str | os.PathLike) -> None:
-    """Draw the precision-recall curves (`evaluate(...)["pr"]`) with OpenCV; write the image atomically."""
-    w, h = PLOT_SIZE_PX
-    m = PLOT_MARGIN_PX
-    img = np.full((h, w, 3), 255, dtype=np.uint8)
-    x0, y0, x1, y1 = m, h - m, w - m // 2, m // 2  # plot area: (x0, y0) is recall 0, precision 0
-
-    def to_px(r: np.ndarray, p: np.ndarray) -> np.ndarray:
-        return np.stack([x0 + r * (x1 - x0), y0 + p * (y1 - y0)], axis=1).round().astype(np.int32)
-
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    for v in np.linspace(0.0, 1.0, 6):
-        gx, gy = to_px(np.array([v]), np.array([v]))[0]
-        cv2.line(img, (gx, y0), (gx, y1), (225, 225, 225), 1)
-        cv2.line(img, (x0, gy), (x1, gy), (225, 225, 225), 1)
-        cv2.putText(img, f"{v:.1f}", (gx - 10, y0 + 18), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, f"{v:.1f}", (x0 - 32, gy + 4), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.rectangle(img, (x0, y1), (x1, y0), (0, 0, 0), 1)
-    cv2.putText(img, "recall", ((x0 + x1) // 2 - 20, h - 10), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, "precision", (5, y1 - 8), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    title = f"PR @ IoU {curves.get('iou', PR_IOU):.2f}"
-    cv2.putText(img, title, ((x0 + x1) // 2 - 50, y1 - 8), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-
-    recall = np.asarray(curves["recall"], dtype=float)
-    for k, (name, precision) in enumerate(curves["precision"].items()):
-        colour = PLOT_COLOURS_BGR[k % len(PLOT_COLOURS_BGR)]
-        label = f"{name}" if precision is not None else f"{name} (no gt)"
-        cv2.putText(img, label, (x1 - 150, y1 + 20 + 18 * k), font, 0.5, colour, 1, cv2.LINE_AA)
-        if precision is None:
-            continue
-        cv2.polylines(img, [to_px(recall, np.asarray(precision, dtype=float))], False, colour, 2, cv2.LINE_AA)
-
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), img):
-            raise OSError(f"{path}: OpenCV could not write the plot (unknown image extension?)")
+    """Draw the precision-recall curves (`evaluate(...)["pr"]`), one per class, as a PNG written
+    atomically (perception.charts). A class without ground truth is named in the legend only."""
+    recall = curves["recall"]
+    charts.line_chart(
+        {name: (recall, precision) for name, precision in curves["precision"].items()},
+        path,
+        title=f"PR @ IoU {curves.get('iou', PR_IOU):.2f}",
+        xlabel="recall",
+        ylabel="precision",
+        limits=((0.0, 1.0), (0.0, 1.02)),
+    )

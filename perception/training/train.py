@@ -16,10 +16,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
+from perception import charts
 from perception.detection.model import (
     CenterNet,
     CheckpointError,
@@ -28,7 +28,7 @@ from perception.detection.model import (
     load_checkpoint,
     save_checkpoint,
 )
-from perception.files import write_bytes, write_json
+from perception.files import write_json
 from perception.progress import Progress
 from perception.training.augment import Augment
 from perception.training.dataset import DatasetError, DetectionDataset, load_coco
@@ -237,37 +237,11 @@ def _resume(path: Path, model, optimiser, settings: TrainSettings, device) -> tu
 
 
 def loss_curve_png(history: list[dict], path: Path) -> None:
-    """Train and val total loss per epoch, drawn with cv2 (log scale)."""
-    W, H, m = 640, 360, 50
-    img = np.full((H, W, 3), 255, np.uint8)
-    series = {
-        "train": ([r["train"]["total"] for r in history], (200, 110, 30)),
-        "val": ([r["val"]["total"] for r in history], (40, 40, 220)),
-    }
-    values = [v for s, _ in series.values() for v in s if v > 0]
-    if not values:
-        return
-    lo, hi = math.log(min(values)), math.log(max(values))
-    hi = hi if hi > lo else lo + 1.0
-    n = max(len(history), 2)
-    cv2.rectangle(img, (m, m // 2), (W - m // 2, H - m), (160, 160, 160), 1)
-    for name, (vals, colour) in series.items():
-        pts = [
-            (
-                m + int((W - 1.5 * m) * i / (n - 1)),
-                H - m - int((H - 1.5 * m) * (math.log(v) - lo) / (hi - lo)),
-            )
-            for i, v in enumerate(vals)
-            if v > 0
-        ]
-        for a, b in zip(pts[:-1], pts[1:], strict=False):
-            cv2.line(img, a, b, colour, 2, cv2.LINE_AA)
-        for pt in pts:
-            cv2.circle(img, pt, 3, colour, -1, cv2.LINE_AA)
-        y = 18 if name == "train" else 36
-        cv2.putText(img, f"{name} loss", (W - 150, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
-    text = f"loss (log scale) {math.exp(lo):.3g} - {math.exp(hi):.3g}; epochs 1-{len(history)}"
-    cv2.putText(img, text, (m, H - 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-    ok, data = cv2.imencode(".png", img)
-    if ok:
-        write_bytes(path, data.tobytes())
+    """Train and val total loss per epoch (log scale), as a PNG written atomically (perception.charts).
+    history: one record per epoch, {"train": {"total": ...}, "val": {"total": ...}, ...}."""
+    epochs = list(range(1, len(history) + 1))
+    series = {f"{split} loss": (epochs, [r[split]["total"] for r in history]) for split in ("train", "val")}
+    charts.line_chart(
+        series, path, title="loss per epoch", xlabel="epoch", ylabel="loss (log scale)", size_px=(640, 360),
+        log_y=True, markers=True,
+    )  # fmt: skip

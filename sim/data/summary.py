@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perception import charts
 from perception.files import write_bytes, write_json
 from perception.types import CLASSES
 
@@ -48,18 +49,8 @@ def summarize(out: Path) -> dict:
 
 
 def _histogram_png(bins: dict[str, int], path: Path) -> None:
-    img = np.full((260, 520, 3), 255, np.uint8)
-    peak = max(max(bins.values()), 1)
-    cv2.putText(
-        img, "boxes by height [px]", (10, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA
-    )
-    for i, (label, n) in enumerate(bins.items()):
-        x = 20 + i * 98
-        top = 220 - int(170 * n / peak)
-        cv2.rectangle(img, (x, top), (x + 70, 220), (200, 120, 40), -1)
-        cv2.putText(img, label, (x, 242), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, str(n), (x, top - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-    _write_png(img, path)
+    """Boxes per height bin [px], as a bar chart (perception.charts)."""
+    charts.bar_chart(bins, path, title="boxes by height", xlabel="box height [px]", ylabel="boxes")
 
 
 def _contact_sheet(out: Path, path: Path, n: int = 12, cols: int = 3) -> None:

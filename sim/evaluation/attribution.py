@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from perception.types import CLASSES
-from sim.metrics.criteria import BLOCKED, COLLISION_KINDS, OFF_ROAD, TIMEOUT
+from sim.metrics.events import COLLISION_KINDS, EventKind
 from sim.record import runlog
 from sim.record.replay import Run
 
@@ -22,8 +22,11 @@ LATENCY_BLAME_S = 0.5  # so is a track that came this late after the actor was i
 MISS_BLAME = 0.5  # so is an actor missed on more than this fraction of the window's ticks
 PHANTOM_RANGE_M = 40.0  # a perceived object this close to the ego that matches no actor is a phantom
 PHANTOM_BLAME = 0.5  # phantoms on more than this fraction of the window's ticks are blamed
-INFRACTION_KINDS = (*COLLISION_KINDS, OFF_ROAD)  # penalised events (lane changes invade lanes on purpose)
-FAILURE_KINDS = (BLOCKED, TIMEOUT)  # runs that ended without completing the route
+INFRACTION_KINDS = (
+    *COLLISION_KINDS,
+    EventKind.OFF_ROAD,
+)  # penalised events (lane changes invade lanes on purpose)
+FAILURE_KINDS = (EventKind.BLOCKED, EventKind.TIMEOUT)  # runs that ended without completing the route
 
 
 def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
@@ -70,7 +73,7 @@ def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
                 latency.append(float(t[k_end - 1] - t[first_in[0]]))  # never tracked: at least this late
         row = {
             "t_s": float(e.t_s),
-            "kind": e.kind,
+            "kind": str(e.kind),
             "actor_id": int(e.actor_id),
             "actor_class": CLASSES[int(log.actor_class_ids[actors[0]])] if len(actors) == 1 else None,
             "missed_fraction": max(missed) if missed else None,

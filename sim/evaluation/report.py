@@ -23,24 +23,20 @@ from operator import itemgetter
 from pathlib import Path
 from urllib.parse import quote
 
-import cv2
 import numpy as np
 from scipy import stats
 
-from perception.evaluation.coco_eval import PLOT_COLOURS_BGR
+from perception import charts
 from perception.files import write_bytes, write_json
-from sim.metrics.criteria import COLLISION_KINDS, OFF_ROAD
+from sim.metrics.events import COLLISION_KINDS, EventKind
 from sim.metrics.scores import SCORERS, score_of
 
 ALL = "all scenarios"
 BASELINE = "ground_truth"
-INFRACTION_KINDS = (*COLLISION_KINDS, OFF_ROAD)  # what "infractions per km" counts
+INFRACTION_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD)  # what "infractions per km" counts
 CHART_NAME = "driving_score.png"
 CHART_HEIGHT_PX = 480
-CHART_MIN_WIDTH_PX = 640
 CHART_GROUP_PX = 140  # width of one scenario's group of bars
-CHART_MARGINS_PX = (50, 20, 60, 50)  # left, right, top (title, legend), bottom (labels)
-FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -170,79 +166,30 @@ def _paired_row(scenario: str, perception: str, baseline: str, pairs: list[tuple
 
 
 # ---------------------------------------------------------------------------- chart
-def _text_px(text: str, scale: float = 0.45) -> int:
-    return cv2.getTextSize(text, FONT, scale, 1)[0][0]
-
-
-def _fit(text: str, width_px: float) -> str:
-    """`text`, cut and ended with ".." where it is wider than `width_px`."""
-    n = len(text)
-    while n > 1 and _text_px(text[:n] + ("" if n == len(text) else "..")) > width_px:
-        n -= 1
-    return text if n == len(text) else text[:n] + ".."
-
-
 def chart_size_px(n_groups: int) -> tuple[int, int]:
     """(width, height) of the bar chart of `n_groups` scenarios."""
-    left, right, _, _ = CHART_MARGINS_PX
-    return max(CHART_MIN_WIDTH_PX, left + right + n_groups * CHART_GROUP_PX), CHART_HEIGHT_PX
+    return charts.group_width_px(n_groups, CHART_GROUP_PX), CHART_HEIGHT_PX
 
 
 def bar_chart_png(rows: list[dict], path: str | os.PathLike, title: str = "score") -> None:
     """Grouped bars of `score_mean` (0-100) with a `score_ci` whisker: scenario on x, a bar per perceiver.
 
-    rows: summary_rows (or any rows with scenario, perception, score_mean, score_ci). Drawn with
-    OpenCV in the style of perception.evaluation.coco_eval.pr_plot; written atomically as PNG.
+    rows: summary_rows (or any rows with scenario, perception, score_mean, score_ci). Drawn by
+    perception.charts (matplotlib); written atomically as PNG.
     """
     scenarios, perceivers = _order(r["scenario"] for r in rows), _order(r["perception"] for r in rows)
-    w, h = chart_size_px(len(scenarios))
-    left, right, top, bottom = CHART_MARGINS_PX
-    x0, x1, y0, y1 = left, w - right, h - bottom, top  # (x0, y0): first group, score 0
-    img = np.full((h, w, 3), 255, dtype=np.uint8)
-
-    def y_px(score: float) -> int:
-        return int(round(y0 + np.clip(score, 0.0, 100.0) / 100.0 * (y1 - y0)))
-
-    for v in range(0, 101, 20):
-        cv2.line(img, (x0, y_px(v)), (x1, y_px(v)), (225, 225, 225), 1)
-        cv2.putText(img, str(v), (x0 - 32, y_px(v) + 4), FONT, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(img, title, (x0, 20), FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    legend_x = x0
-    for k, p in enumerate(perceivers):
-        colour = PLOT_COLOURS_BGR[k % len(PLOT_COLOURS_BGR)]
-        cv2.rectangle(img, (legend_x, 32), (legend_x + 10, 42), colour, -1)
-        cv2.putText(img, p, (legend_x + 14, 42), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        legend_x += 24 + _text_px(p)
-
-    group = (x1 - x0) / max(len(scenarios), 1)
-    bar = 0.8 * group / max(len(perceivers), 1)
     by_key = {(r["scenario"], r["perception"]): r for r in rows}
-    for i, s in enumerate(scenarios):
-        gx = x0 + i * group + 0.1 * group
-        for k, p in enumerate(perceivers):
-            r = by_key.get((s, p))
-            if r is None or not math.isfinite(r["score_mean"]):
-                continue
-            bx0, bx1 = int(round(gx + k * bar)), int(round(gx + (k + 1) * bar)) - 2
-            colour = PLOT_COLOURS_BGR[k % len(PLOT_COLOURS_BGR)]
-            cv2.rectangle(img, (bx0, y_px(r["score_mean"])), (bx1, y0), colour, -1)
-            if math.isfinite(r["score_ci"]):
-                cx, ends = (
-                    (bx0 + bx1) // 2,
-                    (r["score_mean"] - r["score_ci"], r["score_mean"] + r["score_ci"]),
-                )
-                cv2.line(img, (cx, y_px(ends[0])), (cx, y_px(ends[1])), (0, 0, 0), 1)
-                for v in ends:  # caps only where the interval ends inside the plot, not where clipped
-                    if 0.0 <= v <= 100.0:
-                        cv2.line(img, (cx - 4, y_px(v)), (cx + 4, y_px(v)), (0, 0, 0), 1)
-        label = _fit(s, group - 6)
-        lx = int(x0 + (i + 0.5) * group - _text_px(label) / 2)
-        cv2.putText(img, label, (lx, y0 + 20), FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.rectangle(img, (x0, y1), (x1, y0), (0, 0, 0), 1)
-    ok, png = cv2.imencode(".png", img)
-    if not ok:
-        raise OSError(f"{path}: OpenCV could not encode the bar chart")
-    write_bytes(path, png.tobytes())
+    nan = {"score_mean": math.nan, "score_ci": math.nan}
+    series = {
+        p: (
+            [by_key.get((s, p), nan)["score_mean"] for s in scenarios],
+            [by_key.get((s, p), nan)["score_ci"] for s in scenarios],
+        )
+        for p in perceivers
+    }
+    charts.grouped_bar_chart(
+        scenarios, series, path, title, "score", size_px=chart_size_px(len(scenarios)), ylim=(0.0, 100.0)
+    )
 
 
 # ---------------------------------------------------------------------------- report
@@ -313,65 +260,91 @@ def write_report(
 
     All three atomically. Returns the path of report.md.
     """
-    _check_scorer(scorer)
+    report = report_data(records, attributions, scorer, title, baseline)
     out_dir = Path(out_dir)
-    summary = summary_rows(records, scorer)
-    swap = paired_differences(records, scorer, baseline)
-    errors = [r for r in records if not _is_ok(r)]
-    bar_chart_png(summary, out_dir / CHART_NAME, title=f"{scorer}: mean and 95% CI")
+    bar_chart_png(report["summary"], out_dir / CHART_NAME, title=f"{scorer}: mean and 95% CI")
+    write_bytes(out_dir / "report.md", report_markdown(report).encode())
+    write_json(out_dir / "report.json", report)
+    return out_dir / "report.md"
 
-    md = [
-        f"# {title}",
-        "",
-        f"Scorer: `{scorer}` (score 0-100). Runs: {len(records)}, errors: {len(errors)}. "
-        "Numbers are mean ± half width of the 95 % confidence interval (Student's t over runs); "
-        "infractions (collisions and off road) per km are pooled over the runs.",
-        "",
-        "## Per scenario",
-        "",
-        _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] != ALL]),
-        "",
-        "## Overall",
-        "",
-        _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] == ALL]),
-        "",
-        f"![{scorer} per scenario and perception]({CHART_NAME})",
-        "",
-        "## Perception swap: what perception costs",
-        "",
-        f"Score of each perception minus `{baseline}` on the same scenario and seed (seeds where both ran ok); "
-        "negative: the perception costs points.",
-        "",
-    ]
-    md.append(
-        _table(SWAP_COLUMNS, swap) if swap else f"No run with `{baseline}` perception: nothing to compare."
-    )
-    md += ["", "## Infractions and failures", ""]
-    md += [
-        "Collisions and off-road driving, and runs that ended blocked or timed out, with the perception "
-        "errors in the seconds before (sim/record/replay.py `attribute`) and a bird's-eye clip of the moment.",
-        "",
-    ]
-    md += [_table(INFRACTION_COLUMNS, attributions) if attributions else "None."]
-    md += ["", "## Errors", ""]
-    md += [
-        f"- {_cell(r['scenario'])}, seed {r['seed']}, {_cell(r['perception'])}: "
-        f"`{_error_line(r['error'])}` ([run folder]({quote(r['run_dir'])}))"
-        for r in errors
-    ] or ["None."]
 
-    write_bytes(out_dir / "report.md", ("\n".join(md) + "\n").encode())
-    error_rows = [{k: r[k] for k in ("scenario", "seed", "perception", "error", "run_dir")} for r in errors]
-    report = {
+def report_data(
+    records: list[dict], attributions: list[dict], scorer: str, title: str, baseline: str
+) -> dict:
+    """Everything the report shows, as the dict of report.json: summary rows, the perception swap,
+    the infractions (attribution records) and the runs that failed."""
+    _check_scorer(scorer)
+    errors = [
+        {k: r[k] for k in ("scenario", "seed", "perception", "error", "run_dir")}
+        for r in records
+        if not _is_ok(r)
+    ]
+    return {
         "title": title,
         "scorer": scorer,
         "baseline": baseline,
         "n_runs": len(records),
         "n_errors": len(errors),
-        "summary": summary,
-        "perception_swap": swap,
+        "summary": summary_rows(records, scorer),
+        "perception_swap": paired_differences(records, scorer, baseline),
         "infractions": attributions,
-        "errors": error_rows,
+        "errors": errors,
     }
-    write_json(out_dir / "report.json", report)
-    return out_dir / "report.md"
+
+
+def report_markdown(report: dict) -> str:
+    """report.md: the sections of `report_data`, one after the other."""
+    sections = (_md_summary(report), _md_swap(report), _md_infractions(report), _md_errors(report))
+    return "\n\n".join(sections) + "\n"
+
+
+def _md_summary(report: dict) -> str:
+    scorer, summary = report["scorer"], report["summary"]
+    return "\n\n".join(
+        [
+            f"# {report['title']}",
+            f"Scorer: `{scorer}` (score 0-100). Runs: {report['n_runs']}, errors: {report['n_errors']}. "
+            "Numbers are mean ± half width of the 95 % confidence interval (Student's t over runs); "
+            "infractions (collisions and off road) per km are pooled over the runs.",
+            "## Per scenario",
+            _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] != ALL]),
+            "## Overall",
+            _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] == ALL]),
+            f"![{scorer} per scenario and perception]({CHART_NAME})",
+        ]
+    )
+
+
+def _md_swap(report: dict) -> str:
+    baseline, swap = report["baseline"], report["perception_swap"]
+    return "\n\n".join(
+        [
+            "## Perception swap: what perception costs",
+            f"Score of each perception minus `{baseline}` on the same scenario and seed (seeds where both "
+            "ran ok); negative: the perception costs points.",
+            _table(SWAP_COLUMNS, swap)
+            if swap
+            else f"No run with `{baseline}` perception: nothing to compare.",
+        ]
+    )
+
+
+def _md_infractions(report: dict) -> str:
+    attributions = report["infractions"]
+    return "\n\n".join(
+        [
+            "## Infractions and failures",
+            "Collisions and off-road driving, and runs that ended blocked or timed out, with the perception "
+            "errors in the seconds before (sim/evaluation/attribution.py) and a bird's-eye clip of the moment.",
+            _table(INFRACTION_COLUMNS, attributions) if attributions else "None.",
+        ]
+    )
+
+
+def _md_errors(report: dict) -> str:
+    lines = [
+        f"- {_cell(r['scenario'])}, seed {r['seed']}, {_cell(r['perception'])}: "
+        f"`{_error_line(r['error'])}` ([run folder]({quote(r['run_dir'])}))"
+        for r in report["errors"]
+    ]
+    return "## Errors\n\n" + ("\n".join(lines) or "None.")

@@ -26,26 +26,22 @@ import numpy as np
 
 from decision.route import Route
 from perception.files import json_safe
-from sim.metrics.criteria import (
-    BLOCKED,
-    COLLISION_KINDS,
-    COLLISION_PEDESTRIAN,
-    COLLISION_STATIC,
-    COLLISION_VEHICLE,
-    EVENT_KINDS,
-    LANE_INVASION,
-    OFF_ROAD,
-    ROUTE_COMPLETED,
-    STILL_SPEED_MPS,
-    TIMEOUT,
-    Event,
-)
+from sim.metrics.criteria import STILL_SPEED_MPS
+from sim.metrics.events import COLLISION_KINDS, EVENT_KINDS, Event, EventKind
 
 CARLA_V2_0 = "carla-leaderboard-2.0"
 CARLA_V2_1 = "carla-leaderboard-2.1"
 NUPLAN_CLS = "nuplan-closed-loop-weighted-average"
-PENALTY_V2_0 = {COLLISION_PEDESTRIAN: 0.5, COLLISION_VEHICLE: 0.6, COLLISION_STATIC: 0.65}
-WEIGHT_V2_1 = {COLLISION_PEDESTRIAN: 1.0, COLLISION_VEHICLE: 0.7, COLLISION_STATIC: 0.6}
+PENALTY_V2_0 = {
+    EventKind.COLLISION_PEDESTRIAN: 0.5,
+    EventKind.COLLISION_VEHICLE: 0.6,
+    EventKind.COLLISION_STATIC: 0.65,
+}
+WEIGHT_V2_1 = {
+    EventKind.COLLISION_PEDESTRIAN: 1.0,
+    EventKind.COLLISION_VEHICLE: 0.7,
+    EventKind.COLLISION_STATIC: 0.6,
+}
 
 # nuPlan comfort bounds (ego_*_acceleration / jerk / yaw_rate metrics).
 LON_ACCEL_MIN_MPS2 = -4.05
@@ -53,10 +49,16 @@ LON_ACCEL_MAX_MPS2 = 2.40
 LAT_ACCEL_MAX_MPS2 = 4.89
 JERK_MAX_MPS3 = 8.37
 YAW_RATE_MAX_RADPS = 0.95
-SMOOTHING_WINDOW_S = 0.2  # moving-average window before differentiating (nuPlan: Savitzky-Golay)
+# nuPlan's Savitzky-Golay smoothing (state_extractors.py): order 2, windows of 8 (acceleration),
+# 15 (jerk) and 5 (yaw rate) samples of its 0.1 s step, kept here as durations for any tick rate
+# (in samples, the odd number nearest: savgol_window).
+SAVGOL_ORDER = 2
+ACCEL_WINDOW_S = 0.8
+JERK_WINDOW_S = 1.5
+YAW_RATE_WINDOW_S = 0.5
 MAX_OVERSPEED_MPS = 2.23  # nuPlan speed-limit compliance normaliser
 TTC_BOUND_S = 0.95  # nuPlan time-to-collision-within-bound threshold
-PER_KM_KINDS = (*COLLISION_KINDS, OFF_ROAD, LANE_INVASION)
+PER_KM_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD, EventKind.LANE_INVASION)
 # nuPlan closed-loop score: weights of the weighted average, and the making-progress threshold.
 NUPLAN_WEIGHTS = {"progress": 5.0, "ttc_within_bound": 5.0, "speed_limit_compliance": 4.0, "comfortable": 2.0}
 NUPLAN_MIN_PROGRESS = 0.2
@@ -132,24 +134,41 @@ def carla_driving_score_v2_1(
 
 
 # ---------------------------------------------------------------------------- nuPlan terms
-def _smooth(x: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average over `window` (odd) samples, edges padded with the end values."""
-    if window <= 1 or len(x) < 2:
-        return x.astype(float)
-    half = window // 2
-    padded = np.pad(x.astype(float), half, mode="edge")
-    return np.convolve(padded, np.ones(window) / window, mode="valid")
+def savgol_window(window_s: float, dt_s: float, n: int) -> int:
+    """The odd number of samples nearest a `window_s` window at a `dt_s` step, at least 1 and at most
+    the `n` samples there are (nuPlan takes min(window_length, len(signal)) too).
+
+    Odd, so that the filter is centred on its sample: scipy centres an even window between two
+    samples, which shifts the smoothed signal by half a step (and makes a step in it where the
+    ends, fitted at the samples, meet the middle)."""
+    window = 2 * math.floor((window_s / dt_s - 1.0) / 2.0 + 0.5) + 1  # halves round up
+    window = max(1, min(window, n))
+    return window if window % 2 else window - 1
+
+
+def savgol(x: np.ndarray, window_s: float, dt_s: float, deriv: int = 0) -> np.ndarray:
+    """The Savitzky-Golay filter of nuPlan's comfort metrics over `window_s` (its polynomial order
+    SAVGOL_ORDER, lower when the run has fewer samples than that needs), or its `deriv`-th
+    derivative [per s^deriv]. x: (T,) samples `dt_s` apart; the ends are fitted, not padded (mode "interp")."""
+    from scipy.signal import savgol_filter  # here: scipy.signal takes ~0.5 s to import, paid by scoring only
+
+    window = savgol_window(window_s, dt_s, len(x))
+    return savgol_filter(x, window, min(SAVGOL_ORDER, window - 1), deriv=deriv, delta=dt_s)
 
 
 def comfort(
     t_s: np.ndarray, accel_mps2: np.ndarray, speed_mps: np.ndarray, yaw_rate_radps: np.ndarray
 ) -> dict:
-    """nuPlan-style comfort of a run. All inputs (T,), t_s increasing.
+    """nuPlan comfort of a run. All inputs (T,), t_s increasing and (near) uniform.
 
-    The signals are smoothed over SMOOTHING_WINDOW_S before use; jerk is the time derivative of the
-    smoothed acceleration; lateral acceleration = speed x yaw rate. Returns the extremes, the
-    fraction of ticks within each bound (`within`), the bounds, and `comfortable` (every tick within
-    every bound). Ticks with a non-finite value are left out.
+    As in nuplan-devkit (nuplan/planning/metrics/utils/state_extractors.py), the signals are
+    smoothed by Savitzky-Golay filters of order 2 before they are compared with the bounds:
+    acceleration over ACCEL_WINDOW_S, jerk = the filter's first derivative (over JERK_WINDOW_S) of
+    the smoothed acceleration, yaw rate over YAW_RATE_WINDOW_S; lateral acceleration = speed x yaw
+    rate, smoothed as the acceleration. (nuPlan differentiates the heading for the yaw rate; our
+    ego reports its yaw rate, which is smoothed instead.) Returns the extremes, the fraction of
+    ticks within each bound (`within`), the bounds, and `comfortable` (every tick within every
+    bound). Ticks with a non-finite value are left out.
     """
     t, accel_mps2, speed_mps, yaw_rate_radps = (
         np.asarray(a, dtype=float) for a in (t_s, accel_mps2, speed_mps, yaw_rate_radps)
@@ -159,25 +178,18 @@ def comfort(
         t, accel_mps2, speed_mps, yaw_rate_radps = (
             a[finite] for a in (t, accel_mps2, speed_mps, yaw_rate_radps)
         )
-    n = len(t)
-    if n == 0:
-        zero = {"lon_accel": 1.0, "lat_accel": 1.0, "jerk": 1.0, "yaw_rate": 1.0}
-        return {
-            "comfortable": True,
-            "lon_accel_min_mps2": 0.0,
-            "lon_accel_max_mps2": 0.0,
-            "lat_accel_max_abs_mps2": 0.0,
-            "jerk_max_abs_mps3": 0.0,
-            "yaw_rate_max_abs_radps": 0.0,
-            "within": zero,
-            "bounds": _comfort_bounds(),
-        }
-    dt = float(np.median(np.diff(t))) if n > 1 else 1.0
-    window = 2 * int(round(SMOOTHING_WINDOW_S / (2 * dt))) + 1 if dt > 0 else 1
-    acc = _smooth(accel_mps2, window)
-    yaw_rate = _smooth(yaw_rate_radps, window)
-    lat = _smooth(speed_mps * yaw_rate_radps, window)
-    jerk = np.gradient(acc, t) if n > 1 else np.zeros(1)
+    if len(t) == 0:
+        return _comfort_result(*(np.zeros(1),) * 4)
+    dt = float(np.mean(np.diff(t))) if len(t) > 1 else 1.0
+    acc = savgol(accel_mps2, ACCEL_WINDOW_S, dt)
+    jerk = savgol(acc, JERK_WINDOW_S, dt, deriv=1)
+    yaw_rate = savgol(yaw_rate_radps, YAW_RATE_WINDOW_S, dt)
+    lat = savgol(speed_mps * yaw_rate_radps, ACCEL_WINDOW_S, dt)
+    return _comfort_result(acc, jerk, lat, yaw_rate)
+
+
+def _comfort_result(acc: np.ndarray, jerk: np.ndarray, lat: np.ndarray, yaw_rate: np.ndarray) -> dict:
+    """The comfort dict of smoothed (T,) signals: extremes, fractions within the bounds, bounds."""
     within = {
         "lon_accel": float(np.mean((acc >= LON_ACCEL_MIN_MPS2) & (acc <= LON_ACCEL_MAX_MPS2))),
         "lat_accel": float(np.mean(np.abs(lat) <= LAT_ACCEL_MAX_MPS2)),
@@ -192,18 +204,19 @@ def comfort(
         "jerk_max_abs_mps3": float(np.abs(jerk).max()),
         "yaw_rate_max_abs_radps": float(np.abs(yaw_rate).max()),
         "within": within,
-        "bounds": _comfort_bounds(),
-    }
-
-
-def _comfort_bounds() -> dict:
-    return {
-        "lon_accel_min_mps2": LON_ACCEL_MIN_MPS2,
-        "lon_accel_max_mps2": LON_ACCEL_MAX_MPS2,
-        "lat_accel_max_abs_mps2": LAT_ACCEL_MAX_MPS2,
-        "jerk_max_abs_mps3": JERK_MAX_MPS3,
-        "yaw_rate_max_abs_radps": YAW_RATE_MAX_RADPS,
-        "smoothing_window_s": SMOOTHING_WINDOW_S,
+        "bounds": {
+            "lon_accel_min_mps2": LON_ACCEL_MIN_MPS2,
+            "lon_accel_max_mps2": LON_ACCEL_MAX_MPS2,
+            "lat_accel_max_abs_mps2": LAT_ACCEL_MAX_MPS2,
+            "jerk_max_abs_mps3": JERK_MAX_MPS3,
+            "yaw_rate_max_abs_radps": YAW_RATE_MAX_RADPS,
+        },
+        "smoothing": {
+            "filter": f"savitzky-golay order {SAVGOL_ORDER}",
+            "accel_window_s": ACCEL_WINDOW_S,
+            "jerk_window_s": JERK_WINDOW_S,
+            "yaw_rate_window_s": YAW_RATE_WINDOW_S,
+        },
     }
 
 
@@ -247,14 +260,14 @@ def nuplan_score(
     objects = {e.actor_id for e in at_fault}
     if not at_fault:
         collision = 1.0
-    elif len(objects) == 1 and all(e.kind == COLLISION_STATIC for e in at_fault):
+    elif len(objects) == 1 and all(e.kind == EventKind.COLLISION_STATIC for e in at_fault):
         collision = 0.5
     else:
         collision = 0.0
     progress = float(np.clip(route_completion, 0.0, 1.0))
     multipliers = {
         "no_at_fault_collision": collision,
-        "drivable_area_compliance": 0.0 if any(e.kind == OFF_ROAD for e in events) else 1.0,
+        "drivable_area_compliance": 0.0 if any(e.kind == EventKind.OFF_ROAD for e in events) else 1.0,
         "making_progress": 1.0 if progress >= NUPLAN_MIN_PROGRESS else 0.0,
         "driving_direction_compliance": 1.0,
     }
@@ -289,7 +302,12 @@ def outcome(events: list[Event]) -> str:
     """How the run ended: "completed", "timeout" or "blocked" from the ending event; without one,
     "collision" if there was a collision (the runner stopped early), else "stopped"."""
     kinds = {e.kind for e in events}
-    for kind, name in ((ROUTE_COMPLETED, "completed"), (TIMEOUT, "timeout"), (BLOCKED, "blocked")):
+    endings = {
+        EventKind.ROUTE_COMPLETED: "completed",
+        EventKind.TIMEOUT: "timeout",
+        EventKind.BLOCKED: "blocked",
+    }
+    for kind, name in endings.items():
         if kind in kinds:
             return name
     return "collision" if kinds & set(COLLISION_KINDS) else "stopped"

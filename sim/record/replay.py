@@ -1,6 +1,6 @@
 """Replays of finished runs from their folders, without simulating again: scores recomputed from the
-log (sim/record/runlog.py), a bird's-eye video re-rendered from the logged states, and the failure
-attribution of the evaluator (what perception got wrong in the seconds before each infraction).
+log (sim/record/runlog.py) and a bird's-eye video re-rendered from the logged states. The failure
+attribution of the evaluator (sim/evaluation/attribution.py) reads runs through `load_run` too.
 
 The route comes from the run's saved config (RUN_DIR/.hydra/config.yaml): the scenario is parsed
 again from its seed (no physics, no rendering), which gives the same map and route as the run had.
@@ -8,8 +8,11 @@ again from its seed (no physics, no rendering), which gives the same map and rou
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -34,32 +37,55 @@ class Run:
     metrics: dict
     log: runlog.RunLog
 
-    @property
+    @cached_property
     def spec(self) -> ScenarioSpec:
+        """The run's scenario, parsed again from the saved config and seed (no physics)."""
         try:
             scenario_rng = RandomStreams.from_seed(int(self.config["seed"])).scenario
             return parse_scenario(self.config["scenario"], scenario_rng)
-        except (KeyError, TypeError, ScenarioError) as err:
+        except (KeyError, TypeError, ValueError, ScenarioError) as err:
             raise runlog.RunLogError(
                 f"{self.run_dir}: the saved config has no usable scenario ({err})"
             ) from None
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Read RUN_DIR/{.hydra/config.yaml, metrics.json, log.npz}; RunLogError if one is missing or bad."""
+    """Read RUN_DIR/{.hydra/config.yaml, metrics.json, log.npz} and parse the scenario again.
+
+    RunLogError, one line naming the file, if one is missing, unreadable (binary, malformed), not
+    a mapping, or a config without a scenario mapping and a seed (an integer >= 0).
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise runlog.RunLogError(f"{run_dir}: no such run folder")
-    paths = {"config": run_dir / ".hydra" / "config.yaml", "metrics": run_dir / "metrics.json"}
-    loaded = {}
-    for name, path in paths.items():
-        if not path.is_file():
-            raise runlog.RunLogError(f"{run_dir}: not a finished run folder ({path.name} is missing)")
-        try:
-            loaded[name] = yaml.safe_load(path.read_text())  # JSON is YAML
-        except yaml.YAMLError:
-            raise runlog.RunLogError(f"{path}: not readable") from None
-    return Run(run_dir, loaded["config"], loaded["metrics"], runlog.read(run_dir / "log.npz"))
+    config = _read_mapping(run_dir, run_dir / ".hydra" / "config.yaml", yaml.safe_load)
+    metrics = _read_mapping(run_dir, run_dir / "metrics.json", json.loads)
+    _check_config(run_dir / ".hydra" / "config.yaml", config)
+    run = Run(run_dir, config, metrics, runlog.read(run_dir / "log.npz"))
+    _ = run.spec  # a bad scenario fails here, before anything is computed or written
+    return run
+
+
+def _read_mapping(run_dir: Path, path: Path, parse: Callable[[str], object]) -> dict:
+    """The mapping in the text file at `path`, parsed by `parse` (yaml.safe_load, json.loads)."""
+    if not path.is_file():
+        raise runlog.RunLogError(f"{run_dir}: not a finished run folder ({path.name} is missing)")
+    try:
+        value = parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as err:
+        raise runlog.RunLogError(f"{path}: not readable ({type(err).__name__})") from None
+    if not isinstance(value, dict):
+        raise runlog.RunLogError(f"{path}: expected a mapping, found a {type(value).__name__}")
+    return value
+
+
+def _check_config(path: Path, config: dict) -> None:
+    """The two keys a replay reads from a run's saved config: the scenario and the seed."""
+    if not isinstance(config.get("scenario"), dict):
+        raise runlog.RunLogError(f"{path}: 'scenario' is {config.get('scenario')!r}, expected a mapping")
+    seed = config.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise runlog.RunLogError(f"{path}: 'seed' is {seed!r}, expected an integer >= 0")
 
 
 def rescore(run: Run) -> dict:
@@ -139,6 +165,3 @@ def render(run: Run, path: Path, t0_s: float = -math.inf, t1_s: float = math.inf
                 )
             video.write(img)
     return len(ticks)
-
-
-# ------------------------------------------------------------------------------ attribution

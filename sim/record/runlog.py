@@ -16,6 +16,7 @@ Arrays (T ticks at the control rate, N actors):
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import numpy as np
 from perception.errors import InputError
 from perception.files import atomic_path
 from perception.types import WorldModel
-from sim.metrics.criteria import Event
+from sim.metrics.events import Event
 from sim.simulation import TICK_KEYS
 
 LOG_FORMAT = "bulletdrive.runlog"
@@ -43,6 +44,17 @@ PERCEPTION_COLUMNS = (
     "score",
 )
 DETECTION_COLUMNS = ("tick", "x0", "y0", "x1", "y1", "class_id", "score", "distance_m")
+# The arrays of a log besides the ticks: their shapes, with T ticks and N actors; None: any size.
+ARRAY_SHAPES = {
+    "actor_xy_m": ("T", "N", 2),
+    "actor_yaw_rad": ("T", "N"),
+    "actor_ids": ("N",),
+    "actor_class_ids": ("N",),
+    "actor_size_m": ("N", 3),
+    "perception": (None, len(PERCEPTION_COLUMNS)),
+    "detections": (None, len(DETECTION_COLUMNS)),
+}
+META_NUMBERS = ("off_road_distance_m", "driven_distance_m", "control_hz")  # what rescoring and rendering read
 
 
 class RunLogError(InputError):
@@ -119,20 +131,83 @@ def write(path: Path, log: RunLog) -> None:
 
 
 def read(path: Path) -> RunLog:
-    """Read a log.npz written by `write`; RunLogError on a missing, corrupt or foreign file."""
+    """Read a log.npz written by `write`. RunLogError (one line naming the file and what is wrong) on
+    a missing, corrupt or foreign file, a missing key, or arrays whose shapes do not fit together."""
     path = Path(path)
     if not path.is_file():
         raise RunLogError(f"{path}: no run log (log.npz) here")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            data = {k: z[k] for k in z.files}
-        meta = json.loads(str(data.pop("meta")))
-        events = [Event(**e) for e in json.loads(str(data.pop("events")))]
-    except Exception as err:  # zip, JSON, key errors: one line
-        raise RunLogError(f"{path}: not a readable run log ({type(err).__name__})") from None
+    data = _load_arrays(path)
+    meta = _json_field(path, data, "meta", dict)
     if meta.get("format") != LOG_FORMAT or meta.get("version") != LOG_VERSION:
         raise RunLogError(
             f"{path}: run log format {meta.get('format')} v{meta.get('version')}, expected {LOG_FORMAT} v{LOG_VERSION}"
         )
-    ticks = {k: data.pop(k) for k in TICK_KEYS}
-    return RunLog(ticks=ticks, events=events, meta=meta, **data)
+    try:
+        events = [Event.from_dict(e) for e in _json_field(path, data, "events", list)]
+    except ValueError as err:
+        raise RunLogError(f"{path}: a bad event in the run log ({err})") from None
+    missing = [k for k in (*TICK_KEYS, *ARRAY_SHAPES) if k not in data]
+    if missing:
+        raise RunLogError(f"{path}: the run log has no {', '.join(missing)}")
+    _check_meta(path, meta)
+    ticks = {k: data[k] for k in TICK_KEYS}
+    arrays = {k: data[k] for k in ARRAY_SHAPES}
+    _check_shapes(path, ticks, arrays)
+    return RunLog(ticks=ticks, events=events, meta=meta, **arrays)
+
+
+def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the npz archive at `path`; RunLogError if it is not one."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as err:  # not a zip, a bare .npy (no .files), a pickle, a damaged member: one line
+        raise RunLogError(f"{path}: not a readable run log ({type(err).__name__})") from None
+
+
+def _json_field(path: Path, data: dict[str, np.ndarray], key: str, kind: type):
+    """The JSON text stored under `key`, parsed, of type `kind`."""
+    if key not in data:
+        raise RunLogError(f"{path}: the run log has no {key}")
+    try:
+        value = json.loads(str(data[key]))
+    except ValueError:
+        raise RunLogError(f"{path}: the run log's {key} is not JSON") from None
+    if not isinstance(value, kind):
+        raise RunLogError(
+            f"{path}: the run log's {key} is a {type(value).__name__}, expected a {kind.__name__}"
+        )
+    return value
+
+
+def _check_meta(path: Path, meta: dict) -> None:
+    for key in META_NUMBERS:
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise RunLogError(f"{path}: the run log's meta.{key} is {value!r}, expected a number")
+    if meta["control_hz"] <= 0:
+        raise RunLogError(f"{path}: the run log's meta.control_hz is {meta['control_hz']}, expected > 0")
+    size = meta.get("ego_size_m")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, (int, float)) for v in size)):
+        raise RunLogError(f"{path}: the run log's meta.ego_size_m is {size!r}, expected [length, width]")
+
+
+def _check_shapes(path: Path, ticks: dict[str, np.ndarray], arrays: dict[str, np.ndarray]) -> None:
+    """Every array numeric; the ticks (T,) with T >= 1; the others as ARRAY_SHAPES says; the
+    perception rows in tick order (RunLog.perceived_at relies on it)."""
+    named = {**ticks, **arrays}
+    for key, a in named.items():
+        if not np.issubdtype(a.dtype, np.number):
+            raise RunLogError(f"{path}: the run log's {key} holds {a.dtype}, expected numbers")
+    t, ids = ticks["t_s"], arrays["actor_ids"]
+    if t.ndim != 1 or len(t) == 0 or ids.ndim != 1:
+        raise RunLogError(f"{path}: the run log's t_s {t.shape} or actor_ids {ids.shape} is not a list")
+    sizes = {"T": len(t), "N": len(ids)}
+    for key, shape in {**dict.fromkeys(ticks, ("T",)), **ARRAY_SHAPES}.items():
+        want = tuple(sizes.get(d, d) for d in shape)
+        got = named[key].shape
+        if len(got) != len(want) or any(w is not None and w != n for w, n in zip(want, got, strict=False)):
+            text = ", ".join("any" if w is None else str(w) for w in want)
+            raise RunLogError(f"{path}: the run log's {key} has shape {got}, expected ({text})")
+    if np.any(np.diff(arrays["perception"][:, 0]) < 0):
+        raise RunLogError(f"{path}: the run log's perception rows are not in tick order")

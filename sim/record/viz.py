@@ -1,7 +1,9 @@
-"""Pictures of a run, drawn with OpenCV only: a bird's-eye plot, camera overlays, a live BEV inset, video.
+"""Pictures of a run: a bird's-eye plot, camera overlays and a live BEV inset drawn with OpenCV, and
+H.264 video written with PyAV.
 
-All images here are RGB uint8 (H, W, 3); conversion to OpenCV's BGR happens only when a file is
-written. Every file is written atomically (perception.files): a killed run leaves no half file.
+All images here are RGB uint8 (H, W, 3); conversion to OpenCV's BGR happens only when a PNG is
+encoded. Every file is written atomically (perception.files): a killed run leaves no half file.
+(Charts with axes, such as score bars and loss curves, are drawn with matplotlib: perception/charts.py.)
 """
 
 from __future__ import annotations
@@ -9,22 +11,17 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
 from decision.route import Road
 from perception.files import atomic_path, write_bytes
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
-from sim.metrics.criteria import (
-    BLOCKED,
-    COLLISION_KINDS,
-    LANE_INVASION,
-    OFF_ROAD,
-    TIMEOUT,
-    Event,
-)
+from sim.metrics.events import COLLISION_KINDS, Event, EventKind
 from sim.world.geometry import box_corners
 
 # Colours (RGB).
@@ -39,10 +36,10 @@ TEXT = (20, 20, 20)
 # Event markers: kind -> (colour, cv2 marker, size px, legend label).
 MARKERS = {
     **{k: ((220, 0, 0), cv2.MARKER_TILTED_CROSS, 18, "collision") for k in COLLISION_KINDS},
-    OFF_ROAD: ((255, 120, 0), cv2.MARKER_TRIANGLE_UP, 14, "off road"),
-    LANE_INVASION: ((0, 90, 220), cv2.MARKER_DIAMOND, 9, "lane change"),
-    BLOCKED: ((150, 0, 150), cv2.MARKER_SQUARE, 14, "blocked"),
-    TIMEOUT: ((150, 0, 150), cv2.MARKER_SQUARE, 14, "timeout"),
+    EventKind.OFF_ROAD: ((255, 120, 0), cv2.MARKER_TRIANGLE_UP, 14, "off road"),
+    EventKind.LANE_INVASION: ((0, 90, 220), cv2.MARKER_DIAMOND, 9, "lane change"),
+    EventKind.BLOCKED: ((150, 0, 150), cv2.MARKER_SQUARE, 14, "blocked"),
+    EventKind.TIMEOUT: ((150, 0, 150), cv2.MARKER_SQUARE, 14, "timeout"),
 }
 
 # Bird's-eye plot layout.
@@ -268,6 +265,38 @@ INSET_LINE = (225, 225, 225)
 _SUB = 4  # fixed-point bits for sub-pixel drawing
 
 
+@dataclass(frozen=True, slots=True)
+class EgoView:
+    """World -> pixel mapping of a square view centred on the ego, heading up (left is left)."""
+
+    ex_m: float
+    ey_m: float
+    cos_yaw: float
+    sin_yaw: float
+    size_px: int
+    px_per_m: float
+
+    @staticmethod
+    def of(ego_xy, ego_yaw_rad: float, size_px: int, range_m: float) -> EgoView:
+        s = int(size_px)
+        return EgoView(
+            float(ego_xy[0]), float(ego_xy[1]), math.cos(ego_yaw_rad), math.sin(ego_yaw_rad), s, s / range_m
+        )
+
+    def to_px(self, xy_m: np.ndarray) -> np.ndarray:
+        """(..., 2) world points [m] -> (..., 2) int32 fixed-point pixels (_SUB fractional bits)."""
+        dx, dy = xy_m[..., 0] - self.ex_m, xy_m[..., 1] - self.ey_m
+        fwd, left = self.cos_yaw * dx + self.sin_yaw * dy, -self.sin_yaw * dx + self.cos_yaw * dy
+        half = self.size_px / 2
+        return (
+            np.stack([half - left * self.px_per_m, half - fwd * self.px_per_m], axis=-1) * (1 << _SUB)
+        ).astype(np.int32)
+
+    def near(self, xy_m: np.ndarray, radius_m: float) -> np.ndarray:
+        """Indices of the (N, 2) points within radius_m of the ego."""
+        return np.flatnonzero(((xy_m - (self.ex_m, self.ey_m)) ** 2).sum(1) < radius_m * radius_m)
+
+
 def bev_inset(
     road: Road,
     ego_xy: np.ndarray,
@@ -287,135 +316,142 @@ def bev_inset(
     length, width; class_ids (N,) choose the colours. outlines: optional (xy (M, 2), yaw (M,),
     size (M, 2)) boxes drawn as white outlines over the actors (e.g. what perception reported).
     """
-    s = int(size_px)
-    img = np.full((s, s, 3), INSET_BACKGROUND, dtype=np.uint8)
-    ppm = s / range_m
-    ex, ey = float(ego_xy[0]), float(ego_xy[1])
-    c, sn = math.cos(ego_yaw), math.sin(ego_yaw)
-    fix = float(1 << _SUB)
-
-    def to_px(xy: np.ndarray) -> np.ndarray:  # (..., 2) world -> fixed-point pixels
-        dx, dy = xy[..., 0] - ex, xy[..., 1] - ey
-        fwd, left = c * dx + sn * dy, -sn * dx + c * dy
-        return (np.stack([s / 2 - left * ppm, s / 2 - fwd * ppm], axis=-1) * fix).astype(np.int32)
-
-    reach = 0.75 * range_m + road.half_width_m
-    d2 = ((road.xy_m - (ex, ey)) ** 2).sum(1)
-    near = np.flatnonzero(d2 < reach * reach)
-    if near.size > 1:
-        sl = slice(near[0], near[-1] + 1)
-        xy, h = road.xy_m[sl], road.heading_rad[sl]
-        normal = np.stack([-np.sin(h), np.cos(h)], axis=1)
-        hw = road.half_width_m
-        left, right = to_px(xy + normal * hw), to_px(xy - normal * hw)
-        cv2.fillPoly(img, [np.concatenate([left, right[::-1]])], INSET_ROAD, cv2.LINE_8, _SUB)
-        lines = [to_px(xy + normal * (-hw + k * road.lane_width_m)) for k in range(1, road.lane_count)]
-        cv2.polylines(img, [left, right, *lines], False, INSET_LINE, 1, cv2.LINE_8, _SUB)
-    n = len(actors_xy)
-    if n:
-        axy = np.asarray(actors_xy, dtype=float).reshape(-1, 2)
-        size = np.asarray(actors_size, dtype=float).reshape(n, -1)
-        vis = np.flatnonzero(((axy - (ex, ey)) ** 2).sum(1) < (0.75 * range_m + 5.0) ** 2)
-        if vis.size:
-            corners = to_px(box_corners(axy[vis], np.asarray(actors_yaw)[vis], size[vis, 0], size[vis, 1]))
-            cls = np.asarray(class_ids)[vis]
-            for class_id, colour in CLASS_COLOURS.items():
-                polys = list(corners[cls == class_id])
-                if polys:
-                    cv2.fillPoly(img, polys, colour, cv2.LINE_8, _SUB)
-    ego = to_px(box_corners(np.array([[ex, ey]]), [ego_yaw], [ego_size_m[0]], [ego_size_m[1]]))
+    view = EgoView.of(ego_xy, ego_yaw, size_px, range_m)
+    img = np.full((view.size_px, view.size_px, 3), INSET_BACKGROUND, dtype=np.uint8)
+    _inset_road(img, view, road, reach_m=0.75 * range_m + road.half_width_m)
+    if len(actors_xy):
+        _inset_actors(img, view, actors_xy, actors_yaw, actors_size, class_ids, reach_m=0.75 * range_m + 5.0)
+    ego = view.to_px(
+        box_corners(np.array([[view.ex_m, view.ey_m]]), [ego_yaw], [ego_size_m[0]], [ego_size_m[1]])
+    )
     cv2.fillPoly(img, list(ego), EGO_COLOUR, cv2.LINE_8, _SUB)
     if outlines is not None and len(outlines[0]):
         oxy, oyaw, osize = (np.asarray(a, dtype=float) for a in outlines)
-        corners = to_px(box_corners(oxy.reshape(-1, 2), oyaw, osize[:, 0], osize[:, 1]))
+        corners = view.to_px(box_corners(oxy.reshape(-1, 2), oyaw, osize[:, 0], osize[:, 1]))
         cv2.polylines(img, list(corners), True, (255, 255, 255), 1, cv2.LINE_8, _SUB)
     return img
 
 
-def compose(camera_rgb: np.ndarray, bev_rgb: np.ndarray, layout: str = "side") -> np.ndarray:
-    """One video frame from the camera view and a BEV picture.
+def _inset_road(img: np.ndarray, view: EgoView, road: Road, reach_m: float) -> None:
+    """The stretch of road within reach_m of the ego: surface, edges and lane lines."""
+    near = view.near(road.xy_m, reach_m)
+    if near.size < 2:
+        return
+    sl = slice(near[0], near[-1] + 1)
+    xy, h = road.xy_m[sl], road.heading_rad[sl]
+    normal = np.stack([-np.sin(h), np.cos(h)], axis=1)
+    hw = road.half_width_m
+    left, right = view.to_px(xy + normal * hw), view.to_px(xy - normal * hw)
+    cv2.fillPoly(img, [np.concatenate([left, right[::-1]])], INSET_ROAD, cv2.LINE_8, _SUB)
+    lines = [view.to_px(xy + normal * (-hw + k * road.lane_width_m)) for k in range(1, road.lane_count)]
+    cv2.polylines(img, [left, right, *lines], False, INSET_LINE, 1, cv2.LINE_8, _SUB)
 
-    layout "side": the BEV, scaled to the camera height, to the right of the camera image
-    (H, W + H', 3). "inset": the BEV pasted into the camera image's top-right corner, at most
-    half the camera height, with a 1-px border (same size as the camera image).
-    """
-    cam = np.ascontiguousarray(camera_rgb, dtype=np.uint8)
-    h, w = cam.shape[:2]
-    bh, bw = bev_rgb.shape[:2]
-    if layout == "side":
-        bev = (
-            bev_rgb if bh == h else cv2.resize(bev_rgb, (max(int(round(bw * h / bh)), 1), h), cv2.INTER_AREA)
-        )
-        return np.concatenate([cam, bev], axis=1)
-    if layout == "inset":
-        side = max(min(h // 2, w // 2), 8)
-        bev = (
-            cv2.resize(bev_rgb, (side, side), interpolation=cv2.INTER_AREA)
-            if (bh, bw) != (side, side)
-            else bev_rgb
-        )
-        out = cam.copy()
-        out[1 : side + 1, w - side - 1 : w - 1] = bev
-        cv2.rectangle(out, (w - side - 2, 0), (w - 1, side + 1), (255, 255, 255), 1)
-        return out
-    raise ValueError(f"layout must be 'side' or 'inset', got {layout!r}")
+
+def _inset_actors(img, view: EgoView, actors_xy, actors_yaw, actors_size, class_ids, reach_m: float) -> None:
+    """The actors within reach_m of the ego, filled in their class colours."""
+    axy = np.asarray(actors_xy, dtype=float).reshape(-1, 2)
+    size = np.asarray(actors_size, dtype=float).reshape(len(axy), -1)
+    vis = view.near(axy, reach_m)
+    if not vis.size:
+        return
+    corners = view.to_px(box_corners(axy[vis], np.asarray(actors_yaw)[vis], size[vis, 0], size[vis, 1]))
+    cls = np.asarray(class_ids)[vis]
+    for class_id, colour in CLASS_COLOURS.items():
+        polys = list(corners[cls == class_id])
+        if polys:
+            cv2.fillPoly(img, polys, colour, cv2.LINE_8, _SUB)
 
 
 # ---------------------------------------------------------------------------- video
-class VideoWriter:
-    """Write RGB frames to an mp4 (fourcc mp4v), atomically: frames go to a temporary file beside
-    the target, renamed onto it by `close()`.
+H264_ENCODERS = ("libx264", "libopenh264")  # PyAV's wheels ship ffmpeg with libx264
 
-    If this OpenCV cannot write mp4, it falls back to MJPG in an .avi beside the target:
-    `fallback` is True, `codec` is "MJPG" and `path` is the .avi actually written.
+
+class VideoWriter:
+    """Write RGB frames to an H.264 mp4 (yuv420p, "faststart") that plays in a browser, with PyAV.
+
+    Atomic: frames go to a temporary file beside the target, renamed onto it by `close()`; an error
+    inside a `with` block removes it. yuv420p needs even sides, so a frame of an odd width or height
+    is padded by repeating its last column or row (`encoded_size`). crf: x264's quality (lower is
+    better, 23 its default); threads: encoder threads (1: runs in a worker beside others).
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, frame_size: tuple[int, int]):
-        self.frame_size = (int(frame_size[0]), int(frame_size[1]))
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        frame_size: tuple[int, int],
+        crf: int = 23,
+        preset: str = "veryfast",
+        threads: int = 1,
+    ):
+        w, h = int(frame_size[0]), int(frame_size[1])
+        if w < 1 or h < 1 or not fps > 0:
+            raise ValueError(f"a video needs a positive frame size and rate, got {w}x{h} at {fps} fps")
+        self.frame_size = (w, h)
+        self.encoded_size = (w + w % 2, h + h % 2)
         self.fps = float(fps)
         self.frames = 0
-        self.fallback = False
-        self.codec = "mp4v"
         self.path = Path(path)
-        self._open(self.path, self.codec)
-        if not self._writer.isOpened():
-            self._abort()
-            self.fallback, self.codec, self.path = True, "MJPG", self.path.with_suffix(".avi")
-            self._open(self.path, self.codec)
-            if not self._writer.isOpened():
-                self._abort()
-                raise RuntimeError(f"OpenCV can write neither mp4v nor MJPG video ({path})")
-
-    def _open(self, path: Path, codec: str) -> None:
-        self._ctx = atomic_path(path)
+        self._container = None
+        self._ctx = atomic_path(self.path)
         tmp = self._ctx.__enter__()
-        self._writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*codec), self.fps, self.frame_size)
-
-    def _abort(self) -> None:
-        """Release the writer and remove the temporary file without renaming it."""
-        self._writer.release()
         try:
-            self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
-        except RuntimeError:
-            pass
+            self._container = av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"})
+            self._stream = self._container.add_stream(
+                _h264_encoder(), rate=Fraction(self.fps).limit_denominator(1001)
+            )
+            self._stream.width, self._stream.height = self.encoded_size
+            self._stream.pix_fmt = "yuv420p"
+            self._stream.options = {"crf": str(int(crf)), "preset": preset}
+            self._stream.thread_count = int(threads)
+        except Exception:
+            self._abort()
+            raise
+        self.codec = self._stream.codec_context.name
 
     def write(self, rgb: np.ndarray) -> None:
         """Append one (H, W, 3) uint8 RGB frame of exactly `frame_size` (W, H)."""
-        if self._writer is None:
+        if self._container is None:
             raise RuntimeError("write() after close()")
         h, w = rgb.shape[:2]
-        if (w, h) != self.frame_size:
-            raise ValueError(f"frame is {w}x{h}, the video is {self.frame_size[0]}x{self.frame_size[1]}")
-        self._writer.write(cv2.cvtColor(np.ascontiguousarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR))
+        if (w, h) != self.frame_size or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(
+                f"frame is {w}x{h} ({rgb.shape}), the video is {self.frame_size[0]}x{self.frame_size[1]} RGB"
+            )
+        frame = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if self.encoded_size != self.frame_size:
+            pad_w, pad_h = self.encoded_size[0] - w, self.encoded_size[1] - h
+            frame = np.pad(frame, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        self._mux(av.VideoFrame.from_ndarray(frame, format="rgb24"))
         self.frames += 1
+
+    def _mux(self, frame) -> None:
+        """Encode `frame` (None: flush the encoder) and write the packets it gives."""
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
 
     def close(self) -> None:
         """Finish the file and rename it onto `path` (idempotent)."""
-        if self._writer is None:
+        if self._container is None:
             return
-        self._writer.release()
-        self._writer = None
+        try:
+            self._mux(None)
+            self._container.close()
+        except Exception:
+            self._abort()
+            raise
+        self._container = None
         self._ctx.__exit__(None, None, None)
+
+    def _abort(self) -> None:
+        """Close the container and remove the temporary file without renaming it."""
+        container, self._container = self._container, None
+        if container is not None:
+            try:
+                container.close()
+            except Exception:  # the file is being thrown away: its errors do not matter
+                pass
+        self._ctx.__exit__(RuntimeError, RuntimeError("aborted"), None)
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -423,6 +459,16 @@ class VideoWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        elif self._writer is not None:
+        elif self._container is not None:
             self._abort()
-            self._writer = None
+
+
+def _h264_encoder() -> str:
+    """The first H.264 encoder this PyAV has."""
+    for name in H264_ENCODERS:
+        try:
+            av.codec.Codec(name, "w")
+            return name
+        except Exception:  # av.codec.codec.UnknownCodecError: not in this build
+            continue
+    raise RuntimeError(f"this PyAV (ffmpeg) has no H.264 encoder ({', '.join(H264_ENCODERS)})")

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from perception.evaluation.coco_eval import PLOT_COLOURS_BGR
+from perception import charts
 from perception.files import json_safe
 from sim.evaluation.report import (
     ALL,
@@ -17,7 +17,7 @@ from sim.evaluation.report import (
     summary_rows,
     write_report,
 )
-from sim.metrics.criteria import COLLISION_VEHICLE, LANE_INVASION, OFF_ROAD
+from sim.metrics.events import EventKind
 from sim.metrics.scores import CARLA_V2_0, CARLA_V2_1, NUPLAN_CLS
 
 # Student's t quantiles t(0.975, dof), from tables.
@@ -26,7 +26,7 @@ T975 = {1: 12.706205, 2: 4.302653, 3: 3.182446, 4: 2.776445}
 
 def metrics(score, rc=100.0, distance_m=200.0, **counts):
     """A minimal metrics dict of sim.scores.summarize: 2.1 and nuPlan scores are score/2 and score/4."""
-    infractions = {COLLISION_VEHICLE: 0, OFF_ROAD: 0, LANE_INVASION: 0} | counts
+    infractions = {EventKind.COLLISION_VEHICLE: 0, EventKind.OFF_ROAD: 0, EventKind.LANE_INVASION: 0} | counts
     return {
         "driving_score": score,
         "route_completion": rc,
@@ -55,8 +55,8 @@ RECORDS = [
     run("cut_in", 0, "ground_truth", metrics(90.0, rc=100.0)),
     run("cut_in", 1, "ground_truth", metrics(80.0, rc=90.0)),
     run("cut_in", 2, "ground_truth", metrics(70.0, rc=80.0)),
-    run("cut_in", 0, "cnn", metrics(60.0, **{COLLISION_VEHICLE: 1, LANE_INVASION: 3})),
-    run("cut_in", 1, "cnn", metrics(70.0, **{OFF_ROAD: 1})),
+    run("cut_in", 0, "cnn", metrics(60.0, **{EventKind.COLLISION_VEHICLE: 1, EventKind.LANE_INVASION: 3})),
+    run("cut_in", 1, "cnn", metrics(70.0, **{EventKind.OFF_ROAD: 1})),
     run(
         "cut_in",
         2,
@@ -76,7 +76,7 @@ ATTRIBUTIONS = [
         "seed": 0,
         "perception": "cnn",
         "t_s": 12.5,
-        "kind": COLLISION_VEHICLE,
+        "kind": EventKind.COLLISION_VEHICLE,
         "actor_id": 3,
         "cause": "missed detection",
         "missed_fraction": 0.8,
@@ -173,12 +173,14 @@ def test_bar_chart_size_and_bars(tmp_path):
     )
     path = tmp_path / "chart.png"
     bar_chart_png(rows, path)
-    img = cv2.imread(str(path))
+    img = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
     w, h = chart_size_px(6)
     assert w > 640 and img.shape == (h, w, 3)
-    for colour in PLOT_COLOURS_BGR[:2]:  # one bar colour per perceiver
-        assert (img == colour).all(axis=2).sum() > 1000
-    assert not list(tmp_path.glob(".*tmp*"))  # nothing left of the atomic write
+    for k in range(2):  # one bar colour per perceiver
+        rgb = tuple(int(charts.colour(k)[i : i + 2], 16) for i in (1, 3, 5))
+        assert (img == rgb).all(axis=2).sum() > 1000
+    assert not (img == tuple(int(charts.colour(2)[i : i + 2], 16) for i in (1, 3, 5))).all(axis=2).any()
+    assert [p.name for p in tmp_path.iterdir()] == ["chart.png"]  # nothing left of the atomic write
 
 
 def test_write_report(tmp_path):

@@ -13,11 +13,16 @@ import pytest
 from perception.types import PEDESTRIAN, VEHICLE
 from sim.app.cli import main
 from sim.evaluation import attribution, suite
-from sim.metrics.criteria import BLOCKED, COLLISION_VEHICLE, ROUTE_COMPLETED, Event
+from sim.metrics.events import Event, EventKind
 from sim.record import replay, runlog
 from sim.simulation import TICK_KEYS
 
 SCENARIOS, SEEDS = ["follow_lead", "cut_in"], [1, 2]
+BLOCKED, COLLISION_VEHICLE, ROUTE_COMPLETED = (
+    EventKind.BLOCKED,
+    EventKind.COLLISION_VEHICLE,
+    EventKind.ROUTE_COMPLETED,
+)
 
 
 def scores_of(records):

@@ -1,10 +1,11 @@
+import av
 import cv2
 import numpy as np
 import pytest
 
 from decision.route import Road, Segment
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
-from sim.metrics.criteria import COLLISION_VEHICLE, OFF_ROAD, Event
+from sim.metrics.events import Event, EventKind
 from sim.record.viz import (
     BACKGROUND,
     CLASS_COLOURS,
@@ -15,7 +16,6 @@ from sim.record.viz import (
     bev_inset,
     bev_layout,
     bev_plot,
-    compose,
     draw_overlay,
 )
 
@@ -43,7 +43,10 @@ def ticks_along(road, d_m=-1.75, n=300):
 def test_bev_plot_draws_the_trajectory(tmp_path, make_road):
     road = make_road()
     ticks = ticks_along(road)
-    events = [Event(float(ticks["t_s"][150]), COLLISION_VEHICLE, 3), Event(float(ticks["t_s"][60]), OFF_ROAD)]
+    events = [
+        Event(float(ticks["t_s"][150]), EventKind.COLLISION_VEHICLE, 3),
+        Event(float(ticks["t_s"][60]), EventKind.OFF_ROAD),
+    ]
     trail = {3: np.stack([ticks["x_m"][::10], ticks["y_m"][::10] + 3.5], axis=1)}
     path = tmp_path / "plots" / "bev.png"
     bev_plot(road, ticks, events, path, actor_trails=trail, title="test run")
@@ -110,41 +113,40 @@ def test_bev_inset_is_ego_centred_heading_up():
     assert tuple(north[int(96 - 12 * ppm), 96]) == CLASS_COLOURS[VEHICLE]
 
 
-def test_compose_layouts():
-    cam = np.zeros((192, 320, 3), np.uint8)
-    bev = np.full((192, 192, 3), 255, np.uint8)
-    side = compose(cam, bev)
-    assert side.shape == (192, 512, 3) and (side[:, 320:] == 255).all()
-    inset = compose(cam, bev, layout="inset")
-    assert inset.shape == cam.shape and inset[40, 300].min() == 255 and inset[150, 50].max() == 0
-    with pytest.raises(ValueError):
-        compose(cam, bev, layout="grid")
+def read_video(path):
+    """(codec name, pixel format, (width, height), frames as RGB arrays) of a video, read with PyAV."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        return ctx.name, ctx.pix_fmt, (stream.width, stream.height), frames
 
 
-def test_video_round_trip(tmp_path):
+def test_video_is_h264_and_round_trips(tmp_path):
     path = tmp_path / "run.mp4"
     with VideoWriter(path, 10.0, (64, 48)) as vw:
         for i in range(12):
             vw.write(np.full((48, 64, 3), (20 * i, 100, 200 - 10 * i), np.uint8))
-        assert not vw.path.exists()  # only the temporary file exists until close
+        assert not path.exists()  # only the temporary file exists until close
         with pytest.raises(ValueError):
             vw.write(np.zeros((10, 10, 3), np.uint8))
-    assert vw.path.exists() and vw.frames == 12
-    assert vw.path.suffix == (".avi" if vw.fallback else ".mp4")
-    cap = cv2.VideoCapture(str(vw.path))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    assert len(frames) == 12 and frames[0].shape == (48, 64, 3)
-    # colours survive (BGR on disk, RGB in): the last frame is bluish-red in RGB terms
-    rgb_last = cv2.cvtColor(frames[-1], cv2.COLOR_BGR2RGB).reshape(-1, 3).mean(0)
-    assert rgb_last == pytest.approx([220, 100, 90], abs=20)
-    assert [p.name for p in tmp_path.iterdir()] == [vw.path.name]
+    assert vw.frames == 12 and vw.path == path
+    codec, pix_fmt, size, frames = read_video(path)
+    assert (codec, pix_fmt, size) == ("h264", "yuv420p", (64, 48))
+    assert len(frames) == 12
+    # colours survive (RGB in, RGB out, through yuv420p): the last frame is reddish
+    assert frames[-1].reshape(-1, 3).mean(0) == pytest.approx([220, 100, 90], abs=6)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.mp4"]
+
+
+def test_video_of_odd_size_is_padded_to_even(tmp_path):
+    with VideoWriter(tmp_path / "odd.mp4", 5.0, (33, 21)) as vw:
+        for _ in range(3):
+            vw.write(np.full((21, 33, 3), 200, np.uint8))
+    assert vw.encoded_size == (34, 22)
+    codec, pix_fmt, size, frames = read_video(tmp_path / "odd.mp4")
+    assert (codec, pix_fmt, size, len(frames)) == ("h264", "yuv420p", (34, 22), 3)
+    assert abs(int(frames[0][-1, -1, 0]) - 200) < 6  # the padding repeats the edge
 
 
 def test_video_aborted_by_an_error_leaves_nothing(tmp_path):
@@ -153,20 +155,12 @@ def test_video_aborted_by_an_error_leaves_nothing(tmp_path):
             vw.write(np.zeros((32, 32, 3), np.uint8))
             raise RuntimeError("simulated crash")
     assert list(tmp_path.iterdir()) == []
+    with pytest.raises(RuntimeError, match="after close"):
+        vw.write(np.zeros((32, 32, 3), np.uint8))
 
 
-def test_video_falls_back_to_mjpg_avi(tmp_path, monkeypatch):
-    real = cv2.VideoWriter
-
-    def no_mp4(path, fourcc, fps, size):  # an OpenCV build without an mp4 encoder
-        return real() if fourcc == cv2.VideoWriter_fourcc(*"mp4v") else real(path, fourcc, fps, size)
-
-    monkeypatch.setattr(cv2, "VideoWriter", no_mp4)
-    with VideoWriter(tmp_path / "run.mp4", 10.0, (32, 32)) as vw:
-        for _ in range(5):
-            vw.write(np.zeros((32, 32, 3), np.uint8))
-    assert vw.fallback and vw.codec == "MJPG" and vw.path == tmp_path / "run.avi"
-    cap = cv2.VideoCapture(str(vw.path))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
-    cap.release()
-    assert [p.name for p in tmp_path.iterdir()] == ["run.avi"]
+@pytest.mark.parametrize("fps, size", [(0.0, (32, 32)), (10.0, (0, 32))])
+def test_video_refuses_a_bad_rate_or_size(tmp_path, fps, size):
+    with pytest.raises(ValueError):
+        VideoWriter(tmp_path / "x.mp4", fps, size)
+    assert list(tmp_path.iterdir()) == []
