@@ -171,7 +171,7 @@ def evaluate(
 ) -> dict:
     """COCO bbox metrics of `detections` against the ground truth.
 
-    gt: a COCO dict or the path of its JSON file (as written by `dataset.write_coco`).
+    gt: a COCO dict or the path of its JSON file (as written by `perception.coco.write_coco`).
     detections: [{image_id, category_id (1-based), bbox [x, y, w, h] px, score, optional distance_m}].
     slices: which of ALL_SLICES to compute.
 

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.coco import load_coco, read_image
 from perception.detection.detector import Detector
 from perception.evaluation.coco_eval import evaluate, format_table, pr_plot
 from perception.files import write_bytes, write_json
 from perception.localise import error_by_band, localise
-from perception.training.dataset import load_coco, read_image
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

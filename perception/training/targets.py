@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from perception.coco import dont_care
 from perception.detection.model import OUTPUT_STRIDE, DetectorConfig
 
 MAX_OBJECTS = 128  # regression slots per image; the heatmap marks every object
@@ -32,13 +33,6 @@ PROB_CLAMP = 1e-4  # sigmoid clamped to [1e-4, 1 - 1e-4] before the log
 # Loss weights. Size and distance are L1 in log space (a relative error of ~0.1 per 10 %), so they
 # take weight 1 / 0.5 where CenterNet's pixel-space size takes 0.1.
 LOSS_WEIGHTS = {"heatmap": 1.0, "size": 1.0, "offset": 1.0, "distance": 0.5}
-
-
-def dont_care(class_ids):
-    """Class id k <-> the id of a don't-care box of class k (-1 - k; its own inverse). A don't-care
-    box (a COCO crowd box: too small or too hidden to be a fair target) gets no target and its
-    cells are no penalty for detections of its class."""
-    return -1 - class_ids
 
 
 def encode(

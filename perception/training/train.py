@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 import torch
 
+from perception.coco import DatasetError, load_coco
 from perception.detection.model import (
     CenterNet,
     CheckpointError,
@@ -31,7 +32,7 @@ from perception.detection.model import (
 from perception.files import write_bytes, write_json
 from perception.progress import Progress
 from perception.training.augment import Augment
-from perception.training.dataset import DatasetError, DetectionDataset, load_coco
+from perception.training.dataset import DetectionDataset
 from perception.training.targets import collate, detection_loss, encode
 from perception.types import CLASSES
 
