@@ -128,8 +128,16 @@ def _none_if_missing(v: float) -> float | None:
     return None if v < 0 else float(v)
 
 
-def _run(gt: COCO, dt: COCO, cat_ids=None, img_ids=None, ignore_gt=frozenset(), ignore_dt=frozenset()):
-    """One COCOeval run; returns (metrics dict, COCOeval)."""
+def _run(
+    gt: COCO,
+    dt: COCO,
+    cat_ids: Sequence[int] | None = None,
+    img_ids: Sequence[int] | None = None,
+    ignore_gt: set[int] | frozenset[int] = frozenset(),
+    ignore_dt: set[int] | frozenset[int] = frozenset(),
+) -> tuple[dict, COCOeval]:
+    """One COCOeval run, restricted to some categories or images when given, with the ground truth
+    ids `ignore_gt` and the unmatched detection ids `ignore_dt` ignored; returns (metrics, COCOeval)."""
     ev = _SliceEval(gt, dt, set(ignore_gt), set(ignore_dt))
     if cat_ids is not None:
         ev.params.catIds = list(cat_ids)

@@ -33,6 +33,7 @@ PROB_CLAMP = 1e-4  # sigmoid clamped to [1e-4, 1 - 1e-4] before the log
 # Loss weights. Size and distance are L1 in log space (a relative error of ~0.1 per 10 %), so they
 # take weight 1 / 0.5 where CenterNet's pixel-space size takes 0.1.
 LOSS_WEIGHTS = {"heatmap": 1.0, "size": 1.0, "offset": 1.0, "distance": 0.5}
+L1_COUNT_EPS = 1e-4  # added to the object count of a batch: a batch without objects gives 0, not NaN
 
 
 def encode(
@@ -190,13 +191,13 @@ def _l1_at_centres(
     pred: torch.Tensor, indices: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
     """pred (B, c, h, w) read at indices (B, M) vs target (B, M, c); mean |error| per coordinate over
-    the masked (B, M) slots: sum / (number of objects + 1e-4)."""
+    the masked (B, M) slots: sum / (number of objects + L1_COUNT_EPS)."""
     B, c = pred.shape[:2]
     at = (
         pred.float().reshape(B, c, -1).gather(2, indices[:, None, :].expand(B, c, indices.shape[1]))
     )  # (B, c, M)
     err = (at.transpose(1, 2) - target.reshape(B, -1, c)).abs().mean(2)  # (B, M)
-    return (err * mask).sum() / (mask.sum() + 1e-4)
+    return (err * mask).sum() / (mask.sum() + L1_COUNT_EPS)
 
 
 def detection_loss(
@@ -224,5 +225,7 @@ def detection_loss(
             outputs["distance"], idx, targets["distance"], targets["distance_mask"]
         )
     total = sum(wts[k] * v for k, v in parts.items())
-    values = torch.stack([total.detach(), *(v.detach() for v in parts.values())]).tolist()  # one host sync
+    values = torch.stack(
+        [total.detach(), *(v.detach() for v in parts.values())]
+    ).tolist()  # one copy to the host
     return total, dict(zip(["total", *parts], values, strict=True))

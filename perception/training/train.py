@@ -87,14 +87,15 @@ class Encoded(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i: int):
-        image, t = self.dataset[i]
-        boxes = np.asarray(t["boxes_xyxy"], dtype=np.float32).reshape(-1, 4).copy()
-        boxes[:, 0::2] = boxes[:, 0::2].clip(0, self.config.input_width)  # the data allows 1 px slack
+        image, target = self.dataset[i]
+        boxes = np.asarray(target["boxes_xyxy"], dtype=np.float32).reshape(-1, 4).copy()
+        # into the image: the data lets a box stick out by perception.coco.BOX_TOLERANCE_PX
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, self.config.input_width)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, self.config.input_height)
         keep = (boxes[:, 2] - boxes[:, 0] > MIN_CLIPPED_BOX_PX) & (
             boxes[:, 3] - boxes[:, 1] > MIN_CLIPPED_BOX_PX
         )
-        cls, dist = np.asarray(t["class_ids"])[keep], np.asarray(t["distances_m"])[keep]
+        cls, dist = np.asarray(target["class_ids"])[keep], np.asarray(target["distances_m"])[keep]
         return image, encode(boxes[keep], cls, dist, self.config)
 
 

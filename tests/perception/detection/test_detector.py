@@ -125,7 +125,7 @@ def test_forward_shapes_raw_logits_and_channels_last():
 
 def test_default_config_size():
     n = count_parameters(CenterNet(DetectorConfig()))
-    assert 200_000 < n < 600_000  # small enough for ~10 ms CPU frames; see the report in the issue
+    assert 200_000 < n < 600_000  # small enough for ~10 ms CPU frames (benchmarks/detector_speed.py)
 
 
 # --- Karpathy's recipe -----------------------------------------------------------------------------
