@@ -92,9 +92,8 @@ class Encoded(torch.utils.data.Dataset):
         # into the image: the data lets a box stick out by perception.coco.BOX_TOLERANCE_PX
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, self.config.input_width)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, self.config.input_height)
-        keep = (boxes[:, 2] - boxes[:, 0] > MIN_CLIPPED_BOX_PX) & (
-            boxes[:, 3] - boxes[:, 1] > MIN_CLIPPED_BOX_PX
-        )
+        width_px, height_px = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        keep = (width_px > MIN_CLIPPED_BOX_PX) & (height_px > MIN_CLIPPED_BOX_PX)
         cls, dist = np.asarray(target["class_ids"])[keep], np.asarray(target["distances_m"])[keep]
         return image, encode(boxes[keep], cls, dist, self.config)
 
