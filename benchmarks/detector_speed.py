@@ -1,10 +1,21 @@
 """Speed of the camera perception: CPU inference of the shipped detector at its input size (batch 1
 and batch 8, as a vector env would batch frames), the model forward three ways for comparison
 (TorchScript-frozen as the Detector runs it, eager with BatchNorm folded, eager as
-trained), GPU throughput at batch 1 / 32 / 256 in fp32 and bf16 when CUDA is present, and the
-closed loop with camera and CNN in simulated seconds per wall second (real-time factor).
+trained), the decoding and its 3x3 peak test two ways, GPU throughput at batch 1 / 32 / 256 in
+fp32 and bf16 when CUDA is present, and the closed loop with camera and CNN in simulated seconds
+per wall second (real-time factor).
 
     .venv/bin/python benchmarks/detector_speed.py [--checkpoint shipped] [--out benchmarks/results/detector_speed.json]
+
+Notes (the cost figures that the code's comments refer to; 2 cores, 2 torch threads):
+- BatchNorm folded into the convs (perception/detection/model.py `fold_batchnorm`): forward at
+  batch 1 10.7 -> 9.6 ms (results/detector_speed.json, forward_ms_batch1_eager_*).
+- TorchScript freeze on the CPU (perception/detection/detector.py `frozen`): 9.6 -> 7.3 ms.
+- The 3x3 peak test of `decode` as two separable passes of elementwise maxima (`max3x3`) rather
+  than F.max_pool2d(x, 3, 1, 1), on the shipped model's (B, 3, 48, 80) heatmap ("decode" below,
+  medians of 3 runs): batch 1 0.022 against 0.16 ms, batch 8 0.057 against 0.99 ms
+  (1 thread: 0.022 / 0.23 and 0.09 / 1.98 ms); the whole decode takes 0.15 ms at batch 1. On a
+  busy machine single repeats of either can take several ms (OpenMP threads waiting for a core).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import numpy as np
 import torch
 
 from perception.detection.detector import Detector
-from perception.detection.model import fold_batchnorm, load_checkpoint
+from perception.detection.model import OUTPUT_STRIDE, decode, fold_batchnorm, load_checkpoint, max3x3
 from perception.files import write_json
 from sim.app.drive import drive
 
@@ -63,6 +74,25 @@ def cpu_figures(det: Detector, rounds: int = 3) -> dict:
     out = {"threads": torch.get_num_threads(), "input": f"{w}x{h}"}
     out |= {k: statistics.median(v) for k, v in runs.items()}
     return {**out, "rounds": runs}
+
+
+def decode_figures(det: Detector) -> dict:
+    """decode() of random head outputs at batch 1 and 8, and its 3x3 peak test two ways."""
+    h, w = det.config.input_height // OUTPUT_STRIDE, det.config.input_width // OUTPUT_STRIDE
+    out = {}
+    with torch.inference_mode():
+        for b in (1, 8):
+            heads = {"heatmap": torch.randn(b, det.config.num_classes, h, w), "size": torch.randn(b, 2, h, w)}
+            heads |= {"offset": torch.rand(b, 2, h, w), "distance": torch.randn(b, 1, h, w)}
+            heat = heads["heatmap"]
+            out[f"decode_ms_batch{b}"] = round(
+                per_frame_ms(lambda x=heads: decode(x, max_distance_m=100.0), 1), 3
+            )
+            out[f"max3x3_ms_batch{b}"] = round(per_frame_ms(lambda x=heat: max3x3(x), 1), 3)
+            out[f"max_pool2d_ms_batch{b}"] = round(
+                per_frame_ms(lambda x=heat: torch.nn.functional.max_pool2d(x, 3, 1, 1), 1), 3
+            )
+    return out
 
 
 def gpu_figures(checkpoint: str) -> dict | None:
@@ -115,6 +145,8 @@ def main() -> None:
     det = Detector(args.checkpoint, device="cpu")
     cpu = cpu_figures(det)
     print(f"CPU: {cpu}")
+    cpu["decode"] = decode_figures(det)
+    print(f"decode: {cpu['decode']}")
     loop = closed_loop(args.checkpoint)
     print(f"closed loop with camera + CNN: {loop['real_time_factor']} x real time")
     gpu = gpu_figures(args.checkpoint)

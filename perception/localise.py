@@ -61,6 +61,7 @@ MAX_GROUND_RANGE_M = 250.0  # a ground point farther than this counts as no grou
 MIN_RAY_DOWN = 1e-4  # a ray must point down at least this much (unit direction, z) to hit the ground
 EDGE_TRUNCATION_MARGIN_PX = 1.0  # a box edge this close to the image border is cut off [px]
 MIN_DEPTH_M = 0.1  # forward depth floor [m]
+ERROR_BANDS_M = ((0.0, 20.0), (20.0, 40.0), (40.0, np.inf))  # distance bands of `error_by_band` [m]
 
 
 def class_size_m(class_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -265,21 +266,21 @@ def localise(
 def error_by_band(
     est_xy: np.ndarray,
     true_xy: np.ndarray,
-    distances: np.ndarray,
-    bands: tuple[tuple[float, float], ...] = ((0.0, 20.0), (20.0, 40.0), (40.0, np.inf)),
+    distances_m: np.ndarray,
+    bands_m: tuple[tuple[float, float], ...] = ERROR_BANDS_M,
 ) -> dict[str, dict[str, float]]:
     """Localisation error [m] per distance band.
 
-    est_xy, true_xy: (N, 2) [m]; distances: (N,) [m] (e.g. true camera-to-object distance) that
-    sort the objects into bands lo <= d < hi. Returns {"lo-hi": {"count", "missing", "mean_m",
-    "median_m", "p90_m"}}; "missing" counts non-finite estimates (left out of the statistics);
-    an empty band has NaN statistics.
+    est_xy, true_xy: (N, 2) [m]; distances_m: (N,) [m] (e.g. true camera-to-object distance) that
+    sort the objects into the bands (lo, hi) of bands_m: lo <= d < hi. Returns {"lo-hi": {"count",
+    "missing", "mean_m", "median_m", "p90_m"}}; "missing" counts non-finite estimates (left out of
+    the statistics); an empty band has NaN statistics.
     """
     err = np.linalg.norm(np.asarray(est_xy, float) - np.asarray(true_xy, float), axis=1)
-    distances = np.asarray(distances, dtype=float).reshape(-1)
+    distances_m = np.asarray(distances_m, dtype=float).reshape(-1)
     out: dict[str, dict[str, float]] = {}
-    for lo, hi in bands:
-        in_band = (distances >= lo) & (distances < hi)
+    for lo, hi in bands_m:
+        in_band = (distances_m >= lo) & (distances_m < hi)
         e = err[in_band & np.isfinite(err)]
         stats = (
             (float(e.mean()), float(np.median(e)), float(np.percentile(e, 90))) if len(e) else (np.nan,) * 3

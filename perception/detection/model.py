@@ -9,8 +9,8 @@ Decoding is a 3x3 max-pool peak test and a top-k: no NMS op, so the model export
       -> neck: 1x1 laterals + nearest 2x upsampling from the top stage back to stride 4
       -> heads at stride 4: one shared 3x3 conv + ReLU, then a 1x1 conv per head -> dict of (B, C, H/4, W/4)
 
-For inference, fold_batchnorm() folds every BatchNorm into the conv before it (same outputs, ~30 %
-less time on CPU); with channels_last the default model runs in ~7 ms per 320x192 frame on 2 cores.
+For inference, fold_batchnorm() folds every BatchNorm into the conv before it: the same outputs
+with one op less per layer (what each form costs: benchmarks/detector_speed.py).
 
 Targets and the loss live in perception/training/targets.py; the encodings of the regression heads are
 defined here (decode) and there (encode) and must agree:
@@ -194,7 +194,7 @@ def decode(
     scores (K,) float32; class_ids (K,) int64; distances_m (K,) float32 (NaN without a distance head).
     `max_distance_m` (the model's config.max_distance_m) is required when outputs hold "distance".
     """
-    logits = outputs["heatmap"].float().contiguous()  # (B, C, h, w); max-pooling channels_last is slow
+    logits = outputs["heatmap"].float().contiguous()  # (B, C, h, w), plain layout for the flat top-k
     B, C, h, w = logits.shape
     # A peak is a cell that equals the max of its 3x3 neighbourhood (this replaces NMS). The sigmoid
     # is monotonic, so peaks and ranks are found on the logits and only the top k are squashed.
@@ -237,7 +237,8 @@ def decode(
 
 def max3x3(x: torch.Tensor) -> torch.Tensor:
     """The max over each 3x3 neighbourhood of (B, C, h, w), edges padded with -inf: the same values
-    as F.max_pool2d(x, 3, 1, 1) in ~1/3 of its CPU time on a heatmap (two separable passes)."""
+    as F.max_pool2d(x, 3, 1, 1), as two separable passes of elementwise maxima, which cost less on
+    the CPU than the pooling op (benchmarks/detector_speed.py, "decode")."""
     p = F.pad(x, (1, 1, 1, 1), value=-math.inf)
     rows = torch.maximum(torch.maximum(p[..., :, :-2], p[..., :, 1:-1]), p[..., :, 2:])  # (B, C, h + 2, w)
     return torch.maximum(torch.maximum(rows[..., :-2, :], rows[..., 1:-1, :]), rows[..., 2:, :])

@@ -127,8 +127,16 @@ def _none_if_missing(v: float) -> float | None:
     return None if v < 0 else float(v)
 
 
-def _run(gt: COCO, dt: COCO, cat_ids=None, img_ids=None, ignore_gt=frozenset(), ignore_dt=frozenset()):
-    """One COCOeval run; returns (metrics dict, COCOeval)."""
+def _run(
+    gt: COCO,
+    dt: COCO,
+    cat_ids: Sequence[int] | None = None,
+    img_ids: Sequence[int] | None = None,
+    ignore_gt: set[int] | frozenset[int] = frozenset(),
+    ignore_dt: set[int] | frozenset[int] = frozenset(),
+) -> tuple[dict, COCOeval]:
+    """One COCOeval run, restricted to some categories or images when given, with the ground truth
+    ids `ignore_gt` and the unmatched detection ids `ignore_dt` ignored; returns (metrics, COCOeval)."""
     ev = _SliceEval(gt, dt, set(ignore_gt), set(ignore_dt))
     if cat_ids is not None:
         ev.params.catIds = list(cat_ids)
@@ -170,7 +178,7 @@ def evaluate(
 ) -> dict:
     """COCO bbox metrics of `detections` against the ground truth.
 
-    gt: a COCO dict or the path of its JSON file (as written by `dataset.write_coco`).
+    gt: a COCO dict or the path of its JSON file (as written by `perception.coco.write_coco`).
     detections: [{image_id, category_id (1-based), bbox [x, y, w, h] px, score, optional distance_m}].
     slices: which of ALL_SLICES to compute.
 
@@ -184,18 +192,30 @@ def evaluate(
     gt_coco = _gt_coco(gt)
     dt_coco = _dt_coco(gt_coco, detections)
     cats = sorted(gt_coco.dataset["categories"], key=lambda c: c["id"])
-    gt_anns = gt_coco.dataset["annotations"]
-    dt_anns = dt_coco.dataset["annotations"]
-
     overall, ev = _run(gt_coco, dt_coco)
-    results: dict = {"overall": overall, "per_class": {}, "slices": {}}
-    for c in cats:
-        results["per_class"][c["name"]], _ = _run(gt_coco, dt_coco, cat_ids=[c["id"]])
+    results: dict = {
+        "overall": overall,
+        "per_class": {c["name"]: _run(gt_coco, dt_coco, cat_ids=[c["id"]])[0] for c in cats},
+        "slices": {},
+        "pr": _pr_curves(ev, cats),
+    }
+    for kind in slices:
+        if kind == "lighting":
+            bands = _lighting_slices(gt_coco, dt_coco)
+        else:
+            bands = _attribute_slices(kind, gt_coco, dt_coco)
+        if bands:  # no lighting slices when the images do not say
+            results["slices"][kind] = bands
+    return results
 
+
+def _pr_curves(ev: COCOeval, cats: list[dict]) -> dict:
+    """The precision-recall curve of each category at IoU PR_IOU (all areas, 100 detections) of a
+    finished COCOeval over all categories: {"iou", "recall": floats, "precision": {name: floats or None}}."""
     # precision[T, R, K, A, M]: IoU thresholds, recall points, categories, area ranges, max dets
     t = int(np.argmin(np.abs(ev.params.iouThrs - PR_IOU)))
     precision = ev.eval["precision"][t, :, :, 0, -1]
-    results["pr"] = {
+    return {
         "iou": PR_IOU,
         "recall": [float(r) for r in ev.params.recThrs],
         "precision": {
@@ -204,34 +224,36 @@ def evaluate(
         },
     }
 
-    attribute_bands = {
+
+def _lighting_slices(gt_coco: COCO, dt_coco: COCO) -> dict[str, dict]:
+    """{light: metrics over the images of that light} ({} when no image record names its light)."""
+    groups: dict[str, list[int]] = {}
+    for img in gt_coco.dataset["images"]:
+        light = next((img[k] for k in LIGHT_KEYS if k in img), None)
+        if light is not None:
+            groups.setdefault(str(light), []).append(img["id"])
+    return {name: _run(gt_coco, dt_coco, img_ids=ids)[0] for name, ids in sorted(groups.items())}
+
+
+def _attribute_slices(kind: str, gt_coco: COCO, dt_coco: COCO) -> dict[str, dict]:
+    """{band: metrics} over the bands of one box attribute ("distance", "occlusion", "height"):
+    the ground truth outside the band is ignored, and so are unmatched detections outside it when
+    detections carry the attribute (module docstring)."""
+    gt_anns, dt_anns = gt_coco.dataset["annotations"], dt_coco.dataset["annotations"]
+    key, bands, dets_have_key = {
         "distance": ("distance_m", DISTANCE_BANDS_M, any("distance_m" in d for d in dt_anns)),
         "occlusion": ("visible_fraction", VISIBILITY_BANDS, False),
         "height": (_box_height, HEIGHT_BANDS_PX, True),
+    }[kind]
+    return {
+        name: _run(
+            gt_coco,
+            dt_coco,
+            ignore_gt=_band_ids(gt_anns, key, lo, hi),
+            ignore_dt=_band_ids(dt_anns, key, lo, hi) if dets_have_key else set(),
+        )[0]
+        for name, lo, hi in bands
     }
-    for kind in slices:
-        if kind == "lighting":
-            groups: dict[str, list[int]] = {}
-            for img in gt_coco.dataset["images"]:
-                light = next((img[k] for k in LIGHT_KEYS if k in img), None)
-                if light is not None:
-                    groups.setdefault(str(light), []).append(img["id"])
-            if groups:
-                results["slices"]["lighting"] = {
-                    name: _run(gt_coco, dt_coco, img_ids=ids)[0] for name, ids in sorted(groups.items())
-                }
-            continue
-        key, bands, dets_have_key = attribute_bands[kind]
-        results["slices"][kind] = {
-            name: _run(
-                gt_coco,
-                dt_coco,
-                ignore_gt=_band_ids(gt_anns, key, lo, hi),
-                ignore_dt=_band_ids(dt_anns, key, lo, hi) if dets_have_key else set(),
-            )[0]
-            for name, lo, hi in bands
-        }
-    return results
 
 
 def _fmt(v: float | None) -> str:

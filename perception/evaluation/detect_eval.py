@@ -14,11 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from perception.coco import load_coco, read_image, xywh_to_xyxy
 from perception.detection.detector import Detector
 from perception.evaluation.coco_eval import evaluate, format_table, pr_plot
 from perception.files import write_bytes, write_json
 from perception.localise import error_by_band, localise
-from perception.training.dataset import load_coco, read_image
+
+LOCALISE_MIN_SCORE = 0.3  # detections this confident or more are localised and matched to the truth
+MATCH_IOU = 0.5  # a localised detection matches a ground-truth box of its class at this IoU or more
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -44,7 +47,7 @@ def detect_eval(
 ) -> dict:
     data = load_coco(data_dir, split)
     detector = Detector(checkpoint, device)
-    detections, est, true, dist = [], [], [], []
+    detections, est_xy, true_xy, distances_m = [], [], [], []
     t0 = time.perf_counter()
     for start in range(0, len(data.images), batch_size):
         images = data.images[start : start + batch_size]
@@ -62,11 +65,11 @@ def detect_eval(
                         "distance_m": float(d),
                     }
                 )
-            _match_positions(im, data.annotations.get(im["id"], []), det, est, true, dist)
+            _match_positions(im, data.annotations.get(im["id"], []), det, est_xy, true_xy, distances_m)
     seconds = time.perf_counter() - t0
     results = evaluate(data.annotation_path, detections)
     results["localisation_error_m"] = (
-        error_by_band(np.array(est), np.array(true), np.array(dist)) if est else None
+        error_by_band(np.array(est_xy), np.array(true_xy), np.array(distances_m)) if est_xy else None
     )
     results["checkpoint"] = str(detector.path)
     results["split"] = split
@@ -81,18 +84,19 @@ def detect_eval(
     return results
 
 
-def _match_positions(image: dict, anns: list[dict], det: dict, est: list, true: list, dist: list) -> None:
-    """Localise the confident detections that match a ground-truth box (IoU >= 0.5, same class)."""
+def _match_positions(
+    image: dict, anns: list[dict], det: dict, est_xy: list, true_xy: list, distances_m: list
+) -> None:
+    """Localise the confident detections that match a ground-truth box (IoU >= MATCH_IOU, same
+    class); append their ground positions, the actors' true positions and distances to the lists."""
     anns = [a for a in anns if not a.get("iscrowd")]
     if not anns or "cam_to_world" not in image or not len(det["scores"]):
         return
-    keep = det["scores"] >= 0.3
+    keep = det["scores"] >= LOCALISE_MIN_SCORE
     boxes, classes = det["boxes_xyxy"][keep], det["class_ids"][keep]
     if not len(boxes):
         return
-    gt = np.array(
-        [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns]
-    )
+    gt = xywh_to_xyxy(np.array([a["bbox"] for a in anns], dtype=float))
     gt_cls = np.array([a["category_id"] - 1 for a in anns])
     iou = iou_matrix(boxes, gt) * (classes[:, None] == gt_cls[None, :])
     xy, _ = localise(
@@ -106,11 +110,11 @@ def _match_positions(image: dict, anns: list[dict], det: dict, est: list, true: 
     used = set()
     for i in np.argsort(-det["scores"][keep]):
         j = int(np.argmax(iou[i]))
-        if iou[i, j] >= 0.5 and j not in used and "position_m" in anns[j] and np.isfinite(xy[i]).all():
+        if iou[i, j] >= MATCH_IOU and j not in used and "position_m" in anns[j] and np.isfinite(xy[i]).all():
             used.add(j)
-            est.append(xy[i])
-            true.append(anns[j]["position_m"])
-            dist.append(anns[j]["distance_m"])
+            est_xy.append(xy[i])
+            true_xy.append(anns[j]["position_m"])
+            distances_m.append(anns[j]["distance_m"])
 
 
 def _localisation_table(bands: dict | None) -> str:
@@ -121,6 +125,10 @@ def _localisation_table(bands: dict | None) -> str:
         f"{'band':10s} {'n':>6s} {'mean':>7s} {'median':>7s} {'p90':>7s}",
     ]
     for band, v in bands.items():
-        fmt = lambda x: "   -   " if x is None else f"{x:7.2f}"  # noqa: E731
-        lines.append(f"{band:10s} {v['count']:6d} {fmt(v['mean_m'])} {fmt(v['median_m'])} {fmt(v['p90_m'])}")
+        cells = " ".join(_metres(v[k]) for k in ("mean_m", "median_m", "p90_m"))
+        lines.append(f"{band:10s} {v['count']:6d} {cells}")
     return "\n".join(lines) + "\n"
+
+
+def _metres(v: float | None) -> str:
+    return "   -   " if v is None else f"{v:7.2f}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from perception.coco import dont_care
 from perception.detection.model import OUTPUT_STRIDE, DetectorConfig
 
 MAX_OBJECTS = 128  # regression slots per image; the heatmap marks every object
@@ -32,13 +33,7 @@ PROB_CLAMP = 1e-4  # sigmoid clamped to [1e-4, 1 - 1e-4] before the log
 # Loss weights. Size and distance are L1 in log space (a relative error of ~0.1 per 10 %), so they
 # take weight 1 / 0.5 where CenterNet's pixel-space size takes 0.1.
 LOSS_WEIGHTS = {"heatmap": 1.0, "size": 1.0, "offset": 1.0, "distance": 0.5}
-
-
-def dont_care(class_ids):
-    """Class id k <-> the id of a don't-care box of class k (-1 - k; its own inverse). A don't-care
-    box (a COCO crowd box: too small or too hidden to be a fair target) gets no target and its
-    cells are no penalty for detections of its class."""
-    return -1 - class_ids
+L1_COUNT_EPS = 1e-4  # added to the object count of a batch: a batch without objects gives 0, not NaN
 
 
 def encode(
@@ -56,44 +51,100 @@ def encode(
     Raises ValueError for an empty box, a box outside the image, or a bad class id: callers
     validate (and clip) their data first. Objects beyond `max_objects` mark the heatmap only.
     """
-    boxes = torch.as_tensor(np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4))  # (N, 4)
+    boxes, cls, dist = _as_tensors(boxes_xyxy, class_ids, distances_m)
+    H, W, C = config.input_height, config.input_width, config.num_classes
+    _check_inputs(boxes, cls, dist, H, W, C, stride)
+    h, w = H // stride, W // stride
+    care = cls >= 0
+    ignore = _ignore_map(boxes[~care] / stride, dont_care(cls[~care]), C, h, w)
+    boxes, cls, dist = boxes[care], cls[care], dist[care]
+
+    # Centres and sizes in output cells.
+    x0, y0, x1, y1 = boxes.unbind(1)
+    cx, cy = (x0 + x1) / (2 * stride), (y0 + y1) / (2 * stride)  # (N,) in [0, w), [0, h)
+    bw, bh = (x1 - x0) / stride, (y1 - y0) / stride
+    ix, iy = cx.floor().long().clamp(max=w - 1), cy.floor().long().clamp(max=h - 1)  # centre cell
+
+    targets = {
+        "heatmap": _heatmap(ix, iy, bw, bh, cls, C, h, w),
+        "ignore": ignore,
+        "indices": torch.zeros(max_objects, dtype=torch.int64),
+        "mask": torch.zeros(max_objects),
+        "size": torch.zeros(max_objects, 2),
+        "offset": torch.zeros(max_objects, 2),
+        "distance": torch.zeros(max_objects),
+        "distance_mask": torch.zeros(max_objects),
+    }
+    # The regression slots: the first max_objects objects, in input order.
+    m = min(boxes.shape[0], max_objects)
+    targets["indices"][:m] = (iy * w + ix)[:m]
+    targets["mask"][:m] = 1.0
+    targets["size"][:m] = torch.stack([bw, bh], 1)[:m].log()
+    targets["offset"][:m] = torch.stack([cx - ix, cy - iy], 1)[:m]
+    known = ~dist[:m].isnan()
+    targets["distance"][:m] = torch.where(known, (dist[:m] / config.max_distance_m).log(), 0.0)
+    targets["distance_mask"][:m] = known.float()
+    return targets
+
+
+def _as_tensors(boxes_xyxy, class_ids, distances_m) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """encode()'s inputs as boxes (N, 4) float32, class ids (N,) int64, distances (N,) float32."""
+    boxes = torch.as_tensor(np.asarray(boxes_xyxy, dtype=np.float32).reshape(-1, 4))
     n = boxes.shape[0]
     cls = torch.as_tensor(np.asarray(class_ids, dtype=np.int64).reshape(n))
     if distances_m is None:
         dist = torch.full((n,), float("nan"))
     else:
         dist = torch.as_tensor(np.asarray(distances_m, dtype=np.float32).reshape(n))
-    H, W, C = config.input_height, config.input_width, config.num_classes
+    return boxes, cls, dist
+
+
+def _check_inputs(
+    boxes: torch.Tensor, cls: torch.Tensor, dist: torch.Tensor, H: int, W: int, C: int, stride: int
+) -> None:
+    """ValueError unless the image size fits the stride, every box is a non-empty box inside the
+    W x H image, every class id is one of C classes (or a don't-care id) and every distance > 0."""
     if H % stride or W % stride:
         raise ValueError(f"input size {H}x{W} is not a multiple of the stride {stride}")
     x0, y0, x1, y1 = boxes.unbind(1)
     bad = ~((x0 >= 0) & (y0 >= 0) & (x1 <= W) & (y1 <= H) & (x1 > x0) & (y1 > y0))  # NaN is bad too
     if bad.any():
         raise ValueError(f"box {boxes[bad][0].tolist()} is empty or outside the {W}x{H} image")
-    if n and (cls.min() < -C or cls.max() >= C):
+    if len(cls) and (cls.min() < -C or cls.max() >= C):
         raise ValueError(f"class ids must lie in [0, {C}) (or be don't-care ids), got {cls.tolist()}")
     if (dist <= 0).any():
         raise ValueError(f"distances must be > 0 (or NaN if unknown), got {dist.tolist()}")
-    h, w = H // stride, W // stride
 
-    # Don't-care boxes: the cells they overlap, per class; the rest are the objects.
-    care = cls >= 0
-    dc_box, dc_cls = boxes[~care] / stride, dont_care(cls[~care])
+
+def _ignore_map(boxes_cells: torch.Tensor, class_ids: torch.Tensor, C: int, h: int, w: int) -> torch.Tensor:
+    """(C, h, w): 1 in the cells of class k that a don't-care box of class k overlaps, else 0.
+
+    boxes_cells: (D, 4) xyxy in output cells; class_ids: (D,) the classes they belong to (>= 0).
+    """
     cells_x, cells_y = torch.arange(w, dtype=torch.float32), torch.arange(h, dtype=torch.float32)
-    in_x = (cells_x[None] < dc_box[:, 2:3]) & (cells_x[None] + 1 > dc_box[:, 0:1])  # (D, w)
-    in_y = (cells_y[None] < dc_box[:, 3:4]) & (cells_y[None] + 1 > dc_box[:, 1:2])  # (D, h)
+    in_x = (cells_x[None] < boxes_cells[:, 2:3]) & (cells_x[None] + 1 > boxes_cells[:, 0:1])  # (D, w)
+    in_y = (cells_y[None] < boxes_cells[:, 3:4]) & (cells_y[None] + 1 > boxes_cells[:, 1:2])  # (D, h)
     covered = (in_y[:, :, None] & in_x[:, None, :]).float().reshape(-1, h * w)  # (D, h w)
-    ignore = torch.zeros(C, h * w).scatter_reduce_(0, dc_cls[:, None].expand_as(covered), covered, "amax")
-    boxes, cls, dist = boxes[care], cls[care], dist[care]
-    n = boxes.shape[0]
-    x0, y0, x1, y1 = boxes.unbind(1)
+    ignore = torch.zeros(C, h * w).scatter_reduce_(0, class_ids[:, None].expand_as(covered), covered, "amax")
+    return ignore.reshape(C, h, w)
 
-    # Centres and sizes in output cells.
-    cx, cy = (x0 + x1) / (2 * stride), (y0 + y1) / (2 * stride)  # (N,) in [0, w), [0, h)
-    bw, bh = (x1 - x0) / stride, (y1 - y0) / stride
-    ix, iy = cx.floor().long().clamp(max=w - 1), cy.floor().long().clamp(max=h - 1)  # centre cell
 
-    # Heatmap: separable Gaussians over the whole grid, (N, h) x (N, w) -> (N, h, w), max per class.
+def _heatmap(
+    ix: torch.Tensor,
+    iy: torch.Tensor,
+    bw: torch.Tensor,
+    bh: torch.Tensor,
+    cls: torch.Tensor,
+    C: int,
+    h: int,
+    w: int,
+) -> torch.Tensor:
+    """(C, h, w): per class the max of the objects' Gaussians (module docstring), 1 at each centre.
+
+    ix, iy: (N,) centre cells; bw, bh: (N,) box size [cells]; cls: (N,) class ids >= 0.
+    Separable: (N, h) x (N, w) -> (N, h, w).
+    """
+    n = len(cls)
     radius = GAUSSIAN_RADIUS_FRACTION * (bw * bh).sqrt()  # (N,)
     sigma = (2 * radius + 1) / 6
     dx = torch.arange(w, dtype=torch.float32)[None, :] - ix[:, None]  # (N, w)
@@ -104,26 +155,7 @@ def encode(
     heatmap = torch.zeros(C, h * w).scatter_reduce_(
         0, cls[:, None].expand(n, h * w), gauss.reshape(n, h * w), "amax"
     )
-
-    m = min(n, max_objects)
-    out = {
-        "heatmap": heatmap.reshape(C, h, w),
-        "ignore": ignore.reshape(C, h, w),
-        "indices": torch.zeros(max_objects, dtype=torch.int64),
-        "mask": torch.zeros(max_objects),
-        "size": torch.zeros(max_objects, 2),
-        "offset": torch.zeros(max_objects, 2),
-        "distance": torch.zeros(max_objects),
-        "distance_mask": torch.zeros(max_objects),
-    }
-    out["indices"][:m] = (iy * w + ix)[:m]
-    out["mask"][:m] = 1.0
-    out["size"][:m] = torch.stack([bw, bh], 1)[:m].log()
-    out["offset"][:m] = torch.stack([cx - ix, cy - iy], 1)[:m]
-    known = ~dist[:m].isnan()
-    out["distance"][:m] = torch.where(known, (dist[:m] / config.max_distance_m).log(), 0.0)
-    out["distance_mask"][:m] = known.float()
-    return out
+    return heatmap.reshape(C, h, w)
 
 
 def collate(
@@ -159,13 +191,13 @@ def _l1_at_centres(
     pred: torch.Tensor, indices: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
 ) -> torch.Tensor:
     """pred (B, c, h, w) read at indices (B, M) vs target (B, M, c); mean |error| per coordinate over
-    the masked (B, M) slots: sum / (number of objects + 1e-4)."""
+    the masked (B, M) slots: sum / (number of objects + L1_COUNT_EPS)."""
     B, c = pred.shape[:2]
     at = (
         pred.float().reshape(B, c, -1).gather(2, indices[:, None, :].expand(B, c, indices.shape[1]))
     )  # (B, c, M)
     err = (at.transpose(1, 2) - target.reshape(B, -1, c)).abs().mean(2)  # (B, M)
-    return (err * mask).sum() / (mask.sum() + 1e-4)
+    return (err * mask).sum() / (mask.sum() + L1_COUNT_EPS)
 
 
 def detection_loss(
@@ -193,5 +225,7 @@ def detection_loss(
             outputs["distance"], idx, targets["distance"], targets["distance_mask"]
         )
     total = sum(wts[k] * v for k, v in parts.items())
-    values = torch.stack([total.detach(), *(v.detach() for v in parts.values())]).tolist()  # one host sync
+    values = torch.stack(
+        [total.detach(), *(v.detach() for v in parts.values())]
+    ).tolist()  # one copy to the host
     return total, dict(zip(["total", *parts], values, strict=True))

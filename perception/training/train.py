@@ -6,7 +6,9 @@ history); a progress bar; a metrics log per epoch (history.json) and a loss-curv
 chosen automatically (CUDA when present, else CPU) with bf16 autocast on CUDA.
 
 OUT holds: last.pt (full state, to resume), model.pt (weights for inference, small), history.json,
-loss_curve.png.
+loss_curve.png. Bad input (a dataset that is missing, empty, or whose images are missing or of
+another size than the model's input, a checkpoint that cannot be resumed, a negative step budget)
+is refused with one InputError line before the first step, and nothing is written.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from perception import charts
+from perception.coco import CocoSplit, DatasetError, check_image_files, load_coco
 from perception.detection.model import (
     CenterNet,
     CheckpointError,
@@ -28,12 +31,17 @@ from perception.detection.model import (
     load_checkpoint,
     save_checkpoint,
 )
+from perception.errors import InputError
 from perception.files import write_json
 from perception.progress import Progress
 from perception.training.augment import Augment
-from perception.training.dataset import DatasetError, DetectionDataset, load_coco
+from perception.training.dataset import DetectionDataset
 from perception.training.targets import collate, detection_loss, encode
 from perception.types import CLASSES
+
+FINAL_LR_FRACTION = 0.05  # the cosine decay ends at this fraction of the peak learning rate
+GRAD_CLIP_NORM = 10.0  # global gradient norm clipped to this (a bad batch cannot blow up the weights)
+MIN_CLIPPED_BOX_PX = 0.5  # a box clipped to the image must keep this width and height [px], or it is dropped
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("train.device=cuda but no CUDA device is available")
+        raise InputError("train.device=cuda but no CUDA device is available")
     return torch.device(name)
 
 
@@ -79,22 +87,39 @@ class Encoded(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i: int):
-        image, t = self.dataset[i]
-        boxes = np.asarray(t["boxes_xyxy"], dtype=np.float32).reshape(-1, 4).copy()
-        boxes[:, 0::2] = boxes[:, 0::2].clip(0, self.config.input_width)  # the data allows 1 px slack
+        image, target = self.dataset[i]
+        boxes = np.asarray(target["boxes_xyxy"], dtype=np.float32).reshape(-1, 4).copy()
+        # into the image: the data lets a box stick out by perception.coco.BOX_TOLERANCE_PX
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, self.config.input_width)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, self.config.input_height)
-        keep = (boxes[:, 2] - boxes[:, 0] > 0.5) & (boxes[:, 3] - boxes[:, 1] > 0.5)
-        cls, dist = np.asarray(t["class_ids"])[keep], np.asarray(t["distances_m"])[keep]
+        width_px, height_px = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+        keep = (width_px > MIN_CLIPPED_BOX_PX) & (height_px > MIN_CLIPPED_BOX_PX)
+        cls, dist = np.asarray(target["class_ids"])[keep], np.asarray(target["distances_m"])[keep]
         return image, encode(boxes[keep], cls, dist, self.config)
 
 
-def _check_size(split, config: DetectorConfig) -> None:
+def _check_size(split: CocoSplit, config: DetectorConfig) -> None:
+    """DatasetError unless every image record has the model's input size."""
     sizes = {(im["width"], im["height"]) for im in split.images}
     want = (config.input_width, config.input_height)
     if sizes != {want}:
         raise DatasetError(
             f"{split.annotation_path}: images are {sorted(sizes)} (W, H) but the model expects {want}"
         )
+
+
+def _datasets(settings: TrainSettings) -> tuple[Encoded, Encoded]:
+    """The train set (augmented) and the val set, checked in full before training starts: the
+    annotation files, the image records' size against the model's, and every image's pixels."""
+    splits = load_coco(settings.data_dir, "train"), load_coco(settings.data_dir, "val")
+    for split in splits:
+        _check_size(split, settings.model)
+    for split in splits:
+        check_image_files(split)
+    train_split, val_split = splits
+    augment = Augment(**settings.augment)
+    train_set = Encoded(DetectionDataset(train_split, transform=augment, seed=settings.seed), settings.model)
+    return train_set, Encoded(DetectionDataset(val_split), settings.model)
 
 
 def _loader(dataset, settings: TrainSettings, shuffle: bool, seed: int) -> torch.utils.data.DataLoader:
@@ -109,83 +134,69 @@ def _loader(dataset, settings: TrainSettings, shuffle: bool, seed: int) -> torch
     )
 
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up to 1, then cosine decay to 0.05 at `total` steps."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
-    return 0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def train(settings: TrainSettings, log=print) -> dict:
-    """Train (or resume) and return the history. Raises DatasetError / CheckpointError on bad input."""
-    out = Path(settings.out_dir)
-    device = pick_device(settings.device)
-    torch.manual_seed(settings.seed)
-    config = settings.model
-    train_split, val_split = load_coco(settings.data_dir, "train"), load_coco(settings.data_dir, "val")
-    for split in (train_split, val_split):
-        _check_size(split, config)
-    augment = Augment(**settings.augment)
-    train_set = Encoded(DetectionDataset(train_split, transform=augment, seed=settings.seed), config)
-    val_set = Encoded(DetectionDataset(val_split), config)
-
-    model = CenterNet(config).to(device).to(memory_format=torch.channels_last)
+def _model_and_optimiser(
+    settings: TrainSettings, device: torch.device
+) -> tuple[CenterNet, torch.optim.AdamW]:
+    """A freshly initialised model (from torch's global generator) and AdamW; no weight decay on
+    biases and BatchNorm parameters (ndim <= 1)."""
+    model = CenterNet(settings.model).to(device).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     optimiser = torch.optim.AdamW(
         [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=settings.lr,
     )
+    return model, optimiser
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to 1, then cosine decay to FINAL_LR_FRACTION at `total` steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min((step - warmup) / max(total - warmup, 1), 1.0)
+    return FINAL_LR_FRACTION + (1.0 - FINAL_LR_FRACTION) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train(settings: TrainSettings, log=print) -> dict:
+    """Train (or resume) for `settings.epochs` epochs, or until `settings.max_steps` steps in all.
+
+    Returns {"history": a record per epoch, resumed ones included, "out_dir", "device",
+    "model_path": the model.pt this call wrote, or None if it trained no epoch (a finished run
+    resumed)}. Bad input raises an InputError (DatasetError, CheckpointError, ...) before the first
+    step and before anything is written.
+    """
+    if settings.max_steps < 0:
+        raise InputError(f"train.max_steps={settings.max_steps} is out of range: >= 0 (0: no limit)")
+    out = Path(settings.out_dir)
+    device = pick_device(settings.device)
+    torch.manual_seed(settings.seed)
+    train_set, val_set = _datasets(settings)
+    model, optimiser = _model_and_optimiser(settings, device)
     steps_per_epoch = len(_loader(train_set, settings, True, 0))
     total_steps = settings.epochs * steps_per_epoch
     if settings.max_steps:
         total_steps = min(total_steps, settings.max_steps)
-    history: list[dict] = []
-    start_epoch, step = 0, 0
-    last = out / "last.pt"
-    if settings.resume and last.exists():
-        start_epoch, step, history = _resume(last, model, optimiser, settings, device)
-        log(f"resuming from {last} at epoch {start_epoch + 1}")
+    start_epoch, step, history = _start_state(out / "last.pt", model, optimiser, settings, device, log)
     log(
         f"training {count_parameters(model) / 1e6:.2f} M parameters on {device} "
         f"({len(train_set)} train / {len(val_set)} val images, {settings.epochs} epochs)"
     )
     autocast = settings.amp and device.type == "cuda"
+    model_path = None
     for epoch in range(start_epoch, settings.epochs):
         if settings.max_steps and step >= settings.max_steps:
             break
-        train_set.dataset.set_epoch(epoch)
-        model.train()
-        t0, sums, n = time.perf_counter(), {}, 0
+        t0 = time.perf_counter()
         bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{settings.epochs}", unit="steps")
-        for images, targets in _loader(train_set, settings, True, settings.seed + epoch):
-            for group in optimiser.param_groups:
-                group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, total_steps)
-            images = images.to(device, non_blocking=True).to(memory_format=torch.channels_last)
-            targets = {k: v.to(device, non_blocking=True) for k, v in targets.items()}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-                outputs = model(images)
-            loss, parts = detection_loss({k: v.float() for k, v in outputs.items()}, targets)
-            if not math.isfinite(parts["total"]):
-                raise FloatingPointError(f"loss is {parts['total']} at step {step}: lower train.lr")
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-            optimiser.step()
-            step += 1
-            n += 1
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            bar.update(1, note=f"loss {parts['total']:.3f}")
-            if settings.max_steps and step >= settings.max_steps:
-                break
+        train_set.dataset.set_epoch(epoch)
+        loader = _loader(train_set, settings, True, settings.seed + epoch)
+        sums, n, step = _train_epoch(model, optimiser, loader, settings, step, total_steps, autocast, bar)
         record = {
             "epoch": epoch + 1,
             "step": step,
             "lr": optimiser.param_groups[0]["lr"],
             "train": {k: v / max(n, 1) for k, v in sums.items()},
-            "val": evaluate_loss(model, val_set, settings, device, autocast),
+            "val": evaluate_loss(model, val_set, settings, autocast),
             "seconds": round(time.perf_counter() - t0, 1),
             "images_per_second": round(n * settings.batch_size / (time.perf_counter() - t0), 1),
         }
@@ -193,34 +204,105 @@ def train(settings: TrainSettings, log=print) -> dict:
         log(
             f"epoch {epoch + 1}: train loss {record['train']['total']:.4f}, val loss {record['val']['total']:.4f}"
         )
-        meta = {"classes": list(CLASSES), "epoch": epoch + 1, "step": step, "history": history}
-        meta["settings"] = {k: v for k, v in asdict(settings).items() if k != "model"}
-        save_checkpoint(
-            last,
-            model,
-            config,
-            {**meta, "optimiser": optimiser.state_dict(), "torch_rng": torch.get_rng_state()},
-        )
-        save_checkpoint(out / "model.pt", model, config, {"classes": list(CLASSES), "epoch": epoch + 1})
-        write_json(out / "history.json", history)
-        loss_curve_png(history, out / "loss_curve.png")
-    return {"history": history, "out_dir": str(out), "device": str(device)}
+        model_path = _save_epoch(out, model, optimiser, settings, history)
+    return {
+        "history": history,
+        "out_dir": str(out),
+        "device": str(device),
+        "model_path": None if model_path is None else str(model_path),
+    }
+
+
+def _train_epoch(
+    model: CenterNet,
+    optimiser: torch.optim.Optimizer,
+    loader: torch.utils.data.DataLoader,
+    settings: TrainSettings,
+    step: int,
+    total_steps: int,
+    autocast: bool,
+    bar: Progress,
+) -> tuple[dict[str, float], int, int]:
+    """One pass over `loader`, cut short at settings.max_steps steps in all.
+
+    `step` counts the optimiser steps before this epoch (it sets the learning rate). Returns
+    (the loss parts summed over the batches, the number of batches, the step count after).
+    """
+    model.train()
+    sums, n = {}, 0
+    for images, targets in loader:
+        for group in optimiser.param_groups:
+            group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, total_steps)
+        loss, parts = _loss(model, images, targets, autocast)
+        if not math.isfinite(parts["total"]):
+            raise FloatingPointError(f"loss is {parts['total']} at step {step}: lower train.lr")
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP_NORM)
+        optimiser.step()
+        step += 1
+        n += 1
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v
+        bar.update(1, note=f"loss {parts['total']:.3f}")
+        if settings.max_steps and step >= settings.max_steps:
+            break
+    return sums, n, step
+
+
+def _loss(
+    model: CenterNet, images: torch.Tensor, targets: dict[str, torch.Tensor], autocast: bool
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """detection_loss of one batch: images (B, 3, H, W) and encoded targets moved to the model's
+    device; the forward pass in bf16 when `autocast`, the loss in float32."""
+    device = next(model.parameters()).device
+    images = images.to(device, non_blocking=True).to(memory_format=torch.channels_last)
+    targets = {k: v.to(device, non_blocking=True) for k, v in targets.items()}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+        outputs = model(images)
+    return detection_loss({k: v.float() for k, v in outputs.items()}, targets)
 
 
 @torch.inference_mode()
-def evaluate_loss(model, dataset, settings: TrainSettings, device, autocast: bool) -> dict:
+def evaluate_loss(
+    model: CenterNet, dataset: Encoded, settings: TrainSettings, autocast: bool
+) -> dict[str, float]:
+    """The mean loss parts over `dataset` ({part: float}), the model in eval mode."""
     model.eval()
     sums, n = {}, 0
     for images, targets in _loader(dataset, settings, False, 0):
-        images = images.to(device).to(memory_format=torch.channels_last)
-        targets = {k: v.to(device) for k, v in targets.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            outputs = model(images)
-        _, parts = detection_loss({k: v.float() for k, v in outputs.items()}, targets)
+        _, parts = _loss(model, images, targets, autocast)
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v * len(images)
         n += len(images)
     return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+def _save_epoch(out: Path, model: CenterNet, optimiser, settings: TrainSettings, history: list[dict]) -> Path:
+    """Write last.pt (to resume), model.pt, history.json and loss_curve.png; return model.pt's path."""
+    epoch, step = history[-1]["epoch"], history[-1]["step"]
+    meta = {"classes": list(CLASSES), "epoch": epoch, "step": step, "history": history}
+    meta["settings"] = {k: v for k, v in asdict(settings).items() if k != "model"}
+    save_checkpoint(
+        out / "last.pt",
+        model,
+        settings.model,
+        {**meta, "optimiser": optimiser.state_dict(), "torch_rng": torch.get_rng_state()},
+    )
+    save_checkpoint(out / "model.pt", model, settings.model, {"classes": list(CLASSES), "epoch": epoch})
+    write_json(out / "history.json", history)
+    loss_curve_png(history, out / "loss_curve.png")
+    return out / "model.pt"
+
+
+def _start_state(path: Path, model, optimiser, settings: TrainSettings, device, log) -> tuple[int, int, list]:
+    """(epochs done, steps done, history): from `path` when resuming (model and optimiser loaded),
+    else a fresh start (0, 0, [])."""
+    if not (settings.resume and path.exists()):
+        return 0, 0, []
+    start_epoch, step, history = _resume(path, model, optimiser, settings, device)
+    log(f"resuming from {path} at epoch {start_epoch + 1}")
+    return start_epoch, step, history
 
 
 def _resume(path: Path, model, optimiser, settings: TrainSettings, device) -> tuple[int, int, list]:

@@ -36,10 +36,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from perception.coco import write_coco
 from perception.errors import InputError
 from perception.files import write_bytes, write_json
 from perception.progress import Progress
-from perception.training.dataset import write_coco
 from sim.data.summary import summarize
 
 FORMAT_VERSION = 2  # 2: don't-care (iscrowd) boxes, clutter

@@ -214,5 +214,5 @@ def test_error_by_band():
     }
     assert out["20-40"]["mean_m"] == pytest.approx(3.0)
     assert out["40-inf"]["count"] == 1 and out["40-inf"]["missing"] == 1 and out["40-inf"]["p90_m"] == 10.0
-    empty = error_by_band(est[:1], true[:1], dist[:1], bands=((50.0, 60.0),))["50-60"]
+    empty = error_by_band(est[:1], true[:1], dist[:1], bands_m=((50.0, 60.0),))["50-60"]
     assert empty["count"] == 0 and np.isnan(empty["mean_m"])

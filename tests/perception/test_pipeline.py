@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from perception.training.dataset import load_coco
+from perception.coco import load_coco
 from sim.app.cli import main
 
 SCENES = [

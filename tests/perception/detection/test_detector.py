@@ -25,6 +25,10 @@ from perception.detection.model import (
 from perception.training.targets import FOCAL_ALPHA, FOCAL_BETA, collate, detection_loss, encode
 from perception.types import CLASSES
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+OVERFIT_STEPS = 300  # optimiser steps of the overfit check
+OVERFIT_LR = 1e-2  # its Adam learning rate at step 0
 TINY = dict(input_height=64, input_width=96, widths=(8, 16, 32, 32), neck_width=16, head_width=16)
 COLOURS = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9]], dtype=np.float32)  # per class
 # Two scenes: boxes (x0, y0, x1, y1) [px], class ids, distances [m].
@@ -85,25 +89,6 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return w * h / union
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP's waiting threads
-    make each training step ~10x slower: run this file on one thread, then restore."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def overfit():
-    """The tiny model trained 150 steps on the two synthetic images (shared by two checks)."""
-    config = tiny_config()
-    images, targets = synthetic_batch(config)
-    model, losses = train(config, images, targets, steps=150)
-    return config, images, model.eval(), losses
-
-
 # --- Shapes and config ---------------------------------------------------------------------------
 
 
@@ -140,7 +125,7 @@ def test_forward_shapes_raw_logits_and_channels_last():
 
 def test_default_config_size():
     n = count_parameters(CenterNet(DetectorConfig()))
-    assert 200_000 < n < 600_000  # small enough for ~10 ms CPU frames; see the report in the issue
+    assert 200_000 < n < 600_000  # small enough for ~10 ms CPU frames (benchmarks/detector_speed.py)
 
 
 # --- Karpathy's recipe -----------------------------------------------------------------------------
@@ -167,11 +152,22 @@ def test_loss_at_init_is_what_the_heatmap_bias_predicts():
     assert parts["distance"] == pytest.approx(targets["distance"][m].abs().mean().item(), rel=0.02)
 
 
-def test_overfits_a_batch_of_two_images(overfit):
-    config, images, model, losses = overfit
-    assert losses[-1] < 0.1 * losses[0]
+def test_overfits_a_batch_of_two_images():
+    """Karpathy's "overfit one batch": the loss goes near zero and the model gives back every box,
+    class and distance of the two images.
+
+    The budget (OVERFIT_STEPS at OVERFIT_LR, decayed linearly to 0) leaves a wide margin: over 10
+    seeds, each also with the images moved by 1e-6 (a change of float rounding, as another CPU or
+    thread count makes), the loss ends <= 0.002 of its start, the worst distance 8 % off, the worst
+    IoU 0.89. The former budget (150 steps at 2e-2) stopped while the distance head was still
+    converging, at a rate where the loss often jumps up: half of those runs ended > 20 % off on one
+    distance, and the rounding alone (1 or 2 torch threads on one CPU) decided which half."""
+    config = tiny_config()
+    images, targets = synthetic_batch(config)
+    model, losses = train(config, images, targets, steps=OVERFIT_STEPS, lr=OVERFIT_LR)
+    assert losses[-1] < 0.01 * losses[0]
     with torch.no_grad():
-        dets = decode(model(images), max_distance_m=config.max_distance_m)
+        dets = decode(model.eval()(images), max_distance_m=config.max_distance_m)
     for (boxes, classes, dists), det in zip(SCENES, dets, strict=True):
         confident = det["scores"] > 0.3
         assert confident.sum() == len(boxes), f"{det['scores'][:6]}"  # one per object, no false positive

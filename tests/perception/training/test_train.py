@@ -1,0 +1,121 @@
+"""train(): seeded, honest about what it wrote, and refusing bad input before it writes anything.
+
+A tiny model on the 64x48 frames of the `make_coco` fixture: each run takes about a second."""
+
+import json
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from perception.coco import DatasetError
+from perception.detection.model import DetectorConfig, load_checkpoint
+from perception.errors import InputError
+from perception.training.train import FINAL_LR_FRACTION, TrainSettings, lr_factor, train
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def settings(data_dir, out_dir, **kw) -> TrainSettings:
+    model = DetectorConfig(input_height=48, input_width=64, widths=(4, 8, 16, 16), neck_width=8, head_width=8)
+    defaults = dict(
+        model=model,
+        epochs=1,
+        batch_size=2,
+        lr=2e-3,
+        weight_decay=1e-4,
+        warmup_steps=1,
+        seed=0,
+        device="cpu",
+        amp=False,
+        resume=True,
+        num_workers=0,
+    )
+    return TrainSettings(data_dir=str(data_dir), out_dir=str(out_dir), **{**defaults, **kw})
+
+
+@pytest.fixture
+def data(tmp_path, make_coco):
+    make_coco(tmp_path / "data", "train", n_images=4)
+    make_coco(tmp_path / "data", "val", n_images=2)
+    return tmp_path / "data"
+
+
+def quiet(*_):
+    pass
+
+
+def test_same_seed_gives_the_same_weights_and_losses(data, tmp_path):
+    a = train(settings(data, tmp_path / "a", epochs=2), log=quiet)
+    b = train(settings(data, tmp_path / "b", epochs=2), log=quiet)
+    c = train(settings(data, tmp_path / "c", epochs=2, seed=1), log=quiet)
+    assert a["model_path"] == str(tmp_path / "a" / "model.pt")
+    losses = [[h["train"]["total"], h["val"]["total"]] for h in a["history"]]
+    assert losses == [[h["train"]["total"], h["val"]["total"]] for h in b["history"]]
+    assert losses != [[h["train"]["total"], h["val"]["total"]] for h in c["history"]]
+    weights = [load_checkpoint(r["model_path"])[0].state_dict() for r in (a, b, c)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
+
+
+def test_a_finished_run_resumed_reports_no_new_model(data, tmp_path):
+    out = tmp_path / "run"
+    first = train(settings(data, out, max_steps=3, epochs=3), log=quiet)
+    assert [h["step"] for h in first["history"]] == [2, 3]  # 2 steps an epoch, cut at 3
+    again = train(settings(data, out, max_steps=3, epochs=3), log=quiet)
+    assert again["model_path"] is None and again["history"] == json.loads((out / "history.json").read_text())
+
+
+def test_a_negative_step_budget_is_refused_before_anything_is_written(data, tmp_path):
+    with pytest.raises(InputError, match="max_steps=-5"):
+        train(settings(data, tmp_path / "run", max_steps=-5), log=quiet)
+    assert not (tmp_path / "run").exists()
+
+
+def _empty(data):
+    path = data / "annotations" / "train.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "images": [], "annotations": []}))
+
+
+def _image_missing(data):
+    (data / "images" / "val" / "0001.png").unlink()
+
+
+def _records_of_another_size(data):
+    path = data / "annotations" / "train.json"
+    coco = json.loads(path.read_text())
+    for image in coco["images"]:
+        image["width"] = 80
+    path.write_text(json.dumps(coco))
+
+
+def _pixels_of_another_size(data):
+    cv2.imwrite(str(data / "images" / "train" / "0003.png"), np.zeros((48, 80, 3), np.uint8))
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (_empty, ["train.json", "no images"]),
+        (_image_missing, ["0001.png", "missing"]),
+        (_records_of_another_size, ["train.json", "(80, 48)", "expects (64, 48)"]),
+        (_pixels_of_another_size, ["0003.png", "80x48"]),
+    ],
+)
+def test_a_bad_dataset_is_one_line_before_anything_is_written(data, tmp_path, damage, words):
+    damage(data)
+    with pytest.raises(DatasetError) as e:
+        train(settings(data, tmp_path / "run", num_workers=1), log=quiet)
+    message = str(e.value)
+    assert "\n" not in message and all(w in message for w in words), message
+    assert not (tmp_path / "run").exists()
+
+
+def test_learning_rate_warms_up_then_decays_to_its_floor():
+    assert [lr_factor(s, warmup=4, total=20) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(4, 4, 20) == 1.0
+    assert lr_factor(12, 4, 20) == pytest.approx(FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) / 2)
+    assert lr_factor(20, 4, 20) == lr_factor(99, 4, 20) == pytest.approx(FINAL_LR_FRACTION)
+    assert all(math.isfinite(lr_factor(s, 0, 0)) for s in range(3))
