@@ -13,6 +13,7 @@ import pytest
 from perception.types import PEDESTRIAN, VEHICLE
 from sim.app.cli import main
 from sim.evaluation import attribution, suite
+from sim.evaluation.jobs import FolderError
 from sim.metrics.criteria import BLOCKED, COLLISION_VEHICLE, ROUTE_COMPLETED, Event
 from sim.record import replay, runlog
 from sim.simulation import TICK_KEYS
@@ -82,22 +83,25 @@ def test_resume_skips_finished_runs_and_retries_missing_ones(local_suite, tmp_pa
 
 def test_failing_and_hanging_runs_are_recorded_and_the_suite_completes(tmp_path):
     good = suite.Job("follow_lead", 1, "ground_truth")
-    bad = suite.Job("follow_lead", 2, "ground_truth", ("scenario.duration_s=-5",))  # raises in the run
+    bad = suite.Job("follow_lead", 2, "no_such_perception")  # raises in the run
     records = suite.run_suite([good, bad], tmp_path / "s", workers=2, clips=False)
     assert [r["status"] for r in records] == ["ok", "error"]
-    assert "duration_s" in records[1]["error"] and "Traceback" in records[1]["traceback"]
+    assert records[1]["error"].startswith("ConfigError: ") and "no_such_perception" in records[1]["error"]
+    assert len(records[1]["error"].splitlines()) == 1 and "Traceback" in records[1]["traceback"]
     stored = json.loads((tmp_path / "s" / records[1]["run_dir"] / "result.json").read_text())
     assert stored["status"] == "error"
-    # A run past its time limit is stopped and recorded; the other run of the pool still finishes.
-    slow = suite.run_suite([good], tmp_path / "t", workers=1, timeout_s=0.5, clips=False)
-    assert slow[0]["status"] == "error" and "timed out after 0.5 s" in slow[0]["error"]
+    # A run past its time limit is stopped and recorded. No run finishes in 10 ms: its worker alone
+    # takes longer to start.
+    slow = suite.run_suite([good], tmp_path / "t", workers=1, timeout_s=0.01, clips=False)
+    assert slow[0]["status"] == "error" and slow[0]["error"] == "timed out after 0.01 s"
     # A retry (here with time enough) replaces the failed record.
     again = suite.run_suite([good], tmp_path / "t", workers=1, clips=False)
     assert again[0]["status"] == "ok"
-    # The same run with other overrides is another job: it runs again, it is not skipped.
+    # Other overrides into the same folder are refused: they would overwrite its runs.
     other = suite.Job("follow_lead", 1, "ground_truth", ("sim.decision_hz=20",))
-    changed = suite.run_suite([other], tmp_path / "t", workers=1, clips=False)
-    assert changed[0]["overrides"] == ["sim.decision_hz=20"] and changed[0]["wall_s"] != again[0]["wall_s"]
+    with pytest.raises(FolderError, match=r"other settings \(overrides: \[\] there"):
+        suite.run_suite([other], tmp_path / "t", workers=1, clips=False)
+    assert json.loads((tmp_path / "t" / again[0]["run_dir"] / "result.json").read_text()) == again[0]
 
 
 def test_replay_recomputes_the_scores_and_renders_a_video(local_suite, capsys):
@@ -250,7 +254,7 @@ def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_pat
     (folder / "suite.json").write_text(json.dumps(old))
     (folder / "report.md").write_text("old results")
     err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={folder}"])
-    assert "bulletdrive 0.0.1" in err and "use another out_dir" in err
+    assert '"0.0.1" there' in err and "use another out_dir" in err
     assert json.loads((folder / "suite.json").read_text()) == old
     assert (folder / "report.md").read_text() == "old results"
     (tmp_path / "other").mkdir()
