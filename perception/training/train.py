@@ -19,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from perception.detection.model import (
     CenterNet,
@@ -29,7 +30,6 @@ from perception.detection.model import (
     save_checkpoint,
 )
 from perception.files import write_bytes, write_json
-from perception.progress import Progress
 from perception.training.augment import Augment
 from perception.training.dataset import DatasetError, DetectionDataset, load_coco
 from perception.training.targets import collate, detection_loss, encode
@@ -158,7 +158,7 @@ def train(settings: TrainSettings, log=print) -> dict:
         train_set.dataset.set_epoch(epoch)
         model.train()
         t0, sums, n = time.perf_counter(), {}, 0
-        bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{settings.epochs}", unit="steps")
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{settings.epochs}", unit="steps")
         for images, targets in _loader(train_set, settings, True, settings.seed + epoch):
             for group in optimiser.param_groups:
                 group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, total_steps)
@@ -177,9 +177,11 @@ def train(settings: TrainSettings, log=print) -> dict:
             n += 1
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
-            bar.update(1, note=f"loss {parts['total']:.3f}")
+            bar.set_postfix_str(f"loss {parts['total']:.3f}", refresh=False)
+            bar.update(1)
             if settings.max_steps and step >= settings.max_steps:
                 break
+        bar.close()
         record = {
             "epoch": epoch + 1,
             "step": step,
