@@ -13,7 +13,7 @@ import pytest
 from perception.types import PEDESTRIAN, VEHICLE
 from sim.app.cli import main
 from sim.evaluation import attribution, suite
-from sim.evaluation.jobs import FolderError
+from sim.evaluation.jobs import FolderError, claim_folder
 from sim.metrics.criteria import BLOCKED, COLLISION_VEHICLE, ROUTE_COMPLETED, Event
 from sim.record import replay, runlog
 from sim.simulation import TICK_KEYS
@@ -81,6 +81,24 @@ def test_resume_skips_finished_runs_and_retries_missing_ones(local_suite, tmp_pa
     assert scores_of(again) == scores_of(records)
 
 
+def test_resume_reruns_damaged_records_and_sweeps_temporaries(local_suite, tmp_path):
+    src, jobs, records = local_suite
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
+    damaged = [b"\x89PNG\r\n\x00\xff", b"[1, 2]", b'{"status": "ok", "metr']  # binary, a list, truncated
+    for r, data in zip(records[:3], damaged, strict=True):
+        (out / r["run_dir"] / "result.json").write_bytes(data)
+    kept = out / records[3]["run_dir"] / "result.json"
+    stamp = kept.stat().st_mtime_ns
+    temporary = out / records[3]["run_dir"] / ".metrics.999.tmp.json"  # left by a killed run
+    temporary.write_text("{")
+    again = suite.run_suite(jobs, out, workers=2, clips=False)
+    assert scores_of(again) == scores_of(records)
+    for r in records[:3]:
+        assert json.loads((out / r["run_dir"] / "result.json").read_text())["status"] == "ok"
+    assert kept.stat().st_mtime_ns == stamp and not temporary.exists()
+
+
 def test_failing_and_hanging_runs_are_recorded_and_the_suite_completes(tmp_path):
     good = suite.Job("follow_lead", 1, "ground_truth")
     bad = suite.Job("follow_lead", 2, "no_such_perception")  # raises in the run
@@ -102,6 +120,47 @@ def test_failing_and_hanging_runs_are_recorded_and_the_suite_completes(tmp_path)
     with pytest.raises(FolderError, match=r"other settings \(overrides: \[\] there"):
         suite.run_suite([other], tmp_path / "t", workers=1, clips=False)
     assert json.loads((tmp_path / "t" / again[0]["run_dir"] / "result.json").read_text()) == again[0]
+
+
+def logs_of(out, records) -> dict:
+    """Every array of every run's log.npz, by run."""
+    logs = {}
+    for r in records:
+        with np.load(out / r["run_dir"] / "log.npz") as npz:
+            logs[r["run_dir"]] = {k: npz[k] for k in npz.files}
+    return logs
+
+
+def same_logs(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[run].keys() == b[run].keys() and all(np.array_equal(a[run][k], b[run][k]) for k in a[run])
+        for run in a
+    )
+
+
+@pytest.mark.slow
+def test_camera_runs_are_the_same_with_one_or_two_workers_and_on_ray(tmp_path, overrides=()):
+    """The CNN's results change with torch's thread count in the last bits; the detector runs on
+    one thread, so neither the worker count nor Ray (which gives its workers one thread) changes a
+    run."""
+    jobs = suite.make_jobs(["cut_in"], [2, 3], ["cnn"], overrides)
+    runs = {}
+    for name, workers, backend in [("w1", 1, "local"), ("w2", 2, "local"), ("ray", 2, "ray")]:
+        records = suite.run_suite(jobs, tmp_path / name, workers=workers, backend=backend, clips=False)
+        assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+        runs[name] = metrics_without_wall_clock(records), logs_of(tmp_path / name, records)
+    for name in ("w2", "ray"):
+        assert runs[name][0] == runs["w1"][0], name
+        assert same_logs(runs[name][1], runs["w1"][1]), name
+
+
+def test_a_timeout_while_the_detector_loads_is_a_timeout(tmp_path):
+    """The time limit ends the worker wherever the run is: loading the detector too (which once came
+    back as a ConfigError, the error that loading raised)."""
+    (record,) = suite.run_suite(
+        suite.make_jobs(["cut_in"], [1], ["cnn"]), tmp_path, timeout_s=0.01, clips=False
+    )
+    assert record["status"] == "error" and record["error"] == "timed out after 0.01 s"
 
 
 def test_replay_recomputes_the_scores_and_renders_a_video(local_suite, capsys):
@@ -262,3 +321,16 @@ def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_pat
     assert "not a suite folder" in one_line_error(
         capsys, ["evaluate", "suite=smoke", f"out_dir={tmp_path / 'other'}"]
     )
+
+
+def test_a_damaged_or_busy_suite_folder_is_one_line(capsys, local_suite, tmp_path):
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "suite.json").write_bytes(b"\x00\xff\x00")
+    err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={damaged}"])
+    assert "suite.json is damaged" in err
+    busy = tmp_path / "busy"
+    shutil.copytree(local_suite[0], busy)
+    with claim_folder(busy, "suite.json", {}, "suite"):  # as another evaluate would hold it
+        err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={busy}"])
+    assert "is in use by another process" in err
