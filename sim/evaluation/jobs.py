@@ -431,30 +431,41 @@ def _run_ray(fn, jobs: list, runner: Runner, deliver: Callable[[Outcome], None])
     pending = deque(jobs)
     running: dict = {}  # ObjectRef -> (job, started_s)
     try:
-        while pending or running:
-            while pending and len(running) < runner.workers:
-                job = pending.popleft()
-                running[task.remote(fn, job)] = (job, time.monotonic())
-            left_s = _time_left([s for _, s in running.values()], runner.timeout_s, time.monotonic())
-            step_s = RAY_POLL_S if left_s is None else min(RAY_POLL_S, left_s)
-            done, _ = ray.wait(list(running), num_returns=1, timeout=step_s)
-            for ref in done:
-                job, _ = running.pop(ref)
-                try:
-                    deliver(Outcome(job, *ray.get(ref)))
-                except ray.exceptions.RayError as err:  # the worker died, the task was cancelled, ...
-                    deliver(Outcome(job, error=f"the Ray task failed ({type(err).__name__})"))
-            now_s = time.monotonic()
-            for ref, (job, started_s) in list(running.items()):
-                if runner.timeout_s is not None and now_s - started_s >= runner.timeout_s:
-                    ray.cancel(ref, force=True)
-                    del running[ref]
-                    deliver(Outcome(job, error=_timed_out(runner.timeout_s)))
+        with interrupt_on_sigterm():  # again: ray.init installs its own handler (it exits the process)
+            _ray_loop(fn, task, pending, running, runner, deliver)
     finally:
         for ref in running:
             ray.cancel(ref, force=True)
         if started:
             ray.shutdown()
+
+
+def _ray_loop(
+    fn, task, pending: deque, running: dict, runner: Runner, deliver: Callable[[Outcome], None]
+) -> None:
+    """Keep `workers` tasks in flight; deliver each outcome as it ends (or runs out of time)."""
+    import ray
+
+    while pending or running:
+        while pending and len(running) < runner.workers:
+            job = pending.popleft()
+            running[task.remote(fn, job)] = (job, time.monotonic())
+        left_s = _time_left([s for _, s in running.values()], runner.timeout_s, time.monotonic())
+        step_s = RAY_POLL_S if left_s is None else min(RAY_POLL_S, left_s)
+        done, _ = ray.wait(list(running), num_returns=1, timeout=step_s)
+        for ref in done:
+            job, _ = running.pop(ref)
+            try:
+                outcome = Outcome(job, *ray.get(ref))
+            except ray.exceptions.RayError as err:  # the worker died, the task was cancelled, ...
+                outcome = Outcome(job, error=f"the Ray task failed ({type(err).__name__})")
+            deliver(outcome)
+        now_s = time.monotonic()
+        for ref, (job, started_s) in list(running.items()):
+            if runner.timeout_s is not None and now_s - started_s >= runner.timeout_s:
+                ray.cancel(ref, force=True)
+                del running[ref]
+                deliver(Outcome(job, error=_timed_out(runner.timeout_s)))
 
 
 def _ray_init(runner: Runner) -> bool:
