@@ -136,11 +136,11 @@ def job(pid_file):
     time.sleep(3600)
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1])
+    out, backend = Path(sys.argv[1]), sys.argv[2]
     with claim_folder(out, "m.json", {}, "test"):
         (out / "m.json").write_text("{}")
         try:
-            Runner(workers=2).run(job, [str(out / f"{k}.pid") for k in range(4)], lambda o: "", "test")
+            Runner(2, backend).run(job, [str(out / f"{k}.pid") for k in range(4)], lambda o: "", "test")
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             sys.exit(2)
@@ -175,28 +175,30 @@ def ignores_sigint(pid: int) -> bool:
     return bool((int(status["SigIgn"], 16) | int(status["SigBlk"], 16)) & bit)
 
 
-def start_runner(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+def start_runner(tmp_path: Path, backend: str) -> tuple[subprocess.Popen, list[int]]:
     """The script in its own session (as `setsid`), once both its workers hold a job."""
     script = tmp_path / "runner.py"
     script.write_text(textwrap.dedent(SCRIPT))
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(out)],
+        [sys.executable, str(script), str(out), backend],
         stderr=subprocess.PIPE,
         text=True,
         env=env,
         start_new_session=True,
     )
     pid_files = [out / f"{k}.pid" for k in range(2)]
-    wait_until(lambda: all(p.exists() and p.read_text() for p in pid_files), "both workers to start")
+    started = lambda: all(p.exists() and p.read_text() for p in pid_files)  # noqa: E731
+    wait_until(lambda: proc.poll() is not None or started(), "both workers to start")
+    assert proc.poll() is None, proc.communicate()[1]
     return proc, [int(p.read_text()) for p in pid_files]
 
 
 @pytest.fixture
-def runner_process(tmp_path):
+def runner_process(tmp_path, backend):
     """A runner in its own process; whatever a failed test leaves of its group is killed."""
-    proc, workers = start_runner(tmp_path)
+    proc, workers = start_runner(tmp_path, backend)
     yield proc, workers
     if group(proc.pid):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -206,12 +208,19 @@ def runner_process(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "how",
-    ["SIGTERM to the parent", "SIGINT to the process group (Ctrl-C)", "SIGKILL to the parent"],
+    "backend, how",
+    [
+        ("local", "SIGTERM to the parent"),
+        ("local", "SIGINT to the process group (Ctrl-C)"),
+        ("local", "SIGKILL to the parent"),
+        pytest.param("ray", "SIGTERM to the parent", marks=pytest.mark.slow),
+        pytest.param("ray", "SIGINT to the process group (Ctrl-C)", marks=pytest.mark.slow),
+    ],
 )
-def test_a_signal_stops_the_runner_and_leaves_no_process(runner_process, tmp_path, how):
+def test_a_signal_stops_the_runner_and_leaves_no_process(runner_process, tmp_path, backend, how):
     proc, workers = runner_process
-    assert all(ignores_sigint(pid) for pid in workers)  # a Ctrl-C reaches them too: the parent decides
+    if backend == "local":  # a Ctrl-C reaches the workers too: the parent decides
+        assert all(ignores_sigint(pid) for pid in workers)
     if how.startswith("SIGTERM"):
         proc.send_signal(signal.SIGTERM)
     elif how.startswith("SIGINT"):
