@@ -28,7 +28,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
+import pickle
 import signal
 import socket
 import threading
@@ -119,7 +121,7 @@ def _lock(out: Path) -> int:
     except BlockingIOError:
         os.close(fd)
         raise FolderError(
-            f"{out} is in use by another process (bulletdrive evaluate or data): wait for it to end or use another out_dir"
+            f"{out} is in use by another process (an evaluate or data run): wait for it or use another out_dir"
         ) from None
     return fd
 
@@ -254,7 +256,7 @@ def one_line(err: BaseException) -> str:
 
 def _time_left(started_s: Sequence[float], timeout_s: float | None, now_s: float) -> float | None:
     """Seconds until the first of these jobs runs out of time (None: no limit)."""
-    if timeout_s is None or not started_s:
+    if timeout_s is None or math.isinf(timeout_s) or not started_s:
         return None
     return max(0.0, min(started_s) + timeout_s - now_s)
 
@@ -276,7 +278,11 @@ def _serve(conn, fn: Callable[[Any], Any]) -> None:
             job = conn.recv()
         except (EOFError, OSError):
             return
-        conn.send(_call(fn, job))
+        outcome = _call(fn, job)
+        try:
+            conn.send(outcome)
+        except (pickle.PicklingError, TypeError, AttributeError) as err:  # pickled before any byte is sent
+            conn.send((None, f"its result cannot be sent back ({one_line(err)})", traceback.format_exc()))
 
 
 def _exit_with_parent() -> None:
@@ -310,6 +316,7 @@ class _Worker:
         child_end.close()
         self.job: Any = None
         self.started_s = 0.0
+        self.broken = False
 
     def give(self, job: Any) -> None:
         """Hand `job` to the worker. If the worker died meanwhile, `take` will say so."""
@@ -318,18 +325,27 @@ class _Worker:
             self.conn.send(job)
 
     def take(self) -> Outcome:
-        """The outcome of the job the worker holds, once its pipe or its sentinel is ready."""
+        """The outcome of the job the worker holds, once its pipe or its sentinel is ready. A worker
+        that gives no readable result is `broken`: it is to be ended."""
         job, self.job = self.job, None
         try:
             value, error, trace = self.conn.recv()
         except (EOFError, OSError):  # the worker died, maybe half-way through its message
+            self.broken = True
             self.process.join(STOP_GRACE_S)
             code = self.process.exitcode
             how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             return Outcome(job, error=f"the worker process died ({how})")
         except Exception as err:  # e.g. a result of a class this process cannot import
+            self.broken = True
             return Outcome(job, error=f"its result could not be read ({one_line(err)})")
         return Outcome(job, value, error, trace)
+
+    def stop(self, timeout_s: float) -> Outcome:
+        """The job has run out of time: kill the worker, whatever it is doing."""
+        job, self.job, self.broken = self.job, None, True
+        self.process.kill()
+        return Outcome(job, error=_timed_out(timeout_s))
 
     def end(self) -> None:
         self.conn.close()
@@ -371,12 +387,10 @@ def _run_local(fn, jobs: list, runner: Runner, deliver: Callable[[Outcome], None
                 if w.conn in ready or w.process.sentinel in ready:
                     outcome = w.take()
                 elif runner.timeout_s is not None and now_s - w.started_s >= runner.timeout_s:
-                    outcome = Outcome(w.job, error=_timed_out(runner.timeout_s))
-                    w.job = None
-                    w.process.kill()  # whatever it is doing: its state is not to be trusted
+                    outcome = w.stop(runner.timeout_s)
                 else:
                     continue
-                if not outcome.ok and outcome.traceback is None:  # the worker died or was stopped
+                if w.broken:  # _assign starts another in its place
                     _end_all([w])
                     pool.remove(w)
                 deliver(outcome)

@@ -31,7 +31,7 @@ def wait_until(condition, what: str) -> None:
 
 
 def job_fn(job: tuple):
-    """A job: ("square", x) -> x * x; ("raise", msg); ("hang", pid_file); ("exit", code);
+    """A job: ("square", x) -> x * x; ("raise", msg); ("hang", pid_file); ("exit", code); ("lambda", x);
     ("pair", (folder, k)) -> (met the other job of `folder`, pid): a barrier of two jobs."""
     kind, arg = job
     if kind == "square":
@@ -43,6 +43,8 @@ def job_fn(job: tuple):
         time.sleep(3600)
     if kind == "exit":
         os._exit(arg)
+    if kind == "lambda":
+        return lambda: arg  # cannot be pickled back to the parent
     if kind == "pair":
         folder = Path(arg[0])
         folder.mkdir(exist_ok=True)
@@ -80,6 +82,7 @@ def test_outcomes_of_jobs_that_return_raise_hang_and_die(tmp_path):
     assert raised.error == "ValueError: bad value" and "Traceback" in raised.traceback
     assert out[todo[2]].error == "timed out after 1 s" and out[todo[2]].traceback is None
     assert out[("exit", 3)].error == "the worker process died (exit code 3)"
+    assert out[("lambda", 1)].error.startswith("its result cannot be sent back (PicklingError: ")
     hung = int((tmp_path / "pid").read_text())  # the hanging job's worker was ended with it
     wait_until(lambda: not alive(hung), "the hanging worker to end")
 
