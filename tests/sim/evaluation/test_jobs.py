@@ -74,6 +74,7 @@ def test_outcomes_of_jobs_that_return_raise_hang_and_die(tmp_path):
         ("raise", "bad value"),
         ("hang", str(tmp_path / "pid")),
         ("exit", 3),
+        ("lambda", 1),
         ("square", 4),
     ]
     out = run(Runner(workers=2, timeout_s=1.0), todo)
@@ -82,7 +83,7 @@ def test_outcomes_of_jobs_that_return_raise_hang_and_die(tmp_path):
     assert raised.error == "ValueError: bad value" and "Traceback" in raised.traceback
     assert out[todo[2]].error == "timed out after 1 s" and out[todo[2]].traceback is None
     assert out[("exit", 3)].error == "the worker process died (exit code 3)"
-    assert out[("lambda", 1)].error.startswith("its result cannot be sent back (PicklingError: ")
+    assert out[("lambda", 1)].error.startswith("its result cannot be sent back (AttributeError: Can't pickle")
     hung = int((tmp_path / "pid").read_text())  # the hanging job's worker was ended with it
     wait_until(lambda: not alive(hung), "the hanging worker to end")
 
