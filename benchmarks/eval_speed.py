@@ -4,9 +4,10 @@ interleaved so that the ratios compare like with like on a noisy machine.
 
 Each measurement runs the standard suite (every scenario; ground-truth perception, no clips) on
 the given seeds into a fresh folder and counts the whole wall time of `run_suite`: pool or Ray
-start-up, the runs, the records.
+start-up, the runs, the records (sim/evaluation/jobs.py runs them).
 
     .venv/bin/python benchmarks/eval_speed.py [--rounds 2] [--seeds 1 2] [--out benchmarks/results/eval_speed.json]
+    (a smoke test of the script: --rounds 1 --seeds 1 --scenarios follow_lead --out /tmp/eval_speed.json)
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--scenarios", nargs="+", default=SCENARIOS, help="default: the standard suite's")
     ap.add_argument("--out", default="benchmarks/results/eval_speed.json")
     args = ap.parse_args()
-    jobs = suite.make_jobs(SCENARIOS, args.seeds, ["ground_truth"])
+    jobs = suite.make_jobs(args.scenarios, args.seeds, ["ground_truth"])
     runs: dict[str, list[dict]] = {name: [] for name in CONFIGS}
     for r in range(args.rounds):
         for name, (workers, backend) in CONFIGS.items():
@@ -59,7 +61,7 @@ def main() -> None:
     rate = {name: statistics.median(m["runs_per_minute"] for m in ms) for name, ms in runs.items()}
     speedup = rate["local_2_workers"] / rate["local_1_worker"]
     out = {
-        "suite": f"{len(SCENARIOS)} scenarios x {len(args.seeds)} seeds = {len(jobs)} runs, ground truth, no clips",
+        "suite": f"{len(args.scenarios)} scenarios x {len(args.seeds)} seeds = {len(jobs)} runs, ground truth, no clips",
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "runs_per_minute": {name: round(v, 2) for name, v in rate.items()},
         "speedup_2_workers_over_1": round(speedup, 2),

@@ -3,11 +3,18 @@
 `Detector` folds BatchNorm into the convolutions, uses channels_last, freezes the model with
 TorchScript on the CPU and autocasts to bf16 on CUDA; `detect` takes uint8 frames of the model's
 input size and returns the decoded boxes (perception/detection/model.py `decode`).
+
+On the CPU, torch's results change with its thread count, in the last bits (oneDNN and torch split
+their work by thread): a score near the threshold can then flip a detection, and a closed-loop run
+would depend on the machine's cores or on how many runs share it. A Detector given `threads` runs
+every batch on that many threads, whatever torch's setting elsewhere in the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
@@ -37,10 +44,32 @@ def frozen(model: torch.nn.Module, height: int, width: int) -> torch.jit.ScriptM
         return torch.jit.freeze(torch.jit.trace(model.eval(), example, strict=False))
 
 
-class Detector:
-    """A loaded CenterNet on a device; `detect` takes a batch of frames of the model's size."""
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """torch's intra-op CPU threads set to `threads` while the block runs (None: left as they are)."""
+    old = torch.get_num_threads()
+    if threads is None or threads == old:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
-    def __init__(self, checkpoint: str, device: str = "auto", compile: bool = False):
+
+class Detector:
+    """A loaded CenterNet on a device; `detect` takes a batch of frames of the model's size.
+
+    `threads`: CPU threads per batch, fixed so that the same frames give the same detections whatever
+    the core count or the runs beside it (None: torch's setting, e.g. for batch evaluation)."""
+
+    def __init__(
+        self, checkpoint: str, device: str = "auto", compile: bool = False, threads: int | None = None
+    ):
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads={threads} is out of range: >= 1")
+        self.threads = threads
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -63,8 +92,9 @@ class Detector:
                 f"detector {self.path.name} expects uint8 frames of shape (H, W, 3) = {want}, "
                 f"got {batch.dtype} {batch.shape[1:] if batch.ndim == 4 else batch.shape}"
             )
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
-        x = x.float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-            out = self.model(x)
-        return decode(out, score_threshold=score_threshold, max_distance_m=self.config.max_distance_m)
+        with torch_threads(self.threads):
+            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
+            x = x.float().div_(255.0).contiguous(memory_format=torch.channels_last)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+                out = self.model(x)
+            return decode(out, score_threshold=score_threshold, max_distance_m=self.config.max_distance_m)

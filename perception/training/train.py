@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from perception import charts
 from perception.coco import CocoSplit, DatasetError, check_image_files, load_coco
@@ -33,7 +34,6 @@ from perception.detection.model import (
 )
 from perception.errors import InputError
 from perception.files import write_json
-from perception.progress import Progress
 from perception.training.augment import Augment
 from perception.training.dataset import DetectionDataset
 from perception.training.targets import collate, detection_loss, encode
@@ -187,10 +187,11 @@ def train(settings: TrainSettings, log=print) -> dict:
         if settings.max_steps and step >= settings.max_steps:
             break
         t0 = time.perf_counter()
-        bar = Progress(steps_per_epoch, f"epoch {epoch + 1}/{settings.epochs}", unit="steps")
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{settings.epochs}", unit="steps")
         train_set.dataset.set_epoch(epoch)
         loader = _loader(train_set, settings, True, settings.seed + epoch)
         sums, n, step = _train_epoch(model, optimiser, loader, settings, step, total_steps, autocast, bar)
+        bar.close()
         record = {
             "epoch": epoch + 1,
             "step": step,
@@ -221,7 +222,7 @@ def _train_epoch(
     step: int,
     total_steps: int,
     autocast: bool,
-    bar: Progress,
+    bar: tqdm,
 ) -> tuple[dict[str, float], int, int]:
     """One pass over `loader`, cut short at settings.max_steps steps in all.
 
@@ -244,7 +245,8 @@ def _train_epoch(
         n += 1
         for k, v in parts.items():
             sums[k] = sums.get(k, 0.0) + v
-        bar.update(1, note=f"loss {parts['total']:.3f}")
+        bar.set_postfix_str(f"loss {parts['total']:.3f}", refresh=False)
+        bar.update(1)
         if settings.max_steps and step >= settings.max_steps:
             break
     return sums, n, step

@@ -20,17 +20,17 @@ detection is neither rewarded nor punished, in training and evaluation.
 domain randomisation; val scenes drive the scenarios as shipped, so val measures the detector on
 what it meets in the closed loop.
 
-Train and val scenes use disjoint seeds, so no scene leaks across the split. Every file is written
-atomically and a scene counts as done only when its shard exists: a killed run resumes where it
-stopped. The same config gives the same files.
+Train and val scenes use disjoint seeds, so no scene leaks across the split. Scenes run through the
+job runner (sim/evaluation/jobs.py): the folder is locked while it is written, dataset.json fixes
+its settings (other settings into the same folder are refused), every file is written atomically
+and a scene counts as done only when its shard and images are on disk: a killed or interrupted run
+resumes where it stopped. The same config gives the same files.
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
@@ -39,14 +39,15 @@ import numpy as np
 from perception.coco import write_coco
 from perception.errors import InputError
 from perception.files import write_bytes, write_json
-from perception.progress import Progress
 from sim.data.summary import summarize
+from sim.evaluation.jobs import Outcome, Runner, claim_folder
 
 FORMAT_VERSION = 2  # 2: don't-care (iscrowd) boxes, clutter
 MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are don't-care boxes
 MIN_BOX_HEIGHT_PX = 5.0  # shorter boxes are don't-care boxes ...
 DONT_CARE_MIN_HEIGHT_PX = 2.0  # ... down to this height; shorter ones are left out
 MAX_TRUNCATION = 0.5  # boxes more than this share outside the image are don't-care boxes
+MANIFEST = "dataset.json"
 
 
 class DataError(InputError):
@@ -193,55 +194,52 @@ def _hydra(key: str, value) -> str:
 
 
 def generate(cfg: DataSettings) -> dict:
-    """Make (or finish) the dataset described by `cfg`; returns the summary."""
+    """Make (or finish) the dataset described by `cfg`; returns the summary.
+
+    DataError if scenes fail (the others are kept: a rerun retries the failed ones); FolderError
+    (an InputError) for a folder in use, of other settings, or not a dataset folder."""
     out = Path(cfg.out_dir)
+    runner = Runner(cfg.workers)
+    jobs = scene_jobs(cfg)
+    with claim_folder(out, MANIFEST, _identity(cfg), "dataset") as old:
+        if old is None:
+            write_json(out / MANIFEST, _identity(cfg))
+        todo = [j for j in jobs if not _scene_done(out, j)]
+        failed: list[Outcome] = []
+
+        def on_outcome(outcome: Outcome) -> str:
+            if not outcome.ok:
+                failed.append(outcome)
+            return "ok" if outcome.ok else "failed"
+
+        runner.run(run_scene, todo, on_outcome, desc="data", unit="scenes", done=len(jobs) - len(todo))
+        if failed:
+            first = failed[0]
+            raise DataError(
+                f"{len(failed)} of {len(todo)} scenes failed (rerun to retry them), "
+                f"e.g. {first.job.split}/{first.job.name}: {first.error}"
+            )
+        for split in ("train", "val"):
+            _merge(out, split, [j for j in jobs if j.split == split])
+        return summarize(out)
+
+
+def _identity(cfg: DataSettings) -> dict:
+    """What makes the dataset: every setting but where it goes and how many processes make it."""
     manifest = {"format_version": FORMAT_VERSION, **asdict(cfg)}
     manifest.pop("out_dir")
     manifest.pop("workers")
-    manifest["scenarios"] = list(cfg.scenarios)
-    manifest["sim_overrides"] = list(cfg.sim_overrides)
-    manifest["clutter"] = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in cfg.clutter.items()}
-    manifest_path = out / "dataset.json"
-    if manifest_path.exists():
-        try:
-            old = json.loads(manifest_path.read_text())
-        except json.JSONDecodeError:
-            raise DataError(
-                f"{manifest_path} is corrupt: delete the folder or choose another out_dir"
-            ) from None
-        if old != manifest:
-            changed = sorted(k for k in manifest if old.get(k) != manifest.get(k))
-            raise DataError(
-                f"{out} holds a dataset made with other settings ({', '.join(changed)}): "
-                "choose another out_dir or delete it"
-            )
-    else:
-        write_json(manifest_path, manifest)
-
-    jobs = scene_jobs(cfg)
-    todo = [j for j in jobs if not _scene_done(out, j)]
-    progress = Progress(len(jobs), "data", unit="scenes", done=len(jobs) - len(todo))
-    if todo:
-        if cfg.workers == 1:
-            for job in todo:
-                progress.update(1, note=run_scene(job))
-        else:
-            with ProcessPoolExecutor(cfg.workers, mp_context=get_context("spawn")) as pool:
-                for name in pool.map(run_scene, todo):
-                    progress.update(1, note=name)
-    for split in ("train", "val"):
-        _merge(out, split, [j for j in jobs if j.split == split])
-    return summarize(out)
+    return manifest
 
 
 def _scene_done(out: Path, job: SceneJob) -> bool:
-    """A scene is done when its shard and every image it lists are on disk."""
+    """A scene is done when its shard and every image it lists are on disk (a damaged shard: not)."""
     shard = out / "shards" / job.split / f"{job.name}.json"
     try:
-        records = json.loads(shard.read_text())
-    except (OSError, json.JSONDecodeError):
+        records = json.loads(shard.read_bytes())
+        return all((out / "images" / job.split / r["image"]["file_name"]).exists() for r in records)
+    except (OSError, ValueError, TypeError, KeyError):
         return False
-    return all((out / "images" / job.split / r["image"]["file_name"]).exists() for r in records)
 
 
 def _merge(out: Path, split: str, jobs: list[SceneJob]) -> None:

@@ -67,14 +67,18 @@ def test_data_is_deterministic_and_resumes(dataset, tmp_path):
     assert main(["data", f"out_dir={again}", *SCENES]) == 0
     for name in ("train.json", "val.json"):
         assert (again / "annotations" / name).read_bytes() == (dataset / "annotations" / name).read_bytes()
-    # A killed run: one scene's shard and one image are gone; the rerun restores them exactly.
-    shard = next((again / "shards" / "train").iterdir())
+    # A killed run: one scene's shard and one image are gone, another shard is damaged, temporary
+    # files are left; the rerun restores them exactly and sweeps the temporaries.
+    shard, damaged = sorted((again / "shards" / "train").iterdir())
     image = next((again / "images" / "train").iterdir())
     image_bytes = image.read_bytes()
     shard.unlink()
     image.unlink()
+    damaged.write_bytes(b"\x00\xff")
+    temporary = again / "images" / "train" / ".busy_street_s0_000.4242.tmp.png"
+    temporary.write_bytes(b"\x89PNG")
     assert main(["data", f"out_dir={again}", *SCENES]) == 0
-    assert image.read_bytes() == image_bytes
+    assert image.read_bytes() == image_bytes and not temporary.exists()
     assert (again / "annotations" / "train.json").read_bytes() == (
         dataset / "annotations" / "train.json"
     ).read_bytes()

@@ -13,6 +13,7 @@ import pytest
 from perception.types import PEDESTRIAN, VEHICLE
 from sim.app.cli import main
 from sim.evaluation import attribution, suite
+from sim.evaluation.jobs import FolderError, claim_folder
 from sim.metrics.events import Event, EventKind
 from sim.record import replay, runlog
 from sim.simulation import TICK_KEYS
@@ -85,24 +86,86 @@ def test_resume_skips_finished_runs_and_retries_missing_ones(local_suite, tmp_pa
     assert scores_of(again) == scores_of(records)
 
 
+def test_resume_reruns_damaged_records_and_sweeps_temporaries(local_suite, tmp_path):
+    src, jobs, records = local_suite
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
+    damaged = [b"\x89PNG\r\n\x00\xff", b"[1, 2]", b'{"status": "ok", "metr']  # binary, a list, truncated
+    for r, data in zip(records[:3], damaged, strict=True):
+        (out / r["run_dir"] / "result.json").write_bytes(data)
+    kept = out / records[3]["run_dir"] / "result.json"
+    stamp = kept.stat().st_mtime_ns
+    temporary = out / records[3]["run_dir"] / ".metrics.999.tmp.json"  # left by a killed run
+    temporary.write_text("{")
+    again = suite.run_suite(jobs, out, workers=2, clips=False)
+    assert scores_of(again) == scores_of(records)
+    for r in records[:3]:
+        assert json.loads((out / r["run_dir"] / "result.json").read_text())["status"] == "ok"
+    assert kept.stat().st_mtime_ns == stamp and not temporary.exists()
+
+
 def test_failing_and_hanging_runs_are_recorded_and_the_suite_completes(tmp_path):
     good = suite.Job("follow_lead", 1, "ground_truth")
-    bad = suite.Job("follow_lead", 2, "ground_truth", ("scenario.duration_s=-5",))  # raises in the run
+    bad = suite.Job("follow_lead", 2, "no_such_perception")  # raises in the run
     records = suite.run_suite([good, bad], tmp_path / "s", workers=2, clips=False)
     assert [r["status"] for r in records] == ["ok", "error"]
-    assert "duration_s" in records[1]["error"] and "Traceback" in records[1]["traceback"]
+    assert records[1]["error"].startswith("ConfigError: ") and "no_such_perception" in records[1]["error"]
+    assert len(records[1]["error"].splitlines()) == 1 and "Traceback" in records[1]["traceback"]
     stored = json.loads((tmp_path / "s" / records[1]["run_dir"] / "result.json").read_text())
     assert stored["status"] == "error"
-    # A run past its time limit is stopped and recorded; the other run of the pool still finishes.
-    slow = suite.run_suite([good], tmp_path / "t", workers=1, timeout_s=0.5, clips=False)
-    assert slow[0]["status"] == "error" and "timed out after 0.5 s" in slow[0]["error"]
+    # A run past its time limit is stopped and recorded. No run finishes in 10 ms: its worker alone
+    # takes longer to start.
+    slow = suite.run_suite([good], tmp_path / "t", workers=1, timeout_s=0.01, clips=False)
+    assert slow[0]["status"] == "error" and slow[0]["error"] == "timed out after 0.01 s"
     # A retry (here with time enough) replaces the failed record.
     again = suite.run_suite([good], tmp_path / "t", workers=1, clips=False)
     assert again[0]["status"] == "ok"
-    # The same run with other overrides is another job: it runs again, it is not skipped.
+    # Other overrides into the same folder are refused: they would overwrite its runs.
     other = suite.Job("follow_lead", 1, "ground_truth", ("sim.decision_hz=20",))
-    changed = suite.run_suite([other], tmp_path / "t", workers=1, clips=False)
-    assert changed[0]["overrides"] == ["sim.decision_hz=20"] and changed[0]["wall_s"] != again[0]["wall_s"]
+    with pytest.raises(FolderError, match=r"other settings \(overrides: \[\] there"):
+        suite.run_suite([other], tmp_path / "t", workers=1, clips=False)
+    assert json.loads((tmp_path / "t" / again[0]["run_dir"] / "result.json").read_text()) == again[0]
+
+
+def logs_of(out, records) -> dict:
+    """Every array of every run's log.npz, by run."""
+    logs = {}
+    for r in records:
+        with np.load(out / r["run_dir"] / "log.npz") as npz:
+            logs[r["run_dir"]] = {k: npz[k] for k in npz.files}
+    return logs
+
+
+def same_logs(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        a[run].keys() == b[run].keys() and all(np.array_equal(a[run][k], b[run][k]) for k in a[run])
+        for run in a
+    )
+
+
+@pytest.mark.slow
+def test_camera_runs_are_the_same_with_one_or_two_workers_and_on_ray(tmp_path, overrides=()):
+    """The CNN's results change with torch's thread count in the last bits; the detector runs on
+    one thread, so neither the worker count nor Ray (which gives its workers one thread) changes a
+    run."""
+    jobs = suite.make_jobs(["cut_in"], [2, 3], ["cnn"], overrides)
+    runs = {}
+    for name, workers, backend in [("w1", 1, "local"), ("w2", 2, "local"), ("ray", 2, "ray")]:
+        records = suite.run_suite(jobs, tmp_path / name, workers=workers, backend=backend, clips=False)
+        assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
+        runs[name] = metrics_without_wall_clock(records), logs_of(tmp_path / name, records)
+    for name in ("w2", "ray"):
+        assert runs[name][0] == runs["w1"][0], name
+        assert same_logs(runs[name][1], runs["w1"][1]), name
+
+
+def test_a_timeout_while_the_detector_loads_is_a_timeout(tmp_path):
+    """The time limit ends the worker wherever the run is: loading the detector too (which once came
+    back as a ConfigError, the error that loading raised)."""
+    (record,) = suite.run_suite(
+        suite.make_jobs(["cut_in"], [1], ["cnn"]), tmp_path, timeout_s=0.01, clips=False
+    )
+    assert record["status"] == "error" and record["error"] == "timed out after 0.01 s"
 
 
 def test_replay_recomputes_the_scores_and_renders_a_video(local_suite, capsys):
@@ -255,7 +318,7 @@ def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_pat
     (folder / "suite.json").write_text(json.dumps(old))
     (folder / "report.md").write_text("old results")
     err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={folder}"])
-    assert "bulletdrive 0.0.1" in err and "use another out_dir" in err
+    assert '"0.0.1" there' in err and "use another out_dir" in err
     assert json.loads((folder / "suite.json").read_text()) == old
     assert (folder / "report.md").read_text() == "old results"
     (tmp_path / "other").mkdir()
@@ -263,3 +326,16 @@ def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_pat
     assert "not a suite folder" in one_line_error(
         capsys, ["evaluate", "suite=smoke", f"out_dir={tmp_path / 'other'}"]
     )
+
+
+def test_a_damaged_or_busy_suite_folder_is_one_line(capsys, local_suite, tmp_path):
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "suite.json").write_bytes(b"\x00\xff\x00")
+    err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={damaged}"])
+    assert "suite.json is damaged" in err
+    busy = tmp_path / "busy"
+    shutil.copytree(local_suite[0], busy)
+    with claim_folder(busy, "suite.json", {}, "suite"):  # as another evaluate would hold it
+        err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={busy}"])
+    assert "is in use by another process" in err
