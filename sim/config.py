@@ -60,7 +60,9 @@ class Bounds:
 
 def _number(value: float | None) -> str:
     """2147483647 rather than 2.14748e+09; 0.05 rather than 0.050000."""
-    return str(int(value)) if value is not None and float(value).is_integer() else f"{value:g}"
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def bounded(

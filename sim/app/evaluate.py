@@ -27,7 +27,7 @@ Re-running the same command skips finished runs and retries failed ones.
   suite=standard|smoke   seeds=N (1..N) or seeds=[3,7]   perception=ground_truth,noisy,cnn
   workers=2   backend=local|ray   ray_address=auto   timeout_s=600   out_dir=FOLDER
   scorer=carla-leaderboard-2.0|carla-leaderboard-2.1|nuplan-closed-loop-weighted-average
-  overrides=[sim.ego_model=kinematic]   drive overrides for every run
+  'overrides=["sim.ego_model=kinematic"]'   drive overrides for every run
   hydra.searchpath=[file://MY_CONF]     your own suites and scenarios (MY_CONF/suite, MY_CONF/scenario)
 Example: bulletdrive evaluate suite=standard seeds=20 perception=ground_truth,cnn"""
 
