@@ -3,9 +3,10 @@ registered in Hydra's ConfigStore as `<command>_schema` and named first in that 
 
 Hydra checks each value's type as it composes; `sim.config.check_fields` (in `__post_init__`)
 checks the ranges and choices declared with `bounded`, `one_of` and `identifier`. The values live
-in the YAML only: no field here has a default. The swappable parts (perception, decision, control:
-`_target_` configs) are free-form here; the entry point checks them by building them. A scenario is
-free-form here too: its numbers may be ranges, and sim/scenario/schema.py is its schema.
+in the YAML only: no field here has a default, but a suite's description (a user's suite may leave
+it out). The swappable parts (perception, decision, control: `_target_` configs) are free-form
+here; the entry point checks them by building them. A scenario is free-form here too: its numbers
+may be ranges, and sim/scenario/schema.py is its schema.
 """
 
 from __future__ import annotations
@@ -48,19 +49,15 @@ class SuiteConfig:
     """conf/suite/*.yaml: scenarios x seeds."""
 
     name: str = identifier()  # the default out_dir is named after it
-    description: str
     scenarios: list[str]
     seeds: list[int]
+    description: str = ""  # a user's suite may leave it out
 
     def __post_init__(self):
         check_fields(self, "suite.")
         check(len(self.scenarios) > 0, "suite.scenarios", self.scenarios, "at least one scenario")
-        check(
-            all(0 <= s <= MAX_SEED for s in self.seeds),
-            "suite.seeds",
-            self.seeds,
-            f"seeds in [0, {MAX_SEED}]",
-        )
+        ok = len(self.seeds) > 0 and all(0 <= s <= MAX_SEED for s in self.seeds)
+        check(ok, "suite.seeds", self.seeds, f"at least one seed, each in [0, {MAX_SEED}]")
 
 
 @dataclass
