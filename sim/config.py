@@ -1,136 +1,208 @@
-"""Schemas of the `sim` config group. The values (the defaults) live in conf/sim/*.yaml only.
+"""Schemas of the `sim` config group, and the field bounds that every config schema uses.
 
-The CLI merges the composed YAML into these dataclasses, so an unknown key or a wrong type is an
-error naming the key, and `__post_init__` rejects values out of range. Library code receives these
-plain dataclasses, never a DictConfig.
+A schema is a dataclass: OmegaConf checks each field's type when Hydra composes the config, and
+`check_fields` (called in `__post_init__`) checks the range or the choices a field declares with
+`bounded(...)` or `one_of(...)`. Sizes, rates and durations have an upper bound too, so that no
+accepted value can exhaust memory or run for ever. The values (the defaults) live in
+conf/sim/*.yaml only. Library code receives these plain dataclasses, never a DictConfig.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+from perception.errors import InputError
+
+IDENTIFIER = re.compile(r"[A-Za-z0-9_-]+")  # names that become folder names: no "/", no ".."
+
+
+class SchemaError(InputError):
+    """A config value out of its declared range; the message names the key, the value and the range."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a field admits: a numeric interval, a set of choices, or a plain identifier."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # low < value, not low <= value
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    identifier: bool = False
+
+    def admits(self, value: Any) -> bool:
+        if self.choices:
+            return value in self.choices
+        if self.identifier:
+            return isinstance(value, str) and IDENTIFIER.fullmatch(value) is not None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def __str__(self) -> str:
+        if self.choices:
+            return f"one of {', '.join(map(str, self.choices))}"
+        if self.identifier:
+            return "letters, digits, _ and - only"
+        low, high = _number(self.low), _number(self.high)
+        if self.high is None:
+            return f"{'>' if self.low_open else '>='} {low}"
+        if self.low is None:
+            return f"{'<' if self.high_open else '<='} {high}"
+        return f"in {'(' if self.low_open else '['}{low}, {high}{')' if self.high_open else ']'}"
+
+
+def _number(value: float | None) -> str:
+    """2147483647 rather than 2.14748e+09; 0.05 rather than 0.050000."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def bounded(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+    default: Any = MISSING,
+) -> Any:
+    """A dataclass field with a numeric range (give `default` only where the schema owns the value)."""
+    return field(default=default, metadata={"bounds": Bounds(low, high, low_open, high_open)})
+
+
+def one_of(*choices: str, default: Any = MISSING) -> Any:
+    """A dataclass field that takes one of `choices`."""
+    return field(default=default, metadata={"bounds": Bounds(choices=tuple(choices))})
+
+
+def identifier(default: Any = MISSING) -> Any:
+    """A dataclass field holding a name that may become a folder name (letters, digits, _ and -)."""
+    return field(default=default, metadata={"bounds": Bounds(identifier=True)})
+
+
+def bounds_of(f) -> Bounds | None:
+    return f.metadata.get("bounds")
+
+
+def check_fields(obj, prefix: str) -> None:
+    """Raise SchemaError naming `prefix + field` for the first field outside its declared bounds."""
+    for f in fields(obj):
+        bounds, value = bounds_of(f), getattr(obj, f.name)
+        if bounds is not None and value is not None and not bounds.admits(value):
+            raise SchemaError(out_of_range(f"{prefix}{f.name}", value, bounds))
+
+
+def out_of_range(key: str, value: Any, bounds: Bounds) -> str:
+    if bounds.choices:
+        return f"{key}={value!r} is not one of {', '.join(map(str, bounds.choices))}"
+    if bounds.identifier:
+        return f"{key}={value!r} is not a plain name: {bounds}"
+    return f"{key}={value!r} is out of range: {bounds}"
 
 
 def check(cond: bool, key: str, value, want: str) -> None:
-    """Raise ValueError naming the key when a config value is out of range."""
+    """Raise SchemaError naming the key when a relation between config values does not hold."""
     if not cond:
-        raise ValueError(f"{key}={value!r} is out of range: {want}")
+        raise SchemaError(f"{key}={value!r} is out of range: {want}")
 
 
-def positive(key: str, value: float) -> None:
-    check(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key, value, "> 0")
+# The bounds. Rates and durations bound the number of ticks a run stores; sizes bound a frame.
+MAX_PHYSICS_HZ = 1000.0
+MAX_CONTROL_HZ = 100.0
+MAX_CAMERA_WIDTH_PX, MAX_CAMERA_HEIGHT_PX = 1920, 1200
+MAX_ACCEL_MPS2 = 20.0
 
 
 @dataclass
 class CameraConfig:
     enabled: bool  # render camera frames (needed for video and camera perception)
-    width: int  # [px]
-    height: int  # [px]
-    hfov_deg: float  # horizontal field of view
-    mount_x_m: float  # forward of the vehicle centre
-    mount_z_m: float  # above the ground
-    pitch_deg: float  # positive looks down
-    near_m: float
-    far_m: float
-    max_label_distance_m: float  # ground-truth boxes are made for actors nearer than this
-    noise_std: float  # Gaussian pixel noise, in 0-255 intensity units (domain randomisation)
+    width: int = bounded(16, MAX_CAMERA_WIDTH_PX)  # [px]
+    height: int = bounded(16, MAX_CAMERA_HEIGHT_PX)  # [px]
+    hfov_deg: float = bounded(0, 170, low_open=True, high_open=True)  # horizontal field of view
+    mount_x_m: float = bounded(-10, 10)  # forward of the vehicle centre
+    mount_z_m: float = bounded(0, 10, low_open=True)  # above the ground
+    pitch_deg: float = bounded(-90, 90)  # positive looks down
+    near_m: float = bounded(0, 10, low_open=True)
+    far_m: float = bounded(0, 1000, low_open=True)
+    max_label_distance_m: float = bounded(0, 1000, low_open=True)  # boxes for actors nearer than this
+    noise_std: float = bounded(
+        0, 255
+    )  # Gaussian pixel noise, in 0-255 intensity units (domain randomisation)
 
     def __post_init__(self):
-        check(isinstance(self.width, int) and self.width >= 16, "sim.camera.width", self.width, ">= 16")
+        check_fields(self, "sim.camera.")
         check(
-            isinstance(self.height, int) and self.height >= 16,
-            "sim.camera.height",
-            self.height,
-            ">= 16",
+            self.far_m > self.near_m, "sim.camera.far_m", self.far_m, f"> sim.camera.near_m ({self.near_m:g})"
         )
-        check(0 < self.hfov_deg < 170, "sim.camera.hfov_deg", self.hfov_deg, "in (0, 170)")
-        positive("sim.camera.near_m", self.near_m)
-        check(self.far_m > self.near_m, "sim.camera.far_m", self.far_m, "> near_m")
-        positive("sim.camera.max_label_distance_m", self.max_label_distance_m)
-        check(self.noise_std >= 0, "sim.camera.noise_std", self.noise_std, ">= 0")
 
 
 @dataclass
 class VehicleConfig:
     """The ego car (NPC cars use the same size unless a scenario says otherwise)."""
 
-    length_m: float
-    width_m: float
-    height_m: float
-    wheelbase_m: float
-    wheel_radius_m: float
-    mass_kg: float
-    max_steer_rad: float
-    max_steer_rate_radps: float
-    max_accel_mps2: float
-    max_decel_mps2: float  # positive
+    length_m: float = bounded(0, 20, low_open=True)
+    width_m: float = bounded(0, 5, low_open=True)
+    height_m: float = bounded(0, 5, low_open=True)
+    wheelbase_m: float = bounded(0, 15, low_open=True)
+    wheel_radius_m: float = bounded(0, 2, low_open=True)
+    mass_kg: float = bounded(0, 50_000, low_open=True)
+    max_steer_rad: float = bounded(0, 1.2, low_open=True, high_open=True)
+    max_steer_rate_radps: float = bounded(0, 10, low_open=True)
+    max_accel_mps2: float = bounded(0, MAX_ACCEL_MPS2, low_open=True)
+    max_decel_mps2: float = bounded(0, MAX_ACCEL_MPS2, low_open=True)  # positive
 
     def __post_init__(self):
-        for key in ("length_m", "width_m", "height_m", "wheelbase_m", "wheel_radius_m", "mass_kg"):
-            positive(f"sim.vehicle.{key}", getattr(self, key))
-        check(0 < self.max_steer_rad < 1.2, "sim.vehicle.max_steer_rad", self.max_steer_rad, "in (0, 1.2)")
-        positive("sim.vehicle.max_steer_rate_radps", self.max_steer_rate_radps)
-        positive("sim.vehicle.max_accel_mps2", self.max_accel_mps2)
-        positive("sim.vehicle.max_decel_mps2", self.max_decel_mps2)
+        check_fields(self, "sim.vehicle.")
 
 
 @dataclass
 class TrafficConfig:
     """NPC vehicles: IDM along their lane and MOBIL lane changes (see decision/idm.py)."""
 
-    accel_max_mps2: float
-    decel_comfort_mps2: float
-    time_headway_s: float
-    min_gap_m: float
-    politeness: float
-    min_accel_gain_mps2: float
-    max_braking_imposed_mps2: float
-    lane_change_period_s: float  # an NPC decides on a lane change at most this often
-    lane_change_duration_s: float  # how long the lateral move takes
-    max_decel_mps2: float  # hard limit on NPC braking (positive)
+    accel_max_mps2: float = bounded(0, MAX_ACCEL_MPS2, low_open=True)
+    decel_comfort_mps2: float = bounded(0, MAX_ACCEL_MPS2, low_open=True)
+    time_headway_s: float = bounded(0, 10, low_open=True)
+    min_gap_m: float = bounded(0, 50)
+    politeness: float = bounded(0, 1)
+    min_accel_gain_mps2: float = bounded(0, MAX_ACCEL_MPS2)
+    max_braking_imposed_mps2: float = bounded(0, MAX_ACCEL_MPS2, low_open=True)
+    lane_change_period_s: float = bounded(0, 60, low_open=True)  # an NPC decides at most this often
+    lane_change_duration_s: float = bounded(0, 30, low_open=True)  # how long the lateral move takes
+    max_decel_mps2: float = bounded(0, MAX_ACCEL_MPS2, low_open=True)  # hard limit on NPC braking (positive)
 
     def __post_init__(self):
-        for key in (
-            "accel_max_mps2",
-            "decel_comfort_mps2",
-            "time_headway_s",
-            "lane_change_period_s",
-            "lane_change_duration_s",
-            "max_decel_mps2",
-        ):
-            positive(f"sim.traffic.{key}", getattr(self, key))
-        check(self.min_gap_m >= 0, "sim.traffic.min_gap_m", self.min_gap_m, ">= 0")
+        check_fields(self, "sim.traffic.")
 
 
 @dataclass
 class SimConfig:
-    physics_hz: float  # PyBullet step rate (physics ego)
-    control_hz: float  # control rate (the controller tracks the latest plan every tick)
-    decision_hz: float  # perception -> planner rate (and on every camera frame)
-    camera_hz: float  # camera render rate (when the camera is enabled)
-    ego_model: str  # "physics" (PyBullet multibody car) or "kinematic" (bicycle model)
-    renderer: str  # "auto" (EGL plugin when it loads, else TinyRenderer), "egl" or "tiny"
-    randomise: bool  # domain randomisation from the seed (colours, road shade, light, noise)
-    blocked_timeout_s: float  # ego standing still this long (with nothing to wait for) = blocked
-    camera: CameraConfig
-    vehicle: VehicleConfig
-    traffic: TrafficConfig
+    physics_hz: float = bounded(0, MAX_PHYSICS_HZ, low_open=True)  # PyBullet step rate (physics ego)
+    control_hz: float = bounded(0, MAX_CONTROL_HZ, low_open=True)  # the controller tracks the latest plan
+    decision_hz: float = bounded(0, MAX_CONTROL_HZ, low_open=True)  # perception -> planner rate
+    camera_hz: float = bounded(0, MAX_CONTROL_HZ, low_open=True)  # camera render rate (camera enabled)
+    ego_model: str = one_of("physics", "kinematic")  # PyBullet multibody car, or bicycle model
+    renderer: str = one_of("auto", "egl", "tiny")  # auto: the EGL plugin when it loads, else TinyRenderer
+    randomise: bool = field()  # domain randomisation from the seed (colours, road shade, light, noise)
+    blocked_timeout_s: float = bounded(0, 3600, low_open=True)  # standing still this long = blocked
+    camera: CameraConfig = field()
+    vehicle: VehicleConfig = field()
+    traffic: TrafficConfig = field()
 
     def __post_init__(self):
-        positive("sim.physics_hz", self.physics_hz)
-        positive("sim.control_hz", self.control_hz)
-        positive("sim.camera_hz", self.camera_hz)
-        positive("sim.decision_hz", self.decision_hz)
-        check(self.physics_hz >= self.control_hz, "sim.physics_hz", self.physics_hz, ">= control_hz")
-        check(self.control_hz >= self.decision_hz, "sim.control_hz", self.control_hz, ">= decision_hz")
-        check(self.control_hz >= self.camera_hz, "sim.control_hz", self.control_hz, ">= camera_hz")
+        check_fields(self, "sim.")
+        for key in ("decision_hz", "camera_hz"):
+            value = getattr(self, key)
+            check(value <= self.control_hz, f"sim.{key}", value, f"<= sim.control_hz ({self.control_hz:g})")
         check(
-            self.ego_model in ("physics", "kinematic"),
-            "sim.ego_model",
-            self.ego_model,
-            "one of physics, kinematic",
+            self.control_hz <= self.physics_hz,
+            "sim.control_hz",
+            self.control_hz,
+            f"<= sim.physics_hz ({self.physics_hz:g})",
         )
-        check(
-            self.renderer in ("auto", "egl", "tiny"), "sim.renderer", self.renderer, "one of auto, egl, tiny"
-        )
-        positive("sim.blocked_timeout_s", self.blocked_timeout_s)

@@ -41,9 +41,10 @@ def detect_eval(
     data_dir: str,
     split: str,
     out_dir: str,
-    batch_size: int = 16,
-    score_threshold: float = 0.01,
-    device: str = "auto",
+    *,
+    batch_size: int,
+    score_threshold: float,
+    device: str,
 ) -> dict:
     data = load_coco(data_dir, split)
     detector = Detector(checkpoint, device)

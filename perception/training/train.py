@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +59,8 @@ class TrainSettings:
     amp: bool  # bf16 autocast on CUDA
     resume: bool
     num_workers: int
-    augment: dict = field(default_factory=dict)
-    max_steps: int = 0  # stop after this many optimiser steps in all (0: no limit), for smoke tests
+    augment: dict  # Augment's parameters
+    max_steps: int  # stop after this many optimiser steps in all (0: no limit), for smoke tests
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.warmup_steps < 0:

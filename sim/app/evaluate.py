@@ -1,98 +1,141 @@
-"""`bulletdrive evaluate` and `bulletdrive replay`: the Hydra edge of suites (sim/evaluation/suite.py), reports
-(sim/evaluation/report.py) and replays (sim/record/replay.py)."""
+"""`bulletdrive evaluate`: the Hydra edge of suites (sim/evaluation/suite.py) and their reports
+(sim/evaluation/report.py).
+
+Everything a run could fail on for its config is checked before the first run: the suite's
+scenarios and perceivers exist, and the drive config of every scenario composes with the given
+`overrides` and samples for every seed, and every perceiver's stack builds. Overrides may not pin
+what the suite varies (seed, scenario, perception, the run folder). `hydra.searchpath` reaches the
+suite, its scenarios and every run.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import OmegaConf
-
+from perception.errors import InputError
 from sim.app import config as C
+from sim.app.schemas import MAX_SEED, EvaluateConfig
 from sim.evaluation import report, suite
-from sim.metrics import scores
+from sim.simulation import seeds as seed_streams
 
-EVALUATE_KEYS = {
-    "suite", "seeds", "perceivers", "overrides", "workers", "backend", "ray_address", "timeout_s", "scorer",
-    "clips", "out_dir",
-}  # fmt: skip
-SUITE_KEYS = {"name", "description", "scenarios", "seeds"}
-LIST_KEYS = ("perceivers=", "seeds=")  # `perceivers=a,b` means the list [a, b]
+HELP = """usage: bulletdrive evaluate [OVERRIDES...]
+
+Run every scenario x seed x perceiver of a suite (conf/suite/) and write one run folder
+per run plus report.md / report.json / PNG plots in out_dir (conf/evaluate.yaml).
+Re-running the same command skips finished runs and retries failed ones.
+  suite=standard|smoke   seeds=N (1..N) or seeds=[3,7]   perception=ground_truth,noisy,cnn
+  workers=2   backend=local|ray   ray_address=auto   timeout_s=600   out_dir=FOLDER
+  scorer=carla-leaderboard-2.0|carla-leaderboard-2.1|nuplan-closed-loop-weighted-average
+  'overrides=["sim.ego_model=kinematic"]'   drive overrides for every run
+  hydra.searchpath=[file://MY_CONF]     your own suites and scenarios (MY_CONF/suite, MY_CONF/scenario)
+Example: bulletdrive evaluate suite=standard seeds=20 perception=ground_truth,cnn"""
+
+LIST_KEYS = ("perceivers", "seeds")  # `perceivers=a,b` means the list [a, b]
+PINNED = ("seed", "scenario", "perception")  # what the suite varies: not for `overrides`
+MAX_SEEDS = 10_000
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to run the jobs of a checked evaluate config."""
+
+    suite: str
+    out_dir: Path
+    workers: int
+    backend: str
+    ray_address: str | None
+    timeout_s: float
+    scorer: str
+    clips: bool
+    perceptions: list[str]
 
 
 def _as_lists(args: list[str]) -> list[str]:
-    """Hydra reads `key=a,b` as a sweep; for these keys it means a list, as users write it.
-    `perception=...` (the drive command's group name) is the same as `perceivers=...`."""
+    """Hydra reads `key=a,b` as a sweep; for these keys it means a list, as users write it, and
+    `perceivers=a` means [a]. `perception=...` (the drive command's group name) is `perceivers=...`."""
     out = []
     for a in args:
         if a.startswith("perception="):
             a = "perceivers=" + a.split("=", 1)[1]
-        if a.startswith(LIST_KEYS) and "," in a and "[" not in a:
-            key, value = a.split("=", 1)
+        key, _, value = a.partition("=")
+        if key in LIST_KEYS and "[" not in value and ("," in value or key == "perceivers"):
             a = f"{key}=[{value}]"
         out.append(a)
     return out
 
 
-def _seeds(value, suite_seeds) -> list[int]:
+def _seeds(value, suite_seeds: list[int]) -> list[int]:
+    """null: the suite's seeds; N: seeds 1..N; a list: those seeds."""
     if value is None:
-        value = list(suite_seeds)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        if value <= 0:
-            raise C.ConfigError(f"seeds={value} is out of range: a number of seeds >= 1, or a list of seeds")
-        value = list(range(1, value + 1))
-    if not value or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
-        raise C.ConfigError(f"seeds={value}: give a number >= 1 or a non-empty list of integer seeds >= 0")
-    return [int(s) for s in value]
-
-
-def _value(cfg, key: str):
-    """cfg[key] as plain Python, whether it is a list or a single value."""
-    return C.plain(cfg, key) if OmegaConf.is_list(cfg[key]) else cfg[key]
-
-
-def plan(args: list[str]) -> tuple[list[suite.Job], dict]:
-    """Validate the evaluate config and list its jobs; (jobs, settings). ConfigError on bad input."""
-    cfg, _ = C.load("evaluate", _as_lists(args))
-    C.check_keys(cfg, EVALUATE_KEYS)
-    spec = C.plain(cfg, "suite")
-    unknown = sorted(set(spec) - SUITE_KEYS)
-    if unknown or not spec.get("scenarios"):
-        raise C.ConfigError(f"suite {spec.get('name')}: needs scenarios and seeds; unknown keys {unknown}")
-    known = set(C.available("scenario"))
-    for name in spec["scenarios"]:
-        if name not in known:
+        return list(suite_seeds)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_SEEDS:
             raise C.ConfigError(
-                f"unknown scenario '{name}' in suite {spec['name']}; available: {', '.join(sorted(known))}"
+                f"seeds={value} is out of range: a number of seeds in [1, {MAX_SEEDS}], or a list of seeds"
             )
-    seeds = _seeds(_value(cfg, "seeds"), spec.get("seeds", []))
-    perceptions = _value(cfg, "perceivers")
-    perceptions = [perceptions] if isinstance(perceptions, str) else list(perceptions)
-    options = C.available("perception")
+        return list(range(1, value + 1))
+    ok = isinstance(value, list) and 0 < len(value) <= MAX_SEEDS
+    if not ok or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value
+    ):
+        raise C.ConfigError(
+            f"seeds={value}: give a number >= 1 or a non-empty list of integer seeds in [0, {MAX_SEED}]"
+        )
+    return list(value)
+
+
+def _run_overrides(overrides: list[str]) -> list[str]:
+    """The user's drive overrides for every run; those that pin what the suite varies are refused."""
+    for key, line in C.override_keys(overrides):
+        if key.lstrip("+~") in PINNED or key.startswith("hydra."):
+            raise C.ConfigError(
+                f"overrides: '{line}' would pin what the suite varies or where runs go; "
+                "use evaluate's seeds=, suite=, perception=, out_dir= or hydra.searchpath= instead"
+            )
+    return list(overrides)
+
+
+def _check_runs(scenarios: list[str], seeds: list[int], perceptions: list[str], overrides: list[str]) -> None:
+    """Fail now, not in every run: compose each scenario's drive config with the overrides and
+    sample it for every seed (composing is the slow part: once per scenario); build each
+    perceiver's stack once."""
+    for scenario in scenarios:
+        seed = seeds[0]
+        try:
+            cfg, _ = C.load("drive", [f"scenario={scenario}", f"perception={perceptions[0]}", *overrides])
+            for seed in seeds:
+                C.scenario_spec(cfg, seed_streams(seed)[0])
+        except InputError as err:
+            raise C.ConfigError(
+                f"{err} (in run {perceptions[0]}/{scenario}/seed{seed:03d}, overrides {overrides})"
+            ) from None
     for p in perceptions:
-        if p not in options:
-            raise C.ConfigError(f"unknown perception '{p}'; available: {', '.join(options)}")
-    if len(set(perceptions)) != len(perceptions):
-        raise C.ConfigError(f"perception lists one option twice: {perceptions}")
-    if cfg.scorer not in scores.SCORERS:
-        raise C.ConfigError(f"unknown scorer '{cfg.scorer}'; available: {', '.join(scores.SCORERS)}")
-    overrides = [str(o) for o in C.plain(cfg, "overrides")]
-    for p in perceptions:  # fail now, not in every run: bad overrides, a missing checkpoint, ...
-        drive_cfg, _ = C.load("drive", [f"perception={p}", f"scenario={spec['scenarios'][0]}", *overrides])
-        C.build_stack(drive_cfg, C.sim_config(drive_cfg))
-    jobs = suite.make_jobs(spec["scenarios"], seeds, perceptions, overrides)
-    settings = {
-        "suite": spec["name"],
-        "out_dir": Path(str(cfg.out_dir)),
-        "workers": int(cfg.workers),
-        "backend": str(cfg.backend),
-        "ray_address": None if cfg.ray_address is None else str(cfg.ray_address),
-        "timeout_s": float(cfg.timeout_s),
-        "scorer": str(cfg.scorer),
-        "clips": bool(cfg.clips),
-        "perceptions": perceptions,
-    }
-    if not settings["timeout_s"] > 0:
-        raise C.ConfigError(f"timeout_s={settings['timeout_s']} is out of range: > 0")
+        try:
+            cfg, _ = C.load("drive", [f"perception={p}", f"scenario={scenarios[0]}", *overrides])
+            C.build_stack(cfg, C.sim_config(cfg))
+        except InputError as err:
+            raise C.ConfigError(f"{err} (perception {p}, overrides {overrides})") from None
+
+
+def plan(args: list[str]) -> tuple[list[suite.Job], Settings]:
+    """Check the evaluate config and list its jobs. InputError on bad input, with nothing written."""
+    searchpath = C.searchpath_overrides(args)
+    ev: EvaluateConfig = C.load_checked("evaluate", _as_lists(args)).values
+    C.check_known("scenario", ev.suite.scenarios, searchpath, f" in suite {ev.suite.name}")
+    seeds = _seeds(ev.seeds, ev.suite.seeds)
+    perceptions = list(ev.perceivers)
+    if not perceptions or len(set(perceptions)) != len(perceptions):
+        raise C.ConfigError(f"perception={','.join(perceptions)}: give each option once, at least one")
+    C.check_known("perception", perceptions, searchpath, "")
+    overrides = [*searchpath, *_run_overrides(ev.overrides)]
+    _check_runs(ev.suite.scenarios, seeds, perceptions, overrides)
+    C.check_out_dir(ev.out_dir, "out_dir")
+    jobs = suite.make_jobs(ev.suite.scenarios, seeds, perceptions, overrides)
+    settings = Settings(
+        ev.suite.name, Path(ev.out_dir), ev.workers, ev.backend, ev.ray_address, ev.timeout_s, ev.scorer,
+        ev.clips, perceptions,
+    )  # fmt: skip
     return jobs, settings
 
 
@@ -100,9 +143,7 @@ def evaluate(args: list[str]) -> tuple[list[dict], Path]:
     """Run (or resume) a suite and write its report; returns the records and the report path."""
     jobs, s = plan(args)
     try:
-        records = suite.run_suite(
-            jobs, s["out_dir"], s["workers"], s["backend"], s["ray_address"], s["timeout_s"], s["clips"]
-        )
+        records = suite.run_suite(jobs, s.out_dir, s.workers, s.backend, s.ray_address, s.timeout_s, s.clips)
     except suite.SuiteError as err:
         raise C.ConfigError(str(err)) from None
     attributions = [
@@ -111,8 +152,16 @@ def evaluate(args: list[str]) -> tuple[list[dict], Path]:
         if r["status"] == "ok"
         for row in r.get("attribution", [])
     ]
-    title = f"suite {s['suite']}: {len(jobs)} runs ({', '.join(s['perceptions'])})"
-    path = report.write_report(
-        records, attributions, s["out_dir"], s["scorer"], title, baseline=s["perceptions"][0]
-    )
+    title = f"suite {s.suite}: {len(jobs)} runs ({', '.join(s.perceptions)})"
+    path = report.write_report(records, attributions, s.out_dir, s.scorer, title, baseline=s.perceptions[0])
     return records, path
+
+
+def run(args: list[str]) -> int:
+    records, path = evaluate(args)
+    errors = [r for r in records if r["status"] != "ok"]
+    print(f"{len(records) - len(errors)} runs ok, {len(errors)} errors")
+    for r in errors[:10]:
+        print(f"  error: {r['run_dir']}: {r['error']}")
+    print(f"report: {path}")
+    return 1 if errors else 0

@@ -11,17 +11,9 @@ from dataclasses import dataclass, field
 
 from decision.route import Road, Route
 from perception.errors import InputError
+from sim.config import bounded
 
-ACTOR_KINDS = {
-    "vehicle": ("car", "van"),
-    "pedestrian": ("pedestrian",),
-    "obstacle": ("cone", "barrier", "car"),
-}
-BEHAVIOURS = {
-    "vehicle": ("idm", "keep_lane", "cut_in", "brake", "static"),
-    "pedestrian": ("cross", "static"),
-    "obstacle": ("static",),
-}
+MAX_TRAFFIC = 100  # NPC vehicles of `traffic`
 
 
 class ScenarioError(InputError):
@@ -62,14 +54,15 @@ class ActorSpec:
 
 @dataclass(frozen=True)
 class TrafficSpec:
-    """Random NPC vehicles placed around the ego (IDM + MOBIL)."""
+    """Random NPC vehicles placed around the ego (IDM + MOBIL). Also the schema of a scenario's
+    `traffic` entry (sim/scenario/schema.py): these defaults apply to keys a scenario leaves out."""
 
-    count: int = 0
-    ds_min_m: float = -40.0  # range of placement relative to the ego start
-    ds_max_m: float = 200.0
-    speed_min_mps: float = 10.0
-    speed_max_mps: float = 20.0
-    min_spacing_m: float = 12.0  # centre to centre, same lane
+    count: int = bounded(0, MAX_TRAFFIC, default=0)
+    ds_min_m: float = bounded(-10_000, 10_000, default=-40.0)  # placement relative to the ego start
+    ds_max_m: float = bounded(-10_000, 10_000, default=200.0)
+    speed_min_mps: float = bounded(0, 70, default=10.0)
+    speed_max_mps: float = bounded(0, 70, default=20.0)
+    min_spacing_m: float = bounded(0, 1000, low_open=True, default=12.0)  # centre to centre, same lane
 
 
 @dataclass(frozen=True)

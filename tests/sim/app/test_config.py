@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from sim.app import config as C
+from sim.app import schemas
 from sim.app.cli import main
 from sim.simulation import RandomStreams
 
@@ -29,11 +30,30 @@ def test_every_option_of_every_group_composes(group, tiny_checkpoint):
             [f"perception.checkpoint={tiny_checkpoint}"] if (group, option) == ("perception", "cnn") else []
         )
         cfg, _ = C.load("drive", [f"{group}={option}", *extra])
-        C.check_keys(cfg, {"sim", "scenario", "perception", "decision", "control", "seed", "video", "plot"})
         sim_cfg = C.sim_config(cfg)
         spec = C.scenario_spec(cfg, RandomStreams.from_seed(1).scenario)
         C.build_stack(cfg, sim_cfg)
         assert spec.route.goal_s_m <= spec.road.length_m
+
+
+@pytest.mark.parametrize("command", sorted(schemas.SCHEMAS))
+def test_every_command_config_composes_into_its_schema(command):
+    loaded = C.load_checked(command, [])
+    assert isinstance(loaded.values, schemas.SCHEMAS[command])
+
+
+def test_every_suite_composes_and_names_known_scenarios():
+    for option in C.available("suite"):
+        suite = C.load_checked("evaluate", [f"suite={option}"]).values.suite
+        C.check_known("scenario", suite.scenarios, (), f" in suite {option}")
+        assert suite.name == option
+
+
+def test_every_model_composes_and_builds():
+    from perception.detection.model import DetectorConfig
+
+    for option in C.available("model"):
+        DetectorConfig(**C.load_checked("train", [f"model={option}"]).values.model)
 
 
 def test_all_seven_scenarios_ship():

@@ -1,0 +1,175 @@
+"""The structured configs of the commands: one dataclass per command config (conf/<command>.yaml),
+registered in Hydra's ConfigStore as `<command>_schema` and named first in that YAML's defaults.
+
+Hydra checks each value's type as it composes; `sim.config.check_fields` (in `__post_init__`)
+checks the ranges and choices declared with `bounded`, `one_of` and `identifier`. The values live
+in the YAML only: no field here has a default, but a suite's description (a user's suite may leave
+it out). The swappable parts (perception, decision, control: `_target_` configs) are free-form
+here; the entry point checks them by building them. A scenario is free-form here too: its numbers
+may be ranges, and sim/scenario/schema.py is its schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+from sim.config import MAX_CONTROL_HZ, SimConfig, bounded, check, check_fields, identifier, one_of
+from sim.metrics.scores import SCORERS
+
+MAX_SEED = 2**31 - 1
+MAX_WORKERS = 64
+MAX_THREADS = 256
+MAX_BATCH = 512
+DEVICES = ("auto", "cpu", "cuda")
+MAX_SCENES = 100_000
+
+
+@dataclass
+class DriveConfig:
+    """conf/drive.yaml: one closed-loop run."""
+
+    sim: SimConfig
+    scenario: dict[str, Any]  # checked by the scenario schema (sim/scenario/schema.py)
+    perception: dict[str, Any]  # `_target_` parts, checked by building them
+    decision: dict[str, Any]
+    control: dict[str, Any]
+    seed: int = bounded(0, MAX_SEED)  # every random draw of the run comes from it
+    video: bool
+    plot: bool
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
+@dataclass
+class SuiteConfig:
+    """conf/suite/*.yaml: scenarios x seeds."""
+
+    name: str = identifier()  # the default out_dir is named after it
+    scenarios: list[str]
+    seeds: list[int]
+    description: str = ""  # a user's suite may leave it out
+
+    def __post_init__(self):
+        check_fields(self, "suite.")
+        check(len(self.scenarios) > 0, "suite.scenarios", self.scenarios, "at least one scenario")
+        ok = len(self.seeds) > 0 and all(0 <= s <= MAX_SEED for s in self.seeds)
+        check(ok, "suite.seeds", self.seeds, f"at least one seed, each in [0, {MAX_SEED}]")
+
+
+@dataclass
+class EvaluateConfig:
+    """conf/evaluate.yaml: a suite of runs in parallel, then a report."""
+
+    suite: SuiteConfig
+    seeds: Any  # null (the suite's seeds), N (seeds 1..N) or a list of seeds: sim/app/evaluate.py
+    perceivers: list[str]
+    overrides: list[str]  # drive overrides for every run (not what the suite varies)
+    workers: int = bounded(1, MAX_WORKERS)
+    backend: str = one_of("local", "ray")
+    ray_address: str | None
+    timeout_s: float = bounded(0, 86_400, low_open=True)
+    scorer: str = one_of(*SCORERS)
+    clips: bool
+    out_dir: str
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
+@dataclass
+class DataConfig:
+    """conf/data.yaml: a labelled camera dataset from randomised scenarios."""
+
+    out_dir: str
+    scenarios: list[str]
+    train_scenes: int = bounded(1, MAX_SCENES)
+    val_scenes: int = bounded(1, MAX_SCENES)
+    seed: int = bounded(0, (MAX_SEED - 2 * MAX_SCENES) // 100_003)  # scene i's seed: seed x 100003 + i
+    frame_every_s: float = bounded(1 / MAX_CONTROL_HZ, 600)  # the camera rate is its inverse
+    workers: int = bounded(1, MAX_WORKERS)
+    clutter: dict[str, Any] | None  # a scenario `clutter` mapping (checked by the scenario schema)
+
+    def __post_init__(self):
+        check_fields(self, "")
+        check(len(self.scenarios) > 0, "scenarios", self.scenarios, "at least one scenario")
+
+
+@dataclass
+class AugmentConfig:
+    """perception/training/augment.py Augment's parameters."""
+
+    flip_p: float = bounded(0, 1)
+    jitter: float = bounded(0, 1)
+    hue_shift_deg: float = bounded(0, 180)
+    noise_std: float = bounded(0, 1)
+    scale_p: float = bounded(0, 1)
+    scale_range: list[float]
+    min_kept_fraction: float = bounded(0, 1)
+    min_box_size_px: float = bounded(0, 100)
+
+    def __post_init__(self):
+        check_fields(self, "augment.")
+        ok = len(self.scale_range) == 2 and 0.1 <= self.scale_range[0] <= self.scale_range[1] <= 10
+        check(ok, "augment.scale_range", self.scale_range, "[low, high] with 0.1 <= low <= high <= 10")
+
+
+@dataclass
+class TrainConfig:
+    """conf/train.yaml: train the detector."""
+
+    data_dir: str
+    out_dir: str
+    model: dict[str, Any]  # perception/detection/model.py DetectorConfig (which imports torch): built there
+    epochs: int = bounded(1, 10_000)
+    batch_size: int = bounded(1, MAX_BATCH)
+    lr: float = bounded(0, 1, low_open=True)
+    weight_decay: float = bounded(0, 1)
+    warmup_steps: int = bounded(0, 1_000_000)
+    seed: int = bounded(0, MAX_SEED)
+    device: str = one_of(*DEVICES)
+    amp: bool
+    resume: bool
+    num_workers: int = bounded(0, MAX_WORKERS)  # DataLoader worker processes
+    threads: int = bounded(1, MAX_THREADS)  # torch CPU threads
+    max_steps: int = bounded(0, 100_000_000)  # 0: no limit
+    augment: AugmentConfig
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
+@dataclass
+class DetectEvalConfig:
+    """conf/detect_eval.yaml: COCO metrics of a detector on a dataset split."""
+
+    checkpoint: str
+    data_dir: str
+    split: str = one_of("train", "val")
+    out_dir: str
+    batch_size: int = bounded(1, MAX_BATCH)
+    score_threshold: float = bounded(0, 1)
+    device: str = one_of(*DEVICES)
+    threads: int = bounded(1, MAX_THREADS)
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
+SCHEMAS = {
+    "drive": DriveConfig,
+    "evaluate": EvaluateConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+    "detect_eval": DetectEvalConfig,
+}
+
+
+def register() -> None:
+    """Store every schema in Hydra's ConfigStore (as `<command>_schema`); safe to call again."""
+    store = ConfigStore.instance()
+    for name, schema in SCHEMAS.items():
+        store.store(name=f"{name}_schema", node=schema)
