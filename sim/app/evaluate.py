@@ -17,7 +17,7 @@ from perception.errors import InputError
 from sim.app import config as C
 from sim.app.schemas import MAX_SEED, EvaluateConfig
 from sim.evaluation import report, suite
-from sim.simulation import seeds as seed_streams
+from sim.simulation import RandomStreams
 
 HELP = """usage: bulletdrive evaluate [OVERRIDES...]
 
@@ -105,7 +105,7 @@ def _check_runs(scenarios: list[str], seeds: list[int], perceptions: list[str], 
         try:
             cfg, _ = C.load("drive", [f"scenario={scenario}", f"perception={perceptions[0]}", *overrides])
             for seed in seeds:
-                C.scenario_spec(cfg, seed_streams(seed)[0])
+                C.scenario_spec(cfg, RandomStreams.from_seed(seed).scenario)
         except InputError as err:
             raise C.ConfigError(
                 f"{err} (in run {perceptions[0]}/{scenario}/seed{seed:03d}, overrides {overrides})"

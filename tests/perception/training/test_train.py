@@ -32,6 +32,8 @@ def settings(data_dir, out_dir, **kw) -> TrainSettings:
         amp=False,
         resume=True,
         num_workers=0,
+        augment={},
+        max_steps=0,
     )
     return TrainSettings(data_dir=str(data_dir), out_dir=str(out_dir), **{**defaults, **kw})
 
