@@ -51,8 +51,8 @@ def idm_accel(v_mps, v0_mps, gap_m, v_lead_mps, p: IDMParams):
     # cost ten times as much and return numpy scalars).
     floats = type(v_mps) is float and type(v0_mps) is float and type(gap_m) is float
     maximum = max if floats and type(v_lead_mps) is float else np.maximum
-    braking_term = v_mps * (v_mps - v_lead_mps) / (2.0 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2))
-    desired_gap_m = p.min_gap_m + maximum(v_mps * p.time_headway_s + braking_term, 0.0)  # s*
+    closing_term_s = (v_mps - v_lead_mps) / (2.0 * math.sqrt(p.accel_max_mps2 * p.decel_comfort_mps2))
+    desired_gap_m = p.min_gap_m + maximum(v_mps * (p.time_headway_s + closing_term_s), 0.0)  # s*
     free_road = (maximum(v_mps, 0.0) / maximum(v0_mps, MIN_DESIRED_SPEED_MPS)) ** p.delta
     gap_ratio = desired_gap_m / maximum(gap_m, MIN_GAP_M)
     return p.accel_max_mps2 * (1.0 - free_road - gap_ratio * gap_ratio)
