@@ -29,7 +29,16 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 OVERFIT_STEPS = 300  # optimiser steps of the overfit check
 OVERFIT_LR = 1e-2  # its Adam learning rate at step 0
-TINY = dict(input_height=64, input_width=96, widths=(8, 16, 32, 32), neck_width=16, head_width=16)
+TINY = dict(  # a detector small enough to train in seconds on 2 CPU cores
+    input_height=64,
+    input_width=96,
+    num_classes=len(CLASSES),
+    widths=(8, 16, 32, 32),
+    neck_width=16,
+    head_width=16,
+    with_distance=True,
+    max_distance_m=100.0,
+)
 COLOURS = np.array([[0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.9]], dtype=np.float32)  # per class
 # Two scenes: boxes (x0, y0, x1, y1) [px], class ids, distances [m].
 # The first objects of both share a centre (24, 20) but not class, size or distance: a model that
@@ -94,12 +103,14 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_config_rejects_unknown_keys_and_bad_sizes():
     with pytest.raises(TypeError):
-        DetectorConfig(input_hieght=192)
+        tiny_config(input_hieght=192)
+    with pytest.raises(TypeError):
+        DetectorConfig(**{k: v for k, v in TINY.items() if k != "max_distance_m"})  # no defaults in code
     with pytest.raises(ValueError, match="multiples"):
-        DetectorConfig(input_height=200)
+        tiny_config(input_height=200)
     with pytest.raises(ValueError, match="stages"):
-        DetectorConfig(widths=(16,))
-    assert DetectorConfig(widths=[8, 16, 32]).widths == (8, 16, 32)  # YAML lists become tuples
+        tiny_config(widths=(16,))
+    assert tiny_config(widths=[8, 16, 32]).widths == (8, 16, 32)  # YAML lists become tuples
 
 
 def test_forward_shapes_raw_logits_and_channels_last():
@@ -123,8 +134,8 @@ def test_forward_shapes_raw_logits_and_channels_last():
         model(torch.rand(1, 3, 60, 96))
 
 
-def test_default_config_size():
-    n = count_parameters(CenterNet(DetectorConfig()))
+def test_default_config_size(conf_values):
+    n = count_parameters(CenterNet(DetectorConfig(**conf_values("model/small.yaml"))))
     assert 200_000 < n < 600_000  # small enough for ~10 ms CPU frames (benchmarks/detector_speed.py)
 
 

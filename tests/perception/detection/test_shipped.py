@@ -1,12 +1,9 @@
 """The shipped detector: it is in the package, small, matches conf/model/small.yaml, and finds the
 vehicles and pedestrians of frames the simulator renders (with their ground-truth boxes)."""
 
-from importlib.resources import files
-
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from perception.detection.detector import SHIPPED, Detector, resolve_checkpoint
 from perception.detection.model import DetectorConfig, load_checkpoint
@@ -20,13 +17,12 @@ def iou(a, b) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def test_shipped_weights_are_packaged_small_and_match_the_default_model():
+def test_shipped_weights_are_packaged_small_and_match_the_default_model(conf_values):
     path = resolve_checkpoint(SHIPPED)
     assert path.is_file() and path.stat().st_size < 10 * 2**20
     assert (path.parent / "centernet_small.md").is_file()  # the model card
     _, config, extra = load_checkpoint(path, expect_classes=CLASSES)
-    small = yaml.safe_load(files("conf").joinpath("model", "small.yaml").read_text())
-    assert config == DetectorConfig(**small)
+    assert config == DetectorConfig(**conf_values("model/small.yaml"))
     assert extra["epoch"] >= 1 and extra["classes"] == list(CLASSES)
 
 

@@ -9,7 +9,16 @@ import torch
 from perception.detection.model import DetectorConfig, decode
 from perception.training.targets import collate, detection_loss, dont_care, encode, focal_loss
 
-CONFIG = DetectorConfig(input_height=64, input_width=96)
+CONFIG = DetectorConfig(
+    input_height=64,
+    input_width=96,
+    num_classes=3,
+    widths=(16, 32, 64, 128),
+    neck_width=32,
+    head_width=32,
+    with_distance=True,
+    max_distance_m=100.0,
+)
 BOXES = np.array(
     [[8.3, 10.0, 40.0, 30.5], [61.0, 20.2, 75.0, 52.0], [30.0, 41.0, 33.0, 44.0], [0, 0, 96, 64]]
 )

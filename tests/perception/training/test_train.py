@@ -19,7 +19,16 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def settings(data_dir, out_dir, **kw) -> TrainSettings:
-    model = DetectorConfig(input_height=48, input_width=64, widths=(4, 8, 16, 16), neck_width=8, head_width=8)
+    model = DetectorConfig(
+        input_height=48,
+        input_width=64,
+        num_classes=3,
+        widths=(4, 8, 16, 16),
+        neck_width=8,
+        head_width=8,
+        with_distance=True,
+        max_distance_m=100.0,
+    )
     defaults = dict(
         model=model,
         epochs=1,

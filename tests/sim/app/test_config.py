@@ -12,12 +12,12 @@ GROUPS = ("scenario", "perception", "decision", "control", "sim")
 
 
 @pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
+def tiny_checkpoint(tmp_path_factory, conf_values):
     """An untrained tiny detector: enough to build the camera perceiver without shipped weights."""
     from perception.detection.model import CenterNet, DetectorConfig, save_checkpoint
     from perception.types import CLASSES
 
-    config = DetectorConfig(widths=(4, 8, 16, 16), neck_width=8, head_width=8)
+    config = DetectorConfig(**conf_values("model/tiny.yaml"))
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(path, CenterNet(config), config, {"classes": list(CLASSES)})
     return path
