@@ -18,7 +18,10 @@ from perception.training.train import FINAL_LR_FRACTION, TrainSettings, lr_facto
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def settings(data_dir, out_dir, **kw) -> TrainSettings:
+@pytest.fixture
+def settings(conf_values):
+    """settings(data_dir, out_dir, **changes) -> TrainSettings of a tiny model, one epoch on the CPU,
+    with the training's augmentation (conf/train.yaml)."""
     model = DetectorConfig(
         input_height=48,
         input_width=64,
@@ -29,7 +32,7 @@ def settings(data_dir, out_dir, **kw) -> TrainSettings:
         with_distance=True,
         max_distance_m=100.0,
     )
-    defaults = dict(
+    values = dict(
         model=model,
         epochs=1,
         batch_size=2,
@@ -41,10 +44,14 @@ def settings(data_dir, out_dir, **kw) -> TrainSettings:
         amp=False,
         resume=True,
         num_workers=0,
-        augment={},
+        augment=conf_values("train.yaml")["augment"],
         max_steps=0,
     )
-    return TrainSettings(data_dir=str(data_dir), out_dir=str(out_dir), **{**defaults, **kw})
+
+    def make(data_dir, out_dir, **changes) -> TrainSettings:
+        return TrainSettings(data_dir=str(data_dir), out_dir=str(out_dir), **{**values, **changes})
+
+    return make
 
 
 @pytest.fixture
@@ -58,7 +65,7 @@ def quiet(*_):
     pass
 
 
-def test_same_seed_gives_the_same_weights_and_losses(data, tmp_path):
+def test_same_seed_gives_the_same_weights_and_losses(data, tmp_path, settings):
     a = train(settings(data, tmp_path / "a", epochs=2), log=quiet)
     b = train(settings(data, tmp_path / "b", epochs=2), log=quiet)
     c = train(settings(data, tmp_path / "c", epochs=2, seed=1), log=quiet)
@@ -71,7 +78,7 @@ def test_same_seed_gives_the_same_weights_and_losses(data, tmp_path):
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
 
 
-def test_a_finished_run_resumed_reports_no_new_model(data, tmp_path):
+def test_a_finished_run_resumed_reports_no_new_model(data, tmp_path, settings):
     out = tmp_path / "run"
     first = train(settings(data, out, max_steps=3, epochs=3), log=quiet)
     assert [h["step"] for h in first["history"]] == [2, 3]  # 2 steps an epoch, cut at 3
@@ -79,7 +86,7 @@ def test_a_finished_run_resumed_reports_no_new_model(data, tmp_path):
     assert again["model_path"] is None and again["history"] == json.loads((out / "history.json").read_text())
 
 
-def test_a_negative_step_budget_is_refused_before_anything_is_written(data, tmp_path):
+def test_a_negative_step_budget_is_refused_before_anything_is_written(data, tmp_path, settings):
     with pytest.raises(InputError, match="max_steps=-5"):
         train(settings(data, tmp_path / "run", max_steps=-5), log=quiet)
     assert not (tmp_path / "run").exists()
@@ -115,7 +122,7 @@ def _pixels_of_another_size(data):
         (_pixels_of_another_size, ["0003.png", "80x48"]),
     ],
 )
-def test_a_bad_dataset_is_one_line_before_anything_is_written(data, tmp_path, damage, words):
+def test_a_bad_dataset_is_one_line_before_anything_is_written(data, tmp_path, damage, words, settings):
     damage(data)
     with pytest.raises(DatasetError) as e:
         train(settings(data, tmp_path / "run", num_workers=1), log=quiet)
