@@ -56,6 +56,8 @@ DRIVE = [
     (["+perception.no_such=1"], "no_such"),
     (["perception.miss_probability=2"], "miss_probability"),
     (["perception=cnn", "perception.device=tpu"], "perception.device"),
+    (["perception=cnn", "perception.threads=0"], "threads=0"),
+    (["perception=cnn", "perception.threads=abc"], "threads='abc'"),
     (["scenario=["], "scenario=["),
 ]
 
