@@ -93,6 +93,7 @@ def test_bev_inset_is_ego_centred_heading_up():
         np.array([[4.5, 1.8], [0.8, 0.8]]),
         np.array([VEHICLE, PEDESTRIAN]),
         size_px=192,
+        ego_size_m=(4.5, 1.8),
         range_m=60.0,
     )
     assert img.shape == (192, 192, 3) and img.dtype == np.uint8
@@ -109,6 +110,8 @@ def test_bev_inset_is_ego_centred_heading_up():
         np.array([np.pi / 2]),
         np.array([[4.5, 1.8]]),
         np.array([VEHICLE]),
+        size_px=192,
+        ego_size_m=(4.5, 1.8),
     )
     assert tuple(north[int(96 - 12 * ppm), 96]) == CLASS_COLOURS[VEHICLE]
 
