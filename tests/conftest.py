@@ -1,9 +1,17 @@
-"""Fixtures shared by the tests of every package."""
+"""Fixtures shared by the tests of every package.
+
+Fixtures of one package's tests live in its own conftest.py (tests/sim/conftest.py, ...). A helper
+that tests call is a fixture that returns it (a factory): pytest finds it by name, no import needed.
+"""
 
 from importlib.resources import files
 
 import pytest
 import yaml
+
+from decision.route import Road, Segment
+
+LANE_WIDTH_M = 3.5
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +23,32 @@ def conf_values():
         return yaml.safe_load(files("conf").joinpath(path).read_text())
 
     return load
+
+
+@pytest.fixture(scope="session")
+def straight_road():
+    """straight_road(length_m, lanes=2, speed_limit_mps=20.0) -> a straight Road from the origin
+    heading east (+x), lanes of 3.5 m: lane 0's centre is at y = -1.75 with two lanes."""
+
+    def make(length_m: float, lanes: int = 2, speed_limit_mps: float = 20.0) -> Road:
+        return Road(
+            [Segment("straight", length_m)],
+            lane_count=lanes,
+            lane_width_m=LANE_WIDTH_M,
+            speed_limit_mps=speed_limit_mps,
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def box_iou():
+    """box_iou(a, b) -> intersection over union of two (x0, y0, x1, y1) boxes."""
+
+    def iou(a, b) -> float:
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        inter = w * h
+        return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+    return iou
