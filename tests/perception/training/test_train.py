@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from perception.coco import DatasetError
-from perception.detection.model import DetectorConfig, load_checkpoint
+from perception.detection.model import load_checkpoint
 from perception.errors import InputError
 from perception.training.train import FINAL_LR_FRACTION, TrainSettings, lr_factor, train
 
@@ -19,19 +19,10 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
-def settings(conf_values):
-    """settings(data_dir, out_dir, **changes) -> TrainSettings of a tiny model, one epoch on the CPU,
-    with the training's augmentation (conf/train.yaml)."""
-    model = DetectorConfig(
-        input_height=48,
-        input_width=64,
-        num_classes=3,
-        widths=(4, 8, 16, 16),
-        neck_width=8,
-        head_width=8,
-        with_distance=True,
-        max_distance_m=100.0,
-    )
+def settings(conf_values, detector_config):
+    """settings(data_dir, out_dir, **changes) -> TrainSettings of the tiny model on 64x48 frames, one
+    epoch on the CPU, with the training's augmentation (conf/train.yaml)."""
+    model = detector_config(input_height=48, input_width=64)
     values = dict(
         model=model,
         epochs=1,
