@@ -52,3 +52,21 @@ def box_iou():
         return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
     return iou
+
+
+@pytest.fixture
+def cli_error(capsys):
+    """cli_error(args) -> the error line of `bulletdrive ARGS` on bad input, checked to be what every
+    command gives: exit code 2, one line on stderr, no traceback anywhere."""
+    from sim.app.cli import main
+
+    def run(args: list[str]) -> str:
+        code = main(args)
+        captured = capsys.readouterr()
+        err = captured.err.strip()
+        assert code == 2, (code, err)
+        assert len(err.splitlines()) == 1, err
+        assert "Traceback" not in err + captured.out
+        return err
+
+    return run

@@ -291,30 +291,21 @@ def test_run_log_errors_are_one_line(tmp_path):
         replay.load_run(tmp_path / "nope")
 
 
-def one_line_error(capsys, args) -> str:
-    code = main(args)
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
-
-
-def test_evaluate_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path):
+def test_evaluate_bad_input_is_one_line_and_writes_nothing(cli_error, tmp_path):
     out = f"out_dir={tmp_path / 'e'}"
-    assert "unknown suite 'nope'; available: smoke, standard" in one_line_error(
-        capsys, ["evaluate", "suite=nope", out]
-    )
-    assert "seeds=0 is out of range" in one_line_error(capsys, ["evaluate", "suite=smoke", "seeds=0", out])
-    assert "seeds=-3 is out of range" in one_line_error(capsys, ["evaluate", "suite=smoke", "seeds=-3", out])
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", "perception=ground_truth,lidar", out])
+    assert "unknown suite 'nope'; available: smoke, standard" in cli_error(["evaluate", "suite=nope", out])
+    assert "seeds=0 is out of range" in cli_error(["evaluate", "suite=smoke", "seeds=0", out])
+    assert "seeds=-3 is out of range" in cli_error(["evaluate", "suite=smoke", "seeds=-3", out])
+    err = cli_error(["evaluate", "suite=smoke", "perception=ground_truth,lidar", out])
     assert "unknown perception 'lidar'" in err
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", "suite.scenarios=[cut_in,nope]", out])
+    err = cli_error(["evaluate", "suite=smoke", "suite.scenarios=[cut_in,nope]", out])
     assert "unknown scenario 'nope' in suite smoke" in err
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", "backend=ray", "ray_address=127.0.0.1:1", out])
+    err = cli_error(["evaluate", "suite=smoke", "backend=ray", "ray_address=127.0.0.1:1", out])
     assert "cannot reach Ray at 127.0.0.1:1" in err
     assert not (tmp_path / "e").exists()
 
 
-def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_path):
+def test_a_results_folder_of_another_version_is_refused_and_kept(cli_error, tmp_path):
     folder = tmp_path / "old"
     folder.mkdir()
     old = {
@@ -325,25 +316,23 @@ def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_pat
     }
     (folder / "suite.json").write_text(json.dumps(old))
     (folder / "report.md").write_text("old results")
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={folder}"])
+    err = cli_error(["evaluate", "suite=smoke", f"out_dir={folder}"])
     assert '"0.0.1" there' in err and "use another out_dir" in err
     assert json.loads((folder / "suite.json").read_text()) == old
     assert (folder / "report.md").read_text() == "old results"
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    assert "not a suite folder" in one_line_error(
-        capsys, ["evaluate", "suite=smoke", f"out_dir={tmp_path / 'other'}"]
-    )
+    assert "not a suite folder" in cli_error(["evaluate", "suite=smoke", f"out_dir={tmp_path / 'other'}"])
 
 
-def test_a_damaged_or_busy_suite_folder_is_one_line(capsys, local_suite, tmp_path):
+def test_a_damaged_or_busy_suite_folder_is_one_line(cli_error, local_suite, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / "suite.json").write_bytes(b"\x00\xff\x00")
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={damaged}"])
+    err = cli_error(["evaluate", "suite=smoke", f"out_dir={damaged}"])
     assert "suite.json is damaged" in err
     busy = tmp_path / "busy"
     shutil.copytree(local_suite[0], busy)
     with claim_folder(busy, "suite.json", {}, "suite"):  # as another evaluate would hold it
-        err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={busy}"])
+        err = cli_error(["evaluate", "suite=smoke", f"out_dir={busy}"])
     assert "is in use by another process" in err
