@@ -18,6 +18,12 @@ CLASSES = {"car": 0, "van": 0, "pedestrian": 1, "cone": 2, "barrier": 2}
 
 
 @pytest.fixture(scope="session")
+def model_sizes() -> dict[str, tuple[float, float, float]]:
+    """Length, width, height [m] of the actor models that the world tests place."""
+    return dict(SIZES)
+
+
+@pytest.fixture(scope="session")
 def camera_config():
     """camera_config(**changes) -> a 320x192 front camera (the shipped detector's frame size),
     without pixel noise unless `noise_std` is changed."""
