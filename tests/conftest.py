@@ -4,13 +4,18 @@ Fixtures of one package's tests live in its own conftest.py (tests/sim/conftest.
 that tests call is a fixture that returns it (a factory): pytest finds it by name, no import needed.
 """
 
+import os
+import subprocess
+import sys
 from importlib.resources import files
+from pathlib import Path
 
 import pytest
 import yaml
 
 from decision.route import Road, Segment
 
+REPO = Path(__file__).resolve().parents[1]
 LANE_WIDTH_M = 3.5
 
 
@@ -68,5 +73,24 @@ def cli_error(capsys):
         assert len(err.splitlines()) == 1, err
         assert "Traceback" not in err + captured.out
         return err
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def fresh_python():
+    """fresh_python(code, *args) -> the CompletedProcess of `python -c code args` in a new
+    interpreter, run in the repository with it on the path: for what an import or a command loads."""
+
+    def run(code: str, *args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        return subprocess.run(
+            [sys.executable, "-c", code, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            check=False,
+        )
 
     return run
