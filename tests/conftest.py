@@ -1,7 +1,8 @@
 """Fixtures shared by the tests of every package.
 
-Fixtures of one package's tests live in its own conftest.py (tests/sim/conftest.py, ...). A helper
-that tests call is a fixture that returns it (a factory): pytest finds it by name, no import needed.
+The fixtures of one package's tests live in its own conftest.py (tests/perception/, tests/sim/world/,
+tests/sim/metrics/). A helper that tests call is a fixture that returns it (a factory): pytest finds
+it by name, and no test imports a conftest.
 """
 
 import os
