@@ -27,6 +27,7 @@ from perception.files import write_json
 from sim.evaluation import suite
 
 SCENARIOS = yaml.safe_load(files("conf").joinpath("suite", "standard.yaml").read_text())["scenarios"]
+TIMEOUT_S = yaml.safe_load(files("conf").joinpath("evaluate.yaml").read_text())["timeout_s"]  # the command's
 CONFIGS = {  # name -> (workers, backend)
     "local_1_worker": (1, "local"),
     "local_2_workers": (2, "local"),
@@ -37,7 +38,9 @@ CONFIGS = {  # name -> (workers, backend)
 def measure(jobs: list[suite.Job], workers: int, backend: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        records = suite.run_suite(jobs, Path(tmp) / "suite", workers=workers, backend=backend, clips=False)
+        records = suite.run_suite(
+            jobs, Path(tmp) / "suite", workers=workers, backend=backend, timeout_s=TIMEOUT_S, clips=False
+        )
         wall = time.perf_counter() - t0
     errors = [r["error"] for r in records if r["status"] != "ok"]
     if errors:

@@ -30,7 +30,7 @@ class IDMParams:
     decel_comfort_mps2: float  # b: comfortable deceleration (positive)
     time_headway_s: float  # T
     min_gap_m: float  # s0, bumper to bumper
-    delta: float = 4.0  # acceleration exponent
+    delta: float  # acceleration exponent
 
 
 @dataclass(frozen=True, slots=True)

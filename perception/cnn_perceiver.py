@@ -5,9 +5,10 @@ CPU, bf16 on CUDA), localise each box on the ground (box bottom through the came
 the distance head), then associate with the tracks (constant-velocity Kalman filter, Hungarian matching).
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
 
-The detector runs on `threads` CPU threads (1 by default), whatever the process's torch setting: the
-same seed is then the same run alone or beside other runs (a suite's workers), on any core count.
-One frame at a time gains little from more threads (~4.5 ms on one, ~3.5 ms on two, at 320x192).
+The detector runs on `threads` CPU threads (conf/perception/cnn.yaml: 1), whatever the process's
+torch setting: the same seed is then the same run alone or beside other runs (a suite's workers),
+on any core count. One frame at a time gains little from more threads (~4.5 ms on one, ~3.5 ms on
+two, at 320x192).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class CNNPerceiver:
         score_threshold: float,
         max_range_m: float,
         tracker: dict,
-        compile: bool = False,
-        threads: int = 1,
+        compile: bool,
+        threads: int,
     ):
         self.detector = Detector(checkpoint, device, compile, threads)
         if not 0 < score_threshold < 1:

@@ -170,6 +170,7 @@ class TrafficConfig:
     decel_comfort_mps2: float = bounded(0, MAX_ACCEL_MPS2, low_open=True)
     time_headway_s: float = bounded(0, 10, low_open=True)
     min_gap_m: float = bounded(0, 50)
+    delta: float = bounded(0, 10, low_open=True)  # IDM's acceleration exponent
     politeness: float = bounded(0, 1)
     min_accel_gain_mps2: float = bounded(0, MAX_ACCEL_MPS2)
     max_braking_imposed_mps2: float = bounded(0, MAX_ACCEL_MPS2, low_open=True)

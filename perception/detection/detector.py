@@ -67,8 +67,8 @@ class Detector:
     def __init__(
         self, checkpoint: str, device: str = "auto", compile: bool = False, threads: int | None = None
     ):
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads={threads} is out of range: >= 1")
+        if threads is not None and not (isinstance(threads, int) and threads >= 1):
+            raise ValueError(f"threads={threads!r} is out of range: an int >= 1")
         self.threads = threads
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

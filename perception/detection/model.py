@@ -48,16 +48,17 @@ CHECKPOINT_VERSION = 1
 
 @dataclass(frozen=True)
 class DetectorConfig:
-    """Shape of the detector. A plain dataclass, so an unknown key is a TypeError."""
+    """Shape of the detector: the values live in conf/model/*.yaml (small is the shipped one), and a
+    checkpoint stores its own. A plain dataclass, so an unknown or missing key is a TypeError."""
 
-    input_height: int = 192  # [px] training/inference frame size; any multiple of the top stride runs
-    input_width: int = 320  # [px]
-    num_classes: int = 3  # perception.types.CLASSES
-    widths: tuple[int, ...] = (16, 32, 64, 128)  # channels of the stages at strides 2, 4, 8, 16
-    neck_width: int = 32  # channels of the upsampling path (strides 8 and 4)
-    head_width: int = 32  # channels of the heads' shared hidden 3x3 conv
-    with_distance: bool = True  # add the distance head
-    max_distance_m: float = 100.0  # [m] scale of the distance head: it predicts log(d / max_distance_m)
+    input_height: int  # [px] training/inference frame size; any multiple of the top stride runs
+    input_width: int  # [px]
+    num_classes: int  # perception.types.CLASSES
+    widths: tuple[int, ...]  # channels of the stages at strides 2, 4, 8, 16
+    neck_width: int  # channels of the upsampling path (strides 8 and 4)
+    head_width: int  # channels of the heads' shared hidden 3x3 conv
+    with_distance: bool  # add the distance head
+    max_distance_m: float  # [m] scale of the distance head: it predicts log(d / max_distance_m)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))  # YAML gives lists

@@ -112,19 +112,20 @@ class Augment:
     """Zoom/crop, then horizontal flip, then photometric jitter. All draws from the passed generator.
 
     flip_p: probability of a left-right flip. scale_p: probability of a zoom, with the factor drawn
-    uniformly from scale_range (1.0-1.3 zooms in, below 1 zooms out). jitter: brightness/contrast/
+    uniformly from scale_range (above 1 zooms in, below 1 zooms out). jitter: brightness/contrast/
     saturation strength (0 = off). hue_shift_deg, noise_std (fraction of full scale): see
     `photometric_jitter`. min_kept_fraction, min_box_size_px: when a cropped box is dropped.
+    The values live in conf/train.yaml (`augment:`).
     """
 
-    flip_p: float = 0.5
-    jitter: float = 0.15
-    hue_shift_deg: float = 6.0
-    noise_std: float = 0.01
-    scale_p: float = 0.3
-    scale_range: tuple[float, float] = (0.8, 1.3)
-    min_kept_fraction: float = 0.4
-    min_box_size_px: float = 2.0
+    flip_p: float
+    jitter: float
+    hue_shift_deg: float
+    noise_std: float
+    scale_p: float
+    scale_range: tuple[float, float]
+    min_kept_fraction: float
+    min_box_size_px: float
 
     def __call__(
         self,

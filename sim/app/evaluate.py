@@ -143,7 +143,15 @@ def evaluate(args: list[str]) -> tuple[list[dict], Path]:
     """Run (or resume) a suite and write its report; returns the records and the report path."""
     jobs, s = plan(args)
     try:
-        records = suite.run_suite(jobs, s.out_dir, s.workers, s.backend, s.ray_address, s.timeout_s, s.clips)
+        records = suite.run_suite(
+            jobs,
+            s.out_dir,
+            workers=s.workers,
+            backend=s.backend,
+            timeout_s=s.timeout_s,
+            clips=s.clips,
+            ray_address=s.ray_address,
+        )
     except suite.SuiteError as err:
         raise C.ConfigError(str(err)) from None
     attributions = [

@@ -123,13 +123,18 @@ def _finished(record: dict | None) -> bool:
 def run_suite(
     jobs: list[Job],
     out_dir: str | Path,
-    workers: int = 2,
-    backend: str = "local",
+    *,
+    workers: int,
+    backend: str,
+    timeout_s: float,
+    clips: bool,
     ray_address: str | None = None,
-    timeout_s: float = 600.0,
-    clips: bool = True,
 ) -> list[dict]:
     """Run the jobs that have no ok record yet; return the records of all jobs, in job order.
+
+    workers: runs at once; backend: "local" (process pool) or "ray"; timeout_s: a run past it is
+    stopped and recorded as an error; clips: a bird's-eye clip of every infraction; ray_address:
+    the Ray cluster to join (None: a local Ray). The values live in conf/evaluate.yaml.
 
     Every job must have the same overrides: they are the folder's (SuiteError otherwise; FolderError
     for a folder in use, of other overrides or another version, or not a suite folder)."""

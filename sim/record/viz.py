@@ -305,16 +305,18 @@ def bev_inset(
     actors_yaw: np.ndarray,
     actors_size: np.ndarray,
     class_ids: np.ndarray,
-    size_px: int = 192,
+    *,
+    size_px: int,
+    ego_size_m: tuple[float, float],
     range_m: float = 60.0,
-    ego_size_m: tuple[float, float] = (4.5, 1.8),
     outlines: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """A small top view centred on the ego, heading up: (size_px, size_px, 3) RGB uint8.
 
-    range_m: side of the square view [m]. actors_xy (N, 2), actors_yaw (N,), actors_size (N, 2+)
-    length, width; class_ids (N,) choose the colours. outlines: optional (xy (M, 2), yaw (M,),
-    size (M, 2)) boxes drawn as white outlines over the actors (e.g. what perception reported).
+    ego_size_m: the ego's length and width (the run's sim.vehicle). range_m: side of the square
+    view [m]. actors_xy (N, 2), actors_yaw (N,), actors_size (N, 2+) length, width; class_ids (N,)
+    choose the colours. outlines: optional (xy (M, 2), yaw (M,), size (M, 2)) boxes drawn as white
+    outlines over the actors (e.g. what perception reported).
     """
     view = EgoView.of(ego_xy, ego_yaw, size_px, range_m)
     img = np.full((view.size_px, view.size_px, 3), INSET_BACKGROUND, dtype=np.uint8)

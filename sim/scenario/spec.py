@@ -7,7 +7,7 @@ actors with their behaviours and triggers, and the random NPC traffic to place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from decision.route import Road, Route
 from perception.errors import InputError
@@ -73,5 +73,5 @@ class ScenarioSpec:
     road: Road
     route: Route
     ego_speed_mps: float
-    actors: tuple[ActorSpec, ...] = ()
-    traffic: TrafficSpec = field(default_factory=TrafficSpec)
+    actors: tuple[ActorSpec, ...]
+    traffic: TrafficSpec  # a scenario without `traffic` gets TrafficSpec() (sim/scenario/schema.py)

@@ -71,7 +71,9 @@ class Traffic:
     ):
         self.road = spec.road
         self._cfg = cfg
-        self._idm = IDMParams(cfg.accel_max_mps2, cfg.decel_comfort_mps2, cfg.time_headway_s, cfg.min_gap_m)
+        self._idm = IDMParams(
+            cfg.accel_max_mps2, cfg.decel_comfort_mps2, cfg.time_headway_s, cfg.min_gap_m, cfg.delta
+        )
         self._mobil = MOBILParams(cfg.politeness, cfg.min_accel_gain_mps2, cfg.max_braking_imposed_mps2)
         vehicle_size = tuple(float(x) for x in vehicle_size_m)
         specs = list(spec.actors) + random_npcs(spec, vehicle_size[0], rng)

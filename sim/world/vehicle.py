@@ -24,16 +24,14 @@ A world without physics bodies may call `KinematicCar.step(dt_control_s)` once p
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Protocol
 
-import numpy as np
 import pybullet as p
 
 from control.command import ControlCommand
 from perception.types import EgoState
 from sim.config import VehicleConfig
-from sim.world.geometry import box_corners
 from sim.world.world import GRAVITY_MPS2
 
 # Physics car build. Wheels are cylinders about the lateral (y) axis; front wheels hang from a
@@ -70,10 +68,6 @@ class EgoVehicle(Protocol):
     def advance(self, dt_s: float, n_substeps: int, step_fn: Callable[[], None] | None = None) -> None: ...
 
     def state(self, t_s: float) -> EgoState: ...
-
-    def footprint(self) -> np.ndarray: ...
-
-    def contacts(self, ignore_body_ids: Collection[int] = ()) -> list[int]: ...
 
 
 def _finite(*values: float) -> bool:
@@ -203,14 +197,6 @@ class KinematicCar(_Car):
     def state(self, t_s: float) -> EgoState:
         yaw_rate = self.speed_mps * math.tan(self.steer_rad) / self.wheelbase_m
         return EgoState(self.x_m, self.y_m, self.yaw_rad, self.speed_mps, yaw_rate, self._accel_mps2, t_s)
-
-    def footprint(self) -> np.ndarray:
-        """(4, 2) world corners of the box: front-left, rear-left, rear-right, front-right."""
-        return box_corners((self.x_m, self.y_m), self.yaw_rad, self.length_m, self.width_m)[0]
-
-    def contacts(self, ignore_body_ids: Collection[int] = ()) -> list[int]:
-        """No body, no contacts: collisions of the kinematic car are checked from `footprint()`."""
-        return []
 
 
 class PhysicsCar(_Car):
@@ -491,14 +477,3 @@ class PhysicsCar(_Car):
         else:
             self._last_speed_t = (speed, t_s)
         return EgoState(x, y, yaw, speed, wz, self._accel_est_mps2, t_s)
-
-    def footprint(self) -> np.ndarray:
-        """(4, 2) world corners of the box: front-left, rear-left, rear-right, front-right."""
-        (x, y, _), q = p.getBasePositionAndOrientation(self.body_id, physicsClientId=self.client_id)
-        return box_corners((x, y), _yaw(*q), self.length_m, self.width_m)[0]
-
-    def contacts(self, ignore_body_ids: Collection[int] = ()) -> list[int]:
-        """Sorted ids of the other bodies touching any part of the car after the last physics step,
-        except those in `ignore_body_ids` (pass the ground and road)."""
-        points = p.getContactPoints(bodyA=self.body_id, physicsClientId=self.client_id)
-        return sorted({pt[2] for pt in points} - set(ignore_body_ids) - {self.body_id})

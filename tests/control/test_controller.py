@@ -1,32 +1,37 @@
 """VehicleController: built from the YAML, stops and holds, tracks speed, emergency brake, bad input."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from control.command import ControlCommand
 from control.controller import MODE_EMERGENCY, MODE_STANDSTILL, MODE_TRACK, VehicleController
 from decision.plan import Behaviour, Plan
 from perception.types import EgoState
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
 DT_S = 0.05  # 20 Hz control
 VEHICLE_KEYS = ("wheelbase_m", "max_steer_rad", "max_accel_mps2", "max_decel_mps2")
 
 
-def vehicle_limits() -> dict[str, float]:
-    vehicle = OmegaConf.load(CONF / "sim" / "default.yaml").vehicle
+@pytest.fixture(scope="module")
+def vehicle_limits(conf_values) -> dict[str, float]:
+    """The vehicle's numbers that the controller takes (conf/sim/default.yaml sim.vehicle)."""
+    vehicle = conf_values("sim/default.yaml")["vehicle"]
     return {key: float(vehicle[key]) for key in VEHICLE_KEYS}
 
 
-def build(lateral: str = "pure_pursuit") -> VehicleController:
-    cfg = OmegaConf.load(CONF / "control" / f"{lateral}.yaml")
-    return instantiate(cfg, **vehicle_limits())
+@pytest.fixture(scope="module")
+def build(conf_values, vehicle_limits):
+    """build(lateral="pure_pursuit") -> a new controller of conf/control/<lateral>.yaml, built as the
+    commands build it."""
+
+    def make(lateral: str = "pure_pursuit") -> VehicleController:
+        return instantiate(conf_values(f"control/{lateral}.yaml"), **vehicle_limits)
+
+    return make
 
 
 def straight_plan(x0_m: float, speed_mps: float, behaviour=Behaviour.CRUISE, accel_mps2=0.0) -> Plan:
@@ -80,10 +85,10 @@ def drive(controller: VehicleController, car: Car, plan_at, duration_s: float):
 
 
 @pytest.mark.parametrize("lateral", ["pure_pursuit", "stanley"])
-def test_built_from_yaml_with_vehicle_limits_passed_in(lateral):
-    cfg = OmegaConf.load(CONF / "control" / f"{lateral}.yaml")
+def test_built_from_yaml_with_vehicle_limits_passed_in(lateral, conf_values, vehicle_limits):
+    cfg = conf_values(f"control/{lateral}.yaml")
     assert not set(VEHICLE_KEYS) & set(cfg)  # the vehicle's numbers live in conf/sim only
-    controller = instantiate(cfg, **vehicle_limits())
+    controller = instantiate(cfg, **vehicle_limits)
     assert isinstance(controller, VehicleController)
     assert type(controller.lateral).__name__ == {"pure_pursuit": "PurePursuit", "stanley": "Stanley"}[lateral]
     assert controller.speed_pid.output_max == 3.0 and controller.speed_pid.output_min == -8.0
@@ -92,7 +97,7 @@ def test_built_from_yaml_with_vehicle_limits_passed_in(lateral):
 
 
 @pytest.mark.parametrize("lateral", ["pure_pursuit", "stanley"])
-def test_stops_and_holds_on_zero_speed_plan(lateral):
+def test_stops_and_holds_on_zero_speed_plan(lateral, build):
     controller = build(lateral)
     car = Car(speed_mps=10.0, y_m=0.3)
     speeds, commands, logs = drive(controller, car, lambda t, ego: straight_plan(ego.x_m, 0.0), 15.0)
@@ -107,7 +112,7 @@ def test_stops_and_holds_on_zero_speed_plan(lateral):
     assert abs(car.y_m) < 0.3  # kept steering towards the path while braking
 
 
-def test_pulls_away_from_standstill():
+def test_pulls_away_from_standstill(build):
     controller = build()
     speeds, _, logs = drive(controller, Car(0.0), lambda t, ego: straight_plan(ego.x_m, 10.0), 10.0)
     assert logs[0]["mode"] == MODE_TRACK and logs[0]["accel_mps2"] == pytest.approx(3.0)
@@ -115,7 +120,7 @@ def test_pulls_away_from_standstill():
 
 
 @pytest.mark.parametrize("lateral", ["pure_pursuit", "stanley"])
-def test_tracks_a_speed_change(lateral):
+def test_tracks_a_speed_change(lateral, build):
     controller = build(lateral)
     car = Car(speed_mps=10.0)
 
@@ -129,7 +134,7 @@ def test_tracks_a_speed_change(lateral):
     assert logs[-1]["v_ref_mps"] == 15.0 and abs(car.y_m) < 0.01
 
 
-def test_reference_speed_is_read_ahead_on_the_profile():
+def test_reference_speed_is_read_ahead_on_the_profile(build):
     controller = build()
     xs = np.arange(0.0, 100.0)
     speeds = np.where(xs < 20.0, 10.0, 5.0)  # the profile drops 20 m ahead
@@ -142,7 +147,7 @@ def test_reference_speed_is_read_ahead_on_the_profile():
     assert log["accel_mps2"] < 0.0
 
 
-def test_feedforward_adds_the_planner_acceleration():
+def test_feedforward_adds_the_planner_acceleration(build):
     controller = build()
     ego = EgoState(0.0, 0.0, 0.0, 10.0)
     command, log = controller.update(ego, straight_plan(0.0, 10.0, accel_mps2=-2.0), DT_S)
@@ -151,7 +156,7 @@ def test_feedforward_adds_the_planner_acceleration():
 
 
 @pytest.mark.parametrize("lateral", ["pure_pursuit", "stanley"])
-def test_emergency_brake_commands_max_deceleration(lateral):
+def test_emergency_brake_commands_max_deceleration(lateral, build):
     controller = build(lateral)
     ego = EgoState(0.0, 0.5, 0.0, 20.0)
     for _ in range(5):  # wind the integral up a little first
@@ -167,7 +172,7 @@ def test_emergency_brake_commands_max_deceleration(lateral):
 
 @pytest.mark.parametrize("lateral", ["pure_pursuit", "stanley"])
 @pytest.mark.parametrize("n_points", [0, 1, 3])
-def test_degenerate_paths_give_a_safe_finite_command(lateral, n_points):
+def test_degenerate_paths_give_a_safe_finite_command(lateral, n_points, build):
     controller = build(lateral)
     path = np.full((n_points, 2), 4.0)  # empty, one point, or one point repeated
     plan = Plan(path, np.zeros(n_points), 0.0, Behaviour.STOP, "test")
@@ -178,7 +183,7 @@ def test_degenerate_paths_give_a_safe_finite_command(lateral, n_points):
         assert log["v_ref_mps"] == 0.0
 
 
-def test_log_has_the_same_float_keys_every_tick():
+def test_log_has_the_same_float_keys_every_tick(build):
     controller = build("stanley")
     keys = None
     plans = [
@@ -196,7 +201,7 @@ def test_log_has_the_same_float_keys_every_tick():
     assert {"steer_rad", "accel_mps2", "v_ref_mps", "cross_track_error_m", "pid_p", "pid_i"} <= keys
 
 
-def test_rejects_bad_input():
+def test_rejects_bad_input(build, vehicle_limits):
     controller = build()
     ego = EgoState(0.0, 0.0, 0.0, 5.0)
     with pytest.raises(ValueError):
@@ -218,11 +223,11 @@ def test_rejects_bad_input():
             speed_lookahead_s=0.5,
             standstill_speed_mps=0.3,
             standstill_decel_mps2=1.5,
-            **vehicle_limits(),
+            **vehicle_limits,
         )
 
 
-def test_reset_forgets_the_integral():
+def test_reset_forgets_the_integral(build):
     controller = build()
     for _ in range(10):
         controller.update(EgoState(0.0, 0.0, 0.0, 5.0), straight_plan(0.0, 6.0), DT_S)
@@ -231,7 +236,7 @@ def test_reset_forgets_the_integral():
     assert controller.speed_pid.integral == 0.0
 
 
-def test_repeated_path_points_are_dropped_with_their_speeds():
+def test_repeated_path_points_are_dropped_with_their_speeds(build):
     xs = np.arange(0.0, 50.0)
     path = np.stack([xs, np.zeros_like(xs)], axis=1)
     speeds = np.where(xs < 8.0, 10.0, 4.0)

@@ -19,7 +19,7 @@ from decision.situation import LaneChange, LaneGaps, ObjectAhead, Situation
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
 
 P = BehaviourParams(
-    idm=IDMParams(accel_max_mps2=1.8, decel_comfort_mps2=3.0, time_headway_s=1.5, min_gap_m=2.5),
+    idm=IDMParams(accel_max_mps2=1.8, decel_comfort_mps2=3.0, time_headway_s=1.5, min_gap_m=2.5, delta=4.0),
     mobil=MOBILParams(politeness=0.0, min_accel_gain_mps2=0.2, max_braking_imposed_mps2=2.0),
     stationary_speed_mps=0.5,
     follow_range_m=50.0,

@@ -8,7 +8,7 @@ import pytest
 
 from decision.idm import IDMParams, MOBILParams, idm_accel, mobil, mobil_safe
 
-IDM = IDMParams(accel_max_mps2=1.8, decel_comfort_mps2=3.0, time_headway_s=1.5, min_gap_m=2.5)
+IDM = IDMParams(accel_max_mps2=1.8, decel_comfort_mps2=3.0, time_headway_s=1.5, min_gap_m=2.5, delta=4.0)
 MOBIL = MOBILParams(politeness=0.0, min_accel_gain_mps2=0.2, max_braking_imposed_mps2=2.0)
 DT_S = 0.05
 

@@ -2,12 +2,10 @@
 plan's target acceleration, scripted actors moving along the road, a fixed simulated time."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from decision.idm import idm_accel
 from decision.plan import Behaviour, Plan
@@ -15,19 +13,28 @@ from decision.planner import Planner, acc_blend
 from decision.route import Road, Route, Segment
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
 
-CONFIG = Path(__file__).resolve().parents[2] / "conf" / "decision" / "default.yaml"
 EGO_LENGTH_M, EGO_WIDTH_M, MAX_DECEL_MPS2 = 4.5, 1.8, 8.0
 DT_S = 0.05
 LANE0, LANE1 = -1.75, 1.75  # lane centres of a 2-lane road, 3.5 m lanes
 
 
-def make_planner() -> Planner:
-    cfg = OmegaConf.load(CONFIG)
-    return instantiate(cfg, ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=MAX_DECEL_MPS2)
+@pytest.fixture(scope="module")
+def make_planner(conf_values):
+    """make_planner() -> a new Planner of conf/decision/default.yaml, built as the commands build it."""
+    cfg = conf_values("decision/default.yaml")
+
+    def make() -> Planner:
+        return instantiate(
+            cfg, ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=MAX_DECEL_MPS2
+        )
+
+    return make
 
 
-def straight_road(length_m: float = 900.0) -> Road:
-    return Road([Segment("straight", length_m)], lane_count=2, lane_width_m=3.5, speed_limit_mps=25.0)
+@pytest.fixture
+def road(straight_road) -> Road:
+    """A straight two-lane road 900 m long, limit 25 m/s."""
+    return straight_road(900.0, speed_limit_mps=25.0)
 
 
 @dataclass
@@ -96,9 +103,10 @@ def world_at(road: Road, ego: EgoState, actors: list[Actor], t: float) -> WorldM
     )
 
 
-def drive(route: Route, s0: float, d0: float, v0: float, actors: list[Actor], duration_s: float) -> Run:
+def drive(
+    planner: Planner, route: Route, s0: float, d0: float, v0: float, actors: list[Actor], duration_s: float
+) -> Run:
     road = route.road
-    planner = make_planner()
     x, y, yaw = (float(a) for a in road.to_world(s0, d0))
     v = v0
     rec = {k: [] for k in ("t", "s", "d", "v", "accel", "behaviours", "reasons", "plans")}
@@ -146,10 +154,10 @@ def drive(route: Route, s0: float, d0: float, v0: float, actors: list[Actor], du
     )
 
 
-def test_follows_a_slower_lead_at_the_idm_gap():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
+def test_follows_a_slower_lead_at_the_idm_gap(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
     lead = Actor(7, VEHICLE, s_m=50.0, d_m=LANE0, v_mps=10.0)
-    run = drive(route, 10.0, LANE0, 15.0, [lead], duration_s=60.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 15.0, [lead], duration_s=60.0)
     idm = make_planner().idm
     expected = (idm.min_gap_m + 10.0 * idm.time_headway_s) / np.sqrt(1.0 - (10.0 / 20.0) ** idm.delta)
     gap = run.clearance[7][-1]
@@ -162,10 +170,10 @@ def test_follows_a_slower_lead_at_the_idm_gap():
     assert np.abs(np.diff(run.accel) / DT_S).max() <= 8.37
 
 
-def test_stops_before_a_pedestrian_standing_in_the_lane():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
+def test_stops_before_a_pedestrian_standing_in_the_lane(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
     ped = Actor(3, PEDESTRIAN, s_m=90.0, d_m=LANE0 + 0.5, length_m=0.5, width_m=0.5)
-    run = drive(route, 10.0, LANE0, 12.0, [ped], duration_s=25.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 12.0, [ped], duration_s=25.0)
     planner = make_planner()
     assert run.v[-1] == pytest.approx(0.0, abs=0.05)
     assert run.clearance[3][-1] == pytest.approx(
@@ -175,20 +183,20 @@ def test_stops_before_a_pedestrian_standing_in_the_lane():
     assert run.accel.min() > -4.05  # seen from afar: a comfortable stop
 
 
-def test_lets_a_crossing_pedestrian_pass_then_drives_on():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=12.0)
+def test_lets_a_crossing_pedestrian_pass_then_drives_on(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=12.0)
     # Walks from the right kerb across the whole road at 1.4 m/s, reaching the ego's lane at ~6 s.
     ped = Actor(3, PEDESTRIAN, s_m=90.0, d_m=-5.5, length_m=0.5, width_m=0.5, lateral_mps=1.4)
-    run = drive(route, 10.0, LANE0, 12.0, [ped], duration_s=30.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 12.0, [ped], duration_s=30.0)
     assert run.clearance[3].min() > 1.0
     assert Behaviour.STOP in run.behaviours
     assert run.s[-1] > 150.0 and run.v[-1] > 10.0
 
 
-def test_goes_around_a_stopped_car_when_the_other_lane_is_free():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
+def test_goes_around_a_stopped_car_when_the_other_lane_is_free(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
     parked = Actor(4, VEHICLE, s_m=90.0, d_m=LANE0)
-    run = drive(route, 10.0, LANE0, 12.0, [parked], duration_s=25.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 12.0, [parked], duration_s=25.0)
     assert run.clearance[4].min() > 0.3
     assert run.ttc.min() > 0.95  # nuPlan's bound: clear of it sideways well before reaching it
     assert Behaviour.CHANGE_LANE in run.behaviours and Behaviour.STOP not in run.behaviours
@@ -198,11 +206,11 @@ def test_goes_around_a_stopped_car_when_the_other_lane_is_free():
     assert run.accel.min() > -4.05
 
 
-def test_stops_behind_a_stopped_car_when_the_other_lane_holds_a_vehicle_alongside():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
+def test_stops_behind_a_stopped_car_when_the_other_lane_holds_a_vehicle_alongside(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
     parked = Actor(4, VEHICLE, s_m=90.0, d_m=LANE0)
     alongside = Actor(5, VEHICLE, s_m=91.0, d_m=LANE1)  # both lanes blocked
-    run = drive(route, 10.0, LANE0, 12.0, [parked, alongside], duration_s=25.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 12.0, [parked, alongside], duration_s=25.0)
     planner = make_planner()
     assert run.v[-1] == pytest.approx(0.0, abs=0.05)
     assert run.clearance[4][-1] == pytest.approx(
@@ -212,11 +220,11 @@ def test_stops_behind_a_stopped_car_when_the_other_lane_holds_a_vehicle_alongsid
     assert run.behaviours[-1] == Behaviour.STOP and "vehicle 4" in run.reasons[-1]
 
 
-def test_waits_for_a_moving_vehicle_alongside_then_goes_around():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
+def test_waits_for_a_moving_vehicle_alongside_then_goes_around(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
     parked = Actor(4, VEHICLE, s_m=70.0, d_m=LANE0)
     alongside = Actor(5, VEHICLE, s_m=12.0, d_m=LANE1, v_mps=9.0)  # beside the ego, then ahead
-    run = drive(route, 10.0, LANE0, 10.0, [parked, alongside], duration_s=35.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 10.0, [parked, alongside], duration_s=35.0)
     assert run.clearance[4].min() > 0.3 and run.clearance[5].min() > 0.3
     assert run.ttc.min() > 0.95
     first_change = run.behaviours.index(Behaviour.CHANGE_LANE)
@@ -224,11 +232,11 @@ def test_waits_for_a_moving_vehicle_alongside_then_goes_around():
     assert run.s[-1] > 120.0 and run.d[-1] == pytest.approx(LANE0, abs=0.05)
 
 
-def test_stops_behind_a_lead_that_brakes_hard_then_goes_around():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
+def test_stops_behind_a_lead_that_brakes_hard_then_goes_around(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
     lead = Actor(7, VEHICLE, s_m=45.0, d_m=LANE0, v_mps=14.0, brake_at_s=8.0, decel_mps2=7.0)
     other = Actor(8, VEHICLE, s_m=0.0, d_m=LANE1, v_mps=14.0)  # keeps lane 1 busy beside the ego
-    run = drive(route, 10.0, LANE0, 14.0, [lead, other], duration_s=35.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 14.0, [lead, other], duration_s=35.0)
     assert run.clearance[7].min() > 0.5 and run.clearance[8].min() > 0.5
     assert run.ttc.min() > 0.95
     braking = run.t > 8.0
@@ -237,11 +245,11 @@ def test_stops_behind_a_lead_that_brakes_hard_then_goes_around():
     assert run.s[-1] > lead_stop_s + 30.0 and run.d[-1] == pytest.approx(LANE0, abs=0.05)
 
 
-def test_brakes_for_a_vehicle_cutting_in():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
+def test_brakes_for_a_vehicle_cutting_in(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
     # 6 m/s slower, it moves over when the bumper gap is down to ~12 m (the cut_in scenario).
     cutter = Actor(9, VEHICLE, s_m=45.0, d_m=LANE1, v_mps=12.0, to_d_m=LANE0, move_at_s=3.0, move_s=2.5)
-    run = drive(route, 10.0, LANE0, 18.0, [cutter], duration_s=30.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 18.0, [cutter], duration_s=30.0)
     assert run.clearance[9].min() > 1.0
     # It is treated as a lead well before it is in the lane.
     lead_from = next(k for k, r in enumerate(run.reasons) if "vehicle 9" in r)
@@ -249,7 +257,7 @@ def test_brakes_for_a_vehicle_cutting_in():
     assert run.v[-1] == pytest.approx(12.0, abs=0.3)
 
 
-def test_respects_the_curvature_speed_cap_on_an_arc():
+def test_respects_the_curvature_speed_cap_on_an_arc(make_planner):
     radius = 60.0
     road = Road(
         [Segment("straight", 150.0), Segment("arc", 200.0, radius), Segment("straight", 400.0)],
@@ -258,7 +266,7 @@ def test_respects_the_curvature_speed_cap_on_an_arc():
         speed_limit_mps=25.0,
     )
     route = Route(road, 10.0, 700.0, lane=0, cruise_speed_mps=20.0)
-    run = drive(route, 10.0, LANE0, 20.0, [], duration_s=40.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 20.0, [], duration_s=40.0)
     planner = make_planner()
     a_lat_max = planner.situation_params.max_lateral_accel_mps2
     on_arc = (run.s > 150.0) & (run.s < 350.0)
@@ -271,7 +279,7 @@ def test_respects_the_curvature_speed_cap_on_an_arc():
     assert run.accel.min() > -4.05
 
 
-def test_path_starts_at_the_ego_and_lies_on_the_lane_centre_when_cruising():
+def test_path_starts_at_the_ego_and_lies_on_the_lane_centre_when_cruising(make_planner):
     road = Road([Segment("straight", 40.0), Segment("arc", 150.0, -80.0)], 2, 3.5, 25.0)
     route = Route(road, 5.0, 180.0, lane=1, cruise_speed_mps=15.0)
     x, y, yaw = road.to_world(30.0, LANE1)
@@ -289,8 +297,8 @@ def test_path_starts_at_the_ego_and_lies_on_the_lane_centre_when_cruising():
     assert np.all(plan.speeds_mps <= 15.0 + 1e-9) and np.all(plan.speeds_mps >= 0.0)
 
 
-def test_speed_profile_integrates_the_target_acceleration():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
+def test_speed_profile_integrates_the_target_acceleration(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=20.0)
     x, y, yaw = route.road.to_world(100.0, LANE0)
     lead = Actor(7, VEHICLE, s_m=125.0, d_m=LANE0, v_mps=5.0)
     ego = EgoState(float(x), float(y), float(yaw), 10.0, t_s=0.0)
@@ -311,7 +319,7 @@ def test_speed_profile_integrates_the_target_acceleration():
     )
 
 
-def test_acc_blend_softens_idm_only_where_it_overreacts():
+def test_acc_blend_softens_idm_only_where_it_overreacts(make_planner):
     # A car cutting in 8 m ahead at the ego's speed: IDM brakes at several m/s^2, the ACC gently.
     idm = make_planner().idm
     a_idm = idm_accel(20.0, 20.0, 8.0, 20.0, idm)
@@ -332,10 +340,10 @@ def planner_situation(planner: Planner, route: Route, ego: EgoState, actor: Acto
     return planner.situation
 
 
-def test_static_obstacle_off_the_road_is_ignored_and_reset_forgets():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
+def test_static_obstacle_off_the_road_is_ignored_and_reset_forgets(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=15.0)
     cone = Actor(6, OBSTACLE, s_m=60.0, d_m=4.2, length_m=0.4, width_m=0.4)  # beyond the left edge
-    run = drive(route, 10.0, LANE0, 12.0, [cone], duration_s=5.0)
+    run = drive(make_planner(), route, 10.0, LANE0, 12.0, [cone], duration_s=5.0)
     assert set(run.behaviours) == {Behaviour.CRUISE}
     planner = make_planner()
     x, y, yaw = route.road.to_world(500.0, LANE0)
@@ -344,8 +352,8 @@ def test_static_obstacle_off_the_road_is_ignored_and_reset_forgets():
     assert planner.state is None and planner.situation is None
 
 
-def test_moving_off_the_speed_profile_starts_above_zero_and_stays_under_the_cap():
-    route = Route(straight_road(), 10.0, 800.0, lane=0, cruise_speed_mps=5.0)
+def test_moving_off_the_speed_profile_starts_above_zero_and_stays_under_the_cap(road, make_planner):
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=5.0)
     x, y, yaw = route.road.to_world(100.0, LANE0)
     plan = make_planner().plan(WorldModel(ego=EgoState(float(x), float(y), float(yaw), 0.0), t_s=0.0), route)
     a = plan.target_accel_mps2
@@ -357,8 +365,8 @@ def test_moving_off_the_speed_profile_starts_above_zero_and_stays_under_the_cap(
     assert plan.speeds_mps[-1] == pytest.approx(5.0)  # the cap cuts the end of it
 
 
-def test_built_from_the_config_sections_and_checks_them():
-    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG))
+def test_built_from_the_config_sections_and_checks_them(conf_values):
+    cfg = conf_values("decision/default.yaml")
     sections = {key: cfg[key] for key in ("idm", "mobil", "situation", "behaviour", "longitudinal")}
     ego = dict(ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=MAX_DECEL_MPS2)
     planner = Planner(**sections, **ego)

@@ -2,25 +2,23 @@
 per-track reference written from the definitions (corridor overlap, lane membership, ranges)."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from decision.planner import Planner
 from decision.route import Road, Route, Segment
 from decision.situation import LaneChange, extract_situation, lane_change_offset_m, project, row_tests
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
 
-CONFIG = Path(__file__).resolve().parents[2] / "conf" / "decision" / "default.yaml"
 EGO_LENGTH_M, EGO_WIDTH_M = 4.5, 1.8
 DEADBAND_MPS, OVERLAP_M, NEIGHBOUR_EXTRA_M = 0.2, 0.3, 30.0
 
 
-def params():
-    cfg = OmegaConf.to_container(OmegaConf.load(CONFIG))
-    cfg = {k: v for k, v in cfg.items() if not k.startswith("_")}
+@pytest.fixture(scope="module")
+def params(conf_values):
+    """The SituationParams of the planner of conf/decision/default.yaml."""
+    cfg = {k: v for k, v in conf_values("decision/default.yaml").items() if not k.startswith("_")}
     return Planner(
         **cfg, ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=8.0
     ).situation_params
@@ -132,8 +130,8 @@ ROADS = {
 @pytest.mark.parametrize("road_name", list(ROADS))
 @pytest.mark.parametrize("lane", [0, 1, 2])
 @pytest.mark.parametrize("changing", [False, True])
-def test_nearest_objects_match_the_per_track_reference(road_name, lane, changing):
-    road, p = ROADS[road_name], params()
+def test_nearest_objects_match_the_per_track_reference(road_name, lane, changing, params):
+    road, p = ROADS[road_name], params
     route = Route(road, 0.0, road.length_m, lane=1, cruise_speed_mps=15.0)
     rng = np.random.default_rng(lane + 3 * changing + 10 * len(road_name))
     ego_s, ego_d = 200.0, road.lanes[1].offset_m + 0.4
@@ -154,8 +152,8 @@ def test_nearest_objects_match_the_per_track_reference(road_name, lane, changing
             assert got[row][2] == pytest.approx(speed, abs=1e-9), row
 
 
-def test_no_track_within_reach_gives_an_empty_situation():
-    road, p = ROADS["straight"], params()
+def test_no_track_within_reach_gives_an_empty_situation(params):
+    road, p = ROADS["straight"], params
     world = random_world(road, 200.0, -1.75, np.random.default_rng(0))
     far = WorldModel(ego=world.ego, t_s=0.0, ids=world.ids[:2], class_ids=world.class_ids[:2],
                      xy_m=world.xy_m[:2] + [300.0, 0.0], v_mps=world.v_mps[:2], yaw_rad=world.yaw_rad[:2],

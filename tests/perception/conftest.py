@@ -56,6 +56,18 @@ def make_coco() -> CocoMaker:
     return CocoMaker()
 
 
+@pytest.fixture(scope="session")
+def detector_config(conf_values):
+    """detector_config(**changes) -> the DetectorConfig of the tiny model (conf/model/tiny.yaml)
+    with `changes`: a test states the sizes it relies on, the rest is the tiny model's."""
+    from perception.detection.model import DetectorConfig
+
+    def make(**changes):
+        return DetectorConfig(**{**conf_values("model/tiny.yaml"), **changes})
+
+    return make
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP's waiting threads

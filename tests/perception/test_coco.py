@@ -1,9 +1,6 @@
 """The COCO dataset on disk: every inconsistency is one line naming the file; no torch needed."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -147,12 +144,8 @@ def test_unreadable_image(tmp_path, make_coco):
 @pytest.mark.parametrize(
     "module", ["perception.coco", "perception.evaluation.coco_eval", "sim.data.generate"]
 )
-def test_reading_and_writing_the_dataset_does_not_import_torch(module):
+def test_reading_and_writing_the_dataset_does_not_import_torch(module, fresh_python):
     """`bulletdrive data` and the COCO evaluation never need the detector: importing them must not
-    load torch (here ~1.4 s and ~200 MB per process). A fresh interpreter, run in the repository."""
-    code = f"import sys, {module}; print('torch' in sys.modules)"
-    repo = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=repo
-    )
-    assert result.stdout.strip() == "False", result.stderr
+    load torch (here ~1.4 s and ~200 MB per process)."""
+    result = fresh_python(f"import sys, {module}; print('torch' in sys.modules)")
+    assert result.returncode == 0 and result.stdout.strip() == "False", result.stderr

@@ -5,6 +5,7 @@ the whole file runs in seconds on 2 CPU cores.
 """
 
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -48,8 +49,14 @@ SCENES = [
 ]
 
 
-def tiny_config(**kw) -> DetectorConfig:
-    return DetectorConfig(**{**TINY, **kw})
+@pytest.fixture(scope="module")
+def tiny_config(detector_config):
+    """tiny_config(**changes) -> the detector these checks train: TINY's sizes, the tiny model's rest."""
+
+    def make(**changes) -> DetectorConfig:
+        return detector_config(**{**TINY, **changes})
+
+    return make
 
 
 def synthetic_batch(config: DetectorConfig, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -82,27 +89,24 @@ def train(config: DetectorConfig, images, targets, steps: int, lr: float = 2e-2,
     return model, losses
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
-    return w * h / union
-
-
 # --- Shapes and config ---------------------------------------------------------------------------
 
 
-def test_config_rejects_unknown_keys_and_bad_sizes():
+def test_config_rejects_unknown_keys_and_bad_sizes(tiny_config):
     with pytest.raises(TypeError):
-        DetectorConfig(input_hieght=192)
+        tiny_config(input_hieght=192)
+    values = asdict(tiny_config())
+    del values["max_distance_m"]
+    with pytest.raises(TypeError):
+        DetectorConfig(**values)  # no defaults in code: every value is given
     with pytest.raises(ValueError, match="multiples"):
-        DetectorConfig(input_height=200)
+        tiny_config(input_height=200)
     with pytest.raises(ValueError, match="stages"):
-        DetectorConfig(widths=(16,))
-    assert DetectorConfig(widths=[8, 16, 32]).widths == (8, 16, 32)  # YAML lists become tuples
+        tiny_config(widths=(16,))
+    assert tiny_config(widths=[8, 16, 32]).widths == (8, 16, 32)  # YAML lists become tuples
 
 
-def test_forward_shapes_raw_logits_and_channels_last():
+def test_forward_shapes_raw_logits_and_channels_last(tiny_config):
     config = tiny_config()
     model = CenterNet(config).eval()
     x = torch.rand(2, 3, 64, 96)
@@ -123,15 +127,15 @@ def test_forward_shapes_raw_logits_and_channels_last():
         model(torch.rand(1, 3, 60, 96))
 
 
-def test_default_config_size():
-    n = count_parameters(CenterNet(DetectorConfig()))
+def test_default_config_size(conf_values):
+    n = count_parameters(CenterNet(DetectorConfig(**conf_values("model/small.yaml"))))
     assert 200_000 < n < 600_000  # small enough for ~10 ms CPU frames (benchmarks/detector_speed.py)
 
 
 # --- Karpathy's recipe -----------------------------------------------------------------------------
 
 
-def test_loss_at_init_is_what_the_heatmap_bias_predicts():
+def test_loss_at_init_is_what_the_heatmap_bias_predicts(tiny_config):
     """Every cell starts at p = HEATMAP_PRIOR, so the focal loss is known in closed form; size and
     offset heads start at 0, so their L1 loss is the mean |target|."""
     config = tiny_config()
@@ -152,7 +156,7 @@ def test_loss_at_init_is_what_the_heatmap_bias_predicts():
     assert parts["distance"] == pytest.approx(targets["distance"][m].abs().mean().item(), rel=0.02)
 
 
-def test_overfits_a_batch_of_two_images():
+def test_overfits_a_batch_of_two_images(tiny_config, box_iou):
     """Karpathy's "overfit one batch": the loss goes near zero and the model gives back every box,
     class and distance of the two images.
 
@@ -172,13 +176,13 @@ def test_overfits_a_batch_of_two_images():
         confident = det["scores"] > 0.3
         assert confident.sum() == len(boxes), f"{det['scores'][:6]}"  # one per object, no false positive
         for box, c, d in zip(boxes, classes, dists, strict=True):
-            ious = np.array([iou(box, b) for b in det["boxes_xyxy"][confident]])
+            ious = np.array([box_iou(box, b) for b in det["boxes_xyxy"][confident]])
             j = int(ious.argmax())
             assert ious[j] > 0.7 and det["class_ids"][confident][j] == c
             assert det["distances_m"][confident][j] == pytest.approx(d, rel=0.2)
 
 
-def test_zeroed_inputs_do_worse_than_real_inputs():
+def test_zeroed_inputs_do_worse_than_real_inputs(tiny_config):
     """Input-independent baseline: the same short training on all-zero images ends at a higher loss."""
     config = tiny_config()
     images, targets = synthetic_batch(config)
@@ -187,7 +191,7 @@ def test_zeroed_inputs_do_worse_than_real_inputs():
     assert np.mean(zero[-5:]) > 2.0 * np.mean(real[-5:])
 
 
-def test_tiny_model_loss_goes_down():
+def test_tiny_model_loss_goes_down(tiny_config):
     config = tiny_config(widths=(8, 16, 16), neck_width=8, head_width=8)
     images, targets = synthetic_batch(config, seed=1)
     _, losses = train(config, images, targets, steps=10)
@@ -195,7 +199,7 @@ def test_tiny_model_loss_goes_down():
     assert losses[-1] < 0.7 * losses[0]
 
 
-def test_gradient_of_example_i_touches_only_input_i():
+def test_gradient_of_example_i_touches_only_input_i(tiny_config):
     """In eval mode (BatchNorm uses running stats) each example is independent of the others.
     In train mode BatchNorm mixes the batch: the check detects that, which shows it can fail."""
     torch.manual_seed(0)
@@ -255,7 +259,7 @@ def test_decode_keeps_only_peaks():
 # --- Checkpoints -----------------------------------------------------------------------------------
 
 
-def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
+def test_checkpoint_round_trip_gives_identical_outputs(tmp_path, tiny_config):
     config = tiny_config()
     torch.manual_seed(0)
     model = CenterNet(config)
@@ -274,7 +278,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temporary left behind
 
 
-def test_folded_batchnorm_gives_the_same_outputs_with_no_batchnorm_left():
+def test_folded_batchnorm_gives_the_same_outputs_with_no_batchnorm_left(tiny_config):
     config = tiny_config()
     torch.manual_seed(0)
     model = CenterNet(config)
@@ -307,7 +311,7 @@ def one_line_error(path, **kw) -> str:
     return msg
 
 
-def test_checkpoint_errors_are_one_clear_line(tmp_path):
+def test_checkpoint_errors_are_one_clear_line(tmp_path, tiny_config):
     config = tiny_config()
     good = tmp_path / "good.pt"
     save_checkpoint(good, CenterNet(config), config, {"classes": list(CLASSES)})

@@ -1,32 +1,21 @@
 """The shipped detector: it is in the package, small, matches conf/model/small.yaml, and finds the
 vehicles and pedestrians of frames the simulator renders (with their ground-truth boxes)."""
 
-from importlib.resources import files
-
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from perception.detection.detector import SHIPPED, Detector, resolve_checkpoint
 from perception.detection.model import DetectorConfig, load_checkpoint
 from perception.types import CLASSES, PEDESTRIAN, VEHICLE
 
 
-def iou(a, b) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
-def test_shipped_weights_are_packaged_small_and_match_the_default_model():
+def test_shipped_weights_are_packaged_small_and_match_the_default_model(conf_values):
     path = resolve_checkpoint(SHIPPED)
     assert path.is_file() and path.stat().st_size < 10 * 2**20
     assert (path.parent / "centernet_small.md").is_file()  # the model card
     _, config, extra = load_checkpoint(path, expect_classes=CLASSES)
-    small = yaml.safe_load(files("conf").joinpath("model", "small.yaml").read_text())
-    assert config == DetectorConfig(**small)
+    assert config == DetectorConfig(**conf_values("model/small.yaml"))
     assert extra["epoch"] >= 1 and extra["classes"] == list(CLASSES)
 
 
@@ -56,7 +45,7 @@ def frames(scenario: str, seed: int, every_s: float = 0.5, min_height_px: float 
 @pytest.mark.parametrize(
     "scenario, seed, class_id", [("dense_traffic", 7, VEHICLE), ("busy_street", 7, PEDESTRIAN)]
 )
-def test_shipped_detector_finds_the_objects_the_simulator_renders(scenario, seed, class_id):
+def test_shipped_detector_finds_the_objects_the_simulator_renders(scenario, seed, class_id, box_iou):
     torch.set_num_threads(2)
     det = Detector(SHIPPED, device="cpu")
     shots = frames(scenario, seed)
@@ -68,7 +57,7 @@ def test_shipped_detector_finds_the_objects_the_simulator_renders(scenario, seed
                 continue
             total += 1
             same = result["class_ids"] == b.class_id
-            found += any(iou(b.box_xyxy, d) >= 0.5 for d in result["boxes_xyxy"][same])
+            found += any(box_iou(b.box_xyxy, d) >= 0.5 for d in result["boxes_xyxy"][same])
     assert total >= 10, f"the scenario shows too few {CLASSES[class_id]}s to test"
     assert found >= 0.9 * total, f"found {found} of {total} {CLASSES[class_id]}s"
 

@@ -86,10 +86,17 @@ def test_photometric_jitter_changes_pixels_not_shape():
     assert np.array_equal(same, rgb)
 
 
-def test_augment_deterministic_and_consistent():
+def test_augment_deterministic_and_consistent(conf_values):
     rgb, boxes, cls, dist = scene()
     aug = Augment(
-        flip_p=0.5, jitter=0.0, hue_shift_deg=0.0, noise_std=0.0, scale_p=1.0, scale_range=(0.8, 1.3)
+        flip_p=0.5,
+        jitter=0.0,
+        hue_shift_deg=0.0,
+        noise_std=0.0,
+        scale_p=1.0,
+        scale_range=(0.8, 1.3),
+        min_kept_fraction=0.4,
+        min_box_size_px=2.0,
     )
     runs = [aug(np.random.default_rng(s), rgb, boxes, cls, dist) for s in (7, 7, 8)]
     for x, y in zip(runs[0], runs[1], strict=True):
@@ -100,7 +107,7 @@ def test_augment_deterministic_and_consistent():
         assert out.shape == rgb.shape
         assert oboxes.dtype == np.float32 and ocls.dtype == np.int64 and odist.dtype == np.float32
         assert_boxes_on_objects(out, oboxes, ocls)
-    # with jitter on, sizes and dtypes still hold and the input is untouched
+    # with the training's augmentation (jitter on), sizes and dtypes still hold and the input is untouched
     before = rgb.copy()
-    out, *_ = Augment()(np.random.default_rng(0), rgb, boxes, cls, dist)
+    out, *_ = Augment(**conf_values("train.yaml")["augment"])(np.random.default_rng(0), rgb, boxes, cls, dist)
     assert out.shape == rgb.shape and out.dtype == np.uint8 and np.array_equal(rgb, before)

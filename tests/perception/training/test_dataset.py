@@ -36,9 +36,9 @@ def test_crowd_boxes_become_dont_care_class_ids(tmp_path, make_coco):
     assert target["class_ids"].tolist() == [0, dont_care(1)]
 
 
-def test_transform_is_seeded_per_item(tmp_path, make_coco):
+def test_transform_is_seeded_per_item(tmp_path, make_coco, conf_values):
     make_coco(tmp_path)
-    aug = Augment(flip_p=0.5, scale_p=1.0)
+    aug = Augment(**{**conf_values("train.yaml")["augment"], "scale_p": 1.0})  # always a zoom
     a, b = (
         DetectionDataset(load_coco(tmp_path, "train"), aug, seed=3),
         DetectionDataset(load_coco(tmp_path, "train"), aug, seed=3),

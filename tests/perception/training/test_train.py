@@ -11,16 +11,19 @@ import pytest
 import torch
 
 from perception.coco import DatasetError
-from perception.detection.model import DetectorConfig, load_checkpoint
+from perception.detection.model import load_checkpoint
 from perception.errors import InputError
 from perception.training.train import FINAL_LR_FRACTION, TrainSettings, lr_factor, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def settings(data_dir, out_dir, **kw) -> TrainSettings:
-    model = DetectorConfig(input_height=48, input_width=64, widths=(4, 8, 16, 16), neck_width=8, head_width=8)
-    defaults = dict(
+@pytest.fixture
+def settings(conf_values, detector_config):
+    """settings(data_dir, out_dir, **changes) -> TrainSettings of the tiny model on 64x48 frames, one
+    epoch on the CPU, with the training's augmentation (conf/train.yaml)."""
+    model = detector_config(input_height=48, input_width=64)
+    values = dict(
         model=model,
         epochs=1,
         batch_size=2,
@@ -32,10 +35,14 @@ def settings(data_dir, out_dir, **kw) -> TrainSettings:
         amp=False,
         resume=True,
         num_workers=0,
-        augment={},
+        augment=conf_values("train.yaml")["augment"],
         max_steps=0,
     )
-    return TrainSettings(data_dir=str(data_dir), out_dir=str(out_dir), **{**defaults, **kw})
+
+    def make(data_dir, out_dir, **changes) -> TrainSettings:
+        return TrainSettings(data_dir=str(data_dir), out_dir=str(out_dir), **{**values, **changes})
+
+    return make
 
 
 @pytest.fixture
@@ -49,7 +56,7 @@ def quiet(*_):
     pass
 
 
-def test_same_seed_gives_the_same_weights_and_losses(data, tmp_path):
+def test_same_seed_gives_the_same_weights_and_losses(data, tmp_path, settings):
     a = train(settings(data, tmp_path / "a", epochs=2), log=quiet)
     b = train(settings(data, tmp_path / "b", epochs=2), log=quiet)
     c = train(settings(data, tmp_path / "c", epochs=2, seed=1), log=quiet)
@@ -62,7 +69,7 @@ def test_same_seed_gives_the_same_weights_and_losses(data, tmp_path):
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in weights[0])
 
 
-def test_a_finished_run_resumed_reports_no_new_model(data, tmp_path):
+def test_a_finished_run_resumed_reports_no_new_model(data, tmp_path, settings):
     out = tmp_path / "run"
     first = train(settings(data, out, max_steps=3, epochs=3), log=quiet)
     assert [h["step"] for h in first["history"]] == [2, 3]  # 2 steps an epoch, cut at 3
@@ -70,7 +77,7 @@ def test_a_finished_run_resumed_reports_no_new_model(data, tmp_path):
     assert again["model_path"] is None and again["history"] == json.loads((out / "history.json").read_text())
 
 
-def test_a_negative_step_budget_is_refused_before_anything_is_written(data, tmp_path):
+def test_a_negative_step_budget_is_refused_before_anything_is_written(data, tmp_path, settings):
     with pytest.raises(InputError, match="max_steps=-5"):
         train(settings(data, tmp_path / "run", max_steps=-5), log=quiet)
     assert not (tmp_path / "run").exists()
@@ -106,7 +113,7 @@ def _pixels_of_another_size(data):
         (_pixels_of_another_size, ["0003.png", "80x48"]),
     ],
 )
-def test_a_bad_dataset_is_one_line_before_anything_is_written(data, tmp_path, damage, words):
+def test_a_bad_dataset_is_one_line_before_anything_is_written(data, tmp_path, damage, words, settings):
     damage(data)
     with pytest.raises(DatasetError) as e:
         train(settings(data, tmp_path / "run", num_workers=1), log=quiet)

@@ -7,24 +7,12 @@ import os
 
 import pytest
 
-from sim.app.cli import main
-
 
 @pytest.fixture
 def place(tmp_path):
     """(tmp_path, the output folder that must stay absent, a file)."""
     (tmp_path / "a_file").write_text("mine")
     return tmp_path, tmp_path / "o", tmp_path / "a_file"
-
-
-def one_line_error(capsys, args: list[str]) -> str:
-    code = main(args)
-    captured = capsys.readouterr()
-    err = captured.err.strip()
-    assert code == 2, (code, err)
-    assert len(err.splitlines()) == 1, err
-    assert "Traceback" not in err + captured.out
-    return err
 
 
 DRIVE = [
@@ -56,32 +44,34 @@ DRIVE = [
     (["+perception.no_such=1"], "no_such"),
     (["perception.miss_probability=2"], "miss_probability"),
     (["perception=cnn", "perception.device=tpu"], "perception.device"),
+    (["perception=cnn", "perception.threads=0"], "threads=0"),
+    (["perception=cnn", "perception.threads=abc"], "threads='abc'"),
     (["scenario=["], "scenario=["),
 ]
 
 
 @pytest.mark.parametrize("overrides, word", DRIVE, ids=[" ".join(o) for o, _ in DRIVE])
-def test_drive(overrides, word, place, capsys):
+def test_drive(overrides, word, place, cli_error):
     _, out, _ = place
-    assert word in one_line_error(capsys, ["drive", *overrides, f"hydra.run.dir={out}"])
+    assert word in cli_error(["drive", *overrides, f"hydra.run.dir={out}"])
     assert not out.exists()
 
 
 @pytest.mark.parametrize("where", ["file", "under_file"])
-def test_drive_run_dir_that_cannot_be_a_folder(where, place, capsys):
+def test_drive_run_dir_that_cannot_be_a_folder(where, place, cli_error):
     _, _, a_file = place
     run_dir = a_file if where == "file" else a_file / "run"
-    err = one_line_error(capsys, ["drive", "video=false", f"hydra.run.dir={run_dir}"])
+    err = cli_error(["drive", "video=false", f"hydra.run.dir={run_dir}"])
     assert "hydra.run.dir" in err and str(a_file) in err
     assert a_file.read_text() == "mine"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
-def test_an_output_folder_that_cannot_be_written(place, capsys):
+def test_an_output_folder_that_cannot_be_written(place, cli_error):
     tmp_path, _, _ = place
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
-    err = one_line_error(capsys, ["drive", "video=false", f"hydra.run.dir={locked / 'run'}"])
+    err = cli_error(["drive", "video=false", f"hydra.run.dir={locked / 'run'}"])
     assert "not writable" in err
     assert not (locked / "run").exists()
 
@@ -110,17 +100,17 @@ EVALUATE = [
 
 
 @pytest.mark.parametrize("args, word", EVALUATE, ids=[" ".join(a) for a, _ in EVALUATE])
-def test_evaluate(args, word, place, capsys):
+def test_evaluate(args, word, place, cli_error):
     _, out, _ = place
-    assert word in one_line_error(capsys, ["evaluate", "suite=smoke", *args, f"out_dir={out}"])
+    assert word in cli_error(["evaluate", "suite=smoke", *args, f"out_dir={out}"])
     assert not out.exists()
 
 
 @pytest.mark.parametrize("where", ["file", "under_file"])
-def test_evaluate_out_dir_that_cannot_be_a_folder(where, place, capsys):
+def test_evaluate_out_dir_that_cannot_be_a_folder(where, place, cli_error):
     _, _, a_file = place
     out = a_file if where == "file" else a_file / "ev"
-    assert "out_dir" in one_line_error(capsys, ["evaluate", "suite=smoke", "seeds=1", f"out_dir={out}"])
+    assert "out_dir" in cli_error(["evaluate", "suite=smoke", "seeds=1", f"out_dir={out}"])
     assert a_file.read_text() == "mine"
 
 
@@ -141,9 +131,9 @@ DATA = [
 
 
 @pytest.mark.parametrize("args, word", DATA, ids=[" ".join(a) for a, _ in DATA])
-def test_data(args, word, place, capsys):
+def test_data(args, word, place, cli_error):
     _, out, _ = place
-    assert word in one_line_error(capsys, ["data", *args, f"out_dir={out}"])
+    assert word in cli_error(["data", *args, f"out_dir={out}"])
     assert not out.exists()
 
 
@@ -165,9 +155,9 @@ TRAIN = [
 
 
 @pytest.mark.parametrize("args, word", TRAIN, ids=[" ".join(a) for a, _ in TRAIN])
-def test_train(args, word, place, capsys):
+def test_train(args, word, place, cli_error):
     tmp_path, out, _ = place
-    assert word in one_line_error(capsys, ["train", f"data_dir={tmp_path / 'ds'}", *args, f"out_dir={out}"])
+    assert word in cli_error(["train", f"data_dir={tmp_path / 'ds'}", *args, f"out_dir={out}"])
     assert not out.exists()
 
 
@@ -181,30 +171,28 @@ DETECT_EVAL = [
 
 
 @pytest.mark.parametrize("args, word", DETECT_EVAL, ids=[" ".join(a) for a, _ in DETECT_EVAL])
-def test_detect_eval(args, word, place, capsys):
+def test_detect_eval(args, word, place, cli_error):
     tmp_path, out, _ = place
-    assert word in one_line_error(
-        capsys, ["detect-eval", f"data_dir={tmp_path / 'ds'}", *args, f"out_dir={out}"]
-    )
+    assert word in cli_error(["detect-eval", f"data_dir={tmp_path / 'ds'}", *args, f"out_dir={out}"])
     assert not out.exists()
 
 
 @pytest.mark.parametrize("command", ["train", "detect-eval", "data"])
-def test_out_dir_that_is_a_file(command, place, capsys):
+def test_out_dir_that_is_a_file(command, place, cli_error):
     tmp_path, _, a_file = place
-    err = one_line_error(capsys, [command, f"data_dir={tmp_path / 'ds'}" if command != "data" else "seed=0",
+    err = cli_error([command, f"data_dir={tmp_path / 'ds'}" if command != "data" else "seed=0",
                                   f"out_dir={a_file}"])  # fmt: skip
     assert "out_dir" in err and a_file.read_text() == "mine"
 
 
-def test_replay_of_a_missing_run(place, capsys):
+def test_replay_of_a_missing_run(place, cli_error):
     tmp_path, _, _ = place
-    assert "no_such_run" in one_line_error(capsys, ["replay", str(tmp_path / "no_such_run")])
+    assert "no_such_run" in cli_error(["replay", str(tmp_path / "no_such_run")])
 
 
-def test_scenarios_takes_only_a_search_path(capsys):
-    assert "seed=1" in one_line_error(capsys, ["scenarios", "seed=1"])
+def test_scenarios_takes_only_a_search_path(cli_error):
+    assert "seed=1" in cli_error(["scenarios", "seed=1"])
 
 
-def test_unknown_command(capsys):
-    assert "drvie" in one_line_error(capsys, ["drvie"])
+def test_unknown_command(cli_error):
+    assert "drvie" in cli_error(["drvie"])

@@ -42,9 +42,10 @@ def test_a_user_suite_plans_runs_that_find_the_user_scenario(my_conf, tmp_path):
     assert not (tmp_path / "ev").exists()
 
 
-def test_without_the_search_path_the_user_suite_is_unknown(my_conf, tmp_path, capsys):
-    assert main(["evaluate", "suite=my_suite", f"out_dir={tmp_path / 'ev'}"]) == 2
-    assert "unknown suite 'my_suite'" in capsys.readouterr().err
+def test_without_the_search_path_the_user_suite_is_unknown(my_conf, tmp_path, cli_error):
+    assert "unknown suite 'my_suite'" in cli_error(
+        ["evaluate", "suite=my_suite", f"out_dir={tmp_path / 'ev'}"]
+    )
 
 
 def test_overrides_reach_every_job_after_the_search_path(my_conf, tmp_path):
@@ -60,7 +61,7 @@ def test_overrides_reach_every_job_after_the_search_path(my_conf, tmp_path):
     assert all(j.overrides == (search, "sim.ego_model=kinematic") for j in jobs)
 
 
-def test_a_scenario_that_fails_for_one_seed_fails_before_any_run(my_conf, tmp_path, capsys):
+def test_a_scenario_that_fails_for_one_seed_fails_before_any_run(my_conf, tmp_path, cli_error):
     """The start is drawn from [10, 400]: the route ends past the road for some seeds only; the
     suite's second seed is such a one."""
     path = my_conf / "scenario" / "my_follow.yaml"
@@ -75,8 +76,7 @@ def test_a_scenario_that_fails_for_one_seed_fails_before_any_run(my_conf, tmp_pa
         except C.ConfigError:
             fails[True] = seed
     args = [search, "suite=my_suite", f"seeds=[{fails[False]},{fails[True]}]", f"out_dir={tmp_path / 'ev'}"]
-    assert main(["evaluate", *args]) == 2
-    err = capsys.readouterr().err
+    err = cli_error(["evaluate", *args])
     assert "route_length_m" in err and f"my_follow/seed{fails[True]:03d}" in err
     assert not (tmp_path / "ev").exists()
 

@@ -1,13 +1,7 @@
 """`bulletdrive scenarios` and the bad-input errors of `drive` do not import torch (~3 s)."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[3]
 PROGRAM = """
 import sys
 from sim.app.cli import main
@@ -16,16 +10,19 @@ print("torch" in sys.modules, code)
 """
 
 
-def run_cli(args: list[str]) -> tuple[bool, int]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", PROGRAM, *args], capture_output=True, text=True, env=env, cwd=ROOT, check=False
-    )
-    torch_loaded, code = out.stdout.strip().splitlines()[-1].split()
-    return torch_loaded == "True", int(code)
+@pytest.fixture
+def run_cli(fresh_python):
+    """run_cli(args) -> (torch imported, exit code) of `bulletdrive ARGS` in a fresh interpreter."""
+
+    def run(args: list[str]) -> tuple[bool, int]:
+        out = fresh_python(PROGRAM, *args)
+        torch_loaded, code = out.stdout.strip().splitlines()[-1].split()
+        return torch_loaded == "True", int(code)
+
+    return run
 
 
-def test_scenarios_does_not_import_torch():
+def test_scenarios_does_not_import_torch(run_cli):
     assert run_cli(["scenarios"]) == (False, 0)
 
 
@@ -38,5 +35,5 @@ def test_scenarios_does_not_import_torch():
         ["perception=cnn", "perception.device=tpu"],
     ],
 )
-def test_bad_input_to_drive_does_not_import_torch(overrides, tmp_path):
+def test_bad_input_to_drive_does_not_import_torch(overrides, tmp_path, run_cli):
     assert run_cli(["drive", *overrides, f"hydra.run.dir={tmp_path / 'o'}"]) == (False, 2)

@@ -26,6 +26,16 @@ BLOCKED, COLLISION_VEHICLE, ROUTE_COMPLETED = (
 )
 
 
+TIMEOUT_S = 600.0  # no run here comes near it, but the ones that test the timeout
+
+
+def run_suite(
+    jobs, out_dir, workers: int, backend: str = "local", timeout_s: float = TIMEOUT_S
+) -> list[dict]:
+    """suite.run_suite without infraction clips (they cost a video encode per infraction)."""
+    return suite.run_suite(jobs, out_dir, workers=workers, backend=backend, timeout_s=timeout_s, clips=False)
+
+
 def scores_of(records):
     return {(r["perception"], r["scenario"], r["seed"]): r["metrics"]["driving_score"] for r in records}
 
@@ -43,7 +53,7 @@ def metrics_without_wall_clock(records):
 def local_suite(tmp_path_factory):
     out = tmp_path_factory.mktemp("suite") / "local"
     jobs = suite.make_jobs(SCENARIOS, SEEDS, ["ground_truth"])
-    return out, jobs, suite.run_suite(jobs, out, workers=2, clips=False)
+    return out, jobs, run_suite(jobs, out, workers=2)
 
 
 def test_every_job_has_a_run_folder_and_a_record(local_suite):
@@ -63,7 +73,7 @@ def test_every_job_has_a_run_folder_and_a_record(local_suite):
 
 def test_ray_backend_gives_the_same_results_as_the_pool(local_suite, tmp_path):
     _, jobs, records = local_suite
-    ray_records = suite.run_suite(jobs, tmp_path / "ray", workers=2, backend="ray", clips=False)
+    ray_records = run_suite(jobs, tmp_path / "ray", workers=2, backend="ray")
     assert all(r["status"] == "ok" for r in ray_records), [r["error"] for r in ray_records]
     assert metrics_without_wall_clock(ray_records) == metrics_without_wall_clock(records)
 
@@ -79,7 +89,7 @@ def test_resume_skips_finished_runs_and_retries_missing_ones(local_suite, tmp_pa
         for r in records
         if r != records[1]
     }
-    again = suite.run_suite(jobs, out, workers=1, clips=False)
+    again = run_suite(jobs, out, workers=1)
     assert (redo / "result.json").is_file()
     for run_dir, stamp in stamps.items():  # untouched: skipped
         assert (out / run_dir / "result.json").stat().st_mtime_ns == stamp
@@ -97,7 +107,7 @@ def test_resume_reruns_damaged_records_and_sweeps_temporaries(local_suite, tmp_p
     stamp = kept.stat().st_mtime_ns
     temporary = out / records[3]["run_dir"] / ".metrics.999.tmp.json"  # left by a killed run
     temporary.write_text("{")
-    again = suite.run_suite(jobs, out, workers=2, clips=False)
+    again = run_suite(jobs, out, workers=2)
     assert scores_of(again) == scores_of(records)
     for r in records[:3]:
         assert json.loads((out / r["run_dir"] / "result.json").read_text())["status"] == "ok"
@@ -107,7 +117,7 @@ def test_resume_reruns_damaged_records_and_sweeps_temporaries(local_suite, tmp_p
 def test_failing_and_hanging_runs_are_recorded_and_the_suite_completes(tmp_path):
     good = suite.Job("follow_lead", 1, "ground_truth")
     bad = suite.Job("follow_lead", 2, "no_such_perception")  # raises in the run
-    records = suite.run_suite([good, bad], tmp_path / "s", workers=2, clips=False)
+    records = run_suite([good, bad], tmp_path / "s", workers=2)
     assert [r["status"] for r in records] == ["ok", "error"]
     assert records[1]["error"].startswith("ConfigError: ") and "no_such_perception" in records[1]["error"]
     assert len(records[1]["error"].splitlines()) == 1 and "Traceback" in records[1]["traceback"]
@@ -115,15 +125,15 @@ def test_failing_and_hanging_runs_are_recorded_and_the_suite_completes(tmp_path)
     assert stored["status"] == "error"
     # A run past its time limit is stopped and recorded. No run finishes in 10 ms: its worker alone
     # takes longer to start.
-    slow = suite.run_suite([good], tmp_path / "t", workers=1, timeout_s=0.01, clips=False)
+    slow = run_suite([good], tmp_path / "t", workers=1, timeout_s=0.01)
     assert slow[0]["status"] == "error" and slow[0]["error"] == "timed out after 0.01 s"
     # A retry (here with time enough) replaces the failed record.
-    again = suite.run_suite([good], tmp_path / "t", workers=1, clips=False)
+    again = run_suite([good], tmp_path / "t", workers=1)
     assert again[0]["status"] == "ok"
     # Other overrides into the same folder are refused: they would overwrite its runs.
     other = suite.Job("follow_lead", 1, "ground_truth", ("sim.decision_hz=20",))
     with pytest.raises(FolderError, match=r"other settings \(overrides: \[\] there"):
-        suite.run_suite([other], tmp_path / "t", workers=1, clips=False)
+        run_suite([other], tmp_path / "t", workers=1)
     assert json.loads((tmp_path / "t" / again[0]["run_dir"] / "result.json").read_text()) == again[0]
 
 
@@ -151,7 +161,7 @@ def test_camera_runs_are_the_same_with_one_or_two_workers_and_on_ray(tmp_path, o
     jobs = suite.make_jobs(["cut_in"], [2, 3], ["cnn"], overrides)
     runs = {}
     for name, workers, backend in [("w1", 1, "local"), ("w2", 2, "local"), ("ray", 2, "ray")]:
-        records = suite.run_suite(jobs, tmp_path / name, workers=workers, backend=backend, clips=False)
+        records = run_suite(jobs, tmp_path / name, workers=workers, backend=backend)
         assert all(r["status"] == "ok" for r in records), [r["error"] for r in records]
         runs[name] = metrics_without_wall_clock(records), logs_of(tmp_path / name, records)
     for name in ("w2", "ray"):
@@ -162,9 +172,7 @@ def test_camera_runs_are_the_same_with_one_or_two_workers_and_on_ray(tmp_path, o
 def test_a_timeout_while_the_detector_loads_is_a_timeout(tmp_path):
     """The time limit ends the worker wherever the run is: loading the detector too (which once came
     back as a ConfigError, the error that loading raised)."""
-    (record,) = suite.run_suite(
-        suite.make_jobs(["cut_in"], [1], ["cnn"]), tmp_path, timeout_s=0.01, clips=False
-    )
+    (record,) = run_suite(suite.make_jobs(["cut_in"], [1], ["cnn"]), tmp_path, workers=2, timeout_s=0.01)
     assert record["status"] == "error" and record["error"] == "timed out after 0.01 s"
 
 
@@ -283,30 +291,21 @@ def test_run_log_errors_are_one_line(tmp_path):
         replay.load_run(tmp_path / "nope")
 
 
-def one_line_error(capsys, args) -> str:
-    code = main(args)
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
-    return err
-
-
-def test_evaluate_bad_input_is_one_line_and_writes_nothing(capsys, tmp_path):
+def test_evaluate_bad_input_is_one_line_and_writes_nothing(cli_error, tmp_path):
     out = f"out_dir={tmp_path / 'e'}"
-    assert "unknown suite 'nope'; available: smoke, standard" in one_line_error(
-        capsys, ["evaluate", "suite=nope", out]
-    )
-    assert "seeds=0 is out of range" in one_line_error(capsys, ["evaluate", "suite=smoke", "seeds=0", out])
-    assert "seeds=-3 is out of range" in one_line_error(capsys, ["evaluate", "suite=smoke", "seeds=-3", out])
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", "perception=ground_truth,lidar", out])
+    assert "unknown suite 'nope'; available: smoke, standard" in cli_error(["evaluate", "suite=nope", out])
+    assert "seeds=0 is out of range" in cli_error(["evaluate", "suite=smoke", "seeds=0", out])
+    assert "seeds=-3 is out of range" in cli_error(["evaluate", "suite=smoke", "seeds=-3", out])
+    err = cli_error(["evaluate", "suite=smoke", "perception=ground_truth,lidar", out])
     assert "unknown perception 'lidar'" in err
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", "suite.scenarios=[cut_in,nope]", out])
+    err = cli_error(["evaluate", "suite=smoke", "suite.scenarios=[cut_in,nope]", out])
     assert "unknown scenario 'nope' in suite smoke" in err
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", "backend=ray", "ray_address=127.0.0.1:1", out])
+    err = cli_error(["evaluate", "suite=smoke", "backend=ray", "ray_address=127.0.0.1:1", out])
     assert "cannot reach Ray at 127.0.0.1:1" in err
     assert not (tmp_path / "e").exists()
 
 
-def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_path):
+def test_a_results_folder_of_another_version_is_refused_and_kept(cli_error, tmp_path):
     folder = tmp_path / "old"
     folder.mkdir()
     old = {
@@ -317,25 +316,23 @@ def test_a_results_folder_of_another_version_is_refused_and_kept(capsys, tmp_pat
     }
     (folder / "suite.json").write_text(json.dumps(old))
     (folder / "report.md").write_text("old results")
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={folder}"])
+    err = cli_error(["evaluate", "suite=smoke", f"out_dir={folder}"])
     assert '"0.0.1" there' in err and "use another out_dir" in err
     assert json.loads((folder / "suite.json").read_text()) == old
     assert (folder / "report.md").read_text() == "old results"
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
-    assert "not a suite folder" in one_line_error(
-        capsys, ["evaluate", "suite=smoke", f"out_dir={tmp_path / 'other'}"]
-    )
+    assert "not a suite folder" in cli_error(["evaluate", "suite=smoke", f"out_dir={tmp_path / 'other'}"])
 
 
-def test_a_damaged_or_busy_suite_folder_is_one_line(capsys, local_suite, tmp_path):
+def test_a_damaged_or_busy_suite_folder_is_one_line(cli_error, local_suite, tmp_path):
     damaged = tmp_path / "damaged"
     damaged.mkdir()
     (damaged / "suite.json").write_bytes(b"\x00\xff\x00")
-    err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={damaged}"])
+    err = cli_error(["evaluate", "suite=smoke", f"out_dir={damaged}"])
     assert "suite.json is damaged" in err
     busy = tmp_path / "busy"
     shutil.copytree(local_suite[0], busy)
     with claim_folder(busy, "suite.json", {}, "suite"):  # as another evaluate would hold it
-        err = one_line_error(capsys, ["evaluate", "suite=smoke", f"out_dir={busy}"])
+        err = cli_error(["evaluate", "suite=smoke", f"out_dir={busy}"])
     assert "is in use by another process" in err

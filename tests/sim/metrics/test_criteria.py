@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from decision.route import Road, Route, Segment
+from decision.route import Road, Segment
 from perception.files import json_safe
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState
 from sim.metrics.criteria import (
@@ -26,13 +26,15 @@ DT = 0.05
 LANE0_D = -1.75  # centre of the right lane of a 2 x 3.5 m road
 
 
-def make_route(goal_s_m=200.0):
-    road = Road([Segment("straight", 300.0)], lane_count=2, lane_width_m=3.5, speed_limit_mps=20)
-    return Route(road, start_s_m=0.0, goal_s_m=goal_s_m, lane=0, cruise_speed_mps=15.0)
+@pytest.fixture
+def make_criteria(make_route):
+    """make_criteria(route=None, blocked_timeout_s=30.0, duration_s=100.0) -> Criteria of a 4.5 x 1.8 m
+    ego on `route` (make_route's by default)."""
 
+    def make(route=None, blocked_timeout_s=30.0, duration_s=100.0) -> Criteria:
+        return Criteria(route or make_route(), 4.5, 1.8, blocked_timeout_s, duration_s)
 
-def make_criteria(route=None, blocked_timeout_s=30.0, duration_s=100.0):
-    return Criteria(route or make_route(), 4.5, 1.8, blocked_timeout_s, duration_s)
+    return make
 
 
 def make_actors(xy, class_ids, speeds=None, sizes=None):
@@ -64,7 +66,7 @@ def kinds(events):
     return [e.kind for e in events]
 
 
-def test_collision_once_per_contact_and_again_after_a_second_apart():
+def test_collision_once_per_contact_and_again_after_a_second_apart(make_criteria):
     crit = make_criteria()
     car = make_actors([[20.0, LANE0_D]], [VEHICLE])
     far = make_actors([[80.0, LANE0_D]], [VEHICLE])
@@ -96,7 +98,7 @@ def test_collision_once_per_contact_and_again_after_a_second_apart():
         (OBSTACLE, 0.0, EventKind.COLLISION_STATIC),
     ],
 )
-def test_collision_kind_follows_the_class(class_id, speed, kind):
+def test_collision_kind_follows_the_class(class_id, speed, kind, make_criteria):
     crit = make_criteria()
     actor = make_actors([[10.0, LANE0_D + 0.5]], [class_id], speeds=[speed], sizes=[[0.6, 0.6, 1.7]])
     events = tick(crit, 0.0, 8.0, LANE0_D, 3.0, actors=actor)
@@ -104,13 +106,13 @@ def test_collision_kind_follows_the_class(class_id, speed, kind):
     assert events[0].speed_mps == 3.0
 
 
-def test_no_collision_beside_or_far():
+def test_no_collision_beside_or_far(make_criteria):
     crit = make_criteria()
     actors = make_actors([[10.0, -LANE0_D], [30.0, LANE0_D]], [VEHICLE, VEHICLE])  # next lane; 30 m ahead
     assert tick(crit, 0.0, 10.0, LANE0_D, actors=actors) == []
 
 
-def test_off_road_event_on_entering_and_distance_while_off():
+def test_off_road_event_on_entering_and_distance_while_off(make_criteria):
     tolerant = make_criteria()
     assert tick(tolerant, 0.0, 0.0, -2.8, 10.0) == []  # far corner 0.2 m beyond the edge: tolerated
     assert not tolerant.off_road
@@ -130,21 +132,21 @@ def test_off_road_event_on_entering_and_distance_while_off():
     assert kinds(out).count(EventKind.OFF_ROAD) == 2
 
 
-def test_off_road_uses_the_heading_of_the_car():
+def test_off_road_uses_the_heading_of_the_car(make_criteria):
     straight, turned = make_criteria(), make_criteria()
     assert tick(straight, 0.0, 0.0, -2.3, yaw=0.0) == []
     # turned 30 deg: a front corner reaches 2.3 + 2.25 sin 30 + 0.9 cos 30 = 4.2 m, 0.7 m beyond
     assert kinds(tick(turned, 0.0, 0.0, -2.3, yaw=-math.radians(30))) == [EventKind.OFF_ROAD]
 
 
-def test_lane_invasion():
+def test_lane_invasion(make_criteria):
     crit = make_criteria()
     out = tick(crit, 0.0, 0.0, LANE0_D) + tick(crit, DT, 0.5, -0.3) + tick(crit, 2 * DT, 1.0, 0.3)
     assert kinds(out) == [EventKind.LANE_INVASION]
     assert out[0].detail == "lane 0 -> 1"
 
 
-def test_blocked_after_the_timeout_only():
+def test_blocked_after_the_timeout_only(make_criteria):
     crit = make_criteria(blocked_timeout_s=2.0)
     out = []
     for i in range(40):  # t = 0 .. 1.95 s standing still
@@ -155,7 +157,7 @@ def test_blocked_after_the_timeout_only():
     assert tick(crit, 41 * DT, 5.0, LANE0_D, 0.0) == []  # nothing after the end
 
 
-def test_moving_resets_the_blocked_clock():
+def test_moving_resets_the_blocked_clock(make_criteria):
     crit = make_criteria(blocked_timeout_s=1.0)
     out = []
     for i in range(60):
@@ -163,7 +165,7 @@ def test_moving_resets_the_blocked_clock():
     assert out == []
 
 
-def test_timeout_when_not_completed():
+def test_timeout_when_not_completed(make_criteria):
     crit = make_criteria(duration_s=1.0)
     out = []
     for i in range(21):
@@ -171,7 +173,7 @@ def test_timeout_when_not_completed():
     assert kinds(out) == [EventKind.TIMEOUT] and out[0].t_s == pytest.approx(1.0) and crit.done
 
 
-def test_route_completion_ends_the_run():
+def test_route_completion_ends_the_run(make_criteria, make_route):
     crit = make_criteria(route=make_route(goal_s_m=5.0), duration_s=1.0)
     out = []
     for i in range(12):
@@ -181,7 +183,7 @@ def test_route_completion_ends_the_run():
     assert crit.max_s_m == pytest.approx(5.0)
 
 
-def test_ttc_of_a_closing_leader_is_gap_over_closing_speed():
+def test_ttc_of_a_closing_leader_is_gap_over_closing_speed(make_criteria):
     crit = make_criteria()
     # leader 30 m ahead at 10 m/s, a car in the other lane, one behind, and a faster one far ahead
     actors = make_actors(
@@ -198,7 +200,7 @@ def test_ttc_of_a_closing_leader_is_gap_over_closing_speed():
     assert crit.min_ttc_s == pytest.approx(2.55)
 
 
-def test_ttc_is_sampled_every_ttc_period():
+def test_ttc_is_sampled_every_ttc_period(make_route):
     """With ttc_period_s = 0.1 and ticks of 0.05 s, TTC is worked out on every other tick."""
     crit = Criteria(make_route(), 4.5, 1.8, 30.0, 60.0, ttc_period_s=0.1)
     seen = []
@@ -212,7 +214,7 @@ def test_ttc_is_sampled_every_ttc_period():
     assert crit.min_ttc_s == seen[4]
 
 
-def test_ttc_projects_the_ego_speed_on_the_road():
+def test_ttc_projects_the_ego_speed_on_the_road(make_criteria):
     crit = make_criteria()
     actors = make_actors([[20.0, LANE0_D]], [OBSTACLE], sizes=[[0.5, 0.5, 1.0]])
     yaw = math.radians(20)
@@ -232,7 +234,7 @@ def test_event_to_dict_is_plain():
     assert type(d["actor_id"]) is int and type(d["speed_mps"]) is float
 
 
-def test_new_actor_arrays_are_seen():
+def test_new_actor_arrays_are_seen(make_criteria):
     crit = make_criteria()
     actors = make_actors([[40.0, LANE0_D]], [VEHICLE])
     assert tick(crit, 0.0, 10.0, LANE0_D, actors=actors) == []
@@ -275,7 +277,7 @@ def test_collision_test_alone():
     assert len(test.update(crafted(t=2.6, actors=ped))) == 1  # forgotten by reset
 
 
-def test_off_road_test_alone():
+def test_off_road_test_alone(make_route):
     test = OffRoadTest(make_route().road, 4.5, 1.8, tolerance_m=0.3)
     assert test.update(crafted(d=-2.6)) == () and not test.off_road  # corner 0.0 m beyond the edge
     (event,) = test.update(crafted(t=1.0, d=-3.0, step=0.5))
@@ -288,7 +290,7 @@ def test_off_road_test_alone():
     )
 
 
-def test_lane_invasion_test_alone():
+def test_lane_invasion_test_alone(make_route):
     test = LaneInvasionTest(make_route().road)
     assert test.update(crafted(d=LANE0_D)) == ()  # the first tick sets the lane
     assert test.update(crafted(d=-0.1)) == ()
@@ -297,7 +299,7 @@ def test_lane_invasion_test_alone():
     assert test.update(crafted(d=9.0)) == ()  # beyond the road: still the outer lane
 
 
-def test_route_completion_test_alone():
+def test_route_completion_test_alone(make_route):
     test = RouteCompletionTest(make_route(goal_s_m=50.0))
     assert test.update(crafted(s=30.0)) == () and test.update(crafted(s=20.0)) == ()
     assert test.max_s_m == 30.0 and test.completion() == pytest.approx(0.6)
@@ -314,7 +316,7 @@ def test_blocked_test_alone():
     assert test.update(crafted(t=1.1, speed=0.2)) == () and test.still_since_s is None  # moving again
 
 
-def test_timeout_test_alone():
+def test_timeout_test_alone(make_route):
     progress = RouteCompletionTest(make_route(goal_s_m=200.0))
     progress.update(crafted(s=50.0))
     test = TimeoutTest(duration_s=5.0, progress=progress)
@@ -323,7 +325,7 @@ def test_timeout_test_alone():
     assert event.kind == EventKind.TIMEOUT and event.detail == "0.250 of the route"
 
 
-def test_time_to_collision_alone():
+def test_time_to_collision_alone(make_route):
     road = make_route().road
     ttc = TimeToCollision(RoadHeading(road), 4.5, 1.8, period_s=0.1)
     lead = make_actors([[40.0, LANE0_D]], [VEHICLE], speeds=[5.0])

@@ -3,7 +3,6 @@ import json
 import numpy as np
 import pytest
 
-from decision.route import Road, Route, Segment
 from sim.metrics.events import Event, EventKind
 from sim.metrics.scores import (
     CARLA_V2_0,
@@ -25,12 +24,7 @@ from sim.metrics.scores import (
 DT = 0.05
 
 
-def make_route():
-    road = Road([Segment("straight", 300.0)], lane_count=2, lane_width_m=3.5, speed_limit_mps=20)
-    return Route(road, start_s_m=0.0, goal_s_m=200.0, lane=0, cruise_speed_mps=15.0)
-
-
-def test_route_completion_fraction_and_clipping():
+def test_route_completion_fraction_and_clipping(make_route):
     route = make_route()
     assert route_completion(150.0, route) == pytest.approx(0.75)
     assert route_completion(250.0, route) == 1.0
@@ -230,7 +224,7 @@ def make_ticks(n=200, speed=10.0):
     }
 
 
-def test_summarize_is_json_ready_and_consistent():
+def test_summarize_is_json_ready_and_consistent(make_route):
     route = make_route()
     ticks = make_ticks()  # 100 m of 200 at 10 m/s
     ticks["ttc_s"][50:60] = np.linspace(3.0, 1.5, 10)
@@ -264,7 +258,7 @@ def test_summarize_is_json_ready_and_consistent():
     assert summarize(ticks, events, route, 9.95, 99.5) == r  # deterministic
 
 
-def test_summarize_nulls_and_outcomes():
+def test_summarize_nulls_and_outcomes(make_route):
     r = summarize(make_ticks(), [Event(3.0, EventKind.ROUTE_COMPLETED)], make_route(), 0.0, 0.0)
     assert r["min_ttc_s"] is None and r["ttc_within_bound"]
     assert r["infractions_per_km"][EventKind.COLLISION_VEHICLE] is None  # no distance driven
@@ -275,7 +269,7 @@ def test_summarize_nulls_and_outcomes():
     assert outcome([Event(1.0, EventKind.COLLISION_STATIC), Event(5.0, EventKind.BLOCKED)]) == "blocked"
 
 
-def test_summarize_survives_nan_in_the_ticks():
+def test_summarize_survives_nan_in_the_ticks(make_route):
     ticks = make_ticks()
     ticks["accel_mps2"][0] = np.nan  # e.g. no acceleration estimate on the first tick
     r = summarize(ticks, [], make_route(), 0.0, 99.5)

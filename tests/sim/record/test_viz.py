@@ -20,10 +20,6 @@ from sim.record.viz import (
 )
 
 
-def straight_road():
-    return Road([Segment("straight", 300.0)], lane_count=2, lane_width_m=3.5, speed_limit_mps=20)
-
-
 def curved_road():
     return Road(
         [Segment("straight", 50.0), Segment("arc", 80.0, 40.0)],
@@ -39,9 +35,9 @@ def ticks_along(road, d_m=-1.75, n=300):
     return {"t_s": np.arange(n) * 0.05, "x_m": x, "y_m": y, "yaw_rad": h, "speed_mps": np.linspace(0, 15, n)}
 
 
-@pytest.mark.parametrize("make_road", [straight_road, curved_road])
-def test_bev_plot_draws_the_trajectory(tmp_path, make_road):
-    road = make_road()
+@pytest.mark.parametrize("shape", ["straight", "curved"])
+def test_bev_plot_draws_the_trajectory(tmp_path, shape, straight_road):
+    road = straight_road(300.0) if shape == "straight" else curved_road()
     ticks = ticks_along(road)
     events = [
         Event(float(ticks["t_s"][150]), EventKind.COLLISION_VEHICLE, 3),
@@ -93,6 +89,7 @@ def test_bev_inset_is_ego_centred_heading_up():
         np.array([[4.5, 1.8], [0.8, 0.8]]),
         np.array([VEHICLE, PEDESTRIAN]),
         size_px=192,
+        ego_size_m=(4.5, 1.8),
         range_m=60.0,
     )
     assert img.shape == (192, 192, 3) and img.dtype == np.uint8
@@ -109,6 +106,8 @@ def test_bev_inset_is_ego_centred_heading_up():
         np.array([np.pi / 2]),
         np.array([[4.5, 1.8]]),
         np.array([VEHICLE]),
+        size_px=192,
+        ego_size_m=(4.5, 1.8),
     )
     assert tuple(north[int(96 - 12 * ppm), 96]) == CLASS_COLOURS[VEHICLE]
 

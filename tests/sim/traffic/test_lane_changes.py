@@ -17,7 +17,7 @@ from sim.traffic.lane_changes import (
     choose_lane_changes,
 )
 
-IDM = IDMParams(accel_max_mps2=3.0, decel_comfort_mps2=5.0, time_headway_s=1.5, min_gap_m=5.0)
+IDM = IDMParams(accel_max_mps2=3.0, decel_comfort_mps2=5.0, time_headway_s=1.5, min_gap_m=5.0, delta=4.0)
 MOBIL = MOBILParams(politeness=0.0, min_accel_gain_mps2=0.2, max_braking_imposed_mps2=2.0)
 LANES = 3
 HALF_LENGTH_M = 2.25

@@ -4,11 +4,9 @@ import copy
 import dataclasses
 import math
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
 from sim.config import TrafficConfig
@@ -18,13 +16,11 @@ from sim.traffic.traffic import Traffic
 
 DT = 0.05
 CAR = (4.5, 1.8, 1.5)
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
-def cfg() -> TrafficConfig:
-    values = yaml.safe_load((ROOT / "conf/sim/default.yaml").read_text())["traffic"]
-    return TrafficConfig(**values)
+def cfg(conf_values) -> TrafficConfig:
+    return TrafficConfig(**conf_values("sim/default.yaml")["traffic"])
 
 
 def make_spec(actors=(), lanes=3, length_m=2000.0, ego_lane=0, ego_s=10.0, traffic=None, seed=0, arc_m=0.0):

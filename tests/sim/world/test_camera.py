@@ -8,67 +8,18 @@ import numpy as np
 import pytest
 
 import sim.world.renderer as renderer_module
-from decision.route import Road, Segment
-from sim.config import CameraConfig
 from sim.traffic.actors import Actors
 from sim.world.camera import Camera, camera_pose, ground_truth_boxes, intrinsics, project
 from sim.world.world import World
 
 EGO = (0.0, -1.75, 0.0)  # ego pose (x, y, yaw) in the centre of the right lane
-SIZES = {
-    "car": (4.5, 1.8, 1.5),
-    "van": (5.2, 2.0, 2.2),
-    "pedestrian": (0.5, 0.5, 1.75),
-    "cone": (0.4, 0.4, 0.7),
-    "barrier": (3.0, 0.4, 1.0),
-}
-CLASSES = {"car": 0, "van": 0, "pedestrian": 1, "cone": 2, "barrier": 2}
-
-
-def road() -> Road:
-    return Road([Segment("straight", 200.0)], lane_count=2, lane_width_m=3.5, speed_limit_mps=20)
-
-
-def camera_config(**changes) -> CameraConfig:
-    values = dict(
-        enabled=True,
-        width=320,
-        height=192,
-        hfov_deg=75.0,
-        mount_x_m=0.8,
-        mount_z_m=1.4,
-        pitch_deg=4.0,
-        near_m=0.2,
-        far_m=150.0,
-        max_label_distance_m=80.0,
-        noise_std=0.0,
-    )
-    values.update(changes)
-    return CameraConfig(**values)
-
-
-def make_actors(rows: list[tuple[str, float, float]], yaw_rad: float = 0.0) -> Actors:
-    """Actors (model, x, y) on the straight road, all heading `yaw_rad`."""
-    n = len(rows)
-    return Actors(
-        ids=np.arange(100, 100 + n),
-        class_ids=np.array([CLASSES[r[0]] for r in rows]),
-        models=[r[0] for r in rows],
-        size_m=np.array([SIZES[r[0]] for r in rows], dtype=float).reshape(n, 3),
-        xy_m=np.array([r[1:] for r in rows], dtype=float).reshape(n, 2),
-        yaw_rad=np.full(n, yaw_rad),
-        speed_mps=np.zeros(n),
-        v_mps=np.zeros((n, 2)),
-        accel_mps2=np.zeros(n),
-        rgba=np.tile([0.7, 0.1, 0.1, 1.0], (n, 1)),
-    )
 
 
 @pytest.fixture(scope="module", params=["tiny", "egl"])
-def world(request):
+def world(request, straight_road):
     if request.param == "egl" and renderer_module.egl_plugin_path() is None:
         pytest.skip("pybullet's EGL plugin is not installed here")
-    w = World(road(), 120.0, request.param, np.random.default_rng(0), randomise=False)
+    w = World(straight_road(200.0), 120.0, request.param, np.random.default_rng(0), randomise=False)
     if w.renderer_name != request.param:
         w.close()
         pytest.skip("the EGL plugin did not load here")
@@ -77,30 +28,29 @@ def world(request):
 
 
 @pytest.fixture(scope="module")
-def tiny_world():
-    w = World(road(), 120.0, "tiny", np.random.default_rng(0), randomise=False)
+def tiny_world(straight_road):
+    w = World(straight_road(200.0), 120.0, "tiny", np.random.default_rng(0), randomise=False)
     yield w
     w.close()
 
 
-def render(world: World, actors: Actors, cfg: CameraConfig | None = None, segmentation: bool = True):
-    world.add_actors(actors)
-    cam = Camera(cfg or camera_config(), world)
-    frame = cam.render(*EGO, 0.0, np.random.default_rng(0), with_segmentation=segmentation)
-    return cam, frame, cam.last_actor_mask
+@pytest.fixture
+def render(camera_config):
+    """render(world, actors) -> (camera, frame, actor mask): the actors added, a frame from EGO."""
+
+    def shoot(world: World, actors: Actors, segmentation: bool = True):
+        world.add_actors(actors)
+        cam = Camera(camera_config(), world)
+        frame = cam.render(*EGO, 0.0, np.random.default_rng(0), with_segmentation=segmentation)
+        return cam, frame, cam.last_actor_mask
+
+    return shoot
 
 
 def mask_box(mask: np.ndarray, actor_index: int) -> np.ndarray:
     """(x0, y0, x1, y1) of the pixels of one actor, in continuous pixel coordinates."""
     rows, cols = np.nonzero(mask == actor_index)
     return np.array([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], dtype=float)
-
-
-def iou(a, b) -> float:
-    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def by_actor(boxes) -> dict:
@@ -127,7 +77,7 @@ def test_intrinsics_and_pose_project_known_points():
     assert uv[0] == pytest.approx([160, 96]) and z[0] == pytest.approx(20.0)
 
 
-def test_rendered_pixels_agree_with_K_pose_and_depth(world):
+def test_rendered_pixels_agree_with_K_pose_and_depth(world, render, make_actors, camera_config):
     cam, frame, mask = render(world, make_actors([("car", 15.0, -1.75)]))
     K, pose = frame.K, frame.cam_to_world
     # Back-project road pixels with their depth: they land on the ground (the road is painted on it).
@@ -147,7 +97,7 @@ def test_rendered_pixels_agree_with_K_pose_and_depth(world):
 
 
 # ---------------------------------------------------------------------- ground-truth boxes
-def test_gt_boxes_match_the_segmentation_mask(world):
+def test_gt_boxes_match_the_segmentation_mask(world, render, make_actors, box_iou):
     rows = [("car", 15.0, -1.75), ("van", 25.0, 1.75), ("pedestrian", 18.0, -5.0), ("barrier", 12.0, -5.5)]
     actors = make_actors(rows)
     _, frame, mask = render(world, actors)
@@ -156,7 +106,7 @@ def test_gt_boxes_match_the_segmentation_mask(world):
     for i in (0, 1, 3):  # vehicles and barriers fill their 3D boxes' outline
         gt, seen = np.array(boxes[i].box_xyxy), mask_box(mask, i)
         assert np.abs(gt - seen).max() <= 1.5, (i, gt, seen)
-        assert iou(gt, seen) > 0.9
+        assert box_iou(gt, seen) > 0.9
         assert boxes[i].visible_fraction > 0.95 and boxes[i].truncation == 0.0
     # The pedestrian is a cylinder inside its box: same height, a little narrower.
     gt, seen = np.array(boxes[2].box_xyxy), mask_box(mask, 2)
@@ -168,7 +118,7 @@ def test_gt_boxes_match_the_segmentation_mask(world):
     assert b.distance_m == pytest.approx(math.dist(cam_xyz, (15.0, -1.75, 0.75)))
 
 
-def test_partly_hidden_car_has_a_visible_fraction_like_its_mask(world):
+def test_partly_hidden_car_has_a_visible_fraction_like_its_mask(world, render, make_actors):
     front, behind = ("car", 12.0, -1.75), ("car", 22.0, 0.0)  # the second one peeks out on the left
     actors = make_actors([front, behind])
     _, frame, mask = render(world, actors)
@@ -182,14 +132,14 @@ def test_partly_hidden_car_has_a_visible_fraction_like_its_mask(world):
     assert boxes[1].visible_fraction == pytest.approx(seen_pixels / np.sum(mask_alone == 0), abs=0.12)
 
 
-def test_fully_hidden_actor_gives_no_box(tiny_world):
+def test_fully_hidden_actor_gives_no_box(tiny_world, render, make_actors):
     actors = make_actors([("van", 12.0, -1.75), ("car", 22.0, -1.75)])
     _, frame, mask = render(tiny_world, actors)
     assert not np.any(mask == 1)
     assert [b.actor_index for b in ground_truth_boxes(frame, actors, 80.0)] == [0]
 
 
-def test_car_half_out_of_the_left_edge_is_half_truncated(tiny_world):
+def test_car_half_out_of_the_left_edge_is_half_truncated(tiny_world, render, make_actors):
     K = intrinsics(320, 192, 75.0)
     pose = camera_pose(*EGO, 0.8, 1.4, 4.0)
 
@@ -212,7 +162,7 @@ def test_car_half_out_of_the_left_edge_is_half_truncated(tiny_world):
     assert np.abs(np.array(box.box_xyxy) - mask_box(mask, 0)).max() <= 1.5
 
 
-def test_actors_behind_or_beside_the_camera(tiny_world):
+def test_actors_behind_or_beside_the_camera(tiny_world, render, make_actors):
     behind = make_actors([("car", -10.0, -1.75)])
     _, frame, _ = render(tiny_world, behind, segmentation=False)
     assert ground_truth_boxes(frame, behind, 80.0) == []
@@ -227,7 +177,7 @@ def test_actors_behind_or_beside_the_camera(tiny_world):
     assert box.box_xyxy[2] == pytest.approx(mask_box(mask, 0)[2], abs=1.5)
 
 
-def test_max_distance_and_tiny_boxes(tiny_world):
+def test_max_distance_and_tiny_boxes(tiny_world, render, make_actors):
     far = make_actors([("car", 65.0, -1.75), ("cone", 150.0, 1.0)])
     _, frame, _ = render(tiny_world, far, segmentation=False)
     assert [b.actor_index for b in ground_truth_boxes(frame, far, 60.0)] == []
@@ -235,9 +185,9 @@ def test_max_distance_and_tiny_boxes(tiny_world):
     assert [b.actor_index for b in ground_truth_boxes(frame, far, 200.0)] == [0]
 
 
-def test_pixel_noise_follows_the_seed():
+def test_pixel_noise_follows_the_seed(camera_config, straight_road):
     cfg = camera_config(noise_std=4.0)
-    with World(road(), 120.0, "tiny", np.random.default_rng(3), randomise=True) as w:
+    with World(straight_road(200.0), 120.0, "tiny", np.random.default_rng(3), randomise=True) as w:
         cam = Camera(cfg, w)
         a = cam.render(*EGO, 0.0, np.random.default_rng(1))
         b = cam.render(*EGO, 0.0, np.random.default_rng(1))

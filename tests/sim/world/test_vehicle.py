@@ -157,16 +157,6 @@ def test_kinematic_rejects_non_finite_input(cfg):
         KinematicCar(cfg, 0.0, 0.0, 0.0, -1.0)
 
 
-def test_footprint_corners(cfg):
-    car = KinematicCar(cfg, 10.0, 5.0, math.pi / 2, 0.0)
-    corners = car.footprint()
-    assert corners.shape == (4, 2)
-    # facing +y: front-left corner is at (x - w/2, y + l/2)
-    assert corners[0] == pytest.approx([10.0 - 0.9, 5.0 + 2.25])
-    assert corners.mean(axis=0) == pytest.approx([10.0, 5.0])
-    assert car.body_id is None and car.is_kinematic and car.contacts() == []
-
-
 # ---- PyBullet car -----------------------------------------------------------------------------
 
 
@@ -258,22 +248,4 @@ def test_physics_rejects_nan_and_keeps_the_last_command(cfg, client):
         car.apply(nan_command())
     assert (car.steer_target_rad, car.accel_demand_mps2) == (0.1, -2.0)  # nothing of it was taken
     drive(car, lambda t: ControlCommand(0.0, 1.0), 1.0, 120, cid)
-    assert np.isfinite(car.footprint()).all()
     assert car.state(1.0).speed_mps == pytest.approx(1.0, abs=0.1)
-
-
-def test_physics_contacts_report_other_bodies(cfg, client):
-    cid, ground = client
-    wall = p.createMultiBody(
-        0,
-        p.createCollisionShape(p.GEOM_BOX, halfExtents=[0.5, 3.0, 1.0], physicsClientId=cid),
-        basePosition=[6.0, 0.0, 1.0],
-        physicsClientId=cid,
-    )
-    car = PhysicsCar(cfg, 0.0, 0.0, 0.0, 0.0, client_id=cid)
-    assert not car.is_kinematic and car.body_id not in (ground, wall)
-    drive(car, lambda t: ControlCommand(0.0, 0.0), 0.1, 120, cid)
-    assert car.contacts(ignore_body_ids=(ground,)) == []
-    assert ground in car.contacts()
-    drive(car, lambda t: ControlCommand(0.0, 3.0), 3.0, 120, cid)
-    assert car.contacts(ignore_body_ids=(ground,)) == [wall]

@@ -12,8 +12,6 @@ import sim.world.ground as ground_module
 import sim.world.renderer as renderer_module
 import sim.world.world as world_module
 from decision.route import Road, Segment
-from sim.config import CameraConfig
-from sim.traffic.actors import Actors
 from sim.world.camera import Camera, project
 from sim.world.ground import (
     DASH_GAP_M,
@@ -25,11 +23,7 @@ from sim.world.ground import (
 )
 from sim.world.world import World
 
-LANE_WIDTH_M = 3.5
-
-
-def straight_road(lanes: int = 2) -> Road:
-    return Road([Segment("straight", 200.0)], lane_count=lanes, lane_width_m=LANE_WIDTH_M, speed_limit_mps=20)
+LANE_WIDTH_M = 3.5  # as the straight_road fixture's
 
 
 def curved_road() -> Road:
@@ -39,52 +33,6 @@ def curved_road() -> Road:
         lane_width_m=LANE_WIDTH_M,
         speed_limit_mps=20,
         origin_xy_yaw=(5.0, -3.0, 0.3),
-    )
-
-
-def camera_config(**changes) -> CameraConfig:
-    values = dict(
-        enabled=True,
-        width=320,
-        height=192,
-        hfov_deg=75.0,
-        mount_x_m=0.8,
-        mount_z_m=1.4,
-        pitch_deg=4.0,
-        near_m=0.2,
-        far_m=150.0,
-        max_label_distance_m=80.0,
-        noise_std=0.0,
-    )
-    values.update(changes)
-    return CameraConfig(**values)
-
-
-def actors_at(road: Road, rows: list[tuple[str, float, float]]) -> Actors:
-    """Actors (model, s, d) on `road`, heading along it."""
-    sizes = {
-        "car": (4.5, 1.8, 1.5),
-        "van": (5.2, 2.0, 2.2),
-        "pedestrian": (0.5, 0.5, 1.75),
-        "cone": (0.4, 0.4, 0.7),
-    }
-    sizes["barrier"] = (3.0, 0.4, 1.0)
-    classes = {"car": 0, "van": 0, "pedestrian": 1, "cone": 2, "barrier": 2}
-    n = len(rows)
-    s = np.array([r[1] for r in rows], dtype=float)
-    d = np.array([r[2] for r in rows], dtype=float)
-    x, y, h = road.to_world(s, d)
-    return Actors(
-        ids=np.arange(10, 10 + n),
-        class_ids=np.array([classes[r[0]] for r in rows]),
-        models=[r[0] for r in rows],
-        size_m=np.array([sizes[r[0]] for r in rows], dtype=float).reshape(n, 3),
-        xy_m=np.stack([x, y], axis=1).reshape(n, 2),
-        yaw_rad=np.asarray(h, dtype=float).reshape(n),
-        speed_mps=np.zeros(n),
-        v_mps=np.zeros((n, 2)),
-        accel_mps2=np.zeros(n),
-        rgba=np.tile([0.2, 0.4, 0.8, 1.0], (n, 1)),
     )
 
 
@@ -179,8 +127,8 @@ def test_ground_texture_draws_the_map():
     assert far[1] == pytest.approx(grass[:, 1].mean(), abs=8)
 
 
-def test_texels_get_coarser_on_a_huge_map():
-    road = straight_road()
+def test_texels_get_coarser_on_a_huge_map(straight_road):
+    road = straight_road(200.0)
     tex = ground_module.build_ground_texture(
         road, (0.3, 0.4, 0.2), (0.3,) * 3, (0.9,) * 3, np.random.default_rng(0), max_pixels=200_000
     )
@@ -191,10 +139,10 @@ def test_texels_get_coarser_on_a_huge_map():
 
 
 @pytest.mark.parametrize("renderer", ["tiny", "egl"])
-def test_top_down_view_shows_the_lines_where_the_map_has_them(renderer):
+def test_top_down_view_shows_the_lines_where_the_map_has_them(renderer, camera_config, straight_road):
     if renderer == "egl" and renderer_module.egl_plugin_path() is None:
         pytest.skip("pybullet's EGL plugin is not installed here")
-    road = straight_road(lanes=2)
+    road = straight_road(200.0)
     world = World(road, 120.0, renderer, np.random.default_rng(0), randomise=False)
     if world.renderer_name != renderer:
         world.close()
@@ -231,7 +179,7 @@ def test_top_down_view_shows_the_lines_where_the_map_has_them(renderer):
     assert outside[1] > outside[0] + 10  # grass green
 
 
-def test_forward_view_shows_the_lines_where_the_map_has_them():
+def test_forward_view_shows_the_lines_where_the_map_has_them(camera_config):
     road = Road(
         [Segment("straight", 90.0), Segment("arc", 100.0, 300.0)],
         lane_count=3,
@@ -286,16 +234,16 @@ def test_forward_view_shows_the_lines_where_the_map_has_them():
     assert frame.depth_m[-1].max() < 4.0
 
 
-def test_ground_and_sky_look_the_same_with_both_renderers():
+def test_ground_and_sky_look_the_same_with_both_renderers(make_actors, camera_config, straight_road):
     if renderer_module.egl_plugin_path() is None:
         pytest.skip("pybullet's EGL plugin is not installed here")
-    road = straight_road()
+    road = straight_road(200.0)
     frames, masks = [], []
     for renderer in ("tiny", "egl"):
         with World(road, 120.0, renderer, np.random.default_rng(4), randomise=True) as world:
             if world.renderer_name != renderer:
                 pytest.skip("the EGL plugin did not load here")
-            world.add_actors(actors_at(road, [("car", 25.0, 1.75)]))
+            world.add_actors(make_actors([("car", 25.0, 1.75)], road=road))
             cam = Camera(camera_config(), world)
             frames.append(cam.render(0.0, -1.75, 0.0, 0.0, np.random.default_rng(0), with_segmentation=True))
             masks.append(cam.last_actor_mask)
@@ -306,8 +254,8 @@ def test_ground_and_sky_look_the_same_with_both_renderers():
     np.testing.assert_array_equal(tiny.depth_m[~car], egl.depth_m[~car])
 
 
-def test_ground_is_a_plane_things_rest_on():
-    with World(straight_road(), 240.0, "tiny", np.random.default_rng(0), randomise=False) as world:
+def test_ground_is_a_plane_things_rest_on(straight_road):
+    with World(straight_road(200.0), 240.0, "tiny", np.random.default_rng(0), randomise=False) as world:
         box = p.createCollisionShape(p.GEOM_BOX, halfExtents=[0.5, 0.5, 0.25], physicsClientId=world.client)
         body = p.createMultiBody(1.0, box, -1, [30.0, -2.0, 1.0], physicsClientId=world.client)
         for _ in range(240):
@@ -318,13 +266,13 @@ def test_ground_is_a_plane_things_rest_on():
         assert friction == pytest.approx(world_module.GROUND_FRICTION)
 
 
-def test_world_has_few_bodies_and_one_per_actor():
+def test_world_has_few_bodies_and_one_per_actor(make_actors):
     road = curved_road()
     with World(road, 120.0, "tiny", np.random.default_rng(0), randomise=True) as world:
         assert world.static_body_ids == [world.ground_id]
         assert p.getNumBodies(physicsClientId=world.client) == len(world.static_body_ids)
         rows = [("car", 20, 0), ("van", 30, 3.5), ("pedestrian", 25, 6), ("cone", 15, -5), ("barrier", 40, 0)]
-        actors = actors_at(road, rows + [("car", 50, 0)])
+        actors = make_actors(rows + [("car", 50, 0)], road=road)
         actors.models[-1] = "truck"  # a model without its own shape gets a plain box
         world.add_actors(actors)
         world.add_actors(actors)  # again: replaces, does not add
@@ -332,10 +280,10 @@ def test_world_has_few_bodies_and_one_per_actor():
         assert [world.body_to_actor[b] for b in world.actor_body_ids.tolist()] == list(range(6))
 
 
-def test_sync_actors_moves_the_bodies_to_the_actor_poses():
-    road = straight_road()
+def test_sync_actors_moves_the_bodies_to_the_actor_poses(make_actors, straight_road):
+    road = straight_road(200.0)
     with World(road, 120.0, "tiny", np.random.default_rng(0), randomise=False) as world:
-        actors = actors_at(road, [("car", 20, 0), ("barrier", 30, 3.5)])
+        actors = make_actors([("car", 20, 0), ("barrier", 30, 3.5)], road=road)
         world.add_actors(actors)
         actors.xy_m[:] = [[50.0, 1.0], [60.0, -2.0]]
         actors.yaw_rad[:] = [0.7, -2.5]
@@ -346,17 +294,17 @@ def test_sync_actors_moves_the_bodies_to_the_actor_poses():
             yaw = p.getEulerFromQuaternion(quat)[2]
             assert math.remainder(yaw - actors.yaw_rad[i], 2 * math.pi) == pytest.approx(0.0, abs=1e-6)
         with pytest.raises(ValueError, match="add_actors"):
-            world.sync_actors(actors_at(road, [("car", 20, 0)]))
+            world.sync_actors(make_actors([("car", 20, 0)], road=road))
 
 
-def test_two_worlds_in_one_process_are_separate():
-    road = straight_road()
+def test_two_worlds_in_one_process_are_separate(make_actors, camera_config, straight_road):
+    road = straight_road(200.0)
     a = World(road, 120.0, "tiny", np.random.default_rng(0), randomise=False)
     b = World(road, 240.0, "tiny", np.random.default_rng(0), randomise=False)
     try:
         assert a.client != b.client
         assert (a.dt_s, b.dt_s) == pytest.approx((1 / 120, 1 / 240))
-        a.add_actors(actors_at(road, [("car", 15, -1.75)]))
+        a.add_actors(make_actors([("car", 15, -1.75)], road=road))
         cfg = camera_config()
         rng = np.random.default_rng(0)
         with_car = Camera(cfg, a).render(0.0, -1.75, 0.0, 0.0, rng)
@@ -370,8 +318,8 @@ def test_two_worlds_in_one_process_are_separate():
     a.close()  # closing twice is harmless
 
 
-def test_randomisation_follows_the_seed():
-    road = straight_road()
+def test_randomisation_follows_the_seed(straight_road):
+    road = straight_road(200.0)
 
     def looks(seed: int, randomise: bool):
         with World(road, 120.0, "tiny", np.random.default_rng(seed), randomise) as w:
@@ -394,10 +342,10 @@ def test_randomisation_follows_the_seed():
         assert rgba.shape == (4,) and np.all((rgba >= 0) & (rgba <= 1)) and rgba[3] == 1.0
 
 
-def test_renderer_choice():
+def test_renderer_choice(straight_road):
     with pytest.raises(ValueError, match="renderer"):
-        World(straight_road(), 120.0, "opengl", np.random.default_rng(0), randomise=False)
-    with World(straight_road(), 120.0, "tiny", np.random.default_rng(0), randomise=False) as world:
+        World(straight_road(200.0), 120.0, "opengl", np.random.default_rng(0), randomise=False)
+    with World(straight_road(200.0), 120.0, "tiny", np.random.default_rng(0), randomise=False) as world:
         assert (world.renderer_name, world.renderer_flag, world.gl_renderer) == (
             "tiny",
             p.ER_TINY_RENDERER,
@@ -430,11 +378,11 @@ def test_renderer_choice():
     assert opened("auto", None, gpu_present=True).renderer_name == "tiny"
 
 
-def test_egl_world_keeps_stdout_clean(capfd):
+def test_egl_world_keeps_stdout_clean(capfd, camera_config, straight_road):
     if renderer_module.egl_plugin_path() is None:
         pytest.skip("pybullet's EGL plugin is not installed here")
     print("before", flush=True)
-    with World(straight_road(), 120.0, "egl", np.random.default_rng(0), randomise=False) as world:
+    with World(straight_road(200.0), 120.0, "egl", np.random.default_rng(0), randomise=False) as world:
         Camera(camera_config(width=32, height=16), world).render(0.0, 0.0, 0.0, 0.0, np.random.default_rng(0))
         Camera(camera_config(width=32, height=16), world).render(0.0, 0.0, 0.0, 0.0, np.random.default_rng(0))
     print("after", flush=True)
