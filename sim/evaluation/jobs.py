@@ -52,7 +52,9 @@ from perception.files import is_temporary, json_safe
 BACKENDS = ("local", "ray")
 STOP_GRACE_S = 2.0  # a worker asked to stop (SIGTERM) is killed (SIGKILL) after this long
 RAY_CONNECT_TIMEOUT_S = 5.0
-RAY_POLL_S = 0.5  # ray.wait in steps of this long, so that a signal is handled promptly
+# Waits for workers or Ray tasks last at most this long, so that a signal is handled promptly: the OS
+# may deliver it to another thread (tqdm's monitor), which does not wake the main thread's wait.
+POLL_S = 0.25
 
 
 class JobsError(InputError):
@@ -381,7 +383,8 @@ def _run_local(fn, jobs: list, runner: Runner, deliver: Callable[[Outcome], None
             if not busy:  # nothing pending either: _assign gave every worker a job while there was one
                 return
             left_s = _time_left([w.started_s for w in busy], runner.timeout_s, time.monotonic())
-            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], left_s))
+            step_s = POLL_S if left_s is None else min(POLL_S, left_s)
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], step_s))
             now_s = time.monotonic()
             for w in busy:
                 if w.conn in ready or w.process.sentinel in ready:
@@ -465,7 +468,7 @@ def _ray_loop(
             job = pending.popleft()
             running[task.remote(fn, job)] = (job, time.monotonic())
         left_s = _time_left([s for _, s in running.values()], runner.timeout_s, time.monotonic())
-        step_s = RAY_POLL_S if left_s is None else min(RAY_POLL_S, left_s)
+        step_s = POLL_S if left_s is None else min(POLL_S, left_s)
         done, _ = ray.wait(list(running), num_returns=1, timeout=step_s)
         for ref in done:
             job, _ = running.pop(ref)
