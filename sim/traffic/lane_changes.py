@@ -99,7 +99,7 @@ def choose_lane_changes(
                 continue  # no room
             old_follower = old_followers.get(row, (0.0, 0.0))
             incentive = _incentive(
-                row, leader, leader_gap, follower, follower_gap, old_follower, state, idm, mobil_params
+                row, leader, leader_gap, follower, follower_gap, old_follower, state, idm, mobil_params, best
             )
             if incentive > best:
                 best, best_lane = incentive, lane
@@ -152,12 +152,16 @@ def _incentive(
     state: _Rows,
     idm: IDMParams,
     mobil_params: MOBILParams,
+    to_beat: float,
 ) -> float:
     """MOBIL's incentive [m/s^2] for `row` to change into a lane where it has this new leader and
     follower (gaps inf: none), -inf when unsafe. old_follower: the IDM accelerations now and after
-    of its old follower."""
+    of its old follower. `to_beat`: the incentive of the best lane so far; when only the own gain
+    counts (politeness 0) and it cannot beat that, the followers are not asked (-inf)."""
     v, v0, accel = state.speed, state.desired_speed, state.accel
     self_after = idm_accel(v[row], v0[row], leader_gap_m, v[leader], idm)
+    if mobil_params.politeness == 0.0 and self_after - accel[row] - mobil_params.min_accel_gain_mps2 <= to_beat:
+        return -math.inf
     follower_now = follower_after = 0.0  # nobody behind: no gain, safe
     if follower_gap_m < math.inf:
         follower_now = accel[follower]

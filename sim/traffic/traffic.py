@@ -190,6 +190,8 @@ class Traffic:
         self._s_row, self._s_column = self._s[None, :], self._s[:, None]
         self._d_column, self._lane_reach_column = self._d[:, None], self._lane_reach_m[:, None]
         self._actor_s, self._actor_d = self._s[:n], self._d[:n]
+        self._actor_s_view, self._actor_d_view = self._actor_s.view(), self._actor_d.view()
+        self._actor_s_view.flags.writeable = self._actor_d_view.flags.writeable = False
         self._actor_speed, self._actor_d_rate = self._speed_mps[:n], self._d_rate_mps[:n]
         self._actor_accel = self._accel_mps2[:n]
         self._rows = RowState(
@@ -252,8 +254,8 @@ class Traffic:
         return self._speed_mps[: self._n].copy()
 
     def frenet(self) -> tuple[np.ndarray, np.ndarray]:
-        """(s, d) [m] of every actor, each (N,)."""
-        return self._actor_s.copy(), self._actor_d.copy()
+        """(s, d) [m] of every actor, each (N,): read-only views, updated by the next `step`."""
+        return self._actor_s_view, self._actor_d_view
 
     def lane_of_actors(self) -> np.ndarray:
         """(N,) lane index that contains each actor's centre, -1 when the centre is off the road."""
