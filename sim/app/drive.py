@@ -3,6 +3,7 @@ suites and data generation call. Hydra stays here at the edge; the library gets 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import yaml
@@ -42,15 +43,15 @@ def drive(overrides: list[str], write: bool = True, on_frame=None) -> tuple[RunR
         _save_config(cfg, run_dir, overrides)
 
     sim = Simulation(sim_cfg, spec, values.seed, camera=camera)
-    video = None
     try:
-        if want_video:
-            w, h = sim_cfg.camera.width, sim_cfg.camera.height
-            video = VideoWriter(run_dir / "video.mp4", sim_cfg.camera_hz, (w + h, h))
-            on_frame = VideoRecorder(video)
-        result = run_closed_loop(sim, perceiver, planner, controller, values.seed, on_frame)
-        if video is not None:
-            video.close()
+        with contextlib.ExitStack() as video:  # a run that raises leaves no half-written video
+            if want_video:
+                w, h = sim_cfg.camera.width, sim_cfg.camera.height
+                writer = video.enter_context(
+                    VideoWriter(run_dir / "video.mp4", sim_cfg.camera_hz, (w + h, h))
+                )
+                on_frame = VideoRecorder(writer)
+            result = run_closed_loop(sim, perceiver, planner, controller, values.seed, on_frame)
         result.summary = {
             "scenario": spec.name,
             "seed": values.seed,

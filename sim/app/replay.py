@@ -14,9 +14,11 @@ def run(args: list[str]) -> int:
         print(HELP)
         return 2
     from perception.files import write_json
+    from sim.app.config import check_out_dir
     from sim.record import replay
 
     run = replay.load_run(args[0])
+    check_out_dir(run.run_dir, "RUN_DIR")  # replay_metrics.json and replay.mp4 go there
     rescored = replay.rescore(run)
     diff = replay.differences(rescored, run.metrics)
     write_json(run.run_dir / "replay_metrics.json", rescored)
