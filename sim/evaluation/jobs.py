@@ -33,6 +33,7 @@ import os
 import pickle
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -50,6 +51,7 @@ from perception.errors import InputError
 from perception.files import is_temporary, json_safe
 
 BACKENDS = ("local", "ray")
+LOG_PROGRESS_S = 10.0  # the progress bar is redrawn at most this often when stderr is a log, not a terminal
 STOP_GRACE_S = 2.0  # a worker asked to stop (SIGTERM) is killed (SIGKILL) after this long
 RAY_CONNECT_TIMEOUT_S = 5.0
 # Waits for workers or Ray tasks last at most this long, so that a signal is handled promptly: the OS
@@ -213,7 +215,14 @@ class Runner:
             return
         with (
             interrupt_on_sigterm(),
-            tqdm(total=done + len(jobs), initial=done, desc=desc, unit=unit, dynamic_ncols=True) as bar,
+            tqdm(
+                total=done + len(jobs),
+                initial=done,
+                desc=desc,
+                unit=unit,
+                dynamic_ncols=True,
+                mininterval=0.1 if sys.stderr.isatty() else LOG_PROGRESS_S,
+            ) as bar,
         ):
 
             def deliver(outcome: Outcome) -> None:
