@@ -111,16 +111,24 @@ def evaluate_groups(
     Returns {"score_threshold", "recall_iou", "min_boxes", "kinds": {kind: k}, "worst": w or None}:
     k = {"metric": "AP50" or "recall", "definition", "available", "groups": {name: g}, "mean",
     "worst", "worst_value", "gap"} (a kind the dataset has no labels for: "available" False and a
-    "reason" in place of the groups and the gap); g = {"n_gt", "recall", "small"} plus AP,
-    AP50, AP75, AP50_per_class for AP kinds; w = the kind, group and gap of the most negative gap.
+    "reason" in place of the groups and the gap); g = {"n_gt", "recall", "recall_per_class",
+    "small"} plus AP, AP50, AP75, AP50_per_class for AP kinds; w = the kind, group and gap of the most negative gap.
     """
     gt_coco = load_gt(gt)
     dt_coco = load_detections(gt_coco, detections)
     scores = matched_scores(gt_coco, dt_coco)
 
+    class_of = {a["id"]: gt_coco.cats[a["category_id"]]["name"] for a in gt_coco.dataset["annotations"]}
+    class_names = [c["name"] for c in sorted(gt_coco.dataset["categories"], key=lambda c: c["id"])]
+
     def recall(ids: Iterable[int]) -> float | None:
         found = [scores[i] >= score_threshold for i in ids]
         return float(np.mean(found)) if found else None
+
+    def figures(ids: list[int], ap: dict) -> dict:
+        per_class = {c: recall([i for i in ids if class_of[i] == c]) for c in class_names}
+        return {**ap, "n_gt": len(ids), "recall": recall(ids), "recall_per_class": per_class,
+                "small": len(ids) < min_boxes}  # fmt: skip
 
     kinds = {}
     for kind in KINDS:
@@ -129,10 +137,7 @@ def evaluate_groups(
             kinds[kind] = {"metric": metric, "definition": definition, "available": False}
             kinds[kind]["reason"] = _UNAVAILABLE[kind]
             continue
-        groups = {
-            name: {**ap.get(name, {}), "n_gt": len(ids), "recall": recall(ids), "small": len(ids) < min_boxes}
-            for name, ids in members.items()
-        }
+        groups = {name: figures(ids, ap.get(name, {})) for name, ids in members.items()}
         kinds[kind] = {"metric": metric, "definition": definition, "available": True, "groups": groups}
         kinds[kind].update(worst_gap(groups, metric))
     return {

@@ -128,7 +128,12 @@ def test_recall_counts_matches_at_the_score_threshold():
     assert kinds["class"]["groups"]["pedestrian"]["recall"] == 0.0
     occlusion = kinds["occlusion"]
     assert occlusion["metric"] == "recall" and "AP" not in occlusion["groups"]["visible>=0.8"]
-    assert occlusion["groups"]["visible0.4-0.8"] == {"n_gt": 1, "recall": 0.0, "small": False}
+    assert occlusion["groups"]["visible0.4-0.8"] == {
+        "n_gt": 1,
+        "recall": 0.0,
+        "small": False,
+        "recall_per_class": {"vehicle": None, "pedestrian": 0.0, "obstacle": None},
+    }
     assert occlusion["groups"]["visible>=0.8"]["recall"] == pytest.approx(2 / 3)
     assert occlusion["groups"]["visible<0.4"]["recall"] is None  # no box there
     # COCO's greedy matching goes by score: a confident detection takes the box before a better-
@@ -168,11 +173,13 @@ def test_colour_and_road_side_groups():
     colour = kinds["colour"]["groups"]
     assert {name: g["n_gt"] for name, g in colour.items()} == {"dark": 8, "light": 4, "saturated": 4}
     assert colour["saturated"]["recall"] == 0.0 and colour["dark"]["recall"] == 1.0
+    assert colour["dark"]["recall_per_class"] == {"vehicle": 1.0, "pedestrian": 1.0, "obstacle": None}
     road = kinds["pedestrian_road"]["groups"]  # pedestrians only
-    assert road == {
-        "road": {"n_gt": 4, "recall": 0.0, "small": False},
-        "sidewalk": {"n_gt": 4, "recall": 1.0, "small": False},
+    assert {name: (g["n_gt"], g["recall"]) for name, g in road.items()} == {
+        "road": (4, 0.0),
+        "sidewalk": (4, 1.0),
     }
+    assert road["road"]["recall_per_class"] == {"vehicle": None, "pedestrian": 0.0, "obstacle": None}
     assert (
         kinds["pedestrian_road"]["gap"] == pytest.approx(-0.5) and kinds["pedestrian_road"]["worst"] == "road"
     )
