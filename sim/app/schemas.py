@@ -152,10 +152,10 @@ class DetectEvalConfig:
     out_dir: str
     batch_size: int = bounded(1, MAX_BATCH)
     score_threshold: float = bounded(0, 1)
-    recall_score_threshold: float = bounded(0, 1)  # recall of the groups (perception/evaluation/groups.py)
-    min_group_boxes: int = bounded(1, 1_000_000)  # smaller groups are flagged small
     device: str = one_of(*DEVICES)
     threads: int = bounded(1, MAX_THREADS)
+    recall_score_threshold: float = bounded(0, 1)  # recall of the groups (perception/evaluation/groups.py)
+    min_group_boxes: int = bounded(1, 1_000_000)  # smaller groups are flagged small
 
     def __post_init__(self):
         check_fields(self, "")
