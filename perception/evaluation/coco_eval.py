@@ -5,14 +5,16 @@ detections per image, area range "all"); nothing here re-implements AP.
 
 - overall: AP (mAP@[.5:.95]), AP50, AP75 over all classes.
 - per class: the same with `params.catIds` restricted to that class.
-- slices over a ground-truth attribute (distance band by `distance_m`, occlusion band by
-  `visible_fraction`, box height): the ground-truth boxes outside the slice get COCO's ignore flag,
-  exactly as COCOeval treats boxes outside an area range: a detection matched to an ignored box is
-  neither a true nor a false positive, and an ignored box is not needed for recall. A box that
-  lacks the attribute is outside every band of it. Unmatched detections: for box height (and
-  distance, when detections carry a predicted `distance_m`) one outside the slice is ignored, as
-  COCOeval does with area; otherwise it counts as a false positive in every slice, which makes such
-  slice APs slightly pessimistic.
+- slices over a ground-truth attribute (distance band by `distance_m`, box height): the
+  ground-truth boxes outside the slice get COCO's ignore flag, exactly as COCOeval treats boxes
+  outside an area range: a detection matched to an ignored box is neither a true nor a false
+  positive, and an ignored box is not needed for recall. A box that lacks the attribute is outside
+  every band of it. Unmatched detections: for box height (and distance, when every detection
+  carries a finite predicted `distance_m`) one outside the slice is ignored, as COCOeval does with
+  area; otherwise it counts as a false positive in every slice.
+  There are no occlusion slices (by `visible_fraction`) any more: a detection's visibility cannot be
+  known, so every unmatched detection was a false positive in every band, and a small band's AP
+  measured the false positives elsewhere. `perception.evaluation.groups` reports recall there.
 - lighting slices: an image-level attribute (`light` or `lighting` in the image records); the
   evaluation is restricted to the images of each value (`params.imgIds`). Skipped when absent.
 
@@ -42,18 +44,13 @@ DISTANCE_BANDS_M: tuple[tuple[str, float, float], ...] = (
     ("20-40m", 20.0, 40.0),
     ("40m+", 40.0, math.inf),
 )
-VISIBILITY_BANDS: tuple[tuple[str, float, float], ...] = (
-    ("visible>=0.8", 0.8, math.inf),
-    ("visible0.4-0.8", 0.4, 0.8),
-    ("visible<0.4", -math.inf, 0.4),
-)
 BOX_HEIGHT_SPLIT_PX = 20.0
 HEIGHT_BANDS_PX: tuple[tuple[str, float, float], ...] = (
     (f"height>={BOX_HEIGHT_SPLIT_PX:g}px", BOX_HEIGHT_SPLIT_PX, math.inf),
     (f"height<{BOX_HEIGHT_SPLIT_PX:g}px", 0.0, BOX_HEIGHT_SPLIT_PX),
 )
 LIGHT_KEYS = ("light", "lighting")
-ALL_SLICES = ("distance", "occlusion", "lighting", "height")
+ALL_SLICES = ("distance", "lighting", "height")
 PR_IOU = 0.5
 METRICS = ("AP", "AP50", "AP75")
 
@@ -80,7 +77,7 @@ class _SliceEval(COCOeval):
         return result
 
 
-def _gt_coco(gt: dict | str | os.PathLike) -> COCO:
+def load_gt(gt: dict | str | os.PathLike) -> COCO:
     data = json.loads(Path(gt).read_text()) if isinstance(gt, str | os.PathLike) else copy.deepcopy(gt)
     for ann in data["annotations"]:  # fields COCOeval needs that a hand-made file may lack
         ann.setdefault("iscrowd", 0)
@@ -92,7 +89,7 @@ def _gt_coco(gt: dict | str | os.PathLike) -> COCO:
     return coco
 
 
-def _dt_coco(gt: COCO, detections: Sequence[dict]) -> COCO:
+def load_detections(gt: COCO, detections: Sequence[dict]) -> COCO:
     """Detections as a COCO result set, as `COCO.loadRes` builds it (which fails on an empty list)."""
     image_ids = set(gt.getImgIds())
     anns = []
@@ -109,7 +106,7 @@ def _dt_coco(gt: COCO, detections: Sequence[dict]) -> COCO:
             "area": w * h,
             "iscrowd": 0,
         }
-        if "distance_m" in d:
+        if d.get("distance_m") is not None:
             ann["distance_m"] = float(d["distance_m"])
         anns.append(ann)
     coco = COCO()
@@ -127,7 +124,7 @@ def _none_if_missing(v: float) -> float | None:
     return None if v < 0 else float(v)
 
 
-def _run(
+def coco_metrics(
     gt: COCO,
     dt: COCO,
     cat_ids: Sequence[int] | None = None,
@@ -157,7 +154,7 @@ def _run(
     return {**stats, "n_gt": n_gt, "AP50_per_class": per_class}, ev
 
 
-def _band_ids(anns: Sequence[dict], key, lo: float, hi: float) -> set[int]:
+def outside_band(anns: Sequence[dict], key, lo: float, hi: float) -> set[int]:
     """Ids of the annotations whose attribute (a key, or a function of the record) is outside [lo, hi)."""
     out = set()
     for a in anns:
@@ -167,7 +164,7 @@ def _band_ids(anns: Sequence[dict], key, lo: float, hi: float) -> set[int]:
     return out
 
 
-def _box_height(a: dict) -> float:
+def box_height(a: dict) -> float:
     return a["bbox"][3]
 
 
@@ -189,21 +186,21 @@ def evaluate(
     unknown = set(slices) - set(ALL_SLICES)
     if unknown:
         raise ValueError(f"unknown slices {sorted(unknown)}; known: {ALL_SLICES}")
-    gt_coco = _gt_coco(gt)
-    dt_coco = _dt_coco(gt_coco, detections)
+    gt_coco = load_gt(gt)
+    dt_coco = load_detections(gt_coco, detections)
     cats = sorted(gt_coco.dataset["categories"], key=lambda c: c["id"])
-    overall, ev = _run(gt_coco, dt_coco)
+    overall, ev = coco_metrics(gt_coco, dt_coco)
     results: dict = {
         "overall": overall,
-        "per_class": {c["name"]: _run(gt_coco, dt_coco, cat_ids=[c["id"]])[0] for c in cats},
+        "per_class": {c["name"]: coco_metrics(gt_coco, dt_coco, cat_ids=[c["id"]])[0] for c in cats},
         "slices": {},
         "pr": _pr_curves(ev, cats),
     }
     for kind in slices:
         if kind == "lighting":
-            bands = _lighting_slices(gt_coco, dt_coco)
+            bands = lighting_slices(gt_coco, dt_coco)
         else:
-            bands = _attribute_slices(kind, gt_coco, dt_coco)
+            bands = attribute_slices(kind, gt_coco, dt_coco)
         if bands:  # no lighting slices when the images do not say
             results["slices"][kind] = bands
     return results
@@ -225,35 +222,62 @@ def _pr_curves(ev: COCOeval, cats: list[dict]) -> dict:
     }
 
 
-def _lighting_slices(gt_coco: COCO, dt_coco: COCO) -> dict[str, dict]:
-    """{light: metrics over the images of that light} ({} when no image record names its light)."""
+def light_of(image: dict) -> str | None:
+    """The lighting label of an image record (`light` or `lighting`), None when it has none."""
+    light = next((image[k] for k in LIGHT_KEYS if k in image), None)
+    return None if light is None else str(light)
+
+
+def image_groups(gt_coco: COCO, group_of) -> dict[str, list[int]]:
+    """{name: image ids} of the images grouped by `group_of(image record) -> name or None`, by name."""
     groups: dict[str, list[int]] = {}
     for img in gt_coco.dataset["images"]:
-        light = next((img[k] for k in LIGHT_KEYS if k in img), None)
-        if light is not None:
-            groups.setdefault(str(light), []).append(img["id"])
-    return {name: _run(gt_coco, dt_coco, img_ids=ids)[0] for name, ids in sorted(groups.items())}
+        name = group_of(img)
+        if name is not None:
+            groups.setdefault(name, []).append(img["id"])
+    return dict(sorted(groups.items()))
 
 
-def _attribute_slices(kind: str, gt_coco: COCO, dt_coco: COCO) -> dict[str, dict]:
-    """{band: metrics} over the bands of one box attribute ("distance", "occlusion", "height"):
-    the ground truth outside the band is ignored, and so are unmatched detections outside it when
-    detections carry the attribute (module docstring)."""
-    gt_anns, dt_anns = gt_coco.dataset["annotations"], dt_coco.dataset["annotations"]
-    key, bands, dets_have_key = {
-        "distance": ("distance_m", DISTANCE_BANDS_M, any("distance_m" in d for d in dt_anns)),
-        "occlusion": ("visible_fraction", VISIBILITY_BANDS, False),
-        "height": (_box_height, HEIGHT_BANDS_PX, True),
-    }[kind]
+def lighting_slices(gt_coco: COCO, dt_coco: COCO) -> dict[str, dict]:
+    """{light: metrics over the images of that light} ({} when no image record names its light)."""
     return {
-        name: _run(
+        name: coco_metrics(gt_coco, dt_coco, img_ids=ids)[0]
+        for name, ids in image_groups(gt_coco, light_of).items()
+    }
+
+
+def has_finite(anns: Sequence[dict], key: str) -> bool:
+    """Whether every record carries a finite number under `key` (and there is at least one)."""
+    return bool(anns) and all(isinstance(a.get(key), int | float) and math.isfinite(a[key]) for a in anns)
+
+
+def band_metrics(
+    gt_coco: COCO, dt_coco: COCO, key, bands: Sequence[tuple[str, float, float]], detections_known: bool
+) -> dict[str, dict]:
+    """{band: metrics} over the bands [lo, hi) of one box attribute (a key, or a function of the
+    record): the ground truth outside the band is ignored, and so are the unmatched detections
+    outside it when `detections_known` (they carry the attribute; else such a detection is a false
+    positive in every band)."""
+    gt_anns, dt_anns = gt_coco.dataset["annotations"], dt_coco.dataset["annotations"]
+    return {
+        name: coco_metrics(
             gt_coco,
             dt_coco,
-            ignore_gt=_band_ids(gt_anns, key, lo, hi),
-            ignore_dt=_band_ids(dt_anns, key, lo, hi) if dets_have_key else set(),
+            ignore_gt=outside_band(gt_anns, key, lo, hi),
+            ignore_dt=outside_band(dt_anns, key, lo, hi) if detections_known else set(),
         )[0]
         for name, lo, hi in bands
     }
+
+
+def attribute_slices(kind: str, gt_coco: COCO, dt_coco: COCO) -> dict[str, dict]:
+    """{band: metrics} over the bands of one box attribute ("distance", "height"): the ground truth
+    outside the band is ignored, and so are unmatched detections outside it when every detection
+    carries the attribute (a finite predicted `distance_m`; a box height always)."""
+    if kind == "distance":
+        dets_known = has_finite(dt_coco.dataset["annotations"], "distance_m")
+        return band_metrics(gt_coco, dt_coco, "distance_m", DISTANCE_BANDS_M, dets_known)
+    return band_metrics(gt_coco, dt_coco, box_height, HEIGHT_BANDS_PX, True)
 
 
 def _fmt(v: float | None) -> str:

@@ -1,10 +1,15 @@
 """`bulletdrive detect-eval`: measure a detector checkpoint on a dataset split.
 
 COCO mAP@[.5:.95], AP50, AP75 through pycocotools (perception/evaluation/coco_eval.py), per class and per
-slice (distance band, occlusion, lighting, box height), a precision-recall plot, and the
-localisation error on the ground by distance band (detections matched to ground-truth boxes at
-IoU >= 0.5, localised through the camera model of each frame, against the actor's true position).
-Writes OUT/detect_eval.json, OUT/detect_eval.txt (a readable table) and OUT/pr_curve.png.
+slice (distance band, lighting, box height), a precision-recall plot, the metrics per group with the
+worst-group gap (perception/evaluation/groups.py: class, distance, height, lighting, camera,
+occlusion, colour, pedestrian on the road or the sidewalk), and the localisation error on the
+ground by distance band (detections matched to ground-truth boxes at IoU >= 0.5, localised through
+the camera model of each frame, against the actor's true position).
+Writes OUT/detect_eval.json, OUT/detect_eval.txt (readable tables) and OUT/pr_curve.png.
+
+The JSON's `slices` are the groups' figures for the kinds where a slice's AP measures its slice
+(distance, lighting, height); `replaced` names the old figures that are gone and why.
 """
 
 from __future__ import annotations
@@ -17,11 +22,17 @@ import numpy as np
 from perception.coco import load_coco, read_image, xywh_to_xyxy
 from perception.detection.detector import Detector
 from perception.evaluation.coco_eval import evaluate, format_table, pr_plot
+from perception.evaluation.groups import as_slices, evaluate_groups, format_groups
 from perception.files import write_bytes, write_json
 from perception.localise import error_by_band, localise
 
 LOCALISE_MIN_SCORE = 0.3  # detections this confident or more are localised and matched to the truth
 MATCH_IOU = 0.5  # a localised detection matches a ground-truth box of its class at this IoU or more
+REPLACED = {
+    "slices.occlusion": "replaced by groups.kinds.occlusion (recall at the score threshold): a "
+    "detection's visibility cannot be known, so every unmatched detection was a false positive in "
+    "every visibility band, and the partly occluded bands' AP measured the false positives elsewhere."
+}
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -44,8 +55,16 @@ def detect_eval(
     *,
     batch_size: int,
     score_threshold: float,
+    recall_score_threshold: float,
+    min_group_boxes: int,
     device: str,
 ) -> dict:
+    """Detect on every image of the split (keeping detections down to `score_threshold`) and write
+    the metrics; the groups' recall counts detections >= `recall_score_threshold` (module docstring)."""
+    if recall_score_threshold < score_threshold:
+        raise ValueError(
+            f"recall_score_threshold {recall_score_threshold} < score_threshold {score_threshold}"
+        )
     data = load_coco(data_dir, split)
     detector = Detector(checkpoint, device)
     detections, est_xy, true_xy, distances_m = [], [], [], []
@@ -68,7 +87,13 @@ def detect_eval(
                 )
             _match_positions(im, data.annotations.get(im["id"], []), det, est_xy, true_xy, distances_m)
     seconds = time.perf_counter() - t0
-    results = evaluate(data.annotation_path, detections)
+    results = evaluate(data.data, detections, slices=())
+    groups = evaluate_groups(
+        data.data, detections, score_threshold=recall_score_threshold, min_boxes=min_group_boxes
+    )
+    results["slices"] = as_slices(groups)
+    results["groups"] = groups
+    results["replaced"] = REPLACED
     results["localisation_error_m"] = (
         error_by_band(np.array(est_xy), np.array(true_xy), np.array(distances_m)) if est_xy else None
     )
@@ -78,7 +103,9 @@ def detect_eval(
     results["inference_ms_per_image"] = round(1000 * seconds / max(len(data.images), 1), 2)
     out = Path(out_dir)
     write_json(out / "detect_eval.json", results)
-    table = format_table(results) + "\n" + _localisation_table(results["localisation_error_m"])
+    table = "\n".join(
+        (format_table(results), format_groups(groups), _localisation_table(results["localisation_error_m"]))
+    )
     write_bytes(out / "detect_eval.txt", table.encode())
     pr_plot(results["pr"], out / "pr_curve.png")
     results["table"] = table

@@ -7,8 +7,10 @@ from sim.app.schemas import DetectEvalConfig
 
 HELP = """usage: bulletdrive detect-eval [OVERRIDES...]
 
-COCO mAP@[.5:.95], AP50, AP75 (pycocotools) per class and per slice, a PR plot and the
-localisation error by distance band (conf/detect_eval.yaml).
+COCO mAP@[.5:.95], AP50, AP75 (pycocotools) per class and per slice, per-group AP50 or recall with
+the worst-group gap (class, distance, height, lighting, camera, occlusion, colour, pedestrian on
+the road or the sidewalk), a PR plot and the localisation error by distance band
+(conf/detect_eval.yaml).
 Example: bulletdrive detect-eval checkpoint=runs/detector/model.pt data_dir=data/sim"""
 
 
@@ -28,6 +30,8 @@ def run(args: list[str]) -> int:
         d.out_dir,
         batch_size=d.batch_size,
         score_threshold=d.score_threshold,
+        recall_score_threshold=d.recall_score_threshold,
+        min_group_boxes=d.min_group_boxes,
         device=d.device,
     )
     print(results["table"])

@@ -154,9 +154,18 @@ class DetectEvalConfig:
     score_threshold: float = bounded(0, 1)
     device: str = one_of(*DEVICES)
     threads: int = bounded(1, MAX_THREADS)
+    recall_score_threshold: float = bounded(0, 1)  # recall of the groups (perception/evaluation/groups.py)
+    min_group_boxes: int = bounded(1, 1_000_000)  # smaller groups are flagged small
 
     def __post_init__(self):
         check_fields(self, "")
+        ok = self.recall_score_threshold >= self.score_threshold
+        check(
+            ok,
+            "recall_score_threshold",
+            self.recall_score_threshold,
+            "at least score_threshold (detections below it are not kept)",
+        )
 
 
 SCHEMAS = {

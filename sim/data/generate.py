@@ -6,10 +6,11 @@ ground-truth boxes of the actors it shows. Scenes run in parallel processes. Lay
 
   images/{split}/{scenario}_s{seed}_{k:03d}.png    the frames
   shards/{split}/{scenario}_s{seed}.json           one scene's records (written when it is done)
-  annotations/{split}.json                          COCO: images (+ lighting, camera K and
-                                                    cam_to_world), annotations (+ distance_m,
+  annotations/{split}.json                          COCO: images (+ lighting, camera name, K
+                                                    and cam_to_world), annotations (+ distance_m,
                                                     visible_fraction, truncation, actor
-                                                    position_m on the ground), categories
+                                                    position_m on the ground, actor_rgb, on_road),
+                                                    categories
   dataset.json, summary.json, box_heights.png, contact_sheet.png
 
 Objects too small, too hidden or too cut off to be fair targets (under MIN_BOX_HEIGHT_PX tall, less
@@ -25,6 +26,11 @@ job runner (sim/evaluation/jobs.py): the folder is locked while it is written, d
 its settings (other settings into the same folder are refused), every file is written atomically
 and a scene counts as done only when its shard and images are on disk: a killed or interrupted run
 resumes where it stopped. The same config gives the same files.
+
+Labels for the per-group evaluation (perception/evaluation/groups.py), from format 3: `actor_rgb`,
+the actor's body colour (3,) in [0, 1] (the evaluation derives its colour group from it, so the
+thresholds live in one place); `on_road`, whether the actor's centre is on the carriageway (inside
+its edge lines) rather than beside it; and the image's `camera` name. Older datasets lack them.
 """
 
 from __future__ import annotations
@@ -42,12 +48,13 @@ from perception.files import write_bytes, write_json
 from sim.data.summary import summarize
 from sim.evaluation.jobs import Outcome, Runner, claim_folder
 
-FORMAT_VERSION = 2  # 2: don't-care (iscrowd) boxes, clutter
+FORMAT_VERSION = 3  # 2: don't-care (iscrowd) boxes, clutter; 3: actor_rgb, on_road, camera
 MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are don't-care boxes
 MIN_BOX_HEIGHT_PX = 5.0  # shorter boxes are don't-care boxes ...
 DONT_CARE_MIN_HEIGHT_PX = 2.0  # ... down to this height; shorter ones are left out
 MAX_TRUNCATION = 0.5  # boxes more than this share outside the image are don't-care boxes
 MANIFEST = "dataset.json"
+CAMERA_NAME = "front"  # the one camera (perception.evaluation.groups reads images without a name so)
 
 
 class DataError(InputError):
@@ -143,6 +150,7 @@ def run_scene(job: SceneJob) -> str:
             raise DataError(f"could not encode {file_name}")
         write_bytes(image_dir / file_name, png.tobytes())
         boxes = []
+        on_road = sim.traffic.lane_of_actors() >= 0  # (N,) centre inside the road's edge lines
         for b in sim.boxes(frame, DONT_CARE_MIN_HEIGHT_PX):
             x0, y0, x1, y1 = (float(v) for v in b.box_xyxy)
             visible = float(b.visible_fraction)
@@ -162,11 +170,13 @@ def run_scene(job: SceneJob) -> str:
                     "truncation": float(b.truncation),
                     "actor_id": int(b.actor_id),
                     "position_m": [float(v) for v in sim.actors.xy_m[b.actor_index]],
+                    "actor_rgb": [float(v) for v in sim.actors.rgba[b.actor_index, :3]],
+                    "on_road": bool(on_road[b.actor_index]),
                 }
             )
         h, w = frame.rgb.shape[:2]
         light = lighting_of(sim.world.light_direction, sim.world.render_options["lightAmbientCoeff"])
-        image = {"file_name": file_name, "width": w, "height": h, "seed": job.seed}
+        image = {"file_name": file_name, "width": w, "height": h, "seed": job.seed, "camera": CAMERA_NAME}
         image.update({"scenario": job.scenario, "t_s": float(frame.t_s), "lighting": light})
         image.update({"K": frame.K.tolist(), "cam_to_world": frame.cam_to_world.tolist()})
         records.append({"image": image, "annotations": boxes})

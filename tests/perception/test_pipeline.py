@@ -39,7 +39,23 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
     coco = json.loads((dataset / "annotations" / "train.json").read_text())
     assert [c["name"] for c in coco["categories"]] == ["vehicle", "pedestrian", "obstacle"]
     ann = coco["annotations"][0]
-    assert {"distance_m", "visible_fraction", "truncation", "bbox", "position_m"} <= set(ann)
+    assert {
+        "distance_m",
+        "visible_fraction",
+        "truncation",
+        "bbox",
+        "position_m",
+        "actor_rgb",
+        "on_road",
+    } <= set(ann)
+    assert all(im["camera"] == "front" for im in coco["images"])
+    # The group labels: busy_street's pedestrians stand beside the road; the ego's lane has cars on it.
+    pedestrians = [a for a in coco["annotations"] if a["category_id"] == 2]
+    assert pedestrians and not any(a["on_road"] for a in pedestrians if a["iscrowd"] == 0)
+    assert any(a["on_road"] for a in coco["annotations"] if a["category_id"] == 1)
+    assert all(
+        len(a["actor_rgb"]) == 3 and all(0.0 <= c <= 1.0 for c in a["actor_rgb"]) for a in coco["annotations"]
+    )
     # Don't-care (crowd) boxes: exactly those under 5 px, less than 1/4 visible or over 1/2 cut off.
     small = [
         a["bbox"][3] < 5.0 or a["visible_fraction"] < 0.25 or a["truncation"] > 0.5
@@ -107,9 +123,36 @@ def test_detect_eval_reports_coco_metrics(trained, dataset, tmp_path):
         == 0
     )
     results = json.loads((out / "detect_eval.json").read_text())
-    assert {"overall", "per_class", "slices", "pr"} <= set(results)
+    assert {"overall", "per_class", "slices", "pr", "groups", "replaced"} <= set(results)
     assert 0.0 <= results["overall"]["AP50"] <= 1.0
     assert (out / "pr_curve.png").exists() and "vehicle" in (out / "detect_eval.txt").read_text()
+    kinds = results["groups"]["kinds"]
+    assert all(kinds[k]["available"] for k in ("class", "distance", "camera", "occlusion", "colour"))
+    assert set(results["slices"]) == {"distance", "lighting", "height"}
+    assert results["groups"]["score_threshold"] == 0.35 and results["groups"]["min_boxes"] == 50
+    assert "worst" in results["groups"] and "groups:" in (out / "detect_eval.txt").read_text()
+
+
+def test_detect_eval_reads_a_dataset_without_the_group_labels(trained, dataset, tmp_path):
+    """A dataset of format 2 (before actor_rgb, on_road and the camera name): evaluated as before,
+    with the colour and road-side groups reported as unavailable."""
+    old = tmp_path / "old"
+    (old / "annotations").mkdir(parents=True)
+    (old / "images").symlink_to(dataset / "images")
+    coco = json.loads((dataset / "annotations" / "val.json").read_text())
+    for ann in coco["annotations"]:
+        del ann["actor_rgb"], ann["on_road"]
+    for image in coco["images"]:
+        del image["camera"]
+    (old / "annotations" / "val.json").write_text(json.dumps(coco))
+    out = tmp_path / "eval"
+    assert (
+        main(["detect-eval", f"checkpoint={trained / 'model.pt'}", f"data_dir={old}", f"out_dir={out}"]) == 0
+    )
+    kinds = json.loads((out / "detect_eval.json").read_text())["groups"]["kinds"]
+    assert not kinds["colour"]["available"] and not kinds["pedestrian_road"]["available"]
+    assert kinds["camera"]["available"] and list(kinds["camera"]["groups"]) == ["front"]
+    assert "colour           unavailable" in (out / "detect_eval.txt").read_text()
 
 
 def test_drive_with_the_cnn_in_the_loop(trained, tmp_path):

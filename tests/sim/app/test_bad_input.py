@@ -167,6 +167,8 @@ DETECT_EVAL = [
     (["split=test"], "split"),
     (["score_threshold=2"], "score_threshold"),
     (["threads=abc"], "threads"),
+    (["score_threshold=0.5", "recall_score_threshold=0.35"], "recall_score_threshold"),
+    (["min_group_boxes=0"], "min_group_boxes"),
 ]
 
 
