@@ -24,6 +24,7 @@ MAX_WORKERS = 64
 MAX_THREADS = 256
 MAX_BATCH = 512
 DEVICES = ("auto", "cpu", "cuda")
+RUNTIMES = ("torch", "onnxruntime")  # perception/detection/detector.py RUNTIMES (torch-free here)
 MAX_SCENES = 100_000
 
 
@@ -154,6 +155,24 @@ class DetectEvalConfig:
     score_threshold: float = bounded(0, 1)
     device: str = one_of(*DEVICES)
     threads: int = bounded(1, MAX_THREADS)
+    runtime: str = one_of(*RUNTIMES)
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
+@dataclass
+class ExportConfig:
+    """conf/export.yaml: the detector as an ONNX model (fp32, or int8 calibrated on train frames)."""
+
+    format: str = one_of("onnx")
+    checkpoint: str
+    out: str
+    opset: int = bounded(17, 25)  # the exporter writes 18 and converts to 17-25
+    quantize: str = one_of("none", "int8")
+    data_dir: str
+    calibration_images: int = bounded(1, MAX_SCENES)
+    threads: int = bounded(1, MAX_THREADS)
 
     def __post_init__(self):
         check_fields(self, "")
@@ -165,6 +184,7 @@ SCHEMAS = {
     "data": DataConfig,
     "train": TrainConfig,
     "detect_eval": DetectEvalConfig,
+    "export": ExportConfig,
 }
 
 
