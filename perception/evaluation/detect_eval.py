@@ -45,9 +45,11 @@ def detect_eval(
     batch_size: int,
     score_threshold: float,
     device: str,
+    runtime: str = "torch",
 ) -> dict:
+    """`runtime`: the Detector's (torch, or onnxruntime for an exported .onnx model or a .pt)."""
     data = load_coco(data_dir, split)
-    detector = Detector(checkpoint, device)
+    detector = Detector(checkpoint, device, runtime=runtime)
     detections, est_xy, true_xy, distances_m = [], [], [], []
     t0 = time.perf_counter()
     for start in range(0, len(data.images), batch_size):
@@ -73,6 +75,7 @@ def detect_eval(
         error_by_band(np.array(est_xy), np.array(true_xy), np.array(distances_m)) if est_xy else None
     )
     results["checkpoint"] = str(detector.path)
+    results["runtime"] = f"{runtime} {detector.precision}"
     results["split"] = split
     results["images"] = len(data.images)
     results["inference_ms_per_image"] = round(1000 * seconds / max(len(data.images), 1), 2)

@@ -9,7 +9,8 @@ HELP = """usage: bulletdrive detect-eval [OVERRIDES...]
 
 COCO mAP@[.5:.95], AP50, AP75 (pycocotools) per class and per slice, a PR plot and the
 localisation error by distance band (conf/detect_eval.yaml).
-Example: bulletdrive detect-eval checkpoint=runs/detector/model.pt data_dir=data/sim"""
+Example: bulletdrive detect-eval checkpoint=runs/detector/model.pt data_dir=data/sim
+An exported model (`bulletdrive export`): runtime=onnxruntime checkpoint=runs/export/model.onnx"""
 
 
 def run(args: list[str]) -> int:
@@ -29,6 +30,7 @@ def run(args: list[str]) -> int:
         batch_size=d.batch_size,
         score_threshold=d.score_threshold,
         device=d.device,
+        runtime=d.runtime,
     )
     print(results["table"])
     print(f"results: {d.out_dir}/detect_eval.json, detect_eval.txt, pr_curve.png")
