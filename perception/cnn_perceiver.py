@@ -1,14 +1,15 @@
 """The camera perceiver: CenterNet detections -> ground positions -> Kalman tracks.
 
 Per camera frame: detect (perception/detection/detector.py: BatchNorm folded, TorchScript on the
-CPU, bf16 on CUDA), localise each box on the ground (box bottom through the camera model, fused with
-the distance head), then associate with the tracks (constant-velocity Kalman filter, Hungarian matching).
+CPU, bf16 on CUDA; or, with `runtime=onnxruntime`, an fp32 or int8 ONNX model on the CPU), localise
+each box on the ground (box bottom through the camera model, fused with the distance head), then
+associate with the tracks (constant-velocity Kalman filter, Hungarian matching).
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
 
 The detector runs on `threads` CPU threads (conf/perception/cnn.yaml: 1), whatever the process's
-torch setting: the same seed is then the same run alone or beside other runs (a suite's workers),
-on any core count. One frame at a time gains little from more threads (~4.5 ms on one, ~3.5 ms on
-two, at 320x192).
+torch setting (onnxruntime's too): the same seed is then the same run alone or beside other runs
+(a suite's workers), on any core count. One frame at a time gains little from more threads (~4.5 ms
+on one, ~3.5 ms on two, at 320x192).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ class CNNPerceiver:
         tracker: dict,
         compile: bool,
         threads: int,
+        runtime: str,
     ):
-        self.detector = Detector(checkpoint, device, compile, threads)
+        self.detector = Detector(checkpoint, device, compile, threads, runtime)
         if not 0 < score_threshold < 1:
             raise ValueError(f"perception.score_threshold={score_threshold} is out of range: (0, 1)")
         self.score_threshold = score_threshold

@@ -1,13 +1,19 @@
 """The CenterNet detector at inference time: a checkpoint loaded on a device, ready for batches.
 
-`Detector` folds BatchNorm into the convolutions, uses channels_last, freezes the model with
-TorchScript on the CPU and autocasts to bf16 on CUDA; `detect` takes uint8 frames of the model's
-input size and returns the decoded boxes (perception/detection/model.py `decode`).
+`Detector` runs the model on one of two runtimes, behind one `detect`: uint8 frames of the model's
+input size in, the decoded boxes out (perception/detection/model.py `decode`, shared by both).
+- torch (the default): BatchNorm folded into the convolutions, channels_last, the model frozen with
+  TorchScript on the CPU, autocast to bf16 on CUDA. Takes a checkpoint (.pt).
+- onnxruntime: the model as ONNX (perception/detection/export.py) on onnxruntime's CPU execution
+  provider. Takes an .onnx file from `bulletdrive export` (fp32 or int8), or a checkpoint (.pt),
+  which it exports in memory first (a few seconds).
 
 On the CPU, torch's results change with its thread count, in the last bits (oneDNN and torch split
 their work by thread): a score near the threshold can then flip a detection, and a closed-loop run
 would depend on the machine's cores or on how many runs share it. A Detector given `threads` runs
-every batch on that many threads, whatever torch's setting elsewhere in the process.
+every batch on that many threads, whatever torch's setting elsewhere in the process. So does
+onnxruntime: its session runs on `threads` intra-op threads (None: torch's setting when it is built)
+and one inter-op thread, sequentially.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from perception.detection.model import decode, fold_batchnorm, load_checkpoint
+from perception.detection.model import CheckpointError, decode, fold_batchnorm, load_checkpoint
 from perception.types import CLASSES
 
 SHIPPED = "shipped"  # checkpoint name of the weights that ship with the package
+RUNTIMES = ("torch", "onnxruntime")
+ONNX_SUFFIX = ".onnx"
 
 
 def resolve_checkpoint(path: str) -> Path:
@@ -59,21 +67,39 @@ def torch_threads(threads: int | None) -> Iterator[None]:
 
 
 class Detector:
-    """A loaded CenterNet on a device; `detect` takes a batch of frames of the model's size.
+    """A loaded CenterNet on a device and runtime; `detect` takes a batch of frames of the model's size.
 
     `threads`: CPU threads per batch, fixed so that the same frames give the same detections whatever
-    the core count or the runs beside it (None: torch's setting, e.g. for batch evaluation)."""
+    the core count or the runs beside it (None: torch's setting, e.g. for batch evaluation).
+    `runtime`: "torch" or "onnxruntime" (CPU only; no `compile`)."""
 
     def __init__(
-        self, checkpoint: str, device: str = "auto", compile: bool = False, threads: int | None = None
+        self,
+        checkpoint: str,
+        device: str = "auto",
+        compile: bool = False,
+        threads: int | None = None,
+        runtime: str = "torch",
     ):
         if threads is not None and not (isinstance(threads, int) and threads >= 1):
             raise ValueError(f"threads={threads!r} is out of range: an int >= 1")
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime={runtime!r} is not one of {', '.join(RUNTIMES)}")
         self.threads = threads
+        self.runtime = runtime
+        self.path = resolve_checkpoint(checkpoint)
+        self.precision = "fp32"
+        if runtime == "onnxruntime":
+            self._load_onnxruntime(device, compile)
+        else:
+            self._load_torch(device, compile)
+
+    def _load_torch(self, device: str, compile: bool) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.path = resolve_checkpoint(checkpoint)
+        if self.path.suffix == ONNX_SUFFIX:
+            raise CheckpointError(f"{self.path}: an ONNX model runs with runtime=onnxruntime")
         model, self.config, _ = load_checkpoint(self.path, map_location=self.device, expect_classes=CLASSES)
         self.model = fold_batchnorm(model).to(memory_format=torch.channels_last)
         if compile:
@@ -81,6 +107,22 @@ class Detector:
         elif self.device.type == "cpu":
             self.model = frozen(self.model, self.config.input_height, self.config.input_width)
         self.autocast = self.device.type == "cuda"
+
+    def _load_onnxruntime(self, device: str, compile: bool) -> None:
+        from perception.detection import export
+
+        if device not in ("auto", "cpu"):
+            raise ValueError(f"device={device}: runtime=onnxruntime runs on the CPU; use device=cpu or auto")
+        if compile:
+            raise ValueError("compile=true applies to runtime=torch only")
+        self.device = torch.device("cpu")
+        if self.path.suffix == ONNX_SUFFIX:
+            proto = export.load_onnx(self.path)
+        else:
+            proto = export.to_onnx(self.path, opset=None)
+        self.config, self.precision = export.read_config(proto, self.path)
+        threads = self.threads or torch.get_num_threads()
+        self.model = OnnxRuntimeModel(proto.SerializeToString(), threads)
 
     @torch.inference_mode()
     def detect(self, images: np.ndarray | list[np.ndarray], score_threshold: float) -> list[dict]:
@@ -93,8 +135,37 @@ class Detector:
                 f"got {batch.dtype} {batch.shape[1:] if batch.ndim == 4 else batch.shape}"
             )
         with torch_threads(self.threads):
-            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
-            x = x.float().div_(255.0).contiguous(memory_format=torch.channels_last)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
-                out = self.model(x)
+            out = self.model(batch) if self.runtime == "onnxruntime" else self._forward_torch(batch)
             return decode(out, score_threshold=score_threshold, max_distance_m=self.config.max_distance_m)
+
+    def _forward_torch(self, batch: np.ndarray) -> dict[str, torch.Tensor]:
+        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
+        x = x.float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            return self.model(x)
+
+
+class OnnxRuntimeModel:
+    """An ONNX model of perception/detection/export.py in an onnxruntime session on the CPU execution
+    provider: uint8 frames (B, H, W, 3) -> {head name: (B, C, H/4, W/4) float32 tensor}.
+
+    `threads` intra-op threads, one inter-op thread, sequential execution: the work is split the same
+    way on every machine, so the same frames give the same outputs. Full graph optimisation (ORT's
+    default): it fuses each conv with its ReLU and, for an int8 model, turns QDQ pairs into int8 ops."""
+
+    def __init__(self, model: bytes, threads: int):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: not its notes on the graph's unused initialisers
+        self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def __call__(self, frames: np.ndarray) -> dict[str, torch.Tensor]:
+        outputs = self.session.run(self.output_names, {self.input_name: frames})
+        return {name: torch.from_numpy(o) for name, o in zip(self.output_names, outputs, strict=True)}

@@ -58,15 +58,17 @@ def detect_eval(
     recall_score_threshold: float,
     min_group_boxes: int,
     device: str,
+    runtime: str = "torch",
 ) -> dict:
     """Detect on every image of the split (keeping detections down to `score_threshold`) and write
-    the metrics; the groups' recall counts detections >= `recall_score_threshold` (module docstring)."""
+    the metrics; the groups' recall counts detections >= `recall_score_threshold` (module docstring).
+    `runtime`: the Detector's (torch, or onnxruntime for an exported .onnx model or a .pt)."""
     if recall_score_threshold < score_threshold:
         raise ValueError(
             f"recall_score_threshold {recall_score_threshold} < score_threshold {score_threshold}"
         )
     data = load_coco(data_dir, split)
-    detector = Detector(checkpoint, device)
+    detector = Detector(checkpoint, device, runtime=runtime)
     detections, est_xy, true_xy, distances_m = [], [], [], []
     t0 = time.perf_counter()
     for start in range(0, len(data.images), batch_size):
@@ -98,6 +100,7 @@ def detect_eval(
         error_by_band(np.array(est_xy), np.array(true_xy), np.array(distances_m)) if est_xy else None
     )
     results["checkpoint"] = str(detector.path)
+    results["runtime"] = f"{runtime} {detector.precision}"
     results["split"] = split
     results["images"] = len(data.images)
     results["inference_ms_per_image"] = round(1000 * seconds / max(len(data.images), 1), 2)

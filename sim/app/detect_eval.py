@@ -11,7 +11,8 @@ COCO mAP@[.5:.95], AP50, AP75 (pycocotools) per class and per slice, per-group A
 the worst-group gap (class, distance, height, lighting, camera, occlusion, colour, pedestrian on
 the road or the sidewalk), a PR plot and the localisation error by distance band
 (conf/detect_eval.yaml).
-Example: bulletdrive detect-eval checkpoint=runs/detector/model.pt data_dir=data/sim"""
+Example: bulletdrive detect-eval checkpoint=runs/detector/model.pt data_dir=data/sim
+An exported model (`bulletdrive export`): runtime=onnxruntime checkpoint=runs/export/model.onnx"""
 
 
 def run(args: list[str]) -> int:
@@ -33,6 +34,7 @@ def run(args: list[str]) -> int:
         recall_score_threshold=d.recall_score_threshold,
         min_group_boxes=d.min_group_boxes,
         device=d.device,
+        runtime=d.runtime,
     )
     print(results["table"])
     print(f"results: {d.out_dir}/detect_eval.json, detect_eval.txt, pr_curve.png")

@@ -24,6 +24,7 @@ MAX_WORKERS = 64
 MAX_THREADS = 256
 MAX_BATCH = 512
 DEVICES = ("auto", "cpu", "cuda")
+RUNTIMES = ("torch", "onnxruntime")  # perception/detection/detector.py RUNTIMES (torch-free here)
 MAX_SCENES = 100_000
 
 
@@ -156,6 +157,7 @@ class DetectEvalConfig:
     threads: int = bounded(1, MAX_THREADS)
     recall_score_threshold: float = bounded(0, 1)  # recall of the groups (perception/evaluation/groups.py)
     min_group_boxes: int = bounded(1, 1_000_000)  # smaller groups are flagged small
+    runtime: str = one_of(*RUNTIMES)
 
     def __post_init__(self):
         check_fields(self, "")
@@ -168,12 +170,30 @@ class DetectEvalConfig:
         )
 
 
+@dataclass
+class ExportConfig:
+    """conf/export.yaml: the detector as an ONNX model (fp32, or int8 calibrated on train frames)."""
+
+    format: str = one_of("onnx")
+    checkpoint: str
+    out: str
+    opset: int = bounded(17, 25)  # the exporter writes 18 and converts to 17-25
+    quantize: str = one_of("none", "int8")
+    data_dir: str
+    calibration_images: int = bounded(1, MAX_SCENES)
+    threads: int = bounded(1, MAX_THREADS)
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
 SCHEMAS = {
     "drive": DriveConfig,
     "evaluate": EvaluateConfig,
     "data": DataConfig,
     "train": TrainConfig,
     "detect_eval": DetectEvalConfig,
+    "export": ExportConfig,
 }
 
 

@@ -160,7 +160,10 @@ def _incentive(
     counts (politeness 0) and it cannot beat that, the followers are not asked (-inf)."""
     v, v0, accel = state.speed, state.desired_speed, state.accel
     self_after = idm_accel(v[row], v0[row], leader_gap_m, v[leader], idm)
-    if mobil_params.politeness == 0.0 and self_after - accel[row] - mobil_params.min_accel_gain_mps2 <= to_beat:
+    if (
+        mobil_params.politeness == 0.0
+        and self_after - accel[row] - mobil_params.min_accel_gain_mps2 <= to_beat
+    ):
         return -math.inf
     follower_now = follower_after = 0.0  # nobody behind: no gain, safe
     if follower_gap_m < math.inf:

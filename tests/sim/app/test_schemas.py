@@ -47,6 +47,6 @@ def test_every_size_rate_duration_and_count_has_an_upper_bound():
 
 def test_a_schema_names_the_key_out_of_range():
     with pytest.raises(SchemaError, match=r"^threads=0 is out of range: in \[1, 256\]$"):
-        schemas.DetectEvalConfig("shipped", "d", "val", "o", 16, 0.1, "auto", 0, 0.35, 50)
+        schemas.DetectEvalConfig("shipped", "d", "val", "o", 16, 0.1, "auto", 0, 0.35, 50, "torch")
     with pytest.raises(SchemaError, match=r"^split='test' is not one of train, val$"):
-        schemas.DetectEvalConfig("shipped", "d", "test", "o", 16, 0.1, "auto", 1, 0.35, 50)
+        schemas.DetectEvalConfig("shipped", "d", "test", "o", 16, 0.1, "auto", 1, 0.35, 50, "torch")
