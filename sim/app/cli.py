@@ -24,6 +24,7 @@ commands:
   data        generate a labelled camera dataset (COCO) from randomised scenarios
   train       train the CNN detector on a dataset
   detect-eval COCO metrics of a detector on a dataset split
+  robustness  AP under image corruptions (mPC, rPC) and adversarial attacks (FGSM, PGD)
   evaluate    run a scenario suite over seeds and perceivers (process pool or Ray); writes a report
               e.g. bulletdrive evaluate suite=standard seeds=20 perception=ground_truth,cnn
   replay      recompute a finished run's scores from its log and re-render its video
@@ -38,6 +39,7 @@ COMMANDS = {  # command: its module under sim/app/
     "data": "data",
     "train": "train",
     "detect-eval": "detect_eval",
+    "robustness": "robustness",
     "evaluate": "evaluate",
     "replay": "replay",
 }

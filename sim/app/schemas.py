@@ -25,6 +25,7 @@ MAX_THREADS = 256
 MAX_BATCH = 512
 DEVICES = ("auto", "cpu", "cuda")
 MAX_SCENES = 100_000
+MAX_EPS_LEVELS = 64  # [1/255] the largest attack radius: a quarter of the pixel range
 
 
 @dataclass
@@ -159,12 +160,40 @@ class DetectEvalConfig:
         check_fields(self, "")
 
 
+@dataclass
+class RobustnessConfig:
+    """conf/robustness.yaml: AP under image corruptions and adversarial attacks."""
+
+    checkpoint: str
+    data_dir: str
+    split: str = one_of("train", "val")
+    out_dir: str
+    kinds: list[str]  # checked against perception/evaluation/corruptions.py by the command
+    severities: list[int]
+    max_images: int = bounded(0, 10_000_000)  # 0: all
+    seed: int = bounded(0, MAX_SEED)
+    batch_size: int = bounded(1, MAX_BATCH)
+    score_threshold: float = bounded(0, 1)
+    device: str = one_of(*DEVICES)
+    threads: int = bounded(1, MAX_THREADS)
+    attack: str = one_of("none", "fgsm", "pgd")
+    eps: list[float]  # [1/255]
+    steps: int = bounded(1, 1000)
+    attack_images: int = bounded(0, 10_000_000)  # 0: all
+
+    def __post_init__(self):
+        check_fields(self, "")
+        ok = all(0 < e <= MAX_EPS_LEVELS for e in self.eps) and (len(self.eps) > 0 or self.attack == "none")
+        check(ok, "eps", self.eps, f"at least one radius in (0, {MAX_EPS_LEVELS}] (units of 1/255)")
+
+
 SCHEMAS = {
     "drive": DriveConfig,
     "evaluate": EvaluateConfig,
     "data": DataConfig,
     "train": TrainConfig,
     "detect_eval": DetectEvalConfig,
+    "robustness": RobustnessConfig,
 }
 
 
