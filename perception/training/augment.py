@@ -1,4 +1,5 @@
-"""Seeded image augmentation for detection: photometric jitter, horizontal flip, zoom and crop.
+"""Seeded image augmentation for detection: photometric jitter, horizontal flip, zoom and crop, and
+the benchmark's image corruptions (perception/evaluation/corruptions.py) at random strengths.
 
 Every function takes the image as RGB uint8 (H, W, 3) and boxes as (N, 4) float32 (x0, y0, x1, y1)
 pixels, with class_ids (N,) int64 and distances_m (N,) float32 beside them, and returns the same
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from perception.evaluation.corruptions import KINDS, MAX_SEVERITY, corrupt
 
 HUE_UNITS_PER_DEG = 0.5  # OpenCV stores an 8-bit hue as degrees / 2 (0..179)
 
@@ -109,12 +112,17 @@ def scale_crop(
 
 @dataclass(frozen=True)
 class Augment:
-    """Zoom/crop, then horizontal flip, then photometric jitter. All draws from the passed generator.
+    """Zoom/crop, then horizontal flip, then photometric jitter, then a corruption. All draws from
+    the passed generator.
 
     flip_p: probability of a left-right flip. scale_p: probability of a zoom, with the factor drawn
     uniformly from scale_range (above 1 zooms in, below 1 zooms out). jitter: brightness/contrast/
     saturation strength (0 = off). hue_shift_deg, noise_std (fraction of full scale): see
     `photometric_jitter`. min_kept_fraction, min_box_size_px: when a cropped box is dropped.
+    corrupt_p: probability of a corruption, its kind drawn uniformly from corrupt_kinds and its
+    severity uniformly from corrupt_severity (a real number: the benchmark's severities 1-3 and
+    every strength between, perception/evaluation/corruptions.py). With corrupt_p 0 no draw is made
+    for it, so the other steps see the same random numbers as without the option.
     The values live in conf/train.yaml (`augment:`).
     """
 
@@ -126,6 +134,21 @@ class Augment:
     scale_range: tuple[float, float]
     min_kept_fraction: float
     min_box_size_px: float
+    corrupt_p: float
+    corrupt_kinds: tuple[str, ...]
+    corrupt_severity: tuple[float, float]
+
+    def __post_init__(self):
+        unknown = [k for k in self.corrupt_kinds if k not in KINDS]
+        if unknown:
+            raise ValueError(f"corrupt_kinds: unknown corruption {unknown[0]!r}; known: {', '.join(KINDS)}")
+        if self.corrupt_p > 0 and not self.corrupt_kinds:
+            raise ValueError("corrupt_kinds is empty but corrupt_p > 0: name at least one corruption")
+        low, high = self.corrupt_severity
+        if not 0 <= low <= high <= MAX_SEVERITY:
+            raise ValueError(
+                f"corrupt_severity={list(self.corrupt_severity)}: [low, high] with 0 <= low <= high <= 3"
+            )
 
     def __call__(
         self,
@@ -149,4 +172,7 @@ class Augment:
             rgb, boxes = hflip(rgb, boxes)
         if self.jitter > 0 or self.hue_shift_deg > 0 or self.noise_std > 0:
             rgb = photometric_jitter(rng, rgb, self.jitter, self.hue_shift_deg, self.noise_std)
+        if self.corrupt_p > 0 and rng.random() < self.corrupt_p:
+            kind = self.corrupt_kinds[int(rng.integers(len(self.corrupt_kinds)))]
+            rgb = corrupt(rng, rgb, kind, rng.uniform(*self.corrupt_severity))
         return rgb, boxes, class_ids, distances_m

@@ -1,6 +1,9 @@
 """Training of the CenterNet detector on a COCO dataset made by `bulletdrive data`.
 
-Seeded; AdamW with a linear warm-up and a cosine decay; augmentation (perception/training/augment.py);
+Seeded; AdamW with a linear warm-up and a cosine decay; augmentation (perception/training/augment.py,
+the benchmark's corruptions among it as an option); as options, DropBlock in the backbone
+(perception/training/dropblock.py), adversarial examples mixed into each batch
+(perception/evaluation/adversarial.py) and a start from trained weights (fine-tuning);
 checkpoints written atomically every epoch and resumable (model, optimiser, schedule, epoch,
 history); a progress bar; a metrics log per epoch (history.json) and a loss-curve PNG; the device
 chosen automatically (CUDA when present, else CPU) with bf16 autocast on CUDA.
@@ -24,6 +27,7 @@ from tqdm import tqdm
 
 from perception import charts
 from perception.coco import CocoSplit, DatasetError, check_image_files, load_coco
+from perception.detection.detector import resolve_checkpoint
 from perception.detection.model import (
     CenterNet,
     CheckpointError,
@@ -33,9 +37,11 @@ from perception.detection.model import (
     save_checkpoint,
 )
 from perception.errors import InputError
+from perception.evaluation.adversarial import adversarial_batch
 from perception.files import write_json
 from perception.training.augment import Augment
 from perception.training.dataset import DetectionDataset
+from perception.training.dropblock import DropBlockHooks
 from perception.training.targets import collate, detection_loss, encode
 from perception.types import CLASSES
 
@@ -61,6 +67,9 @@ class TrainSettings:
     num_workers: int
     augment: dict  # Augment's parameters
     max_steps: int  # stop after this many optimiser steps in all (0: no limit), for smoke tests
+    dropblock: dict  # {"drop_p", "block_cells"}: DropBlockHooks' parameters (drop_p 0: off)
+    adversarial: dict  # {"eps" [1/255], "steps", "fraction"}: adversarial_batch's parameters (eps 0: off)
+    init_checkpoint: str | None  # weights to start from (`shipped` or a path), or None: a fresh init
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.warmup_steps < 0:
@@ -137,9 +146,13 @@ def _loader(dataset, settings: TrainSettings, shuffle: bool, seed: int) -> torch
 def _model_and_optimiser(
     settings: TrainSettings, device: torch.device
 ) -> tuple[CenterNet, torch.optim.AdamW]:
-    """A freshly initialised model (from torch's global generator) and AdamW; no weight decay on
-    biases and BatchNorm parameters (ndim <= 1)."""
-    model = CenterNet(settings.model).to(device).to(memory_format=torch.channels_last)
+    """A freshly initialised model (from torch's global generator), or with settings.init_checkpoint
+    the weights of that checkpoint, and AdamW; no weight decay on biases and BatchNorm parameters
+    (ndim <= 1)."""
+    model = CenterNet(settings.model)
+    if settings.init_checkpoint is not None:
+        model.load_state_dict(_initial_weights(settings.init_checkpoint, settings.model))
+    model = model.to(device).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
     optimiser = torch.optim.AdamW(
@@ -147,6 +160,18 @@ def _model_and_optimiser(
         lr=settings.lr,
     )
     return model, optimiser
+
+
+def _initial_weights(checkpoint: str, config: DetectorConfig) -> dict[str, torch.Tensor]:
+    """The state dict of `checkpoint` (`shipped` or a path) to fine-tune from; CheckpointError
+    unless it was trained with the same model config (the same layers and sizes)."""
+    path = resolve_checkpoint(checkpoint)
+    trained, trained_config, _ = load_checkpoint(path, expect_classes=CLASSES)
+    if trained_config != config:
+        raise CheckpointError(
+            f"init_checkpoint={checkpoint}: {path} has another model config than this run's"
+        )
+    return trained.state_dict()
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:
@@ -182,6 +207,7 @@ def train(settings: TrainSettings, log=print) -> dict:
         f"({len(train_set)} train / {len(val_set)} val images, {settings.epochs} epochs)"
     )
     autocast = settings.amp and device.type == "cuda"
+    dropblock = DropBlockHooks(model, **settings.dropblock) if settings.dropblock["drop_p"] > 0 else None
     model_path = None
     for epoch in range(start_epoch, settings.epochs):
         if settings.max_steps and step >= settings.max_steps:
@@ -190,7 +216,9 @@ def train(settings: TrainSettings, log=print) -> dict:
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{settings.epochs}", unit="steps")
         train_set.dataset.set_epoch(epoch)
         loader = _loader(train_set, settings, True, settings.seed + epoch)
-        sums, n, step = _train_epoch(model, optimiser, loader, settings, step, total_steps, autocast, bar)
+        sums, n, step = _train_epoch(
+            model, optimiser, loader, settings, step, total_steps, autocast, bar, dropblock
+        )
         bar.close()
         record = {
             "epoch": epoch + 1,
@@ -223,17 +251,23 @@ def _train_epoch(
     total_steps: int,
     autocast: bool,
     bar: tqdm,
+    dropblock: DropBlockHooks | None = None,
 ) -> tuple[dict[str, float], int, int]:
     """One pass over `loader`, cut short at settings.max_steps steps in all.
 
-    `step` counts the optimiser steps before this epoch (it sets the learning rate). Returns
-    (the loss parts summed over the batches, the number of batches, the step count after).
+    `step` counts the optimiser steps before this epoch (it sets the learning rate and DropBlock's
+    ramp). With settings.adversarial's eps > 0, part of each batch is replaced by adversarial
+    examples first (the loss parts are then those of the mixed batch). Returns (the loss parts
+    summed over the batches, the number of batches, the step count after).
     """
     model.train()
     sums, n = {}, 0
     for images, targets in loader:
         for group in optimiser.param_groups:
             group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, total_steps)
+        if dropblock is not None:
+            dropblock.set_progress(step / max(total_steps, 1))
+        images = _adversarial(model, images, targets, settings.adversarial)
         loss, parts = _loss(model, images, targets, autocast)
         if not math.isfinite(parts["total"]):
             raise FloatingPointError(f"loss is {parts['total']} at step {step}: lower train.lr")
@@ -263,6 +297,25 @@ def _loss(
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
         outputs = model(images)
     return detection_loss({k: v.float() for k, v in outputs.items()}, targets)
+
+
+def _adversarial(
+    model: CenterNet, images: torch.Tensor, targets: dict[str, torch.Tensor], options: dict
+) -> torch.Tensor:
+    """images (B, 3, H, W) with a fraction attacked (`adversarial_batch`, eps in 1/255 units), on the
+    model's device; unchanged when options["eps"] is 0."""
+    if options["eps"] == 0:
+        return images
+    device = next(model.parameters()).device
+    targets = {k: v.to(device) for k, v in targets.items()}
+    return adversarial_batch(
+        model,
+        images.to(device),
+        targets,
+        eps=options["eps"] / 255,
+        steps=options["steps"],
+        fraction=options["fraction"],
+    )
 
 
 @torch.inference_mode()

@@ -25,6 +25,7 @@ commands:
   train       train the CNN detector on a dataset
   detect-eval COCO metrics of a detector on a dataset split
   export      the detector as an ONNX model (fp32, or int8 with quantize=int8)
+  robustness  AP under image corruptions (mPC, rPC) and adversarial attacks (FGSM, PGD)
   evaluate    run a scenario suite over seeds and perceivers (process pool or Ray); writes a report
               e.g. bulletdrive evaluate suite=standard seeds=20 perception=ground_truth,cnn
   replay      recompute a finished run's scores from its log and re-render its video
@@ -40,6 +41,7 @@ COMMANDS = {  # command: its module under sim/app/
     "train": "train",
     "detect-eval": "detect_eval",
     "export": "export",
+    "robustness": "robustness",
     "evaluate": "evaluate",
     "replay": "replay",
 }

@@ -26,6 +26,7 @@ MAX_BATCH = 512
 DEVICES = ("auto", "cpu", "cuda")
 RUNTIMES = ("torch", "onnxruntime")  # perception/detection/detector.py RUNTIMES (torch-free here)
 MAX_SCENES = 100_000
+MAX_EPS_LEVELS = 64  # [1/255] the largest attack radius: a quarter of the pixel range
 
 
 @dataclass
@@ -111,11 +112,41 @@ class AugmentConfig:
     scale_range: list[float]
     min_kept_fraction: float = bounded(0, 1)
     min_box_size_px: float = bounded(0, 100)
+    corrupt_p: float = bounded(0, 1)
+    corrupt_kinds: list[str]  # checked against perception/evaluation/corruptions.py by the command
+    corrupt_severity: list[float]
 
     def __post_init__(self):
         check_fields(self, "augment.")
         ok = len(self.scale_range) == 2 and 0.1 <= self.scale_range[0] <= self.scale_range[1] <= 10
         check(ok, "augment.scale_range", self.scale_range, "[low, high] with 0.1 <= low <= high <= 10")
+        ok = (
+            len(self.corrupt_severity) == 2 and 0 <= self.corrupt_severity[0] <= self.corrupt_severity[1] <= 3
+        )
+        check(ok, "augment.corrupt_severity", self.corrupt_severity, "[low, high] with 0 <= low <= high <= 3")
+
+
+@dataclass
+class DropBlockConfig:
+    """perception/training/dropblock.py DropBlockHooks' parameters."""
+
+    drop_p: float = bounded(0, 1, high_open=True)  # 0: off
+    block_cells: int = bounded(1, 64)
+
+    def __post_init__(self):
+        check_fields(self, "dropblock.")
+
+
+@dataclass
+class AdversarialConfig:
+    """perception/evaluation/adversarial.py adversarial_batch's parameters."""
+
+    eps: float = bounded(0, MAX_EPS_LEVELS)  # [1/255]; 0: off
+    steps: int = bounded(1, 100)
+    fraction: float = bounded(0, 1)
+
+    def __post_init__(self):
+        check_fields(self, "adversarial.")
 
 
 @dataclass
@@ -138,6 +169,9 @@ class TrainConfig:
     threads: int = bounded(1, MAX_THREADS)  # torch CPU threads
     max_steps: int = bounded(0, 100_000_000)  # 0: no limit
     augment: AugmentConfig
+    dropblock: DropBlockConfig
+    adversarial: AdversarialConfig
+    init_checkpoint: str | None  # `shipped` or a path: fine-tune from those weights
 
     def __post_init__(self):
         check_fields(self, "")
@@ -187,6 +221,33 @@ class ExportConfig:
         check_fields(self, "")
 
 
+@dataclass
+class RobustnessConfig:
+    """conf/robustness.yaml: AP under image corruptions and adversarial attacks."""
+
+    checkpoint: str
+    data_dir: str
+    split: str = one_of("train", "val")
+    out_dir: str
+    kinds: list[str]  # checked against perception/evaluation/corruptions.py by the command
+    severities: list[int]
+    max_images: int = bounded(0, 10_000_000)  # 0: all
+    seed: int = bounded(0, MAX_SEED)
+    batch_size: int = bounded(1, MAX_BATCH)
+    score_threshold: float = bounded(0, 1)
+    device: str = one_of(*DEVICES)
+    threads: int = bounded(1, MAX_THREADS)
+    attack: str = one_of("none", "fgsm", "pgd")
+    eps: list[float]  # [1/255]
+    steps: int = bounded(1, 1000)
+    attack_images: int = bounded(0, 10_000_000)  # 0: all
+
+    def __post_init__(self):
+        check_fields(self, "")
+        ok = all(0 < e <= MAX_EPS_LEVELS for e in self.eps) and (len(self.eps) > 0 or self.attack == "none")
+        check(ok, "eps", self.eps, f"at least one radius in (0, {MAX_EPS_LEVELS}] (units of 1/255)")
+
+
 SCHEMAS = {
     "drive": DriveConfig,
     "evaluate": EvaluateConfig,
@@ -194,6 +255,7 @@ SCHEMAS = {
     "train": TrainConfig,
     "detect_eval": DetectEvalConfig,
     "export": ExportConfig,
+    "robustness": RobustnessConfig,
 }
 
 

@@ -21,6 +21,7 @@ def run(args: list[str]) -> int:
     import torch
 
     from perception.detection.model import DetectorConfig
+    from perception.training.augment import Augment
     from perception.training.train import TrainSettings, train
 
     C.check_arguments("model", DetectorConfig, set(t.model))
@@ -28,6 +29,10 @@ def run(args: list[str]) -> int:
         model = DetectorConfig(**t.model)
     except (TypeError, ValueError) as err:
         raise C.ConfigError(f"model: {err}") from None
+    try:
+        Augment(**asdict(t.augment))  # the corruption kinds are known there
+    except ValueError as err:
+        raise C.ConfigError(f"augment.{err}") from None
     torch.set_num_threads(t.threads)
     settings = TrainSettings(
         data_dir=t.data_dir,
@@ -45,6 +50,9 @@ def run(args: list[str]) -> int:
         num_workers=t.num_workers,
         augment=asdict(t.augment),
         max_steps=t.max_steps,
+        dropblock=asdict(t.dropblock),
+        adversarial=asdict(t.adversarial),
+        init_checkpoint=t.init_checkpoint,
     )
     result = train(settings)
     last = result["history"][-1] if result["history"] else None

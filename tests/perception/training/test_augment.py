@@ -97,6 +97,9 @@ def test_augment_deterministic_and_consistent(conf_values):
         scale_range=(0.8, 1.3),
         min_kept_fraction=0.4,
         min_box_size_px=2.0,
+        corrupt_p=0.0,
+        corrupt_kinds=(),
+        corrupt_severity=(0.0, 0.0),
     )
     runs = [aug(np.random.default_rng(s), rgb, boxes, cls, dist) for s in (7, 7, 8)]
     for x, y in zip(runs[0], runs[1], strict=True):

@@ -37,6 +37,7 @@ def settings(conf_values, detector_config):
         num_workers=0,
         augment=conf_values("train.yaml")["augment"],
         max_steps=0,
+        **{k: conf_values("train.yaml")[k] for k in ("dropblock", "adversarial", "init_checkpoint")},
     )
 
     def make(data_dir, out_dir, **changes) -> TrainSettings:

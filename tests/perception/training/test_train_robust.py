@@ -1,0 +1,99 @@
+"""train() with the robustness options: a start from trained weights, DropBlock, adversarial
+batches; each seeded, each off by default. The tiny model on the 64x48 frames of `make_coco`."""
+
+import pytest
+import torch
+
+from perception.detection.model import CheckpointError, load_checkpoint
+from perception.training.train import TrainSettings, train
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def settings(conf_values, detector_config):
+    """settings(data_dir, out_dir, **changes) -> TrainSettings of conf/train.yaml (robustness options
+    as shipped: off) for the tiny model on 64x48 frames, one epoch on the CPU."""
+    train_yaml = conf_values("train.yaml")
+    values = dict(
+        model=detector_config(input_height=48, input_width=64), epochs=1, batch_size=2, lr=2e-3,
+        weight_decay=1e-4, warmup_steps=1, seed=0, device="cpu", amp=False, resume=True, num_workers=0,
+        max_steps=0, **{k: train_yaml[k] for k in ("augment", "dropblock", "adversarial", "init_checkpoint")},
+    )  # fmt: skip
+
+    def make(data_dir, out_dir, **changes) -> TrainSettings:
+        return TrainSettings(data_dir=str(data_dir), out_dir=str(out_dir), **{**values, **changes})
+
+    return make
+
+
+@pytest.fixture
+def data(tmp_path, make_coco):
+    make_coco(tmp_path / "data", "train", n_images=4)
+    make_coco(tmp_path / "data", "val", n_images=2)
+    return tmp_path / "data"
+
+
+def quiet(*_):
+    pass
+
+
+def weights(result) -> dict[str, torch.Tensor]:
+    return load_checkpoint(result["model_path"])[0].state_dict()
+
+
+def same(a: dict, b: dict) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_options_are_off_by_default(conf_values):
+    train_yaml = conf_values("train.yaml")
+    assert train_yaml["dropblock"]["drop_p"] == 0 and train_yaml["adversarial"]["eps"] == 0
+    assert train_yaml["init_checkpoint"] is None and train_yaml["augment"]["corrupt_p"] == 0
+
+
+OPTIONS = {
+    "dropblock": {"dropblock": {"drop_p": 0.3, "block_cells": 3}},
+    "adversarial": {"adversarial": {"eps": 4.0, "steps": 2, "fraction": 0.5}},
+    "corruption": {"augment_changes": {"corrupt_p": 1.0}},
+}
+
+
+@pytest.mark.parametrize("name", OPTIONS)
+def test_each_option_changes_training_and_is_seeded(name, data, tmp_path, settings):
+    change = dict(OPTIONS[name])
+    if "augment_changes" in change:
+        change = {"augment": {**settings(data, tmp_path).augment, **change["augment_changes"]}}
+    a = weights(train(settings(data, tmp_path / "a", **change), log=quiet))
+    b = weights(train(settings(data, tmp_path / "b", **change), log=quiet))
+    base = weights(train(settings(data, tmp_path / "base"), log=quiet))
+    assert same(a, b)
+    assert not same(a, base)
+    assert set(a) == set(base)  # the same layers: the checkpoint loads as any other
+
+
+def test_fine_tuning_starts_from_the_checkpoint(data, tmp_path, settings):
+    first = train(settings(data, tmp_path / "first", max_steps=1), log=quiet)
+    tuned = settings(data, tmp_path / "tuned", init_checkpoint=first["model_path"], lr=1e-9, max_steps=1)
+    # a tiny learning rate: one step from the checkpoint stays next to it (BN statistics move a little)
+    start, after = weights(first), weights(train(tuned, log=quiet))
+    for k, v in start.items():
+        if "running" not in k and v.is_floating_point():
+            assert torch.allclose(v, after[k], atol=1e-6), k
+    fresh = weights(train(settings(data, tmp_path / "fresh", lr=1e-9, max_steps=1), log=quiet))
+    assert not same(
+        {k: v for k, v in fresh.items() if "weight" in k}, {k: v for k, v in after.items() if "weight" in k}
+    )
+
+
+def test_a_checkpoint_of_another_model_is_refused_before_anything_is_written(
+    data, tmp_path, settings, detector_config
+):
+    first = train(settings(data, tmp_path / "first", max_steps=1), log=quiet)
+    other = settings(
+        data, tmp_path / "other", model=detector_config(input_height=48, input_width=64, head_width=4),
+        init_checkpoint=first["model_path"],
+    )  # fmt: skip
+    with pytest.raises(CheckpointError, match="init_checkpoint"):
+        train(other, log=quiet)
+    assert not (tmp_path / "other").exists()
