@@ -133,13 +133,18 @@ class Explainer:
         )
         return cls(model, **kwargs)
 
+    def detections(self, rgb: np.ndarray, score_threshold: float, max_count: int = 100) -> list[Target]:
+        """The detections of rgb (H, W, 3) uint8 with scores >= score_threshold, best first, as the
+        Detector decodes them (up to float rounding), as targets."""
+        with self._forward(rgb) as (outputs, _):
+            return decoded_targets(outputs, score_threshold, max_count, self.config.max_distance_m)
+
     def explain_detections(
         self, rgb: np.ndarray, score_threshold: float, max_count: int = 100
     ) -> list[Explanation]:
-        """The detections of rgb (H, W, 3) uint8 with scores >= score_threshold, best first (as the
-        Detector decodes them, up to float rounding), each explained."""
+        """`detections`, each explained (one forward pass for both)."""
         with self._forward(rgb) as (outputs, feature):
-            targets = detections(outputs, score_threshold, max_count, self.config.max_distance_m)
+            targets = decoded_targets(outputs, score_threshold, max_count, self.config.max_distance_m)
             return [self._explain(outputs, feature, t) for t in targets]
 
     def explain(self, rgb: np.ndarray, targets: list[Target]) -> list[Explanation]:
@@ -192,7 +197,7 @@ class Explainer:
         return Explanation(target, score, cam, mass, float(inside.mean()))
 
 
-def detections(
+def decoded_targets(
     outputs: dict[str, torch.Tensor], score_threshold: float, max_count: int, max_distance_m: float
 ) -> list[Target]:
     """The decoded detections of one image's outputs as targets: decode()'s boxes beside the cell of

@@ -24,6 +24,8 @@ commands:
   data        generate a labelled camera dataset (COCO) from randomised scenarios
   train       train the CNN detector on a dataset
   detect-eval COCO metrics of a detector on a dataset split
+  explain     where in a frame the detector finds each detection (class activation maps)
+              e.g. bulletdrive explain data_dir=data/sim image=12
   evaluate    run a scenario suite over seeds and perceivers (process pool or Ray); writes a report
               e.g. bulletdrive evaluate suite=standard seeds=20 perception=ground_truth,cnn
   replay      recompute a finished run's scores from its log and re-render its video
@@ -38,6 +40,7 @@ COMMANDS = {  # command: its module under sim/app/
     "data": "data",
     "train": "train",
     "detect-eval": "detect_eval",
+    "explain": "explain",
     "evaluate": "evaluate",
     "replay": "replay",
 }
