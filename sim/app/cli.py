@@ -26,6 +26,8 @@ commands:
   detect-eval COCO metrics of a detector on a dataset split
   export      the detector as an ONNX model (fp32, or int8 with quantize=int8)
   robustness  AP under image corruptions (mPC, rPC) and adversarial attacks (FGSM, PGD)
+  explain     where in a frame the detector finds each detection (class activation maps)
+              e.g. bulletdrive explain data_dir=data/sim image=12
   evaluate    run a scenario suite over seeds and perceivers (process pool or Ray); writes a report
               e.g. bulletdrive evaluate suite=standard seeds=20 perception=ground_truth,cnn
   replay      recompute a finished run's scores from its log and re-render its video
@@ -42,6 +44,7 @@ COMMANDS = {  # command: its module under sim/app/
     "detect-eval": "detect_eval",
     "export": "export",
     "robustness": "robustness",
+    "explain": "explain",
     "evaluate": "evaluate",
     "replay": "replay",
 }

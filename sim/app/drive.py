@@ -10,7 +10,7 @@ import yaml
 
 from sim.app import config as C
 from sim.loop import RunResult, run_closed_loop
-from sim.record.outputs import VideoRecorder, write_outputs
+from sim.record.outputs import ExplainedView, VideoRecorder, write_outputs
 from sim.record.viz import VideoWriter
 from sim.simulation import RandomStreams, Simulation
 
@@ -37,6 +37,7 @@ def drive(overrides: list[str], write: bool = True, on_frame=None) -> tuple[RunR
     if perceiver.needs_camera and not sim_cfg.camera.enabled:
         raise C.ConfigError("this perception needs the camera: sim.camera.enabled must be true")
     want_video = write and values.video and sim_cfg.camera.enabled
+    explain = _explained_view(perceiver) if want_video and values.video_explain else None
     camera = sim_cfg.camera.enabled and (want_video or perceiver.needs_camera or on_frame is not None)
     if write:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,7 @@ def drive(overrides: list[str], write: bool = True, on_frame=None) -> tuple[RunR
                 writer = video.enter_context(
                     VideoWriter(run_dir / "video.mp4", sim_cfg.camera_hz, (w + h, h))
                 )
-                on_frame = VideoRecorder(writer)
+                on_frame = VideoRecorder(writer, explain)
             result = run_closed_loop(sim, perceiver, planner, controller, values.seed, on_frame)
         result.summary = {
             "scenario": spec.name,
@@ -64,6 +65,13 @@ def drive(overrides: list[str], write: bool = True, on_frame=None) -> tuple[RunR
     finally:
         sim.close()
     return result, run_dir
+
+
+def _explained_view(perceiver) -> ExplainedView:
+    try:
+        return ExplainedView(perceiver)
+    except ValueError as err:
+        raise C.ConfigError(str(err)) from None
 
 
 def _save_config(cfg, run_dir: Path, overrides: list[str]) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
+from perception.types import CLASSES
 from sim.config import MAX_CONTROL_HZ, SimConfig, bounded, check, check_fields, identifier, one_of
 from sim.metrics.scores import SCORERS
 
@@ -40,6 +41,7 @@ class DriveConfig:
     control: dict[str, Any]
     seed: int = bounded(0, MAX_SEED)  # every random draw of the run comes from it
     video: bool
+    video_explain: bool  # the map of the top detection in the video (sim/record/outputs.py ExplainedView)
     plot: bool
 
     def __post_init__(self):
@@ -248,6 +250,32 @@ class RobustnessConfig:
         check(ok, "eps", self.eps, f"at least one radius in (0, {MAX_EPS_LEVELS}] (units of 1/255)")
 
 
+@dataclass
+class ExplainConfig:
+    """conf/explain.yaml: class activation maps of a detector's detections in one frame."""
+
+    checkpoint: str
+    data_dir: str
+    split: str = one_of("train", "val")
+    image: str | None  # a dataset image: its index in the split or its file name
+    scenario: dict[str, Any] | None  # or a scenario's camera frame (seed, t_s): its config group
+    seed: int = bounded(0, MAX_SEED)
+    t_s: float = bounded(0, 86_400)
+    targets: str = one_of("detections", "truth")
+    score_threshold: float = bounded(0, 1, low_open=True)
+    index: int | None = bounded(0, 100_000)
+    class_name: str | None = one_of(*CLASSES)
+    layer: str  # perception/explain.py LAYERS (which imports torch): checked there
+    method: str  # perception/explain.py METHODS: checked there
+    scale: int = bounded(1, 8)
+    out_dir: str
+    device: str = one_of(*DEVICES)
+    threads: int = bounded(1, MAX_THREADS)
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
 SCHEMAS = {
     "drive": DriveConfig,
     "evaluate": EvaluateConfig,
@@ -256,6 +284,7 @@ SCHEMAS = {
     "detect_eval": DetectEvalConfig,
     "export": ExportConfig,
     "robustness": RobustnessConfig,
+    "explain": ExplainConfig,
 }
 
 

@@ -1,7 +1,8 @@
 """What a finished closed-loop run leaves in its folder, and the video frames drawn on the way.
 
 `write_outputs` writes metrics.json, log.npz (sim/record/runlog.py) and trajectory.png;
-`VideoRecorder` is the closed loop's `on_frame` callback that writes each annotated camera frame.
+`VideoRecorder` is the closed loop's `on_frame` callback that writes each annotated camera frame,
+optionally with the class activation map of the frame's top detection blended in (`ExplainedView`).
 """
 
 from __future__ import annotations
@@ -18,18 +19,48 @@ from sim.simulation import Simulation
 
 
 class VideoRecorder:
-    """`on_frame` callback that writes each camera frame, annotated, to a viz.VideoWriter."""
+    """`on_frame` callback that writes each camera frame, annotated, to a viz.VideoWriter; with
+    `explain` (an ExplainedView), the map of the top detection blended into the camera view."""
 
-    def __init__(self, writer):
+    def __init__(self, writer, explain: ExplainedView | None = None):
         self.writer = writer
+        self.explain = explain
 
     def __call__(self, sim: Simulation, frame, world, plan) -> None:
-        self.writer.write(video_frame(sim, frame, world, plan))
+        self.writer.write(video_frame(sim, frame, world, plan, self.explain))
 
 
-def video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
+class ExplainedView:
+    """The camera view with the class activation map (perception/explain.py) of its top detection
+    blended in, and a HUD line naming it. Built from the camera perceiver's own detector (the same
+    checkpoint, device, threads and score threshold), as a second, as-trained copy of its model: the
+    perceiver's inference is untouched. Costs a forward and a backward pass per video frame."""
+
+    def __init__(self, perceiver):
+        detector = getattr(perceiver, "detector", None)
+        if detector is None:
+            raise ValueError("video_explain=true needs a camera detector to explain: perception=cnn")
+        from perception.explain import Explainer
+
+        self.explainer = Explainer.from_checkpoint(
+            str(detector.path), str(detector.device), threads=detector.threads
+        )
+        self.score_threshold = perceiver.score_threshold
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """rgb (H, W, 3) uint8 -> (the view with the map, its HUD line); unchanged without detections."""
+        from perception.explain import overlay
+
+        top = self.explainer.explain_detections(rgb, self.score_threshold, max_count=1)
+        if not top:
+            return rgb, None
+        share = top[0].mass_in_box
+        return overlay(rgb, top[0].cam), f"map: {top[0].label}, {100 * share:.0f}% in its box"
+
+
+def video_frame(sim: Simulation, frame, world, plan, explain: ExplainedView | None = None) -> np.ndarray:
     """Camera view with boxes (detections if the perceiver made any, else ground truth), a HUD
-    and a bird's-eye inset."""
+    and a bird's-eye inset; with `explain`, the map of the top detection blended in."""
     if world.detections:
         boxes = [(*d.box_xyxy, d.class_id, f"{CLASSES[d.class_id]} {d.score:.2f}") for d in world.detections]
     else:
@@ -41,7 +72,8 @@ def video_frame(sim: Simulation, frame, world, plan) -> np.ndarray:
         f"t {sim.t_s:5.1f}s  v {e.speed_mps * 3.6:5.1f} km/h",
         f"{plan.behaviour.value}: {plan.reason}"[:60],
     ]
-    img = viz.draw_overlay(frame.rgb, boxes, hud)
+    rgb, note = (frame.rgb, None) if explain is None else explain(frame.rgb)
+    img = viz.draw_overlay(rgb, boxes, hud if note is None else [*hud, note])
     inset = viz.bev_inset(
         sim.spec.road,
         (e.x_m, e.y_m),

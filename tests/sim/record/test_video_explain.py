@@ -1,0 +1,83 @@
+"""`drive ... video_explain=true`: the map of each frame's top detection in the video's camera view
+(sim/record/outputs.py ExplainedView); off by default, at no cost."""
+
+import av
+import numpy as np
+import pytest
+import yaml
+
+from perception.cnn_perceiver import CNNPerceiver
+from perception.detection.model import CenterNet, save_checkpoint
+from perception.types import CLASSES
+from sim.record.outputs import ExplainedView
+
+
+@pytest.fixture
+def perceiver(tmp_path, conf_values):
+    """perceiver(score_threshold) -> a CNNPerceiver of an untrained tiny detector for 64x48 frames
+    (every cell scores ~0.1, its heatmap bias)."""
+    from perception.detection.model import DetectorConfig
+
+    config = DetectorConfig(**{**conf_values("model/tiny.yaml"), "input_height": 48, "input_width": 64})
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(checkpoint, CenterNet(config), config, {"classes": list(CLASSES)})
+    cnn = {k: v for k, v in conf_values("perception/cnn.yaml").items() if k != "_target_"}
+
+    def make(score_threshold: float) -> CNNPerceiver:
+        return CNNPerceiver(
+            **{**cnn, "checkpoint": str(checkpoint), "device": "cpu", "score_threshold": score_threshold}
+        )
+
+    return make
+
+
+def test_the_map_of_the_top_detection_is_blended_in(perceiver):
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    view, note = ExplainedView(perceiver(0.05))(rgb)
+    assert view.shape == rgb.shape and view.dtype == np.uint8 and not np.array_equal(view, rgb)
+    assert note.startswith("map: ") and "in its box" in note
+    same, none = ExplainedView(perceiver(0.99))(rgb)  # no detection: the frame as it was
+    assert same is rgb and none is None
+
+
+def test_a_perceiver_without_a_detector_is_refused():
+    with pytest.raises(ValueError, match="perception=cnn"):
+        ExplainedView(object())
+
+
+def test_the_option_is_off_by_default(conf_values):
+    assert conf_values("drive.yaml")["video_explain"] is False
+
+
+def test_drive_without_a_detector_to_explain_is_bad_input(tmp_path, fresh_python):
+    """One line, exit 2, no run folder, and torch is not loaded to say so."""
+    program = "import sys\nfrom sim.app.cli import main\nprint(main(sys.argv[1:]), 'torch' in sys.modules)"
+    out = fresh_python(program, "drive", "video_explain=true", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.stdout.split()[-2:] == ["2", "False"]
+    assert out.stderr.strip().splitlines()[-1] == (
+        "bulletdrive: error: video_explain=true needs a camera detector to explain: perception=cnn"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_drive_writes_the_explained_video(tmp_path):
+    """The shipped detector in the loop for 2 s: every camera frame in the video, and the frames
+    with the map differ from those of the same run without it only in the camera view."""
+    from sim.app.drive import drive
+
+    frames = {}
+    for explain in (False, True):
+        run_dir = tmp_path / str(explain)
+        args = ["perception=cnn", "scenario=cut_in", "scenario.duration_s=2", "plot=false"]
+        drive([*args, f"video_explain={str(explain).lower()}", f"hydra.run.dir={run_dir}"])
+        with av.open(str(run_dir / "video.mp4")) as video:
+            frames[explain] = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+        assert yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["video_explain"] is explain
+    assert len(frames[True]) == len(frames[False]) == 20  # 2 s at the camera's 10 Hz
+    width = 320  # the camera view; the bird's-eye inset is beside it
+    diff = [
+        np.abs(a.astype(int) - b).mean(axis=(0, 2)) for a, b in zip(frames[True], frames[False], strict=True)
+    ]
+    assert max(d[:width].max() for d in diff) > 10  # the map, in some frame
+    assert max(d[width + 8 :].max() for d in diff) < 2  # the inset alike (H.264 rounding only)
