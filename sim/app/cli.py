@@ -26,6 +26,7 @@ commands:
   detect-eval COCO metrics of a detector on a dataset split
   export      the detector as an ONNX model (fp32, or int8 with quantize=int8)
   robustness  AP under image corruptions (mPC, rPC) and adversarial attacks (FGSM, PGD)
+  prune       prune a detector's channels to a MAC budget (faster on the CPU), then fine-tune it
   explain     where in a frame the detector finds each detection (class activation maps)
               e.g. bulletdrive explain data_dir=data/sim image=12
   evaluate    run a scenario suite over seeds and perceivers (process pool or Ray); writes a report
@@ -45,6 +46,7 @@ COMMANDS = {  # command: its module under sim/app/
     "export": "export",
     "robustness": "robustness",
     "explain": "explain",
+    "prune": "prune",
     "evaluate": "evaluate",
     "replay": "replay",
 }

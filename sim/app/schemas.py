@@ -276,6 +276,29 @@ class ExplainConfig:
         check_fields(self, "")
 
 
+PRUNE_IMPORTANCES = ("l2", "l1", "bn_scale", "random")  # perception/detection/prune.py IMPORTANCES
+
+
+@dataclass
+class PruneConfig:
+    """conf/prune.yaml: prune a detector's channels to a MAC budget, then fine-tune it."""
+
+    checkpoint: str
+    macs_ratio: float = bounded(0, 1, low_open=True)
+    round_to: int = bounded(1, 64)
+    importance: str = one_of(*PRUNE_IMPORTANCES)
+    data_dir: str
+    out_dir: str
+    epochs: int = bounded(0, 10_000)  # 0: prune only
+    lr: float = bounded(0, 1, low_open=True)
+    seed: int = bounded(0, MAX_SEED)
+    threads: int = bounded(1, MAX_THREADS)
+    max_steps: int = bounded(0, 100_000_000)
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
 SCHEMAS = {
     "drive": DriveConfig,
     "evaluate": EvaluateConfig,
@@ -285,6 +308,7 @@ SCHEMAS = {
     "export": ExportConfig,
     "robustness": RobustnessConfig,
     "explain": ExplainConfig,
+    "prune": PruneConfig,
 }
 
 
