@@ -143,6 +143,12 @@ class CenterNet(nn.Module):
         self.heads = nn.ModuleDict(heads)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = self.head_trunk(self.features(x))  # (B, head_width, H/4, W/4)
+        return {name: head(h) for name, head in self.heads.items()}
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Backbone and neck: x (B, 3, H, W) in [0, 1] -> the stride-4 map (B, neck_width, H/4, W/4)
+        that the heads read (and that masked-image pretraining, perception/training/pretrain.py, trains)."""
         top = self.config.top_stride
         if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] % top or x.shape[3] % top:
             raise ValueError(f"expected (B, 3, H, W) with H, W multiples of {top}, got {tuple(x.shape)}")
@@ -156,8 +162,7 @@ class CenterNet(nn.Module):
         for i in range(len(self.laterals) - 1, -1, -1):
             p = F.interpolate(p, scale_factor=2.0, mode="nearest")  # (B, n, 2h, 2w)
             p = self.smooth[i](p + self.laterals[i](feats[i + 1]))
-        h = self.head_trunk(p)  # (B, head_width, H/4, W/4)
-        return {name: head(h) for name, head in self.heads.items()}
+        return p  # (B, n, H/4, W/4)
 
 
 @torch.no_grad()

@@ -3,15 +3,17 @@
 Seeded; AdamW with a linear warm-up and a cosine decay; augmentation (perception/training/augment.py,
 the benchmark's corruptions among it as an option); as options, DropBlock in the backbone
 (perception/training/dropblock.py), adversarial examples mixed into each batch
-(perception/evaluation/adversarial.py) and a start from trained weights (fine-tuning);
-checkpoints written atomically every epoch and resumable (model, optimiser, schedule, epoch,
-history); a progress bar; a metrics log per epoch (history.json) and a loss-curve PNG; the device
-chosen automatically (CUDA when present, else CPU) with bf16 autocast on CUDA.
+(perception/evaluation/adversarial.py) and a start from trained weights (fine-tuning, e.g. from
+perception/training/pretrain.py's self-supervised backbone); a cap in steps or in wall time
+(perception/training/budget.py); checkpoints written atomically every epoch and resumable (model,
+optimiser, schedule, epoch, history); a progress bar; a metrics log per epoch (history.json) and a
+loss-curve PNG; the device chosen automatically (CUDA when present, else CPU) with bf16 autocast on
+CUDA.
 
 OUT holds: last.pt (full state, to resume), model.pt (weights for inference, small), history.json,
 loss_curve.png. Bad input (a dataset that is missing, empty, or whose images are missing or of
-another size than the model's input, a checkpoint that cannot be resumed, a negative step budget)
-is refused with one InputError line before the first step, and nothing is written.
+another size than the model's input, a checkpoint that cannot be resumed, a negative step or time
+budget) is refused with one InputError line before the first step, and nothing is written.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from perception.errors import InputError
 from perception.evaluation.adversarial import adversarial_batch
 from perception.files import write_json
 from perception.training.augment import Augment
+from perception.training.budget import TimeBudget
 from perception.training.dataset import DetectionDataset
 from perception.training.dropblock import DropBlockHooks
 from perception.training.targets import collate, detection_loss, encode
@@ -67,6 +70,7 @@ class TrainSettings:
     num_workers: int
     augment: dict  # Augment's parameters
     max_steps: int  # stop after this many optimiser steps in all (0: no limit), for smoke tests
+    max_seconds: float  # [s] stop after this much wall time in this call (0: no limit): budget.py
     dropblock: dict  # {"drop_p", "block_cells"}: DropBlockHooks' parameters (drop_p 0: off)
     adversarial: dict  # {"eps" [1/255], "steps", "fraction"}: adversarial_batch's parameters (eps 0: off)
     init_checkpoint: str | None  # weights to start from (`shipped` or a path), or None: a fresh init
@@ -183,7 +187,8 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 
 def train(settings: TrainSettings, log=print) -> dict:
-    """Train (or resume) for `settings.epochs` epochs, or until `settings.max_steps` steps in all.
+    """Train (or resume) for `settings.epochs` epochs, or until `settings.max_steps` steps in all,
+    or until `settings.max_seconds` of wall time (the epoch under way stops, is evaluated and saved).
 
     Returns {"history": a record per epoch, resumed ones included, "out_dir", "device",
     "model_path": the model.pt this call wrote, or None if it trained no epoch (a finished run
@@ -192,6 +197,8 @@ def train(settings: TrainSettings, log=print) -> dict:
     """
     if settings.max_steps < 0:
         raise InputError(f"train.max_steps={settings.max_steps} is out of range: >= 0 (0: no limit)")
+    if not settings.max_seconds >= 0:
+        raise InputError(f"train.max_seconds={settings.max_seconds} is out of range: >= 0 (0: no limit)")
     out = Path(settings.out_dir)
     device = pick_device(settings.device)
     torch.manual_seed(settings.seed)
@@ -209,6 +216,7 @@ def train(settings: TrainSettings, log=print) -> dict:
     autocast = settings.amp and device.type == "cuda"
     dropblock = DropBlockHooks(model, **settings.dropblock) if settings.dropblock["drop_p"] > 0 else None
     model_path = None
+    budget = TimeBudget(settings.max_seconds, start_step=step)
     for epoch in range(start_epoch, settings.epochs):
         if settings.max_steps and step >= settings.max_steps:
             break
@@ -217,7 +225,7 @@ def train(settings: TrainSettings, log=print) -> dict:
         train_set.dataset.set_epoch(epoch)
         loader = _loader(train_set, settings, True, settings.seed + epoch)
         sums, n, step = _train_epoch(
-            model, optimiser, loader, settings, step, total_steps, autocast, bar, dropblock
+            model, optimiser, loader, settings, step, total_steps, autocast, bar, dropblock, budget
         )
         bar.close()
         record = {
@@ -234,6 +242,8 @@ def train(settings: TrainSettings, log=print) -> dict:
             f"epoch {epoch + 1}: train loss {record['train']['total']:.4f}, val loss {record['val']['total']:.4f}"
         )
         model_path = _save_epoch(out, model, optimiser, settings, history)
+        if budget.spent():
+            break
     return {
         "history": history,
         "out_dir": str(out),
@@ -251,22 +261,25 @@ def _train_epoch(
     total_steps: int,
     autocast: bool,
     bar: tqdm,
-    dropblock: DropBlockHooks | None = None,
+    dropblock: DropBlockHooks | None,
+    budget: TimeBudget,
 ) -> tuple[dict[str, float], int, int]:
-    """One pass over `loader`, cut short at settings.max_steps steps in all.
+    """One pass over `loader`, cut short at settings.max_steps steps in all or when `budget` is spent.
 
     `step` counts the optimiser steps before this epoch (it sets the learning rate and DropBlock's
-    ramp). With settings.adversarial's eps > 0, part of each batch is replaced by adversarial
-    examples first (the loss parts are then those of the mixed batch). Returns (the loss parts
-    summed over the batches, the number of batches, the step count after).
+    ramp, over `total_steps` or the fewer that the budget's pace projects). With
+    settings.adversarial's eps > 0, part of each batch is replaced by adversarial examples first
+    (the loss parts are then those of the mixed batch). Returns (the loss parts summed over the
+    batches, the number of batches, the step count after).
     """
     model.train()
     sums, n = {}, 0
     for images, targets in loader:
+        planned = budget.total_steps(step, total_steps)
         for group in optimiser.param_groups:
-            group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, total_steps)
+            group["lr"] = settings.lr * lr_factor(step, settings.warmup_steps, planned)
         if dropblock is not None:
-            dropblock.set_progress(step / max(total_steps, 1))
+            dropblock.set_progress(step / max(planned, 1))
         images = _adversarial(model, images, targets, settings.adversarial)
         loss, parts = _loss(model, images, targets, autocast)
         if not math.isfinite(parts["total"]):
@@ -281,7 +294,7 @@ def _train_epoch(
             sums[k] = sums.get(k, 0.0) + v
         bar.set_postfix_str(f"loss {parts['total']:.3f}", refresh=False)
         bar.update(1)
-        if settings.max_steps and step >= settings.max_steps:
+        if (settings.max_steps and step >= settings.max_steps) or budget.spent():
             break
     return sums, n, step
 

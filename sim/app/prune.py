@@ -75,6 +75,7 @@ def fine_tune(p: PruneConfig, config, pruned_path: Path) -> None:
         num_workers=t.num_workers,
         augment=asdict(t.augment),
         max_steps=p.max_steps,
+        max_seconds=t.max_seconds,
         dropblock=asdict(t.dropblock),
         adversarial=asdict(t.adversarial),
         init_checkpoint=str(pruned_path),

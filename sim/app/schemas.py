@@ -28,6 +28,7 @@ DEVICES = ("auto", "cpu", "cuda")
 RUNTIMES = ("torch", "onnxruntime")  # perception/detection/detector.py RUNTIMES (torch-free here)
 MAX_SCENES = 100_000
 MAX_EPS_LEVELS = 64  # [1/255] the largest attack radius: a quarter of the pixel range
+MAX_SECONDS = 30 * 86_400  # [s] the longest wall-time budget of a training run
 
 
 @dataclass
@@ -170,6 +171,7 @@ class TrainConfig:
     num_workers: int = bounded(0, MAX_WORKERS)  # DataLoader worker processes
     threads: int = bounded(1, MAX_THREADS)  # torch CPU threads
     max_steps: int = bounded(0, 100_000_000)  # 0: no limit
+    max_seconds: float = bounded(0, MAX_SECONDS)  # [s] 0: no limit
     augment: AugmentConfig
     dropblock: DropBlockConfig
     adversarial: AdversarialConfig

@@ -50,6 +50,7 @@ def run(args: list[str]) -> int:
         num_workers=t.num_workers,
         augment=asdict(t.augment),
         max_steps=t.max_steps,
+        max_seconds=t.max_seconds,
         dropblock=asdict(t.dropblock),
         adversarial=asdict(t.adversarial),
         init_checkpoint=t.init_checkpoint,

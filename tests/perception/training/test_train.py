@@ -37,6 +37,7 @@ def settings(conf_values, detector_config):
         num_workers=0,
         augment=conf_values("train.yaml")["augment"],
         max_steps=0,
+        max_seconds=0,
         **{k: conf_values("train.yaml")[k] for k in ("dropblock", "adversarial", "init_checkpoint")},
     )
 
@@ -81,7 +82,16 @@ def test_a_finished_run_resumed_reports_no_new_model(data, tmp_path, settings):
 def test_a_negative_step_budget_is_refused_before_anything_is_written(data, tmp_path, settings):
     with pytest.raises(InputError, match="max_steps=-5"):
         train(settings(data, tmp_path / "run", max_steps=-5), log=quiet)
+    with pytest.raises(InputError, match="max_seconds=-1"):
+        train(settings(data, tmp_path / "run", max_seconds=-1), log=quiet)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_spent_time_budget_stops_after_the_step_under_way_and_saves_it(data, tmp_path, settings):
+    # a budget far below one step's time: one step, then the epoch is evaluated and saved, no more
+    result = train(settings(data, tmp_path / "run", epochs=3, max_seconds=1e-6), log=quiet)
+    assert [h["step"] for h in result["history"]] == [1]
+    assert load_checkpoint(result["model_path"])[2]["epoch"] == 1
 
 
 def _empty(data):

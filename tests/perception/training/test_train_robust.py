@@ -18,7 +18,7 @@ def settings(conf_values, detector_config):
     values = dict(
         model=detector_config(input_height=48, input_width=64), epochs=1, batch_size=2, lr=2e-3,
         weight_decay=1e-4, warmup_steps=1, seed=0, device="cpu", amp=False, resume=True, num_workers=0,
-        max_steps=0, **{k: train_yaml[k] for k in ("augment", "dropblock", "adversarial", "init_checkpoint")},
+        max_steps=0, max_seconds=0, **{k: train_yaml[k] for k in ("augment", "dropblock", "adversarial", "init_checkpoint")},
     )  # fmt: skip
 
     def make(data_dir, out_dir, **changes) -> TrainSettings:
