@@ -23,6 +23,7 @@ commands:
   scenarios   list the scenarios, one line each
   data        generate a labelled camera dataset (COCO) from randomised scenarios
   train       train the CNN detector on a dataset
+  pretrain    pretrain the detector's backbone on unlabelled frames (masked images), to fine-tune with train
   detect-eval COCO metrics of a detector on a dataset split
   export      the detector as an ONNX model (fp32, or int8 with quantize=int8)
   robustness  AP under image corruptions (mPC, rPC) and adversarial attacks (FGSM, PGD)
@@ -42,6 +43,7 @@ COMMANDS = {  # command: its module under sim/app/
     "scenarios": "scenarios",
     "data": "data",
     "train": "train",
+    "pretrain": "pretrain",
     "detect-eval": "detect_eval",
     "export": "export",
     "robustness": "robustness",

@@ -301,6 +301,34 @@ class PruneConfig:
         check_fields(self, "")
 
 
+@dataclass
+class PretrainConfig:
+    """conf/pretrain.yaml: self-supervised pretraining of the detector's backbone (masked images)."""
+
+    data_dir: str
+    out_dir: str
+    model: dict[str, Any]  # perception/detection/model.py DetectorConfig (which imports torch): built there
+    epochs: int = bounded(1, 10_000)
+    batch_size: int = bounded(1, MAX_BATCH)
+    lr: float = bounded(0, 1, low_open=True)
+    weight_decay: float = bounded(0, 1)
+    warmup_steps: int = bounded(0, 1_000_000)
+    seed: int = bounded(0, MAX_SEED)
+    device: str = one_of(*DEVICES)
+    amp: bool
+    resume: bool
+    num_workers: int = bounded(0, MAX_WORKERS)
+    threads: int = bounded(1, MAX_THREADS)
+    max_steps: int = bounded(0, 100_000_000)  # 0: no limit
+    max_seconds: float = bounded(0, MAX_SECONDS)  # [s] 0: no limit
+    flip_p: float = bounded(0, 1)
+    mask_ratio: float = bounded(0, 1, low_open=True, high_open=True)
+    patch_px: int = bounded(1, 1024)  # must divide the input size: checked by the command
+
+    def __post_init__(self):
+        check_fields(self, "")
+
+
 SCHEMAS = {
     "drive": DriveConfig,
     "evaluate": EvaluateConfig,
@@ -311,6 +339,7 @@ SCHEMAS = {
     "robustness": RobustnessConfig,
     "explain": ExplainConfig,
     "prune": PruneConfig,
+    "pretrain": PretrainConfig,
 }
 
 

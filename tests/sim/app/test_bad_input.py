@@ -142,6 +142,7 @@ TRAIN = [
     (["epochs=1e9"], "epochs"),
     (["epochs=1000000000"], "epochs"),
     (["max_steps=-5"], "max_steps"),
+    (["max_seconds=-1"], "max_seconds"),
     (["batch_size=0"], "batch_size"),
     (["lr=0"], "lr"),
     (["device=tpu"], "device"),
