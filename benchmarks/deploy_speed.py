@@ -4,10 +4,12 @@ for comparison int8 with every node quantised (onnxruntime's default). For each:
 `Detector.detect` (forward and decode) at batch 1 and 8, on 1 thread (the closed loop's setting) and
 2, in interleaved rounds in one process (medians; the ratios are medians of per-round ratios); the
 time per op type of each onnxruntime model (its profiler, batch 1, 1 thread); and COCO mAP / AP50 /
-AP75 of each on val splits through detect-eval (pycocotools).
+AP75 of each on val splits through detect-eval (pycocotools). With --pruned (a `bulletdrive prune`
+model.pt), its torch fp32, onnxruntime fp32 and int8 variants too, and `model_card`: the model
+card's rows (fp32, pruned, int8, pruned+int8: params, MACs, ms/frame, mAP on the first --eval set).
 
-    .venv/bin/python benchmarks/deploy_speed.py [--calibration-data data/sim] [--eval data/unseen data/sim]
-        [--out benchmarks/results/deploy_speed.json]
+    .venv/bin/python benchmarks/deploy_speed.py [--pruned runs/pruned/model.pt] [--calibration-data data/sim]
+        [--eval data/unseen data/sim] [--out benchmarks/results/deploy_speed.json]
 
 The models are made here as `bulletdrive export` makes them (int8 calibrated on 200 frames of the
 calibration data's train split) and written to --models (default: a temporary folder).
@@ -40,6 +42,8 @@ import torch
 from perception.coco import load_coco
 from perception.detection.detector import SHIPPED, Detector, resolve_checkpoint
 from perception.detection.export import save_onnx, to_onnx
+from perception.detection.model import load_checkpoint
+from perception.detection.prune import conv_macs
 from perception.detection.quantize import CALIBRATION_SPLIT, calibration_frames, quantize_int8
 from perception.evaluation.detect_eval import detect_eval
 from perception.files import write_json
@@ -50,21 +54,59 @@ THREADS = (1, 2)
 VARIANTS = ("torch_fp32", "onnxruntime_fp32", "onnxruntime_int8", "onnxruntime_int8_all_nodes")
 
 
-def make_models(checkpoint: str, data_dir: str, images: int, folder: Path) -> dict[str, str]:
-    """The ONNX files of the variants, as `bulletdrive export` writes them; name -> checkpoint."""
-    fp32 = to_onnx(resolve_checkpoint(checkpoint), OPSET)
+def make_models(
+    checkpoint: str, pruned: str | None, data_dir: str, images: int, folder: Path
+) -> dict[str, str]:
+    """The ONNX files of the variants, as `bulletdrive export` writes them; name -> checkpoint.
+    With `pruned` (a `bulletdrive prune` model.pt), its torch and int8 variants too."""
     split = load_coco(data_dir, CALIBRATION_SPLIT)
     frames = calibration_frames(split, images, (192, 320))
     source = {"data_dir": data_dir, "split": CALIBRATION_SPLIT}
-    paths = {"torch_fp32": checkpoint}
-    for name, model in (
-        ("onnxruntime_fp32", fp32),
-        ("onnxruntime_int8", quantize_int8(fp32, frames, source)),
-        ("onnxruntime_int8_all_nodes", quantize_int8(fp32, frames, source, keep_float=False)),
-    ):
-        paths[name] = str(folder / f"{name}.onnx")
-        save_onnx(model, paths[name])
+    paths = {}
+    for prefix, ckpt in (("", checkpoint), ("pruned_", pruned)):
+        if ckpt is None:
+            continue
+        fp32 = to_onnx(resolve_checkpoint(ckpt), OPSET)
+        paths[f"{prefix}torch_fp32"] = ckpt
+        variants = [("onnxruntime_fp32", fp32), ("onnxruntime_int8", quantize_int8(fp32, frames, source))]
+        if not prefix:
+            variants.append(
+                ("onnxruntime_int8_all_nodes", quantize_int8(fp32, frames, source, keep_float=False))
+            )
+        for name, model in variants:
+            paths[prefix + name] = str(folder / f"{prefix}{name}.onnx")
+            save_onnx(model, paths[prefix + name])
     return paths
+
+
+def size_of(paths: dict[str, str]) -> dict[str, dict]:
+    """Parameters and conv MACs per frame of each variant's source model (int8 runs the same MACs)."""
+    out = {}
+    for v, p in paths.items():
+        ckpt = paths["pruned_torch_fp32" if v.startswith("pruned_") else "torch_fp32"]
+        model, config, _ = load_checkpoint(resolve_checkpoint(ckpt))
+        out[v] = {
+            "params": sum(t.numel() for t in model.parameters()),
+            "macs": conv_macs(model, config.input_height, config.input_width),
+            "file_bytes": Path(resolve_checkpoint(p)).stat().st_size,
+        }
+    return out
+
+
+def model_card_table(sizes: dict, timing: dict, metrics: dict, data_dir: str) -> list[dict]:
+    """The model card's rows: fp32, pruned, int8, pruned+int8 (those that were measured)."""
+    rows = []
+    for name, v in (("fp32", "torch_fp32"), ("pruned", "pruned_torch_fp32"),
+                    ("int8", "onnxruntime_int8"), ("pruned+int8", "pruned_onnxruntime_int8")):  # fmt: skip
+        if v in sizes:
+            ms = timing["ms_per_frame"]
+            rows.append({
+                "model": name, "variant": v, **sizes[v],
+                "ms_per_frame_threads1_batch1": ms["threads1_batch1"][v],
+                "ms_per_frame_threads2_batch1": ms["threads2_batch1"][v],
+                "AP": metrics[data_dir][v]["AP"], "AP50": metrics[data_dir][v]["AP50"],
+            })  # fmt: skip
+    return rows
 
 
 def detector(variant: str, path: str, threads: int | None) -> Detector:
@@ -100,11 +142,12 @@ def speed(paths: dict[str, str], rounds: int, repeats: int) -> dict:
         for b in BATCHES:
             key = f"threads{t}_batch{b}"
             row = {v: statistics.median(runs[f"{key}_{v}"]) for v in paths}
-            for base in ("torch_fp32", "onnxruntime_fp32"):
-                per_round = [
-                    x / y for x, y in zip(runs[f"{key}_{base}"], runs[f"{key}_onnxruntime_int8"], strict=True)
-                ]
-                row[f"speedup_int8_vs_{base}"] = round(statistics.median(per_round), 2)
+            for base, v in [("torch_fp32", "onnxruntime_int8"), ("onnxruntime_fp32", "onnxruntime_int8")] + [
+                ("torch_fp32", v) for v in paths if v.startswith("pruned_")
+            ]:
+                per_round = [x / y for x, y in zip(runs[f"{key}_{base}"], runs[f"{key}_{v}"], strict=True)]
+                name = "int8" if v == "onnxruntime_int8" else v
+                row[f"speedup_{name}_vs_{base}"] = round(statistics.median(per_round), 2)
             table[key] = row
             print(key, row)
     return {"ms_per_frame": table, "rounds": runs}
@@ -145,6 +188,8 @@ def accuracy(paths: dict[str, str], datasets: list[str]) -> dict:
                     tmp,
                     batch_size=16,
                     score_threshold=0.01,
+                    recall_score_threshold=0.35,
+                    min_group_boxes=50,
                     device="cpu",
                     runtime=runtime,
                 )
@@ -161,6 +206,9 @@ def accuracy(paths: dict[str, str], datasets: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=SHIPPED)
+    ap.add_argument(
+        "--pruned", default=None, help="a pruned model.pt (bulletdrive prune) to measure beside it"
+    )
     ap.add_argument("--calibration-data", default="data/sim")
     ap.add_argument("--calibration-images", type=int, default=200)
     ap.add_argument("--eval", nargs="*", default=["data/unseen", "data/sim"])
@@ -172,8 +220,10 @@ def main() -> None:
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.models or tmp)
-        paths = make_models(args.checkpoint, args.calibration_data, args.calibration_images, folder)
-        sizes = {v: Path(resolve_checkpoint(p)).stat().st_size for v, p in paths.items()}
+        paths = make_models(
+            args.checkpoint, args.pruned, args.calibration_data, args.calibration_images, folder
+        )
+        sizes = size_of(paths)
         timing = speed(paths, args.rounds, args.repeats)
         profile = {v: op_profile(p) for v, p in paths.items() if v != "torch_fp32"}
         print(json.dumps(profile, indent=1))
@@ -185,7 +235,8 @@ def main() -> None:
         "setting": f"320x192, detect() = forward + decode, medians of {args.rounds} interleaved rounds of "
         f"{args.repeats} calls; int8 calibrated on {args.calibration_images} frames of "
         f"{args.calibration_data} {CALIBRATION_SPLIT}, opset {OPSET}",
-        "file_bytes": sizes,
+        "model_card": model_card_table(sizes, timing, metrics, args.eval[0]),
+        "sizes": sizes,
         "speed": timing,
         "onnxruntime_us_per_op_type_batch1_threads1": profile,
         "accuracy_val": metrics,

@@ -25,6 +25,7 @@ given the pruned weights as its start): `bulletdrive prune`.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import replace
 
@@ -74,6 +75,7 @@ def conv_macs(model: nn.Module, height: int, width: int) -> int:
     return total
 
 
+@functools.cache  # the bisection asks for the same rounded widths again and again
 def config_macs(config: DetectorConfig) -> int:
     """conv_macs of a fresh CenterNet of `config` at its input size."""
     return conv_macs(CenterNet(config).eval(), config.input_height, config.input_width)
@@ -142,7 +144,8 @@ def prune_to(model: CenterNet, target: DetectorConfig, importance: str = "l2") -
     names = {m: n for n, m in work.named_modules()}
     want = conv_widths(target)
     example = torch.zeros(1, 3, source.input_height, source.input_width)
-    graph = tp.DependencyGraph().build_dependency(work, example_inputs=example, verbose=False)
+    with torch.enable_grad():  # the graph is traced through autograd
+        graph = tp.DependencyGraph().build_dependency(work, example_inputs=example, verbose=False)
     rank = IMPORTANCES[importance]()
     for group in graph.get_all_groups(
         ignored_layers=list(work.heads.values()), root_module_types=[nn.Conv2d]

@@ -27,7 +27,8 @@ overlaid on it: out_dir/*.png and explain.json (each map's share of its mass ins
 The frame: a dataset image (data_dir, split, image=INDEX or FILE_NAME) or a scenario's camera
 frame (scenario=NAME seed=S t_s=T). targets=truth explains the labelled boxes (why one is missed).
 Examples: bulletdrive explain data_dir=data/sim image=12
-          bulletdrive explain scenario=cut_in seed=3 t_s=4 class_name=vehicle index=0"""
+          bulletdrive explain scenario=cut_in seed=3 t_s=4 class_name=vehicle index=0
+          bulletdrive explain data_dir=data/sim image=12 targets=truth corruption=motion_blur severity=3"""
 
 MATCH_IOU = 0.5  # a detection and a labelled box of one class at this IoU or more are the same object
 
@@ -52,6 +53,10 @@ def run(args: list[str]) -> int:
         raise C.ConfigError(
             "give image=INDEX|FILE_NAME (a dataset image) or scenario=NAME (a rendered frame), not both"
         )
+    from perception.evaluation.corruptions import KINDS
+
+    if e.corruption not in ("none", *KINDS):
+        raise C.ConfigError(f"corruption={e.corruption!r} is not one of none, {', '.join(KINDS)}")
     import torch
 
     from perception.detection.detector import resolve_checkpoint
@@ -64,6 +69,8 @@ def run(args: list[str]) -> int:
     except ValueError as err:  # an unknown layer or method
         raise C.ConfigError(str(err)) from None
     frame = _dataset_frame(e) if scenario is None else _scenario_frame(scenario, e, _drive_overrides(args))
+    if e.corruption != "none":
+        frame = _corrupted(frame, e)
     model_size = (explainer.config.input_height, explainer.config.input_width, 3)
     if frame.rgb.shape != model_size:
         raise C.ConfigError(f"the frame is {frame.rgb.shape[:2]} px, the detector takes {model_size[:2]}")
@@ -80,6 +87,16 @@ def run(args: list[str]) -> int:
 
 
 # ---------------------------------------------------------------------------- the frame
+def _corrupted(frame: Frame, e: ExplainConfig) -> Frame:
+    """The frame under one of the robustness benchmark's corruptions (seeded by `seed`): why a
+    detection is lost under blur, fog, noise..."""
+    from perception.evaluation.corruptions import corrupt, describe
+
+    rgb = corrupt(np.random.default_rng(e.seed), frame.rgb, e.corruption, e.severity)
+    source = {**frame.source, "corruption": describe(e.corruption, e.severity)}
+    return Frame(rgb, frame.truth, source, f"{frame.stem}_{e.corruption}{e.severity:g}")
+
+
 def _dataset_frame(e: ExplainConfig) -> Frame:
     from perception.coco import load_coco, read_image, xywh_to_xyxy
 

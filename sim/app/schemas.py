@@ -273,6 +273,8 @@ class ExplainConfig:
     out_dir: str
     device: str = one_of(*DEVICES)
     threads: int = bounded(1, MAX_THREADS)
+    corruption: str  # none, or a kind of perception/evaluation/corruptions.py: checked by the command
+    severity: float = bounded(0, 3)
 
     def __post_init__(self):
         check_fields(self, "")

@@ -54,6 +54,19 @@ def test_picks_detections_by_class_and_index_and_names_the_image_by_file(setup, 
     assert record["png"] == "0002_det00.png" and (out / "0002_det00.png").exists()
 
 
+def test_explains_a_corrupted_frame(setup, tmp_path):
+    """corruption=KIND: the map is of the corrupted frame (the PNG shows it), and the record says so."""
+    out, clean = tmp_path / "out", tmp_path / "clean"
+    assert explain(setup, out, "image=1", "targets=truth", "corruption=motion_blur", "severity=3") == 0
+    assert explain(setup, clean, "image=1", "targets=truth") == 0
+    result = json.loads((out / "explain.json").read_text())
+    assert result["source"]["corruption"].startswith("motion_blur")
+    png = result["explanations"][0]["png"]
+    assert png.startswith("0001_motion_blur3")
+    clean_png = json.loads((clean / "explain.json").read_text())["explanations"][0]["png"]
+    assert (cv2.imread(str(out / png)) != cv2.imread(str(clean / clean_png))).any()
+
+
 BAD = [
     ([], "image=INDEX"),  # neither a dataset image nor a scenario
     (["image=0", "scenario=cut_in"], "not both"),
@@ -70,6 +83,8 @@ BAD = [
     (["image=0", "checkpoint=/no/such.pt"], "such.pt"),
     (["image=0", "split=test"], "split"),
     (["scenario=no_such_scenario"], "cut_in"),  # lists the available ones
+    (["image=0", "corruption=snow"], "corruption='snow'"),
+    (["image=0", "corruption=fog", "severity=4"], "severity=4"),
 ]
 
 
