@@ -1,11 +1,13 @@
 """Ablation of the training-time robustness options: each one's effect on clean AP, mPC and rPC.
 
 Every variant fine-tunes the same starting model for the same number of epochs with one change to
-conf/train.yaml's augmentation or regulariser, then runs the corruption benchmark (`bulletdrive
-robustness`) on the same val split. The control is the same fine-tune with no change, so that the
-extra epochs alone are not mistaken for an option's effect.
+the augmentation or regulariser, then runs the corruption benchmark (`bulletdrive robustness`) on the
+same val split. The control is the same fine-tune with no change (no corruptions, photometric jitter
+on), so that the extra epochs alone are not mistaken for an option's effect. The starting model is
+the detector shipped before issue 14, trained without corruptions:
+`git show 7435b4b:perception/weights/centernet_small.pt > runs/previous_shipped.pt`.
 
-    .venv/bin/python benchmarks/robust_ablation.py [--init shipped] [--epochs 2] [--data data/sim]
+    .venv/bin/python benchmarks/robust_ablation.py [--init runs/previous_shipped.pt] [--epochs 2] [--data data/sim]
         [--eval data/unseen] [--max-images 300] [--only NAME ...] [--out benchmarks/results/robust_ablation.json]
 
 Each variant's run folder is runs/ablation/NAME (resumable: a finished fine-tune is not redone).
@@ -22,13 +24,14 @@ from pathlib import Path
 
 from perception.files import write_json
 
-# name -> the train overrides that make it (each against conf/train.yaml's defaults)
+# name -> the train overrides that make it (each names its corruption probability)
+NO_CORRUPTIONS = ["augment.corrupt_p=0"]
 PHOTOMETRIC_OFF = ["augment.jitter=0", "augment.hue_shift_deg=0", "augment.noise_std=0"]
 VARIANTS = {
-    "control": [],
-    "no_photometric": PHOTOMETRIC_OFF,
+    "control": NO_CORRUPTIONS,  # photometric jitter on, as the model it starts from was trained
+    "no_photometric": NO_CORRUPTIONS + PHOTOMETRIC_OFF,
     "corruptions": ["augment.corrupt_p=0.5"],
-    "dropblock": ["dropblock.drop_p=0.1"],
+    "dropblock": NO_CORRUPTIONS + ["dropblock.drop_p=0.1"],
     "corruptions_dropblock": ["augment.corrupt_p=0.5", "dropblock.drop_p=0.1"],
 }
 CLI = [sys.executable, "-m", "sim.app.cli"]
@@ -41,7 +44,7 @@ def run(args: list[str]) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--init", default="shipped")
+    ap.add_argument("--init", default="runs/previous_shipped.pt", help="the model every variant starts from")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=0.001)
     ap.add_argument("--data", default="data/sim")
