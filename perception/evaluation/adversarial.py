@@ -27,7 +27,8 @@ import torch
 from perception.coco import CocoSplit
 from perception.detection.detector import Detector
 from perception.detection.model import CenterNet, load_checkpoint
-from perception.evaluation.robustness import coco_detections, score, subset
+from perception.evaluation.coco_eval import coco_detections
+from perception.evaluation.robustness import score, subset
 from perception.training.dataset import DetectionDataset
 from perception.training.targets import collate, detection_loss
 from perception.types import CLASSES

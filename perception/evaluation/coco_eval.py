@@ -316,3 +316,22 @@ def pr_plot(curves: dict, path: str | os.PathLike) -> None:
         ylabel="precision",
         limits=((0.0, 1.0), (0.0, 1.02)),
     )
+
+
+def coco_detections(image_id: int, det: dict) -> list[dict]:
+    """One image's decoded detections (model.py decode) as COCO result records: category_id = class
+    id + 1, bbox xywh, and the distance head's estimate where the model has one."""
+    records = []
+    distances = det.get("distances_m")
+    for k, (box, c, s) in enumerate(zip(det["boxes_xyxy"], det["class_ids"], det["scores"], strict=True)):
+        x0, y0, x1, y1 = (float(v) for v in box)
+        record = {
+            "image_id": image_id,
+            "category_id": int(c) + 1,
+            "bbox": [x0, y0, x1 - x0, y1 - y0],
+            "score": float(s),
+        }
+        if distances is not None:
+            record["distance_m"] = float(distances[k])
+        records.append(record)
+    return records

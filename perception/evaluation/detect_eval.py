@@ -21,7 +21,7 @@ import numpy as np
 
 from perception.coco import load_coco, read_image, xywh_to_xyxy
 from perception.detection.detector import Detector
-from perception.evaluation.coco_eval import evaluate, format_table, pr_plot
+from perception.evaluation.coco_eval import coco_detections, evaluate, format_table, pr_plot
 from perception.evaluation.groups import as_slices, evaluate_groups, format_groups
 from perception.files import write_bytes, write_json
 from perception.localise import error_by_band, localise
@@ -75,18 +75,7 @@ def detect_eval(
         images = data.images[start : start + batch_size]
         decoded = detector.detect([read_image(data, im) for im in images], score_threshold)
         for im, det in zip(images, decoded, strict=True):
-            boxes = det["boxes_xyxy"]
-            for box, c, s, d in zip(boxes, det["class_ids"], det["scores"], det["distances_m"], strict=True):
-                x0, y0, x1, y1 = (float(v) for v in box)
-                detections.append(
-                    {
-                        "image_id": im["id"],
-                        "category_id": int(c) + 1,
-                        "bbox": [x0, y0, x1 - x0, y1 - y0],
-                        "score": float(s),
-                        "distance_m": float(d),
-                    }
-                )
+            detections.extend(coco_detections(im["id"], det))
             _match_positions(im, data.annotations.get(im["id"], []), det, est_xy, true_xy, distances_m)
     seconds = time.perf_counter() - t0
     results = evaluate(data.data, detections, slices=())

@@ -31,7 +31,7 @@ from perception import charts
 from perception.coco import CocoSplit, DatasetError, read_image
 from perception.detection.detector import Detector
 from perception.evaluation import corruptions
-from perception.evaluation.coco_eval import evaluate
+from perception.evaluation.coco_eval import coco_detections, evaluate
 from perception.files import write_bytes, write_json
 
 METRICS = ("AP", "AP50", "AP75")
@@ -93,22 +93,6 @@ def check_size(split: CocoSplit, detector: Detector) -> None:
         raise DatasetError(
             f"{split.annotation_path}: images are {sorted(sizes)} (W, H), the detector takes {want}"
         )
-
-
-def coco_detections(image_id: int, det: dict) -> list[dict]:
-    """decode()'s dict of one image -> COCO result records (category_id = class id + 1, bbox xywh)."""
-    records = []
-    for box, c, s in zip(det["boxes_xyxy"], det["class_ids"], det["scores"], strict=True):
-        x0, y0, x1, y1 = (float(v) for v in box)
-        records.append(
-            {
-                "image_id": image_id,
-                "category_id": int(c) + 1,
-                "bbox": [x0, y0, x1 - x0, y1 - y0],
-                "score": float(s),
-            }
-        )
-    return records
 
 
 def detect_conditions(
