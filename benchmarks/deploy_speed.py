@@ -110,7 +110,7 @@ def model_card_table(sizes: dict, timing: dict, metrics: dict, data_dir: str) ->
 
 
 def detector(variant: str, path: str, threads: int | None) -> Detector:
-    runtime = "torch" if variant.startswith("torch") else "onnxruntime"
+    runtime = "torch" if "torch_" in variant else "onnxruntime"
     return Detector(path, device="cpu", threads=threads, runtime=runtime)
 
 
@@ -180,7 +180,7 @@ def accuracy(paths: dict[str, str], datasets: list[str]) -> dict:
         out[data_dir] = {}
         for v, p in paths.items():
             with tempfile.TemporaryDirectory() as tmp:
-                runtime = "torch" if v.startswith("torch") else "onnxruntime"
+                runtime = "torch" if "torch_" in v else "onnxruntime"
                 r = detect_eval(
                     p,
                     data_dir,
@@ -225,7 +225,7 @@ def main() -> None:
         )
         sizes = size_of(paths)
         timing = speed(paths, args.rounds, args.repeats)
-        profile = {v: op_profile(p) for v, p in paths.items() if v != "torch_fp32"}
+        profile = {v: op_profile(p) for v, p in paths.items() if "torch_" not in v}
         print(json.dumps(profile, indent=1))
         metrics = accuracy(paths, args.eval)
     b1 = timing["ms_per_frame"]
