@@ -7,11 +7,13 @@ where the CPU has it). In QDQ format the graph keeps its float ops, each wrapped
 QuantizeLinear/DequantizeLinear pairs; onnxruntime fuses them into int8 ops when it loads the model.
 
 Kept in float: the input conversion, the normalisation and the first conv (the nodes up to the first
-Conv). The normalisation is a multiply-add broadcast over the 3 colour channels; quantised, or once
+Conv), and the heads. The normalisation is a multiply-add broadcast over the 3 colour channels; quantised, or once
 onnxruntime moves it into the NHWC layout of its int8 convs, it costs more than the whole int8 network
 (~1.1 ms of ~3 ms a frame at 320x192, on one thread). The first conv has 3 input channels, too few
-for the int8 kernels to pay off (~0.4 ms in int8 against ~0.13 ms in float). Numbers and how they
-were found: benchmarks/deploy_speed.py.
+for the int8 kernels to pay off (~0.4 ms in int8 against ~0.13 ms in float). The heads' 1x1 convs,
+whose outputs are the model's (heatmap logits, log sizes, offsets, log distances): in uint8 they
+cost the corruption-trained detector 0.011 mAP on the unseen val set, in float 0.004, for four convs
+of a few output channels each. Numbers and how they were found: benchmarks/deploy_speed.py.
 """
 
 from __future__ import annotations
@@ -69,13 +71,18 @@ class FrameReader(CalibrationDataReader):
 
 def float_nodes(proto: onnx.ModelProto) -> list[str]:
     """The names of the nodes kept in float: those up to and including the first Conv (the input
-    conversion, the normalisation and the first conv: the module docstring says why)."""
+    conversion, the normalisation and the first conv) and the convs that write the model's outputs
+    (the heads): the module docstring says why."""
     names = []
     for node in proto.graph.node:  # in topological order, as ONNX requires
         names.append(node.name)
         if node.op_type == "Conv":
-            return names
-    raise ValueError("the model has no Conv node")
+            break
+    else:
+        raise ValueError("the model has no Conv node")
+    outputs = {o.name for o in proto.graph.output}
+    heads = [n.name for n in proto.graph.node if n.op_type == "Conv" and set(n.output) & outputs]
+    return names + heads
 
 
 def quantize_int8(

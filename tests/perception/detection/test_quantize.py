@@ -37,16 +37,21 @@ def test_calibration_frames_spread_over_the_split_and_match_the_model(make_coco,
         calibration_frames(calibration, 3, (192, 320))
 
 
-def test_int8_model_is_qdq_with_the_input_and_first_conv_in_float(int8_model, spread_onnx):
+def test_int8_model_is_qdq_with_the_input_first_conv_and_heads_in_float(int8_model, spread_onnx):
     ops = [n.op_type for n in int8_model.graph.node]
     assert ops.count("QuantizeLinear") >= 5 and ops.count("DequantizeLinear") >= 10
-    kept = float_nodes(onnx.load(spread_onnx))
-    assert [n for n in onnx.load(spread_onnx).graph.node if n.name in kept][-1].op_type == "Conv"
+    fp32 = onnx.load(spread_onnx)
+    kept = float_nodes(fp32)
+    outputs = {o.name for o in fp32.graph.output}
+    heads = [n.name for n in fp32.graph.node if set(n.output) & outputs]
+    assert kept[-len(heads) :] == heads and len(heads) == 4  # heatmap, size, offset, distance
+    assert [n for n in fp32.graph.node if n.name in kept[: -len(heads)]][-1].op_type == "Conv"
     dequantized = {n.output[0] for n in int8_model.graph.node if n.op_type == "DequantizeLinear"}
-    first_conv = next(n for n in int8_model.graph.node if n.op_type == "Conv")
-    assert not set(first_conv.input) & dequantized  # the first conv reads float weights and input
-    convs_after = [n for n in int8_model.graph.node if n.op_type == "Conv"][1:]
-    assert all(n.input[1] in dequantized for n in convs_after)  # every other conv has int8 weights
+    convs = [n for n in int8_model.graph.node if n.op_type == "Conv"]
+    float_convs = [n for n in convs if n is convs[0] or set(n.output) & outputs]
+    assert len(float_convs) == 5 and not set(convs[0].input) & dequantized  # float input and weights
+    assert all(n.input[1] not in dequantized for n in float_convs)  # the heads: float weights
+    assert all(n.input[1] in dequantized for n in convs if n not in float_convs)  # the rest: int8 weights
     config, precision = read_config(int8_model, "int8")
     assert precision == "int8" and config.input_width == 96
     assert '"frames": 5' in metadata(int8_model)["calibration"]
