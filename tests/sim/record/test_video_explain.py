@@ -76,8 +76,8 @@ def test_drive_writes_the_explained_video(tmp_path):
         assert yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["video_explain"] is explain
     assert len(frames[True]) == len(frames[False]) == 20  # 2 s at the camera's 10 Hz
     width = 320  # the camera view; the bird's-eye inset is beside it
-    diff = [
-        np.abs(a.astype(int) - b).mean(axis=(0, 2)) for a, b in zip(frames[True], frames[False], strict=True)
-    ]
-    assert max(d[:width].max() for d in diff) > 10  # the map, in some frame
-    assert max(d[width + 8 :].max() for d in diff) < 2  # the inset alike (H.264 rounding only)
+    diff = [np.abs(a.astype(int) - b) for a, b in zip(frames[True], frames[False], strict=True)]
+    assert max(d[:, :width].mean(axis=(0, 2)).max() for d in diff) > 10  # the map, in some frame
+    # the inset alike: H.264 rounding only (a drawn box or a map would move pixels by far more than 30)
+    assert max(d[:, width + 8 :].max() for d in diff) <= 30
+    assert max(d[:, width + 8 :].mean() for d in diff) < 1
