@@ -32,12 +32,12 @@ import json
 import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import torch
+from timing import per_frame_ms  # benchmarks/timing.py
 
 from perception.coco import load_coco
 from perception.detection.detector import SHIPPED, Detector, resolve_checkpoint
@@ -112,17 +112,6 @@ def model_card_table(sizes: dict, timing: dict, metrics: dict, data_dir: str) ->
 def detector(variant: str, path: str, threads: int | None) -> Detector:
     runtime = "torch" if "torch_" in variant else "onnxruntime"
     return Detector(path, device="cpu", threads=threads, runtime=runtime)
-
-
-def per_frame_ms(fn, batch: int, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times) / batch
 
 
 def speed(paths: dict[str, str], rounds: int, repeats: int) -> dict:

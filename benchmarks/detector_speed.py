@@ -24,10 +24,10 @@ import argparse
 import os
 import platform
 import statistics
-import time
 
 import numpy as np
 import torch
+from timing import per_frame_ms  # benchmarks/timing.py
 
 from perception.detection.detector import Detector
 from perception.detection.model import OUTPUT_STRIDE, decode, fold_batchnorm, load_checkpoint, max3x3
@@ -35,17 +35,6 @@ from perception.files import write_json
 from sim.app.drive import drive
 
 LOOP_SCENARIOS = ["cut_in", "pedestrian_crossing", "dense_traffic"]
-
-
-def per_frame_ms(fn, batch: int, repeats: int = 30) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times) / batch
 
 
 def cpu_figures(det: Detector, rounds: int = 3) -> dict:

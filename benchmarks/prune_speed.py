@@ -19,11 +19,11 @@ import os
 import platform
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import per_frame_ms  # benchmarks/timing.py
 
 from perception.detection.detector import Detector, resolve_checkpoint
 from perception.detection.model import load_checkpoint, save_checkpoint
@@ -32,18 +32,6 @@ from perception.files import write_json
 from perception.types import CLASSES
 
 REPEATS = 40  # timed calls per model per round (batch 1; a fifth of it at batch 8)
-
-
-def per_frame_ms(fn, batch: int, repeats: int) -> float:
-    """Median wall time of `fn()` over `repeats` calls after 3 warm-up calls, per frame [ms]."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * statistics.median(times) / batch
 
 
 def detectors(checkpoint: str, variants: list[str], pruned: str | None, folder: Path, threads: int) -> tuple:
