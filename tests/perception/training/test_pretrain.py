@@ -49,13 +49,6 @@ def settings(conf_values, model_config):
     return make
 
 
-@pytest.fixture
-def data(tmp_path, make_coco):
-    make_coco(tmp_path / "data", "train", n_images=4)
-    make_coco(tmp_path / "data", "val", n_images=2)
-    return tmp_path / "data"
-
-
 def quiet(*_):
     pass
 

@@ -13,45 +13,9 @@ import torch
 from perception.coco import DatasetError
 from perception.detection.model import load_checkpoint
 from perception.errors import InputError
-from perception.training.train import FINAL_LR_FRACTION, TrainSettings, lr_factor, train
+from perception.training.train import FINAL_LR_FRACTION, lr_factor, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def settings(conf_values, detector_config):
-    """settings(data_dir, out_dir, **changes) -> TrainSettings of the tiny model on 64x48 frames, one
-    epoch on the CPU, with the training's augmentation (conf/train.yaml)."""
-    model = detector_config(input_height=48, input_width=64)
-    values = dict(
-        model=model,
-        epochs=1,
-        batch_size=2,
-        lr=2e-3,
-        weight_decay=1e-4,
-        warmup_steps=1,
-        seed=0,
-        device="cpu",
-        amp=False,
-        resume=True,
-        num_workers=0,
-        augment=conf_values("train.yaml")["augment"],
-        max_steps=0,
-        max_seconds=0,
-        **{k: conf_values("train.yaml")[k] for k in ("dropblock", "adversarial", "init_checkpoint")},
-    )
-
-    def make(data_dir, out_dir, **changes) -> TrainSettings:
-        return TrainSettings(data_dir=str(data_dir), out_dir=str(out_dir), **{**values, **changes})
-
-    return make
-
-
-@pytest.fixture
-def data(tmp_path, make_coco):
-    make_coco(tmp_path / "data", "train", n_images=4)
-    make_coco(tmp_path / "data", "val", n_images=2)
-    return tmp_path / "data"
 
 
 def quiet(*_):
