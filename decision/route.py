@@ -51,11 +51,15 @@ class Road:
         lane_width_m: float,
         speed_limit_mps: float,
         origin_xy_yaw: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        oncoming_lanes: int = 0,
+        speed_limits: tuple[tuple[float, float], ...] = (),
     ):
         if lane_count < 1:
             raise ValueError(f"lane_count must be >= 1, got {lane_count}")
         if not segments:
             raise ValueError("a road needs at least one segment")
+        if not 0 <= oncoming_lanes < lane_count:
+            raise ValueError(f"oncoming_lanes must be in [0, {lane_count - 1}], got {oncoming_lanes}")
         self.segments = tuple(segments)
         self.lane_count = lane_count
         self.lane_width_m = lane_width_m
@@ -65,6 +69,13 @@ class Road:
             Lane(i, (i + 0.5) * lane_width_m - self.half_width_m, lane_width_m) for i in range(lane_count)
         )
         self.length_m = float(sum(seg.length_m for seg in segments))
+        # Two-way roads: the `oncoming_lanes` leftmost lanes carry traffic against s.
+        self.oncoming_lanes = oncoming_lanes
+        self.own_lanes = lane_count - oncoming_lanes  # lanes 0 .. own_lanes - 1 drive along s
+        # Speed limit along s: (start s [m], limit [m/s]) pieces in order of s; none: one limit.
+        self.speed_limits = tuple(speed_limits) or ((0.0, float(speed_limit_mps)),)
+        self._limit_starts = np.array([a for a, _ in self.speed_limits])
+        self._limit_values = np.array([v for _, v in self.speed_limits])
 
         # Integrate the centre line exactly: heading is piecewise linear in s (constant curvature).
         n = int(np.ceil(self.length_m / SAMPLE_SPACING_M)) + 1
@@ -145,6 +156,17 @@ class Road:
         idx = np.floor((np.asarray(d_m) + self.half_width_m) / self.lane_width_m)
         out = np.clip(idx, 0, self.lane_count - 1).astype(np.int64)
         return int(out) if out.ndim == 0 else out
+
+    def is_oncoming(self, lane) -> np.ndarray | bool:
+        """Whether lane index (or array of indices) carries traffic against s (a two-way road)."""
+        out = np.asarray(lane) >= self.own_lanes
+        return bool(out) if out.ndim == 0 else out
+
+    def speed_limit_at(self, s_m) -> np.ndarray | float:
+        """The speed limit [m/s] in force at s (shaped like s)."""
+        i = np.searchsorted(self._limit_starts, s_m, side="right") - 1
+        out = self._limit_values[np.maximum(i, 0)]
+        return float(out) if out.ndim == 0 else out
 
     # ------------------------------------------------------------------ geometry
     def pose(self, s_m):
@@ -307,15 +329,53 @@ class Road:
 
 
 @dataclass(frozen=True, slots=True)
+class JunctionCrossing:
+    """Where a route crosses a junction of a town (decision/town.py), in the route road's s.
+
+    control: how the ego's approach is regulated: "signal" (a traffic light, `signal_id`), "stop"
+    (a stop sign: stop at the line, then go when the junction is clear), "yield" (give way to the
+    traffic already in or near the junction) or "priority" (the ego's road has right of way).
+    The junction box is the square of side 2 `half_size_m` around `centre_xy_m`, aligned with
+    `heading_rad` (the ego's approach heading).
+    """
+
+    junction_id: int
+    stop_s_m: float  # the stop line of the ego's approach
+    entry_s_m: float  # the route enters the junction box ...
+    exit_s_m: float  # ... and leaves it
+    turn: str  # "left", "straight" or "right"
+    control: str  # "signal", "stop", "yield" or "priority"
+    signal_id: int  # the signal group of the ego's approach; -1 without a light
+    centre_xy_m: tuple[float, float]
+    half_size_m: float
+    heading_rad: float
+
+    def __post_init__(self):
+        if self.turn not in TURNS:
+            raise ValueError(f"turn must be one of {TURNS}, got {self.turn!r}")
+        if self.control not in CONTROLS:
+            raise ValueError(f"control must be one of {CONTROLS}, got {self.control!r}")
+        if not self.stop_s_m <= self.entry_s_m <= self.exit_s_m:
+            raise ValueError("a junction crossing needs stop_s_m <= entry_s_m <= exit_s_m")
+
+
+TURNS = ("left", "straight", "right")
+CONTROLS = ("signal", "stop", "yield", "priority")
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """Where the ego has to go: along `road` from `start_s_m` to `goal_s_m`, preferring `lane`,
-    at `cruise_speed_mps` (never above the road's speed limit)."""
+    at `cruise_speed_mps` (never above the road's speed limit). In a town the road is the route's
+    corridor through the road graph (decision/town.py), and `junctions` lists the junctions it
+    crosses, in order of s."""
 
     road: Road
     start_s_m: float
     goal_s_m: float
     lane: int
     cruise_speed_mps: float
+    junctions: tuple[JunctionCrossing, ...] = ()
 
     @property
     def length_m(self) -> float:

@@ -70,6 +70,9 @@ class Track:
     score: float = 1.0
 
 
+SIGNAL_STATES = ("green", "yellow", "red")
+
+
 @dataclass(frozen=True, slots=True)
 class WorldModel:
     """What the planner knows at time `t_s`: the ego state and the tracked objects.
@@ -90,6 +93,15 @@ class WorldModel:
     size_m: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
     detections: tuple[Detection, ...] = ()
+    # Traffic lights: (signal group id, state) pairs, state one of SIGNAL_STATES, as perceived.
+    signals: tuple[tuple[int, str], ...] = ()
+
+    def signal(self, signal_id: int) -> str | None:
+        """The perceived state of a signal group ("green", "yellow", "red"), None when not seen."""
+        for sid, state in self.signals:
+            if sid == signal_id:
+                return state
+        return None
 
     def __len__(self) -> int:
         return len(self.ids)
