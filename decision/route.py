@@ -77,31 +77,37 @@ class Road:
         self._limit_starts = np.array([a for a, _ in self.speed_limits])
         self._limit_values = np.array([v for _, v in self.speed_limits])
 
-        # Integrate the centre line exactly: heading is piecewise linear in s (constant curvature).
+        # Integrate the centre line exactly: heading is piecewise linear in s (constant curvature per
+        # segment). Each sample is placed from the start of its own segment, so a sample interval
+        # that straddles a segment end bends exactly as the two segments do.
         n = int(np.ceil(self.length_m / SAMPLE_SPACING_M)) + 1
         s = np.linspace(0.0, self.length_m, n)
-        ends = np.cumsum([seg.length_m for seg in segments])
-        seg_idx = np.minimum(np.searchsorted(ends, s, side="right"), len(segments) - 1)
-        curvature = np.array([segments[i].curvature for i in seg_idx])
+        lengths = np.array([seg.length_m for seg in segments])
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        seg_k = np.array([seg.curvature for seg in segments])
         x0, y0, yaw0 = origin_xy_yaw
-        ds = np.diff(s)
-        k = curvature[:-1]  # curvature over each interval [s_i, s_i+1]
-        # The interval may straddle a segment end; SAMPLE_SPACING_M is small enough not to matter.
-        dheading = k * ds
-        heading = yaw0 + np.concatenate([[0.0], np.cumsum(dheading)])
-        h0 = heading[:-1]
-        # Exact chord of a constant-curvature step (sinc form stays finite for k -> 0).
-        chord = ds * np.sinc(dheading / (2 * np.pi))
-        mid = h0 + dheading / 2
-        x = x0 + np.concatenate([[0.0], np.cumsum(chord * np.cos(mid))])
-        y = y0 + np.concatenate([[0.0], np.cumsum(chord * np.sin(mid))])
+        turn = seg_k * lengths  # heading change over each segment
+        seg_heading = yaw0 + np.concatenate([[0.0], np.cumsum(turn)])  # at each segment's start
+        seg_chord = lengths * np.sinc(turn / (2 * np.pi))
+        seg_mid = seg_heading[:-1] + turn / 2
+        seg_x = x0 + np.concatenate([[0.0], np.cumsum(seg_chord * np.cos(seg_mid))])
+        seg_y = y0 + np.concatenate([[0.0], np.cumsum(seg_chord * np.sin(seg_mid))])
+        seg_idx = np.minimum(np.searchsorted(ends, s, side="right"), len(segments) - 1)
+        curvature = seg_k[seg_idx]
+        u = s - starts[seg_idx]  # distance into the sample's segment
+        dheading = curvature * u
+        heading = seg_heading[seg_idx] + dheading
+        chord = u * np.sinc(dheading / (2 * np.pi))  # exact chord of a constant-curvature arc
+        mid = seg_heading[seg_idx] + dheading / 2
+        x = seg_x[seg_idx] + chord * np.cos(mid)
+        y = seg_y[seg_idx] + chord * np.sin(mid)
         self.s_m = s
         self.xy_m = np.stack([x, y], axis=1)
         self.heading_rad = heading
         self.curvature = curvature
         self._tangent = np.stack([np.cos(heading), np.sin(heading)], axis=1)
         # The arcs, for speed caps: (start s [m], end s [m], curvature [1/m]).
-        starts = np.concatenate([[0.0], ends[:-1]])
         self.arcs = tuple(
             (float(a), float(b), seg.curvature)
             for a, b, seg in zip(starts, ends, segments, strict=True)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from decision.route import Road, Route
+from decision.route import JunctionCrossing, Road, Route
+from decision.town import Town
 from perception.errors import InputError
 from sim.config import bounded
 
@@ -66,6 +67,55 @@ class TrafficSpec:
 
 
 @dataclass(frozen=True)
+class TownActorSpec:
+    """One actor of a town scenario, on its own path through the town.
+
+    path: a `Road` the actor moves along (for vehicles `Town.corridor` of its legs, lanes both
+    ways; for pedestrians a sidewalk/crosswalk polyline with one lane), `s_m` its start along it,
+    `d_m` its lateral offset from the path's reference line (a lane centre, a kerb for parked cars);
+    junctions: the junction crossings of its path (stop lines, controls, signals).
+    Behaviours:
+    - route: drives its lane by IDM, obeys lights, stop signs and right of way (NPC traffic).
+    - runner: drives its lane by IDM at `target_speed_mps` and ignores lights, stop signs and right
+      of way (OppositeVehicleRunningRedLight, OppositeVehicleTakingPriority).
+    - static: never moves (parked cars, accidents, cones, standing pedestrians).
+    - walk (pedestrian): walks its path at `speed_mps`, waiting at crosswalks for the walk signal.
+    - cross (pedestrian): stands until the ego is within `trigger_distance_m` of `trigger_xy_m`,
+      then walks its path at `speed_mps` (jaywalkers, a pedestrian on the crosswalk of a turn).
+    - cut_in (vehicle): parked (static) until the ego is within `trigger_distance_m` of
+      `trigger_xy_m`, then merges from `d_m` into lane `lane` over `manoeuvre_s` and drives on.
+    - invade (vehicle): drives its lane like route, shifted `invade_m` towards the ego's side while
+      passing (InvadingTurn).
+    Triggered behaviours (runner too, when `trigger_distance_m` is set) start moving then.
+    """
+
+    kind: str
+    model: str
+    behaviour: str
+    path: Road
+    s_m: float
+    lane: int
+    d_m: float
+    speed_mps: float = 0.0
+    target_speed_mps: float = 0.0
+    junctions: tuple[JunctionCrossing, ...] = ()
+    trigger_xy_m: tuple[float, float] | None = None
+    trigger_distance_m: float = math.nan
+    manoeuvre_s: float = math.nan
+    invade_m: float = 0.0
+
+
+@dataclass(frozen=True)
+class TownSpec:
+    """What a town scenario adds: the map, its actors, and the random traffic and pedestrians."""
+
+    town: Town
+    actors: tuple[TownActorSpec, ...]
+    vehicles: int = 0  # random NPC vehicles on random routes through the town
+    pedestrians: int = 0  # random pedestrians on the sidewalks
+
+
+@dataclass(frozen=True)
 class ScenarioSpec:
     name: str
     description: str
@@ -75,3 +125,5 @@ class ScenarioSpec:
     ego_speed_mps: float
     actors: tuple[ActorSpec, ...]
     traffic: TrafficSpec  # a scenario without `traffic` gets TrafficSpec() (sim/scenario/schema.py)
+    town: TownSpec | None = None  # a town scenario: the route's road is its corridor through the town
+    abilities: tuple[str, ...] = ()  # Bench2Drive abilities the scenario tests
