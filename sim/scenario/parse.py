@@ -37,6 +37,10 @@ from sim.scenario.spec import ActorSpec, ScenarioError, ScenarioSpec, TrafficSpe
 
 def parse_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
     """Turn a scenario mapping (plain dict from the YAML) into a sampled ScenarioSpec."""
+    if isinstance(data, dict) and "town" in data:
+        from sim.scenario.town_parse import parse_town_scenario  # here: town_parse imports this module
+
+        return parse_town_scenario(data, rng)
     entry = read(ScenarioEntry, data, "", rng)
     road = _road(entry)
     ego = entry.ego
@@ -115,6 +119,11 @@ def _value(hint, f, value, key: str, rng: np.random.Generator):
         if not isinstance(value, (list, tuple)):
             raise ScenarioError(f"scenario.{key}: expected a list, got {value!r}")
         (item,) = typing.get_args(hint)
+        if not is_dataclass(item):  # a list of plain values, kept as written
+            want = {str: (str,), int: (int,), float: (int, float)}[item]
+            if not all(isinstance(v, want) and not isinstance(v, bool) for v in value):
+                raise ScenarioError(f"scenario.{key}: expected a list of {item.__name__}, got {value!r}")
+            return [item(v) for v in value]
         return [read(item, v, f"{key}[{i}]", rng) for i, v in enumerate(value)]
     if hint is str:
         if not isinstance(value, str):

@@ -1,0 +1,95 @@
+"""Town scenarios: the route through the map, actors placed relative to it, bad keys."""
+
+import numpy as np
+import pytest
+
+from sim.scenario.parse import parse_scenario
+from sim.scenario.spec import ScenarioError
+from sim.world.town_paint import roadside, town_paint
+
+
+def scenario(**town) -> dict:
+    base = {"map": "crossing", "route": {"street": 2, "start_from": 3, "turns": ["left"], "goal_m": 60}}
+    base.update(town)
+    return {
+        "name": "t",
+        "duration_s": 60,
+        "abilities": ["traffic_signs"],
+        "town": base,
+        "ego": {"s_m": 20, "speed_mps": 6, "target_speed_mps": 12},
+    }
+
+
+def test_actors_are_placed_relative_to_the_route():
+    actors = [
+        {"kind": "vehicle", "place": "arm", "arm": "opposite", "distance_m": 40, "speed_mps": 10},
+        {
+            "kind": "vehicle",
+            "place": "arm",
+            "arm": "right",
+            "turn": "left",
+            "distance_m": 30,
+            "behaviour": "runner",
+        },
+        {
+            "kind": "pedestrian",
+            "place": "crosswalk",
+            "arm": "exit",
+            "speed_mps": 1.4,
+            "trigger_distance_m": 30,
+        },
+        {"kind": "obstacle", "model": "car", "place": "route", "ds_m": 50, "lateral_offset_m": 0.5},
+        {"kind": "vehicle", "place": "oncoming", "ds_m": 120, "speed_mps": 8},
+    ]
+    spec = parse_scenario(scenario(actors=actors), np.random.default_rng(0))
+    assert spec.abilities == ("traffic_signs",) and spec.route.junctions[0].turn == "left"
+    h = spec.town.town.half_size_m[0]
+    opposite, runner, walker, parked, oncoming = spec.town.actors
+    x, y, heading = opposite.path.to_world(opposite.s_m, opposite.d_m)
+    assert (x, y) == pytest.approx((h + 40, 1.75)) and heading == pytest.approx(np.pi)  # east arm, westbound
+    x, y, heading = runner.path.to_world(runner.s_m, runner.d_m)
+    assert (x, y) == pytest.approx((1.75, -h - 30)) and runner.trigger_xy_m == (0.0, 0.0)  # south arm
+    assert walker.path.pose(0.0)[:2] == pytest.approx((5.0, h + 1.5))  # the north crosswalk, east kerb
+    assert parked.path is spec.route.road and parked.d_m == pytest.approx(-1.25)
+    x, y, heading = oncoming.path.to_world(oncoming.s_m, oncoming.d_m)
+    ego_x = spec.route.road.pose(spec.route.start_s_m + 120)[0]
+    assert x == pytest.approx(ego_x) and y == pytest.approx(1.75) and abs(heading) == pytest.approx(np.pi)
+
+
+@pytest.mark.parametrize(
+    "town, message",
+    [
+        ({"map": "nowhere"}, "town.map='nowhere' is not a town map"),
+        (
+            {"route": {"street": 2, "turns": ["left", "left", "sideways"]}},
+            "turn 2 .sideways. is not possible",
+        ),
+        ({"actors": [{"kind": "vehicle", "place": "arm", "junction": 3}]}, "crosses 1 junction"),
+        ({"actors": [{"kind": "vehicle", "model": "tank"}]}, "model='tank'"),
+        ({"generate": {"blocks": [2, 2]}}, "needs one of map"),
+    ],
+)
+def test_bad_town_scenarios_get_one_line(town, message):
+    with pytest.raises(ScenarioError, match=message) as err:
+        parse_scenario(scenario(**town), np.random.default_rng(0))
+    assert "\n" not in str(err.value)
+
+
+def test_generated_town_scenario_is_seeded():
+    data = scenario(generate={"blocks": [2, 2]}, route={"length_m": 400})
+    del data["town"]["map"]
+    a, b = (parse_scenario(data, np.random.default_rng(3)) for _ in range(2))
+    assert a.town.town.streets == b.town.town.streets and a.route.road.length_m == b.route.road.length_m
+    assert a.route.road.length_m >= 400
+
+
+def test_town_paint_and_roadside_stay_off_the_streets():
+    spec = parse_scenario(scenario(), np.random.default_rng(0))
+    town = spec.town.town
+    paint = town_paint(town)
+    assert len(paint.asphalt) == len(town.streets) + len(town.nodes)
+    assert paint.white and paint.yellow and paint.sidewalk
+    buildings, trees = roadside(town, np.random.default_rng(0))
+    assert buildings and trees
+    centres = np.array([(b[0], b[1]) for b in buildings])
+    assert not town.drivable(centres).any() and not town.drivable(np.array(trees)).any()
