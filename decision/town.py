@@ -255,13 +255,20 @@ class Town:
         return g
 
     def _check_connected(self) -> None:
-        """Every directed street can reach every other (a town with no trap)."""
-        if not nx.is_strongly_connected(self.graph):
-            comps = sorted(nx.strongly_connected_components(self.graph), key=len)
-            leg = min(comps[0], key=lambda lg: (lg.street, not lg.forward))
-            raise MapError(
-                f"town: street {leg.street} is disconnected: driving it, one cannot reach the rest of the town"
-            )
+        """One piece (every street reachable from every other, ignoring directions) with no trap
+        (every directed street leads on: a street ending at a dead end is a trap, as there are no
+        U-turns). A goal may still be unreachable in the direction driven (`legs_to` says so)."""
+        for leg in self.graph.nodes:
+            if self.graph.out_degree(leg) == 0:
+                raise MapError(
+                    f"town: street {leg.street} ends at node {self.leg_end(leg)} with no way on (a dead end)"
+                )
+        streets = nx.MultiGraph([(st.a, st.b, {"street": st.id}) for st in self.streets.values()])
+        pieces = list(nx.connected_components(streets))
+        if len(pieces) > 1:
+            small = min(pieces, key=len)
+            street = min(st.id for st in self.streets.values() if st.a in small)
+            raise MapError(f"town: street {street} is disconnected from the rest of the town")
 
     # ------------------------------------------------------------------ geometry
     def street_length_m(self, street: int) -> float:

@@ -77,7 +77,11 @@ def test_routes_to_a_goal_and_reject_impossible_turns():
     "change, message",
     [
         ({"streets": [{"id": 0, "from": 0, "to": 1}, {"id": 1, "from": 0, "to": 9}]}, "names node 9"),
-        ({"streets": [{"id": 0, "from": 0, "to": 1}, {"id": 1, "from": 1, "to": 2}]}, "disconnected"),
+        (
+            {"streets": [{"id": 0, "from": 0, "to": 1}, {"id": 1, "from": 1, "to": 2}]},
+            "node 3 is not on any street",
+        ),
+        ({"nodes": [{"id": i, "xy": [100 * i, 0]} for i in range(3)]}, "ends at node 0 with no way on"),
         ({"signals": [{"node": 1, "phases": [{"green": [0, 1, 7]}]}]}, "names approach street 7"),
         (
             {"signals": [{"node": 1, "phases": [{"green": [0, 1]}]}]},
@@ -90,7 +94,9 @@ def test_routes_to_a_goal_and_reject_impossible_turns():
 )
 def test_bad_maps_get_one_line(change, message):
     data = small_map()
-    if "move" in change:  # nodes 1 and 4 moved near nodes 0 and 3
+    if "nodes" in change:
+        data = {"lanes": 1, "nodes": change["nodes"], "streets": data["streets"][:2]}
+    elif "move" in change:  # nodes 1 and 4 moved near nodes 0 and 3
         data["nodes"][1]["xy"], data["nodes"][4]["xy"] = change["move"], [change["move"][0], 100]
     else:
         data.update(change)
