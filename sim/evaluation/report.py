@@ -12,13 +12,20 @@ CARLA leaderboard (statistics_manager.py) the global score is the mean over runs
 per km are pooled: total count over total distance. The perception-swap study pairs every run with
 the run of the baseline perceiver (ground truth) on the same scenario and seed, so that the
 difficulty of a seed cancels out: a paired t interval of the score difference.
+
+Abilities (Bench2Drive, Thinklab-SJTU/Bench2Drive tools/ability_benchmark.py): with an `abilities`
+lookup (scenario name -> the abilities it tests, from the scenarios' `abilities:` lists), the report
+gives per ability and overall the driving score, the success rate, the efficiency and the comfort
+(smoothness) of the runs (metrics["bench2drive"], sim/metrics/bench2drive.py). A scenario counts for
+every ability it names; for traffic_signs a run succeeds as Bench2Drive's traffic-sign rule says
+(`traffic_signs_success`). The headline is the mean of the five abilities' success rates.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from pathlib import Path
 from urllib.parse import quote
@@ -28,10 +35,12 @@ from scipy import stats
 
 from perception import charts
 from perception.files import write_bytes, write_json
+from sim.metrics.bench2drive import ABILITIES
 from sim.metrics.events import COLLISION_KINDS, EventKind
 from sim.metrics.scores import SCORERS, score_of
 
 ALL = "all scenarios"
+OVERALL = "overall"  # the ability row over every run
 BASELINE = "ground_truth"
 INFRACTION_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD)  # what "infractions per km" counts
 CHART_NAME = "driving_score.png"
@@ -165,6 +174,56 @@ def _paired_row(scenario: str, perception: str, baseline: str, pairs: list[tuple
     }
 
 
+# ---------------------------------------------------------------------------- abilities
+def ability_rows(records: list[dict], scorer: str, abilities: Mapping[str, Sequence[str]]) -> list[dict]:
+    """Per perceiver: one row per Bench2Drive ability (ABILITIES order), one OVERALL row over all the
+    perceiver's runs, and the headline.
+
+    Row: ability, perception, n_runs (ok runs of the scenarios that test it), score_mean/_ci,
+    success_rate [percent], efficiency_pct (mean over the runs that have one), comfort (mean
+    smoothness, in [0, 1]). The headline row (ability "headline") has success_rate = the mean of the
+    abilities' success rates (those with runs; nan if none has), the rest nan.
+    Scenarios without abilities count in OVERALL only; a run without Bench2Drive metrics (older runs)
+    counts in the score and as not successful.
+    """
+    _check_scorer(scorer)
+    rows = []
+    for p in _order(r["perception"] for r in records):
+        mine = [r for r in _ok(records) if r["perception"] == p]
+        per_ability = [
+            _ability_row(a, p, [r for r in mine if a in abilities.get(r["scenario"], ())], scorer)
+            for a in ABILITIES
+        ]
+        rates = [row["success_rate"] for row in per_ability if row["n_runs"]]
+        headline = float(np.mean(rates)) if rates else math.nan
+        rows += [*per_ability, _ability_row(OVERALL, p, mine, scorer)]
+        rows.append(_ability_row("headline", p, [], scorer) | {"success_rate": headline})
+    return rows
+
+
+def _ability_row(ability: str, perception: str, records: list[dict], scorer: str) -> dict:
+    metrics = [r["metrics"] for r in records]
+    b2d = [m.get("bench2drive") or {} for m in metrics]
+    success_key = "traffic_signs_success" if ability == "traffic_signs" else "success"
+    score = mean_ci(score_of(m, scorer) for m in metrics)
+    return {
+        "ability": ability,
+        "perception": perception,
+        "n_runs": len(metrics),
+        "score_mean": score[0],
+        "score_ci": score[1],
+        "success_rate": 100.0 * float(np.mean([bool(b.get(success_key)) for b in b2d])) if b2d else math.nan,
+        "efficiency_pct": _mean_of(b.get("efficiency_pct") for b in b2d),
+        "comfort": _mean_of(b.get("smoothness") for b in b2d),
+    }
+
+
+def _mean_of(values) -> float:
+    """Mean of the finite numbers among `values` (None and nan left out); nan if there are none."""
+    x = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return float(np.mean(x)) if x else math.nan
+
+
 # ---------------------------------------------------------------------------- chart
 def chart_size_px(n_groups: int) -> tuple[int, int]:
     """(width, height) of the bar chart of `n_groups` scenarios."""
@@ -255,12 +314,14 @@ def write_report(
     scorer: str,
     title: str,
     baseline: str = BASELINE,
+    abilities: Mapping[str, Sequence[str]] | None = None,
 ) -> Path:
     """Write out_dir/report.md, out_dir/report.json (same rows) and out_dir/driving_score.png.
 
-    All three atomically. Returns the path of report.md.
+    All three atomically. Returns the path of report.md. abilities: scenario name -> the Bench2Drive
+    abilities it tests (the per-ability section; none without it).
     """
-    report = report_data(records, attributions, scorer, title, baseline)
+    report = report_data(records, attributions, scorer, title, baseline, abilities)
     out_dir = Path(out_dir)
     bar_chart_png(report["summary"], out_dir / CHART_NAME, title=f"{scorer}: mean and 95% CI")
     write_bytes(out_dir / "report.md", report_markdown(report).encode())
@@ -269,10 +330,16 @@ def write_report(
 
 
 def report_data(
-    records: list[dict], attributions: list[dict], scorer: str, title: str, baseline: str
+    records: list[dict],
+    attributions: list[dict],
+    scorer: str,
+    title: str,
+    baseline: str,
+    abilities: Mapping[str, Sequence[str]] | None = None,
 ) -> dict:
-    """Everything the report shows, as the dict of report.json: summary rows, the perception swap,
-    the infractions (attribution records) and the runs that failed."""
+    """Everything the report shows, as the dict of report.json: summary rows, the abilities (empty
+    without an `abilities` lookup), the perception swap, the infractions (attribution records) and
+    the runs that failed."""
     _check_scorer(scorer)
     errors = [
         {k: r[k] for k in ("scenario", "seed", "perception", "error", "run_dir")}
@@ -286,6 +353,7 @@ def report_data(
         "n_runs": len(records),
         "n_errors": len(errors),
         "summary": summary_rows(records, scorer),
+        "abilities": ability_rows(records, scorer, abilities) if abilities else [],
         "perception_swap": paired_differences(records, scorer, baseline),
         "infractions": attributions,
         "errors": errors,
@@ -294,7 +362,14 @@ def report_data(
 
 def report_markdown(report: dict) -> str:
     """report.md: the sections of `report_data`, one after the other."""
-    sections = (_md_summary(report), _md_swap(report), _md_infractions(report), _md_errors(report))
+    sections = (
+        _md_summary(report),
+        _md_abilities(report),
+        _md_swap(report),
+        _md_infractions(report),
+        _md_errors(report),
+    )
+    sections = tuple(s for s in sections if s)
     return "\n\n".join(sections) + "\n"
 
 
@@ -311,6 +386,39 @@ def _md_summary(report: dict) -> str:
             "## Overall",
             _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] == ALL]),
             f"![{scorer} per scenario and perception]({CHART_NAME})",
+        ]
+    )
+
+
+ABILITY_COLUMNS = {
+    "ability": itemgetter("ability"),
+    "perception": itemgetter("perception"),
+    "runs": itemgetter("n_runs"),
+    "score": lambda r: fmt_ci(r["score_mean"], r["score_ci"]),
+    "success rate %": lambda r: _cell(r["success_rate"], 1),
+    "efficiency %": lambda r: _cell(r["efficiency_pct"], 1),
+    "comfort": lambda r: _cell(r["comfort"], 3),
+}
+
+
+def _md_abilities(report: dict) -> str:
+    """The Bench2Drive section; empty (left out) without ability rows."""
+    rows = report.get("abilities") or []
+    if not rows:
+        return ""
+    headlines = [r for r in rows if r["ability"] == "headline"]
+    lines = [
+        f"- `{r['perception']}`: mean ability success rate {_cell(r['success_rate'], 1)} %" for r in headlines
+    ]
+    return "\n\n".join(
+        [
+            "## Abilities (Bench2Drive)",
+            "Per ability, the runs of the scenarios that test it (a scenario may test several); overall: "
+            "every run. Success: route completed with no infraction (min speed aside); efficiency: ego "
+            "speed as % of the surrounding traffic's at the min-speed checkpoints; comfort: the share of "
+            "comfortable 2 s segments. Headline: the mean of the abilities' success rates.",
+            "\n".join(lines),
+            _table(ABILITY_COLUMNS, [r for r in rows if r["ability"] != "headline"]),
         ]
     )
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
@@ -30,6 +31,7 @@ from pathlib import Path
 from perception.errors import InputError
 from perception.files import write_json
 from sim.evaluation.jobs import FolderError, Outcome, Runner, claim_folder, one_line
+from sim.metrics.bench2drive import ABILITIES
 
 SUITE_FORMAT = "bulletdrive.suite"
 SUITE_VERSION = 2  # 2: the manifest holds the overrides that every run of the folder shares
@@ -61,6 +63,25 @@ class Job:
     @property
     def name(self) -> str:
         return f"{self.perception}/{self.scenario}/seed{self.seed:03d}"
+
+
+def abilities_lookup(scenario_abilities: Mapping[str, Iterable[str] | None]) -> dict[str, tuple[str, ...]]:
+    """scenario name -> the Bench2Drive abilities it tests (its YAML's `abilities:` list; None or
+    missing: none), for the report (sim/evaluation/report.py). SuiteError naming the scenario on an
+    ability that Bench2Drive does not have, or on a value that is not a list of names."""
+    out = {}
+    for scenario, names in scenario_abilities.items():
+        if names is None:
+            names = ()
+        if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+            raise SuiteError(f"scenario {scenario}: 'abilities' is {names!r}, expected a list of names")
+        unknown = [n for n in names if n not in ABILITIES]
+        if unknown:
+            raise SuiteError(
+                f"scenario {scenario}: unknown ability {unknown[0]!r} in 'abilities'; known: {', '.join(ABILITIES)}"
+            )
+        out[scenario] = tuple(dict.fromkeys(names))
+    return out
 
 
 def make_jobs(scenarios, seeds, perceptions, overrides=()) -> list[Job]:

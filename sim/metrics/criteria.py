@@ -10,6 +10,10 @@ RouteCompletionTest, ActorBlockedTest, timeout):
     TimeoutTest          timeout at the scenario's duration (ends the run)
     TimeToCollision      no events: the time-to-collision sampled every ttc_period_s, and its minimum
 
+and the criteria of town routes (sim/metrics/town_criteria.py): RunningRedLightTest,
+RunningStopTest, WrongLaneTest, InRouteTest (route_deviation ends the run) and
+MinimumSpeedRouteTest.
+
 Each has `reset()` and `update(tick) -> events of this tick` (an empty tuple when none; None for
 TimeToCollision, a measurement only), and reads one `Tick`: the ego and the actors of one control
 tick, with what several criteria need worked out once (the distance driven since the previous
@@ -31,6 +35,15 @@ import numpy as np
 from decision.route import Road, Route
 from perception.types import EgoState
 from sim.metrics.events import COLLISION_KIND_BY_CLASS, Event, EventKind
+from sim.metrics.town_criteria import (
+    MIN_SPEED_CHECKPOINTS,
+    InRouteTest,
+    MinimumSpeedRouteTest,
+    RunningRedLightTest,
+    RunningStopTest,
+    SignalState,
+    WrongLaneTest,
+)
 from sim.traffic.actors import Actors
 from sim.world.geometry import obb_overlap_pair
 
@@ -356,9 +369,16 @@ class TimeToCollision:
 class Criteria:
     """The criteria of one run, composed. Build a new one (or `reset()`) for every run.
 
-    After each `update`: `done` (the run has ended: route completed, timeout or blocked), `ttc_s`
-    (the latest TTC sample, taken every `ttc_period_s`; inf when nothing closes in), and the running
-    `min_ttc_s`, `max_s_m`, `off_road`, `off_road_distance_m`, `driven_distance_m`, `events` (all so far).
+    After each `update`: `done` (the run has ended: route completed, route deviation, blocked or
+    timeout), `ttc_s` (the latest TTC sample, taken every `ttc_period_s`; inf when nothing closes in),
+    and the running `min_ttc_s`, `max_s_m`, `off_road`, `off_road_distance_m`,
+    `wrong_lane_distance_m`, `driven_distance_m`, `min_speed_pcts`, `events` (all so far).
+
+    Towns: `signal_state(signal_id, t_s) -> "green" | "yellow" | "red"` gives the signals for the
+    red-light test (None: no signals). `min_speed`: whether the minimum-speed checkpoints run (their
+    speed_checkpoint and min_speed events); None: on a town-style route (junctions or a two-way
+    road), off on the one-way roads of the scenarios before towns, whose scores stay what they were.
+    `traffic` (N,) bool: the actors that count as surrounding traffic for it (default: every vehicle).
 
     The caller passes the same `Actors` every tick, updated in place.
     """
@@ -371,8 +391,14 @@ class Criteria:
         blocked_timeout_s: float,
         duration_s: float,
         ttc_period_s: float = 0.0,
+        signal_state: SignalState | None = None,
+        min_speed: bool | None = None,
+        min_speed_checkpoints: int = MIN_SPEED_CHECKPOINTS,
+        traffic: np.ndarray | None = None,
     ):
         road = route.road
+        if min_speed is None:
+            min_speed = bool(route.junctions) or road.oncoming_lanes > 0
         self.heading = RoadHeading(road)
         self.collisions = CollisionTest(ego_length_m, ego_width_m)
         self.off_road_test = OffRoadTest(road, ego_length_m, ego_width_m)
@@ -381,6 +407,13 @@ class Criteria:
         self.blocked = BlockedTest(blocked_timeout_s)
         self.timeout = TimeoutTest(duration_s, self.progress)
         self.ttc = TimeToCollision(self.heading, ego_length_m, ego_width_m, ttc_period_s)
+        self.red_light = RunningRedLightTest(route, ego_length_m, signal_state)
+        self.stop_sign = RunningStopTest(route, ego_length_m)
+        self.wrong_lane = WrongLaneTest(route)
+        self.in_route = InRouteTest(route)
+        self.min_speed = (
+            MinimumSpeedRouteTest(route, min_speed_checkpoints, traffic=traffic) if min_speed else None
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -393,8 +426,11 @@ class Criteria:
 
     def all(self) -> tuple:
         """Every criterion, in the order `update` checks them."""
+        town = (self.red_light, self.stop_sign, self.wrong_lane, self.in_route)
+        town += (self.min_speed,) if self.min_speed is not None else ()
         return (
-            self.ttc, self.collisions, self.off_road_test, self.lane_invasion, self.progress, self.blocked, self.timeout
+            self.ttc, self.collisions, self.off_road_test, self.lane_invasion, *town,
+            self.progress, self.blocked, self.timeout,
         )  # fmt: skip
 
     @property
@@ -416,6 +452,16 @@ class Criteria:
     @property
     def off_road_distance_m(self) -> float:
         return self.off_road_test.distance_m
+
+    @property
+    def wrong_lane_distance_m(self) -> float:
+        """Distance [m] driven against traffic while on the road (sim/metrics/town_criteria.py)."""
+        return self.wrong_lane.distance_m
+
+    @property
+    def min_speed_pcts(self) -> list[float]:
+        """The min-speed checkpoints so far: ego speed as a % of the surrounding traffic's."""
+        return [] if self.min_speed is None else list(self.min_speed.pcts)
 
     def update(
         self,
@@ -439,10 +485,22 @@ class Criteria:
             *self.collisions.update(tick),
             *self.off_road_test.update(tick),
             *self.lane_invasion.update(tick),
+            *self.red_light.update(tick),
+            *self.stop_sign.update(tick),
+            *self.wrong_lane.update(tick, self.off_road_test.off_road),
         ]
-        # The three ways a run ends; the first that fires ends it (`or` checks no further).
-        ended = self.progress.update(tick) or self.blocked.update(tick) or self.timeout.update(tick)
+        if self.min_speed is not None:
+            new += self.min_speed.update(tick)
+        # The four ways a run ends; the first that fires ends it (`or` checks no further).
+        ended = (
+            self.progress.update(tick)
+            or self.in_route.update(tick)
+            or self.blocked.update(tick)
+            or self.timeout.update(tick)
+        )
         if ended:
+            if self.min_speed is not None:
+                new += self.min_speed.finish(tick)
             new += ended
             self.done = True
         self.events += new

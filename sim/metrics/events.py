@@ -28,6 +28,13 @@ class EventKind(str, Enum):
     ROUTE_COMPLETED = "route_completed"
     TIMEOUT = "timeout"
     BLOCKED = "blocked"
+    # Towns (issue 12); appended, so that the counts above keep their order.
+    RED_LIGHT = "red_light"  # CARLA TRAFFIC_LIGHT_INFRACTION
+    STOP_SIGN = "stop_sign"  # CARLA STOP_INFRACTION
+    WRONG_WAY = "wrong_way"  # CARLA WRONG_WAY_INFRACTION: entered a lane against traffic (informational)
+    ROUTE_DEVIATION = "route_deviation"  # CARLA ROUTE_DEVIATION: left the route (ends the run)
+    MIN_SPEED = "min_speed"  # CARLA MIN_SPEED_INFRACTION: `value` = ego speed as % of the traffic's
+    SPEED_CHECKPOINT = "speed_checkpoint"  # every min-speed checkpoint, `value` as above (informational)
 
     # The plain value in f-strings, str() and JSON keys (json_safe uses str(key)), not "EventKind.X".
     __str__ = str.__str__
@@ -41,7 +48,10 @@ COLLISION_KIND_BY_CLASS = {
     PEDESTRIAN: EventKind.COLLISION_PEDESTRIAN,
     OBSTACLE: EventKind.COLLISION_STATIC,
 }
-EVENT_FIELDS = ("t_s", "kind", "actor_id", "detail", "speed_mps")
+EVENT_FIELDS = ("t_s", "kind", "actor_id", "detail", "speed_mps", "value")
+# Infractions that the traffic rules define (not collisions): what nuPlan-style traffic-rule
+# compliance and Bench2Drive's traffic-sign success look at.
+TRAFFIC_RULE_KINDS = (EventKind.RED_LIGHT, EventKind.STOP_SIGN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,9 @@ class Event:
 
     actor_id: the other actor (collisions), else -1. detail: a few words for people (which edge,
     which lanes). speed_mps: ego speed at the event (nuPlan blames no collision on a still ego).
+    value: the number a percentage-based infraction carries (min_speed: the ego's mean speed as a
+    percent of the surrounding traffic's, as CARLA's event dict 'percentage'); None for the others,
+    and then left out of `to_dict`, so that the other events serialise as they always did.
     """
 
     t_s: float
@@ -57,12 +70,17 @@ class Event:
     actor_id: int = -1
     detail: str = ""
     speed_mps: float = 0.0
+    value: float | None = None
 
     def to_dict(self) -> dict:
         """Plain JSON types: kind as its string value, numpy scalars made Python numbers."""
         d = asdict(self)
         d["t_s"], d["speed_mps"], d["actor_id"] = float(self.t_s), float(self.speed_mps), int(self.actor_id)
         d["kind"] = str(self.kind)
+        if self.value is None:
+            del d["value"]
+        else:
+            d["value"] = float(self.value)
         return d
 
     @classmethod
@@ -86,6 +104,7 @@ class Event:
                 int(d.get("actor_id", -1)),
                 str(d.get("detail", "")),
                 float(d.get("speed_mps", 0.0)),
+                None if d.get("value") is None else float(d["value"]),
             )
         except (TypeError, ValueError):
             raise ValueError(f"an event field has the wrong type: {d}") from None

@@ -2,14 +2,20 @@
 
 Which coefficients a score uses is named in its function and in its output (`version`):
 - CARLA leaderboard 2.0 (carla-simulator/leaderboard, leaderboard/utils/statistics_manager.py):
-  DS = 100 x RC x P, P multiplied per infraction (pedestrian 0.5, vehicle 0.6, static 0.65) and by
-  (1 - fraction of the driven distance outside the lanes). Timeout and blocked end the route
-  without a multiplier: the route completion carries them.
+  DS = 100 x RC x P, P multiplied per infraction (pedestrian 0.5, vehicle 0.6, static 0.65, red
+  light 0.7, stop sign 0.8), per minimum-speed checkpoint below 100 % by 1 - 0.3 (1 - pct/100), and
+  by (1 - fraction of the driven distance outside the route lanes: off the road or against traffic).
+  Timeout, blocked and route deviation end the route without a multiplier: the route completion
+  carries them.
 - CARLA leaderboard 2.1 (branch leaderboard-2.1), for comparison: P = (1 - outside) / (1 + sum w),
-  w pedestrian 1.0, vehicle 0.7, static 0.6.
+  w pedestrian 1.0, vehicle 0.7, static 0.6, red light 0.4, stop sign 0.25, minimum speed
+  0.4 (1 - pct/100) per checkpoint.
 - nuPlan closed-loop terms (nuplan-devkit metrics): comfort bounds, speed-limit compliance,
-  time-to-collision bound, and the closed-loop score built from them
+  time-to-collision bound, driving-direction compliance, and the closed-loop score built from them
   (closed_loop_reactive_agents_weighted_average.yaml): product of multipliers x weighted average.
+  nuPlan has no traffic-light or stop-sign metric; so that this scorer sees them too, a
+  `traffic_rule_compliance` multiplier is 0 after a red_light or stop_sign event (ours, not nuPlan's).
+- Bench2Drive (sim/metrics/bench2drive.py): success, efficiency and smoothness of the run.
 
 `SCORERS` names where each score's headline (0-100) sits in the metrics dict of `summarize`;
 `score_of` reads it, so that reports can be made with any of them.
@@ -26,8 +32,10 @@ import numpy as np
 
 from decision.route import Route
 from perception.files import json_safe
+from sim.metrics.bench2drive import bench2drive_metrics
 from sim.metrics.criteria import STILL_SPEED_MPS
-from sim.metrics.events import COLLISION_KINDS, EVENT_KINDS, Event, EventKind
+from sim.metrics.events import COLLISION_KINDS, EVENT_KINDS, TRAFFIC_RULE_KINDS, Event, EventKind
+from sim.metrics.town_criteria import against_traffic, junction_spans, wrong_lane_distance_m
 
 CARLA_V2_0 = "carla-leaderboard-2.0"
 CARLA_V2_1 = "carla-leaderboard-2.1"
@@ -36,12 +44,18 @@ PENALTY_V2_0 = {
     EventKind.COLLISION_PEDESTRIAN: 0.5,
     EventKind.COLLISION_VEHICLE: 0.6,
     EventKind.COLLISION_STATIC: 0.65,
+    EventKind.RED_LIGHT: 0.7,
+    EventKind.STOP_SIGN: 0.8,
 }
+MIN_SPEED_PENALTY_V2_0 = 0.7  # PENALTY_PERC_DICT "decreases": x (1 - (1 - 0.7) (1 - pct/100))
 WEIGHT_V2_1 = {
     EventKind.COLLISION_PEDESTRIAN: 1.0,
     EventKind.COLLISION_VEHICLE: 0.7,
     EventKind.COLLISION_STATIC: 0.6,
+    EventKind.RED_LIGHT: 0.4,
+    EventKind.STOP_SIGN: 0.25,
 }
+MIN_SPEED_WEIGHT_V2_1 = 0.4  # weight 0.4 (1 - pct/100) per min_speed event
 
 # nuPlan comfort bounds (ego_*_acceleration / jerk / yaw_rate metrics).
 LON_ACCEL_MIN_MPS2 = -4.05
@@ -58,10 +72,14 @@ JERK_WINDOW_S = 1.5
 YAW_RATE_WINDOW_S = 0.5
 MAX_OVERSPEED_MPS = 2.23  # nuPlan speed-limit compliance normaliser
 TTC_BOUND_S = 0.95  # nuPlan time-to-collision-within-bound threshold
-PER_KM_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD, EventKind.LANE_INVASION)
+PER_KM_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD, EventKind.LANE_INVASION, *TRAFFIC_RULE_KINDS)
 # nuPlan closed-loop score: weights of the weighted average, and the making-progress threshold.
 NUPLAN_WEIGHTS = {"progress": 5.0, "ttc_within_bound": 5.0, "speed_limit_compliance": 4.0, "comfortable": 2.0}
 NUPLAN_MIN_PROGRESS = 0.2
+# nuPlan driving-direction compliance: progress against traffic within a 1 s window.
+DIRECTION_WINDOW_S = 1.0
+DIRECTION_COMPLIANCE_M = 2.0  # up to this: compliant (1)
+DIRECTION_VIOLATION_M = 6.0  # beyond this: a violation (0); in between 0.5
 # Where each scorer's headline score (0-100) sits in the metrics dict of `summarize`.
 SCORERS = {
     CARLA_V2_0: ("driving_score",),
@@ -74,6 +92,13 @@ def _num(x) -> float | None:
     """A JSON-safe float: None for inf/nan."""
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def _min_speed_shortfall(e: Event) -> float:
+    """1 - pct/100 of a min_speed event, in [0, 1] (0 for any other event)."""
+    if e.kind != EventKind.MIN_SPEED or e.value is None:
+        return 0.0
+    return float(np.clip(1.0 - e.value / 100.0, 0.0, 1.0))
 
 
 def count_events(events: list[Event]) -> dict[str, int]:
@@ -106,6 +131,7 @@ def carla_driving_score_v2_0(
     penalty = 1.0
     for e in events:
         penalty *= PENALTY_V2_0.get(e.kind, 1.0)
+        penalty *= 1.0 - (1.0 - MIN_SPEED_PENALTY_V2_0) * _min_speed_shortfall(e)
     penalty *= 1.0 - outside
     return {
         "version": CARLA_V2_0,
@@ -123,7 +149,10 @@ def carla_driving_score_v2_1(
     """CARLA leaderboard 2.1 driving score: P = (1 - outside) / (1 + sum of infraction weights)."""
     rc = float(np.clip(route_completion, 0.0, 1.0))
     outside = float(np.clip(outside_lanes_fraction, 0.0, 1.0))
-    penalty = (1.0 - outside) / (1.0 + sum(WEIGHT_V2_1.get(e.kind, 0.0) for e in events))
+    weights = sum(
+        WEIGHT_V2_1.get(e.kind, 0.0) + MIN_SPEED_WEIGHT_V2_1 * _min_speed_shortfall(e) for e in events
+    )
+    penalty = (1.0 - outside) / (1.0 + weights)
     return {
         "version": CARLA_V2_1,
         "driving_score": 100.0 * max(rc * penalty, 0.0),
@@ -237,12 +266,30 @@ def speed_limit_compliance(t_s: np.ndarray, speed_mps: np.ndarray, speed_limit_m
     return max(0.0, 1.0 - violation / (MAX_OVERSPEED_MPS * duration))
 
 
+def driving_direction_compliance(ticks: dict[str, np.ndarray], route: Route) -> float:
+    """nuPlan's driving-direction compliance {0, 0.5, 1}: the most progress made against traffic
+    (along s while in an oncoming lane, outside the junction boxes: `against_traffic`) within any
+    DIRECTION_WINDOW_S; 1 up to DIRECTION_COMPLIANCE_M, 0 beyond DIRECTION_VIOLATION_M, else 0.5.
+    ticks: (T,) arrays t_s, s_m, d_m. Always 1 on a one-way road."""
+    t, s, d = (np.asarray(ticks[k], float) for k in ("t_s", "s_m", "d_m"))
+    if len(t) < 2 or route.road.oncoming_lanes == 0:
+        return 1.0
+    against = against_traffic(route.road, junction_spans(route), s[1:], d[1:])
+    progress = np.concatenate([[0.0], np.cumsum(np.where(against, np.maximum(np.diff(s), 0.0), 0.0))])
+    start = np.searchsorted(t, t - DIRECTION_WINDOW_S - 1e-9)  # the tick a window before each tick
+    worst_m = float(np.max(progress - progress[start]))
+    if worst_m <= DIRECTION_COMPLIANCE_M:
+        return 1.0
+    return 0.5 if worst_m <= DIRECTION_VIOLATION_M else 0.0
+
+
 def nuplan_score(
     route_completion: float,
     events: list[Event],
     ttc_within_bound: bool,
     speed_limit_compliance: float,
     comfortable: bool,
+    driving_direction: float = 1.0,
 ) -> dict:
     """nuPlan closed-loop score of one run: 100 x (product of multipliers) x (weighted average).
 
@@ -253,7 +300,11 @@ def nuplan_score(
     - drivable-area compliance {0, 1}: 0 after any off_road event (a corner > 0.3 m beyond the edge).
     - making progress {0, 1}: progress ratio >= 0.2. We have no expert route, so the progress
       ratio is the route completion; it is also the progress term of the weighted average.
-    - driving-direction compliance: always 1, our roads carry one direction of traffic.
+    - driving-direction compliance {0, 0.5, 1}: `driving_direction` (driving_direction_compliance),
+      1 on one-way roads.
+    - traffic-rule compliance {0, 1} (ours: nuPlan has no traffic-light or stop-sign metric): 0 after a
+      red_light or stop_sign event, so that this scorer sees them as a hard failure, as nuPlan treats
+      an at-fault collision.
     Weighted average: progress 5, TTC within bound 5 (1/0), speed-limit compliance 4, comfort 2 (1/0).
     """
     at_fault = [e for e in events if e.kind in COLLISION_KINDS and e.speed_mps > STILL_SPEED_MPS]
@@ -269,7 +320,8 @@ def nuplan_score(
         "no_at_fault_collision": collision,
         "drivable_area_compliance": 0.0 if any(e.kind == EventKind.OFF_ROAD for e in events) else 1.0,
         "making_progress": 1.0 if progress >= NUPLAN_MIN_PROGRESS else 0.0,
-        "driving_direction_compliance": 1.0,
+        "driving_direction_compliance": float(driving_direction),
+        "traffic_rule_compliance": 0.0 if any(e.kind in TRAFFIC_RULE_KINDS for e in events) else 1.0,
     }
     terms = {
         "progress": progress,
@@ -299,11 +351,13 @@ def score_of(metrics: dict, scorer: str) -> float:
 
 # ---------------------------------------------------------------------------- the run
 def outcome(events: list[Event]) -> str:
-    """How the run ended: "completed", "timeout" or "blocked" from the ending event; without one,
+    """How the run ended: "completed", "route_deviation", "timeout" or "blocked" from the ending
+    event; without one,
     "collision" if there was a collision (the runner stopped early), else "stopped"."""
     kinds = {e.kind for e in events}
     endings = {
         EventKind.ROUTE_COMPLETED: "completed",
+        EventKind.ROUTE_DEVIATION: "route_deviation",
         EventKind.TIMEOUT: "timeout",
         EventKind.BLOCKED: "blocked",
     }
@@ -324,9 +378,11 @@ def summarize(
 
     ticks: (T,) arrays t_s, x_m, y_m, yaw_rad, speed_mps, accel_mps2, yaw_rate_radps, s_m, d_m,
     ttc_s, speed_limit_mps. The headline `driving_score` (0-100, CARLA leaderboard 2.0) comes first;
-    route completions are in percent. The outside-lanes fraction is the off-road distance over the
-    driven distance. Non-finite numbers are null (`min_ttc_s` null: nothing ever closed in).
-    `carla_v2_1` and `nuplan` hold the other scores (see SCORERS).
+    route completions are in percent. The outside-lanes fraction is the distance driven outside the
+    route lanes (off the road, or against traffic on a two-way road: `wrong_lane_distance_m`,
+    worked out from the ticks as the WrongLaneTest does) over the driven distance. Non-finite
+    numbers are null (`min_ttc_s` null: nothing ever closed in). `carla_v2_1` and `nuplan` hold the
+    other scores (see SCORERS), `bench2drive` the success, efficiency and smoothness of the run.
     """
     t = np.asarray(ticks["t_s"], dtype=float)
     s = np.asarray(ticks["s_m"], dtype=float)
@@ -334,7 +390,8 @@ def summarize(
     ttc = np.asarray(ticks["ttc_s"], dtype=float)
     rc = route_completion(float(s.max()) if len(s) else -math.inf, route)
     driven_m = float(driven_distance_m)
-    outside = float(off_road_distance_m) / driven_m if driven_m > 0 else 0.0
+    wrong_lane_m = wrong_lane_distance_m(ticks, route)
+    outside = (float(off_road_distance_m) + wrong_lane_m) / driven_m if driven_m > 0 else 0.0
     carla = carla_driving_score_v2_0(rc, events, outside)
     carla_21 = carla_driving_score_v2_1(rc, events, outside)
     counts = carla["counts"]
@@ -344,12 +401,14 @@ def summarize(
     ride = comfort(t, ticks["accel_mps2"], speed, ticks["yaw_rate_radps"])
     speed_compliance = speed_limit_compliance(t, speed, ticks["speed_limit_mps"])
     ttc_ok = bool(min_ttc >= TTC_BOUND_S)
+    ending = outcome(events)
+    direction = driving_direction_compliance(ticks, route)
     summary = {
         "driving_score": carla["driving_score"],
         "scorer": CARLA_V2_0,
         "route_completion": carla["route_completion"],
         "infraction_penalty": carla["infraction_penalty"],
-        "outcome": outcome(events),
+        "outcome": ending,
         "infractions": counts,
         "infractions_per_km": per_km,
         "outside_lanes_pct": carla["outside_lanes_pct"],
@@ -360,9 +419,13 @@ def summarize(
         "duration_s": float(t[-1] - t[0]) if len(t) else 0.0,
         "distance_m": driven_m,
         "off_road_distance_m": float(off_road_distance_m),
+        "wrong_lane_distance_m": wrong_lane_m,
         "mean_speed_mps": float(speed.mean()) if len(speed) else 0.0,
         "carla_v2_1": carla_21,
-        "nuplan": nuplan_score(rc, events, ttc_ok, speed_compliance, ride["comfortable"]),
+        "nuplan": nuplan_score(rc, events, ttc_ok, speed_compliance, ride["comfortable"], direction),
+        "bench2drive": bench2drive_metrics(
+            ticks, events, route, ending == "completed", carla["outside_lanes_pct"]
+        ),
         "events": [e.to_dict() for e in events],
     }
     return json_safe(summary)

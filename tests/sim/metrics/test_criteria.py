@@ -361,9 +361,11 @@ def test_event_kinds_are_their_strings():
     assert {"collision_vehicle": 1}[kind] == 1 and {kind: 1}["collision_vehicle"] == 1
     assert json.dumps({kind: kind}) == '{"collision_vehicle": "collision_vehicle"}'
     assert json_safe({kind: 1}) == {"collision_vehicle": 1}
+    # New kinds go last, so that the counts of metrics.json keep their order.
     assert [k.value for k in EventKind] == [
         "collision_vehicle", "collision_pedestrian", "collision_static", "off_road",
         "lane_invasion", "route_completed", "timeout", "blocked",
+        "red_light", "stop_sign", "wrong_way", "route_deviation", "min_speed", "speed_checkpoint",
     ]  # fmt: skip
 
 

@@ -253,7 +253,7 @@ def test_summarize_is_json_ready_and_consistent(make_route):
     # nuPlan: vehicle hit while moving -> 0; the other scores sit where SCORERS says
     assert r["nuplan"]["version"] == NUPLAN_CLS and r["nuplan"]["score"] == 0.0
     assert r["nuplan"]["terms"]["progress"] == pytest.approx(0.4975)
-    assert list(r)[-3:] == ["carla_v2_1", "nuplan", "events"]
+    assert list(r)[-4:] == ["carla_v2_1", "nuplan", "bench2drive", "events"]
     assert score_of(r, CARLA_V2_1) == pytest.approx(49.75 * 0.9 / 1.7)
     assert summarize(ticks, events, route, 9.95, 99.5) == r  # deterministic
 
