@@ -216,16 +216,11 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
     if state.change is not None and sit.ego_s_m >= state.change.start_s_m + state.change.length_m:
         state = replace(state, change=None)  # the lane change is complete
     j = sit.junction if p.junction is not None else None
-    if j is not None and j.control == "stop" and made_full_stop(j, sit.ego_speed_mps, p.junction):
-        state = replace(state, stopped_at=j.junction_id)
-    wait = (
-        ""
-        if j is None
-        else wait_reason(
-            j, sit.ego_speed_mps, state.stopped_at == j.junction_id, p.idm.decel_comfort_mps2, p.junction
-        )
-    )
-    state = replace(state, waiting_at=j.junction_id if wait else -1)
+    wait, giving_way = "", False
+    if j is not None:
+        state, wait, giving_way = _junction_wait(state, j, sit.ego_speed_mps, p)
+    elif state.waiting_at >= 0:
+        state = replace(state, waiting_at=-1)
 
     ttc, need, worst = threat(sit)
     if ttc < p.emergency_ttc_s or need > p.emergency_decel_mps2:
@@ -249,8 +244,7 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
     if state.lane < 0:
         return _merge(state, sit, p)
     if wait and (lead is None or lead.gap_m > line_gap):
-        line = j.control == "signal" or (j.control == "stop" and state.stopped_at != j.junction_id)
-        return state.with_behaviour(Behaviour.STOP_AT_LINE if line else Behaviour.YIELD), wait
+        return state.with_behaviour(Behaviour.YIELD if giving_way else Behaviour.STOP_AT_LINE), wait
 
     if is_blocking(lead, p):
         return _go_around(state, sit, lead, p)
@@ -270,6 +264,21 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
             why = f"following {describe(lead)} at {lead.gap_m:.1f} m"
             return state.with_behaviour(Behaviour.FOLLOW), why
     return state.with_behaviour(Behaviour.CRUISE), f"cruising at {sit.speed_cap_mps:.1f} m/s"
+
+
+def _junction_wait(
+    state: BehaviourState, j: JunctionAhead, speed_mps: float, p: BehaviourParams
+) -> tuple[BehaviourState, str, bool]:
+    """The state with the stop sign's full stop and the junction waited at brought up to date,
+    why it waits ("": it goes) and whether that is giving way (decision/junction.py)."""
+    if j.control == "stop" and state.stopped_at != j.junction_id and made_full_stop(j, speed_mps, p.junction):
+        state = replace(state, stopped_at=j.junction_id)
+    stopped_here = state.stopped_at == j.junction_id
+    wait, giving_way = wait_reason(j, speed_mps, stopped_here, p.idm.decel_comfort_mps2, p.junction)
+    waiting_at = j.junction_id if wait else -1
+    if waiting_at != state.waiting_at:
+        state = replace(state, waiting_at=waiting_at)
+    return state, wait, giving_way
 
 
 def _go_around(

@@ -182,35 +182,36 @@ def _pedestrian_on_exit(
 
 def wait_reason(
     j: JunctionAhead, speed_mps: float, stopped_here: bool, decel_comfort_mps2: float, p: JunctionParams
-) -> str:
-    """Why the ego must wait at the stop line of junction `j` ("" when it may go).
+) -> tuple[str, bool]:
+    """(Why the ego must wait at the stop line of junction `j`, "" when it may go; whether it is
+    giving way, rather than obeying a light or a stop sign).
 
     Past the stop line the ego is committed: it goes (leads, pedestrians and conflicts are still
     braked for). stopped_here: it has already made its full stop at this junction's stop sign.
     """
     if j.stop_gap_m < 0.0:
-        return ""
+        return "", False
     room = max(j.stop_gap_m - p.stop_line_margin_m, MIN_STOP_DISTANCE_M)
     need = speed_mps * speed_mps / (2.0 * room)  # deceleration to stop at the line
     if j.control == "signal":
         light = j.signal or "red"
         unseen = "" if j.signal else f" (light {j.junction_id} not seen: taken as red)"
         if light == "red" and need <= p.red_stop_decel_mps2:
-            return f"red light at {j.stop_gap_m:.1f} m{unseen}"
+            return f"red light at {j.stop_gap_m:.1f} m{unseen}", False
         if light == "yellow" and need <= decel_comfort_mps2:
-            return f"yellow light at {j.stop_gap_m:.1f} m: stopping"
+            return f"yellow light at {j.stop_gap_m:.1f} m: stopping", False
         if light != "green":
-            return ""  # too late to stop
+            return "", False  # too late to stop
     if j.control == "stop":
         if not stopped_here:
-            return f"stop sign at {j.stop_gap_m:.1f} m"
+            return f"stop sign at {j.stop_gap_m:.1f} m", False
         if j.box_occupied_by >= 0:
-            return f"stop sign: vehicle {j.box_occupied_by} in the junction"
+            return f"stop sign: vehicle {j.box_occupied_by} in the junction", False
     if j.give_way_to >= 0:
-        return f"giving way to vehicle {j.give_way_to} (at the junction in {j.give_way_in_s:.1f} s)"
+        return f"giving way to vehicle {j.give_way_to} (at the junction in {j.give_way_in_s:.1f} s)", True
     if j.pedestrian_on_exit >= 0:
-        return f"giving way to pedestrian {j.pedestrian_on_exit} on the crosswalk"
-    return ""
+        return f"giving way to pedestrian {j.pedestrian_on_exit} on the crosswalk", True
+    return "", False
 
 
 def made_full_stop(j: JunctionAhead, speed_mps: float, p: JunctionParams) -> bool:
