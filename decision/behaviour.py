@@ -182,9 +182,11 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
 
     MOBIL's safety check does not apply: oncoming vehicles approach. The ego is in that lane while
     it drives D = gap + `overtake_extra_m`, in t (accelerating to the speed cap); the lane must stay
-    clear t + margin: an oncoming vehicle at speed w must be farther than (t + margin) (D / t + w).
-    Beyond the view (`overtake_view_m`) a vehicle is assumed at the ego's speed cap. A vehicle in
-    that lane driving the ego's way (overtaking too) is checked as for any lane change.
+    clear t + margin: an oncoming vehicle seen at speed w must be farther than (t + margin)
+    (D / t + w). One not seen, just beyond the view (`overtake_view_m`) at the speed cap, must not
+    reach D within t: D + cap t <= view. A vehicle in that lane driving the ego's way (overtaking
+    too) is checked as for any lane change. (The return from the oncoming lane is the shortest
+    comfortable one, see next_behaviour.)
     """
     if gaps.lead_speed_mps >= p.stationary_speed_mps or gaps.follower_speed_mps >= p.stationary_speed_mps:
         ok, why_not = lane_change_safe(gaps, sit, p)
@@ -199,7 +201,7 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
             False,
             f"oncoming traffic in lane {gaps.lane} at {gaps.lead_gap_m:.1f} m (needs {seen_need:.0f} m)",
         )
-    unseen_need = window * (v_mean + sit.speed_cap_mps)
+    unseen_need = distance + t * sit.speed_cap_mps
     if unseen_need > p.overtake_view_m:
         return False, f"lane {gaps.lane} not seen clear far enough ({unseen_need:.0f} m needed)"
     return True, ""
@@ -253,10 +255,11 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
         gaps = sit.right if sit.route_lane < state.lane else sit.left
         if gaps is not None:
             ok, _ = lane_change_safe(gaps, sit, p)
-            length = lane_change_length_m(sit.ego_speed_mps, float("inf"), p)
+            room = 0.0 if sit.oncoming else math.inf  # out of an oncoming lane: the shortest comfortable
+            length = lane_change_length_m(sit.ego_speed_mps, room, p)
             ok = ok and _clear_for(gaps, length + p.lane_change_min_length_m, p)
             if ok and not junction_blocks_change(j, length):
-                return _start_change(state, sit, gaps, float("inf"), p), f"returning to lane {gaps.lane}"
+                return _start_change(state, sit, gaps, room, p), f"returning to lane {gaps.lane}"
 
     if lead is not None:
         in_range = p.follow_range_m * (FOLLOW_HYSTERESIS if state.behaviour == Behaviour.FOLLOW else 1.0)

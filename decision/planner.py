@@ -159,7 +159,7 @@ class Planner:
         self.state, self.situation = state, sit
 
         accel = self._target_accel(sit, state, world.t_s)
-        path, speeds = self._path(road, s, v, accel, sit.speed_cap_mps, state)
+        path, speeds = self._path(road, s, d, v, accel, sit.speed_cap_mps, state)
         return Plan(path, speeds, accel, state.behaviour, reason, target_lane=state.lane)
 
     def _start_lane(self, road: Road, d_m: float) -> int:
@@ -253,13 +253,14 @@ class Planner:
 
     # ------------------------------------------------------------------ path
     def _path(
-        self, road: Road, s: float, v: float, accel: float, cap: float, state: BehaviourState
+        self, road: Road, s: float, d: float, v: float, accel: float, cap: float, state: BehaviourState
     ) -> tuple[np.ndarray, np.ndarray]:
         """(N, 2) world path from the ego along the planned lateral offset, and (N,) speeds.
 
         The path linearly interpolates the offset curve between the road's samples: the lane
         centre's samples (cached per lane) when keeping a lane, the reference line shifted along
-        the interpolated normal during a lane change.
+        the interpolated normal during a lane change (or at the ego's offset d, parked on the
+        shoulder waiting to merge).
         """
         n = int(max(PATH_MIN_LENGTH_M, PATH_HORIZON_S * v) / PATH_SPACING_M) + 1
         n = max(min(n, int((road.length_m - s) / PATH_SPACING_M) + 1), 2)  # stop at the road's end
@@ -267,7 +268,10 @@ class Planner:
             self._ahead_m = np.arange(2 * n) * PATH_SPACING_M
         ahead = self._ahead_m[:n]
         s_path = s + ahead
-        if state.change is None:
+        if state.change is None and state.lane < 0:  # parked, waiting to merge: stay where it is
+            path = np.interp(s_path, road.s_m, self._road.centre(road, None))
+            path += d * np.interp(s_path, road.s_m, self._road.normal(road))
+        elif state.change is None:
             path = np.interp(s_path, road.s_m, self._road.centre(road, state.lane))
         else:
             d_path = path_offset_m(s_path, road, state.lane, state.change)

@@ -46,6 +46,7 @@ CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps
 NEIGHBOUR_EXTRA_M = 30.0
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
 SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
+ALONGSIDE_M = 1e-6  # the followers' window ends this far ahead of the ego, not at 0 (exactly level)
 assert (VEHICLE, PEDESTRIAN, OBSTACLE) == (0, 1, 2), "project() indexes per-class tables by class id"
 
 # The rows of `TracksFrenet.features` (F, N), per track:
@@ -159,6 +160,7 @@ class Situation:
     lane: int
     route_lane: int
     speed_cap_mps: float
+    oncoming: bool = False  # the lane driven carries traffic against s (overtaking through it)
     curve_accel_mps2: float = float("inf")  # braking (< 0) the curves and lower limits ahead need; inf: none
     lead: ObjectAhead | None = None
     pedestrian: ObjectAhead | None = None
@@ -228,10 +230,15 @@ def row_tests(road: Road, lane: int, p: SituationParams) -> np.ndarray:
     along[LEFT_LEAD] = along[RIGHT_LEAD] = _linear((F_AHEAD, 1.0), (F_ONE, -reach))
     along_half[LEFT_LEAD] = along_half[RIGHT_LEAD] = _linear((F_ONE, reach))
     along_half[UNCLEARED] = _linear((F_ONE, 1.0))
-    # ... and behind within the rear range (followers): -(range + L / 2 + LON2 / 2) < AHEAD <= 0.
+    # ... and behind within the rear range (followers): -(range + L / 2 + LON2 / 2) < AHEAD <= 0
+    # (the window reaches ALONGSIDE_M past 0: a box level with the ego, AHEAD = 0, is a follower).
     rear = 0.5 * (p.rear_range_m + 0.5 * p.ego_length_m)
-    along[LEFT_FOLLOWER] = along[RIGHT_FOLLOWER] = _linear((F_AHEAD, 1.0), (F_LON2, 0.25), (F_ONE, rear))
-    along_half[LEFT_FOLLOWER] = along_half[RIGHT_FOLLOWER] = _linear((F_LON2, 0.25), (F_ONE, rear))
+    along[LEFT_FOLLOWER] = along[RIGHT_FOLLOWER] = _linear(
+        (F_AHEAD, 1.0), (F_LON2, 0.25), (F_ONE, rear - 0.5 * ALONGSIDE_M)
+    )
+    along_half[LEFT_FOLLOWER] = along_half[RIGHT_FOLLOWER] = _linear(
+        (F_LON2, 0.25), (F_ONE, rear + 0.5 * ALONGSIDE_M)
+    )
     # Bumper gaps: ahead, s - LON2 / 2 - (ego s + L / 2); behind, ego s - L / 2 - (s + LON2 / 2).
     gap[:LEFT_FOLLOWER] = _linear((F_AHEAD, 1.0), (F_LON2, -0.5), (F_ONE, -0.5 * p.ego_length_m))
     gap[LEFT_FOLLOWER:] = _linear((F_AHEAD, -1.0), (F_LON2, -0.5), (F_ONE, -0.5 * p.ego_length_m))
@@ -405,6 +412,7 @@ def extract_situation(
         lane=lane,
         route_lane=route.lane,
         speed_cap_mps=cap,
+        oncoming=lane >= road.own_lanes,
         curve_accel_mps2=curve_accel,
         lead=lead,
         pedestrian=pedestrian,

@@ -39,9 +39,9 @@ P = BehaviourParams(
     lane_change_min_gap_m=5.0,
     lane_change_min_duration_s=2.5,
     pass_ttc_s=1.5,
-    overtake_extra_m=15.0,
+    overtake_extra_m=20.0,
     overtake_margin_s=1.0,
-    overtake_view_m=110.0,
+    overtake_view_m=100.0,
     parked_offset_m=1.0,
     junction=JP,
 )
@@ -242,10 +242,10 @@ def test_pass_time():
 def test_overtakes_through_the_oncoming_lane_only_with_enough_clear_distance():
     state, why = next_behaviour(CRUISE, two_way(), P)
     assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1
-    # 23 m to drive from standstill: 5.5 s, + 1 s margin, at 4.2 m/s mean: with an oncoming car at
-    # 10 m/s it must be farther than 6.5 x 14.2 = 92 m.
-    t = pass_time_s(0.0, 10.0, 23.0, 1.5)
-    need = (t + 1.0) * (23.0 / t + 10.0)
+    # 28 m to drive from standstill (8 m + overtake_extra_m): 6.1 s, + 1 s margin, at 4.6 m/s
+    # mean: with an oncoming car at 10 m/s it must be farther than 7.1 x 14.6 = 104 m.
+    t = pass_time_s(0.0, 10.0, 28.0, 1.5)
+    need = (t + 1.0) * (28.0 / t + 10.0)
     for gap, ok in ((need - 5.0, False), (need + 5.0, True)):
         oncoming = LaneGaps(1, lead_gap_m=gap, lead_speed_mps=-10.0, oncoming=True)
         state, why = next_behaviour(CRUISE, two_way(left=oncoming), P)
