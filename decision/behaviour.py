@@ -258,7 +258,8 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
             room = 0.0 if sit.oncoming else math.inf  # out of an oncoming lane: the shortest comfortable
             length = lane_change_length_m(sit.ego_speed_mps, room, p)
             ok = ok and _clear_for(gaps, length + p.lane_change_min_length_m, p)
-            if ok and not junction_blocks_change(j, length):
+            # Out of an oncoming lane as soon as it can, short of inside a junction's box.
+            if ok and not junction_blocks_change(j, 0.0 if sit.oncoming else length):
                 return _start_change(state, sit, gaps, room, p), f"returning to lane {gaps.lane}"
 
     if lead is not None:

@@ -311,3 +311,14 @@ def test_a_lower_speed_limit_ahead_is_braked_for_before_it():
     cap, accel = speed_limits(road, route, 10.0, 15.0, -1.75, p)  # beyond the horizon: not yet
     assert cap == 15.0 and accel == math.inf
     assert speed_limits(road, route, 250.0, 8.0, -1.75, p) == (8.0, math.inf)
+
+
+def test_back_from_the_oncoming_lane_before_a_junction_but_not_inside_its_box():
+    in_lane_1 = BehaviourState(Behaviour.CRUISE, lane=1)
+    back = dict(ego_d_m=1.75, lane=1, oncoming=True, right=LaneGaps(0))
+    state, why = next_behaviour(in_lane_1, situation(**back, junction=junction(stop_gap_m=15.0)), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 0 and why == "returning to lane 0"
+    assert state.change.length_m == pytest.approx(25.0)  # the shortest comfortable: 10 m/s x 2.5 s
+    inside = junction(stop_gap_m=-5.0, entry_gap_m=-2.0, exit_gap_m=12.0)
+    state, _ = next_behaviour(in_lane_1, situation(**back, junction=inside), P)
+    assert state.lane == 1 and state.change is None

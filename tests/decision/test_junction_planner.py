@@ -242,3 +242,19 @@ def test_leaves_a_parking_spot_behind_a_passing_car(make_planner):
     assert np.abs(run.d[:merge] - (LANE0 - 2.6)).max() < 1e-6  # stayed put until then ...
     assert passing.at(run.t[merge])[0] - run.s[merge] > 4.5  # ... until the car had passed
     assert run.d[-1] == pytest.approx(LANE0, abs=0.05) and run.s[-1] > 100.0
+
+
+def test_decision_naive_composes_to_the_naive_planner():
+    from omegaconf import OmegaConf
+
+    from sim.app import config as C
+
+    cfg, _ = C.load("drive", ["decision=naive"])
+    default, _ = C.load("drive", [])
+    # naive.yaml is default.yaml with the one flag set
+    assert OmegaConf.to_container(cfg.decision) == OmegaConf.to_container(default.decision) | {"naive": True}
+    planner = instantiate(
+        cfg.decision, ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=8.0
+    )
+    assert planner.naive and planner.behaviour_params.junction is None
+    assert not planner.behaviour_params.lane_changes
