@@ -14,16 +14,32 @@ States (decision.plan.Behaviour):
 - EMERGENCY_BRAKE: time to collision below `emergency_ttc_s` or a needed deceleration above
   `emergency_decel_mps2`; left when TTC >= `emergency_exit_ttc_s` and the needed deceleration is
   comfortable again (hysteresis).
+- STOP_AT_LINE / YIELD: the junction ahead (decision/junction.py) holds the ego at its stop line:
+  a red light (or an unseen one), a yellow one it can stop for comfortably, a stop sign until it
+  has stopped there and the box is clear (STOP_AT_LINE); a vehicle to give way to, a pedestrian on
+  the crosswalk of a turn's exit (YIELD). Past the stop line the ego is committed. A crossing
+  vehicle that will not stop for its red light or its stop sign is braked for as a stationary lead
+  at the box entry (Situation.crossing), emergency braking included.
+- Overtaking on a two-way road: a blocking object is passed through the oncoming lane only when
+  that lane is seen clear for the whole manoeuvre (`overtake_clear`); never for mere speed, never
+  within reach of a junction or inside one.
+- A parked start (lane -1, the shoulder): STOP until lane 0 passes the MOBIL-style check, then
+  merge into it (CHANGE_LANE).
 A lane change in progress is kept in `BehaviourState.change` whatever the behaviour (an emergency
 brake during a lane change keeps the lateral path) and ends when the ego has driven its length.
+The junction the ego waits at (`waiting_at`) and the stop sign it has stopped at (`stopped_at`)
+are kept in the state too; the planner puts a virtual stationary leader at the stop line while
+`waiting_at` is set. `BehaviourParams.junction` None and `lane_changes` False make the naive
+planner (decision=naive): lane following behind what is in its corridor, nothing else.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from decision.idm import IDMParams, MOBILParams, idm_accel, mobil_safe
+from decision.junction import JunctionAhead, JunctionParams, made_full_stop, wait_reason
 from decision.plan import Behaviour
 from decision.situation import LaneChange, LaneGaps, ObjectAhead, Situation
 from perception.types import CLASSES
@@ -52,6 +68,14 @@ class BehaviourParams:
     lane_change_min_duration_s: float  # ... and never less than speed x this (lateral comfort)
     pass_ttc_s: float  # time to collision kept to the object a lane change goes around
     lane_change_min_gap_m: float  # bumper gap needed to the new leader and follower
+    overtake_extra_m: (
+        float  # an overtake drives the gap to the object and this much more in the oncoming lane
+    )
+    overtake_margin_s: float  # ... and needs that lane clear this much longer than it takes
+    overtake_view_m: float  # how far the oncoming lane is seen: traffic beyond it is assumed at the speed cap
+    parked_offset_m: float  # an ego starting this far right of lane 0's centre is parked: it merges first
+    junction: JunctionParams | None = None  # None: no junction rules (the naive planner)
+    lane_changes: bool = True  # False: never change lanes (the naive planner)
 
     def __post_init__(self):
         if not self.emergency_exit_ttc_s >= self.emergency_ttc_s:
@@ -63,11 +87,13 @@ class BehaviourState:
     """The behaviour, the lane being driven (the target while changing), a lane change in progress."""
 
     behaviour: Behaviour
-    lane: int
+    lane: int  # -1: the shoulder right of lane 0 (a parked start), until merged
     change: LaneChange | None = None
+    waiting_at: int = -1  # the junction whose stop line the ego waits at; -1: none
+    stopped_at: int = -1  # the last junction whose stop sign the ego has stopped at
 
     def with_behaviour(self, behaviour: Behaviour) -> BehaviourState:
-        return self if behaviour == self.behaviour else BehaviourState(behaviour, self.lane, self.change)
+        return self if behaviour == self.behaviour else replace(self, behaviour=behaviour)
 
 
 def describe(obj: ObjectAhead) -> str:
@@ -76,10 +102,11 @@ def describe(obj: ObjectAhead) -> str:
 
 def threat(sit: Situation) -> tuple[float, float, ObjectAhead | None]:
     """(time to collision [s], deceleration needed to avoid it [m/s^2], the object) for the most
-    urgent of the lead and the pedestrian (a pedestrian is treated as standing still)."""
+    urgent of the lead, the pedestrian and the crossing vehicle that will not stop (the last two
+    treated as standing still, the crossing vehicle at the box entry)."""
     ttc, need, worst = math.inf, 0.0, None
     v = sit.ego_speed_mps
-    for obj in (sit.lead, sit.pedestrian):
+    for obj in (sit.lead, sit.pedestrian, sit.crossing):
         if obj is None:
             continue
         closing = v - obj.speed_mps if obj is sit.lead else v
@@ -132,16 +159,70 @@ def _clear_for(gaps: LaneGaps, distance_m: float, p: BehaviourParams) -> bool:
     return not (abs(gaps.lead_speed_mps) < p.stationary_speed_mps and gaps.lead_gap_m < distance_m)
 
 
-def _start_change(sit: Situation, gaps: LaneGaps, gap_m: float, p: BehaviourParams) -> BehaviourState:
+def _start_change(
+    state: BehaviourState, sit: Situation, gaps: LaneGaps, gap_m: float, p: BehaviourParams
+) -> BehaviourState:
     length = lane_change_length_m(sit.ego_speed_mps, gap_m, p)
-    return BehaviourState(Behaviour.CHANGE_LANE, gaps.lane, LaneChange(sit.ego_s_m, sit.ego_d_m, length))
+    change = LaneChange(sit.ego_s_m, sit.ego_d_m, length)
+    return replace(state, behaviour=Behaviour.CHANGE_LANE, lane=gaps.lane, change=change, waiting_at=-1)
+
+
+def pass_time_s(speed_mps: float, cap_mps: float, distance_m: float, accel_mps2: float) -> float:
+    """Time [s] to drive `distance_m` from `speed_mps`, accelerating at `accel_mps2` up to `cap_mps`."""
+    v, cap = max(speed_mps, 0.0), max(cap_mps, speed_mps, 0.1)
+    t_up = (cap - v) / accel_mps2
+    d_up = 0.5 * (v + cap) * t_up
+    if distance_m <= d_up:
+        return (math.sqrt(v * v + 2.0 * accel_mps2 * distance_m) - v) / accel_mps2
+    return t_up + (distance_m - d_up) / cap
+
+
+def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: BehaviourParams) -> tuple[bool, str]:
+    """Is the oncoming lane `gaps` clear for passing `lead` through it? (ok, why not).
+
+    MOBIL's safety check does not apply: oncoming vehicles approach. The ego is in that lane while
+    it drives D = gap + `overtake_extra_m`, in t (accelerating to the speed cap); the lane must stay
+    clear t + margin: an oncoming vehicle seen at speed w must be farther than (t + margin)
+    (D / t + w). One not seen, just beyond the view (`overtake_view_m`) at the speed cap, must not
+    reach D within t: D + cap t <= view. A vehicle in that lane driving the ego's way (overtaking
+    too) is checked as for any lane change. (The return from the oncoming lane is the shortest
+    comfortable one, see next_behaviour.)
+    """
+    if gaps.lead_speed_mps >= p.stationary_speed_mps or gaps.follower_speed_mps >= p.stationary_speed_mps:
+        ok, why_not = lane_change_safe(gaps, sit, p)
+        if not ok:
+            return ok, why_not
+    distance = lead.gap_m + p.overtake_extra_m
+    t = pass_time_s(sit.ego_speed_mps, sit.speed_cap_mps, distance, p.idm.accel_max_mps2)
+    window, v_mean = t + p.overtake_margin_s, distance / t
+    seen_need = window * (v_mean + max(-gaps.lead_speed_mps, 0.0))
+    if gaps.lead_gap_m < seen_need:
+        return (
+            False,
+            f"oncoming traffic in lane {gaps.lane} at {gaps.lead_gap_m:.1f} m (needs {seen_need:.0f} m)",
+        )
+    unseen_need = distance + t * sit.speed_cap_mps
+    if unseen_need > p.overtake_view_m:
+        return False, f"lane {gaps.lane} not seen clear far enough ({unseen_need:.0f} m needed)"
+    return True, ""
+
+
+def junction_blocks_change(j: JunctionAhead | None, distance_m: float) -> bool:
+    """No lane change reaching within `distance_m` of a junction's stop line, nor inside its box
+    (the junction facts last until the ego's rear has left the box)."""
+    return j is not None and j.stop_gap_m < distance_m
 
 
 def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) -> tuple[BehaviourState, str]:
     """One transition of the state machine: (new state, reason for it)."""
-    change = state.change
-    if change is not None and sit.ego_s_m >= change.start_s_m + change.length_m:
-        state = BehaviourState(state.behaviour, state.lane)  # the lane change is complete
+    if state.change is not None and sit.ego_s_m >= state.change.start_s_m + state.change.length_m:
+        state = replace(state, change=None)  # the lane change is complete
+    j = sit.junction if p.junction is not None else None
+    wait, giving_way = "", False
+    if j is not None:
+        state, wait, giving_way = _junction_wait(state, j, sit.ego_speed_mps, p)
+    elif state.waiting_at >= 0:
+        state = replace(state, waiting_at=-1)
 
     ttc, need, worst = threat(sit)
     if ttc < p.emergency_ttc_s or need > p.emergency_decel_mps2:
@@ -156,34 +237,30 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
         return state.with_behaviour(Behaviour.CHANGE_LANE), f"changing to lane {state.lane}"
 
     lead, ped = sit.lead, sit.pedestrian
-    if ped is not None and (lead is None or ped.gap_m <= lead.gap_m):
+    line_gap = j.stop_gap_m if wait else math.inf
+    if ped is not None and (lead is None or ped.gap_m <= lead.gap_m) and ped.gap_m < line_gap:
         return state.with_behaviour(Behaviour.STOP), f"stopping for {describe(ped)} at {ped.gap_m:.1f} m"
+    if sit.crossing is not None:
+        why = f"braking for {describe(sit.crossing)} crossing ahead at {sit.crossing.gap_m:.1f} m"
+        return state.with_behaviour(Behaviour.STOP), why
+    if state.lane < 0:
+        return _merge(state, sit, p)
+    if wait and (lead is None or lead.gap_m > line_gap):
+        return state.with_behaviour(Behaviour.YIELD if giving_way else Behaviour.STOP_AT_LINE), wait
 
     if is_blocking(lead, p):
-        # Go around: the route's side first when off the route's lane, else the left (overtaking) side.
-        sides = (sit.right, sit.left) if sit.route_lane < state.lane else (sit.left, sit.right)
-        why_not = "no other lane"
-        for gaps in sides:
-            if gaps is None:
-                continue
-            ok, why_not = lane_change_safe(gaps, sit, p)
-            if ok and not _clear_for(gaps, lead.gap_m + p.lane_change_min_length_m, p):
-                ok, why_not = False, f"lane {gaps.lane} is blocked too"
-            if ok and not lane_change_fits(sit.ego_speed_mps, lead.gap_m, p):
-                ok, why_not = False, "too close to go round at this speed"
-            if ok:
-                why = f"changing to lane {gaps.lane} around {describe(lead)} at {lead.gap_m:.1f} m"
-                return _start_change(sit, gaps, lead.gap_m, p), why
-        why = f"stopping for {describe(lead)} at {lead.gap_m:.1f} m: {why_not}"
-        return state.with_behaviour(Behaviour.STOP), why
+        return _go_around(state, sit, lead, p)
 
-    if state.lane != sit.route_lane:
+    if state.lane != sit.route_lane and p.lane_changes:
         gaps = sit.right if sit.route_lane < state.lane else sit.left
         if gaps is not None:
             ok, _ = lane_change_safe(gaps, sit, p)
-            length = lane_change_length_m(sit.ego_speed_mps, float("inf"), p)
-            if ok and _clear_for(gaps, length + p.lane_change_min_length_m, p):
-                return _start_change(sit, gaps, float("inf"), p), f"returning to lane {gaps.lane}"
+            room = 0.0 if sit.oncoming else math.inf  # out of an oncoming lane: the shortest comfortable
+            length = lane_change_length_m(sit.ego_speed_mps, room, p)
+            ok = ok and _clear_for(gaps, length + p.lane_change_min_length_m, p)
+            # Out of an oncoming lane as soon as it can, short of inside a junction's box.
+            if ok and not junction_blocks_change(j, 0.0 if sit.oncoming else length):
+                return _start_change(state, sit, gaps, room, p), f"returning to lane {gaps.lane}"
 
     if lead is not None:
         in_range = p.follow_range_m * (FOLLOW_HYSTERESIS if state.behaviour == Behaviour.FOLLOW else 1.0)
@@ -191,3 +268,61 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
             why = f"following {describe(lead)} at {lead.gap_m:.1f} m"
             return state.with_behaviour(Behaviour.FOLLOW), why
     return state.with_behaviour(Behaviour.CRUISE), f"cruising at {sit.speed_cap_mps:.1f} m/s"
+
+
+def _junction_wait(
+    state: BehaviourState, j: JunctionAhead, speed_mps: float, p: BehaviourParams
+) -> tuple[BehaviourState, str, bool]:
+    """The state with the stop sign's full stop and the junction waited at brought up to date,
+    why it waits ("": it goes) and whether that is giving way (decision/junction.py)."""
+    if j.control == "stop" and state.stopped_at != j.junction_id and made_full_stop(j, speed_mps, p.junction):
+        state = replace(state, stopped_at=j.junction_id)
+    stopped_here = state.stopped_at == j.junction_id
+    wait, giving_way = wait_reason(j, speed_mps, stopped_here, p.idm.decel_comfort_mps2, p.junction)
+    waiting_at = j.junction_id if wait else -1
+    if waiting_at != state.waiting_at:
+        state = replace(state, waiting_at=waiting_at)
+    return state, wait, giving_way
+
+
+def _go_around(
+    state: BehaviourState, sit: Situation, lead: ObjectAhead, p: BehaviourParams
+) -> tuple[BehaviourState, str]:
+    """A stationary object blocks the lane: change lane around it (the route's side first when off
+    the route's lane, else the left, overtaking, side), or STOP before it."""
+    sides = (sit.right, sit.left) if sit.route_lane < state.lane else (sit.left, sit.right)
+    why_not = "no other lane"
+    if not p.lane_changes:
+        sides, why_not = (), "no lane changes"
+    elif junction_blocks_change(
+        sit.junction if p.junction is not None else None, lead.gap_m + p.lane_change_min_length_m
+    ):
+        sides, why_not = (), "at a junction"
+    for gaps in sides:
+        if gaps is None:
+            continue
+        ok, why_not = overtake_clear(gaps, lead, sit, p) if gaps.oncoming else lane_change_safe(gaps, sit, p)
+        if ok and not _clear_for(gaps, lead.gap_m + p.lane_change_min_length_m, p):
+            ok, why_not = False, f"lane {gaps.lane} is blocked too"
+        if ok and not lane_change_fits(sit.ego_speed_mps, lead.gap_m, p):
+            ok, why_not = False, "too close to go round at this speed"
+        if ok:
+            why = f"changing to lane {gaps.lane} around {describe(lead)} at {lead.gap_m:.1f} m"
+            return _start_change(state, sit, gaps, lead.gap_m, p), why
+    why = f"stopping for {describe(lead)} at {lead.gap_m:.1f} m: {why_not}"
+    return state.with_behaviour(Behaviour.STOP), why
+
+
+def _merge(state: BehaviourState, sit: Situation, p: BehaviourParams) -> tuple[BehaviourState, str]:
+    """On the shoulder (a parked start): merge into lane 0 when the MOBIL-style check passes and
+    it is not blocked just ahead, else wait (STOP)."""
+    gaps = sit.left
+    ok, why_not = lane_change_safe(gaps, sit, p) if gaps is not None else (False, "no lane")
+    room = sit.lead.gap_m if is_blocking(sit.lead, p) else math.inf
+    if ok and not _clear_for(
+        gaps, lane_change_length_m(sit.ego_speed_mps, room, p) + p.lane_change_min_length_m, p
+    ):
+        ok, why_not = False, f"lane {gaps.lane} is blocked"
+    if ok:
+        return _start_change(state, sit, gaps, room, p), f"merging into lane {gaps.lane}"
+    return state.with_behaviour(Behaviour.STOP), f"waiting to merge into lane 0: {why_not}"

@@ -14,6 +14,8 @@ class Behaviour(str, Enum):
     STOP = "stop"  # for a pedestrian or an obstacle in the lane
     CHANGE_LANE = "change_lane"  # also used to go around a blocking obstacle
     EMERGENCY_BRAKE = "emergency_brake"
+    STOP_AT_LINE = "stop_at_line"  # a red or yellow light, or a stop sign: wait at the stop line
+    YIELD = "yield"  # give way at the stop line (a gap in the traffic, a crosswalk, a clear box)
 
 
 @dataclass(frozen=True, slots=True)

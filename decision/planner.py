@@ -34,17 +34,21 @@ import numpy as np
 
 from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour
 from decision.idm import MIN_GAP_M, IDMParams, MOBILParams, idm_accel
+from decision.junction import JunctionAhead, JunctionParams, junction_facts, next_crossing
 from decision.plan import Behaviour, Plan
 from decision.route import Road, Route
 from decision.situation import (
+    NEIGHBOUR_EXTRA_M,
+    ObjectAhead,
     Situation,
     SituationParams,
     extract_situation,
+    lane_offset_m,
     path_offset_m,
     project,
     row_tests,
 )
-from perception.types import WorldModel
+from perception.types import VEHICLE, WorldModel
 
 PATH_MIN_LENGTH_M = 30.0  # the path reaches at least this far ...
 PATH_HORIZON_S = 3.0  # ... and this many seconds at the current speed
@@ -81,6 +85,9 @@ class Planner:
     situation: the fields of `SituationParams` but the ego's size (what is looked at, how far).
     behaviour: the fields of `BehaviourParams` but idm and mobil (the state machine's thresholds).
     longitudinal: LongitudinalParams, or a mapping of them.
+    junction: JunctionParams, or a mapping of them (decision/junction.py); None: no junction rules.
+    naive: the naive planner (decision=naive): lane following with IDM behind what is in its
+    corridor; no lights, signs, yielding or lane changes.
     ego_length_m, ego_width_m, max_decel_mps2 (positive): the vehicle's (from sim.vehicle).
     The values live in conf/decision/default.yaml, which documents each one.
     """
@@ -95,6 +102,8 @@ class Planner:
         ego_length_m: float,
         ego_width_m: float,
         max_decel_mps2: float,
+        junction: JunctionParams | Mapping[str, float] | None = None,
+        naive: bool = False,
     ):
         if not (ego_length_m > 0 and ego_width_m > 0 and max_decel_mps2 > 0):
             raise ValueError("ego_length_m, ego_width_m and max_decel_mps2 must be > 0")
@@ -103,7 +112,16 @@ class Planner:
         self.situation_params = SituationParams(
             **situation, ego_length_m=ego_length_m, ego_width_m=ego_width_m
         )
-        self.behaviour_params = BehaviourParams(idm=self.idm, mobil=self.mobil, **behaviour)
+        if isinstance(junction, Mapping):
+            junction = JunctionParams(**junction)
+        self.naive = bool(naive)
+        self.behaviour_params = BehaviourParams(
+            idm=self.idm,
+            mobil=self.mobil,
+            **behaviour,
+            junction=None if self.naive else junction,
+            lane_changes=not self.naive,
+        )
         self.longitudinal = (
             LongitudinalParams(**longitudinal) if isinstance(longitudinal, Mapping) else longitudinal
         )
@@ -127,27 +145,67 @@ class Planner:
         self._ego_s_m = s
         v = max(float(world.ego.speed_mps), 0.0)
         if self.state is None:
-            self.state = BehaviourState(Behaviour.CRUISE, int(road.lane_at(d)))
+            self.state = BehaviourState(Behaviour.CRUISE, self._start_lane(road, d))
 
         old = self.state
         p = self.situation_params
+        junction = self._junction(world, route, s, v)
         tests = self._road.row_tests(road, old.lane, p)
-        sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests)
+        sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests, *junction)
         state, reason = next_behaviour(old, sit, self.behaviour_params)
         if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
             tests = self._road.row_tests(road, state.lane, p)
-            sit = extract_situation(tracks, route, s, d, v, state.lane, state.change, p, tests)
+            sit = extract_situation(tracks, route, s, d, v, state.lane, state.change, p, tests, *junction)
         self.state, self.situation = state, sit
 
-        accel = self._target_accel(sit, state.behaviour == Behaviour.EMERGENCY_BRAKE, world.t_s)
-        path, speeds = self._path(road, s, v, accel, sit.speed_cap_mps, state)
+        accel = self._target_accel(sit, state, world.t_s)
+        path, speeds = self._path(road, s, d, v, accel, sit.speed_cap_mps, state)
         return Plan(path, speeds, accel, state.behaviour, reason, target_lane=state.lane)
 
+    def _start_lane(self, road: Road, d_m: float) -> int:
+        """The lane at the start: the one at d, or -1 (the shoulder: merge first) for an ego parked
+        right of lane 0 (not for the naive planner: it just drives lane 0)."""
+        parked = d_m < lane_offset_m(road, 0) - self.behaviour_params.parked_offset_m
+        return -1 if parked and self.behaviour_params.lane_changes else int(road.lane_at(d_m))
+
+    def _junction(
+        self, world: WorldModel, route: Route, s_m: float, v_mps: float
+    ) -> tuple[JunctionAhead | None, ObjectAhead | None]:
+        """The facts of the next junction within reach (look-ahead + NEIGHBOUR_EXTRA_M) and the
+        crossing vehicle to brake for (at the box entry), or None."""
+        jp = self.behaviour_params.junction
+        if jp is None or not route.junctions:
+            return None, None
+        half_length = 0.5 * self.situation_params.ego_length_m
+        crossing = next_crossing(route, s_m - half_length)
+        reach = self.situation_params.look_ahead_m + NEIGHBOUR_EXTRA_M
+        if crossing is None or crossing.stop_s_m - (s_m + half_length) > reach:
+            return None, None
+        j, conflict = junction_facts(
+            crossing, world, s_m + half_length, v_mps, 2.0 * half_length, self.idm.decel_comfort_mps2, jp
+        )
+        if conflict is None:
+            return j, None
+        return j, ObjectAhead(conflict[0], VEHICLE, max(j.entry_gap_m, 0.0), 0.0)
+
     # ------------------------------------------------------------------ longitudinal
-    def effective_leaders(self, sit: Situation) -> list[tuple[float, float]]:
+    def effective_leaders(
+        self, sit: Situation, state: BehaviourState | None = None
+    ) -> list[tuple[float, float]]:
         """(gap [m], speed [m/s]) of what IDM brakes for: the end of the road, the lead (kept
-        farther back when it stands still), a stop point before the pedestrian."""
+        farther back when it stands still), a stop point before the pedestrian, the box entry
+        before a crossing vehicle that will not stop; with the behaviour `state`: the stop line
+        while waiting at a junction, the spot itself while parked waiting to merge (a leader at the
+        IDM min gap holds a standing ego with no acceleration)."""
         leaders = [(sit.road_end_gap_m, 0.0)]
+        if sit.crossing is not None:
+            leaders.append((sit.crossing.gap_m, 0.0))
+        if state is not None:
+            if state.waiting_at >= 0 and sit.junction is not None:
+                jp = self.behaviour_params.junction
+                leaders.append((sit.junction.stop_gap_m + self.idm.min_gap_m - jp.stop_line_margin_m, 0.0))
+            if state.lane < 0 and state.change is None:
+                leaders.append((self.idm.min_gap_m, 0.0))
         lead = sit.lead
         if lead is not None:
             stationary = abs(lead.speed_mps) < self.behaviour_params.stationary_speed_mps
@@ -161,13 +219,13 @@ class Planner:
             leaders.append((sit.pedestrian.gap_m - self.longitudinal.pedestrian_stop_margin_m, 0.0))
         return leaders
 
-    def _target_accel(self, sit: Situation, emergency: bool, t_s: float) -> float:
+    def _target_accel(self, sit: Situation, state: BehaviourState, t_s: float) -> float:
         """IDM (ACC-softened) behind the most constraining leader, no more than the curves allow,
         clipped to the vehicle's braking and jerk-limited."""
-        if emergency:
+        if state.behaviour == Behaviour.EMERGENCY_BRAKE:
             accel = -self.max_decel_mps2
         else:
-            accel = min(self._follow_accel(sit), sit.curve_accel_mps2, self.idm.accel_max_mps2)
+            accel = min(self._follow_accel(sit, state), sit.curve_accel_mps2, self.idm.accel_max_mps2)
             accel = max(accel, -self.max_decel_mps2)
             dt = t_s - self._last_t_s if self._last_t_s is not None else -1.0
             if self._last_accel is not None and 0.0 < dt <= MAX_JERK_DT_S:
@@ -176,7 +234,7 @@ class Planner:
         self._last_accel, self._last_t_s = accel, t_s
         return accel
 
-    def _follow_accel(self, sit: Situation) -> float:
+    def _follow_accel(self, sit: Situation, state: BehaviourState | None = None) -> float:
         """The lowest ACC-softened IDM acceleration behind the effective leaders, with the speed cap
         as desired speed; while passing an object not yet cleared sideways, at most the speed that
         keeps a time to collision of `pass_ttc_s` to it."""
@@ -189,19 +247,20 @@ class Planner:
         return min(
             [
                 acc_blend(idm_accel(v, cap, gap, v_lead, self.idm), v, gap, v_lead, b, coolness)
-                for gap, v_lead in self.effective_leaders(sit)
+                for gap, v_lead in self.effective_leaders(sit, state)
             ]
         )
 
     # ------------------------------------------------------------------ path
     def _path(
-        self, road: Road, s: float, v: float, accel: float, cap: float, state: BehaviourState
+        self, road: Road, s: float, d: float, v: float, accel: float, cap: float, state: BehaviourState
     ) -> tuple[np.ndarray, np.ndarray]:
         """(N, 2) world path from the ego along the planned lateral offset, and (N,) speeds.
 
         The path linearly interpolates the offset curve between the road's samples: the lane
         centre's samples (cached per lane) when keeping a lane, the reference line shifted along
-        the interpolated normal during a lane change.
+        the interpolated normal during a lane change (or at the ego's offset d, parked on the
+        shoulder waiting to merge).
         """
         n = int(max(PATH_MIN_LENGTH_M, PATH_HORIZON_S * v) / PATH_SPACING_M) + 1
         n = max(min(n, int((road.length_m - s) / PATH_SPACING_M) + 1), 2)  # stop at the road's end
@@ -209,7 +268,10 @@ class Planner:
             self._ahead_m = np.arange(2 * n) * PATH_SPACING_M
         ahead = self._ahead_m[:n]
         s_path = s + ahead
-        if state.change is None:
+        if state.change is None and state.lane < 0:  # parked, waiting to merge: stay where it is
+            path = np.interp(s_path, road.s_m, self._road.centre(road, None))
+            path += d * np.interp(s_path, road.s_m, self._road.normal(road))
+        elif state.change is None:
             path = np.interp(s_path, road.s_m, self._road.centre(road, state.lane))
         else:
             d_path = path_offset_m(s_path, road, state.lane, state.change)
@@ -245,7 +307,7 @@ class RoadCache:
         """(M,) points of the lane's centre line (lane None: the reference line) at the samples."""
         self._use(road)
         if lane not in self._centres:
-            d = 0.0 if lane is None else road.lanes[lane].offset_m
+            d = 0.0 if lane is None else lane_offset_m(road, lane)
             self._centres[lane] = road.xy_m[:, 0] + 1j * road.xy_m[:, 1] + d * self._normal
         return self._centres[lane]
 

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from decision.geometry import quintic_blend
+from decision.junction import JunctionAhead
 from decision.route import Road, Route
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, WorldModel
 
@@ -45,6 +46,7 @@ CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps
 NEIGHBOUR_EXTRA_M = 30.0
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
 SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
+ALONGSIDE_M = 1e-6  # the followers' window ends this far ahead of the ego, not at 0 (exactly level)
 assert (VEHICLE, PEDESTRIAN, OBSTACLE) == (0, 1, 2), "project() indexes per-class tables by class id"
 
 # The rows of `TracksFrenet.features` (F, N), per track:
@@ -144,6 +146,7 @@ class LaneGaps:
     lead_speed_mps: float = 0.0
     follower_gap_m: float = float("inf")
     follower_speed_mps: float = 0.0
+    oncoming: bool = False  # the lane carries traffic against s (a two-way road)
 
 
 @dataclass(slots=True)
@@ -157,7 +160,8 @@ class Situation:
     lane: int
     route_lane: int
     speed_cap_mps: float
-    curve_accel_mps2: float = float("inf")  # braking (< 0) the curves ahead need; inf: none
+    oncoming: bool = False  # the lane driven carries traffic against s (overtaking through it)
+    curve_accel_mps2: float = float("inf")  # braking (< 0) the curves and lower limits ahead need; inf: none
     lead: ObjectAhead | None = None
     pedestrian: ObjectAhead | None = None
     # During a lane change: the nearest object ahead that the ego's box, where it is now, has not
@@ -166,6 +170,10 @@ class Situation:
     left: LaneGaps | None = None
     right: LaneGaps | None = None
     road_end_gap_m: float = float("inf")
+    junction: JunctionAhead | None = None  # the next junction on the route (decision/junction.py)
+    # A crossing vehicle that will not stop for its red light or sign and is predicted in the
+    # junction box with the ego: braked for as a stationary object at the box entry (gap_m).
+    crossing: ObjectAhead | None = None
 
 
 class TracksFrenet(NamedTuple):
@@ -196,7 +204,7 @@ def row_tests(road: Road, lane: int, p: SituationParams) -> np.ndarray:
     centre, half, gap = a[CENTRES], a[HALF_WIDTHS], a[GAPS]
     lateral, along = centre[:N_ROWS], centre[N_ROWS:]
     lateral_half, along_half = half[:N_ROWS], half[N_ROWS:]
-    d_lane, width = road.lanes[lane].offset_m, road.lane_width_m
+    d_lane, width = lane_offset_m(road, lane), road.lane_width_m
     # Across: the corridor (lead, pedestrian), the lanes to the left / right (leaders, followers).
     for row in (LEAD, PED):
         lateral[row] = _linear((F_D, 1.0), (F_DRIFT, 0.5), (F_ONE, -d_lane))
@@ -222,14 +230,25 @@ def row_tests(road: Road, lane: int, p: SituationParams) -> np.ndarray:
     along[LEFT_LEAD] = along[RIGHT_LEAD] = _linear((F_AHEAD, 1.0), (F_ONE, -reach))
     along_half[LEFT_LEAD] = along_half[RIGHT_LEAD] = _linear((F_ONE, reach))
     along_half[UNCLEARED] = _linear((F_ONE, 1.0))
-    # ... and behind within the rear range (followers): -(range + L / 2 + LON2 / 2) < AHEAD <= 0.
+    # ... and behind within the rear range (followers): -(range + L / 2 + LON2 / 2) < AHEAD <= 0
+    # (the window reaches ALONGSIDE_M past 0: a box level with the ego, AHEAD = 0, is a follower).
     rear = 0.5 * (p.rear_range_m + 0.5 * p.ego_length_m)
-    along[LEFT_FOLLOWER] = along[RIGHT_FOLLOWER] = _linear((F_AHEAD, 1.0), (F_LON2, 0.25), (F_ONE, rear))
-    along_half[LEFT_FOLLOWER] = along_half[RIGHT_FOLLOWER] = _linear((F_LON2, 0.25), (F_ONE, rear))
+    along[LEFT_FOLLOWER] = along[RIGHT_FOLLOWER] = _linear(
+        (F_AHEAD, 1.0), (F_LON2, 0.25), (F_ONE, rear - 0.5 * ALONGSIDE_M)
+    )
+    along_half[LEFT_FOLLOWER] = along_half[RIGHT_FOLLOWER] = _linear(
+        (F_LON2, 0.25), (F_ONE, rear + 0.5 * ALONGSIDE_M)
+    )
     # Bumper gaps: ahead, s - LON2 / 2 - (ego s + L / 2); behind, ego s - L / 2 - (s + LON2 / 2).
     gap[:LEFT_FOLLOWER] = _linear((F_AHEAD, 1.0), (F_LON2, -0.5), (F_ONE, -0.5 * p.ego_length_m))
     gap[LEFT_FOLLOWER:] = _linear((F_AHEAD, -1.0), (F_LON2, -0.5), (F_ONE, -0.5 * p.ego_length_m))
     return a
+
+
+def lane_offset_m(road: Road, lane: int) -> float:
+    """Offset [m] of lane `lane`'s centre, also for lane -1: the shoulder right of lane 0, where a
+    parked ego starts (decision/planner.py)."""
+    return (lane + 0.5) * road.lane_width_m - road.half_width_m
 
 
 def _linear(*terms: tuple[int | slice, float]) -> np.ndarray:
@@ -250,7 +269,7 @@ def lane_change_offset_m(s_m, change: LaneChange, end_d_m: float):
 def path_offset_m(s_m, road: Road, lane: int, change: LaneChange | None):
     """Planned lateral offset d_path(s) [m]: the lane centre (a float, whatever s is), or the lane
     change towards it (shaped like s)."""
-    d_lane = road.lanes[lane].offset_m
+    d_lane = lane_offset_m(road, lane)
     return d_lane if change is None else lane_change_offset_m(s_m, change, d_lane)
 
 
@@ -314,15 +333,20 @@ def speed_limits(
 ) -> tuple[float, float]:
     """(speed cap [m/s], curve acceleration [m/s^2]: < 0, or inf when no curve ahead needs braking).
 
-    cap = min(cruise speed, speed limit, curve speed sqrt(a_lat / kappa) of the lane within
-    CURVE_HERE_M of the ego): IDM's desired speed. The curve acceleration is the constant braking
-    that brings the ego down to the speed of every arc ahead before it gets there, looking far
+    cap = min(cruise speed, speed limit at the ego, curve speed sqrt(a_lat / kappa) of the lane
+    within CURVE_HERE_M of the ego): IDM's desired speed. The curve acceleration is the constant
+    braking that brings the ego down to the speed of every arc and every lower speed limit ahead
+    (road.speed_limits) before it gets there, looking far
     enough ahead to do it at `curve_decel_mps2` (a desired speed that dropped only when the curve
     came into view would make IDM brake late and hard). A loop over the road's few arcs.
     """
-    cap = float(min(route.cruise_speed_mps, road.speed_limit_mps))
+    cap = float(min(route.cruise_speed_mps, road.speed_limit_at(ego_s_m)))
     horizon_end = ego_s_m + p.look_ahead_m + ego_speed_mps**2 / (2.0 * p.curve_decel_mps2)
     need = math.inf
+    for start, limit in road.speed_limits:  # a lower limit ahead: slow down to it before it starts
+        ahead = start - ego_s_m
+        if 0.0 < ahead and start < horizon_end and limit < cap:
+            need = min(need, (limit * limit - ego_speed_mps**2) / (2.0 * max(ahead, CURVE_HERE_M)))
     for start, end, curvature in road.arcs:
         if end > ego_s_m and start < horizon_end:
             # The lane's own curvature: a lane on the inside of a bend (kappa d > 0) turns tighter.
@@ -345,13 +369,17 @@ def extract_situation(
     change: LaneChange | None,
     p: SituationParams,
     tests: np.ndarray | None = None,
+    junction: JunctionAhead | None = None,
+    crossing: ObjectAhead | None = None,
 ) -> Situation:
-    """The facts of this tick for the ego driving `lane` (with `change` in progress, if any).
-    tests: `row_tests(route.road, lane, p)`, if the caller keeps it."""
+    """The facts of this tick for the ego driving `lane` (with `change` in progress, if any; lane
+    -1: the shoulder). tests: `row_tests(route.road, lane, p)`, if the caller keeps it. junction,
+    crossing: the junction facts (decision/junction.py), passed through."""
     road = route.road
     lead = pedestrian = uncleared = None
-    left = LaneGaps(lane + 1) if lane + 1 < road.lane_count else None
-    right = LaneGaps(lane - 1) if lane >= 1 else None
+    left_oncoming, right_oncoming = lane + 1 >= road.own_lanes, lane - 1 >= road.own_lanes
+    left = LaneGaps(lane + 1, oncoming=left_oncoming) if lane + 1 < road.lane_count else None
+    right = LaneGaps(lane - 1, oncoming=right_oncoming) if lane >= 1 else None
     if t is not None:
         if tests is None:
             tests = row_tests(road, lane, p)
@@ -360,13 +388,23 @@ def extract_situation(
         lead, pedestrian, uncleared = objects
         if left is not None:
             left = LaneGaps(
-                lane + 1, gaps[LEFT_LEAD], speed[LEFT_LEAD], gaps[LEFT_FOLLOWER], speed[LEFT_FOLLOWER]
+                lane + 1,
+                gaps[LEFT_LEAD],
+                speed[LEFT_LEAD],
+                gaps[LEFT_FOLLOWER],
+                speed[LEFT_FOLLOWER],
+                left_oncoming,
             )
         if right is not None:
             right = LaneGaps(
-                lane - 1, gaps[RIGHT_LEAD], speed[RIGHT_LEAD], gaps[RIGHT_FOLLOWER], speed[RIGHT_FOLLOWER]
+                lane - 1,
+                gaps[RIGHT_LEAD],
+                speed[RIGHT_LEAD],
+                gaps[RIGHT_FOLLOWER],
+                speed[RIGHT_FOLLOWER],
+                right_oncoming,
             )
-    cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, road.lanes[lane].offset_m, p)
+    cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, lane_offset_m(road, lane), p)
     return Situation(
         ego_s_m=ego_s_m,
         ego_d_m=ego_d_m,
@@ -374,6 +412,7 @@ def extract_situation(
         lane=lane,
         route_lane=route.lane,
         speed_cap_mps=cap,
+        oncoming=lane >= road.own_lanes,
         curve_accel_mps2=curve_accel,
         lead=lead,
         pedestrian=pedestrian,
@@ -381,6 +420,8 @@ def extract_situation(
         left=left,
         right=right,
         road_end_gap_m=road.length_m - (ego_s_m + 0.5 * p.ego_length_m),
+        junction=junction,
+        crossing=crossing,
     )
 
 
@@ -401,7 +442,7 @@ def _nearest_per_row(
         # The corridor follows the lane change: where the ego will be sideways when its front
         # reaches the object's rear.
         d_path = path_offset_m(ego_s_m + np.maximum(gaps[LEAD], 0.0), road, lane, change)
-        z[LEAD : PED + 1] -= d_path - road.lanes[lane].offset_m
+        z[LEAD : PED + 1] -= d_path - lane_offset_m(road, lane)
     passes = np.abs(z[CENTRES]) < z[HALF_WIDTHS]
     rows = passes[:N_ROWS] & passes[N_ROWS:]
     if change is not None:  # ahead, alongside the ego's box where it is now, not in the corridor

@@ -31,6 +31,10 @@ P = BehaviourParams(
     lane_change_min_gap_m=5.0,
     lane_change_min_duration_s=2.5,
     pass_ttc_s=1.5,
+    overtake_extra_m=20.0,
+    overtake_margin_s=1.0,
+    overtake_view_m=100.0,
+    parked_offset_m=1.0,
 )
 CRUISE = BehaviourState(Behaviour.CRUISE, lane=0)
 FREE_LEFT = LaneGaps(lane=1)

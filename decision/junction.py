@@ -1,0 +1,219 @@
+"""The next junction on the route: the facts the behaviour state machine decides on, and the rule
+that says whether the ego must wait at its stop line. Pure functions, vectorised over the tracks.
+
+Geometry, in the junction's box frame: x along the ego's approach heading, y to its left, origin at
+the box centre; the box is |x|, |y| <= h (h: its half size). The ego's own arm is x < -h, |y| < h:
+the vehicles there queue with the ego (the lead logic deals with them). A vehicle's time to reach
+the box is its distance to the box (grown by VEHICLE_HALF_WIDTH_M) along its velocity / its speed,
+from the slab test of a ray against a box, at constant velocity; (time in, time out) of the box.
+
+Who the ego gives way to (`JunctionAhead.give_way_to`), among the moving vehicles not in its arm
+that reach the box within `critical_gap_s` (gap acceptance):
+- turning left: the oncoming ones (heading mostly against the ego's approach);
+- at a stop sign or a yield sign: also the crossing ones (heading mostly across it);
+- at a light or on a priority road the crossing traffic has to stop (a two-phase light gives the
+  cross street red while the ego has green or yellow): a crossing vehicle that can still stop
+  comfortably before its stop line will; one that cannot (it runs its red light, or takes the
+  priority) and is in the box while the ego is, give or take `conflict_margin_s`, is a conflict:
+  the ego brakes for it as for a stationary lead at the box entry (`crossing_conflict`).
+A stop sign also needs the box clear of moving vehicles, and a turn a clear exit crosswalk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from decision.route import JunctionCrossing
+from perception.types import PEDESTRIAN, VEHICLE, WorldModel
+
+VEHICLE_HALF_WIDTH_M = 1.0  # a vehicle reaches the box when its centre is this near it
+MIN_EGO_SPEED_MPS = 1.0  # the ego's times to the box are taken at no less than this speed
+MIN_STOP_DISTANCE_M = 0.1  # distances are clamped here when dividing by them
+
+
+@dataclass(frozen=True, slots=True)
+class JunctionParams:
+    """How the ego deals with junctions (conf/decision/default.yaml, section `junction`)."""
+
+    critical_gap_s: float  # give way to vehicles that reach the box sooner than this
+    stop_line_margin_m: float  # the ego's front stops this far before the stop line
+    full_stop_speed_mps: float  # at a stop sign the ego stops: slower than this ...
+    stop_zone_m: float  # ... with its front within this distance of the stop line
+    crosswalk_width_m: float  # pedestrians this far beyond the box on the exit arm hold a turn
+    conflict_margin_s: (
+        float  # a vehicle that will not stop conflicts within this of the ego's time in the box
+    )
+    red_stop_decel_mps2: float  # at red the ego stops at the line unless that needs more (too late)
+    moving_speed_mps: float  # slower vehicles do not come (their time to the box is inf)
+
+    def __post_init__(self):
+        if not (self.critical_gap_s > 0 and self.full_stop_speed_mps > 0 and self.red_stop_decel_mps2 > 0):
+            raise ValueError("critical_gap_s, full_stop_speed_mps and red_stop_decel_mps2 must be > 0")
+
+
+# Built every tick: a plain dataclass (as Situation), treat as read-only.
+@dataclass(slots=True)
+class JunctionAhead:
+    """The next junction the ego has not left yet. Gaps from the ego's front [m], < 0: past it."""
+
+    junction_id: int
+    control: str  # "signal", "stop", "yield" or "priority"
+    turn: str  # "left", "straight" or "right"
+    signal: str | None  # the ego's light as perceived (None: no light, or not seen)
+    stop_gap_m: float  # to the stop line
+    entry_gap_m: float  # to where the route enters the box
+    exit_gap_m: float  # to where it leaves it
+    box_occupied_by: int = -1  # a moving vehicle in the box (track id); -1: none
+    give_way_to: int = -1  # the vehicle to give way to (track id, see the module doc); -1: none
+    give_way_in_s: float = math.inf  # its time to reach the box
+    pedestrian_on_exit: int = -1  # a pedestrian on the crosswalk of the exit arm (track id); -1: none
+
+
+def next_crossing(route, ego_rear_s_m: float) -> JunctionCrossing | None:
+    """The first junction crossing of the route that the ego has not wholly left."""
+    for crossing in route.junctions:
+        if crossing.exit_s_m > ego_rear_s_m:
+            return crossing
+    return None
+
+
+def time_in_box(p: np.ndarray, u: np.ndarray, half_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(time in, time out) [s] of points p moving at velocities u (both (N,) complex, box frame)
+    through the square |x|, |y| <= half_m; inf (and -inf) for the ones that never get there, time
+    in 0 for the ones inside. The slab test: per axis the times between the two planes, crossed."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_in = np.full(len(p), -np.inf)
+        t_out = np.full(len(p), np.inf)
+        for pos, vel in ((p.real, u.real), (p.imag, u.imag)):
+            t1, t2 = (-half_m - pos) / vel, (half_m - pos) / vel
+            # A zero velocity component: 0 / 0 (on a plane) counts as inside the slab.
+            t1 = np.where(np.isnan(t1), -np.inf, t1)
+            t2 = np.where(np.isnan(t2), np.inf, t2)
+            t_in = np.maximum(t_in, np.minimum(t1, t2))
+            t_out = np.minimum(t_out, np.maximum(t1, t2))
+    hit = (t_in <= t_out) & (t_out >= 0.0)
+    return np.where(hit, np.maximum(t_in, 0.0), np.inf), np.where(hit, t_out, -np.inf)
+
+
+def junction_facts(
+    crossing: JunctionCrossing,
+    world: WorldModel,
+    ego_front_s_m: float,
+    ego_speed_mps: float,
+    ego_length_m: float,
+    decel_comfort_mps2: float,
+    p: JunctionParams,
+) -> tuple[JunctionAhead, tuple[int, float] | None]:
+    """The facts of the junction ahead, and the crossing conflict: (track id, its time to the box)
+    of a crossing vehicle that will not stop and is predicted in the box with the ego, or None."""
+    j = JunctionAhead(
+        crossing.junction_id,
+        crossing.control,
+        crossing.turn,
+        world.signal(crossing.signal_id) if crossing.control == "signal" else None,
+        crossing.stop_s_m - ego_front_s_m,
+        crossing.entry_s_m - ego_front_s_m,
+        crossing.exit_s_m - ego_front_s_m,
+    )
+    if len(world) == 0:
+        return j, None
+    h = crossing.half_size_m
+    to_box = np.exp(-1j * crossing.heading_rad)
+    pos = (world.xy_m[:, 0] + 1j * world.xy_m[:, 1] - complex(*crossing.centre_xy_m)) * to_box
+    vel = (world.v_mps[:, 0] + 1j * world.v_mps[:, 1]) * to_box
+    speed = np.abs(vel)
+    vehicle = (world.class_ids == VEHICLE) & (speed >= p.moving_speed_mps)
+    own_arm = (pos.real < -h) & (np.abs(pos.imag) < h)
+    t_in, t_out = time_in_box(pos, vel, h + VEHICLE_HALF_WIDTH_M)
+    coming = vehicle & ~own_arm & (t_in < math.inf)
+    across = np.abs(vel.imag) > np.abs(vel.real)
+    crossing_traffic = coming & across
+    oncoming = coming & ~across & (vel.real < 0.0)
+
+    inside = coming & (t_in == 0.0)
+    if inside.any():
+        j.box_occupied_by = int(world.ids[np.flatnonzero(inside)[0]])
+    give_way = oncoming if crossing.turn == "left" else np.zeros_like(oncoming)
+    if crossing.control in ("stop", "yield"):
+        give_way = give_way | crossing_traffic
+    give_way &= t_in < p.critical_gap_s
+    if give_way.any():
+        i = int(np.argmin(np.where(give_way, t_in, np.inf)))
+        j.give_way_to, j.give_way_in_s = int(world.ids[i]), float(t_in[i])
+    if crossing.turn != "straight":
+        j.pedestrian_on_exit = _pedestrian_on_exit(world, pos, crossing, p)
+
+    conflict = None
+    if crossing.control in ("signal", "priority") and j.entry_gap_m > 0.0:
+        # Its distance to its stop line: to the box less the ego's own setback of the line.
+        setback_m = crossing.entry_s_m - crossing.stop_s_m
+        to_line = np.maximum(t_in * speed - VEHICLE_HALF_WIDTH_M - setback_m, MIN_STOP_DISTANCE_M)
+        will_stop = (t_in > 0.0) & (speed * speed / (2.0 * to_line) <= decel_comfort_mps2)
+        v_ego = max(ego_speed_mps, MIN_EGO_SPEED_MPS)
+        ego_in = j.entry_gap_m / v_ego - p.conflict_margin_s
+        ego_out = (j.exit_gap_m + ego_length_m) / v_ego + p.conflict_margin_s
+        runner = crossing_traffic & ~will_stop & (t_in < ego_out) & (t_out > ego_in)
+        if runner.any():
+            i = int(np.argmin(np.where(runner, t_in, np.inf)))
+            conflict = (int(world.ids[i]), float(t_in[i]))
+    return j, conflict
+
+
+def _pedestrian_on_exit(
+    world: WorldModel, pos: np.ndarray, crossing: JunctionCrossing, p: JunctionParams
+) -> int:
+    """Track id of a pedestrian on the crosswalk across the arm the route leaves the box by (the
+    band from the box's edge to `crosswalk_width_m` beyond it), -1: none. The exit arm's frame:
+    straight ahead is +x; left is +y, right is -y (rotated onto +x)."""
+    rotate = {"straight": 1.0, "left": -1j, "right": 1j}[crossing.turn]
+    q = pos * rotate
+    h = crossing.half_size_m
+    on = (
+        (world.class_ids == PEDESTRIAN)
+        & (q.real > h - 0.5)
+        & (q.real < h + p.crosswalk_width_m + 0.5)
+        & (np.abs(q.imag) < h)
+    )
+    return int(world.ids[np.flatnonzero(on)[0]]) if on.any() else -1
+
+
+def wait_reason(
+    j: JunctionAhead, speed_mps: float, stopped_here: bool, decel_comfort_mps2: float, p: JunctionParams
+) -> tuple[str, bool]:
+    """(Why the ego must wait at the stop line of junction `j`, "" when it may go; whether it is
+    giving way, rather than obeying a light or a stop sign).
+
+    Past the stop line the ego is committed: it goes (leads, pedestrians and conflicts are still
+    braked for). stopped_here: it has already made its full stop at this junction's stop sign.
+    """
+    if j.stop_gap_m < 0.0:
+        return "", False
+    room = max(j.stop_gap_m - p.stop_line_margin_m, MIN_STOP_DISTANCE_M)
+    need = speed_mps * speed_mps / (2.0 * room)  # deceleration to stop at the line
+    if j.control == "signal":
+        light = j.signal or "red"
+        unseen = "" if j.signal else f" (light {j.junction_id} not seen: taken as red)"
+        if light == "red" and need <= p.red_stop_decel_mps2:
+            return f"red light at {j.stop_gap_m:.1f} m{unseen}", False
+        if light == "yellow" and need <= decel_comfort_mps2:
+            return f"yellow light at {j.stop_gap_m:.1f} m: stopping", False
+        if light != "green":
+            return "", False  # too late to stop
+    if j.control == "stop":
+        if not stopped_here:
+            return f"stop sign at {j.stop_gap_m:.1f} m", False
+        if j.box_occupied_by >= 0:
+            return f"stop sign: vehicle {j.box_occupied_by} in the junction", False
+    if j.give_way_to >= 0:
+        return f"giving way to vehicle {j.give_way_to} (at the junction in {j.give_way_in_s:.1f} s)", True
+    if j.pedestrian_on_exit >= 0:
+        return f"giving way to pedestrian {j.pedestrian_on_exit} on the crosswalk", True
+    return "", False
+
+
+def made_full_stop(j: JunctionAhead, speed_mps: float, p: JunctionParams) -> bool:
+    """The ego stands still at the stop line (a stop sign's full stop)."""
+    return speed_mps < p.full_stop_speed_mps and -p.stop_line_margin_m <= j.stop_gap_m <= p.stop_zone_m

@@ -1,0 +1,324 @@
+"""Junctions, overtaking through an oncoming lane, merging from a parked start and the naive
+planner: the facts of decision/junction.py on crafted world models, and each new transition of
+the state machine on crafted Situations (as tests/decision/test_behaviour.py)."""
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour, overtake_clear, pass_time_s
+from decision.idm import IDMParams, MOBILParams
+from decision.junction import JunctionAhead, JunctionParams, junction_facts, time_in_box, wait_reason
+from decision.plan import Behaviour
+from decision.route import JunctionCrossing, Road, Route, Segment
+from decision.situation import LaneGaps, ObjectAhead, Situation, SituationParams, speed_limits
+from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
+
+JP = JunctionParams(
+    critical_gap_s=4.5,
+    stop_line_margin_m=1.0,
+    full_stop_speed_mps=0.1,
+    stop_zone_m=3.0,
+    crosswalk_width_m=4.0,
+    conflict_margin_s=1.0,
+    red_stop_decel_mps2=5.0,
+    moving_speed_mps=0.5,
+)
+P = BehaviourParams(
+    idm=IDMParams(accel_max_mps2=1.5, decel_comfort_mps2=3.0, time_headway_s=1.5, min_gap_m=2.5, delta=4.0),
+    mobil=MOBILParams(politeness=0.0, min_accel_gain_mps2=0.2, max_braking_imposed_mps2=2.0),
+    stationary_speed_mps=0.5,
+    follow_range_m=50.0,
+    emergency_ttc_s=1.5,
+    emergency_exit_ttc_s=3.0,
+    emergency_decel_mps2=5.0,
+    lane_change_duration_s=4.0,
+    lane_change_min_length_m=20.0,
+    lane_change_min_gap_m=5.0,
+    lane_change_min_duration_s=2.5,
+    pass_ttc_s=1.5,
+    overtake_extra_m=20.0,
+    overtake_margin_s=1.0,
+    overtake_view_m=100.0,
+    parked_offset_m=1.0,
+    junction=JP,
+)
+NAIVE = replace(P, junction=None, lane_changes=False)
+CRUISE = BehaviourState(Behaviour.CRUISE, lane=0)
+# The box of the crossings below: centre (100, 0), the ego approaching along +x, half size 7 m.
+CENTRE, HALF = (100.0, 0.0), 7.0
+
+
+def junction(**kw) -> JunctionAhead:
+    base = dict(
+        junction_id=3,
+        control="signal",
+        turn="straight",
+        signal="green",
+        stop_gap_m=40.0,
+        entry_gap_m=43.0,
+        exit_gap_m=57.0,
+    )
+    base.update(kw)
+    return JunctionAhead(**base)
+
+
+def situation(**kw) -> Situation:
+    base = dict(ego_s_m=100.0, ego_d_m=-1.75, ego_speed_mps=10.0, lane=0, route_lane=0, speed_cap_mps=12.0)
+    base.update(kw)
+    return Situation(**base)
+
+
+def crossing_at(turn="straight", control="signal") -> JunctionCrossing:
+    return JunctionCrossing(
+        junction_id=3,
+        stop_s_m=90.0,
+        entry_s_m=93.0,
+        exit_s_m=107.0,
+        turn=turn,
+        control=control,
+        signal_id=1,
+        centre_xy_m=CENTRE,
+        half_size_m=HALF,
+        heading_rad=0.0,
+    )
+
+
+def world(*tracks, signals=((1, "green"),)) -> WorldModel:
+    """tracks: (id, class, x, y, vx, vy)."""
+    a = np.array([t[2:] for t in tracks], dtype=float).reshape(len(tracks), 4)
+    n = len(tracks)
+    return WorldModel(
+        ego=EgoState(0.0, 0.0, 0.0, 0.0),
+        t_s=0.0,
+        ids=np.array([t[0] for t in tracks], dtype=np.int64),
+        class_ids=np.array([t[1] for t in tracks], dtype=np.int64),
+        xy_m=a[:, :2],
+        v_mps=a[:, 2:],
+        yaw_rad=np.arctan2(a[:, 3], a[:, 2]),
+        size_m=np.tile([4.5, 1.8], (n, 1)),
+        scores=np.ones(n),
+        signals=signals,
+    )
+
+
+def facts(w: WorldModel, turn="straight", control="signal", front_s=50.0, v=10.0):
+    return junction_facts(crossing_at(turn, control), w, front_s, v, 4.5, 3.0, JP)
+
+
+# ---------------------------------------------------------------- lights
+def test_red_light_stops_at_the_line_and_green_goes():
+    state, why = next_behaviour(CRUISE, situation(junction=junction(signal="red")), P)
+    assert state.behaviour == Behaviour.STOP_AT_LINE and state.waiting_at == 3
+    assert why == "red light at 40.0 m"
+    state, why = next_behaviour(state, situation(junction=junction(signal="green")), P)
+    assert state.behaviour == Behaviour.CRUISE and state.waiting_at == -1
+
+
+def test_yellow_stops_only_when_it_can_stop_comfortably():
+    far = situation(junction=junction(signal="yellow", stop_gap_m=40.0))  # needs 10^2 / 78 = 1.3 m/s^2
+    state, why = next_behaviour(CRUISE, far, P)
+    assert state.behaviour == Behaviour.STOP_AT_LINE and why.startswith("yellow light")
+    near = situation(junction=junction(signal="yellow", stop_gap_m=12.0))  # needs 100 / 22 = 4.5 m/s^2
+    state, _ = next_behaviour(CRUISE, near, P)
+    assert state.behaviour == Behaviour.CRUISE and state.waiting_at == -1
+
+
+def test_an_unseen_light_is_taken_as_red():
+    state, why = next_behaviour(CRUISE, situation(junction=junction(signal=None)), P)
+    assert state.behaviour == Behaviour.STOP_AT_LINE and "not seen: taken as red" in why
+
+
+def test_red_too_late_to_stop_and_past_the_line_go():
+    too_late = junction(signal="red", stop_gap_m=6.0)  # 10 m/s: needs 10 m/s^2
+    assert wait_reason(too_late, 10.0, False, 3.0, JP) == ("", False)
+    assert wait_reason(junction(signal="red", stop_gap_m=-0.5), 2.0, False, 3.0, JP) == ("", False)
+
+
+def test_naive_ignores_the_red_light():
+    state, why = next_behaviour(CRUISE, situation(junction=junction(signal="red")), NAIVE)
+    assert state.behaviour == Behaviour.CRUISE and state.waiting_at == -1
+
+
+# ---------------------------------------------------------------- stop signs
+def test_stop_sign_stops_then_goes_when_the_box_is_clear_not_before():
+    stop = dict(control="stop", signal=None)
+    state, why = next_behaviour(CRUISE, situation(junction=junction(**stop)), P)
+    assert state.behaviour == Behaviour.STOP_AT_LINE and why == "stop sign at 40.0 m"
+    # Rolling slowly at the line: not a stop yet.
+    rolling = situation(ego_speed_mps=0.5, junction=junction(**stop, stop_gap_m=1.2, box_occupied_by=-1))
+    state, _ = next_behaviour(state, rolling, P)
+    assert state.behaviour == Behaviour.STOP_AT_LINE and state.stopped_at == -1
+    # Stopped at the line, a car in the box: wait.
+    busy = situation(ego_speed_mps=0.05, junction=junction(**stop, stop_gap_m=1.0, box_occupied_by=9))
+    state, why = next_behaviour(state, busy, P)
+    assert state.stopped_at == 3 and state.waiting_at == 3 and "vehicle 9 in the junction" in why
+    # Clear: go (the stop is remembered while moving off).
+    clear = situation(ego_speed_mps=0.05, junction=junction(**stop, stop_gap_m=1.0))
+    state, _ = next_behaviour(state, clear, P)
+    assert state.waiting_at == -1 and state.behaviour == Behaviour.CRUISE
+    moving = situation(ego_speed_mps=2.0, junction=junction(**stop, stop_gap_m=0.5))
+    assert next_behaviour(state, moving, P)[0].waiting_at == -1
+
+
+# ---------------------------------------------------------------- giving way
+def test_time_in_box_slab():
+    p = np.array([-20 + 0j, 0 + 0j, 20 + 20j, -20 + 0j])
+    u = np.array([10 + 0j, 0 + 0j, 1 + 0j, -10 + 0j])
+    t_in, t_out = time_in_box(p, u, 5.0)
+    assert t_in.tolist() == [1.5, 0.0, math.inf, math.inf]
+    assert t_out[0] == 2.5
+
+
+@pytest.mark.parametrize(("arrives_in_s", "waits"), [(3.0, True), (10.0, False)])
+def test_left_turn_gives_way_to_an_oncoming_car_within_the_critical_gap(arrives_in_s, waits):
+    x = CENTRE[0] + HALF + 1.0 + 10.0 * arrives_in_s  # reaches the box (grown by 1 m) then
+    j, conflict = facts(world((5, VEHICLE, x, 1.75, -10.0, 0.0)), turn="left")
+    assert conflict is None
+    assert (j.give_way_to == 5) == waits
+    if waits:
+        assert j.give_way_in_s == pytest.approx(arrives_in_s)
+    state, why = next_behaviour(CRUISE, situation(junction=j), P)
+    assert (state.behaviour == Behaviour.YIELD) == waits
+    assert why.startswith("giving way to vehicle 5") == waits
+
+
+def test_going_straight_on_green_ignores_the_oncoming_car():
+    j, _ = facts(world((5, VEHICLE, 130.0, 1.75, -10.0, 0.0)), turn="straight")
+    assert j.give_way_to == -1
+
+
+def test_yield_sign_gives_way_to_crossing_traffic():
+    crossing_car = (6, VEHICLE, CENTRE[0] - 1.75, -40.0, 0.0, 12.0)  # from the right, 2.7 s away
+    j, _ = facts(world(crossing_car, signals=()), control="yield")
+    assert j.give_way_to == 6
+    assert next_behaviour(CRUISE, situation(junction=j), P)[0].behaviour == Behaviour.YIELD
+
+
+def test_turn_waits_for_a_pedestrian_on_the_exit_crosswalk():
+    ped = (8, PEDESTRIAN, CENTRE[0] - 3.0, CENTRE[1] - HALF - 2.0, 1.2, 0.0)  # across the right arm
+    j, _ = facts(world(ped), turn="right")
+    assert j.pedestrian_on_exit == 8
+    state, why = next_behaviour(CRUISE, situation(junction=j), P)
+    assert state.behaviour == Behaviour.YIELD and "pedestrian 8" in why
+    assert facts(world(ped), turn="left")[0].pedestrian_on_exit == -1
+
+
+# ---------------------------------------------------------------- red-light runners
+def test_a_red_light_runner_is_a_conflict_and_is_braked_for():
+    ego_front_s = 68.0  # 25 m before the box entry at 10 m/s: in the box from 1.5 to 4.1 s
+    runner = (7, VEHICLE, CENTRE[0] - 1.75, -40.0, 0.0, 20.0)  # 32 m from the box at 20 m/s: cannot stop
+    j, conflict = facts(world(runner), front_s=ego_front_s)
+    assert conflict is not None and conflict[0] == 7
+    # A crossing car that can still stop comfortably before its line will: no conflict.
+    stopping = (7, VEHICLE, CENTRE[0] - 1.75, -60.0, 0.0, 8.0)
+    assert facts(world(stopping), front_s=ego_front_s)[1] is None
+    # The planner makes it a stationary object at the box entry.
+    sit = situation(junction=j, crossing=ObjectAhead(7, VEHICLE, j.entry_gap_m, 0.0))
+    state, why = next_behaviour(CRUISE, sit, P)
+    assert state.behaviour == Behaviour.STOP and why.startswith("braking for vehicle 7")
+    close = situation(junction=j, crossing=ObjectAhead(7, VEHICLE, 12.0, 0.0))  # TTC 1.2 s
+    assert next_behaviour(CRUISE, close, P)[0].behaviour == Behaviour.EMERGENCY_BRAKE
+
+
+# ---------------------------------------------------------------- overtaking
+PARKED = ObjectAhead(4, OBSTACLE, 8.0, 0.0)
+
+
+def two_way(**kw) -> Situation:
+    """Stopped 8 m behind a parked car, lane 1 the oncoming lane, speed cap 10 m/s."""
+    base = dict(ego_speed_mps=0.0, speed_cap_mps=10.0, lead=PARKED, left=LaneGaps(1, oncoming=True))
+    base.update(kw)
+    return situation(**base)
+
+
+def test_pass_time():
+    assert pass_time_s(0.0, 10.0, 12.0, 1.5) == pytest.approx(4.0)
+    assert pass_time_s(10.0, 10.0, 50.0, 1.5) == pytest.approx(5.0)
+
+
+def test_overtakes_through_the_oncoming_lane_only_with_enough_clear_distance():
+    state, why = next_behaviour(CRUISE, two_way(), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1
+    # 28 m to drive from standstill (8 m + overtake_extra_m): 6.1 s, + 1 s margin, at 4.6 m/s
+    # mean: with an oncoming car at 10 m/s it must be farther than 7.1 x 14.6 = 104 m.
+    t = pass_time_s(0.0, 10.0, 28.0, 1.5)
+    need = (t + 1.0) * (28.0 / t + 10.0)
+    for gap, ok in ((need - 5.0, False), (need + 5.0, True)):
+        oncoming = LaneGaps(1, lead_gap_m=gap, lead_speed_mps=-10.0, oncoming=True)
+        state, why = next_behaviour(CRUISE, two_way(left=oncoming), P)
+        assert (state.behaviour == Behaviour.CHANGE_LANE) == ok, why
+        if not ok:
+            assert state.behaviour == Behaviour.STOP and "oncoming traffic in lane 1" in why
+    # MOBIL alone would have refused it (the ego "behind" an oncoming leader brakes hard).
+    ok, _ = overtake_clear(
+        LaneGaps(1, lead_gap_m=need + 5.0, lead_speed_mps=-10.0, oncoming=True), PARKED, two_way(), P
+    )
+    assert ok
+
+
+def test_no_overtaking_when_the_view_is_too_short_for_the_speed_cap():
+    # Unseen oncoming traffic is taken at the speed cap: at 20 m/s, 110 m of view is not enough.
+    state, why = next_behaviour(CRUISE, two_way(speed_cap_mps=20.0), P)
+    assert state.behaviour == Behaviour.STOP and "not seen clear far enough" in why
+
+
+def test_no_overtaking_into_a_junction_nor_for_speed():
+    near_junction = two_way(junction=junction(signal="green", stop_gap_m=25.0))
+    state, why = next_behaviour(CRUISE, near_junction, P)
+    assert state.behaviour == Behaviour.STOP and why.endswith("at a junction")
+    slow_lead = two_way(ego_speed_mps=10.0, lead=ObjectAhead(4, VEHICLE, 30.0, 5.0))
+    assert next_behaviour(CRUISE, slow_lead, P)[0].lane == 0
+
+
+def test_naive_does_not_overtake():
+    state, why = next_behaviour(CRUISE, two_way(), NAIVE)
+    assert state.behaviour == Behaviour.STOP and why.endswith("no lane changes")
+
+
+# ---------------------------------------------------------------- parking exit
+def test_merges_from_the_shoulder_only_when_the_gap_is_safe():
+    parked = BehaviourState(Behaviour.CRUISE, lane=-1)
+    shoulder = dict(ego_d_m=-4.5, ego_speed_mps=0.0, lane=-1)
+    follower = LaneGaps(0, follower_gap_m=15.0, follower_speed_mps=12.0)
+    state, why = next_behaviour(parked, situation(**shoulder, left=follower), P)
+    assert state.behaviour == Behaviour.STOP and state.lane == -1 and why.startswith("waiting to merge")
+    state, why = next_behaviour(state, situation(**shoulder, left=LaneGaps(0)), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 0 and why == "merging into lane 0"
+    assert state.change.start_d_m == -4.5
+
+
+# ---------------------------------------------------------------- speed limits
+def test_a_lower_speed_limit_ahead_is_braked_for_before_it():
+    p = SituationParams(
+        ego_length_m=4.5,
+        ego_width_m=1.8,
+        look_ahead_m=80.0,
+        rear_range_m=40.0,
+        lateral_margin_m=0.5,
+        pedestrian_margin_m=0.8,
+        cut_in_horizon_s=1.5,
+        pedestrian_horizon_s=3.0,
+        max_lateral_accel_mps2=2.5,
+        curve_decel_mps2=1.5,
+    )
+    road = Road([Segment("straight", 400.0)], 2, 3.5, 15.0, speed_limits=((0.0, 15.0), (200.0, 8.0)))
+    route = Route(road, 0.0, 390.0, 0, 20.0)
+    cap, accel = speed_limits(road, route, 100.0, 15.0, -1.75, p)
+    assert cap == 15.0 and accel == pytest.approx((64.0 - 225.0) / 200.0)
+    cap, accel = speed_limits(road, route, 10.0, 15.0, -1.75, p)  # beyond the horizon: not yet
+    assert cap == 15.0 and accel == math.inf
+    assert speed_limits(road, route, 250.0, 8.0, -1.75, p) == (8.0, math.inf)
+
+
+def test_back_from_the_oncoming_lane_before_a_junction_but_not_inside_its_box():
+    in_lane_1 = BehaviourState(Behaviour.CRUISE, lane=1)
+    back = dict(ego_d_m=1.75, lane=1, oncoming=True, right=LaneGaps(0))
+    state, why = next_behaviour(in_lane_1, situation(**back, junction=junction(stop_gap_m=15.0)), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 0 and why == "returning to lane 0"
+    assert state.change.length_m == pytest.approx(25.0)  # the shortest comfortable: 10 m/s x 2.5 s
+    inside = junction(stop_gap_m=-5.0, entry_gap_m=-2.0, exit_gap_m=12.0)
+    state, _ = next_behaviour(in_lane_1, situation(**back, junction=inside), P)
+    assert state.lane == 1 and state.change is None
