@@ -161,7 +161,13 @@ def evaluate(args: list[str]) -> tuple[list[dict], Path]:
         for row in r.get("attribution", [])
     ]
     title = f"suite {s.suite}: {len(jobs)} runs ({', '.join(s.perceptions)})"
-    path = report.write_report(records, attributions, s.out_dir, s.scorer, title, baseline=s.perceptions[0])
+    scenarios = C.group_configs("scenario", C.searchpath_overrides(args))
+    abilities = suite.abilities_lookup(
+        {job.scenario: (scenarios.get(job.scenario) or {}).get("abilities") for job in jobs}
+    )
+    path = report.write_report(
+        records, attributions, s.out_dir, s.scorer, title, baseline=s.perceptions[0], abilities=abilities
+    )
     return records, path
 
 

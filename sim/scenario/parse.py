@@ -33,6 +33,7 @@ from sim.scenario.schema import (
     ScenarioEntry,
 )
 from sim.scenario.spec import ActorSpec, ScenarioError, ScenarioSpec, TrafficSpec
+from sim.scenario.town_schema import ABILITIES
 
 
 def parse_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
@@ -42,6 +43,7 @@ def parse_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
 
         return parse_town_scenario(data, rng)
     entry = read(ScenarioEntry, data, "", rng)
+    check_abilities(entry.abilities)
     road = _road(entry)
     ego = entry.ego
     if ego.lane >= road.lane_count:
@@ -73,7 +75,14 @@ def parse_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
         ego_speed_mps=float(ego.speed_mps),
         actors=tuple(actors),
         traffic=entry.traffic,
+        abilities=tuple(entry.abilities),
     )
+
+
+def check_abilities(names: list[str]) -> None:
+    bad = sorted(set(names) - set(ABILITIES))
+    if bad:
+        raise ScenarioError(f"scenario.abilities: {bad[0]!r} is not one of {', '.join(ABILITIES)}")
 
 
 # ---------------------------------------------------------------------------- reading

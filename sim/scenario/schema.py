@@ -132,6 +132,7 @@ class ScenarioEntry:
 
     name: str = identifier()  # also the name of the run's folder
     description: str = ""
+    abilities: list[str] = field(default_factory=list)  # Bench2Drive abilities it tests (for reports)
     duration_s: float = bounded(0, MAX_DURATION_S, low_open=True)
     road: RoadEntry
     ego: EgoEntry

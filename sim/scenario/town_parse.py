@@ -17,10 +17,9 @@ from decision.route import Road, Route, Segment
 from decision.town import CROSSWALK_WIDTH_M, SIDEWALK_WIDTH_M, Leg, MapError, Town
 from decision.town_maps import generate_town, parse_town
 from sim.config import bounded, identifier
-from sim.scenario.parse import read
+from sim.scenario.parse import check_abilities, read
 from sim.scenario.spec import ScenarioError, ScenarioSpec, TownActorSpec, TownSpec, TrafficSpec
 from sim.scenario.town_schema import (
-    ABILITIES,
     MAX_TOWN_ACTORS,
     TOWN_BEHAVIOURS,
     TOWN_MODELS,
@@ -52,9 +51,7 @@ def parse_town_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
         raise ScenarioError(f"scenario.town: expected a mapping, got {town_data!r}")
     map_value = town_data.pop("map", None)
     entry = read(TownScenarioEntry, {**data, "town": town_data}, "", rng)
-    bad = sorted(set(entry.abilities) - set(ABILITIES))
-    if bad:
-        raise ScenarioError(f"scenario.abilities: {bad[0]!r} is not one of {', '.join(ABILITIES)}")
+    check_abilities(entry.abilities)
     town = _town(map_value, entry.town, rng)
     legs = _route_legs(town, entry.town, rng)
     r = entry.town.route

@@ -93,3 +93,10 @@ def test_town_paint_and_roadside_stay_off_the_streets():
     assert buildings and trees
     centres = np.array([(b[0], b[1]) for b in buildings])
     assert not town.drivable(centres).any() and not town.drivable(np.array(trees)).any()
+
+
+def test_highway_scenarios_carry_their_abilities(conf_values):
+    data = conf_values("scenario/static_obstacle.yaml")
+    assert parse_scenario(data, np.random.default_rng(0)).abilities == ("overtaking",)
+    with pytest.raises(ScenarioError, match="'flying' is not one of merging"):
+        parse_scenario({**data, "abilities": ["flying"]}, np.random.default_rng(0))
