@@ -48,6 +48,7 @@ LOOK_STEP_M = 1.0  # ... at points this far apart
 LANE_REACH_FACTOR = 0.5  # an object is on a lane within this x lane width (+ its own half extent)
 PEDESTRIAN_MARGIN_M = 0.3  # ... plus this for pedestrians
 PEDESTRIAN_LOOK_S = 1.5  # a pedestrian on the road also blocks where it will be in this time
+ACTIVE_M = 80.0  # rows this near their next stop line (or in the junction) take part in gap acceptance
 GAP_S = 4.0  # gap acceptance: a vehicle with priority this near the box in time is waited for
 STOP_LINE_REST_M = 1.0  # vehicles stop this far before a stop line
 COMMIT_M = 0.5  # a front this far past the stop line is committed to the junction
@@ -86,15 +87,17 @@ class PathTable:
 
     def __init__(self, paths: list[Road], offsets_m: np.ndarray, speed_cap_mps: np.ndarray):
         self.count = np.array([len(p.s_m) for p in paths], np.int64)
-        self.base = np.concatenate([[0], np.cumsum(self.count)[:-1]]).astype(np.int64)
+        self.base = np.cumsum(self.count) - self.count
         self.step_m = np.array([p.length_m / (len(p.s_m) - 1) for p in paths])
         self.length_m = np.array([p.length_m for p in paths])
-        self.xy = np.concatenate([p.xy_m[:, 0] + 1j * p.xy_m[:, 1] for p in paths])
-        self.heading = np.concatenate([p.heading_rad for p in paths])
+        none = [np.zeros(0)]  # (a town without actors)
+        self.xy = np.concatenate([p.xy_m[:, 0] + 1j * p.xy_m[:, 1] for p in paths] + none)
+        self.heading = np.concatenate([p.heading_rad for p in paths] + none)
         self.normal = 1j * np.exp(1j * self.heading)
-        self.curvature = np.concatenate([np.asarray(p.curvature, float) for p in paths])
+        self.curvature = np.concatenate([np.asarray(p.curvature, float) for p in paths] + none)
         self.top_speed = np.concatenate(
             [_speed_envelope(p, d, cap) for p, d, cap in zip(paths, offsets_m, speed_cap_mps, strict=True)]
+            + none
         )
 
     def index(self, rows: np.ndarray, s_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -430,8 +433,9 @@ class TownTraffic:
         gaps = np.full((nv, pos.size), np.inf)
         if vi.size == 0:
             return np.full(nv, np.inf), np.zeros(nv)
-        look_s = self._s[rows[vi], None] + self._look_m[None, :]  # (P, K)
-        pts, heading = self.paths.points(rows[vi, None], look_s, self._lane_d[rows[vi], None])
+        look_s = self._s[rows, None] + self._look_m[None, :]  # (V, K) points along each lane ahead
+        pts, heading = self.paths.points(rows[:, None], look_s, self._lane_d[rows, None])
+        pts, heading = pts[vi], heading[vi]  # (P, K) per pair
         dist = np.abs(pts - pos[mj, None])
         k = dist.argmin(axis=1)
         pair = np.arange(vi.size)
@@ -480,7 +484,14 @@ class TownTraffic:
         near = in_box | ((to_entry > 0.0) & (to_entry < GAP_S * v_all))
         control, state = self._c_control[c], self._signal_states[self._c_signal[c]]
         self._note_stops(c, control, v_all, to_stop)
-        wait = self._must_give_way(c, control, state, near, in_box, to_stop)
+        # Gap acceptance among the rows near a junction (the others wait for nobody, and nobody for them).
+        active = np.flatnonzero(
+            (self._c_node[c] >= 0) & (to_stop < ACTIVE_M) & (s_all - half_all < self._c_exit[c])
+        )
+        wait = np.zeros(s_all.size, bool)
+        if active.size > 1:
+            args = (c, control, state, near, in_box, to_stop)
+            wait[active] = self._must_give_way(*(x[active] for x in args), active)
         stop = np.where(control == SIGNAL, _stops_for_light(state, v_all, to_stop), False)
         stop |= (control == STOP) & (self._stop_made != c)
         stop |= wait
@@ -497,9 +508,10 @@ class TownTraffic:
             self._stop_made[made] = c[made]
             self._stop_time[made] = self._t_s
 
-    def _must_give_way(self, c, control, state, near, in_box, to_stop) -> np.ndarray:
-        """(V + 1,) whether each row has to wait for another (gap acceptance), from the (R, R)
-        relations of the rows heading for the same junction."""
+    def _must_give_way(self, c, control, state, near, in_box, to_stop, rows) -> np.ndarray:
+        """(R,) whether each of `rows` (of the V vehicles and the ego) has to wait for another (gap
+        acceptance), from the (R, R) relations of the rows heading for the same junction; the other
+        arguments are theirs, (R,) each."""
         node = self._c_node[c]
         r = node.size
         same = (node[:, None] == node[None, :]) & (node[:, None] >= 0) & ~np.eye(r, dtype=bool)
@@ -529,10 +541,9 @@ class TownTraffic:
         )
         same_class = control[:, None] == control[None, :]
         wait |= turning_left[:, None] & same_class & opposite & (turn != TURN_CODES["left"])[None, :] & near_j
-        made = self._stop_made == c
-        first = (made[None, :] & (self._stop_time[None, :] < self._stop_time[:, None])) & (
-            to_stop >= -COMMIT_M
-        )[None, :]
+        made = self._stop_made[rows] == c
+        stop_time = self._stop_time[rows]
+        first = made[None, :] & (stop_time[None, :] < stop_time[:, None]) & (to_stop >= -COMMIT_M)[None, :]
         wait |= ((control == STOP)[:, None] & (control == STOP)[None, :]) & first
         return (same & wait).any(axis=1)
 
