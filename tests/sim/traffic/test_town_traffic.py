@@ -1,0 +1,282 @@
+"""Town traffic: NPCs at lights, stop signs and crossings, oncoming traffic, runners, cut-ins,
+pedestrians at their walk signal, random spawning, no collisions in a generated town, determinism."""
+
+import math
+
+import numpy as np
+import pytest
+
+from decision.town import Leg
+from decision.town_maps import generate_town, parse_town
+from sim.config import TrafficConfig
+from sim.scenario.spec import TownActorSpec, TownSpec
+from sim.traffic.town_spawn import EGO_CLEARANCE_M, VEHICLE_SPACING_M, sidewalk_loop
+from sim.traffic.town_traffic import TownTraffic
+
+DT = 0.05
+CAR = (4.5, 1.8, 1.5)
+FAR = (-1000.0, -1000.0)  # an ego out of everyone's way
+
+
+@pytest.fixture(scope="module")
+def cfg(conf_values) -> TrafficConfig:
+    return TrafficConfig(**conf_values("sim/default.yaml")["traffic"])
+
+
+def grid_town(control: str = "none", major=(), signals=None, lanes: int = 1):
+    """3 x 3 nodes 100 m apart, node id 3 i + j at (100 i, 100 j); node 4 at (100, 100) is the 4-way
+    junction under test. Street ids: horizontal ones first (arms of node 4: west 1, east 4), then
+    vertical ones (arms of node 4: south 8, north 9)."""
+    nodes = [{"id": 3 * i + j, "xy": [100 * i, 100 * j]} for i in range(3) for j in range(3)]
+    nodes[4]["control"] = control
+    nodes[4]["major"] = list(major)
+    streets = [(3 * i + j, 3 * (i + 1) + j) for i in range(2) for j in range(3)]
+    streets += [(3 * i + j, 3 * i + j + 1) for i in range(3) for j in range(2)]
+    data = {
+        "lanes": lanes,
+        "nodes": nodes,
+        "streets": [{"id": k, "from": a, "to": b} for k, (a, b) in enumerate(streets)],
+    }
+    if signals:
+        data["signals"] = signals
+    return parse_town(data)
+
+
+def leg(town, a: int, b: int) -> Leg:
+    st = next(s for s in town.streets.values() if {s.a, s.b} == {a, b})
+    return Leg(st.id, st.a == a)
+
+
+def vehicle(town, nodes, s_m, speed, behaviour="route", lane=0, d_m=None, **kw) -> TownActorSpec:
+    legs = [leg(town, a, b) for a, b in zip(nodes, nodes[1:], strict=False)]
+    path, crossings = town.corridor(legs)
+    d = float(path.lane_offset_m(lane)) if d_m is None else d_m
+    return TownActorSpec(
+        "vehicle", "car", behaviour, path, s_m, lane, d, speed, kw.pop("target", 0.0), tuple(crossings), **kw
+    )
+
+
+def make(town, actors, cfg, vehicles=0, pedestrians=0, seed=0):
+    """The traffic of `town`; the ego's route: east along y = 0 from node 0 (grid_town), or a random
+    one (a generated town)."""
+    if (
+        3 in town.streets
+        and {town.streets[0].a, town.streets[0].b} == {0, 3}
+        and town.nodes[3].xy_m == (100.0, 0.0)
+    ):
+        legs = [leg(town, 0, 3)]
+    else:
+        first = min(town.graph.nodes, key=lambda lg: (lg.street, not lg.forward))
+        legs = town.random_legs(np.random.default_rng(0), first, 300.0)
+    route = town.route(legs, 5.0, town.leg_free_m(legs[-1]) - 5.0, 10.0)
+    return TownTraffic(
+        TownSpec(town, tuple(actors), vehicles, pedestrians), route, cfg, CAR, np.random.default_rng(seed)
+    )
+
+
+def run(tr, seconds, t0=0.0, ego=FAR, ego_yaw=0.0, ego_speed=0.0, each=None):
+    t = t0
+    for _ in range(round(seconds / DT)):
+        tr.step(DT, t, ego, ego_yaw, ego_speed, CAR[0], CAR[1])
+        t += DT
+        if each is not None:
+            each(t)
+    return t
+
+
+def overlapping(xy, yaw, size) -> np.ndarray:
+    """(n, n) bool: oriented boxes that overlap (separating axis test)."""
+    axes = np.stack([np.stack([np.cos(yaw), np.sin(yaw)], 1), np.stack([-np.sin(yaw), np.cos(yaw)], 1)], 1)
+    half = size[:, :2] / 2
+    d = xy[None, :, :] - xy[:, None, :]
+    out = np.ones((len(xy), len(xy)), bool)
+    for axis in (axes[:, None, :, :], axes[None, :, :, :]):  # the axes of box i, then of box j
+        for k in range(2):
+            a = np.broadcast_to(axis[:, :, k, :], d.shape)
+            reach_i = (half[:, None, :] * np.abs(np.einsum("ikc,ijc->ijk", axes, a))).sum(-1)
+            reach_j = (half[None, :, :] * np.abs(np.einsum("jkc,ijc->ijk", axes, a))).sum(-1)
+            out &= np.abs((d * a).sum(-1)) < reach_i + reach_j
+    np.fill_diagonal(out, False)
+    return out
+
+
+def test_signal_states_match_the_town(cfg):
+    town = generate_town(np.random.default_rng(3))
+    tr = make(town, [], cfg)
+    names = ("green", "yellow", "red")
+    for t in np.arange(0.0, 120.0, 0.7):
+        got = [names[k] for k in tr.signal_states_at(t)]
+        assert got == [state for _, state in town.signal_states(t)]
+
+
+LIGHTS = [
+    {"node": 4, "phases": [{"green": [8, 9], "green_s": 10}, {"green": [1, 4], "green_s": 10}]}
+]  # x red < 14 s
+
+
+def test_npc_stops_at_red_and_goes_on_green(cfg):
+    town = grid_town("signal", signals=LIGHTS)
+    tr = make(town, [vehicle(town, [1, 4, 7], 30.0, 10.0)], cfg)
+    stop_s = tr._specs[0].junctions[0].stop_s_m
+    run(tr, 13.0)
+    assert tr._s[0] + CAR[0] / 2 <= stop_s
+    assert tr._s[0] + CAR[0] / 2 > stop_s - 3.0  # at the line, not far before it
+    assert tr.actors.speed_mps[0] < 0.1
+    run(tr, 15.0, t0=13.0)
+    assert tr._s[0] - CAR[0] / 2 > tr._specs[0].junctions[0].exit_s_m
+
+
+def test_runner_does_not_stop_at_red(cfg):
+    town = grid_town("signal", signals=LIGHTS)
+    tr = make(town, [vehicle(town, [1, 4, 7], 30.0, 10.0, behaviour="runner", target=10.0)], cfg)
+    speeds = []
+    run(tr, 8.0, each=lambda t: speeds.append(tr.actors.speed_mps[0]))
+    assert tr._s[0] - CAR[0] / 2 > tr._specs[0].junctions[0].exit_s_m  # through on red (t < 14 s)
+    assert min(speeds) > 8.0
+
+
+def test_npc_stops_at_a_stop_sign_then_goes(cfg):
+    town = grid_town("stop")
+    tr = make(town, [vehicle(town, [1, 4, 7], 30.0, 10.0)], cfg)
+    stop_s = tr._specs[0].junctions[0].stop_s_m
+    stopped = []
+    run(tr, 20.0, each=lambda t: stopped.append(tr.actors.speed_mps[0] < 0.1 and tr._s[0] + 2.25 <= stop_s))
+    assert any(stopped)
+    assert tr._s[0] - CAR[0] / 2 > tr._specs[0].junctions[0].exit_s_m
+
+
+def test_npc_waits_for_a_vehicle_crossing_the_box(cfg):
+    """Node 4 gives priority to the east-west street, but a runner crosses it north to south:
+    the NPC with priority waits for it, and no boxes ever overlap."""
+    town = grid_town("stop", major=(1, 4))
+    npc = vehicle(town, [1, 4, 7], 40.0, 10.0)
+    runner = vehicle(town, [5, 4, 3], 45.0, 10.0, behaviour="runner", target=10.0)
+    tr = make(town, [npc, runner], cfg)
+    overlaps, slowest = [], []
+
+    def check(t):
+        a = tr.actors
+        overlaps.append(overlapping(a.xy_m, a.yaw_rad, a.size_m).any())
+        slowest.append(a.speed_mps[0])
+
+    run(tr, 20.0, each=check)
+    assert not any(overlaps)
+    assert min(slowest) < 5.0  # it gave way ...
+    assert tr._s[0] - CAR[0] / 2 > npc.junctions[0].exit_s_m  # ... then went on
+    assert tr._s[1] - CAR[0] / 2 > runner.junctions[0].exit_s_m
+
+
+def test_oncoming_npc_passes_the_ego(cfg):
+    """The ego drives east in its lane of the street y = 0; an NPC comes west in the other lane."""
+    town = grid_town()
+    npc = vehicle(town, [6, 3, 0, 1], 10.0, 10.0)
+    tr = make(town, [npc], cfg)
+    ego_y = float(tr.route.road.lane_offset_m(0))  # the route runs east along y = 0: lane 0 at y < 0
+    ego_x, dx, speeds = [30.0], [], []
+
+    def follow(t):
+        ego_x[0] += 8.0 * DT
+        a = tr.actors
+        xy = np.vstack([a.xy_m[:1], [[ego_x[0], ego_y]]])
+        box = overlapping(xy, np.array([a.yaw_rad[0], 0.0]), np.vstack([a.size_m[:1], [CAR]]))
+        assert not box.any()
+        dx.append(a.xy_m[0, 0] - ego_x[0])
+        speeds.append(a.speed_mps[0])
+
+    t = 0.0
+    for _ in range(round(12.0 / DT)):
+        tr.step(DT, t, (ego_x[0], ego_y), 0.0, 8.0, CAR[0], CAR[1])
+        t += DT
+        follow(t)
+    assert dx[0] > 0 > dx[-1]  # it passed the ego
+    assert min(speeds[: round(8.0 / DT)]) > 5.0  # without stopping for it
+
+
+def test_cut_in_merges_when_triggered(cfg):
+    town = grid_town()
+    parked = vehicle(
+        town, [0, 3, 6], 40.0, 0.0, behaviour="cut_in", d_m=-4.0, target=8.0,
+        trigger_xy_m=(45.0, -1.75), trigger_distance_m=20.0, manoeuvre_s=3.0,
+    )  # fmt: skip
+    tr = make(town, [parked], cfg)
+    run(tr, 5.0)
+    assert tr.actors.xy_m[0, 1] == pytest.approx(-4.0, abs=1e-6)
+    assert tr.actors.speed_mps[0] == 0.0
+    run(tr, 6.0, t0=5.0, ego=(30.0, -1.75))
+    assert tr._d[0] == pytest.approx(-1.75)
+    assert tr.actors.speed_mps[0] > 1.0
+
+
+def test_pedestrian_crosses_only_on_its_walk_signal(cfg):
+    """A pedestrian walks round the street west of node 4 (lights: that arm green first); it steps
+    onto the road near node 4 only while that arm has red."""
+    lights = [{"node": 4, "phases": [{"green": [1, 4], "green_s": 10}, {"green": [8, 9], "green_s": 10}]}]
+    town = grid_town("signal", signals=lights)
+    path = sidewalk_loop(town, 1)  # anticlockwise: east along the south side first, to node 4
+    walker = TownActorSpec(
+        "pedestrian", "pedestrian", "walk", path, path.segments[0].length_m - 6.0, 0, 0.0, 1.4, 1.4
+    )
+    tr = make(town, [walker], cfg)
+    signal = town.approach_control(4, 1)[1]
+    entries, on_road = [], [False]
+
+    def watch(t):
+        xy = tr.actors.xy_m[0]
+        now = bool(town.drivable(xy[None])[0])
+        if now and not on_road[0] and np.hypot(*(xy - (100.0, 100.0))) < 20.0:
+            entries.append((t, town.signal_state(signal, t - DT)))
+        on_road[0] = now
+
+    run(tr, 40.0, each=watch)
+    assert entries, "it never crossed at node 4"
+    assert entries[0][0] > 13.0  # it waited through the green and yellow
+    assert all(state == "red" for _, state in entries)
+
+
+def test_random_spawn_keeps_apart(cfg):
+    town = generate_town(np.random.default_rng(0))
+    tr = make(town, [], cfg, vehicles=40, pedestrians=20, seed=1)
+    cars = np.array([m == "car" for m in tr.actors.models])
+    assert cars.sum() == 40 and (~cars).sum() == 20
+    xy = tr.actors.xy_m[cars]
+    gaps = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1)) + np.eye(40) * 1e9
+    assert gaps.min() >= VEHICLE_SPACING_M
+    route = tr.route
+    ex, ey, _ = route.road.to_world(route.start_s_m, route.road.lane_offset_m(route.lane))
+    assert np.hypot(xy[:, 0] - ex, xy[:, 1] - ey).min() >= EGO_CLEARANCE_M
+    assert not town.drivable(tr.actors.xy_m[~cars]).any()  # pedestrians start on the sidewalks
+
+
+def test_no_vehicles_overlap_in_a_generated_town(cfg):
+    town = generate_town(np.random.default_rng(0))
+    tr = make(town, [], cfg, vehicles=40, pedestrians=20, seed=1)
+    cars = np.array([m == "car" for m in tr.actors.models])
+    ex, ey, eh = tr.route.road.to_world(tr.route.start_s_m, tr.route.road.lane_offset_m(0))
+    ego = (float(ex), float(ey))
+    bad, moved = [], []
+
+    def check(t):
+        a = tr.actors
+        xy = np.vstack([a.xy_m[cars], [ego]])
+        box = overlapping(xy, np.append(a.yaw_rad[cars], eh), np.vstack([a.size_m[cars], [CAR]]))
+        if box.any():
+            bad.append(t)
+        moved.append(a.speed_mps[cars].mean())
+
+    run(tr, 60.0, ego=ego, ego_yaw=float(eh), each=check)
+    assert not bad
+    assert np.mean(moved) > 2.0  # the traffic flows
+
+
+def test_same_seed_same_trajectories(cfg):
+    town = generate_town(np.random.default_rng(5))
+    runs = []
+    for _ in range(2):
+        tr = make(town, [], cfg, vehicles=20, pedestrians=10, seed=7)
+        run(tr, 10.0)
+        runs.append(
+            (tr.actors.xy_m.copy(), tr.actors.yaw_rad.copy(), tr.actors.rgba.copy(), tr.frenet()[0].copy())
+        )
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert math.isfinite(runs[0][0].sum())
