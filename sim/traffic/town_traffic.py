@@ -38,10 +38,10 @@ from decision.route import JunctionCrossing, Road, Route
 from decision.town import MAX_PHASES
 from sim.config import TrafficConfig
 from sim.scenario.spec import TownActorSpec, TownSpec
-from sim.traffic.actors import Actors
 from sim.traffic.spawn import RgbaFn, actor_look
 from sim.traffic.town_pedestrians import Walkers
 from sim.traffic.town_spawn import random_pedestrians, random_vehicles
+from sim.traffic.traffic import make_actors
 
 LOOK_AHEAD_M = 60.0  # a vehicle looks this far along its lane for leaders ...
 LOOK_STEP_M = 1.0  # ... at points this far apart
@@ -160,7 +160,7 @@ class TownTraffic:
         looks = [actor_look(a, vehicle_size, rng, rgba_fn) for a in specs]
         self._specs = specs
         self._n = n = len(specs)
-        self.actors = _make_actors(specs, looks)
+        self.actors = make_actors(specs, looks)
         self._ego = dict(
             xy=0j, yaw=0.0, speed=0.0, half_length=vehicle_size[0] / 2, half_width=vehicle_size[1] / 2
         )
@@ -592,19 +592,3 @@ def _triggered(a: TownActorSpec) -> bool:
 def _start_xy(a: TownActorSpec) -> tuple[float, float]:
     x, y, _ = a.path.to_world(a.s_m, a.d_m)
     return float(x), float(y)
-
-
-def _make_actors(specs: list[TownActorSpec], looks) -> Actors:
-    n = len(specs)
-    return Actors(
-        ids=np.arange(1, n + 1, dtype=np.int64),
-        class_ids=np.array([look[2] for look in looks], np.int64).reshape(n),
-        models=[a.model for a in specs],
-        size_m=np.array([look[0] for look in looks], float).reshape(n, 3),
-        xy_m=np.zeros((n, 2)),
-        yaw_rad=np.zeros(n),
-        speed_mps=np.zeros(n),
-        v_mps=np.zeros((n, 2)),
-        accel_mps2=np.zeros(n),
-        rgba=np.array([look[1] for look in looks], float).reshape(n, 4),
-    )

@@ -83,7 +83,7 @@ class Traffic:
         self._lane_changes = LaneChangesInProgress()
         self._init_decision_slots(rng, decision_slots)
         self._scripted = self._make_scripted(specs)
-        self.actors = _make_actors(specs, looks)
+        self.actors = make_actors(specs, looks)
         names = set(self.__dict__)
         self._allocate()
         self._derived = tuple(set(self.__dict__) - names)  # rebuilt, not copied (see __getstate__)
@@ -442,7 +442,7 @@ class Traffic:
             self.actors.yaw_rad[scripted.ped_rows] += scripted.ped_yaw_rad
 
 
-def _make_actors(specs: list[ActorSpec], looks: list[tuple[np.ndarray, np.ndarray, int]]) -> Actors:
+def make_actors(specs: list[ActorSpec], looks: list[tuple[np.ndarray, np.ndarray, int]]) -> Actors:
     """The actors' world state (poses filled in by the first pose update) from their looks."""
     n = len(specs)
     return Actors(
