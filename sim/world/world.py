@@ -26,7 +26,8 @@ import pybullet as p
 
 from decision.route import Road
 from sim.traffic.actors import Actors
-from sim.world.actor_shapes import ACTOR_COLOUR, PART_RGBA, Boxes, Part, actor_parts
+from sim.world.actor_shapes import ACTOR_COLOUR, PART_RGBA, Part, actor_parts
+from sim.world.bodies import static_body, visual_shape
 from sim.world.ground import GroundTexture, build_ground_texture
 from sim.world.renderer import c_stdout_silenced, egl_plugin_path, gpu_device_present, open_client
 
@@ -207,49 +208,13 @@ class World:
 
     def _create_shape(self, part: Part) -> int:
         """One PyBullet visual shape of all the boxes or cylinders of `part` (-1 on failure)."""
-        identity = [0.0, 0.0, 0.0, 1.0]
-        if isinstance(part, Boxes):
-            return p.createVisualShapeArray(
-                shapeTypes=[p.GEOM_BOX] * len(part.centres_m),
-                halfExtents=part.half_extents_m,
-                visualFramePositions=part.centres_m,
-                visualFrameOrientations=[identity] * len(part.centres_m),
-                physicsClientId=self.client,
-            )
-        return p.createVisualShapeArray(
-            shapeTypes=[p.GEOM_CYLINDER] * len(part.radii_m),
-            radii=part.radii_m,
-            lengths=part.lengths_m,
-            visualFramePositions=[[0.0, 0.0, z] for z in part.z_centres_m],
-            visualFrameOrientations=[identity] * len(part.radii_m),
-            physicsClientId=self.client,
-        )
+        return visual_shape(self.client, part)
 
     def _actor_body(self, model: str, size_m: np.ndarray, rgba: np.ndarray) -> int:
         """A static body of visual shapes only: one link per colour, tinted (`rgba` for the actor's own)."""
         parts = self._visual_shapes(model, size_m)
-        k = len(parts) - 1  # links besides the base, fixed at the base origin
-        zero, identity = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
-        body = p.createMultiBody(
-            baseMass=0.0,
-            baseCollisionShapeIndex=-1,
-            baseVisualShapeIndex=parts[0][0],
-            linkMasses=[0.0] * k,
-            linkCollisionShapeIndices=[-1] * k,
-            linkVisualShapeIndices=[shape for shape, _ in parts[1:]],
-            linkPositions=[zero] * k,
-            linkOrientations=[identity] * k,
-            linkInertialFramePositions=[zero] * k,
-            linkInertialFrameOrientations=[identity] * k,
-            linkParentIndices=[0] * k,
-            linkJointTypes=[p.JOINT_FIXED] * k,
-            linkJointAxis=[[0.0, 0.0, 1.0]] * k,
-            physicsClientId=self.client,
-        )
-        for link, (_, colour) in enumerate(parts, start=-1):
-            rgb = rgba if colour == ACTOR_COLOUR else PART_RGBA[colour]
-            p.changeVisualShape(body, link, rgbaColor=[float(c) for c in rgb], physicsClientId=self.client)
-        return body
+        rgbas = [rgba if colour == ACTOR_COLOUR else PART_RGBA[colour] for _, colour in parts]
+        return static_body(self.client, [shape for shape, _ in parts], rgbas)
 
     def add_actors(self, actors: Actors) -> None:
         """Create one static body per actor, replacing the bodies of earlier actors.
