@@ -111,8 +111,8 @@ def build_town_ground_texture(
     ]
     layers = (paint.asphalt, paint.sidewalk, paint.kerb, paint.white, paint.yellow)
     for polygons, colour in zip(layers, colours, strict=True):
-        if polygons:
-            fill(image, world_to_px, [np.asarray(q, float).reshape(-1, 2) for q in polygons], colour)
+        for polygon in polygons:  # one by one: a town's polygons overlap (one fill is even-odd)
+            fill(image, world_to_px, [np.asarray(polygon, float).reshape(-1, 2)], colour)
     white, yellow = ([q for q in polys if np.shape(q) == (4, 2)] for polys in (paint.white, paint.yellow))
     (white_pieces, white_covers), (yellow_pieces, yellow_covers) = quad_pieces(white), quad_pieces(yellow)
     paint_rgb = np.array([colours[3]] * len(white_pieces) + [colours[4]] * len(yellow_pieces)).reshape(-1, 3)
