@@ -95,9 +95,9 @@ def town_actors() -> Actors:
     rows = [  # model, x, y, yaw, rgba
         ("car", -40.0, 1.75, np.pi, (0.7, 0.1, 0.1)),
         ("van", 14.0, 1.75, np.pi, (0.92, 0.92, 0.92)),
-        ("truck", 1.75, 22.0, -np.pi / 2, (0.1, 0.3, 0.65)),
+        ("truck", -1.75, 22.0, -np.pi / 2, (0.1, 0.3, 0.65)),
         ("bus", 30.0, -1.75, 0.0, (0.9, 0.7, 0.15)),
-        ("car", -1.75, -16.0, np.pi / 2, (0.15, 0.35, 0.2)),
+        ("car", -1.75, -16.0, -np.pi / 2, (0.15, 0.35, 0.2)),
         ("pedestrian", -6.0, -2.0, np.pi / 2, (0.2, 0.2, 0.5)),
         ("pedestrian", -18.0, -5.2, 0.0, (0.6, 0.2, 0.2)),
         ("pedestrian", 9.0, 5.0, np.pi, (0.25, 0.5, 0.3)),
@@ -143,6 +143,7 @@ def main() -> None:
         "approach_yellow_close": (-16.0, -1.75, 0.0, {0: "yellow", 1: "red"}),
         "from_south": (1.75, -30.0, np.pi / 2, {0: "red", 1: "green"}),
         "down_the_street": (-90.0, -1.75, 0.0, {0: "green", 1: "red"}),
+        "stop_sign": (42.0, -1.75, 0.0, {0: "green", 1: "red"}),
     }
     rng = np.random.default_rng(0)
     for name, (x, y, yaw, states) in shots.items():

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pybullet as p
 
 from perception.types import CameraFrame
 from sim.world.actor_shapes import MAX_SHAPES_PER_LINK
-from sim.world.bodies import AXIS_QUAT, IDENTITY_QUAT
+from sim.world.bodies import AXIS_QUAT, IDENTITY_QUAT, static_body
 
 # Traffic lights [m].
 POLE_RGBA = (0.42, 0.43, 0.45, 1.0)
@@ -147,26 +148,7 @@ def batched_body(
         group_links.append(list(range(start - 1, len(links) - 1)))
     if not links:
         return -1, group_links
-    n = len(links) - 1
-    zero, identity = [0.0, 0.0, 0.0], list(IDENTITY_QUAT)
-    body = p.createMultiBody(
-        baseMass=0.0,
-        baseCollisionShapeIndex=-1,
-        baseVisualShapeIndex=links[0][0],
-        linkMasses=[0.0] * n,
-        linkCollisionShapeIndices=[-1] * n,
-        linkVisualShapeIndices=[shape for shape, _ in links[1:]],
-        linkPositions=[zero] * n,
-        linkOrientations=[identity] * n,
-        linkInertialFramePositions=[zero] * n,
-        linkInertialFrameOrientations=[identity] * n,
-        linkParentIndices=[0] * n,
-        linkJointTypes=[p.JOINT_FIXED] * n,
-        linkJointAxis=[[0.0, 0.0, 1.0]] * n,
-        physicsClientId=client,
-    )
-    for link, (_, rgba) in enumerate(links, start=-1):
-        p.changeVisualShape(body, link, rgbaColor=[float(c) for c in rgba], physicsClientId=client)
+    body = static_body(client, [shape for shape, _ in links], [rgba for _, rgba in links])
     return body, group_links
 
 
@@ -216,7 +198,7 @@ def light_box_corners(lights: Sequence[LightPose]) -> np.ndarray:
 
 def light_shapes(light: LightPose) -> tuple[list[PlacedShape], list[PlacedShape], dict[str, PlacedShape]]:
     """The pole (and arm), the housing and the three lamps of one light, placed in the world."""
-    place = lambda local: _local_to_world(light.x_m, light.y_m, light.yaw_rad, local)  # noqa: E731
+    place = partial(_local_to_world, light.x_m, light.y_m, light.yaw_rad)  # (forward, left, up) -> world
     q = yaw_quat(light.yaw_rad)
     pw = 2 * POLE_HALF_WIDTH_M
     top = MAST_HEIGHT_M if light.arm_m > 0 else POLE_HEIGHT_M
@@ -312,9 +294,10 @@ def light_boxes(
 
     Each housing's 3D box is projected through the frame's K and pose; a light is dropped when any
     corner is behind the camera's near plane, when it does not face the camera (seen more than
-    LIGHT_FACING_MAX_DEG off its facing direction: its back or side, not its state), when it is farther than `max_distance_m`, outside the image, or shorter than
-    `min_box_height_px` (default: the actors' MIN_BOX_HEIGHT_PX) inside it, and when its signal
-    has no state in `states`. Occlusion is not checked.
+    LIGHT_FACING_MAX_DEG off its facing direction: its back or side, not its state), when it is
+    farther than `max_distance_m`, outside the image, or shorter than `min_box_height_px`
+    (default: the actors' MIN_BOX_HEIGHT_PX) inside it, and when its signal has no state in
+    `states`. Occlusion is not checked.
     """
     # Imported here: sim.world.camera imports sim.world.world, which imports this module.
     from sim.world.camera import MIN_BOX_HEIGHT_PX, NEAR_CLIP_M, project
@@ -353,7 +336,7 @@ def stop_sign_shapes(
     """A stop sign at (x, y) facing `yaw_rad`: (post, red plate, white rim). The plate is about an
     octagon: three thin boxes crossed (a wide one, a tall one, a square between); the rim is the
     same a little larger just behind it."""
-    place = lambda local: _local_to_world(x_m, y_m, yaw_rad, local)  # noqa: E731
+    place = partial(_local_to_world, x_m, y_m, yaw_rad)  # (forward, left, up) -> world
     q = yaw_quat(yaw_rad)
     pw = 2 * POLE_HALF_WIDTH_M * 0.7
     post = [PlacedShape("box", (pw, pw, STOP_POST_HEIGHT_M), place((0.0, 0.0, STOP_POST_HEIGHT_M / 2)), q)]

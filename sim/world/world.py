@@ -209,7 +209,9 @@ class World:
     def add_props(self, props: Props, rng: np.random.Generator) -> None:
         """Build a town's traffic lights, stop signs, buildings and trees (`sim.world.props`) as a
         few static bodies; colours and sizes of buildings and trees are drawn from `rng`. The
-        lights' lamps stay dark until `set_light_states`."""
+        lights' lamps stay dark until `set_light_states`. Called once per world."""
+        if self.traffic_lights is not None:
+            raise RuntimeError("this world has its props already")
         self.traffic_lights = TrafficLights(self.client, props.lights)
         self.prop_body_ids += self.traffic_lights.body_ids + build_static_props(self.client, props, rng)
 
