@@ -41,6 +41,7 @@ LAMP_DEPTH_M = 0.04  # the lamps stand this far out of the housing's front
 LAMP_SPACING_M = 0.29  # between lamp centres, red at the top
 LAMP_ORDER = ("red", "yellow", "green")  # top to bottom
 LIGHT_FACING_MAX_DEG = 60.0  # a light is labelled only when seen within this angle of its facing
+FACE_COLUMNS, FACE_ROWS = 3, 5  # occlusion test: points on the housing's front face
 LAMP_RGBA = {  # (lit, dark)
     "red": ((1.0, 0.12, 0.08, 1.0), (0.22, 0.05, 0.04, 1.0)),
     "yellow": ((1.0, 0.78, 0.1, 1.0), (0.22, 0.18, 0.04, 1.0)),
@@ -275,12 +276,31 @@ class TrafficLights:
 @dataclass(frozen=True, slots=True)
 class LightBox:
     """Ground-truth box of one traffic light's housing in one camera frame: its signal group, its
-    state, (x0, y0, x1, y1) [px] clipped to the image, and the camera-to-housing distance [m]."""
+    state, (x0, y0, x1, y1) [px] clipped to the image, the camera-to-housing distance [m], and the
+    share of its front face the depth image shows (NaN when the frame has no depth)."""
 
     signal_id: int
     state: str
     box_xyxy: tuple[float, float, float, float]
     distance_m: float
+    visible_fraction: float
+
+
+def light_face_points(lights: Sequence[LightPose]) -> np.ndarray:
+    """World points (N, G, 3) on the front face of each light's housing: a grid of FACE_COLUMNS x
+    FACE_ROWS, inset from its edges (the depth image tells which the camera sees)."""
+    d, w, h = HOUSING_SIZE_M
+    ys = w * np.linspace(-0.3, 0.3, FACE_COLUMNS)
+    zs = h * np.linspace(-0.4, 0.4, FACE_ROWS)
+    out = np.zeros((len(lights), FACE_COLUMNS * FACE_ROWS, 3))
+    for i, light in enumerate(lights):
+        cx, cy, cz = housing_centre_local(light)
+        out[i] = [
+            _local_to_world(light.x_m, light.y_m, light.yaw_rad, (cx + d / 2, cy + y, cz + z))
+            for y in ys
+            for z in zs
+        ]
+    return out
 
 
 def light_boxes(
@@ -296,11 +316,12 @@ def light_boxes(
     corner is behind the camera's near plane, when it does not face the camera (seen more than
     LIGHT_FACING_MAX_DEG off its facing direction: its back or side, not its state), when it is
     farther than `max_distance_m`, outside the image, or shorter than `min_box_height_px`
-    (default: the actors' MIN_BOX_HEIGHT_PX) inside it, and when its signal has no state in
-    `states`. Occlusion is not checked.
+    (default: the actors' MIN_BOX_HEIGHT_PX) inside it, when its signal has no state in
+    `states`, and when the frame's depth shows none of its front face (hidden behind a building or
+    a vehicle).
     """
     # Imported here: sim.world.camera imports sim.world.world, which imports this module.
-    from sim.world.camera import MIN_BOX_HEIGHT_PX, NEAR_CLIP_M, project
+    from sim.world.camera import DEPTH_TOL_FRACTION, DEPTH_TOL_M, MIN_BOX_HEIGHT_PX, NEAR_CLIP_M, project
 
     lights = as_light_poses(lights)
     if not lights:
@@ -321,11 +342,21 @@ def light_boxes(
     clipped = np.clip(box, 0.0, [width_px, height_px, width_px, height_px])
     keep = (z.min(axis=1) > NEAR_CLIP_M) & facing & (distance <= max_distance_m)
     keep &= (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] - clipped[:, 1] >= min_h)
+    visible = np.full(len(lights), np.nan)
+    if frame.depth_m is not None:  # the share of face points inside the image that the depth shows
+        face_uv, face_z = project(light_face_points(lights), frame.K, pose)
+        col, row = np.floor(face_uv[..., 0]).astype(int), np.floor(face_uv[..., 1]).astype(int)
+        inside = (face_z > NEAR_CLIP_M) & (col >= 0) & (col < width_px) & (row >= 0) & (row < height_px)
+        seen_depth = frame.depth_m[np.clip(row, 0, height_px - 1), np.clip(col, 0, width_px - 1)]
+        seen = inside & (face_z <= seen_depth + DEPTH_TOL_M + DEPTH_TOL_FRACTION * face_z)
+        visible = seen.sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
+        keep &= visible > 0
     out = []
     for i in np.flatnonzero(keep).tolist():
         state = states.get(lights[i].signal_id)
         if state is not None:
-            out.append(LightBox(lights[i].signal_id, state, tuple(clipped[i].tolist()), float(distance[i])))
+            box = tuple(clipped[i].tolist())
+            out.append(LightBox(lights[i].signal_id, state, box, float(distance[i]), float(visible[i])))
     return out
 
 

@@ -130,3 +130,15 @@ def test_hundreds_of_props_are_one_body_of_full_links():
         assert len(lights.body_ids) == 1 + 3  # poles and housings, then one lamp body per signal
     finally:
         p.disconnect(client)
+
+
+def test_a_light_hidden_behind_a_truck_gets_no_box(light_world, make_actors):
+    world, lights, camera = light_world
+    states = {7: "red", 8: "red"}
+    frame = camera.render(*EGO, 0.0, np.random.default_rng(0))
+    (box,) = light_boxes(frame, lights, states, 80.0)
+    assert box.visible_fraction > 0.9
+    world.add_actors(make_actors([("truck", 7.0, -3.3)]))  # between the camera and the light
+    frame = camera.render(*EGO, 0.0, np.random.default_rng(0))
+    assert light_boxes(frame, lights, states, 80.0) == []
+    world.remove_actors()
