@@ -390,25 +390,28 @@ def stop_sign_shapes(
 def building_shapes(
     footprints: Sequence[Sequence[float]], rng: np.random.Generator, windows: bool = False
 ) -> list[tuple[tuple, list[PlacedShape]]]:
-    """Boxes of buildings, footprints [(x, y, size_x, size_y, height), ...] (centre, axis-aligned
-    sizes) [m], each with a façade colour drawn from `rng`, and with `windows` a band of dark
-    windows per floor on every side. Returns [(rgba, shapes), ...] per colour.
+    """Boxes of buildings, footprints (x, y, size_x, size_y, height) (centre, axis-aligned sizes)
+    or (x, y, yaw, size_x, size_y, height) (sizes along the building's own axes) [m, rad], each with
+    a façade colour drawn from `rng`, and with `windows` a band of dark windows per floor on every
+    side. Returns [(rgba, shapes), ...] per colour.
 
     TinyRenderer's cost grows with the pixels drawn, overdraw included: the window bands about
     double the cost of the buildings (measured: 30 buildings along a street, 6.9 ms a 320 x 192
     frame without, 12.5 ms with, against 2.1 ms for no building)."""
     by_colour: dict[int, list[PlacedShape]] = {k: [] for k in range(len(FACADE_RGBA))}
-    windows: list[PlacedShape] = []
+    window_bands: list[PlacedShape] = []
     colours = rng.integers(len(FACADE_RGBA), size=len(footprints))
-    for (x, y, sx, sy, h), colour in zip(footprints, colours.tolist(), strict=True):
-        by_colour[colour].append(PlacedShape("box", (sx, sy, h), (x, y, h / 2)))
+    for footprint, colour in zip(footprints, colours.tolist(), strict=True):
+        x, y, yaw, sx, sy, h = footprint if len(footprint) == 6 else (*footprint[:2], 0.0, *footprint[2:])
+        q = yaw_quat(yaw)
+        by_colour[colour].append(PlacedShape("box", (sx, sy, h), (x, y, h / 2), q))
         band = WINDOW_BAND_FRACTION * FLOOR_HEIGHT_M
         for k in range(int(h // FLOOR_HEIGHT_M) if windows else 0):
             z = (k + 0.55) * FLOOR_HEIGHT_M
-            windows.append(PlacedShape("box", (sx + 2 * WINDOW_PROUD_M, 0.85 * sy, band), (x, y, z)))
-            windows.append(PlacedShape("box", (0.85 * sx, sy + 2 * WINDOW_PROUD_M, band), (x, y, z)))
+            window_bands.append(PlacedShape("box", (sx + 2 * WINDOW_PROUD_M, 0.85 * sy, band), (x, y, z), q))
+            window_bands.append(PlacedShape("box", (0.85 * sx, sy + 2 * WINDOW_PROUD_M, band), (x, y, z), q))
     groups = [(FACADE_RGBA[k], shapes) for k, shapes in by_colour.items() if shapes]
-    return [*groups, (WINDOW_RGBA, windows)] if windows else groups
+    return [*groups, (WINDOW_RGBA, window_bands)] if window_bands else groups
 
 
 def tree_shapes(
@@ -436,7 +439,8 @@ class Props:
     """The static props of a town, as plain inputs.
 
     lights: LightPose or (x, y, yaw, signal_id[, arm_m]) tuples. stop_signs: (x, y, yaw) [m, rad].
-    buildings: (x, y, size_x, size_y, height) [m], axis-aligned. trees: (x, y) [m].
+    buildings: (x, y, size_x, size_y, height) [m], axis-aligned, or (x, y, yaw, size_x, size_y,
+    height) [m, rad]. trees: (x, y) [m].
     building_windows: bands of windows on the buildings (costly with TinyRenderer, see
     `building_shapes`).
     """

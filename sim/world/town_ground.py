@@ -39,7 +39,9 @@ YELLOW_RGB = (0.92, 0.72, 0.12)
 
 @dataclass(frozen=True)
 class MapPaint:
-    """A town's ground as world polygons, each (P, 2) [m]: drawn in this order (later on top)."""
+    """A town's ground as world polygons, each (P, 2) [m]: drawn in this order (later on top).
+
+    Any object with these five lists will do (`sim.world.town_paint.TownPaint` has them)."""
 
     asphalt: list[np.ndarray] = field(default_factory=list)
     sidewalk: list[np.ndarray] = field(default_factory=list)
@@ -47,12 +49,13 @@ class MapPaint:
     white: list[np.ndarray] = field(default_factory=list)
     yellow: list[np.ndarray] = field(default_factory=list)
 
-    def outline_points(self) -> np.ndarray:
-        """(M, 2) every vertex of the surfaces (asphalt, sidewalks, kerbs): what the texture covers."""
-        polys = [np.asarray(q, float).reshape(-1, 2) for q in (*self.asphalt, *self.sidewalk, *self.kerb)]
-        if not polys:
-            raise ValueError("a MapPaint needs at least one asphalt, sidewalk or kerb polygon")
-        return np.concatenate(polys)
+
+def outline_points(paint: MapPaint) -> np.ndarray:
+    """(M, 2) every vertex of the surfaces (asphalt, sidewalks, kerbs): what the texture covers."""
+    polys = [np.asarray(q, float).reshape(-1, 2) for q in (*paint.asphalt, *paint.sidewalk, *paint.kerb)]
+    if not polys:
+        raise ValueError("a town's paint needs at least one asphalt, sidewalk or kerb polygon")
+    return np.concatenate(polys)
 
 
 def quad_pieces(quads: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -102,7 +105,7 @@ def build_town_ground_texture(
     The texture covers the surfaces' bounding box plus TEXTURE_MARGIN_M at TEXTURE_M_PER_PX a
     texel, coarser if that would exceed `max_pixels` texels.
     """
-    world_to_px, m_per_px, (width, height) = texture_frame(np.eye(2), paint.outline_points(), max_pixels)
+    world_to_px, m_per_px, (width, height) = texture_frame(np.eye(2), outline_points(paint), max_pixels)
     ground = rgb255(ground_rgb)
     image = ground_image(ground, width, height, m_per_px, rng)
     colours = [

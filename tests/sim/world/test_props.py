@@ -19,6 +19,7 @@ from sim.world.props import (
     Props,
     TrafficLights,
     build_static_props,
+    building_shapes,
     housing_centre_local,
     light_box_corners,
     light_boxes,
@@ -142,3 +143,19 @@ def test_a_light_hidden_behind_a_truck_gets_no_box(light_world, make_actors):
     frame = camera.render(*EGO, 0.0, np.random.default_rng(0))
     assert light_boxes(frame, lights, states, 80.0) == []
     world.remove_actors()
+
+
+def test_buildings_take_axis_aligned_or_turned_footprints():
+    rng = np.random.default_rng(0)
+    plain, turned = (
+        [s for _, shapes in building_shapes([footprint], rng) for s in shapes]
+        for footprint in [(10.0, 5.0, 12.0, 8.0, 20.0), (10.0, 5.0, math.pi / 2, 12.0, 8.0, 20.0)]
+    )
+    assert plain[0].size_m == turned[0].size_m == (12.0, 8.0, 20.0)
+    assert plain[0].position_m == turned[0].position_m == (10.0, 5.0, 10.0)  # on the ground
+    assert plain[0].orientation == pytest.approx((0.0, 0.0, 0.0, 1.0))
+    assert turned[0].orientation == pytest.approx((0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4)))
+    with_windows = [
+        s for _, shapes in building_shapes([(0.0, 0.0, 12.0, 8.0, 20.0)], rng, windows=True) for s in shapes
+    ]
+    assert len(with_windows) == 1 + 2 * 6  # two crossed bands on each of its 6 floors
