@@ -15,8 +15,12 @@ Looks: colours of the ground, road and vehicles, the sky and the light are fixed
 the world's random stream with `randomise` (domain randomisation).
 
 Actor bodies are static multibodies with one link per colour (`sim.world.actor_shapes`: EGL
-ignores per-shape colours, so a car is a chassis base plus a tinted cabin link); segmentation
-masks give `body + ((link + 1) << 24)`.
+ignores per-shape colours, so a car is a body base plus tinted glass, tyre and lamp links);
+segmentation masks give `body + ((link + 1) << 24)`.
+
+A town: `paint` (`sim.world.town_ground.MapPaint`) draws the ground from the town's polygons
+instead of the road's, and `add_props` adds its traffic lights, stop signs, buildings and trees
+(`sim.world.props`) as a few static bodies; `set_light_states` lights the lamps.
 """
 
 from __future__ import annotations
