@@ -24,9 +24,9 @@ MAX_ACTORS = 300  # scripted, traffic and clutter together
 MAX_CLUTTER_PER_100M = 20.0
 
 ACTOR_KINDS = {
-    "vehicle": ("car", "van"),
+    "vehicle": ("car", "van", "truck", "bus"),
     "pedestrian": ("pedestrian",),
-    "obstacle": ("cone", "barrier", "car"),
+    "obstacle": ("cone", "barrier", "car", "van", "truck", "bus"),
 }
 BEHAVIOURS = {  # per kind; the first is the default
     "vehicle": ("idm", "keep_lane", "cut_in", "brake", "static"),

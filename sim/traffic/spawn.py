@@ -17,7 +17,13 @@ from sim.scenario.spec import ActorSpec, ScenarioSpec
 PEDESTRIAN_SIZE_M = (0.5, 0.5, 1.75)  # length, width, height
 CONE_SIZE_M = (0.4, 0.4, 0.7)
 BARRIER_SIZE_M = (0.5, 2.5, 1.0)  # thin along the road, blocks most of a lane across it
-VAN_SCALE = (1.15, 1.1, 1.4)  # van size = vehicle size times this
+# A vehicle model's size = the configured vehicle size (a car's) times its scale.
+VEHICLE_SCALE = {
+    "car": (1.0, 1.0, 1.0),
+    "van": (1.15, 1.1, 1.4),
+    "truck": (1.8, 1.35, 2.13),  # 8.1 x 2.43 x 3.2 m for a 4.5 x 1.8 x 1.5 m car
+    "bus": (2.6, 1.4, 2.07),  # 11.7 x 2.52 x 3.1 m
+}
 END_MARGIN_M = 5.0  # no vehicle gets nearer the road's end than this (they brake for it before)
 NPC_DESIRED_SPEED_FACTOR = (1.0, 1.2)  # random NPC desired speed = initial speed x U(low, high)
 PLACEMENT_TRIES_PER_NPC = 200
@@ -45,10 +51,11 @@ def actor_look(
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Size (3,) length, width, height [m], colour (4,) and class id of an actor's model.
 
-    Cars and vans take `rgba_fn(rng)` when given, else a palette colour drawn from `rng`.
+    Vehicles (VEHICLE_SCALE's models) take `rgba_fn(rng)` when given, else a palette colour drawn
+    from `rng`.
     """
-    if a.model in ("car", "van"):
-        scale = np.array(VAN_SCALE) if a.model == "van" else 1.0
+    if a.model in VEHICLE_SCALE:
+        scale = np.array(VEHICLE_SCALE[a.model])
         if rgba_fn is not None:
             rgba = np.asarray(rgba_fn(rng), float).reshape(4)
         else:

@@ -28,7 +28,7 @@ from sim.traffic.actors import Actors
 from sim.traffic.lane_changes import LaneChangesInProgress, Leaders, RowState, choose_lane_changes
 from sim.traffic.poses import FrenetPoser
 from sim.traffic.scripted import Scripted
-from sim.traffic.spawn import END_MARGIN_M, RgbaFn, actor_look, random_npcs
+from sim.traffic.spawn import END_MARGIN_M, VEHICLE_SCALE, RgbaFn, actor_look, random_npcs
 
 # Behaviour codes (rows of `Traffic.behaviour`).
 IDM, KEEP_LANE, CUT_IN, BRAKE, CROSS, STATIC = range(6)
@@ -113,7 +113,7 @@ class Traffic:
         self.behaviour = behaviour[:n]
         self._driven = driven = (kind == "vehicle") & np.isin(behaviour, DRIVEN)
         self._is_pedestrian = is_pedestrian = kind == "pedestrian"
-        self._is_car = (kind == "ego") | np.isin(model, ("car", "van"))
+        self._is_car = (kind == "ego") | np.isin(model, list(VEHICLE_SCALE))
         self._is_driver = driven.copy()  # rows whose IDM acceleration counts for MOBIL
         self._is_driver[n] = True  # ... the ego's too
         self._any_driven = bool(driven.any())

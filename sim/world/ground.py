@@ -145,7 +145,9 @@ class GroundTexture:
     a rotation scaled by 1 / m_per_px plus an offset (see the module docstring). border_rgb: the
     colour off the texture (the mean ground colour), 0-255. road_rgb, line_rgb: the asphalt's and
     the paint's colours, 0-255. paint, paint_cover: `paint_pieces` of the road, which the shader
-    draws sharp near the camera, where the texels are larger than the pixels.
+    draws sharp near the camera, where the texels are larger than the pixels. paint_rgb: (Q, 3)
+    0-255 colour of each piece where the paint has several colours (a town's white and yellow);
+    None: all are `line_rgb`.
     """
 
     levels: tuple[np.ndarray, ...]
@@ -156,6 +158,7 @@ class GroundTexture:
     line_rgb: tuple[float, float, float]
     paint: np.ndarray
     paint_cover: np.ndarray
+    paint_rgb: np.ndarray | None = None
 
     def pixel(self, xy_m: np.ndarray, level: int = 0) -> np.ndarray:
         """Pixel coordinates (..., 2) as (column, row) of world points (..., 2) [m] on a level, in
@@ -197,16 +200,17 @@ def build_ground_texture(
     per texel, coarser if that would exceed `max_pixels` texels.
     """
     paint = road_paint(road)
-    world_to_px, m_per_px, (width, height) = _texture_frame(road, paint.surface, max_pixels)
+    rotation = principal_rotation(road.xy_m)  # the axes follow the road
+    world_to_px, m_per_px, (width, height) = texture_frame(rotation, paint.surface, max_pixels)
     ground = rgb255(ground_rgb)
-    image = _ground_image(ground, width, height, m_per_px, rng)
+    image = ground_image(ground, width, height, m_per_px, rng)
     road_colour = tuple(float(c) for c in rgb255(road_rgb))
     line_colour = tuple(float(c) for c in rgb255(line_rgb))
-    _fill(image, world_to_px, [paint.surface], road_colour)
-    _fill(image, world_to_px, [*paint.solid_lines, *paint.dashes], line_colour)
+    fill(image, world_to_px, [paint.surface], road_colour)
+    fill(image, world_to_px, [*paint.solid_lines, *paint.dashes], line_colour)
     pieces, cover = paint_pieces(road)
     return GroundTexture(
-        levels=_mipmaps(image),
+        levels=mipmaps(image),
         world_to_px=world_to_px,
         m_per_px=m_per_px,
         border_rgb=tuple(float(c) for c in ground),
@@ -217,20 +221,24 @@ def build_ground_texture(
     )
 
 
-def _texture_frame(
-    road: Road, surface: np.ndarray, max_pixels: int
+def principal_rotation(xy_m: np.ndarray) -> np.ndarray:
+    """The rotation (2, 2) from world axes to axes along the principal direction of points (M, 2)."""
+    centre = xy_m - xy_m.mean(axis=0)
+    axis = np.linalg.eigh(centre.T @ centre)[1][:, -1]
+    c, s = float(axis[0]), float(axis[1])
+    return np.array([[c, s], [-s, c]])
+
+
+def texture_frame(
+    rotation: np.ndarray, surface: np.ndarray, max_pixels: int
 ) -> tuple[np.ndarray, float, tuple[int, int]]:
     """Where the texture lies: its world-to-texel map (2, 3), its texel size [m] and its level-0
     size (width, height) [texels].
 
-    The axes follow the road's principal direction, the texture covers the asphalt `surface` (P, 2)
-    plus TEXTURE_MARGIN_M, and its sides are a multiple of 2^(levels - 1), so that every mipmap
-    halves exactly (cv2's fast 2 x 2 mean).
+    The texture's axes are the world's turned by `rotation` (2, 2) (world -> texture axes), it
+    covers the points `surface` (P, 2) plus TEXTURE_MARGIN_M, and its sides are a multiple of
+    2^(levels - 1), so that every mipmap halves exactly (cv2's fast 2 x 2 mean).
     """
-    centre = road.xy_m - road.xy_m.mean(axis=0)
-    axis = np.linalg.eigh(centre.T @ centre)[1][:, -1]
-    c, s = float(axis[0]), float(axis[1])
-    rotation = np.array([[c, s], [-s, c]])  # world -> texture axes
     surface = surface @ rotation.T
     lo = surface.min(axis=0) - TEXTURE_MARGIN_M
     hi = surface.max(axis=0) + TEXTURE_MARGIN_M
@@ -242,7 +250,7 @@ def _texture_frame(
     return world_to_px, m, (width, height)
 
 
-def _ground_image(ground_rgb255: np.ndarray, width: int, height: int, m_per_px: float, rng) -> np.ndarray:
+def ground_image(ground_rgb255: np.ndarray, width: int, height: int, m_per_px: float, rng) -> np.ndarray:
     """(height, width, 3) uint8 ground: coarse patches and fine grain of brightness, drawn at the
     grain's resolution and stretched to texels."""
     m = m_per_px
@@ -256,7 +264,7 @@ def _ground_image(ground_rgb255: np.ndarray, width: int, height: int, m_per_px: 
     return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def _fill(image: np.ndarray, world_to_px: np.ndarray, polygons: list[np.ndarray], colour: tuple) -> None:
+def fill(image: np.ndarray, world_to_px: np.ndarray, polygons: list[np.ndarray], colour: tuple) -> None:
     """Fill world polygons (each (P, 2) [m]) into the level-0 `image`, anti-aliased."""
     scale = 2**SUBPIXEL_BITS
     pts = [
@@ -266,7 +274,7 @@ def _fill(image: np.ndarray, world_to_px: np.ndarray, polygons: list[np.ndarray]
     cv2.fillPoly(image, pts, colour, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
 
 
-def _mipmaps(image: np.ndarray) -> tuple[np.ndarray, ...]:
+def mipmaps(image: np.ndarray) -> tuple[np.ndarray, ...]:
     """`image` and PYRAMID_LEVELS - 1 coarser levels, each texel the mean of 2 x 2 finer ones."""
     levels = [image]
     for _ in range(PYRAMID_LEVELS - 1):

@@ -203,5 +203,14 @@ class GroundShader:
         K = self._K
         uv = cam[..., :2] / z * (K[0, 0], K[1, 1]) + (K[0, 2], K[1, 2])
         pts = np.round((uv - 0.5) * 2**SUBPIXEL_BITS).astype(np.int32)  # cv2 draws at pixel centres
-        for quads, colour in ((pts[0], tex.road_rgb), (pts[1], tex.line_rgb)):
-            cv2.fillPoly(self.image, list(quads), colour, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
+        if tex.paint_rgb is None:  # a road's paint: no two pieces or covers overlap, one fill each
+            for quads, colour in ((pts[0], tex.road_rgb), (pts[1], tex.line_rgb)):
+                cv2.fillPoly(self.image, list(quads), colour, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
+            return
+        # A town's paint: pieces and covers may overlap (one fill would leave their overlaps empty,
+        # even-odd), and have several colours (white and yellow): one fill per quad.
+        colours = [tuple(c) for c in tex.paint_rgb[near][keep].tolist()]
+        for quad in pts[0]:
+            cv2.fillConvexPoly(self.image, quad, tex.road_rgb, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)
+        for quad, colour in zip(pts[1], colours, strict=True):
+            cv2.fillConvexPoly(self.image, quad, colour, lineType=cv2.LINE_AA, shift=SUBPIXEL_BITS)

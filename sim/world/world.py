@@ -15,8 +15,12 @@ Looks: colours of the ground, road and vehicles, the sky and the light are fixed
 the world's random stream with `randomise` (domain randomisation).
 
 Actor bodies are static multibodies with one link per colour (`sim.world.actor_shapes`: EGL
-ignores per-shape colours, so a car is a chassis base plus a tinted cabin link); segmentation
-masks give `body + ((link + 1) << 24)`.
+ignores per-shape colours, so a car is a body base plus tinted glass, tyre and lamp links);
+segmentation masks give `body + ((link + 1) << 24)`.
+
+A town: `paint` (`sim.world.town_ground.MapPaint`) draws the ground from the town's polygons
+instead of the road's, and `add_props` adds its traffic lights, stop signs, buildings and trees
+(`sim.world.props`) as a few static bodies; `set_light_states` lights the lamps.
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ import pybullet as p
 
 from decision.route import Road
 from sim.traffic.actors import Actors
-from sim.world.actor_shapes import ACTOR_COLOUR, PART_RGBA, Boxes, Part, actor_parts
+from sim.world.actor_shapes import ACTOR_COLOUR, PART_RGBA, Part, actor_parts
+from sim.world.bodies import static_body, visual_shape
 from sim.world.ground import GroundTexture, build_ground_texture
+from sim.world.props import Props, TrafficLights, build_static_props
 from sim.world.renderer import c_stdout_silenced, egl_plugin_path, gpu_device_present, open_client
+from sim.world.town_ground import KERB_RGB, SIDEWALK_RGB, YELLOW_RGB, MapPaint, build_town_ground_texture
 
 GRAVITY_MPS2 = 9.81
 GROUND_FRICTION = 1.0  # lateral friction of the ground; Bullet multiplies it by the tyres' (grip)
@@ -78,7 +85,9 @@ class World:
     renderer: "auto" (the EGL plugin where a GPU device exists, it loads and its GL renderer is not a
     CPU one; else TinyRenderer), "egl" (error if it does not load) or "tiny". `renderer_name` says
     which one is in use, `renderer_flag` is the getCameraImage renderer and `render_options` the
-    light keyword arguments for it. `ground_texture` is what the camera draws the ground from.
+    light keyword arguments for it. `ground_texture` is what the camera draws the ground from: the
+    road's (`sim.world.ground`), or a town's `paint` where one is given (`sim.world.town_ground`).
+    A town's props: `add_props`, `set_light_states`.
     """
 
     def __init__(
@@ -88,10 +97,12 @@ class World:
         renderer: str,
         rng: np.random.Generator,
         randomise: bool,
+        paint: MapPaint | None = None,
     ):
         if physics_hz <= 0:
             raise ValueError(f"physics_hz must be > 0, got {physics_hz}")
         self.road = road
+        self.paint = paint  # a town's ground: drawn instead of the road's (`ground_texture`)
         self.randomise = randomise
         self.dt_s = 1.0 / physics_hz
         opened = open_client(renderer, egl_plugin_path(), gpu_device_present())
@@ -107,6 +118,8 @@ class World:
 
         self.actor_body_ids = np.zeros(0, dtype=np.int64)  # (N,) body id of each actor index
         self.body_to_actor: dict[int, int] = {}
+        self.prop_body_ids: list[int] = []  # static props (add_props)
+        self.traffic_lights: TrafficLights | None = None
         self._shape_cache: dict[tuple, list[tuple[int, str]]] = {}
         self._choose_looks(rng)
         # The ground's pattern: its own stream (drawn from when the texture is first needed).
@@ -176,19 +189,41 @@ class World:
         """Top-down picture of the lit ground and road (built on first use, ~0.1-0.3 s)."""
         if self._ground_texture is None:
             lit = self.up_light_factor
-            self._ground_texture = build_ground_texture(
-                self.road,
-                np.array(self.ground_rgba[:3]) * lit,
-                np.array(self.road_rgba[:3]) * lit,
-                np.array(LINE_RGBA[:3]) * lit,
-                self._pattern_rng,
-            )
+            colours = (np.array(c[:3]) * lit for c in (self.ground_rgba, self.road_rgba, LINE_RGBA))
+            if self.paint is None:
+                self._ground_texture = build_ground_texture(self.road, *colours, self._pattern_rng)
+            else:
+                ground, asphalt, line = colours
+                self._ground_texture = build_town_ground_texture(
+                    self.paint,
+                    ground,
+                    asphalt,
+                    line,
+                    self._pattern_rng,
+                    *(np.array(c) * lit for c in (SIDEWALK_RGB, KERB_RGB, YELLOW_RGB)),
+                )
         return self._ground_texture
 
     @property
     def static_body_ids(self) -> list[int]:
-        """Bodies that are not actors: the ground."""
-        return [self.ground_id]
+        """Bodies that are not actors: the ground and the props."""
+        return [self.ground_id, *self.prop_body_ids]
+
+    # ------------------------------------------------------------------ props
+    def add_props(self, props: Props, rng: np.random.Generator) -> None:
+        """Build a town's traffic lights, stop signs, buildings and trees (`sim.world.props`) as a
+        few static bodies; colours and sizes of buildings and trees are drawn from `rng`. The
+        lights' lamps stay dark until `set_light_states`. Called once per world."""
+        if self.traffic_lights is not None:
+            raise RuntimeError("this world has its props already")
+        self.traffic_lights = TrafficLights(self.client, props.lights)
+        self.prop_body_ids += self.traffic_lights.body_ids + build_static_props(self.client, props, rng)
+
+    def set_light_states(self, states: dict[int, str]) -> None:
+        """Light each signal group's lamp of its state ("green", "yellow", "red"): {signal_id:
+        state}. Only groups whose state changed are recoloured (cheap to call every frame)."""
+        if self.traffic_lights is not None:
+            self.traffic_lights.set_states(states)
 
     # ------------------------------------------------------------------ actors
     def _visual_shapes(self, model: str, size_m: np.ndarray) -> list[tuple[int, str]]:
@@ -207,49 +242,13 @@ class World:
 
     def _create_shape(self, part: Part) -> int:
         """One PyBullet visual shape of all the boxes or cylinders of `part` (-1 on failure)."""
-        identity = [0.0, 0.0, 0.0, 1.0]
-        if isinstance(part, Boxes):
-            return p.createVisualShapeArray(
-                shapeTypes=[p.GEOM_BOX] * len(part.centres_m),
-                halfExtents=part.half_extents_m,
-                visualFramePositions=part.centres_m,
-                visualFrameOrientations=[identity] * len(part.centres_m),
-                physicsClientId=self.client,
-            )
-        return p.createVisualShapeArray(
-            shapeTypes=[p.GEOM_CYLINDER] * len(part.radii_m),
-            radii=part.radii_m,
-            lengths=part.lengths_m,
-            visualFramePositions=[[0.0, 0.0, z] for z in part.z_centres_m],
-            visualFrameOrientations=[identity] * len(part.radii_m),
-            physicsClientId=self.client,
-        )
+        return visual_shape(self.client, part)
 
     def _actor_body(self, model: str, size_m: np.ndarray, rgba: np.ndarray) -> int:
         """A static body of visual shapes only: one link per colour, tinted (`rgba` for the actor's own)."""
         parts = self._visual_shapes(model, size_m)
-        k = len(parts) - 1  # links besides the base, fixed at the base origin
-        zero, identity = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]
-        body = p.createMultiBody(
-            baseMass=0.0,
-            baseCollisionShapeIndex=-1,
-            baseVisualShapeIndex=parts[0][0],
-            linkMasses=[0.0] * k,
-            linkCollisionShapeIndices=[-1] * k,
-            linkVisualShapeIndices=[shape for shape, _ in parts[1:]],
-            linkPositions=[zero] * k,
-            linkOrientations=[identity] * k,
-            linkInertialFramePositions=[zero] * k,
-            linkInertialFrameOrientations=[identity] * k,
-            linkParentIndices=[0] * k,
-            linkJointTypes=[p.JOINT_FIXED] * k,
-            linkJointAxis=[[0.0, 0.0, 1.0]] * k,
-            physicsClientId=self.client,
-        )
-        for link, (_, colour) in enumerate(parts, start=-1):
-            rgb = rgba if colour == ACTOR_COLOUR else PART_RGBA[colour]
-            p.changeVisualShape(body, link, rgbaColor=[float(c) for c in rgb], physicsClientId=self.client)
-        return body
+        rgbas = [rgba if colour == ACTOR_COLOUR else PART_RGBA[colour] for _, colour in parts]
+        return static_body(self.client, [shape for shape, _ in parts], rgbas)
 
     def add_actors(self, actors: Actors) -> None:
         """Create one static body per actor, replacing the bodies of earlier actors.

@@ -7,31 +7,22 @@ from sim.world.actor_shapes import (
     ACTOR_COLOUR,
     MAX_SHAPES_PER_LINK,
     PART_RGBA,
-    Boxes,
     actor_parts,
+    part_bounds,
 )
 
-TRUCK_SIZE_M = (8.0, 2.5, 3.2)  # a model with no look of its own: a plain box
+CRATE_SIZE_M = (8.0, 2.5, 3.2)  # a model with no look of its own: a plain box
 
 
 def extent(parts) -> np.ndarray:
     """(3, 2) min and max of x, y, z over all the parts' shapes."""
-    lo, hi = [], []
-    for part in parts:
-        if isinstance(part, Boxes):
-            centres, half = np.array(part.centres_m), np.array(part.half_extents_m)
-        else:
-            r = np.array(part.radii_m)
-            centres = np.stack([np.zeros_like(r), np.zeros_like(r), part.z_centres_m], 1)
-            half = np.stack([r, r, np.array(part.lengths_m) / 2], 1)
-        lo.append((centres - half).min(0))
-        hi.append((centres + half).max(0))
-    return np.stack([np.min(lo, 0), np.max(hi, 0)], 1)
+    bounds = [part_bounds(part) for part in parts]
+    return np.stack([np.min([lo for lo, _ in bounds], 0), np.max([hi for _, hi in bounds], 0)], 1)
 
 
-@pytest.mark.parametrize("model", ["car", "van", "pedestrian", "cone", "barrier", "truck"])
+@pytest.mark.parametrize("model", ["car", "van", "truck", "bus", "cone", "barrier", "crate"])
 def test_parts_fill_the_actor_box_from_the_ground(model, model_sizes):
-    length, width, height = {**model_sizes, "truck": TRUCK_SIZE_M}[model]
+    length, width, height = {**model_sizes, "crate": CRATE_SIZE_M}[model]
     parts = actor_parts(model, length, width, height)
     expected = [[-length / 2, length / 2], [-width / 2, width / 2], [0.0, height]]
     np.testing.assert_allclose(extent(parts), expected, atol=1e-12)
@@ -40,14 +31,13 @@ def test_parts_fill_the_actor_box_from_the_ground(model, model_sizes):
     assert all(c == ACTOR_COLOUR or c in PART_RGBA for c in colours)
 
 
-def test_a_vehicle_is_a_chassis_in_its_colour_under_a_cabin():
-    chassis, cabin = actor_parts("car", 4.5, 1.8, 1.5)
-    assert (chassis.colour, cabin.colour) == (ACTOR_COLOUR, "cabin")
-    chassis_top = chassis.centres_m[0][2] + chassis.half_extents_m[0][2]
-    cabin_bottom = cabin.centres_m[0][2] - cabin.half_extents_m[0][2]
-    assert cabin_bottom == pytest.approx(chassis_top)
-    assert cabin.half_extents_m[0][1] < chassis.half_extents_m[0][1]  # narrower
-    assert cabin.centres_m[0][0] < 0.0  # set back
+def test_a_car_is_a_chassis_in_its_colour_under_a_cabin():
+    body = next(part for part in actor_parts("car", 4.5, 1.8, 1.5) if part.colour == ACTOR_COLOUR)
+    (chassis_half, cabin_half), (chassis, cabin) = body.half_extents_m, body.centres_m
+    assert cabin[2] - cabin_half[2] == pytest.approx(chassis[2] + chassis_half[2])  # on the chassis
+    assert cabin[2] + cabin_half[2] == pytest.approx(1.5)  # up to the roof
+    assert cabin_half[1] < chassis_half[1]  # narrower
+    assert cabin[0] < 0.0  # set back
 
 
 @pytest.mark.parametrize("length_m", [0.6, 3.0, 40.0])
