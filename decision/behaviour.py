@@ -52,6 +52,7 @@ CLEAR_FRACTION = 0.65
 SHORTEST_LANE_CHANGE_M = 8.0  # never blend over less, whatever the room
 FOLLOW_HYSTERESIS = 1.2  # FOLLOW is left when the lead is this many times the follow range away
 MIN_GAP_FOR_TTC_M = 0.1  # gaps are clamped here when dividing by them
+STATIONARY_CLEARANCE_M = 1.0  # a lane change needs only this much room ahead of a stationary object behind
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,8 @@ class BehaviourParams:
         float  # an overtake drives the gap to the object and this much more in the oncoming lane
     )
     overtake_margin_s: float  # ... and needs that lane clear this much longer than it takes
+    slow_lead_speed_mps: float  # a lead slower than this (and half the cap) is passed like a stationary one
+    overtake_accel_mps2: float  # acceleration while in an oncoming lane (IDM's accel_max there)
     overtake_view_m: float  # how far the oncoming lane is seen: traffic beyond it is assumed at the speed cap
     parked_offset_m: float  # an ego starting this far right of lane 0's centre is parked: it merges first
     junction: JunctionParams | None = None  # None: no junction rules (the naive planner)
@@ -124,6 +127,17 @@ def is_blocking(obj: ObjectAhead | None, p: BehaviourParams) -> bool:
     return obj is not None and abs(obj.speed_mps) < p.stationary_speed_mps
 
 
+def is_slow_hazard(obj: ObjectAhead | None, sit: Situation, p: BehaviourParams) -> bool:
+    """A vehicle crawling ahead (below `slow_lead_speed_mps` and half the speed cap, within the follow
+    range: a cyclist, a vehicle at the kerb, CARLA's HazardAtSideLane): passed when it is safe,
+    followed meanwhile."""
+    return (
+        obj is not None
+        and p.stationary_speed_mps <= obj.speed_mps < min(p.slow_lead_speed_mps, 0.5 * sit.speed_cap_mps)
+        and obj.gap_m < p.follow_range_m
+    )
+
+
 def lane_change_length_m(speed_mps: float, gap_m: float, p: BehaviourParams) -> float:
     """Road length [m] over which to blend into the next lane (`gap_m`: to the object passed)."""
     length = max(p.lane_change_min_length_m, speed_mps * p.lane_change_duration_s)
@@ -138,10 +152,12 @@ def lane_change_fits(speed_mps: float, gap_m: float, p: BehaviourParams) -> bool
 
 def lane_change_safe(gaps: LaneGaps, sit: Situation, p: BehaviourParams) -> tuple[bool, str]:
     """MOBIL's safety criterion (decision/idm.py `mobil_safe`) for the new follower behind the ego
-    and for the ego behind the new leader, after enough room fore and aft. (ok, why not)."""
+    and for the ego behind the new leader, after enough room fore and aft (behind a stationary
+    object, only enough to be clear of it: it will not close in). (ok, why not)."""
     if gaps.lead_gap_m < p.lane_change_min_gap_m:
         return False, f"gap ahead in lane {gaps.lane} is {gaps.lead_gap_m:.1f} m"
-    if gaps.follower_gap_m < p.lane_change_min_gap_m:
+    still_behind = abs(gaps.follower_speed_mps) < p.stationary_speed_mps
+    if gaps.follower_gap_m < (STATIONARY_CLEARANCE_M if still_behind else p.lane_change_min_gap_m):
         return False, f"gap behind in lane {gaps.lane} is {gaps.follower_gap_m:.1f} m"
     v = sit.ego_speed_mps
     v_f = gaps.follower_speed_mps
@@ -181,7 +197,8 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
     """Is the oncoming lane `gaps` clear for passing `lead` through it? (ok, why not).
 
     MOBIL's safety check does not apply: oncoming vehicles approach. The ego is in that lane while
-    it drives D = gap + `overtake_extra_m`, in t (accelerating to the speed cap); the lane must stay
+    it drives D = gap + the rest of a run of stationary objects + `overtake_extra_m`, in t
+    (accelerating at `overtake_accel_mps2` to the speed cap); the lane must stay
     clear t + margin: an oncoming vehicle seen at speed w must be farther than (t + margin)
     (D / t + w). One not seen, just beyond the view (`overtake_view_m`) at the speed cap, must not
     reach D within t: D + cap t <= view. A vehicle in that lane driving the ego's way (overtaking
@@ -192,8 +209,12 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
         ok, why_not = lane_change_safe(gaps, sit, p)
         if not ok:
             return ok, why_not
-    distance = lead.gap_m + p.overtake_extra_m
-    t = pass_time_s(sit.ego_speed_mps, sit.speed_cap_mps, distance, p.idm.accel_max_mps2)
+    distance = lead.gap_m + sit.lead_run_extra_m + p.overtake_extra_m  # past every object of the run
+    t = pass_time_s(sit.ego_speed_mps, sit.speed_cap_mps, distance, p.overtake_accel_mps2)
+    if lead.speed_mps > 0.0:  # a moving lead drives on meanwhile: the ego drives that much more
+        moved = distance + lead.speed_mps * t
+        t = pass_time_s(sit.ego_speed_mps, sit.speed_cap_mps, moved, p.overtake_accel_mps2)
+        distance += lead.speed_mps * t
     window, v_mean = t + p.overtake_margin_s, distance / t
     seen_need = window * (v_mean + max(-gaps.lead_speed_mps, 0.0))
     if gaps.lead_gap_m < seen_need:
@@ -250,6 +271,13 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
 
     if is_blocking(lead, p):
         return _go_around(state, sit, lead, p)
+    if is_slow_hazard(lead, sit, p):
+        new, why = _go_around(state, sit, lead, p)
+        if new.change is None:  # not yet: follow it meanwhile
+            return state.with_behaviour(
+                Behaviour.FOLLOW
+            ), f"following slow {why.removeprefix('stopping for ')}"
+        return new, why
 
     if state.lane != sit.route_lane and p.lane_changes:
         gaps = sit.right if sit.route_lane < state.lane else sit.left
@@ -304,7 +332,8 @@ def _go_around(
         ok, why_not = overtake_clear(gaps, lead, sit, p) if gaps.oncoming else lane_change_safe(gaps, sit, p)
         if ok and not _clear_for(gaps, lead.gap_m + p.lane_change_min_length_m, p):
             ok, why_not = False, f"lane {gaps.lane} is blocked too"
-        if ok and not lane_change_fits(sit.ego_speed_mps, lead.gap_m, p):
+        closing = max(sit.ego_speed_mps - max(lead.speed_mps, 0.0), 0.0)  # a slow lead drives on
+        if ok and not lane_change_fits(closing, lead.gap_m, p):
             ok, why_not = False, "too close to go round at this speed"
         if ok:
             why = f"changing to lane {gaps.lane} around {describe(lead)} at {lead.gap_m:.1f} m"

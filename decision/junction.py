@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from decision.route import JunctionCrossing
+from decision.town import CORNER_RADIUS_M
 from perception.types import PEDESTRIAN, VEHICLE, WorldModel
 
 VEHICLE_HALF_WIDTH_M = 1.0  # a vehicle reaches the box when its centre is this near it
@@ -150,7 +151,8 @@ def junction_facts(
     if crossing.control in ("signal", "priority") and j.entry_gap_m > 0.0:
         # Its distance to its stop line: to the box less the ego's own setback of the line.
         setback_m = crossing.entry_s_m - crossing.stop_s_m
-        to_line = np.maximum(t_in * speed - VEHICLE_HALF_WIDTH_M - setback_m, MIN_STOP_DISTANCE_M)
+        reach = np.where(np.isfinite(t_in), t_in, 0.0) * speed  # distance to the box (0: never reaches it)
+        to_line = np.maximum(reach - VEHICLE_HALF_WIDTH_M - setback_m, MIN_STOP_DISTANCE_M)
         will_stop = (t_in > 0.0) & (speed * speed / (2.0 * to_line) <= decel_comfort_mps2)
         v_ego = max(ego_speed_mps, MIN_EGO_SPEED_MPS)
         ego_in = j.entry_gap_m / v_ego - p.conflict_margin_s
@@ -162,20 +164,29 @@ def junction_facts(
     return j, conflict
 
 
+STEP_IN_M = 2.0  # a pedestrian this near the street's edge walking onto it holds a turn too
+STEP_IN_SPEED_MPS = 0.3
+
+
 def _pedestrian_on_exit(
     world: WorldModel, pos: np.ndarray, crossing: JunctionCrossing, p: JunctionParams
 ) -> int:
     """Track id of a pedestrian on the crosswalk across the arm the route leaves the box by (the
-    band from the box's edge to `crosswalk_width_m` beyond it), -1: none. The exit arm's frame:
-    straight ahead is +x; left is +y, right is -y (rotated onto +x)."""
+    band from the box's edge to `crosswalk_width_m` beyond it), -1: none. On it: on the road, or
+    within STEP_IN_M of its edge walking onto it (one waiting on the kerb does not hold the turn).
+    The exit arm's frame: straight ahead is +x; left is +y, right is -y (rotated onto +x)."""
     rotate = {"straight": 1.0, "left": -1j, "right": 1j}[crossing.turn]
     q = pos * rotate
     h = crossing.half_size_m
+    road_half = h - CORNER_RADIUS_M  # the street's half width (decision/town.py)
+    v = (world.v_mps[:, 0] + 1j * world.v_mps[:, 1]) * rotate * np.exp(-1j * crossing.heading_rad)
+    inward = np.sign(q.imag) * v.imag < -STEP_IN_SPEED_MPS
+    lateral = np.abs(q.imag)
     on = (
         (world.class_ids == PEDESTRIAN)
         & (q.real > h - 0.5)
         & (q.real < h + p.crosswalk_width_m + 0.5)
-        & (np.abs(q.imag) < h)
+        & ((lateral < road_half + 0.3) | ((lateral < road_half + STEP_IN_M) & inward))
     )
     return int(world.ids[np.flatnonzero(on)[0]]) if on.any() else -1
 

@@ -26,6 +26,7 @@ parameter dataclass); the ego's own numbers come from the vehicle config:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,6 +123,13 @@ class Planner:
             junction=None if self.naive else junction,
             lane_changes=not self.naive,
         )
+        self._overtake_idm = dataclasses.replace(
+            self.idm, accel_max_mps2=self.behaviour_params.overtake_accel_mps2
+        )
+        if self.behaviour_params.overtake_view_m > self.situation_params.oncoming_look_ahead_m:
+            raise ValueError(
+                "behaviour.overtake_view_m must be <= situation.oncoming_look_ahead_m (what is looked at)"
+            )
         self.longitudinal = (
             LongitudinalParams(**longitudinal) if isinstance(longitudinal, Mapping) else longitudinal
         )
@@ -150,12 +158,15 @@ class Planner:
         old = self.state
         p = self.situation_params
         junction = self._junction(world, route, s, v)
+        still = self.behaviour_params.stationary_speed_mps
         tests = self._road.row_tests(road, old.lane, p)
-        sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests, *junction)
+        sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests, *junction, still)
         state, reason = next_behaviour(old, sit, self.behaviour_params)
         if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
             tests = self._road.row_tests(road, state.lane, p)
-            sit = extract_situation(tracks, route, s, d, v, state.lane, state.change, p, tests, *junction)
+            sit = extract_situation(
+                tracks, route, s, d, v, state.lane, state.change, p, tests, *junction, still
+            )
         self.state, self.situation = state, sit
 
         accel = self._target_accel(sit, state, world.t_s)
@@ -225,7 +236,8 @@ class Planner:
         if state.behaviour == Behaviour.EMERGENCY_BRAKE:
             accel = -self.max_decel_mps2
         else:
-            accel = min(self._follow_accel(sit, state), sit.curve_accel_mps2, self.idm.accel_max_mps2)
+            idm = self._overtake_idm if sit.oncoming else self.idm
+            accel = min(self._follow_accel(sit, state), sit.curve_accel_mps2, idm.accel_max_mps2)
             accel = max(accel, -self.max_decel_mps2)
             dt = t_s - self._last_t_s if self._last_t_s is not None else -1.0
             if self._last_accel is not None and 0.0 < dt <= MAX_JERK_DT_S:
@@ -244,9 +256,10 @@ class Planner:
             passing = max(sit.uncleared.speed_mps, 0.0) + sit.uncleared.gap_m / pass_ttc_s
             cap = min(cap, max(passing, CREEP_SPEED_MPS))
         b, coolness = self.idm.decel_comfort_mps2, self.longitudinal.acc_coolness
+        idm = self._overtake_idm if sit.oncoming else self.idm  # in an oncoming lane: out of it soon
         return min(
             [
-                acc_blend(idm_accel(v, cap, gap, v_lead, self.idm), v, gap, v_lead, b, coolness)
+                acc_blend(idm_accel(v, cap, gap, v_lead, idm), v, gap, v_lead, b, coolness)
                 for gap, v_lead in self.effective_leaders(sit, state)
             ]
         )

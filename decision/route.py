@@ -374,7 +374,8 @@ class Route:
     """Where the ego has to go: along `road` from `start_s_m` to `goal_s_m`, preferring `lane`,
     at `cruise_speed_mps` (never above the road's speed limit). In a town the road is the route's
     corridor through the road graph (decision/town.py), and `junctions` lists the junctions it
-    crosses, in order of s."""
+    crosses, in order of s; `pass_zones` are stretches where a scenario's obstruction may be passed
+    through the oncoming lane without counting as driving against traffic (the TwoWays scenarios)."""
 
     road: Road
     start_s_m: float
@@ -382,6 +383,7 @@ class Route:
     lane: int
     cruise_speed_mps: float
     junctions: tuple[JunctionCrossing, ...] = ()
+    pass_zones: tuple[tuple[float, float], ...] = ()  # (start s, end s): passing on the left allowed
 
     @property
     def length_m(self) -> float:

@@ -44,6 +44,7 @@ CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps
 # The neighbouring lanes are watched this much farther than the look-ahead, so that a lane change
 # around an object at the edge of the look-ahead sees whether the other lane is blocked there too.
 NEIGHBOUR_EXTRA_M = 30.0
+STATIONARY_RUN_GAP_M = 20.0  # stationary objects closer than this one after the other block as one (no room to get back in between)
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
 SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
 ALONGSIDE_M = 1e-6  # the followers' window ends this far ahead of the ego, not at 0 (exactly level)
@@ -88,6 +89,7 @@ class SituationParams:
     pedestrian_horizon_s: float  # a pedestrian's walk is predicted this far ahead
     max_lateral_accel_mps2: float  # curvature speed cap: v <= sqrt(a_lat / kappa)
     curve_decel_mps2: float  # curves are looked for far enough ahead to slow down at this rate
+    oncoming_look_ahead_m: float  # leaders in an oncoming lane beside the ego are looked for this far
     # Derived (4, 3): per class id (VEHICLE, PEDESTRIAN, OBSTACLE), the features F_MARGIN, F_PED,
     # F_ONE and the prediction horizon [s].
     by_class: np.ndarray = field(init=False, repr=False, compare=False)
@@ -174,6 +176,9 @@ class Situation:
     # A crossing vehicle that will not stop for its red light or sign and is predicted in the
     # junction box with the ego: braked for as a stationary object at the box entry (gap_m).
     crossing: ObjectAhead | None = None
+    # How much farther [m] than the lead's far end the lane stays blocked: stationary objects after
+    # it, each within STATIONARY_RUN_GAP_M of the one before (an accident, a work zone). 0: none.
+    lead_run_extra_m: float = 0.0
 
 
 class TracksFrenet(NamedTuple):
@@ -226,9 +231,12 @@ def row_tests(road: Road, lane: int, p: SituationParams) -> np.ndarray:
     along[LEAD] = along[PED] = _linear((F_AHEAD, 1.0), (F_ONE, -look))
     along_half[LEAD] = _linear((F_ONE, look), (F_PED, -look))
     along_half[PED] = _linear((F_PED, look))
-    reach = 0.5 * (p.look_ahead_m + NEIGHBOUR_EXTRA_M)
-    along[LEFT_LEAD] = along[RIGHT_LEAD] = _linear((F_AHEAD, 1.0), (F_ONE, -reach))
-    along_half[LEFT_LEAD] = along_half[RIGHT_LEAD] = _linear((F_ONE, reach))
+    for row, other in ((LEFT_LEAD, lane + 1), (RIGHT_LEAD, lane - 1)):
+        # An oncoming lane is looked along farther: passing through it needs it clear far ahead.
+        far = p.oncoming_look_ahead_m if 0 <= other < road.lane_count and road.is_oncoming(other) else 0.0
+        reach = 0.5 * max(p.look_ahead_m + NEIGHBOUR_EXTRA_M, far)
+        along[row] = _linear((F_AHEAD, 1.0), (F_ONE, -reach))
+        along_half[row] = _linear((F_ONE, reach))
     along_half[UNCLEARED] = _linear((F_ONE, 1.0))
     # ... and behind within the rear range (followers): -(range + L / 2 + LON2 / 2) < AHEAD <= 0
     # (the window reaches ALONGSIDE_M past 0: a box level with the ego, AHEAD = 0, is a follower).
@@ -283,6 +291,8 @@ def project(
     Returns (ego s [m], ego d [m], TracksFrenet, or None when no track is within reach).
     """
     ahead_m = p.look_ahead_m + NEIGHBOUR_EXTRA_M
+    if road.oncoming_lanes:
+        ahead_m = max(ahead_m, p.oncoming_look_ahead_m)
     reach_m = max(ahead_m, p.rear_range_m)
     pts = np.empty((len(world) + 1, 2))
     pts[0] = world.ego.x_m, world.ego.y_m
@@ -371,21 +381,26 @@ def extract_situation(
     tests: np.ndarray | None = None,
     junction: JunctionAhead | None = None,
     crossing: ObjectAhead | None = None,
+    stationary_mps: float = 0.0,
 ) -> Situation:
     """The facts of this tick for the ego driving `lane` (with `change` in progress, if any; lane
     -1: the shoulder). tests: `row_tests(route.road, lane, p)`, if the caller keeps it. junction,
-    crossing: the junction facts (decision/junction.py), passed through."""
+    crossing: the junction facts (decision/junction.py), passed through. stationary_mps: objects
+    slower than this block (for `lead_run_extra_m`; 0: not worked out)."""
     road = route.road
     lead = pedestrian = uncleared = None
+    run_extra = 0.0
     left_oncoming, right_oncoming = lane + 1 >= road.own_lanes, lane - 1 >= road.own_lanes
     left = LaneGaps(lane + 1, oncoming=left_oncoming) if lane + 1 < road.lane_count else None
     right = LaneGaps(lane - 1, oncoming=right_oncoming) if lane >= 1 else None
     if t is not None:
         if tests is None:
             tests = row_tests(road, lane, p)
-        gaps, nearest = _nearest_per_row(t, tests, road, lane, change, ego_s_m, ego_d_m)
+        gaps, nearest, lead_gaps = _nearest_per_row(t, tests, road, lane, change, ego_s_m, ego_d_m)
         speed, objects = _nearest_objects(t, gaps, nearest)
         lead, pedestrian, uncleared = objects
+        if lead is not None and abs(lead.speed_mps) < stationary_mps:
+            run_extra = _stationary_run_extra_m(t, lead_gaps, stationary_mps)
         if left is not None:
             left = LaneGaps(
                 lane + 1,
@@ -422,7 +437,26 @@ def extract_situation(
         road_end_gap_m=road.length_m - (ego_s_m + 0.5 * p.ego_length_m),
         junction=junction,
         crossing=crossing,
+        lead_run_extra_m=run_extra,
     )
+
+
+def _stationary_run_extra_m(t: TracksFrenet, lead_gaps: np.ndarray, stationary_mps: float) -> float:
+    """How far [m] the run of stationary objects that starts at the lead (the nearest of
+    `lead_gaps` (N,): the corridor's bumper gaps, inf off it) reaches beyond the lead's far end."""
+    extent = t.features[4] + t.features[5]  # length along the road (F_LON2)
+    speeds = t.speed_s_mps
+    first_end = end = None
+    for i in np.argsort(lead_gaps).tolist():
+        gap = lead_gaps.item(i)
+        if gap == math.inf or abs(speeds.item(i)) >= stationary_mps:
+            break
+        if end is not None and gap > end + STATIONARY_RUN_GAP_M:
+            break
+        far = gap + extent.item(i)
+        end = far if end is None else max(end, far)
+        first_end = far if first_end is None else first_end
+    return 0.0 if end is None else end - first_end
 
 
 def _nearest_per_row(
@@ -435,7 +469,8 @@ def _nearest_per_row(
     ego_d_m: float,
 ) -> tuple[list[float], list[int]]:
     """Per row of extract_situation (LEAD ... RIGHT_FOLLOWER): the gap [m] to its nearest track
-    (inf: none passes the row's tests) and that track's index."""
+    (inf: none passes the row's tests) and that track's index; and the lead row's gaps of every
+    track (N,) (inf where it does not pass)."""
     z = tests @ t.features  # (5 N_ROWS, N): test centres, half widths, gaps
     gaps = z[GAPS]
     if change is not None:
@@ -452,7 +487,7 @@ def _nearest_per_row(
         rows[UNCLEARED] = (f[F_AHEAD] > 0.0) & alongside & ~(rows[LEAD] | rows[PED])
     masked = np.where(rows, gaps, np.inf)
     nearest = masked.argmin(axis=1).tolist()
-    return [masked.item(row, i) for row, i in enumerate(nearest)], nearest
+    return [masked.item(row, i) for row, i in enumerate(nearest)], nearest, masked[LEAD]
 
 
 def _nearest_objects(

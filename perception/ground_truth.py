@@ -72,6 +72,7 @@ class GroundTruthPerceiver:
             yaw_rad=seen.yaw_rad[near],
             size_m=seen.size_m[near],
             scores=seen.scores[near],
+            signals=seen.signals,
         )
 
     def _delayed(self, truth: WorldModel) -> WorldModel:

@@ -21,18 +21,21 @@ Randomness: every random draw of a run comes from its seed, through `RandomStrea
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from control.command import ControlCommand
-from perception.types import CameraFrame, WorldModel
+from perception.types import VEHICLE, CameraFrame, WorldModel
 from sim.config import SimConfig
 from sim.metrics.criteria import TTC_PERIOD_S, Criteria, Event
 from sim.scenario.spec import ScenarioSpec
+from sim.traffic.town_traffic import TownTraffic
 from sim.traffic.traffic import Traffic
 from sim.world.camera import MIN_BOX_HEIGHT_PX, Camera, GTBox, ground_truth_boxes
 from sim.world.ego_frenet import EgoFrenet
+from sim.world.props import Props
+from sim.world.town_paint import roadside, town_paint
 from sim.world.vehicle import EgoVehicle, KinematicCar, PhysicsCar
 from sim.world.world import PhysicsWorld, World
 
@@ -93,10 +96,17 @@ class Simulation:
         self.camera_every = max(1, round(cfg.control_hz / cfg.camera_hz))  # ticks per camera frame
         self.decide_every = max(1, round(cfg.control_hz / cfg.decision_hz))  # ticks per decision
 
-        self.world = World(spec.road, cfg.physics_hz, cfg.renderer, streams.world, cfg.randomise)
+        self.town = spec.town.town if spec.town is not None else None  # a town scenario's map
+        paint = None if self.town is None else town_paint(self.town)
+        self.world = World(spec.road, cfg.physics_hz, cfg.renderer, streams.world, cfg.randomise, paint=paint)
         v = cfg.vehicle
+        size = (v.length_m, v.width_m, v.height_m)
         rgba = self.world.random_vehicle_rgba if cfg.randomise else None
-        self.traffic = Traffic(spec, cfg.traffic, (v.length_m, v.width_m, v.height_m), streams.traffic, rgba)
+        if self.town is None:
+            self.traffic = Traffic(spec, cfg.traffic, size, streams.traffic, rgba)
+        else:
+            self.traffic = TownTraffic(spec.town, spec.route, cfg.traffic, size, streams.traffic, rgba)
+            self._add_town_props(streams.world)
         self.actors = self.traffic.actors
         self.world.add_actors(self.actors)
         x, y, yaw = self._ego_start_pose()
@@ -110,6 +120,8 @@ class Simulation:
             cfg.blocked_timeout_s,
             spec.duration_s,
             ttc_period_s=TTC_PERIOD_S,
+            signal_state=None if self.town is None else self.town.signal_state,
+            traffic=self._background_traffic(),
         )
 
         self.t_s = 0.0
@@ -121,6 +133,20 @@ class Simulation:
         self.actor_s, self.actor_d = self.traffic.frenet()  # (N,) each
         self.events: list[Event] = []  # every event so far, in time order
         self._start_recording()
+
+    def _background_traffic(self) -> np.ndarray:
+        """(N,) whether each actor is random traffic: the vehicles whose speed the minimum-speed test
+        compares the ego's with (CARLA's "background" vehicles, not the scenario's own actors)."""
+        scripted = len(self.spec.town.actors) if self.spec.town is not None else len(self.spec.actors)
+        return (np.arange(len(self.actors)) >= scripted) & (self.actors.class_ids == VEHICLE)
+
+    def _add_town_props(self, rng: np.random.Generator) -> None:
+        """The town's lights, stop signs, buildings and trees (drawn from the world's stream)."""
+        buildings, trees = roadside(self.town, rng)
+        props = Props(
+            tuple(self.town.light_poles()), tuple(self.town.stop_signs()), tuple(buildings), tuple(trees)
+        )
+        self.world.add_props(props, rng)
 
     def _ego_start_pose(self) -> tuple[float, float, float]:
         """(x, y, yaw) [m, rad] of the route's start: the centre of its lane, heading along the road."""
@@ -140,7 +166,6 @@ class Simulation:
         """Room for every tick the run can last, and the first row (tick 0)."""
         n_max = int(math.ceil(self.spec.duration_s * self.cfg.control_hz)) + 2
         self._tick_rows = np.zeros((n_max, len(TICK_KEYS)))  # one row per tick, columns TICK_KEYS
-        self._speed_limit_mps = float(self.spec.road.speed_limit_mps)
         self._trails = np.zeros((n_max, len(self.actors), 2))
         self._yaw_trails = np.zeros((n_max, len(self.actors)))
         self._last_cmd = ControlCommand(0.0, 0.0)
@@ -165,6 +190,8 @@ class Simulation:
 
         With `with_segmentation`, `camera.last_actor_mask` gives the actor index of every pixel."""
         self.world.sync_actors(self.actors)
+        if self.town is not None:
+            self.world.set_light_states(dict(self.town.signal_states(self.t_s)))
         e = self.ego_state
         return self.camera.render(
             e.x_m, e.y_m, e.yaw_rad, self.t_s, self._camera_rng, with_segmentation=with_segmentation
@@ -175,8 +202,12 @@ class Simulation:
         return ground_truth_boxes(frame, self.actors, self.cfg.camera.max_label_distance_m, min_box_height_px)
 
     def truth(self) -> WorldModel:
-        """The actors as they are, as a perceiver would report them (for ground-truth perception)."""
-        return self.actors.truth(self.ego_state, self.t_s)
+        """The actors (and in a town the signals) as they are, as a perceiver would report them (for
+        ground-truth perception)."""
+        world = self.actors.truth(self.ego_state, self.t_s)
+        if self.town is None:
+            return world
+        return replace(world, signals=self.town.signal_states(self.t_s))
 
     # ------------------------------------------------------------------ stepping
     def step(self, cmd: ControlCommand) -> list[Event]:
@@ -185,9 +216,14 @@ class Simulation:
             raise ValueError(f"control command is not finite: {cmd}")
         self.ego.apply(cmd)
         self._last_cmd = cmd
-        self.traffic.step(
-            self.dt_s, self.t_s, self.ego_s, self.ego_d, self.ego_state.speed_mps, self.ego.length_m
-        )
+        e = self.ego_state
+        if self.town is None:
+            self.traffic.step(self.dt_s, self.t_s, self.ego_s, self.ego_d, e.speed_mps, self.ego.length_m)
+        else:
+            v = self.cfg.vehicle
+            self.traffic.step(
+                self.dt_s, self.t_s, (e.x_m, e.y_m), e.yaw_rad, e.speed_mps, v.length_m, v.width_m
+            )
         if self.ego.is_kinematic:
             self.ego.step(self.dt_s)
         else:  # the actor bodies are visual only: render() moves them when a frame is drawn
@@ -209,7 +245,8 @@ class Simulation:
         e, cmd = self.ego_state, self._last_cmd
         self._tick_rows[self.tick] = (
             self.t_s, e.x_m, e.y_m, e.yaw_rad, e.speed_mps, e.accel_mps2, e.yaw_rate_radps,
-            cmd.steer_rad, cmd.accel_mps2, self.ego_s, self.ego_d, self.criteria.ttc_s, self._speed_limit_mps,
+            cmd.steer_rad, cmd.accel_mps2, self.ego_s, self.ego_d, self.criteria.ttc_s,
+            self.spec.road.speed_limit_at(self.ego_s),
         )  # fmt: skip
         self._trails[self.tick] = self.actors.xy_m
         self._yaw_trails[self.tick] = self.actors.yaw_rad

@@ -54,8 +54,12 @@ SignalState = Callable[[int, float], str]  # (signal id, t_s) -> "green" | "yell
 
 
 def junction_spans(route: Route) -> np.ndarray:
-    """(J, 2) [entry_s_m, exit_s_m] of the route's junction boxes."""
-    return np.array([(j.entry_s_m, j.exit_s_m) for j in route.junctions], float).reshape(-1, 2)
+    """(J, 2) [start, end] s of the stretches where driving against traffic is not counted: the
+    route's junction boxes, and its pass zones (where a scenario lets the ego pass an obstruction
+    through the oncoming lane, as CARLA's TwoWays scenarios switch the wrong-direction test off with
+    SwitchWrongDirectionTest)."""
+    spans = [(j.entry_s_m, j.exit_s_m) for j in route.junctions] + list(route.pass_zones)
+    return np.array(spans, float).reshape(-1, 2)
 
 
 def against_traffic(road: Road, spans: np.ndarray, s_m, d_m) -> np.ndarray | bool:

@@ -6,7 +6,7 @@ route, into a `ScenarioSpec` whose road is the route's corridor (decision/town.p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +65,11 @@ def parse_town_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
     actors = tuple(
         _actor(a, f"town.actors[{i}]", town, legs, route, rng) for i, a in enumerate(entry.town.actors)
     )
+    zone = entry.town.pass_zone_m
+    if zone is not None:
+        if len(zone) != 2 or zone[1] <= zone[0]:
+            raise ScenarioError(f"scenario.town.pass_zone_m={zone}: expected [from, to] with to > from")
+        route = replace(route, pass_zones=((route.start_s_m + zone[0], route.start_s_m + zone[1]),))
     return ScenarioSpec(
         name=entry.name,
         description=entry.description,
@@ -187,13 +192,12 @@ def _actor(a: TownActorEntry, path: str, town: Town, legs: list[Leg], route: Rou
 def _vehicle_path(a: TownActorEntry, where: str, town: Town, legs: list[Leg], route: Route, rng):
     """(path road, s on it, its junction crossings, trigger point) of a vehicle or obstacle."""
     if a.place == "route":
-        s_m = route.start_s_m + a.ds_m
-        _check_on(s_m, route.road, where)
+        s_m = _route_s(a, where, route)
         return route.road, s_m, route.junctions, _xy(route.road, s_m)
     if a.place == "oncoming":
         back = [leg.reverse() for leg in reversed(legs)]
         road, crossings = town.corridor(back)
-        s_m = road.length_m - (route.start_s_m + a.ds_m)
+        s_m = road.length_m - _route_s(a, where, route)
         _check_on(s_m, road, where)
         return road, s_m, tuple(crossings), _xy(road, s_m)
     if a.place != "arm":
@@ -221,8 +225,7 @@ def _crossing_path(a: TownActorEntry, where: str, town: Town, route: Route):
     half = town.lanes * town.lane_width_m + KERB_STEP_M
     sign = 1.0 if a.side == "right" else -1.0  # right: walks from the right kerb to the left
     if a.place == "route":
-        s_m = route.start_s_m + a.ds_m
-        _check_on(s_m, route.road, where)
+        s_m = _route_s(a, where, route)
         x, y, h = (float(v) for v in route.road.to_world(s_m, -sign * half))
         heading = h + sign * math.pi / 2
     elif a.place == "crosswalk":
@@ -239,6 +242,20 @@ def _crossing_path(a: TownActorEntry, where: str, town: Town, route: Route):
     length = 2 * half + SIDEWALK_WIDTH_M
     road = Road([Segment("straight", length)], 1, 1.0, 3.0, (x, y, heading))
     return road, 0.0, (x, y)
+
+
+def _route_s(a: TownActorEntry, where: str, route: Route) -> float:
+    """s on the route `ds_m` ahead of the ego's start, or of the exit of junction `after_junction`."""
+    if a.after_junction is None:
+        s_m = route.start_s_m + a.ds_m
+    elif a.after_junction >= len(route.junctions):
+        raise ScenarioError(
+            f"{where}.after_junction={a.after_junction}: the route crosses {len(route.junctions)} junction(s)"
+        )
+    else:
+        s_m = route.junctions[a.after_junction].exit_s_m + a.ds_m
+    _check_on(s_m, route.road, where)
+    return s_m
 
 
 def _junction(a: TownActorEntry, where: str, route: Route):

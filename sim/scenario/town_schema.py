@@ -65,7 +65,8 @@ class TownActorEntry:
     """One scripted actor, placed relative to the ego's route (see sim/scenario/spec.py
     TownActorSpec for the behaviours).
 
-    place: "route" on the ego's route `ds_m` ahead of its start (lane from the right, or a
+    place: "route" on the ego's route `ds_m` ahead of its start (or of the exit of the route's junction
+    `after_junction`) (lane from the right, or a
     `lateral_offset_m` from the lane centre: a parked car at the kerb); "oncoming" on the route driven
     the other way, `ds_m` ahead of the ego's start; "arm": on an arm (`arm`: left, right, opposite)
     of the route's junction `junction` (0 the first), `distance_m` before its box, then `turn`
@@ -78,6 +79,7 @@ class TownActorEntry:
     behaviour: str | None = None
     place: str = one_of("route", "oncoming", "arm", "crosswalk", default="route")
     ds_m: float = bounded(-5_000, 5_000, default=0.0)
+    after_junction: int | None = bounded(0, 50, default=None)  # ds_m from that junction's exit instead
     lane: int = bounded(0, 2, default=0)
     lateral_offset_m: float = bounded(-10, 10, default=0.0)
     junction: int = bounded(0, 50, default=0)
@@ -100,6 +102,9 @@ class TownEntry:
     pedestrians: int = bounded(0, 100, default=0)
     route: RouteEntry = field(default_factory=RouteEntry)
     actors: list[TownActorEntry] = field(default_factory=list)
+    # [from, to] ahead of the ego's start [m]: where the oncoming lane may be used to pass an
+    # obstruction without counting as driving against traffic (CARLA's TwoWays scenarios)
+    pass_zone_m: list[float] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -193,7 +193,7 @@ class TownTraffic:
         self._half_length, self._half_width = size[:, 0] / 2, size[:, 1] / 2
         self._is_pedestrian = np.array([a.kind == "pedestrian" for a in specs], bool)
         self._runner = self._behaviour[self._veh] == RUNNER
-        # Triggered rows (cut_in, cross, and runners with a trigger): held until the ego comes near.
+        # Triggered rows (cut_in, cross, and runners or route vehicles with a trigger): held until the ego comes near.
         self._held = np.array([_triggered(a) for a in specs], bool)
         self._waiting = [i for i in range(n) if self._held[i]]
         self._speed[self._held] = 0.0
@@ -586,7 +586,7 @@ def _stops_for_light(state: np.ndarray, v: np.ndarray, to_stop: np.ndarray) -> n
 def _triggered(a: TownActorSpec) -> bool:
     """Whether the actor waits for the ego to come near before it moves."""
     has_trigger = a.trigger_xy_m is not None and math.isfinite(a.trigger_distance_m)
-    return a.behaviour in ("cut_in", "cross") or (a.behaviour == "runner" and has_trigger)
+    return a.behaviour in ("cut_in", "cross") or (a.behaviour in ("runner", "route") and has_trigger)
 
 
 def _start_xy(a: TownActorSpec) -> tuple[float, float]:

@@ -33,6 +33,8 @@ P = BehaviourParams(
     pass_ttc_s=1.5,
     overtake_extra_m=20.0,
     overtake_margin_s=1.0,
+    slow_lead_speed_mps=3.0,
+    overtake_accel_mps2=2.4,
     overtake_view_m=100.0,
     parked_offset_m=1.0,
 )

@@ -41,6 +41,8 @@ P = BehaviourParams(
     pass_ttc_s=1.5,
     overtake_extra_m=20.0,
     overtake_margin_s=1.0,
+    slow_lead_speed_mps=3.0,
+    overtake_accel_mps2=2.4,
     overtake_view_m=100.0,
     parked_offset_m=1.0,
     junction=JP,
@@ -242,9 +244,9 @@ def test_pass_time():
 def test_overtakes_through_the_oncoming_lane_only_with_enough_clear_distance():
     state, why = next_behaviour(CRUISE, two_way(), P)
     assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1
-    # 28 m to drive from standstill (8 m + overtake_extra_m): 6.1 s, + 1 s margin, at 4.6 m/s
-    # mean: with an oncoming car at 10 m/s it must be farther than 7.1 x 14.6 = 104 m.
-    t = pass_time_s(0.0, 10.0, 28.0, 1.5)
+    # 28 m to drive from standstill (8 m + overtake_extra_m) at 2.4 m/s^2: 4.9 s, + 1 s margin, at
+    # 5.7 m/s mean: with an oncoming car at 10 m/s it must be farther than 5.9 x 15.7 = 93 m.
+    t = pass_time_s(0.0, 10.0, 28.0, P.overtake_accel_mps2)
     need = (t + 1.0) * (28.0 / t + 10.0)
     for gap, ok in ((need - 5.0, False), (need + 5.0, True)):
         oncoming = LaneGaps(1, lead_gap_m=gap, lead_speed_mps=-10.0, oncoming=True)
@@ -303,6 +305,7 @@ def test_a_lower_speed_limit_ahead_is_braked_for_before_it():
         pedestrian_horizon_s=3.0,
         max_lateral_accel_mps2=2.5,
         curve_decel_mps2=1.5,
+        oncoming_look_ahead_m=150.0,
     )
     road = Road([Segment("straight", 400.0)], 2, 3.5, 15.0, speed_limits=((0.0, 15.0), (200.0, 8.0)))
     route = Route(road, 0.0, 390.0, 0, 20.0)
