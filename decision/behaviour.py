@@ -52,6 +52,7 @@ CLEAR_FRACTION = 0.65
 SHORTEST_LANE_CHANGE_M = 8.0  # never blend over less, whatever the room
 FOLLOW_HYSTERESIS = 1.2  # FOLLOW is left when the lead is this many times the follow range away
 MIN_GAP_FOR_TTC_M = 0.1  # gaps are clamped here when dividing by them
+EXIT_ROOM_M = 7.0  # a slow vehicle within this past a junction's box keeps the ego before the line
 STATIONARY_CLEARANCE_M = 1.0  # a lane change needs only this much room ahead of a stationary object behind
 
 
@@ -241,7 +242,7 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
     j = sit.junction if p.junction is not None else None
     wait, giving_way = "", False
     if j is not None:
-        state, wait, giving_way = _junction_wait(state, j, sit.ego_speed_mps, p)
+        state, wait, giving_way = _junction_wait(state, j, sit.ego_speed_mps, p, sit.lead)
     elif state.waiting_at >= 0:
         state = replace(state, waiting_at=-1)
 
@@ -299,14 +300,24 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
 
 
 def _junction_wait(
-    state: BehaviourState, j: JunctionAhead, speed_mps: float, p: BehaviourParams
+    state: BehaviourState, j: JunctionAhead, speed_mps: float, p: BehaviourParams, lead: ObjectAhead | None
 ) -> tuple[BehaviourState, str, bool]:
     """The state with the stop sign's full stop and the junction waited at brought up to date,
-    why it waits ("": it goes) and whether that is giving way (decision/junction.py)."""
+    why it waits ("": it goes) and whether that is giving way (decision/junction.py). Before its
+    line the ego also waits while a slow vehicle past the line would hold it inside the box (it
+    does not block the junction, and its tail stays behind the line until it can go through)."""
     if j.control == "stop" and state.stopped_at != j.junction_id and made_full_stop(j, speed_mps, p.junction):
         state = replace(state, stopped_at=j.junction_id)
     stopped_here = state.stopped_at == j.junction_id
     wait, giving_way = wait_reason(j, speed_mps, stopped_here, p.idm.decel_comfort_mps2, p.junction)
+    if (
+        not wait
+        and j.stop_gap_m > 0.0
+        and lead is not None
+        and j.stop_gap_m < lead.gap_m < j.exit_gap_m + EXIT_ROOM_M
+        and lead.speed_mps < p.slow_lead_speed_mps
+    ):
+        wait = f"the exit of junction {j.junction_id} is not clear ({describe(lead)} at {lead.gap_m:.1f} m)"
     waiting_at = j.junction_id if wait else -1
     if waiting_at != state.waiting_at:
         state = replace(state, waiting_at=waiting_at)
@@ -347,7 +358,9 @@ def _merge(state: BehaviourState, sit: Situation, p: BehaviourParams) -> tuple[B
     it is not blocked just ahead, else wait (STOP)."""
     gaps = sit.left
     ok, why_not = lane_change_safe(gaps, sit, p) if gaps is not None else (False, "no lane")
-    room = sit.lead.gap_m if is_blocking(sit.lead, p) else math.inf
+    # Out of a parking spot the car ahead is passed at walking pace: the merge is done by the time the
+    # ego reaches it (not CLEAR_FRACTION of it), so the blend is no longer than the gap to it.
+    room = CLEAR_FRACTION * sit.lead.gap_m if is_blocking(sit.lead, p) else math.inf
     if ok and not _clear_for(
         gaps, lane_change_length_m(sit.ego_speed_mps, room, p) + p.lane_change_min_length_m, p
     ):

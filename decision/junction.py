@@ -197,10 +197,18 @@ def wait_reason(
     """(Why the ego must wait at the stop line of junction `j`, "" when it may go; whether it is
     giving way, rather than obeying a light or a stop sign).
 
-    Past the stop line the ego is committed: it goes (leads, pedestrians and conflicts are still
-    braked for). stopped_here: it has already made its full stop at this junction's stop sign.
+    Once in the box the ego is committed: it goes (leads, pedestrians and conflicts are still
+    braked for). Over the line but short of the box (held there by a vehicle ahead, say), it stays
+    at a red light it can still stop for before the box: its tail has not crossed the line, which
+    is what CARLA's red-light test looks at. stopped_here: it has already made its full stop at
+    this junction's stop sign.
     """
+    if j.entry_gap_m <= 0.0:
+        return "", False
     if j.stop_gap_m < 0.0:
+        need = speed_mps * speed_mps / (2.0 * max(j.entry_gap_m, MIN_STOP_DISTANCE_M))
+        if j.control == "signal" and (j.signal or "red") == "red" and need <= p.red_stop_decel_mps2:
+            return f"red light: holding over the line, short of junction {j.junction_id}", False
         return "", False
     room = max(j.stop_gap_m - p.stop_line_margin_m, MIN_STOP_DISTANCE_M)
     need = speed_mps * speed_mps / (2.0 * room)  # deceleration to stop at the line

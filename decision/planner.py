@@ -60,7 +60,9 @@ PATH_SPACING_M = 1.0
 PROFILE_LEAD_S = 0.5
 MOVE_OFF_SPEED_MPS = 1.0
 CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to get clear
-MAX_JERK_DT_S = 0.5  # a longer (or negative) time between ticks resets the jerk limit
+MAX_JERK_DT_S = 0.5
+MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into the route's lane
+MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by  # a longer (or negative) time between ticks resets the jerk limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +219,7 @@ class Planner:
                 leaders.append((sit.junction.stop_gap_m + self.idm.min_gap_m - jp.stop_line_margin_m, 0.0))
             if state.lane < 0 and state.change is None:
                 leaders.append((self.idm.min_gap_m, 0.0))
+            leaders += self._turn_lane_leaders(sit, state)
         lead = sit.lead
         if lead is not None:
             stationary = abs(lead.speed_mps) < self.behaviour_params.stationary_speed_mps
@@ -228,6 +231,38 @@ class Planner:
             )
         if sit.pedestrian is not None:
             leaders.append((sit.pedestrian.gap_m - self.longitudinal.pedestrian_stop_margin_m, 0.0))
+        return leaders
+
+    def _turn_lane_leaders(self, sit: Situation, state: BehaviourState) -> list[tuple[float, float]]:
+        """A turn ahead is taken from the route's lane only (from another the route is missed):
+        while the ego is still in another lane, not yet changing, it drops behind the vehicle beside
+        it in the route's lane (a leader level with that vehicle's rear, at its speed less
+        MERGE_SLOWER_MPS) to open a gap, and stops at the stop line rather than turn from there."""
+        j = sit.junction
+        if (
+            j is None
+            or j.turn == "straight"
+            or state.change is not None
+            or state.lane == sit.route_lane
+            or state.lane < 0
+            or sit.oncoming
+            or j.stop_gap_m > MERGE_HORIZON_M
+        ):
+            return []
+        leaders = [(j.stop_gap_m + self.idm.min_gap_m, 0.0)]
+        gaps = sit.right if sit.route_lane < state.lane else sit.left
+        if gaps is not None:
+            beside = [
+                (g, v)
+                for g, v in (
+                    (gaps.lead_gap_m, gaps.lead_speed_mps),
+                    (gaps.follower_gap_m, gaps.follower_speed_mps),
+                )
+                if g < self.behaviour_params.lane_change_min_gap_m
+            ]
+            if beside:
+                v_beside = min(v for _, v in beside)
+                leaders.append((self.idm.min_gap_m, max(v_beside - MERGE_SLOWER_MPS, 0.0)))
         return leaders
 
     def _target_accel(self, sit: Situation, state: BehaviourState, t_s: float) -> float:

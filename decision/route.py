@@ -53,6 +53,7 @@ class Road:
         origin_xy_yaw: tuple[float, float, float] = (0.0, 0.0, 0.0),
         oncoming_lanes: int = 0,
         speed_limits: tuple[tuple[float, float], ...] = (),
+        shoulder_m: float = 0.0,
     ):
         if lane_count < 1:
             raise ValueError(f"lane_count must be >= 1, got {lane_count}")
@@ -65,6 +66,8 @@ class Road:
         self.lane_width_m = lane_width_m
         self.speed_limit_mps = speed_limit_mps
         self.half_width_m = lane_count * lane_width_m / 2
+        # Paved beyond the outer lanes on each side (a town street's parking lane): drivable, no lane.
+        self.shoulder_m = float(shoulder_m)
         self.lanes = tuple(
             Lane(i, (i + 0.5) * lane_width_m - self.half_width_m, lane_width_m) for i in range(lane_count)
         )

@@ -44,6 +44,7 @@ CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps
 # The neighbouring lanes are watched this much farther than the look-ahead, so that a lane change
 # around an object at the edge of the look-ahead sees whether the other lane is blocked there too.
 NEIGHBOUR_EXTRA_M = 30.0
+BRAKE_ONSET = 0.3  # braking for a curve or a lower limit ahead starts when it needs this x curve_decel
 STATIONARY_RUN_GAP_M = 20.0  # stationary objects closer than this one after the other block as one (no room to get back in between)
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
 SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
@@ -348,7 +349,8 @@ def speed_limits(
     braking that brings the ego down to the speed of every arc and every lower speed limit ahead
     (road.speed_limits) before it gets there, looking far
     enough ahead to do it at `curve_decel_mps2` (a desired speed that dropped only when the curve
-    came into view would make IDM brake late and hard). A loop over the road's few arcs.
+    came into view would make IDM brake late and hard), once that braking exceeds BRAKE_ONSET of
+    `curve_decel_mps2`. A loop over the road's few arcs.
     """
     cap = float(min(route.cruise_speed_mps, road.speed_limit_at(ego_s_m)))
     horizon_end = ego_s_m + p.look_ahead_m + ego_speed_mps**2 / (2.0 * p.curve_decel_mps2)
@@ -366,7 +368,9 @@ def speed_limits(
             if ahead < CURVE_HERE_M:
                 cap = min(cap, math.sqrt(v_curve_sq))
             need = min(need, (v_curve_sq - ego_speed_mps**2) / (2.0 * max(ahead, CURVE_HERE_M)))
-    return cap, need if need < 0.0 else math.inf
+    # Braking starts when it is needed at BRAKE_ONSET of curve_decel: below that the ego may still
+    # speed up (a small need would otherwise hold it at a slow turn's speed from far away).
+    return cap, need if need < -BRAKE_ONSET * p.curve_decel_mps2 else math.inf
 
 
 def extract_situation(

@@ -133,8 +133,16 @@ class Town:
     lane_width_m: float = 3.5
     signals: dict[int, SignalPlan] = field(default_factory=dict)
     name: str = "town"
+    parking_m: float = 0.0  # a parking lane this wide along both kerbs of every street
+
+    @property
+    def half_width_m(self) -> float:
+        """A street's paved half width [m]: its lanes one way and the parking lane."""
+        return self.lanes * self.lane_width_m + self.parking_m
 
     def __post_init__(self):
+        if not 0.0 <= self.parking_m <= 4.0:
+            raise MapError(f"town.parking_lane_m={self.parking_m} is out of range: [0, 4]")
         if not 1 <= self.lanes <= 3:
             raise MapError(f"town.lanes={self.lanes} is out of range: 1 to 3 per direction")
         self.arms: dict[int, list[Arm]] = {n: [] for n in self.nodes}
@@ -181,7 +189,7 @@ class Town:
 
     def _half_size(self, n: int) -> float:
         """A junction's box half size [m]; 0 for a dead end (the street just ends)."""
-        return 0.0 if len(self.arms[n]) == 1 else self.lanes * self.lane_width_m + CORNER_RADIUS_M
+        return 0.0 if len(self.arms[n]) == 1 else self.half_width_m + CORNER_RADIUS_M
 
     def _check_streets(self) -> None:
         ids = sorted(self.streets)
@@ -205,7 +213,7 @@ class Town:
             return {s1.a, s1.b} == {s2.a, s2.b} or self._collinear_overlap(s1, s2, shared)
         p1, p2 = np.array(self.nodes[s1.a].xy_m), np.array(self.nodes[s1.b].xy_m)
         q1, q2 = np.array(self.nodes[s2.a].xy_m), np.array(self.nodes[s2.b].xy_m)
-        reach = 2 * (self.lanes * self.lane_width_m + SIDEWALK_WIDTH_M)
+        reach = 2 * (self.half_width_m + SIDEWALK_WIDTH_M)
         return _segment_distance(p1, p2, q1, q2) < reach
 
     def _collinear_overlap(self, s1: Street, s2: Street, node: int) -> bool:
@@ -421,7 +429,8 @@ class Town:
         start_out = self.half_size_m[self.leg_start(first)]
         origin = (x0 + start_out * math.cos(heading), y0 + start_out * math.sin(heading), heading)
         w = self.lane_width_m
-        road = Road(segments, 2 * self.lanes, w, max(v for _, v in limits), origin, self.lanes, tuple(limits))
+        limit = max(v for _, v in limits)
+        road = Road(segments, 2 * self.lanes, w, limit, origin, self.lanes, tuple(limits), self.parking_m)
         return road, crossings
 
     def route(
@@ -458,7 +467,7 @@ class Town:
                 c, s = math.cos(arm.heading_rad), math.sin(arm.heading_rad)
                 along = h + self.stop_setback_m(n, arm.street) - STOP_LINE_SETBACK_M
                 # Traffic arrives heading -arm; its right side is to the arm's left (-s, c) ... rotated.
-                side = self.lanes * self.lane_width_m + 0.8
+                side = self.half_width_m + 0.8
                 x = self.nodes[n].xy_m[0] + along * c - side * s
                 y = self.nodes[n].xy_m[1] + along * s + side * c
                 poles.append((x, y, arm.heading_rad, sid))
@@ -473,7 +482,7 @@ class Town:
                     continue
                 h = self.half_size_m[n] + self.stop_setback_m(n, arm.street)
                 c, s = math.cos(arm.heading_rad), math.sin(arm.heading_rad)
-                side = self.lanes * self.lane_width_m + 0.8
+                side = self.half_width_m + 0.8
                 x = self.nodes[n].xy_m[0] + h * c - side * s
                 y = self.nodes[n].xy_m[1] + h * s + side * c
                 signs.append((x, y, arm.heading_rad))
@@ -487,7 +496,7 @@ class Town:
         """Whether each point (N, 2) lies on a street or in a junction box."""
         pts = np.atleast_2d(np.asarray(xy_m, float))
         inside = np.zeros(len(pts), bool)
-        half = self.lanes * self.lane_width_m
+        half = self.half_width_m
         for st in self.streets.values():
             a, b = np.array(self.nodes[st.a].xy_m), np.array(self.nodes[st.b].xy_m)
             u = (b - a) / np.linalg.norm(b - a)

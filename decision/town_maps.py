@@ -6,6 +6,7 @@ A YAML map:
     name: crossing
     lanes: 1                  # per direction, every street
     lane_width_m: 3.5
+    parking_lane_m: 2.2       # optional: a parking lane along both kerbs
     nodes:                    # control: signal | stop | yield | none; major: streets with priority
       - {id: 0, xy: [0, 0], control: signal}
       - {id: 1, xy: [120, 0]}
@@ -24,7 +25,7 @@ import numpy as np
 
 from decision.town import MapError, Node, Phase, SignalPlan, Street, Town, default_plan
 
-TOP_KEYS = {"name", "lanes", "lane_width_m", "nodes", "streets", "signals"}
+TOP_KEYS = {"name", "lanes", "lane_width_m", "parking_lane_m", "nodes", "streets", "signals"}
 NODE_KEYS = {"id", "xy", "control", "major"}
 STREET_KEYS = {"id", "from", "to", "speed_limit_mps", "crosswalks"}
 SIGNAL_KEYS = {"node", "phases", "yellow_s", "all_red_s", "offset_s"}
@@ -80,9 +81,11 @@ def parse_town(data) -> Town:
     width = data.get("lane_width_m", 3.5)
     if not (_is_number(width) and 2.5 <= width <= 5.0):
         raise MapError(f"town.lane_width_m={width!r} is out of range: [2.5, 5]")
-    return Town(
-        nodes, streets, _int(lanes, "town.lanes"), float(width), signals, str(data.get("name", "town"))
-    )
+    parking = data.get("parking_lane_m", 0.0)
+    if not _is_number(parking):
+        raise MapError(f"town.parking_lane_m must be a number, got {parking!r}")
+    name = str(data.get("name", "town"))
+    return Town(nodes, streets, _int(lanes, "town.lanes"), float(width), signals, name, float(parking))
 
 
 def _signal(sg, where: str) -> SignalPlan:

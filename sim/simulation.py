@@ -117,7 +117,7 @@ class Simulation:
             spec.route,
             v.length_m,
             v.width_m,
-            cfg.blocked_timeout_s,
+            cfg.blocked_timeout_s if spec.blocked_timeout_s is None else spec.blocked_timeout_s,
             spec.duration_s,
             ttc_period_s=TTC_PERIOD_S,
             signal_state=None if self.town is None else self.town.signal_state,
@@ -149,9 +149,10 @@ class Simulation:
         self.world.add_props(props, rng)
 
     def _ego_start_pose(self) -> tuple[float, float, float]:
-        """(x, y, yaw) [m, rad] of the route's start: the centre of its lane, heading along the road."""
-        road, route = self.spec.road, self.spec.route
-        x, y, yaw = road.to_world(route.start_s_m, float(road.lane_offset_m(route.lane)))
+        """(x, y, yaw) [m, rad] of the route's start: the centre of its lane (or the scenario's
+        `ego_d_m`), heading along the road."""
+        road, route, d = self.spec.road, self.spec.route, self.spec.ego_d_m
+        x, y, yaw = road.to_world(route.start_s_m, float(road.lane_offset_m(route.lane)) if d is None else d)
         return float(x), float(y), float(yaw)
 
     def _make_ego(self, x: float, y: float, yaw: float) -> EgoVehicle:

@@ -175,7 +175,7 @@ class OffRoadTest:
     def __init__(
         self, road: Road, ego_length_m: float, ego_width_m: float, tolerance_m: float = OFF_ROAD_TOLERANCE_M
     ):
-        self.half_width_m = float(road.half_width_m)
+        self.half_width_m = float(road.half_width_m + road.shoulder_m)  # to the paved edge
         self._half_length_m = 0.5 * float(ego_length_m)
         self._half_width_m = 0.5 * float(ego_width_m)
         self.tolerance_m = float(tolerance_m)

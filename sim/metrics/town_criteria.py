@@ -199,10 +199,14 @@ class InRouteTest:
     MAX_OUT_OF_ROUTE_PCT of the route (CARLA's InRouteTest with offroad_max 30 m).
 
     The route is the centre line of the route's lane in the corridor; the distance is measured in the
-    Frenet frame (lateral offset, and how far s runs past either end of the corridor)."""
+    Frenet frame (lateral offset, and how far s runs past either end of the corridor). A turn at a
+    junction entered from another lane than the route's misses the route too (a street with several
+    lanes each way: its exit, as in CARLA's HighwayExit, is taken from the route's lane only)."""
 
     def __init__(self, route: Route):
         road = route.road
+        self.road, self.route_lane = road, route.lane
+        self.turn_entries_m = [j.entry_s_m for j in route.junctions if j.turn != "straight"]
         self.lane_d_m = float(road.lane_offset_m(route.lane))
         self.length_m = float(road.length_m)
         self.route_length_m = float(route.length_m)
@@ -219,6 +223,9 @@ class InRouteTest:
         return math.hypot(d_m - self.lane_d_m, beyond_m)
 
     def update(self, tick) -> list[Event] | tuple[()]:
+        missed = self._missed_turn(tick)
+        if missed:
+            return [Event(tick.t_s, EventKind.ROUTE_DEVIATION, detail=missed, speed_mps=tick.speed_mps)]
         distance = self.distance_m(tick.s_m, tick.d_m)
         progress_m = max(tick.s_m - self._max_s_m, 0.0)
         self._max_s_m += progress_m
@@ -229,6 +236,17 @@ class InRouteTest:
             return NO_EVENTS
         detail = f"{distance:.1f} m from the route, {self.out_of_route_m:.1f} m of progress off it"
         return [Event(tick.t_s, EventKind.ROUTE_DEVIATION, detail=detail, speed_mps=tick.speed_mps)]
+
+    def _missed_turn(self, tick) -> str:
+        """Why the turn the ego enters now misses the route ("": it does not)."""
+        if self.road.own_lanes < 2:
+            return ""
+        for entry in self.turn_entries_m:
+            if tick.s_m - tick.step_m < entry <= tick.s_m:
+                lane = int(self.road.lane_at(tick.d_m))
+                if lane != self.route_lane:
+                    return f"turned from lane {lane}, the route's turn is from lane {self.route_lane}"
+        return ""
 
 
 class MinimumSpeedRouteTest:

@@ -134,6 +134,10 @@ def _value(hint, f, value, key: str, rng: np.random.Generator):
                 raise ScenarioError(f"scenario.{key}: expected a list of {item.__name__}, got {value!r}")
             return [item(v) for v in value]
         return [read(item, v, f"{key}[{i}]", rng) for i, v in enumerate(value)]
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ScenarioError(f"scenario.{key}: expected true or false, got {value!r}")
+        return value
     if hint is str:
         if not isinstance(value, str):
             raise ScenarioError(f"scenario.{key}: expected text, got {value!r}")

@@ -87,6 +87,8 @@ class TownActorSpec:
     - invade (vehicle): drives its lane like route, shifted `invade_m` towards the ego's side while
       passing (InvadingTurn).
     Triggered behaviours (runner too, when `trigger_distance_m` is set) start moving then.
+    `yields` False: a vehicle with right of way that does not brake for an ego cutting across its way
+    (scenario flows at junctions: an ego that does not give way collides, as in CARLA's ActorFlow).
     """
 
     kind: str
@@ -103,6 +105,7 @@ class TownActorSpec:
     trigger_distance_m: float = math.nan
     manoeuvre_s: float = math.nan
     invade_m: float = 0.0
+    yields: bool = True  # False: does not brake for an ego crossing its way (it has right of way)
 
 
 @dataclass(frozen=True)
@@ -127,3 +130,7 @@ class ScenarioSpec:
     traffic: TrafficSpec  # a scenario without `traffic` gets TrafficSpec() (sim/scenario/schema.py)
     town: TownSpec | None = None  # a town scenario: the route's road is its corridor through the town
     abilities: tuple[str, ...] = ()  # Bench2Drive abilities the scenario tests
+    blocked_timeout_s: float | None = None  # standing still this long ends the run; None: the sim's
+    ego_d_m: float | None = (
+        None  # the ego's start offset from the reference line; None: the route lane's centre
+    )

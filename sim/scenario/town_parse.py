@@ -39,6 +39,9 @@ class TownScenarioEntry:
     name: str = identifier()
     description: str = ""
     duration_s: float = bounded(0, 600, low_open=True)
+    # Standing still this long ends the run as blocked (CARLA's leaderboard: 180 s): longer than on
+    # one road, as lights, stop signs and queues in a town hold the ego for a while.
+    blocked_timeout_s: float = bounded(1, 600, default=90.0)
     abilities: list[str] = field(default_factory=list)
     town: TownEntry
     ego: TownEgoEntry
@@ -81,7 +84,20 @@ def parse_town_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
         traffic=TrafficSpec(),
         town=TownSpec(town, actors, int(entry.town.vehicles), int(entry.town.pedestrians)),
         abilities=tuple(entry.abilities),
+        ego_d_m=_ego_d_m(entry.ego, town, route),
+        blocked_timeout_s=float(entry.blocked_timeout_s),
     )
+
+
+def _ego_d_m(ego: TownEgoEntry, town: Town, route: Route) -> float | None:
+    """The ego's start offset from the corridor's reference line (None: lane 0's centre)."""
+    if ego.lane == 0 and ego.lateral_offset_m == 0.0:
+        return None
+    if ego.lane >= town.lanes:
+        raise ScenarioError(
+            f"scenario.ego.lane={ego.lane} is out of range: the town has {town.lanes} lane(s) each way"
+        )
+    return float(route.road.lane_offset_m(ego.lane)) + ego.lateral_offset_m
 
 
 # ---------------------------------------------------------------------------- town and route
@@ -186,6 +202,7 @@ def _actor(a: TownActorEntry, path: str, town: Town, legs: list[Leg], route: Rou
         trigger_distance_m=math.nan if trigger_m is None else float(trigger_m),
         manoeuvre_s=math.nan if a.manoeuvre_s is None else float(a.manoeuvre_s),
         invade_m=float(a.invade_m),
+        yields=bool(a.yields),
     )
 
 
@@ -222,7 +239,7 @@ def _vehicle_path(a: TownActorEntry, where: str, town: Town, legs: list[Leg], ro
 
 def _crossing_path(a: TownActorEntry, where: str, town: Town, route: Route):
     """(path road, 0, trigger point) of a pedestrian crossing the route or a crosswalk."""
-    half = town.lanes * town.lane_width_m + KERB_STEP_M
+    half = town.half_width_m + KERB_STEP_M
     sign = 1.0 if a.side == "right" else -1.0  # right: walks from the right kerb to the left
     if a.place == "route":
         s_m = _route_s(a, where, route)

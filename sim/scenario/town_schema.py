@@ -92,6 +92,7 @@ class TownActorEntry:
     trigger_distance_m: float | None = bounded(0, 500, default=None)
     manoeuvre_s: float | None = bounded(0, 30, low_open=True, default=None)
     invade_m: float = bounded(0, 3, default=0.0)
+    yields: bool = True  # false: it keeps its right of way and does not brake for an ego cutting across
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,5 +111,7 @@ class TownEntry:
 @dataclass(frozen=True, kw_only=True)
 class TownEgoEntry:
     s_m: float = bounded(0, 5_000, default=10.0)  # into the route's first street
+    lane: int = bounded(0, 2, default=0)  # the lane it starts in (the route's lane is 0, the rightmost)
+    lateral_offset_m: float = bounded(-5, 5, default=0.0)  # from that lane's centre (parked: < 0)
     speed_mps: float = bounded(0, 40, default=0.0)
     target_speed_mps: float = bounded(0, 40, low_open=True)

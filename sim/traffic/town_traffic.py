@@ -50,6 +50,8 @@ PEDESTRIAN_MARGIN_M = 0.3  # ... plus this for pedestrians
 PEDESTRIAN_LOOK_S = 1.5  # a pedestrian on the road also blocks where it will be in this time
 ACTIVE_M = 80.0  # rows this near their next stop line (or in the junction) take part in gap acceptance
 GAP_S = 4.0  # gap acceptance: a vehicle with priority this near the box in time is waited for
+CROSSING_COS = 0.7  # an ego heading this far off a vehicle's (|cos| below) crosses its way
+MAX_WAIT_S = 15.0  # a vehicle giving way longer than this goes anyway (impatience: no junction locks up)
 STOP_LINE_REST_M = 1.0  # vehicles stop this far before a stop line
 COMMIT_M = 0.5  # a front this far past the stop line is committed to the junction
 STOPPED_MPS = 0.1  # a vehicle slower than this ...
@@ -195,6 +197,7 @@ class TownTraffic:
         self._runner = self._behaviour[self._veh] == RUNNER
         # Triggered rows (cut_in, cross, and runners or route vehicles with a trigger): held until the ego comes near.
         self._held = np.array([_triggered(a) for a in specs], bool)
+        self._yields = np.array([a.yields for a in specs], bool)
         self._waiting = [i for i in range(n) if self._held[i]]
         self._speed[self._held] = 0.0
         self._merges: dict[int, tuple[float, float, float, float]] = {}  # row -> (t0, d0, d1, duration)
@@ -253,6 +256,7 @@ class TownTraffic:
         r = len(per_row)
         self._stop_made = np.full(r, -1, np.int64)  # crossing at which a stop sign's stop was made
         self._stop_time = np.full(r, np.inf)
+        self._wait_since = np.full(r, np.inf)  # since when each row has stood giving way
 
     def _crossing_row(self, c: JunctionCrossing) -> tuple:
         sig = (
@@ -447,6 +451,10 @@ class TownTraffic:
         gap = self._look_m[k] - self._half_length[rows[vi]] - (half_len[mj] * c + half_wid[mj] * sn)
         v_along = (vel[mj] * np.exp(-1j * h)).real
         gaps[vi[hit], mj[hit]] = gap[hit]
+        insists = ~self._yields[rows]
+        if insists.any():  # right of way kept: the ego cutting across its way is not braked for
+            across = np.abs(np.cos(self._ego["yaw"] - a.yaw_rad[rows])) < CROSSING_COS
+            gaps[insists & across, self._n] = np.inf
         speeds = np.zeros_like(gaps)
         speeds[vi, mj] = np.maximum(v_along, 0.0)
         self._resolve_mutual(gaps)
@@ -492,6 +500,12 @@ class TownTraffic:
         if active.size > 1:
             args = (c, control, state, near, in_box, to_stop)
             wait[active] = self._must_give_way(*(x[active] for x in args), active)
+        # Impatience: a vehicle held this long by giving way goes (its leaders still hold it), so that a
+        # rare cycle of vehicles giving way to each other does not lock a junction for good.
+        still = v_all < STOPPED_MPS  # the clock runs while the vehicle stands (and waited on the way)
+        since = np.where(wait, np.minimum(self._wait_since, self._t_s), self._wait_since)
+        self._wait_since = np.where(still, since, np.inf)
+        wait &= self._t_s - self._wait_since < MAX_WAIT_S
         stop = np.where(control == SIGNAL, _stops_for_light(state, v_all, to_stop), False)
         stop |= (control == STOP) & (self._stop_made != c)
         stop |= wait

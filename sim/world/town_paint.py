@@ -58,7 +58,7 @@ def _rect(to_world, a0: float, a1: float, l0: float, l1: float) -> np.ndarray:
 
 def town_paint(town: Town) -> TownPaint:
     paint = TownPaint()
-    hw = town.lanes * town.lane_width_m
+    hw = town.half_width_m
     for st in town.streets.values():
         _street(town, st.id, hw, paint)
     for n, h in town.half_size_m.items():
@@ -85,6 +85,12 @@ def _street(town: Town, sid: int, hw: float, paint: TownPaint) -> None:
             _rect(to_world, start_stop, end_stop, lat - LINE_WIDTH_M / 2, lat + LINE_WIDTH_M / 2)
         )
     w = town.lane_width_m
+    if town.parking_m > 0:  # solid lines between the lanes and the parking lanes
+        for side in (-1, 1):
+            lat = side * town.lanes * w
+            paint.white.append(
+                _rect(to_world, start_stop, end_stop, lat - LINE_WIDTH_M / 2, lat + LINE_WIDTH_M / 2)
+            )
     for k in range(1, town.lanes):  # dashed lines between the lanes of one direction
         for side in (-1, 1):
             lat = side * k * w
@@ -136,7 +142,7 @@ def roadside(town: Town, rng: np.random.Generator) -> tuple[list[tuple], list[tu
     """Buildings (x, y, yaw, size_x, size_y, height) [m, rad] in rows along both sides of every street,
     and trees (x, y) along the sidewalks' outer edges; nothing on a street, a sidewalk or a junction
     box, nor on another building."""
-    hw = town.lanes * town.lane_width_m
+    hw = town.half_width_m
     keep_out = hw + SIDEWALK_WIDTH_M + BUILDING_SETBACK_M
     buildings, trees, placed = [], [], []
     for sid in sorted(town.streets):

@@ -136,7 +136,16 @@ def test_an_unseen_light_is_taken_as_red():
 def test_red_too_late_to_stop_and_past_the_line_go():
     too_late = junction(signal="red", stop_gap_m=6.0)  # 10 m/s: needs 10 m/s^2
     assert wait_reason(too_late, 10.0, False, 3.0, JP) == ("", False)
-    assert wait_reason(junction(signal="red", stop_gap_m=-0.5), 2.0, False, 3.0, JP) == ("", False)
+    in_box = junction(signal="red", stop_gap_m=-4.5, entry_gap_m=-0.5, exit_gap_m=13.5)
+    assert wait_reason(in_box, 2.0, False, 3.0, JP) == ("", False)
+
+
+def test_over_the_line_short_of_the_box_holds_at_red_unless_too_fast():
+    # Front 0.5 m over the line, 3.5 m from the box: the tail has not crossed the line yet.
+    over = junction(signal="red", stop_gap_m=-0.5, entry_gap_m=3.5, exit_gap_m=17.5)
+    assert wait_reason(over, 1.0, False, 3.0, JP)[0].startswith("red light: holding over the line")
+    assert wait_reason(over, 8.0, False, 3.0, JP) == ("", False)  # 8 m/s: needs 9 m/s^2
+    assert wait_reason(replace(over, signal="green"), 1.0, False, 3.0, JP) == ("", False)
 
 
 def test_naive_ignores_the_red_light():

@@ -8,8 +8,14 @@ import pytest
 from sim.app import config as C
 from sim.app.drive import drive
 
-SCENARIOS = C.available("scenario")
+ALL_SCENARIOS = C.available("scenario")
+LONG = ["town_route"]  # minutes of simulated driving: in the slow tests only
+SCENARIOS = [s for s in ALL_SCENARIOS if s not in LONG]
 FAST = ["sim.camera.enabled=false", "video=false", "plot=false"]
+# In a town the minimum-speed test compares the ego with the background traffic (CARLA leaderboard
+# 2.0): waiting at lights and giving way costs up to ~25 points on a short route, so a town run is
+# held to no infraction but that one and this floor; a one-road run to 90.
+TOWN_MIN_SCORE = 60.0
 
 
 def check_safe(summary: dict) -> None:
@@ -17,7 +23,10 @@ def check_safe(summary: dict) -> None:
     collisions = counts["collision_vehicle"] + counts["collision_pedestrian"] + counts["collision_static"]
     assert collisions == 0, summary["events"]
     assert summary["outcome"] == "completed", summary["outcome"]
-    assert summary["driving_score"] >= 90.0
+    rules = counts.get("red_light", 0) + counts.get("stop_sign", 0) + counts.get("route_deviation", 0)
+    assert rules == 0, summary["events"]
+    town = "speed_checkpoint" in {e["kind"] for e in summary["events"]}
+    assert summary["driving_score"] >= (TOWN_MIN_SCORE if town else 90.0)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -28,7 +37,7 @@ def test_every_scenario_drives_safely(scenario, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", SCENARIOS)
+@pytest.mark.parametrize("scenario", ALL_SCENARIOS)
 @pytest.mark.parametrize("seed", [3, 4, 5, 6, 7])
 @pytest.mark.parametrize("ego_model", ["physics", "kinematic"])
 def test_every_scenario_drives_safely_on_more_seeds(scenario, seed, ego_model):

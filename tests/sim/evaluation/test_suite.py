@@ -293,7 +293,9 @@ def test_run_log_errors_are_one_line(tmp_path):
 
 def test_evaluate_bad_input_is_one_line_and_writes_nothing(cli_error, tmp_path):
     out = f"out_dir={tmp_path / 'e'}"
-    assert "unknown suite 'nope'; available: smoke, standard" in cli_error(["evaluate", "suite=nope", out])
+    assert "unknown suite 'nope'; available: abilities, smoke, standard, town" in cli_error(
+        ["evaluate", "suite=nope", out]
+    )
     assert "seeds=0 is out of range" in cli_error(["evaluate", "suite=smoke", "seeds=0", out])
     assert "seeds=-3 is out of range" in cli_error(["evaluate", "suite=smoke", "seeds=-3", out])
     err = cli_error(["evaluate", "suite=smoke", "perception=ground_truth,lidar", out])
