@@ -52,6 +52,7 @@ CLEAR_FRACTION = 0.65
 SHORTEST_LANE_CHANGE_M = 8.0  # never blend over less, whatever the room
 FOLLOW_HYSTERESIS = 1.2  # FOLLOW is left when the lead is this many times the follow range away
 MIN_GAP_FOR_TTC_M = 0.1  # gaps are clamped here when dividing by them
+QUEUE_ZONE_M = 15.0  # a vehicle standing this near the road's end queues at a junction: not passed
 EXIT_ROOM_M = 7.0  # a slow vehicle within this past a junction's box keeps the ego before the line
 STATIONARY_CLEARANCE_M = 1.0  # a lane change needs only this much room ahead of a stationary object behind
 
@@ -337,6 +338,8 @@ def _go_around(
         sit.junction if p.junction is not None else None, lead.gap_m + p.lane_change_min_length_m
     ):
         sides, why_not = (), "at a junction"
+    elif sit.road_end_gap_m - lead.gap_m < QUEUE_ZONE_M:  # queued where the road meets a junction
+        sides, why_not = (), "it waits at the end of the road"
     for gaps in sides:
         if gaps is None:
             continue

@@ -63,10 +63,12 @@ def parse_town_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
         route = town.route(legs, float(entry.ego.s_m), goal_m, float(entry.ego.target_speed_mps))
     except MapError as err:
         raise ScenarioError(f"scenario.town.{err}") from None
-    if len(entry.town.actors) > MAX_TOWN_ACTORS:
-        raise ScenarioError(f"scenario.town.actors: more than {MAX_TOWN_ACTORS}")
+    if sum(a.count for a in entry.town.actors) > MAX_TOWN_ACTORS:
+        raise ScenarioError(f"scenario.town.actors: more than {MAX_TOWN_ACTORS} (flows counted in full)")
     actors = tuple(
-        _actor(a, f"town.actors[{i}]", town, legs, route, rng) for i, a in enumerate(entry.town.actors)
+        _actor(one, f"town.actors[{i}]", town, legs, route, rng)
+        for i, a in enumerate(entry.town.actors)
+        for one in _flow(a)
     )
     zone = entry.town.pass_zone_m
     if zone is not None:
@@ -259,6 +261,14 @@ def _crossing_path(a: TownActorEntry, where: str, town: Town, route: Route):
     length = 2 * half + SIDEWALK_WIDTH_M
     road = Road([Segment("straight", length)], 1, 1.0, 3.0, (x, y, heading))
     return road, 0.0, (x, y)
+
+
+def _flow(a: TownActorEntry) -> list[TownActorEntry]:
+    """A flow's vehicles, `spacing_m` apart: the first as written, each next one farther back from
+    its junction (place arm) or farther ahead (elsewhere)."""
+    step = {"distance_m": a.spacing_m} if a.place == "arm" else {"ds_m": a.spacing_m}
+    key = next(iter(step))
+    return [replace(a, **{key: getattr(a, key) + k * a.spacing_m}) for k in range(a.count)]
 
 
 def _route_s(a: TownActorEntry, where: str, route: Route) -> float:

@@ -93,6 +93,10 @@ class TownActorEntry:
     manoeuvre_s: float | None = bounded(0, 30, low_open=True, default=None)
     invade_m: float = bounded(0, 3, default=0.0)
     yields: bool = True  # false: it keeps its right of way and does not brake for an ego cutting across
+    count: int = bounded(1, 20, default=1)  # a flow (CARLA's ActorFlow): this many, one behind the other ...
+    spacing_m: float = bounded(
+        5, 200, default=25.0
+    )  # ... this far apart (farther from the junction, or ahead)
 
 
 @dataclass(frozen=True, kw_only=True)
