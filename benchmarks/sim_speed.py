@@ -3,6 +3,9 @@ IDM + MOBIL) with ground-truth perception, at the default rates (physics 120 Hz,
 
   (a) kinematic ego, no camera     (b) physics ego, no camera     (c) physics ego, camera at 10 Hz
 
+and on `town_route` (a procedural town per seed: 40 NPC vehicles, 20 pedestrians, lights and stop
+signs; its first 60 s): (d) kinematic ego, (e) physics ego, no camera;
+
 and, when highway-env is installed (`pip install -e .[bench]`), its `highway-fast-v0` (20 vehicles)
 measured side by side: each round drives every seed of a configuration, then steps highway-fast-v0
 for 100 s of its simulated time (a few seconds; episodes seeded 1000 r, 1000 r + 1, ... in round
@@ -63,20 +66,34 @@ from sim import loop
 from sim.app import drive as drive_module
 from sim.app.drive import drive
 
+HIGHWAY = ["scenario=dense_traffic"]
+# A procedural town (a new one per seed): 40 NPC vehicles, 20 pedestrians, lights and stop signs;
+# the first 60 s of a long route.
+TOWN = ["scenario=town_route", "scenario.duration_s=60"]
 CONFIGS = {
-    "a_kinematic_no_camera": ["sim.ego_model=kinematic", "sim.camera.enabled=false"],
-    "b_physics_no_camera": ["sim.ego_model=physics", "sim.camera.enabled=false"],
-    "c_physics_camera_10hz": ["sim.ego_model=physics", "sim.camera.enabled=true", "sim.camera_hz=10"],
+    "a_kinematic_no_camera": [*HIGHWAY, "sim.ego_model=kinematic", "sim.camera.enabled=false"],
+    "b_physics_no_camera": [*HIGHWAY, "sim.ego_model=physics", "sim.camera.enabled=false"],
+    "c_physics_camera_10hz": [
+        *HIGHWAY,
+        "sim.ego_model=physics",
+        "sim.camera.enabled=true",
+        "sim.camera_hz=10",
+    ],
+    "d_town_kinematic_no_camera": [*TOWN, "sim.ego_model=kinematic", "sim.camera.enabled=false"],
+    "e_town_physics_no_camera": [*TOWN, "sim.ego_model=physics", "sim.camera.enabled=false"],
 }
-TARGETS = {  # from the issue: multiples of highway-fast-v0, or of real time
+TARGETS = {  # from the issues: multiples of highway-fast-v0, or of real time
     "a_kinematic_no_camera": ("x highway-fast-v0", 5.0),
     "b_physics_no_camera": ("x highway-fast-v0", 2.0),
     "c_physics_camera_10hz": ("x real time", 5.0),
+    "d_town_kinematic_no_camera": ("x highway-fast-v0", 3.0),
+    "e_town_physics_no_camera": ("x highway-fast-v0", 1.5),
 }
 STAGES = {  # profile rows (function name substrings) -> stage name
     "loop.py:.*run_closed_loop": "total loop",
     "simulation.py:.*step": "sim step (traffic, physics, criteria)",
     "traffic.py:.*step": "  traffic (IDM/MOBIL, scripted actors)",
+    "town_traffic.py:.*step": "  town traffic (paths, junction rules, pedestrians)",
     r"vehicle.py:\d+\(advance\)": "  physics ego (pybullet stepSimulation)",
     "criteria.py:.*update": "  criteria (collisions, off-road, TTC)",
     "ego_frenet.py:.*locate": "  ego Frenet pose",
@@ -89,7 +106,7 @@ STAGES = {  # profile rows (function name substrings) -> stage name
 
 
 def run_once(name: str, seed: int, on_frame=None) -> dict:
-    overrides = ["scenario=dense_traffic", f"seed={seed}", "video=false", "plot=false", *CONFIGS[name]]
+    overrides = [f"seed={seed}", "video=false", "plot=false", *CONFIGS[name]]
     if "camera.enabled=true" in " ".join(CONFIGS[name]) and on_frame is None:
         on_frame = _discard  # render at camera_hz, as a camera perceiver would, without a video
     wall0 = time.perf_counter()
@@ -180,7 +197,8 @@ def main() -> None:
         row["highway_fast_v0"] for rows in rounds.values() for row in rows if "highway_fast_v0" in row
     ]
     out = {
-        "scenario": "dense_traffic (24 NPCs), ground-truth perception, physics 120 Hz, control 20 Hz",
+        "scenario": "a-c: dense_traffic (24 NPCs); d-e: town_route (a procedural town per seed, 40 NPC "
+        "vehicles, 20 pedestrians, lights), its first 60 s; ground-truth perception, physics 120 Hz, control 20 Hz",
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "seeds": args.seeds,
         "rounds": args.rounds,

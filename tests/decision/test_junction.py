@@ -334,3 +334,47 @@ def test_back_from_the_oncoming_lane_before_a_junction_but_not_inside_its_box():
     inside = junction(stop_gap_m=-5.0, entry_gap_m=-2.0, exit_gap_m=12.0)
     state, _ = next_behaviour(in_lane_1, situation(**back, junction=inside), P)
     assert state.lane == 1 and state.change is None
+
+
+# ---------------------------------------------------------------- rules added with the town scenarios
+def test_waits_before_the_line_while_a_slow_vehicle_holds_the_exit():
+    j = junction(signal="green", stop_gap_m=8.0, entry_gap_m=12.0, exit_gap_m=26.0)
+    stuck = ObjectAhead(9, VEHICLE, gap_m=28.0, speed_mps=0.5)  # just past the box, barely moving
+    state, why = next_behaviour(CRUISE, situation(junction=j, lead=stuck), P)
+    assert state.behaviour == Behaviour.STOP_AT_LINE and why.startswith("the exit of junction 3 is not clear")
+    moving = replace(stuck, speed_mps=8.0)
+    state, _ = next_behaviour(CRUISE, situation(junction=j, lead=moving), P)
+    assert state.behaviour != Behaviour.STOP_AT_LINE
+    beyond = replace(stuck, gap_m=60.0)  # far past the exit: not the junction's business
+    state, _ = next_behaviour(CRUISE, situation(junction=j, lead=beyond), P)
+    assert state.behaviour != Behaviour.STOP_AT_LINE
+
+
+def test_a_vehicle_queued_at_the_end_of_the_road_is_not_passed():
+    state, why = next_behaviour(CRUISE, two_way(road_end_gap_m=20.0), P)  # it stands 12 m from the end
+    assert state.behaviour == Behaviour.STOP and why.endswith("it waits at the end of the road")
+    state, _ = next_behaviour(CRUISE, two_way(road_end_gap_m=300.0), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE
+
+
+def test_a_slow_hazard_is_followed_then_passed_when_the_oncoming_lane_is_clear():
+    slow = ObjectAhead(4, VEHICLE, gap_m=12.0, speed_mps=2.0)
+    coming = LaneGaps(1, lead_gap_m=60.0, lead_speed_mps=-10.0, oncoming=True)
+    state, why = next_behaviour(CRUISE, two_way(lead=slow, ego_speed_mps=2.0, left=coming), P)
+    assert state.behaviour == Behaviour.FOLLOW and why.startswith("following slow vehicle 4")
+    state, _ = next_behaviour(CRUISE, two_way(lead=slow, ego_speed_mps=2.0), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1
+    brisk = replace(slow, speed_mps=8.0)  # not a hazard: followed, never passed through the oncoming lane
+    state, _ = next_behaviour(CRUISE, two_way(lead=brisk, ego_speed_mps=8.0), P)
+    assert state.behaviour == Behaviour.FOLLOW
+
+
+def test_a_run_of_obstacles_needs_the_oncoming_lane_clear_past_all_of_them():
+    # Clear for passing one parked car, not for a 30 m accident scene behind it.
+    t = pass_time_s(0.0, 10.0, 28.0, P.overtake_accel_mps2)
+    gap = (t + 1.0) * (28.0 / t + 10.0) + 3.0
+    coming = LaneGaps(1, lead_gap_m=gap, lead_speed_mps=-10.0, oncoming=True)
+    state, _ = next_behaviour(CRUISE, two_way(left=coming), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE
+    state, why = next_behaviour(CRUISE, two_way(left=coming, lead_run_extra_m=30.0), P)
+    assert state.behaviour == Behaviour.STOP and "oncoming traffic in lane 1" in why
