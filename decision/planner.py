@@ -61,6 +61,7 @@ PROFILE_LEAD_S = 0.5
 MOVE_OFF_SPEED_MPS = 1.0
 CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to get clear
 MAX_JERK_DT_S = 0.5
+PULL_IN_M = 1.5  # a left turn giving way on green waits with its front this far into the box
 MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into the route's lane
 MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by  # a longer (or negative) time between ticks resets the jerk limit
 
@@ -215,8 +216,13 @@ class Planner:
             leaders.append((sit.crossing.gap_m, 0.0))
         if state is not None:
             if state.waiting_at >= 0 and sit.junction is not None:
-                jp = self.behaviour_params.junction
-                leaders.append((sit.junction.stop_gap_m + self.idm.min_gap_m - jp.stop_line_margin_m, 0.0))
+                jp, j = self.behaviour_params.junction, sit.junction
+                gap = j.stop_gap_m + self.idm.min_gap_m - jp.stop_line_margin_m
+                if j.turn == "left" and j.control == "signal" and j.signal == "green" and j.give_way_to >= 0:
+                    # An unprotected left turn waits in the box, so that it turns when the oncoming
+                    # traffic stops for the end of its green (the ego's own red then finds it committed).
+                    gap = j.entry_gap_m + PULL_IN_M + self.idm.min_gap_m
+                leaders.append((gap, 0.0))
             if state.lane < 0 and state.change is None:
                 leaders.append((self.idm.min_gap_m, 0.0))
             leaders += self._turn_lane_leaders(sit, state)

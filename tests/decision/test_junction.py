@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from test_behaviour import P as HIGHWAY_P
 
-from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour, overtake_clear, pass_time_s
-from decision.idm import IDMParams, MOBILParams
+from decision.behaviour import BehaviourState, next_behaviour, overtake_clear, pass_time_s
 from decision.junction import JunctionAhead, JunctionParams, junction_facts, time_in_box, wait_reason
 from decision.plan import Behaviour
 from decision.route import JunctionCrossing, Road, Route, Segment
@@ -26,25 +26,11 @@ JP = JunctionParams(
     red_stop_decel_mps2=5.0,
     moving_speed_mps=0.5,
 )
-P = BehaviourParams(
-    idm=IDMParams(accel_max_mps2=1.5, decel_comfort_mps2=3.0, time_headway_s=1.5, min_gap_m=2.5, delta=4.0),
-    mobil=MOBILParams(politeness=0.0, min_accel_gain_mps2=0.2, max_braking_imposed_mps2=2.0),
-    stationary_speed_mps=0.5,
-    follow_range_m=50.0,
-    emergency_ttc_s=1.5,
-    emergency_exit_ttc_s=3.0,
-    emergency_decel_mps2=5.0,
-    lane_change_duration_s=4.0,
-    lane_change_min_length_m=20.0,
-    lane_change_min_gap_m=5.0,
-    lane_change_min_duration_s=2.5,
-    pass_ttc_s=1.5,
-    overtake_extra_m=20.0,
-    overtake_margin_s=1.0,
-    slow_lead_speed_mps=3.0,
-    overtake_accel_mps2=2.4,
-    overtake_view_m=100.0,
-    parked_offset_m=1.0,
+# The state machine's parameters of tests/decision/test_behaviour.py, with the junction rules and the
+# planner's comfortable acceleration.
+P = replace(
+    HIGHWAY_P,
+    idm=replace(HIGHWAY_P.idm, accel_max_mps2=1.5),
     junction=JP,
 )
 NAIVE = replace(P, junction=None, lane_changes=False)
