@@ -39,9 +39,8 @@ YELLOW_RGB = (0.92, 0.72, 0.12)
 
 @dataclass(frozen=True)
 class MapPaint:
-    """A town's ground as world polygons, each (P, 2) [m]: drawn in this order (later on top).
-
-    Any object with these five lists will do (`sim.world.town_paint.TownPaint` has them)."""
+    """A town's ground as world polygons, each (P, 2) [m]: drawn in this order (later on top);
+    `sim.world.town_paint.town_paint` makes one from a town."""
 
     asphalt: list[np.ndarray] = field(default_factory=list)
     sidewalk: list[np.ndarray] = field(default_factory=list)

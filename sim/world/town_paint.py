@@ -10,11 +10,11 @@ street and sidewalk. Geometry only: sim/world builds the texture and the bodies 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from decision.town import CORNER_RADIUS_M, CROSSWALK_WIDTH_M, KERB_WIDTH_M, SIDEWALK_WIDTH_M, Town
+from sim.world.town_ground import MapPaint
 
 LINE_WIDTH_M = 0.15
 STOP_LINE_WIDTH_M = 0.4
@@ -28,15 +28,6 @@ BUILDING_WIDTH_M = (8.0, 22.0)
 BUILDING_HEIGHT_M = (5.0, 28.0)
 TREE_SPACING_M = (9.0, 18.0)
 TREE_OFFSET_M = 0.6  # from the sidewalk's outer edge, inwards
-
-
-@dataclass(frozen=True)
-class TownPaint:
-    asphalt: list[np.ndarray] = field(default_factory=list)
-    sidewalk: list[np.ndarray] = field(default_factory=list)
-    kerb: list[np.ndarray] = field(default_factory=list)
-    white: list[np.ndarray] = field(default_factory=list)
-    yellow: list[np.ndarray] = field(default_factory=list)
 
 
 def _frame(origin, heading: float):
@@ -56,8 +47,8 @@ def _rect(to_world, a0: float, a1: float, l0: float, l1: float) -> np.ndarray:
     return to_world([a0, a1, a1, a0], [l0, l0, l1, l1])
 
 
-def town_paint(town: Town) -> TownPaint:
-    paint = TownPaint()
+def town_paint(town: Town) -> MapPaint:
+    paint = MapPaint()
     hw = town.half_width_m
     for st in town.streets.values():
         _street(town, st.id, hw, paint)
@@ -67,7 +58,7 @@ def town_paint(town: Town) -> TownPaint:
     return paint
 
 
-def _street(town: Town, sid: int, hw: float, paint: TownPaint) -> None:
+def _street(town: Town, sid: int, hw: float, paint: MapPaint) -> None:
     st = town.streets[sid]
     a_xy, b_xy = town.nodes[st.a].xy_m, town.nodes[st.b].xy_m
     heading = math.atan2(b_xy[1] - a_xy[1], b_xy[0] - a_xy[0])
@@ -108,14 +99,14 @@ def _street(town: Town, sid: int, hw: float, paint: TownPaint) -> None:
             _zebra(paint, to_world, a0, a0 + CROSSWALK_WIDTH_M, hw)
 
 
-def _zebra(paint: TownPaint, to_world, a0: float, a1: float, hw: float) -> None:
+def _zebra(paint: MapPaint, to_world, a0: float, a1: float, hw: float) -> None:
     """Stripes along the street across its whole width, between along a0 and a1."""
     pitch = ZEBRA_STRIPE_M + ZEBRA_GAP_M
     for lat in np.arange(-hw + ZEBRA_GAP_M / 2, hw - ZEBRA_STRIPE_M / 2, pitch):
         paint.white.append(_rect(to_world, a0 + 0.2, a1 - 0.2, lat, lat + ZEBRA_STRIPE_M))
 
 
-def _junction(town: Town, n: int, h: float, hw: float, paint: TownPaint) -> None:
+def _junction(town: Town, n: int, h: float, hw: float, paint: MapPaint) -> None:
     """The box's asphalt; per corner a rounded sidewalk corner (both arms there) or a straight kerb
     across the side of a missing arm."""
     arms = town.arms[n]
