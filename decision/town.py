@@ -2,9 +2,9 @@
 
 A `Town` is a set of nodes (junctions, bends and dead ends) and straight two-way streets between
 them, meeting at right angles (a grid of blocks, as MetaDrive's procedural maps). Each junction is a
-square box of half size h = (lanes x lane width) + CORNER_RADIUS_M around its node; a street runs
-between the boxes of its two nodes, with a crosswalk and a stop line at each junction end, and a
-sidewalk with a kerb on both sides.
+square box of half size h = (lanes x lane width + parking lane) + CORNER_RADIUS_M around its node;
+a street runs between the boxes of its two nodes, with a crosswalk and a stop line at each junction
+end, and a sidewalk with a kerb on both sides (dead ends, with no box, leave a trap: rejected).
 
 The key to everything downstream: a route through the town is one `decision.route.Road` (the
 "corridor"), built from the streets it follows (straight segments) and the junctions it crosses (a
@@ -114,7 +114,7 @@ class Arm:
 
 @dataclass(frozen=True, slots=True)
 class Leg:
-    """A street driven in one direction: from node `start` to node `end`."""
+    """A street driven in one direction: `forward` from its node a to its node b, else b to a."""
 
     street: int
     forward: bool  # a -> b
