@@ -152,6 +152,8 @@ class Planner:
     def plan(self, world: WorldModel, route: Route) -> Plan:
         """One tick: the path, speed profile, target acceleration, behaviour and reason."""
         road = route.road
+        if self.naive:
+            world = along_the_road(world, road, self._ego_s_m)
         s, d, tracks = project(world, road, self._ego_s_m, self.situation_params)
         self._ego_s_m = s
         v = max(float(world.ego.speed_mps), 0.0)
@@ -376,6 +378,30 @@ class RoadCache:
         if road is not self._road:
             self._road, self._centres, self._tests = road, {}, {}
             self._normal = 1j * np.exp(1j * road.heading_rad)
+
+
+def along_the_road(world: WorldModel, road: Road, s_hint_m: float | None) -> WorldModel:
+    """The naive planner's view: vehicles heading along the road (either way, within 45 degrees), and
+    everything else but vehicles. Lane following follows the traffic of its lane; a vehicle crossing
+    it (at a junction, pulling out) is what yielding would look at, and the naive stack does not
+    yield."""
+    if len(world) == 0:
+        return world
+    _, _, rotation = road.to_frenet_rotation(world.xy_m, s_hint_m, window_m=200.0)
+    relative = np.exp(1j * world.yaw_rad) * rotation  # each heading in the road's frame
+    keep = (world.class_ids != VEHICLE) | (np.abs(relative.real) >= math.cos(math.pi / 4))
+    if keep.all():
+        return world
+    return dataclasses.replace(
+        world,
+        ids=world.ids[keep],
+        class_ids=world.class_ids[keep],
+        xy_m=world.xy_m[keep],
+        v_mps=world.v_mps[keep],
+        yaw_rad=world.yaw_rad[keep],
+        size_m=world.size_m[keep],
+        scores=world.scores[keep],
+    )
 
 
 def acc_blend(

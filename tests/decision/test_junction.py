@@ -12,6 +12,7 @@ from test_behaviour import P as HIGHWAY_P
 from decision.behaviour import BehaviourState, next_behaviour, overtake_clear, pass_time_s
 from decision.junction import JunctionAhead, JunctionParams, junction_facts, time_in_box, wait_reason
 from decision.plan import Behaviour
+from decision.planner import along_the_road
 from decision.route import JunctionCrossing, Road, Route, Segment
 from decision.situation import LaneGaps, ObjectAhead, Situation, SituationParams, speed_limits
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
@@ -364,3 +365,14 @@ def test_a_run_of_obstacles_needs_the_oncoming_lane_clear_past_all_of_them():
     assert state.behaviour == Behaviour.CHANGE_LANE
     state, why = next_behaviour(CRUISE, two_way(left=coming, lead_run_extra_m=30.0), P)
     assert state.behaviour == Behaviour.STOP and "oncoming traffic in lane 1" in why
+
+
+def test_the_naive_view_keeps_the_traffic_along_the_road_and_drops_crossing_vehicles():
+    road = Road([Segment("straight", 300.0)], 2, 3.5, 14.0, oncoming_lanes=1)
+    w = world(
+        (1, VEHICLE, 50.0, -1.75, 10.0, 0.0),  # ahead in the ego's lane
+        (2, VEHICLE, 80.0, 1.75, -10.0, 0.0),  # oncoming
+        (3, VEHICLE, 60.0, 5.0, 0.0, -10.0),  # crossing the road
+        (4, PEDESTRIAN, 40.0, 4.0, 0.0, -1.4),  # crossing, but not a vehicle
+    )
+    assert along_the_road(w, road, 0.0).ids.tolist() == [1, 2, 4]
