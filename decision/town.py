@@ -32,6 +32,7 @@ import numpy as np
 
 from decision.route import JunctionCrossing, Road, Route, Segment
 from perception.errors import InputError
+from perception.types import SIGNAL_STATES
 
 CORNER_RADIUS_M = 5.0  # kerb radius at junction corners: the box reaches this far beyond the street
 CROSSWALK_WIDTH_M = 3.0  # along the street, at junction ends
@@ -42,7 +43,6 @@ MAX_PHASES = 8  # signal ids: node * MAX_PHASES + phase
 CONTROLS = ("signal", "stop", "yield", "none")  # node controls; "none": equal roads, give way
 ANGLE_TOL_RAD = 1e-6
 MIN_STREET_M = 10.0  # drivable length between two junction boxes, at least
-SIGNAL_STATES = ("green", "yellow", "red")
 
 
 class MapError(InputError):
@@ -89,18 +89,6 @@ class SignalPlan:
     def cycle_s(self) -> float:
         return sum(ph.green_s + self.yellow_s + self.all_red_s for ph in self.phases)
 
-    def state(self, phase: int, t_s: float) -> str:
-        """State of the signal group of `phase` at time t [s]."""
-        t = (t_s + self.offset_s) % self.cycle_s
-        for k, ph in enumerate(self.phases):
-            span = ph.green_s + self.yellow_s + self.all_red_s
-            if t < span:
-                if k != phase:
-                    return "red"
-                return "green" if t < ph.green_s else ("yellow" if t < ph.green_s + self.yellow_s else "red")
-            t -= span
-        return "red"
-
 
 @dataclass(frozen=True, slots=True)
 class Arm:
@@ -141,6 +129,7 @@ class Town:
         return self.lanes * self.lane_width_m + self.parking_m
 
     def __post_init__(self):
+        self._signal_table: np.ndarray | None = None  # see signal_codes
         if not 0.0 <= self.parking_m <= 4.0:
             raise MapError(f"town.parking_lane_m={self.parking_m} is out of range: [0, 4]")
         if not 1 <= self.lanes <= 3:
@@ -328,17 +317,36 @@ class Town:
         return (CROSSWALK_WIDTH_M if cross else 0.0) + STOP_LINE_SETBACK_M
 
     # ------------------------------------------------------------------ signals
-    def signal_state(self, signal_id: int, t_s: float) -> str:
-        node, phase = divmod(signal_id, MAX_PHASES)
-        return self.signals[node].state(phase, t_s)
-
     def signal_ids(self) -> list[int]:
         return [
             n * MAX_PHASES + k for n, plan in sorted(self.signals.items()) for k in range(len(plan.phases))
         ]
 
+    def signal_codes(self, t_s: float) -> np.ndarray:
+        """(S,) the state of every signal group at time t [s], in `signal_ids()` order, as indices
+        into SIGNAL_STATES (0 green, 1 yellow, 2 red): each group is green from its phase's start in
+        the (offset) cycle for green_s, then yellow for yellow_s, else red. The one copy of the
+        phase rule; the table is made when first needed (the signal plans are fixed by then)."""
+        if self._signal_table is None:
+            rows = []
+            for _, plan in sorted(self.signals.items()):
+                start = 0.0
+                for ph in plan.phases:
+                    rows.append((plan.cycle_s, plan.offset_s, start, ph.green_s, plan.yellow_s))
+                    start += ph.green_s + plan.yellow_s + plan.all_red_s
+            self._signal_table = np.array(rows, float).reshape(-1, 5).T
+            self._signal_index = {sid: k for k, sid in enumerate(self.signal_ids())}
+        cycle, offset, start, green, yellow = self._signal_table
+        t = np.mod(t_s + offset, cycle) - start
+        return np.where((t >= 0) & (t < green), 0, np.where((t >= 0) & (t < green + yellow), 1, 2))
+
+    def signal_state(self, signal_id: int, t_s: float) -> str:
+        codes = self.signal_codes(t_s)
+        return SIGNAL_STATES[int(codes[self._signal_index[signal_id]])]
+
     def signal_states(self, t_s: float) -> tuple[tuple[int, str], ...]:
-        return tuple((sid, self.signal_state(sid, t_s)) for sid in self.signal_ids())
+        codes = self.signal_codes(t_s).tolist()
+        return tuple((sid, SIGNAL_STATES[c]) for sid, c in zip(self.signal_ids(), codes, strict=True))
 
     # ------------------------------------------------------------------ routes
     def legs_through(self, start: Leg, turns: list[str]) -> list[Leg]:

@@ -70,8 +70,7 @@ def against_traffic(road: Road, spans: np.ndarray, s_m, d_m) -> np.ndarray | boo
     if road.oncoming_lanes == 0:
         out = np.zeros(np.broadcast(s, d).shape, bool)
     else:
-        lane = np.floor((d + road.half_width_m) / road.lane_width_m)
-        out = (lane >= road.own_lanes) & (np.abs(d) <= road.half_width_m)
+        out = np.asarray(road.is_oncoming(road.lane_at(d))) & (np.abs(d) <= road.half_width_m)
         for entry, exit_ in spans:
             out &= ~((s >= entry) & (s <= exit_))
     return bool(out) if out.ndim == 0 else out

@@ -213,14 +213,21 @@ def _road(entry: ScenarioEntry) -> Road:
     return road
 
 
+def model_and_behaviour(a, where: str, models: dict, behaviours: dict) -> tuple[str, str]:
+    """An actor entry's model and behaviour: as written, or its kind's first (the default), each
+    checked against its kind's choices (`models`, `behaviours`: kind -> choices)."""
+    model = models[a.kind][0] if a.model is None else a.model
+    if model not in models[a.kind]:
+        raise ScenarioError(f"{where}.model={model!r} is not one of {', '.join(models[a.kind])}")
+    behaviour = behaviours[a.kind][0] if a.behaviour is None else a.behaviour
+    if behaviour not in behaviours[a.kind]:
+        raise ScenarioError(f"{where}.behaviour={behaviour!r} is not one of {', '.join(behaviours[a.kind])}")
+    return model, behaviour
+
+
 def _actor(a: ActorEntry, path: str, road: Road, ego_s: float) -> ActorSpec:
     where = f"scenario.{path}"
-    model = ACTOR_KINDS[a.kind][0] if a.model is None else a.model
-    if model not in ACTOR_KINDS[a.kind]:
-        raise ScenarioError(f"{where}.model={model!r} is not one of {', '.join(ACTOR_KINDS[a.kind])}")
-    behaviour = BEHAVIOURS[a.kind][0] if a.behaviour is None else a.behaviour
-    if behaviour not in BEHAVIOURS[a.kind]:
-        raise ScenarioError(f"{where}.behaviour={behaviour!r} is not one of {', '.join(BEHAVIOURS[a.kind])}")
+    model, behaviour = model_and_behaviour(a, where, ACTOR_KINDS, BEHAVIOURS)
     if not 0 <= a.lane < road.lane_count and a.kind != "pedestrian":
         raise ScenarioError(f"{where}.lane={a.lane} is out of range: the road has {road.lane_count} lanes")
     s_m = ego_s + float(a.ds_m)

@@ -17,7 +17,7 @@ from decision.route import Road, Route, Segment
 from decision.town import CROSSWALK_WIDTH_M, SIDEWALK_WIDTH_M, Leg, MapError, Town
 from decision.town_maps import generate_town, parse_town
 from sim.config import bounded, identifier
-from sim.scenario.parse import check_abilities, read
+from sim.scenario.parse import check_abilities, model_and_behaviour, read
 from sim.scenario.spec import ScenarioError, ScenarioSpec, TownActorSpec, TownSpec, TrafficSpec
 from sim.scenario.town_schema import (
     MAX_TOWN_ACTORS,
@@ -165,14 +165,7 @@ def _route_legs(town: Town, t: TownEntry, rng: np.random.Generator) -> list[Leg]
 # ---------------------------------------------------------------------------- actors
 def _actor(a: TownActorEntry, path: str, town: Town, legs: list[Leg], route: Route, rng) -> TownActorSpec:
     where = f"scenario.{path}"
-    model = TOWN_MODELS[a.kind][0] if a.model is None else a.model
-    if model not in TOWN_MODELS[a.kind]:
-        raise ScenarioError(f"{where}.model={model!r} is not one of {', '.join(TOWN_MODELS[a.kind])}")
-    behaviour = TOWN_BEHAVIOURS[a.kind][0] if a.behaviour is None else a.behaviour
-    if behaviour not in TOWN_BEHAVIOURS[a.kind]:
-        raise ScenarioError(
-            f"{where}.behaviour={behaviour!r} is not one of {', '.join(TOWN_BEHAVIOURS[a.kind])}"
-        )
+    model, behaviour = model_and_behaviour(a, where, TOWN_MODELS, TOWN_BEHAVIOURS)
     if a.lane >= town.lanes:
         raise ScenarioError(
             f"{where}.lane={a.lane} is out of range: the town has {town.lanes} lane(s) each way"

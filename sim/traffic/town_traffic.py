@@ -35,7 +35,6 @@ import numpy as np
 
 from decision.idm import IDMParams, idm_accel
 from decision.route import JunctionCrossing, Road, Route
-from decision.town import MAX_PHASES
 from sim.config import TrafficConfig
 from sim.scenario.spec import TownActorSpec, TownSpec
 from sim.traffic.spawn import RgbaFn, actor_look
@@ -208,29 +207,11 @@ class TownTraffic:
         self._look_m = look  # (K,)
 
     def _init_signals(self) -> None:
-        """Per signal group: cycle, offset, start of its phase in the cycle, green and yellow [s]."""
-        town = self.town
-        ids = town.signal_ids()
+        """The signal groups' row indices (`town.signal_ids()` order) and their states (codes of
+        `Town.signal_codes`: 0 green, 1 yellow, 2 red), one more row for "no signal"."""
+        ids = self.town.signal_ids()
         self._signal_index = {sid: k for k, sid in enumerate(ids)}
-        rows = []
-        for sid in ids:
-            node, phase = divmod(sid, MAX_PHASES)
-            plan = town.signals[node]
-            start = sum(ph.green_s + plan.yellow_s + plan.all_red_s for ph in plan.phases[:phase])
-            rows.append((plan.cycle_s, plan.offset_s, start, plan.phases[phase].green_s, plan.yellow_s))
-        table = np.array(rows, float).reshape(-1, 5)
-        self._sig_cycle, self._sig_offset, self._sig_start, self._sig_green, self._sig_yellow = table.T
         self._signal_states = np.full(len(ids) + 1, RED, np.int64)  # last: "no signal"
-
-    def signal_states_at(self, t_s: float) -> np.ndarray:
-        """(S,) state codes (0 green, 1 yellow, 2 red) of every signal group, in `town.signal_ids()`
-        order: the same as `Town.signal_state`, for all groups at once."""
-        t = np.mod(t_s + self._sig_offset, self._sig_cycle) - self._sig_start
-        return np.where(
-            (t >= 0) & (t < self._sig_green),
-            GREEN,
-            np.where((t >= 0) & (t < self._sig_green + self._sig_yellow), YELLOW, RED),
-        )
 
     def _init_crossings(self, specs: list[TownActorSpec]) -> None:
         """The junction crossings of the V driven vehicles and of the ego (row V), flattened in
@@ -328,7 +309,7 @@ class TownTraffic:
             half_width=ego_width_m / 2,
         )
         self._ego_s = float(self.route.road.to_frenet(np.asarray(ego_xy_m, float), s_hint_m=self._ego_s)[0])
-        self._signal_states[:-1] = self.signal_states_at(t_s)
+        self._signal_states[:-1] = self.town.signal_codes(t_s)
         if self._waiting:
             self._fire_triggers(t_s)
         accel = np.zeros(self._n)

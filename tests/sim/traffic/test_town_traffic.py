@@ -100,13 +100,18 @@ def overlapping(xy, yaw, size) -> np.ndarray:
     return out
 
 
-def test_signal_states_match_the_town(cfg):
-    town = generate_town(np.random.default_rng(3))
+def test_the_traffic_sees_the_towns_signal_states(cfg):
+    town = generate_town(np.random.default_rng(4))  # two signalised junctions
+    assert town.signals
     tr = make(town, [], cfg)
-    names = ("green", "yellow", "red")
-    for t in np.arange(0.0, 120.0, 0.7):
-        got = [names[k] for k in tr.signal_states_at(t)]
-        assert got == [state for _, state in town.signal_states(t)]
+    seen = set()
+    for k in range(480):
+        t = k * 0.25
+        tr.step(0.25, t, (-500.0, -500.0), 0.0, 0.0, 4.5, 1.8)
+        for sid, state in town.signal_states(t):
+            assert tr.signal_state(sid) == state
+            seen.add(state)
+    assert seen == {"green", "yellow", "red"}
 
 
 LIGHTS = [
