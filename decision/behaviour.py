@@ -361,8 +361,6 @@ def _merge(state: BehaviourState, sit: Situation, p: BehaviourParams) -> tuple[B
     it is not blocked just ahead, else wait (STOP)."""
     gaps = sit.left
     ok, why_not = lane_change_safe(gaps, sit, p) if gaps is not None else (False, "no lane")
-    if not p.lane_changes:  # the naive planner: a merge is a lane change
-        ok, why_not = False, "no lane changes"
     # Out of a parking spot the car ahead is passed at walking pace: the merge is done by the time the
     # ego reaches it (not CLEAR_FRACTION of it), so the blend is no longer than the gap to it.
     room = CLEAR_FRACTION * sit.lead.gap_m if is_blocking(sit.lead, p) else math.inf

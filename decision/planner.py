@@ -244,8 +244,8 @@ class Planner:
     def _turn_lane_leaders(self, sit: Situation, state: BehaviourState) -> list[tuple[float, float]]:
         """A turn ahead is taken from the route's lane only (from another the route is missed):
         while the ego is still in another lane, not yet changing, it drops behind the vehicle beside
-        it in the route's lane (a leader level with that vehicle's rear, at its speed less
-        MERGE_SLOWER_MPS) to open a gap, and stops at the stop line rather than turn from there."""
+        it in the route's lane (a leader just ahead at that vehicle's speed less MERGE_SLOWER_MPS)
+        to open a gap, and stops at the stop line rather than turn from there."""
         j = sit.junction
         if (
             j is None
@@ -261,7 +261,7 @@ class Planner:
         gaps = sit.right if sit.route_lane < state.lane else sit.left
         if gaps is not None:
             beside = [
-                (g, v)
+                v
                 for g, v in (
                     (gaps.lead_gap_m, gaps.lead_speed_mps),
                     (gaps.follower_gap_m, gaps.follower_speed_mps),
@@ -269,8 +269,7 @@ class Planner:
                 if g < self.behaviour_params.lane_change_min_gap_m
             ]
             if beside:
-                v_beside = min(v for _, v in beside)
-                leaders.append((self.idm.min_gap_m, max(v_beside - MERGE_SLOWER_MPS, 0.0)))
+                leaders.append((self.idm.min_gap_m, max(min(beside) - MERGE_SLOWER_MPS, 0.0)))
         return leaders
 
     def _target_accel(self, sit: Situation, state: BehaviourState, t_s: float) -> float:

@@ -49,6 +49,7 @@ PEDESTRIAN_MARGIN_M = 0.3  # ... plus this for pedestrians
 PEDESTRIAN_LOOK_S = 1.5  # a pedestrian on the road also blocks where it will be in this time
 ACTIVE_M = 80.0  # rows this near their next stop line (or in the junction) take part in gap acceptance
 GAP_S = 4.0  # gap acceptance: a vehicle with priority this near the box in time is waited for
+FRENET_WINDOW_M = 150.0  # actors are put in route coordinates on the road this near the ego
 CROSSING_COS = 0.7  # an ego heading this far off a vehicle's (|cos| below) crosses its way
 MAX_WAIT_S = 15.0  # a vehicle giving way longer than this goes anyway (impatience: no junction locks up)
 STOP_LINE_REST_M = 1.0  # vehicles stop this far before a stop line
@@ -275,12 +276,14 @@ class TownTraffic:
 
     # ------------------------------------------------------------------ public
     def frenet(self) -> tuple[np.ndarray, np.ndarray]:
-        """(s, d) [m] of every actor in the ego route's road, each (N,)."""
+        """(s, d) [m] of every actor in the ego route's road, each (N,): measured on the stretch of
+        road within FRENET_WINDOW_M of the ego (what the criteria look at; an actor farther along is
+        measured from that stretch's end)."""
         if self._frenet_cache is None:
             if self._n == 0:
                 self._frenet_cache = np.zeros(0), np.zeros(0)
             else:
-                s, d, _ = self.route.road.to_frenet_rotation(self.actors.xy_m)
+                s, d, _ = self.route.road.to_frenet_rotation(self.actors.xy_m, self._ego_s, FRENET_WINDOW_M)
                 self._frenet_cache = np.asarray(s, float), np.asarray(d, float)
         return self._frenet_cache
 

@@ -276,14 +276,6 @@ def test_naive_does_not_overtake():
     assert state.behaviour == Behaviour.STOP and why.endswith("no lane changes")
 
 
-def test_naive_does_not_leave_a_parking_spot():
-    parked = BehaviourState(Behaviour.CRUISE, lane=-1)
-    free = situation(ego_d_m=-4.5, ego_speed_mps=0.0, lane=-1, left=LaneGaps(0))
-    assert next_behaviour(parked, free, P)[0].behaviour == Behaviour.CHANGE_LANE
-    state, why = next_behaviour(parked, free, NAIVE)
-    assert state.behaviour == Behaviour.STOP and why.endswith("no lane changes")
-
-
 # ---------------------------------------------------------------- parking exit
 def test_merges_from_the_shoulder_only_when_the_gap_is_safe():
     parked = BehaviourState(Behaviour.CRUISE, lane=-1)

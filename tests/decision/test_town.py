@@ -112,6 +112,10 @@ def test_overlapping_streets_are_rejected():
     data["streets"].append({"id": 7, "from": 6, "to": 7})  # crosses street 0 away from a node
     with pytest.raises(MapError, match="cross away from a node"):
         parse_town(data)
+    twice = small_map()
+    twice["streets"].append({"id": 7, "from": 1, "to": 0})  # a second street between nodes 0 and 1
+    with pytest.raises(MapError, match="streets 0 and 7 overlap at node 0"):
+        parse_town(twice)
 
 
 def test_generator_is_seeded_connected_and_varied():

@@ -16,24 +16,24 @@ FAST = ["sim.camera.enabled=false", "video=false", "plot=false"]
 # 2.0): waiting at lights and giving way costs up to ~25 points on a short route, so a town run is
 # held to no infraction but that one and this floor; a one-road run to 90.
 TOWN_MIN_SCORE = 60.0
+TOWNS = {name for name, data in C.group_configs("scenario").items() if "town" in data}
 
 
-def check_safe(summary: dict) -> None:
+def check_safe(summary: dict, scenario: str) -> None:
     counts = summary["infractions"]
     collisions = counts["collision_vehicle"] + counts["collision_pedestrian"] + counts["collision_static"]
     assert collisions == 0, summary["events"]
     assert summary["outcome"] == "completed", summary["outcome"]
     rules = counts.get("red_light", 0) + counts.get("stop_sign", 0) + counts.get("route_deviation", 0)
     assert rules == 0, summary["events"]
-    town = "speed_checkpoint" in {e["kind"] for e in summary["events"]}
-    assert summary["driving_score"] >= (TOWN_MIN_SCORE if town else 90.0)
+    assert summary["driving_score"] >= (TOWN_MIN_SCORE if scenario in TOWNS else 90.0)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("seed", [1, 2])
 def test_every_scenario_drives_safely(scenario, seed):
     result, _ = drive([f"scenario={scenario}", f"seed={seed}", *FAST], write=False)
-    check_safe(result.summary)
+    check_safe(result.summary, scenario)
 
 
 @pytest.mark.slow
@@ -44,7 +44,7 @@ def test_every_scenario_drives_safely_on_more_seeds(scenario, seed, ego_model):
     result, _ = drive(
         [f"scenario={scenario}", f"seed={seed}", f"sim.ego_model={ego_model}", *FAST], write=False
     )
-    check_safe(result.summary)
+    check_safe(result.summary, scenario)
 
 
 def wall_free(summary: dict) -> dict:
