@@ -8,7 +8,9 @@ the box is its distance to the box (grown by VEHICLE_HALF_WIDTH_M) along its vel
 from the slab test of a ray against a box, at constant velocity; (time in, time out) of the box.
 
 Who the ego gives way to (`JunctionAhead.give_way_to`), among the moving vehicles not in its arm
-that reach the box within `critical_gap_s` (gap acceptance):
+that reach the box before the ego could have crossed it (gap acceptance: within `critical_gap_s`, or
+within the time the ego needs to clear the box, accelerating at `clear_accel_mps2` from its speed,
+plus `conflict_margin_s`):
 - turning left: the oncoming ones (heading mostly against the ego's approach);
 - at a stop sign or a yield sign: also the crossing ones (heading mostly across it);
 - at a light or on a priority road the crossing traffic has to stop (a two-phase light gives the
@@ -49,10 +51,18 @@ class JunctionParams:
     )
     red_stop_decel_mps2: float  # at red the ego stops at the line unless that needs more (too late)
     moving_speed_mps: float  # slower vehicles do not come (their time to the box is inf)
+    clear_accel_mps2: float = 1.2  # the ego clears the box accelerating at this (gap acceptance)
 
     def __post_init__(self):
-        if not (self.critical_gap_s > 0 and self.full_stop_speed_mps > 0 and self.red_stop_decel_mps2 > 0):
-            raise ValueError("critical_gap_s, full_stop_speed_mps and red_stop_decel_mps2 must be > 0")
+        if not (
+            self.critical_gap_s > 0
+            and self.full_stop_speed_mps > 0
+            and self.red_stop_decel_mps2 > 0
+            and self.clear_accel_mps2 > 0
+        ):
+            raise ValueError(
+                "critical_gap_s, full_stop_speed_mps, red_stop_decel_mps2 and clear_accel_mps2 must be > 0"
+            )
 
 
 # Built every tick: a plain dataclass (as Situation), treat as read-only.
@@ -140,7 +150,9 @@ def junction_facts(
     give_way = oncoming if crossing.turn == "left" else np.zeros_like(oncoming)
     if crossing.control in ("stop", "yield"):
         give_way = give_way | crossing_traffic
-    give_way &= t_in < p.critical_gap_s
+    give_way &= t_in < max(
+        p.critical_gap_s, clear_time_s(j, ego_speed_mps, ego_length_m, p) + p.conflict_margin_s
+    )
     if give_way.any():
         i = int(np.argmin(np.where(give_way, t_in, np.inf)))
         j.give_way_to, j.give_way_in_s = int(world.ids[i]), float(t_in[i])
@@ -162,6 +174,14 @@ def junction_facts(
             i = int(np.argmin(np.where(runner, t_in, np.inf)))
             conflict = (int(world.ids[i]), float(t_in[i]))
     return j, conflict
+
+
+def clear_time_s(j: JunctionAhead, speed_mps: float, length_m: float, p: JunctionParams) -> float:
+    """Time [s] for the ego to leave the box (its rear past the exit), accelerating at
+    `clear_accel_mps2` from `speed_mps`."""
+    distance = max(j.exit_gap_m, 0.0) + length_m
+    v = max(speed_mps, 0.0)
+    return (math.sqrt(v * v + 2.0 * p.clear_accel_mps2 * distance) - v) / p.clear_accel_mps2
 
 
 STEP_IN_M = 2.0  # a pedestrian this near the street's edge walking onto it holds a turn too
@@ -199,9 +219,10 @@ def wait_reason(
 
     Once in the box the ego is committed: it goes (leads, pedestrians and conflicts are still
     braked for). Over the line but short of the box (held there by a vehicle ahead, say), it stays
-    at a red light it can still stop for before the box: its tail has not crossed the line, which
-    is what CARLA's red-light test looks at. stopped_here: it has already made its full stop at
-    this junction's stop sign.
+    at a red light it can still stop for before the box (its tail has not crossed the line, which
+    is what CARLA's red-light test looks at), and gives way as before the line when it can stop
+    comfortably before the box.
+    stopped_here: it has already made its full stop at this junction's stop sign.
     """
     if j.entry_gap_m <= 0.0:
         return "", False
@@ -209,6 +230,8 @@ def wait_reason(
         need = speed_mps * speed_mps / (2.0 * max(j.entry_gap_m, MIN_STOP_DISTANCE_M))
         if j.control == "signal" and (j.signal or "red") == "red" and need <= p.red_stop_decel_mps2:
             return f"red light: holding over the line, short of junction {j.junction_id}", False
+        if j.give_way_to >= 0 and need <= decel_comfort_mps2:
+            return f"giving way to vehicle {j.give_way_to}: holding over the line, short of the box", True
         return "", False
     room = max(j.stop_gap_m - p.stop_line_margin_m, MIN_STOP_DISTANCE_M)
     need = speed_mps * speed_mps / (2.0 * room)  # deceleration to stop at the line

@@ -36,10 +36,14 @@ import numpy as np
 from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour
 from decision.idm import MIN_GAP_M, IDMParams, MOBILParams, idm_accel
 from decision.junction import JunctionAhead, JunctionParams, junction_facts, next_crossing
+from decision.nudge import NudgeParams, step_shift_m, wanted_shift_m
 from decision.plan import Behaviour, Plan
 from decision.route import Road, Route
 from decision.situation import (
+    F_ONE,
+    LEAD,
     NEIGHBOUR_EXTRA_M,
+    PED,
     ObjectAhead,
     Situation,
     SituationParams,
@@ -63,6 +67,8 @@ CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to
 MAX_JERK_DT_S = 0.5
 PULL_IN_M = 1.5  # a left turn giving way on green waits with its front this far into the box
 MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into the route's lane
+NUDGE_EXTRA_M = 0.1  # the path shifts this much beyond the lateral margin (decision/nudge.py) ...
+NUDGE_JUNCTION_M = 20.0  # ... but not within this of a junction's stop line, nor in the junction
 MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by  # a longer (or negative) time between ticks resets the jerk limit
 
 
@@ -90,6 +96,8 @@ class Planner:
     behaviour: the fields of `BehaviourParams` but idm and mobil (the state machine's thresholds).
     longitudinal: LongitudinalParams, or a mapping of them.
     junction: JunctionParams, or a mapping of them (decision/junction.py); None: no junction rules.
+    nudge: NudgeParams, or a mapping of them (decision/nudge.py): keeping clear of oncoming vehicles
+    that cut into the ego's lane; None: no such shift.
     naive: the naive planner (decision=naive): lane following with IDM behind what is in its
     corridor; no lights, signs, yielding or lane changes.
     ego_length_m, ego_width_m, max_decel_mps2 (positive): the vehicle's (from sim.vehicle).
@@ -108,6 +116,7 @@ class Planner:
         max_decel_mps2: float,
         junction: JunctionParams | Mapping[str, float] | None = None,
         naive: bool = False,
+        nudge: NudgeParams | Mapping[str, float] | None = None,
     ):
         if not (ego_length_m > 0 and ego_width_m > 0 and max_decel_mps2 > 0):
             raise ValueError("ego_length_m, ego_width_m and max_decel_mps2 must be > 0")
@@ -137,6 +146,11 @@ class Planner:
             LongitudinalParams(**longitudinal) if isinstance(longitudinal, Mapping) else longitudinal
         )
         self.max_decel_mps2 = max_decel_mps2
+        self.nudge = (
+            None
+            if self.naive or nudge is None
+            else (NudgeParams(**nudge) if isinstance(nudge, Mapping) else nudge)
+        )
         self._ahead_m = np.zeros(0)  # 0, 1, 2 ... m: distances of the path points (grown on demand)
         self._road = RoadCache()
         self.reset()
@@ -148,6 +162,9 @@ class Planner:
         self._ego_s_m: float | None = None
         self._last_accel: float | None = None
         self._last_t_s: float | None = None
+        self._shift_m = 0.0  # the path's shift from the lane centre (decision/nudge.py) ...
+        self._shift_wanted_m = 0.0  # ... and what the oncoming vehicles in the lane ask for
+        self._shift_t_s: float | None = None
 
     def plan(self, world: WorldModel, route: Route) -> Plan:
         """One tick: the path, speed profile, target acceleration, behaviour and reason."""
@@ -162,21 +179,56 @@ class Planner:
 
         old = self.state
         p = self.situation_params
+        if self.nudge is not None and road.oncoming_lanes:  # (one-way roads: nothing comes the other way)
+            self._update_shift(tracks, route, s, old, world.t_s)
         junction = self._junction(world, route, s, v)
         still = self.behaviour_params.stationary_speed_mps
-        tests = self._road.row_tests(road, old.lane, p)
+        tests = self._tests(road, old.lane)
         sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests, *junction, still)
         state, reason = next_behaviour(old, sit, self.behaviour_params)
         if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
-            tests = self._road.row_tests(road, state.lane, p)
+            tests = self._tests(road, state.lane)
             sit = extract_situation(
                 tracks, route, s, d, v, state.lane, state.change, p, tests, *junction, still
             )
+        if min(self._shift_m, self._shift_wanted_m) != 0.0:  # keeping clear of a vehicle in the lane: slowly
+            sit.speed_cap_mps = min(sit.speed_cap_mps, self.nudge.speed_mps)
+            if state.behaviour == Behaviour.CRUISE:
+                reason = f"keeping {-self._shift_m:.1f} m right of an oncoming vehicle in the lane"
         self.state, self.situation = state, sit
 
         accel = self._target_accel(sit, state, world.t_s)
         path, speeds = self._path(road, s, d, v, accel, sit.speed_cap_mps, state)
         return Plan(path, speeds, accel, state.behaviour, reason, target_lane=state.lane)
+
+    def _update_shift(self, tracks, route: Route, s: float, state: BehaviourState, t_s: float) -> None:
+        """Move the path's shift towards what the oncoming vehicles in the lane ask for: only in a
+        lane of the ego's own direction, not while changing lanes or parked, and not near a junction
+        (where the turns, not a shift, keep the ways apart)."""
+        road, p = route.road, self.situation_params
+        crossing = next_crossing(route, s - 0.5 * p.ego_length_m)
+        near_junction = crossing is not None and s > crossing.stop_s_m - NUDGE_JUNCTION_M
+        keep = state.change is None and 0 <= state.lane < road.own_lanes and not near_junction
+        clearance = p.lateral_margin_m + NUDGE_EXTRA_M
+        want = (
+            wanted_shift_m(tracks, road, state.lane, p.ego_width_m, p.ego_length_m, clearance, self.nudge)
+            if keep
+            else 0.0
+        )
+        dt = 0.0 if self._shift_t_s is None else t_s - self._shift_t_s
+        self._shift_m, self._shift_t_s = step_shift_m(self._shift_m, want, dt, self.nudge), t_s
+        self._shift_wanted_m = want
+
+    def _tests(self, road: Road, lane: int) -> np.ndarray:
+        """The situation's row tests for `lane`, their corridor (lead, pedestrian) where the path is
+        going: shifted as the oncoming vehicles in the lane ask (the path gets there at rate_mps)."""
+        tests = self._road.row_tests(road, lane, self.situation_params)
+        shift = min(self._shift_m, self._shift_wanted_m)  # the farther right of the two
+        if shift == 0.0:
+            return tests
+        tests = tests.copy()
+        tests[[LEAD, PED], F_ONE] -= shift
+        return tests
 
     def _start_lane(self, road: Road, d_m: float) -> int:
         """The lane at the start: the one at d, or -1 (the shoulder: merge first) for an ego parked
@@ -328,6 +380,8 @@ class Planner:
             path += d * np.interp(s_path, road.s_m, self._road.normal(road))
         elif state.change is None:
             path = np.interp(s_path, road.s_m, self._road.centre(road, state.lane))
+            if self._shift_m != 0.0:
+                path += self._shift_m * np.interp(s_path, road.s_m, self._road.normal(road))
         else:
             d_path = path_offset_m(s_path, road, state.lane, state.change)
             path = np.interp(s_path, road.s_m, self._road.centre(road, None))

@@ -34,7 +34,7 @@ from sim.traffic.town_traffic import TownTraffic
 from sim.traffic.traffic import Traffic
 from sim.world.camera import MIN_BOX_HEIGHT_PX, Camera, GTBox, ground_truth_boxes
 from sim.world.ego_frenet import EgoFrenet
-from sim.world.props import Props
+from sim.world.props import LightBox, Props, light_boxes
 from sim.world.town_paint import roadside, town_paint
 from sim.world.vehicle import EgoVehicle, KinematicCar, PhysicsCar
 from sim.world.world import PhysicsWorld, World
@@ -143,9 +143,8 @@ class Simulation:
     def _add_town_props(self, rng: np.random.Generator) -> None:
         """The town's lights, stop signs, buildings and trees (drawn from the world's stream)."""
         buildings, trees = roadside(self.town, rng)
-        props = Props(
-            tuple(self.town.light_poles()), tuple(self.town.stop_signs()), tuple(buildings), tuple(trees)
-        )
+        self._light_poles = tuple(self.town.light_poles())
+        props = Props(self._light_poles, tuple(self.town.stop_signs()), tuple(buildings), tuple(trees))
         self.world.add_props(props, rng)
 
     def _ego_start_pose(self) -> tuple[float, float, float]:
@@ -201,6 +200,22 @@ class Simulation:
     def boxes(self, frame: CameraFrame, min_box_height_px: float = MIN_BOX_HEIGHT_PX) -> list[GTBox]:
         """Ground-truth 2D boxes of the actors seen in `frame`."""
         return ground_truth_boxes(frame, self.actors, self.cfg.camera.max_label_distance_m, min_box_height_px)
+
+    def light_boxes(self, frame: CameraFrame, min_box_height_px: float = MIN_BOX_HEIGHT_PX) -> list[LightBox]:
+        """Ground-truth 2D boxes of the traffic lights that face the camera in `frame`, with the
+        states their lamps show (none on one road)."""
+        if self.town is None:
+            return []
+        states = dict(self.town.signal_states(frame.t_s))
+        limit = self.cfg.camera.max_label_distance_m
+        return light_boxes(frame, self._light_poles, states, limit, min_box_height_px)
+
+    def actors_on_road(self) -> np.ndarray:
+        """(N,) whether each actor's centre is on the carriageway: inside the road's edge lines, or in
+        a town on a street or in a junction box."""
+        if self.town is None:
+            return self.traffic.lane_of_actors() >= 0
+        return self.town.drivable(self.actors.xy_m)
 
     def truth(self) -> WorldModel:
         """The actors (and in a town the signals) as they are, as a perceiver would report them (for

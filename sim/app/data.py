@@ -16,7 +16,8 @@ from sim.simulation import RandomStreams
 HELP = """usage: bulletdrive data [OVERRIDES...]
 
 Generate a labelled COCO dataset from randomised scenarios (conf/data.yaml): images,
-annotations/{train,val}.json, summary.json, box_heights.png, contact_sheet.png.
+annotations/{train,val}.json (and {train,val}_traffic_lights.json), summary.json,
+box_heights.png, contact_sheet.png.
 Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene;
 clutter.cones=1 sets a density of roadside objects per 100 m (clutter=null: none).
 Example: bulletdrive data out_dir=data/small train_scenes=8 scenario.duration_s=20"""
@@ -29,6 +30,11 @@ def settings_of(args: list[str]) -> DataSettings:
     per_scene = [line for key, line in keys if key.startswith(("sim.", "scenario."))]
     d: DataConfig = C.load_checked("data", [a for a in args if a not in per_scene]).values
     C.check_known("scenario", d.scenarios, searchpath, " in scenarios")
+    towns = [
+        s
+        for s in dict.fromkeys(d.scenarios)
+        if "town" in C.load("drive", [*searchpath, f"scenario={s}"])[0].scenario
+    ]
     return DataSettings(
         out_dir=d.out_dir,
         scenarios=tuple(d.scenarios),
@@ -39,6 +45,7 @@ def settings_of(args: list[str]) -> DataSettings:
         workers=d.workers,
         sim_overrides=(*searchpath, *per_scene),
         clutter=d.clutter or {},
+        town_scenarios=tuple(towns),
     )
 
 

@@ -11,14 +11,18 @@ ground-truth boxes of the actors it shows. Scenes run in parallel processes. Lay
                                                     visible_fraction, truncation, actor
                                                     position_m on the ground, actor_rgb, on_road),
                                                     categories
+  annotations/{split}_traffic_lights.json           COCO: the same images, the traffic lights that
+                                                    face the camera (category traffic_light, + state
+                                                    red/yellow/green, signal_id, distance_m,
+                                                    visible_fraction)
   dataset.json, summary.json, box_heights.png, contact_sheet.png
 
 Objects too small, too hidden or too cut off to be fair targets (under MIN_BOX_HEIGHT_PX tall, less
 than MIN_VISIBLE_FRACTION visible, or more than MAX_TRUNCATION outside the image: KITTI's "hard"
 limit) are kept as COCO "crowd" (iscrowd 1) boxes: don't-care regions, as KITTI's DontCare, where a
 detection is neither rewarded nor punished, in training and evaluation.
-`clutter` (conf/data.yaml) adds static roadside objects to every train scene (sim/scenario/parse.py), a
-domain randomisation; val scenes drive the scenarios as shipped, so val measures the detector on
+`clutter` (conf/data.yaml) adds static roadside objects to every train scene of a one-road scenario
+(sim/scenario/parse.py; a town has its own parked cars and pedestrians), a domain randomisation; val scenes drive the scenarios as shipped, so val measures the detector on
 what it meets in the closed loop.
 
 Train and val scenes use disjoint seeds, so no scene leaks across the split. Scenes run through the
@@ -48,13 +52,16 @@ from perception.files import write_bytes, write_json
 from sim.data.summary import summarize
 from sim.evaluation.jobs import Outcome, Runner, claim_folder
 
-FORMAT_VERSION = 3  # 2: don't-care (iscrowd) boxes, clutter; 3: actor_rgb, on_road, camera
+FORMAT_VERSION = 4  # 2: don't-care (iscrowd) boxes, clutter; 3: actor_rgb, on_road, camera; 4: lights
 MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are don't-care boxes
 MIN_BOX_HEIGHT_PX = 5.0  # shorter boxes are don't-care boxes ...
 DONT_CARE_MIN_HEIGHT_PX = 2.0  # ... down to this height; shorter ones are left out
 MAX_TRUNCATION = 0.5  # boxes more than this share outside the image are don't-care boxes
 MANIFEST = "dataset.json"
 CAMERA_NAME = "front"  # the one camera (perception.evaluation.groups reads images without a name so)
+# The traffic lights' own annotation file: one class, its state an attribute (the detector's classes,
+# perception.types.CLASSES, do not include it yet).
+LIGHT_CATEGORIES = ({"id": 1, "name": "traffic_light", "states": ["red", "yellow", "green"]},)
 
 
 class DataError(InputError):
@@ -71,7 +78,8 @@ class DataSettings:
     frame_every_s: float
     workers: int
     sim_overrides: tuple[str, ...] = ()
-    clutter: dict = field(default_factory=dict)  # scenario `clutter` densities added to every scene
+    clutter: dict = field(default_factory=dict)  # scenario `clutter` densities added to every scene ...
+    town_scenarios: tuple[str, ...] = ()  # ... but these (a town has its own parked cars and pedestrians)
 
     def __post_init__(self):
         if self.train_scenes < 1 or self.val_scenes < 1:
@@ -108,6 +116,7 @@ def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
         scenario = cfg.scenarios[i % len(cfg.scenarios)]
         seed = cfg.seed * 100003 + i
         clutter = tuple(cfg.clutter.items()) if split == "train" else ()  # val: the scenarios as shipped
+        clutter = () if scenario in cfg.town_scenarios else clutter
         jobs.append(
             SceneJob(split, scenario, seed, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides, clutter)
         )
@@ -150,7 +159,7 @@ def run_scene(job: SceneJob) -> str:
             raise DataError(f"could not encode {file_name}")
         write_bytes(image_dir / file_name, png.tobytes())
         boxes = []
-        on_road = sim.traffic.lane_of_actors() >= 0  # (N,) centre inside the road's edge lines
+        on_road = sim.actors_on_road()
         for b in sim.boxes(frame, DONT_CARE_MIN_HEIGHT_PX):
             x0, y0, x1, y1 = (float(v) for v in b.box_xyxy)
             visible = float(b.visible_fraction)
@@ -179,7 +188,8 @@ def run_scene(job: SceneJob) -> str:
         image = {"file_name": file_name, "width": w, "height": h, "seed": job.seed, "camera": CAMERA_NAME}
         image.update({"scenario": job.scenario, "t_s": float(frame.t_s), "lighting": light})
         image.update({"K": frame.K.tolist(), "cam_to_world": frame.cam_to_world.tolist()})
-        records.append({"image": image, "annotations": boxes})
+        lights = [_light_annotation(b) for b in sim.light_boxes(frame, DONT_CARE_MIN_HEIGHT_PX)]
+        records.append({"image": image, "annotations": boxes, "traffic_lights": lights})
 
     overrides = [
         f"scenario={job.scenario}",
@@ -192,6 +202,23 @@ def run_scene(job: SceneJob) -> str:
     drive(overrides, write=False, on_frame=capture)
     write_json(out / "shards" / job.split / f"{job.name}.json", records)
     return job.name
+
+
+def _light_annotation(b) -> dict:
+    """One traffic light's COCO record (a don't-care box by the actors' rules)."""
+    x0, y0, x1, y1 = b.box_xyxy
+    visible = float(b.visible_fraction)
+    dont_care = y1 - y0 < MIN_BOX_HEIGHT_PX or visible < MIN_VISIBLE_FRACTION  # (NaN: no depth, kept)
+    return {
+        "category_id": 1,
+        "bbox": [x0, y0, x1 - x0, y1 - y0],
+        "area": (x1 - x0) * (y1 - y0),
+        "iscrowd": int(dont_care),
+        "state": b.state,
+        "signal_id": int(b.signal_id),
+        "distance_m": float(b.distance_m),
+        "visible_fraction": visible,
+    }
 
 
 def _hydra(key: str, value) -> str:
@@ -253,12 +280,17 @@ def _scene_done(out: Path, job: SceneJob) -> bool:
 
 
 def _merge(out: Path, split: str, jobs: list[SceneJob]) -> None:
-    """All shards of a split, in scene order, into annotations/{split}.json with fresh ids."""
-    images, annotations = [], []
+    """All shards of a split, in scene order, into annotations/{split}.json and
+    annotations/{split}_traffic_lights.json with fresh ids."""
+    images, annotations, lights = [], [], []
     for job in jobs:
         for rec in json.loads((out / "shards" / split / f"{job.name}.json").read_text()):
             image = {"id": len(images) + 1, **rec["image"]}
             images.append(image)
             for ann in rec["annotations"]:
                 annotations.append({"id": len(annotations) + 1, "image_id": image["id"], **ann})
+            for ann in rec["traffic_lights"]:
+                lights.append({"id": len(lights) + 1, "image_id": image["id"], **ann})
     write_coco(out / "annotations" / f"{split}.json", images, annotations)
+    light_file = {"images": images, "annotations": lights, "categories": list(LIGHT_CATEGORIES)}
+    write_json(out / "annotations" / f"{split}_traffic_lights.json", light_file)

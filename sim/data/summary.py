@@ -1,5 +1,6 @@
-"""What a generated dataset holds: counts per class and split, a box-height histogram and a contact
-sheet of sample frames (summary.json, box_heights.png, contact_sheet.png in the dataset folder)."""
+"""What a generated dataset holds: counts per class and split (and of traffic lights per state), a
+box-height histogram and a contact sheet of sample frames (summary.json, box_heights.png,
+contact_sheet.png in the dataset folder)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,17 @@ def summarize(out: Path) -> dict:
             counts[CLASSES[ann["category_id"] - 1]] += 1
             heights.append(ann["bbox"][3])
         scenes = sorted({(im["scenario"], im["seed"]) for im in coco["images"]})
+        lights = json.loads((out / "annotations" / f"{split}_traffic_lights.json").read_text())
+        states = dict.fromkeys(("red", "yellow", "green"), 0)
+        for ann in lights["annotations"]:
+            if not ann["iscrowd"]:
+                states[ann["state"]] += 1
         summary["splits"][split] = {
             "images": len(coco["images"]),
             "scenes": len(scenes),
             "boxes": counts,
             "dont_care_boxes": dont_care,
+            "traffic_lights": states,
         }
     h = np.asarray(heights, dtype=float)
     edges = [0, 10, 20, 40, 80, 1e9]

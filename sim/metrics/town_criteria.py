@@ -215,6 +215,9 @@ class InRouteTest:
     def reset(self) -> None:
         self.out_of_route_m = 0.0
         self._max_s_m = self.start_s_m
+        self._last_s_m = (
+            self.start_s_m
+        )  # s at the last tick (s runs faster than the ego off the reference line)
 
     def distance_m(self, s_m: float, d_m: float) -> float:
         """Distance [m] of the point (s, d) from the route's lane centre."""
@@ -238,10 +241,11 @@ class InRouteTest:
 
     def _missed_turn(self, tick) -> str:
         """Why the turn the ego enters now misses the route ("": it does not)."""
+        last, self._last_s_m = self._last_s_m, tick.s_m
         if self.road.own_lanes < 2:
             return ""
         for entry in self.turn_entries_m:
-            if tick.s_m - tick.step_m < entry <= tick.s_m:
+            if last < entry <= tick.s_m:
                 lane = int(self.road.lane_at(tick.d_m))
                 if lane != self.route_lane:
                     return f"turned from lane {lane}, the route's turn is from lane {self.route_lane}"

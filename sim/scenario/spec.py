@@ -87,8 +87,9 @@ class TownActorSpec:
     - invade (vehicle): drives its lane like route, shifted `invade_m` towards the ego's side while
       passing (InvadingTurn).
     Triggered behaviours (runner too, when `trigger_distance_m` is set) start moving then.
-    `yields` False: a vehicle with right of way that does not brake for an ego cutting across its way
-    (scenario flows at junctions: an ego that does not give way collides, as in CARLA's ActorFlow).
+    `yields` False: a vehicle with right of way that does not brake for an ego cutting across or into
+    its way until the ego drives along it (scenario flows at junctions: an ego that does not give way
+    collides, as in CARLA's ActorFlow).
     """
 
     kind: str
@@ -105,7 +106,12 @@ class TownActorSpec:
     trigger_distance_m: float = math.nan
     manoeuvre_s: float = math.nan
     invade_m: float = 0.0
-    yields: bool = True  # False: does not brake for an ego crossing its way (it has right of way)
+    yields: bool = True  # False: does not brake for an ego cutting across or into its way (right of way)
+    # A continuous flow's vehicle: its flow (an index; -1: none), where on its path it goes back to the
+    # flow's source, and the range of the gaps [m] it keeps there behind the flow's last vehicle.
+    flow: int = -1
+    recycle_s_m: float = math.inf
+    flow_gap_m: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)

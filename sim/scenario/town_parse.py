@@ -32,6 +32,8 @@ TOWN_DIR = Path(conf.__file__).parent / "town"
 ACTOR_PATH_M = 600.0  # an actor's path through the town runs at least this far
 KERB_STEP_M = 1.5  # a crossing pedestrian starts and ends this far beyond the road edge
 RUNNER_TRIGGER_M = 40.0  # default: a runner starts when the ego is this near the junction
+FLOW_RECYCLE_M = 60.0  # a continuous flow's vehicle this far past its junction goes back to the source,
+FLOW_SOURCE_S_M = 10.0  # ... at least this far along its path
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +58,9 @@ def parse_town_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
     entry = read(TownScenarioEntry, {**data, "town": town_data}, "", rng)
     check_abilities(entry.abilities)
     town = _town(map_value, entry.town, rng)
+    if entry.town.signal_offset_s is not None:
+        for n, plan in town.signals.items():
+            town.signals[n] = replace(plan, offset_s=float(entry.town.signal_offset_s))
     legs = _route_legs(town, entry.town, rng)
     r = entry.town.route
     goal_m = town.leg_free_m(legs[-1]) / 2 if r.goal_m is None else float(r.goal_m)
@@ -66,9 +71,15 @@ def parse_town_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
     if sum(a.count for a in entry.town.actors) > MAX_TOWN_ACTORS:
         raise ScenarioError(f"scenario.town.actors: more than {MAX_TOWN_ACTORS} (flows counted in full)")
     actors = tuple(
-        _actor(one, f"town.actors[{i}]", town, legs, route, rng)
+        spec
         for i, a in enumerate(entry.town.actors)
-        for one in _flow(a)
+        for spec in _spaced(
+            [
+                _actor(one, f"town.actors[{i}]", town, legs, route, rng, flow=i if a.continuous else -1)
+                for one in _flow(a, f"scenario.town.actors[{i}]", rng)
+            ],
+            a,
+        )
     )
     zone = entry.town.pass_zone_m
     if zone is not None:
@@ -163,7 +174,9 @@ def _route_legs(town: Town, t: TownEntry, rng: np.random.Generator) -> list[Leg]
 
 
 # ---------------------------------------------------------------------------- actors
-def _actor(a: TownActorEntry, path: str, town: Town, legs: list[Leg], route: Route, rng) -> TownActorSpec:
+def _actor(
+    a: TownActorEntry, path: str, town: Town, legs: list[Leg], route: Route, rng, flow: int = -1
+) -> TownActorSpec:
     where = f"scenario.{path}"
     model, behaviour = model_and_behaviour(a, where, TOWN_MODELS, TOWN_BEHAVIOURS)
     if a.lane >= town.lanes:
@@ -182,6 +195,7 @@ def _actor(a: TownActorEntry, path: str, town: Town, legs: list[Leg], route: Rou
     if trigger_m is None and behaviour == "runner" and a.place == "arm":
         trigger_m = RUNNER_TRIGGER_M
     target = a.speed_mps if a.target_speed_mps is None else a.target_speed_mps
+    recycle_s = junctions[0].exit_s_m + FLOW_RECYCLE_M if flow >= 0 else math.inf
     return TownActorSpec(
         kind=a.kind,
         model=model,
@@ -198,6 +212,9 @@ def _actor(a: TownActorEntry, path: str, town: Town, legs: list[Leg], route: Rou
         manoeuvre_s=math.nan if a.manoeuvre_s is None else float(a.manoeuvre_s),
         invade_m=float(a.invade_m),
         yields=bool(a.yields),
+        flow=flow,
+        recycle_s_m=recycle_s,
+        flow_gap_m=(float(a.spacing_m), float(a.max_spacing_m or a.spacing_m)),
     )
 
 
@@ -225,6 +242,9 @@ def _vehicle_path(a: TownActorEntry, where: str, town: Town, legs: list[Leg], ro
     arm_legs += town.random_legs(rng, arm_legs[-1], ACTOR_PATH_M)[1:]
     road, crossings = town.corridor(arm_legs)
     s_m = town.leg_free_m(start) - a.distance_m
+    if a.continuous:  # running since before the start: who would stand behind the source has gone by
+        cycle = crossings[0].exit_s_m + FLOW_RECYCLE_M - FLOW_SOURCE_S_M
+        s_m = FLOW_SOURCE_S_M + (s_m - FLOW_SOURCE_S_M) % cycle
     if s_m < 0:
         raise ScenarioError(
             f"{where}.distance_m={a.distance_m} is longer than the arm's street ({town.leg_free_m(start):.0f} m)"
@@ -256,12 +276,34 @@ def _crossing_path(a: TownActorEntry, where: str, town: Town, route: Route):
     return road, 0.0, (x, y)
 
 
-def _flow(a: TownActorEntry) -> list[TownActorEntry]:
-    """A flow's vehicles, `spacing_m` apart: the first as written, each next one farther back from
-    its junction (place arm) or farther ahead (elsewhere)."""
-    step = {"distance_m": a.spacing_m} if a.place == "arm" else {"ds_m": a.spacing_m}
-    key = next(iter(step))
-    return [replace(a, **{key: getattr(a, key) + k * a.spacing_m}) for k in range(a.count)]
+def _flow(a: TownActorEntry, where: str, rng: np.random.Generator) -> list[TownActorEntry]:
+    """A flow's vehicles, `spacing_m` apart (or each gap drawn in [spacing_m, max_spacing_m]): the
+    first as written, each next one farther back from its junction (place arm) or farther ahead
+    (elsewhere)."""
+    if a.max_spacing_m is not None and a.max_spacing_m < a.spacing_m:
+        raise ScenarioError(f"{where}.max_spacing_m={a.max_spacing_m} is below spacing_m={a.spacing_m}")
+    if a.continuous and (a.place != "arm" or a.kind != "vehicle" or a.count < 2):
+        raise ScenarioError(
+            f"{where}.continuous: a continuous flow is of vehicles placed on an arm, count >= 2"
+        )
+    gaps = np.full(a.count - 1, float(a.spacing_m))
+    if a.max_spacing_m is not None:
+        gaps = rng.uniform(a.spacing_m, a.max_spacing_m, a.count - 1)
+    offsets = np.concatenate([[0.0], np.cumsum(gaps)])
+    key = "distance_m" if a.place == "arm" else "ds_m"
+    return [replace(a, **{key: getattr(a, key) + float(off)}) for off in offsets]
+
+
+def _spaced(specs: list[TownActorSpec], a: TownActorEntry) -> list[TownActorSpec]:
+    """A continuous flow's vehicles without those that its cycle (source to recycle point) could not
+    hold: one that wrapped round to within `spacing_m` of another is left out."""
+    if not a.continuous:
+        return specs
+    kept: list[TownActorSpec] = []
+    for spec in specs:
+        if all(abs(spec.s_m - other.s_m) >= a.spacing_m for other in kept):
+            kept.append(spec)
+    return kept
 
 
 def _route_s(a: TownActorEntry, where: str, route: Route) -> float:

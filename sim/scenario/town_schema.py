@@ -92,11 +92,15 @@ class TownActorEntry:
     trigger_distance_m: float | None = bounded(0, 500, default=None)
     manoeuvre_s: float | None = bounded(0, 30, low_open=True, default=None)
     invade_m: float = bounded(0, 3, default=0.0)
-    yields: bool = True  # false: it keeps its right of way and does not brake for an ego cutting across
+    yields: bool = True  # false: it keeps its right of way: does not brake for an ego cutting across or in
     count: int = bounded(1, 20, default=1)  # a flow (CARLA's ActorFlow): this many, one behind the other ...
     spacing_m: float = bounded(
         5, 200, default=25.0
     )  # ... this far apart (farther from the junction, or ahead)
+    max_spacing_m: float | None = bounded(5, 400, default=None)  # each gap drawn in [spacing_m, this]
+    # A flow that keeps coming for the whole run (place arm, as CARLA's ActorFlow): a vehicle well past
+    # the junction comes back to the flow's source, a new gap behind its last vehicle.
+    continuous: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +114,9 @@ class TownEntry:
     # [from, to] ahead of the ego's start [m]: where the oncoming lane may be used to pass an
     # obstruction without counting as driving against traffic (CARLA's TwoWays scenarios)
     pass_zone_m: list[float] | None = None
+    # Every light's cycle starts this far in [s] (the map's own offsets otherwise): as CARLA's scenarios
+    # set the lights, so that the ego meets the phase the scenario is about
+    signal_offset_s: float | None = bounded(0, 600, default=None)
 
 
 @dataclass(frozen=True, kw_only=True)

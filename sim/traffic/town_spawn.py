@@ -51,12 +51,14 @@ def random_vehicles(
         leg = legs[int(rng.integers(len(legs)))]
         free = town.leg_free_m(leg)
         s = float(rng.uniform(LEG_END_MARGIN_M, free - LEG_END_MARGIN_M))
-        lane = int(rng.integers(town.lanes))
+        path, crossings = town.corridor(town.random_legs(rng, leg, VEHICLE_PATH_M))
+        # Its lane suits its first turn: right from the rightmost lane, left from the leftmost.
+        turn = crossings[0].turn if crossings else "straight"
+        lane = {"right": 0, "left": town.lanes - 1}.get(turn, int(rng.integers(town.lanes)))
         xy = _leg_point(town, leg, s, lane)
         if np.hypot(*(xy - ego_xy)) < EGO_CLEARANCE_M or _crowded(xy, taken_xy_m, VEHICLE_SPACING_M):
             continue
         taken_xy_m.append((float(xy[0]), float(xy[1])))
-        path, crossings = town.corridor(town.random_legs(rng, leg, VEHICLE_PATH_M))
         limit = town.streets[leg.street].speed_limit_mps
         speed = limit * float(rng.uniform(*START_SPEED_FACTOR))
         desired = max(v for _, v in path.speed_limits) * float(rng.uniform(*DESIRED_SPEED_FACTOR))

@@ -21,7 +21,9 @@ Vehicles move by IDM (decision/idm.py, all rows in one call) behind the nearest 
 - the end of its path.
 Behaviour "runner" ignores the junction rules; "static" never moves; "cut_in" is parked until the
 ego comes within `trigger_distance_m` of `trigger_xy_m`, then merges into its lane; "invade" drives
-shifted `invade_m` to its left while the ego is near. Pedestrians: sim/traffic/town_pedestrians.py.
+shifted `invade_m` to its left while the ego is near. A continuous flow's vehicle (CARLA's ActorFlow)
+that has driven its `recycle_s_m` (past its junction) comes back to the flow's source (`_recycle`).
+Pedestrians: sim/traffic/town_pedestrians.py.
 
 The ego takes part as an object on the paths and in the junction rules (along its route) but is
 never moved here.
@@ -37,6 +39,7 @@ from decision.idm import IDMParams, idm_accel
 from decision.route import JunctionCrossing, Road, Route
 from sim.config import TrafficConfig
 from sim.scenario.spec import TownActorSpec, TownSpec
+from sim.scenario.town_parse import FLOW_SOURCE_S_M
 from sim.traffic.spawn import RgbaFn, actor_look
 from sim.traffic.town_pedestrians import Walkers
 from sim.traffic.town_spawn import random_pedestrians, random_vehicles
@@ -50,7 +53,8 @@ PEDESTRIAN_LOOK_S = 1.5  # a pedestrian on the road also blocks where it will be
 ACTIVE_M = 80.0  # rows this near their next stop line (or in the junction) take part in gap acceptance
 GAP_S = 4.0  # gap acceptance: a vehicle with priority this near the box in time is waited for
 FRENET_WINDOW_M = 150.0  # actors are put in route coordinates on the road this near the ego
-CROSSING_COS = 0.7  # an ego heading this far off a vehicle's (|cos| below) crosses its way
+ALIGNED_COS = 0.95  # a vehicle that keeps its right of way brakes for the ego once it heads this near
+# its own way, wholly inside its lane
 MAX_WAIT_S = 15.0  # a vehicle giving way longer than this goes anyway (impatience: no junction locks up)
 STOP_LINE_REST_M = 1.0  # vehicles stop this far before a stop line
 COMMIT_M = 0.5  # a front this far past the stop line is committed to the junction
@@ -63,6 +67,7 @@ PATH_END_MARGIN_M = 5.0  # vehicles stop this short of their path's end
 INVADE_NEAR_M = 60.0  # "invade" shifts fully within INVADE_NEAR_M - INVADE_RAMP_M of the ego
 INVADE_RAMP_M = 20.0
 YAW_MIN_SPEED_MPS = 2.0
+FLOW_CLEAR_M = 8.0  # a continuous flow's vehicle comes back only where nothing stands this near
 
 STATIC, ROUTE, RUNNER, CUT_IN, INVADE, WALK, CROSS = range(7)
 BEHAVIOURS = {
@@ -170,6 +175,7 @@ class TownTraffic:
         self._init_signals()
         self._init_crossings(specs)
         self._init_walkers(specs)
+        self._init_flows(specs, rng)
         self._ego_s = route.start_s_m
         self._t_s = 0.0
         self._frenet_cache: tuple[np.ndarray, np.ndarray] | None = None
@@ -274,6 +280,18 @@ class TownTraffic:
         )
         self.walkers.held[:] = self._held[walking]
 
+    def _init_flows(self, specs: list[TownActorSpec], rng: np.random.Generator) -> None:
+        """The continuous flows: their rows (in order) and the gap each keeps for its next comer."""
+        self._rng = rng
+        ids = sorted({a.flow for a in specs if a.flow >= 0})
+        self._flows = [np.array([i for i, a in enumerate(specs) if a.flow == f]) for f in ids]
+        self._flow_gap = [self._draw_gap(rows[0]) for rows in self._flows]
+        self._recycle_s = np.array([a.recycle_s_m for a in specs])
+
+    def _draw_gap(self, row: int) -> float:
+        low, high = self._specs[row].flow_gap_m
+        return float(self._rng.uniform(low, high)) if high > low else low
+
     # ------------------------------------------------------------------ public
     def frenet(self) -> tuple[np.ndarray, np.ndarray]:
         """(s, d) [m] of every actor in the ego route's road, each (N,): measured on the stretch of
@@ -315,6 +333,8 @@ class TownTraffic:
         self._signal_states[:-1] = self.town.signal_codes(t_s)
         if self._waiting:
             self._fire_triggers(t_s)
+        if self._flows:
+            self._recycle()
         accel = np.zeros(self._n)
         if self._veh.size:
             accel[self._veh] = self._drive(dt_s, t_s)
@@ -337,6 +357,35 @@ class TownTraffic:
             elif self._behaviour[i] == CUT_IN:
                 duration = a.manoeuvre_s if math.isfinite(a.manoeuvre_s) else 3.0
                 self._merges[i] = (t_s, float(self._d[i]), float(self._lane_d[i]), duration)
+
+    # ------------------------------------------------------------------ flows
+    def _recycle(self) -> None:
+        """A continuous flow's vehicle past its recycle point goes back to the flow's source: its
+        gap behind the flow's last vehicle (on the flow's common approach), once that spot lies on
+        its path and nothing stands within FLOW_CLEAR_M of it (else it drives on and tries again)."""
+        for k, rows in enumerate(self._flows):
+            done = rows[self._s[rows] > self._recycle_s[rows]]
+            if done.size == 0:
+                continue
+            i = int(done[0])
+            others = rows[rows != i]
+            last = int(others[np.argmin(self._s[others])])
+            s_new = self._s[last] - self._flow_gap[k]
+            if s_new < FLOW_SOURCE_S_M:
+                continue
+            xy, _ = self.paths.points(np.array([i]), np.array([s_new]), self._lane_d[i : i + 1])
+            a = self.actors
+            dist = np.abs(a.xy_m[:, 0] + 1j * a.xy_m[:, 1] - xy[0])
+            dist[i] = np.inf
+            if dist.min() < FLOW_CLEAR_M or abs(self._ego["xy"] - xy[0]) < FLOW_CLEAR_M:
+                continue
+            v = self._v_of_row[i]
+            self._s[i], self._d[i] = s_new, self._lane_d[i]
+            # Not faster than the last one by more than it can brake away in the gap.
+            self._speed[i] = min(self._specs[i].speed_mps, self._speed[last] + 0.2 * self._flow_gap[k])
+            self._next[v] = self._first_crossing[v]
+            self._stop_made[v], self._stop_time[v], self._wait_since[v] = -1, np.inf, np.inf
+            self._flow_gap[k] = self._draw_gap(i)
 
     # ------------------------------------------------------------------ vehicles
     def _drive(self, dt_s: float, t_s: float) -> np.ndarray:
@@ -436,9 +485,14 @@ class TownTraffic:
         v_along = (vel[mj] * np.exp(-1j * h)).real
         gaps[vi[hit], mj[hit]] = gap[hit]
         insists = ~self._yields[rows]
-        if insists.any():  # right of way kept: the ego cutting across its way is not braked for
-            across = np.abs(np.cos(self._ego["yaw"] - a.yaw_rad[rows])) < CROSSING_COS
-            gaps[insists & across, self._n] = np.inf
+        if insists.any():  # right of way kept: an ego cutting in is not braked for until it is in the lane
+            ego_pairs = mj == self._n
+            ego_off = np.full(nv, np.inf)
+            ego_off[vi[ego_pairs]] = dist[pair, k][ego_pairs]
+            settled = (np.cos(self._ego["yaw"] - a.yaw_rad[rows]) > ALIGNED_COS) & (
+                ego_off < 0.5 * self.town.lane_width_m - self._ego["half_width"]
+            )
+            gaps[insists & ~settled, self._n] = np.inf
         speeds = np.zeros_like(gaps)
         speeds[vi, mj] = np.maximum(v_along, 0.0)
         self._resolve_mutual(gaps)
@@ -543,6 +597,10 @@ class TownTraffic:
         stop_time = self._stop_time[rows]
         first = made[None, :] & (stop_time[None, :] < stop_time[:, None]) & (to_stop >= -COMMIT_M)[None, :]
         wait |= ((control == STOP)[:, None] & (control == STOP)[None, :]) & first
+        # Who keeps its right of way (`yields` false) gives way to other vehicles, never to the ego.
+        nv = self._veh.size
+        insists = np.append(~self._yields[self._veh], False)[rows]
+        wait[:, rows == nv] &= ~insists[:, None]
         return (same & wait).any(axis=1)
 
     # ------------------------------------------------------------------ pedestrians and poses

@@ -28,6 +28,7 @@ BUILDING_WIDTH_M = (8.0, 22.0)
 BUILDING_HEIGHT_M = (5.0, 28.0)
 TREE_SPACING_M = (9.0, 18.0)
 TREE_OFFSET_M = 0.6  # from the sidewalk's outer edge, inwards
+TREE_SIGHT_M = 30.0  # no tree this near a junction box (along its streets): the sight triangle
 
 
 def _frame(origin, heading: float):
@@ -132,7 +133,7 @@ def _junction(town: Town, n: int, h: float, hw: float, paint: MapPaint) -> None:
 def roadside(town: Town, rng: np.random.Generator) -> tuple[list[tuple], list[tuple[float, float]]]:
     """Buildings (x, y, yaw, size_x, size_y, height) [m, rad] in rows along both sides of every street,
     and trees (x, y) along the sidewalks' outer edges; nothing on a street, a sidewalk or a junction
-    box, nor on another building."""
+    box, nor on another building, and no tree within TREE_SIGHT_M of a junction."""
     hw = town.half_width_m
     keep_out = hw + SIDEWALK_WIDTH_M + BUILDING_SETBACK_M
     buildings, trees, placed = [], [], []
@@ -164,8 +165,11 @@ def roadside(town: Town, rng: np.random.Generator) -> tuple[list[tuple], list[tu
                         )
                     )
                 along += width + rng.uniform(1.0, 6.0)
-            t = a0 - BUILDING_SETBACK_M + rng.uniform(0.0, TREE_SPACING_M[0])
-            while t < a1 + BUILDING_SETBACK_M:
+            # No tree in a junction's sight triangle (its lights stay in view).
+            t0 = a0 - BUILDING_SETBACK_M + (TREE_SIGHT_M if town.half_size_m[st.a] > 0 else 0.0)
+            t1 = a1 + BUILDING_SETBACK_M - (TREE_SIGHT_M if town.half_size_m[st.b] > 0 else 0.0)
+            t = t0 + rng.uniform(0.0, TREE_SPACING_M[0])
+            while t < t1:
                 xy = to_world(t, side * (hw + SIDEWALK_WIDTH_M - TREE_OFFSET_M))
                 trees.append((float(xy[0]), float(xy[1])))
                 t += rng.uniform(*TREE_SPACING_M)

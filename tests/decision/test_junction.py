@@ -183,6 +183,25 @@ def test_left_turn_gives_way_to_an_oncoming_car_within_the_critical_gap(arrives_
     assert why.startswith("giving way to vehicle 5") == waits
 
 
+def test_a_standing_ego_needs_the_time_to_clear_the_box_not_just_the_critical_gap():
+    # Standing at the stop line (front at 90 m, the box's exit at 107 m), the ego needs
+    # sqrt(2 x 1.2 x (17 m + its 4.5 m)) / 1.2 = 6.0 s to leave the box, + 1 s margin: a car 6 s
+    # away is waited for, beyond the 4.5 s critical gap. At 10 m/s the ego is out in 1.9 s: it goes.
+    x = CENTRE[0] + HALF + 1.0 + 10.0 * 6.0
+    standing, _ = facts(world((5, VEHICLE, x, 1.75, -10.0, 0.0)), turn="left", front_s=90.0, v=0.0)
+    assert standing.give_way_to == 5 and standing.give_way_in_s == pytest.approx(6.0)
+    moving, _ = facts(world((5, VEHICLE, x, 1.75, -10.0, 0.0)), turn="left", front_s=90.0, v=10.0)
+    assert moving.give_way_to == -1
+
+
+def test_over_the_line_short_of_the_box_still_gives_way_when_it_can_stop():
+    over = junction(turn="left", stop_gap_m=-1.5, entry_gap_m=2.5, exit_gap_m=16.5, give_way_to=5)
+    why, giving_way = wait_reason(over, 1.0, False, 3.0, JP)
+    assert giving_way and why.startswith("giving way to vehicle 5: holding over the line")
+    assert wait_reason(over, 6.0, False, 3.0, JP) == ("", False)  # 6 m/s: needs 7.2 m/s^2, it goes
+    assert wait_reason(replace(over, give_way_to=-1), 1.0, False, 3.0, JP) == ("", False)
+
+
 def test_going_straight_on_green_ignores_the_oncoming_car():
     j, _ = facts(world((5, VEHICLE, 130.0, 1.75, -10.0, 0.0)), turn="straight")
     assert j.give_way_to == -1

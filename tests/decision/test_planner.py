@@ -393,3 +393,39 @@ def test_built_from_the_config_sections_and_checks_them(conf_values):
         Planner(**(sections | {"behaviour": cfg["behaviour"] | {"emergency_exit_ttc_s": 1.0}}), **ego)
     with pytest.raises(ValueError, match="look_ahead_m"):
         Planner(**(sections | {"situation": cfg["situation"] | {"look_ahead_m": 0.0}}), **ego)
+
+
+def two_way_route(shoulder_m: float) -> Route:
+    """A straight two-way street 400 m long: lane 0 (y = -1.75) east, lane 1 the oncoming one."""
+    road = Road([Segment("straight", 400.0)], 2, 3.5, 14.0, oncoming_lanes=1, shoulder_m=shoulder_m)
+    return Route(road, 10.0, 390.0, lane=0, cruise_speed_mps=12.0)
+
+
+def test_keeps_right_of_an_oncoming_car_cutting_into_its_lane(make_planner):
+    """InvadingTurn: an oncoming car drives 1 m into the ego's lane. With a parking lane to spare the
+    ego shifts right, slows, and passes clear of it without stopping; without room it stops."""
+    invader = Actor(
+        7, VEHICLE, s_m=140.0, d_m=LANE1, v_mps=-9.0, to_d_m=LANE1 - 2.3, move_at_s=0.0, move_s=2.0
+    )
+    run = drive(make_planner(), two_way_route(2.2), 20.0, LANE0, 10.0, [invader], 10.0)
+    assert run.clearance[7].min() > 0.3  # passed clear of it
+    assert run.d.min() < LANE0 - 0.8 and run.v.min() > 3.0  # to the right, without stopping
+    assert any(r.startswith("keeping") for r in run.reasons)
+    assert run.d[-1] == pytest.approx(LANE0, abs=0.3)  # and back in the lane once it has gone by
+    blocked = drive(make_planner(), two_way_route(0.0), 20.0, LANE0, 10.0, [invader], 10.0)
+    assert blocked.v.min() < 0.5 and blocked.d.min() > LANE0 - 0.6
+
+
+def test_the_naive_planner_does_not_shift_for_an_oncoming_car(make_planner, conf_values):
+    cfg = conf_values("decision/default.yaml")
+    naive = instantiate(
+        {**cfg, "naive": True},
+        ego_length_m=EGO_LENGTH_M,
+        ego_width_m=EGO_WIDTH_M,
+        max_decel_mps2=MAX_DECEL_MPS2,
+    )
+    invader = Actor(
+        7, VEHICLE, s_m=140.0, d_m=LANE1, v_mps=-9.0, to_d_m=LANE1 - 2.3, move_at_s=0.0, move_s=2.0
+    )
+    run = drive(naive, two_way_route(2.2), 20.0, LANE0, 10.0, [invader], 10.0)
+    assert abs(run.d - LANE0).max() < 0.1

@@ -76,6 +76,9 @@ def test_clutter_goes_to_the_train_scenes_only():
     assert [j.split for j in jobs] == ["train", "train", "val"]
     assert scene_overrides(jobs[0]) == ["sim.camera.noise_std=0", "++scenario.clutter={cones:[1.0,2.0]}"]
     assert scene_overrides(jobs[2]) == ["sim.camera.noise_std=0"]
+    # ... of one-road scenarios: a town scene drives as shipped (it has its own parked cars).
+    town = DataSettings("x", ("cut_in", "T_Junction"), 2, 1, 0, 1.0, 1, (), {"cones": 1}, ("T_Junction",))
+    assert [bool(scene_overrides(j)) for j in scene_jobs(town)] == [True, False, False]
 
 
 def test_data_is_deterministic_and_resumes(dataset, tmp_path):
@@ -193,3 +196,30 @@ def test_bad_perception_input_is_one_clear_line(args, words, dataset, tmp_path, 
         args.append(f"out_dir={tmp_path}/d")
     err = cli_error(args)
     assert all(w in err for w in words), err
+
+
+def test_data_of_a_town_labels_its_traffic_lights_with_their_states(tmp_path):
+    from sim.app import config as C
+    from sim.simulation import RandomStreams
+
+    out = tmp_path / "town"
+    args = ["data", f"out_dir={out}", "scenarios=[SignalizedJunctionLeftTurn,cut_in]", "train_scenes=2"]
+    assert main([*args, "val_scenes=1", "workers=1", "scenario.duration_s=12", "frame_every_s=1.0"]) == 0
+    lights = json.loads((out / "annotations" / "train_traffic_lights.json").read_text())
+    actors = json.loads((out / "annotations" / "train.json").read_text())
+    assert lights["images"] == actors["images"]  # the same frames, one file per kind of label
+    assert [c["name"] for c in lights["categories"]] == ["traffic_light"]
+    images = {im["id"]: im for im in lights["images"]}
+    labelled = [a for a in lights["annotations"] if not a["iscrowd"]]
+    assert labelled and {images[a["image_id"]]["scenario"] for a in labelled} == {
+        "SignalizedJunctionLeftTurn"
+    }
+    # Each label's state is its signal group's at the frame's time, in the scene's own town.
+    cfg, _ = C.load("drive", ["scenario=SignalizedJunctionLeftTurn"])
+    for a in labelled:
+        image = images[a["image_id"]]
+        town = C.scenario_spec(cfg, RandomStreams.from_seed(image["seed"]).scenario).town.town
+        assert town.signal_state(a["signal_id"], image["t_s"]) == a["state"]
+        assert a["bbox"][3] >= 5.0 and a["distance_m"] <= 80.0
+    summary = json.loads((out / "summary.json").read_text())
+    assert sum(summary["splits"]["train"]["traffic_lights"].values()) == len(labelled)

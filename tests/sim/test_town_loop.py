@@ -1,4 +1,5 @@
-"""Towns in the closed loop: the stack obeys a light the naive stack runs, runs are deterministic,
+"""Towns in the closed loop: the stack obeys a light the naive stack runs and keeps clear of cars it
+hits, runs are deterministic,
 the signals reach ground-truth perception, the Gymnasium env runs on a town."""
 
 import warnings
@@ -44,6 +45,15 @@ def test_the_stack_waits_for_green_where_the_naive_stack_runs_the_red(tmp_path):
     naive = red_arrival(tmp_path, "decision=naive")
     assert kinds(naive)["red_light"] < 18.0
     assert naive.summary["driving_score"] < full.summary["driving_score"]
+
+
+def test_the_stack_keeps_clear_of_invading_cars_the_naive_stack_hits():
+    """InvadingTurn: oncoming cars that keep their way cut 0.5-1 m into the ego's lane."""
+    full, _ = drive(["scenario=InvadingTurn", "seed=1", *FAST], write=False)
+    naive, _ = drive(["scenario=InvadingTurn", "seed=1", "decision=naive", *FAST], write=False)
+    assert "collision_vehicle" not in kinds(full) and full.summary["outcome"] == "completed"
+    assert "collision_vehicle" in kinds(naive)
+    assert full.ticks["d_m"].min() < -2.3  # it moved over to the right of its lane centre (-1.75 m)
 
 
 def test_a_town_run_is_deterministic():

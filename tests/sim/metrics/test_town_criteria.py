@@ -253,6 +253,28 @@ def test_route_deviation_by_progress_far_from_the_route():
     assert fired == pytest.approx(31.0)  # 31 m of progress > 30 % of 100 m
 
 
+@pytest.mark.parametrize(("d_m", "deviates"), [(-5.25, False), (-1.75, True)])
+def test_a_turn_entered_from_another_lane_than_the_routes_misses_the_route(d_m, deviates):
+    """Two lanes each way, a right turn: entered from lane 1 (d = -1.75) it misses the route, even
+    when s runs faster than the ego (inside a turn, off the reference line)."""
+    road = Road([Segment("straight", 300.0)], 4, 3.5, 15.0, oncoming_lanes=2)
+    turn = JunctionCrossing(
+        junction_id=7, stop_s_m=100.0, entry_s_m=104.0, exit_s_m=124.0, turn="right", control="priority",
+        signal_id=-1, centre_xy_m=(114.0, 0.0), half_size_m=10.0, heading_rad=0.0,
+    )  # fmt: skip
+    test = InRouteTest(Route(road, 0.0, 250.0, 0, 12.0, junctions=(turn,)))
+
+    class T:
+        t_s, speed_mps, step_m = 0.0, 5.0, 0.2  # the ego moves 0.2 m a tick, s 0.5 m
+
+    fired = []
+    for s in np.arange(90.3, 110.0, 0.5):
+        T.s_m, T.d_m = float(s), d_m
+        fired += test.update(T)
+    assert bool(fired) == deviates
+    assert not fired or "turned from lane 1" in fired[0].detail
+
+
 def test_in_route_measures_past_the_corridor_ends():
     test = InRouteTest(two_way_route())
     assert test.distance_m(-30.0, OWN) == pytest.approx(30.0)

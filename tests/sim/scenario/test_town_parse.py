@@ -75,6 +75,39 @@ def test_bad_town_scenarios_get_one_line(town, message):
     assert "\n" not in str(err.value)
 
 
+def test_a_continuous_flow_fills_its_cycle_spaced_and_the_lights_start_at_the_offset():
+    flow = {"kind": "vehicle", "place": "arm", "arm": "opposite", "distance_m": 5, "speed_mps": 10}
+    flow |= {"count": 8, "spacing_m": 30, "max_spacing_m": 60, "continuous": True}
+    spec = parse_scenario(scenario(actors=[flow], signal_offset_s=7.5), np.random.default_rng(0))
+    actors = spec.town.actors
+    recycle = actors[0].junctions[0].exit_s_m + 60.0
+    assert all(a.flow == 0 and a.recycle_s_m == recycle and a.flow_gap_m == (30.0, 60.0) for a in actors)
+    s = np.sort([a.s_m for a in actors])
+    # The cycle (source at 10 m to the recycle point) holds the vehicles that fit it, 30 m apart at least;
+    # the ones beyond the arm have already gone through the junction.
+    assert 3 <= len(actors) < 8 and np.diff(s).min() >= 30.0
+    assert s[0] >= 10.0 and s[-1] < recycle and s[-1] > actors[0].junctions[0].stop_s_m
+    assert {plan.offset_s for plan in spec.town.town.signals.values()} == {7.5}
+
+
+@pytest.mark.parametrize(
+    "actor, message",
+    [
+        (
+            {"place": "route", "count": 3, "continuous": True},
+            "continuous flow is of vehicles placed on an arm",
+        ),
+        (
+            {"place": "arm", "count": 3, "spacing_m": 30, "max_spacing_m": 20},
+            "max_spacing_m=20 is below spacing_m=30",
+        ),
+    ],
+)
+def test_bad_flows_get_one_line(actor, message):
+    with pytest.raises(ScenarioError, match=message):
+        parse_scenario(scenario(actors=[{"kind": "vehicle", **actor}]), np.random.default_rng(0))
+
+
 def test_generated_town_scenario_is_seeded():
     data = scenario(generate={"blocks": [2, 2]}, route={"length_m": 400})
     del data["town"]["map"]

@@ -285,3 +285,45 @@ def test_same_seed_same_trajectories(cfg):
     for a, b in zip(*runs, strict=True):
         np.testing.assert_array_equal(a, b)
     assert math.isfinite(runs[0][0].sum())
+
+
+def test_a_continuous_flow_keeps_coming_its_gaps_kept(cfg):
+    """Three vehicles of one flow east through node 4: each one 30 m past the box comes back to the
+    source, a gap in [20, 40] m behind the flow's last one; the flow never runs dry nor overlaps."""
+    town = grid_town()
+    first = vehicle(town, [1, 4, 7], 60.0, 10.0)
+    recycle_s = first.junctions[0].exit_s_m + 30.0
+    flow = dict(flow=0, recycle_s_m=recycle_s, flow_gap_m=(20.0, 40.0))
+    rows = [vehicle(town, [1, 4, 7], s, 10.0, **flow) for s in (60.0, 35.0, 12.0)]
+    tr = make(town, rows, cfg)
+    comebacks, overlaps = [], []
+    last_s = tr._s[:3].copy()
+
+    def check(t):
+        a = tr.actors
+        overlaps.append(overlapping(a.xy_m, a.yaw_rad, a.size_m).any())
+        for i in np.flatnonzero(tr._s[:3] < last_s):  # gone back to the source
+            others = np.delete(tr._s[:3], i)
+            comebacks.append(others.min() - tr._s[i])
+        last_s[:] = tr._s[:3]
+
+    run(tr, 60.0, each=check)
+    assert len(comebacks) >= 6  # each vehicle came back at least twice in a minute
+    assert all(19.9 <= gap <= 40.1 + 10.0 * DT for gap in comebacks)
+    assert not any(overlaps)
+    assert (tr._s[:3] < recycle_s).all()
+
+
+@pytest.mark.parametrize("yields", [True, False])
+def test_a_vehicle_keeping_its_right_of_way_does_not_brake_for_an_ego_cutting_across(cfg, yields):
+    """The ego stands across the east-west street at node 4, heading north: an NPC that yields stops
+    for it; one that keeps its right of way (a scenario flow) drives on. Both stop for an ego standing
+    in their lane, heading their way."""
+    town = grid_town()
+    npc = vehicle(town, [1, 4, 7], 40.0, 10.0, yields=yields)
+    tr = make(town, [npc], cfg)
+    run(tr, 8.0, ego=(100.0, 100.0), ego_yaw=math.pi / 2)
+    assert (tr.actors.speed_mps[0] < 0.5) == yields
+    tr = make(town, [npc], cfg)
+    run(tr, 12.0, ego=(100.0, 100.0 - 1.75), ego_yaw=0.0)
+    assert tr.actors.speed_mps[0] < 0.5 and tr.actors.xy_m[0, 0] < 100.0 - CAR[0]
