@@ -64,12 +64,12 @@ PATH_SPACING_M = 1.0
 PROFILE_LEAD_S = 0.5
 MOVE_OFF_SPEED_MPS = 1.0
 CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to get clear
-MAX_JERK_DT_S = 0.5
+MAX_JERK_DT_S = 0.5  # a longer (or negative) time between ticks resets the jerk limit
 PULL_IN_M = 1.5  # a left turn giving way on green waits with its front this far into the box
 MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into the route's lane
+MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by
 NUDGE_EXTRA_M = 0.1  # the path shifts this much beyond the lateral margin (decision/nudge.py) ...
 NUDGE_JUNCTION_M = 20.0  # ... but not within this of a junction's stop line, nor in the junction
-MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by  # a longer (or negative) time between ticks resets the jerk limit
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,9 @@ than MIN_VISIBLE_FRACTION visible, or more than MAX_TRUNCATION outside the image
 limit) are kept as COCO "crowd" (iscrowd 1) boxes: don't-care regions, as KITTI's DontCare, where a
 detection is neither rewarded nor punished, in training and evaluation.
 `clutter` (conf/data.yaml) adds static roadside objects to every train scene of a one-road scenario
-(sim/scenario/parse.py; a town has its own parked cars and pedestrians), a domain randomisation; val scenes drive the scenarios as shipped, so val measures the detector on
-what it meets in the closed loop.
+(sim/scenario/parse.py; a town has its own parked cars and pedestrians), a domain randomisation;
+val scenes drive the scenarios as shipped, so val measures the detector on what it meets in the
+closed loop.
 
 Train and val scenes use disjoint seeds, so no scene leaks across the split. Scenes run through the
 job runner (sim/evaluation/jobs.py): the folder is locked while it is written, dataset.json fixes

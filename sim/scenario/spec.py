@@ -21,6 +21,9 @@ class ScenarioError(InputError):
     """A scenario file or override that cannot be used; the message names the key."""
 
 
+FLOW_SOURCE_S_M = 10.0  # a continuous flow's source: this far along its vehicles' paths
+
+
 @dataclass(frozen=True)
 class ActorSpec:
     """One scripted actor, sampled.

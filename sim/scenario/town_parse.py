@@ -18,7 +18,14 @@ from decision.town import CROSSWALK_WIDTH_M, SIDEWALK_WIDTH_M, Leg, MapError, To
 from decision.town_maps import generate_town, parse_town
 from sim.config import bounded, identifier
 from sim.scenario.parse import check_abilities, model_and_behaviour, read
-from sim.scenario.spec import ScenarioError, ScenarioSpec, TownActorSpec, TownSpec, TrafficSpec
+from sim.scenario.spec import (
+    FLOW_SOURCE_S_M,
+    ScenarioError,
+    ScenarioSpec,
+    TownActorSpec,
+    TownSpec,
+    TrafficSpec,
+)
 from sim.scenario.town_schema import (
     MAX_TOWN_ACTORS,
     TOWN_BEHAVIOURS,
@@ -32,8 +39,7 @@ TOWN_DIR = Path(conf.__file__).parent / "town"
 ACTOR_PATH_M = 600.0  # an actor's path through the town runs at least this far
 KERB_STEP_M = 1.5  # a crossing pedestrian starts and ends this far beyond the road edge
 RUNNER_TRIGGER_M = 40.0  # default: a runner starts when the ego is this near the junction
-FLOW_RECYCLE_M = 60.0  # a continuous flow's vehicle this far past its junction goes back to the source,
-FLOW_SOURCE_S_M = 10.0  # ... at least this far along its path
+FLOW_RECYCLE_M = 60.0  # a continuous flow's vehicle this far past its junction goes back to the source
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -38,8 +38,7 @@ import numpy as np
 from decision.idm import IDMParams, idm_accel
 from decision.route import JunctionCrossing, Road, Route
 from sim.config import TrafficConfig
-from sim.scenario.spec import TownActorSpec, TownSpec
-from sim.scenario.town_parse import FLOW_SOURCE_S_M
+from sim.scenario.spec import FLOW_SOURCE_S_M, TownActorSpec, TownSpec
 from sim.traffic.spawn import RgbaFn, actor_look
 from sim.traffic.town_pedestrians import Walkers
 from sim.traffic.town_spawn import random_pedestrians, random_vehicles
@@ -53,8 +52,9 @@ PEDESTRIAN_LOOK_S = 1.5  # a pedestrian on the road also blocks where it will be
 ACTIVE_M = 80.0  # rows this near their next stop line (or in the junction) take part in gap acceptance
 GAP_S = 4.0  # gap acceptance: a vehicle with priority this near the box in time is waited for
 FRENET_WINDOW_M = 150.0  # actors are put in route coordinates on the road this near the ego
-ALIGNED_COS = 0.95  # a vehicle that keeps its right of way brakes for the ego once it heads this near
-# its own way, wholly inside its lane
+ALIGNED_COS = (
+    0.95  # keeping its right of way, a vehicle brakes for an ego in its lane heading this near its way
+)
 MAX_WAIT_S = 15.0  # a vehicle giving way longer than this goes anyway (impatience: no junction locks up)
 STOP_LINE_REST_M = 1.0  # vehicles stop this far before a stop line
 COMMIT_M = 0.5  # a front this far past the stop line is committed to the junction
@@ -67,7 +67,8 @@ PATH_END_MARGIN_M = 5.0  # vehicles stop this short of their path's end
 INVADE_NEAR_M = 60.0  # "invade" shifts fully within INVADE_NEAR_M - INVADE_RAMP_M of the ego
 INVADE_RAMP_M = 20.0
 YAW_MIN_SPEED_MPS = 2.0
-FLOW_CLEAR_M = 8.0  # a continuous flow's vehicle comes back only where nothing stands this near
+FLOW_CLEAR_M = 8.0  # a continuous flow's vehicle comes back only where nothing stands this near,
+FLOW_CATCH_UP_PER_S = 0.2  # ... no faster than the flow's last one + this x its gap [m/s]
 
 STATIC, ROUTE, RUNNER, CUT_IN, INVADE, WALK, CROSS = range(7)
 BEHAVIOURS = {
@@ -381,8 +382,8 @@ class TownTraffic:
                 continue
             v = self._v_of_row[i]
             self._s[i], self._d[i] = s_new, self._lane_d[i]
-            # Not faster than the last one by more than it can brake away in the gap.
-            self._speed[i] = min(self._specs[i].speed_mps, self._speed[last] + 0.2 * self._flow_gap[k])
+            catch_up = FLOW_CATCH_UP_PER_S * self._flow_gap[k]
+            self._speed[i] = min(self._specs[i].speed_mps, self._speed[last] + catch_up)
             self._next[v] = self._first_crossing[v]
             self._stop_made[v], self._stop_time[v], self._wait_since[v] = -1, np.inf, np.inf
             self._flow_gap[k] = self._draw_gap(i)
