@@ -32,6 +32,8 @@ from decision.route import JunctionCrossing
 from decision.town import CORNER_RADIUS_M
 from perception.types import PEDESTRIAN, VEHICLE, WorldModel
 
+PULL_IN_M = 3.0  # a left turn giving way on green waits with its front this far into the box (its tail past the line) ...
+PULL_IN_SLACK_M = 1.0  # ... or a little farther (it braked late)
 VEHICLE_HALF_WIDTH_M = 1.0  # a vehicle reaches the box when its centre is this near it
 MIN_EGO_SPEED_MPS = 1.0  # the ego's times to the box are taken at no less than this speed
 MIN_STOP_DISTANCE_M = 0.1  # distances are clamped here when dividing by them
@@ -225,6 +227,11 @@ def wait_reason(
     stopped_here: it has already made its full stop at this junction's stop sign.
     """
     if j.entry_gap_m <= 0.0:
+        # An unprotected left turn waits pulled into the box until its light turns red (by then the
+        # oncoming traffic has stopped) or its gap comes; anywhere else in the box the ego goes.
+        waiting_to_turn = j.turn == "left" and j.control == "signal" and j.signal in ("green", "yellow")
+        if waiting_to_turn and j.give_way_to >= 0 and j.entry_gap_m > -(PULL_IN_M + PULL_IN_SLACK_M):
+            return f"giving way to vehicle {j.give_way_to}: waiting in the box to turn left", True
         return "", False
     if j.stop_gap_m < 0.0:
         need = speed_mps * speed_mps / (2.0 * max(j.entry_gap_m, MIN_STOP_DISTANCE_M))

@@ -35,7 +35,7 @@ import numpy as np
 
 from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour
 from decision.idm import MIN_GAP_M, IDMParams, MOBILParams, idm_accel
-from decision.junction import JunctionAhead, JunctionParams, junction_facts, next_crossing
+from decision.junction import PULL_IN_M, JunctionAhead, JunctionParams, junction_facts, next_crossing
 from decision.nudge import NudgeParams, step_shift_m, wanted_shift_m
 from decision.plan import Behaviour, Plan
 from decision.route import Road, Route
@@ -65,7 +65,6 @@ PROFILE_LEAD_S = 0.5
 MOVE_OFF_SPEED_MPS = 1.0
 CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to get clear
 MAX_JERK_DT_S = 0.5  # a longer (or negative) time between ticks resets the jerk limit
-PULL_IN_M = 1.5  # a left turn giving way on green waits with its front this far into the box
 MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into the route's lane
 MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by
 NUDGE_EXTRA_M = 0.1  # the path shifts this much beyond the lateral margin (decision/nudge.py) ...
@@ -272,7 +271,12 @@ class Planner:
             if state.waiting_at >= 0 and sit.junction is not None:
                 jp, j = self.behaviour_params.junction, sit.junction
                 gap = j.stop_gap_m + self.idm.min_gap_m - jp.stop_line_margin_m
-                if j.turn == "left" and j.control == "signal" and j.signal == "green" and j.give_way_to >= 0:
+                if (
+                    j.turn == "left"
+                    and j.control == "signal"
+                    and j.signal in ("green", "yellow")
+                    and j.give_way_to >= 0
+                ):
                     # An unprotected left turn waits in the box, so that it turns when the oncoming
                     # traffic stops for the end of its green (the ego's own red then finds it committed).
                     gap = j.entry_gap_m + PULL_IN_M + self.idm.min_gap_m

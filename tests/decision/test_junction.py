@@ -202,6 +202,17 @@ def test_over_the_line_short_of_the_box_still_gives_way_when_it_can_stop():
     assert wait_reason(replace(over, give_way_to=-1), 1.0, False, 3.0, JP) == ("", False)
 
 
+def test_an_unprotected_left_turn_waits_pulled_into_the_box_until_red():
+    pulled_in = junction(turn="left", stop_gap_m=-7.0, entry_gap_m=-3.0, exit_gap_m=11.0, give_way_to=5)
+    for light in ("green", "yellow"):
+        why, giving_way = wait_reason(replace(pulled_in, signal=light), 0.0, False, 3.0, JP)
+        assert giving_way and why.endswith("waiting in the box to turn left")
+    assert wait_reason(replace(pulled_in, signal="red"), 0.0, False, 3.0, JP) == ("", False)  # it clears
+    assert wait_reason(replace(pulled_in, turn="straight"), 0.0, False, 3.0, JP) == ("", False)
+    deep = replace(pulled_in, entry_gap_m=-6.0, exit_gap_m=8.0)  # well into the box: committed
+    assert wait_reason(deep, 0.0, False, 3.0, JP) == ("", False)
+
+
 def test_going_straight_on_green_ignores_the_oncoming_car():
     j, _ = facts(world((5, VEHICLE, 130.0, 1.75, -10.0, 0.0)), turn="straight")
     assert j.give_way_to == -1
