@@ -68,7 +68,7 @@ MAX_JERK_DT_S = 0.5  # a longer (or negative) time between ticks resets the jerk
 MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into the route's lane
 MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by
 NUDGE_EXTRA_M = 0.1  # the path shifts this much beyond the lateral margin (decision/nudge.py) ...
-NUDGE_JUNCTION_M = 20.0  # ... but not within this of a junction's stop line, nor in the junction
+NUDGE_JUNCTION_M = 20.0  # ... but not with its front within this of a junction's stop line, nor in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,9 +178,9 @@ class Planner:
 
         old = self.state
         p = self.situation_params
-        if self.nudge is not None and road.oncoming_lanes:  # (one-way roads: nothing comes the other way)
-            self._update_shift(tracks, route, s, old, world.t_s)
         junction = self._junction(world, route, s, v)
+        if self.nudge is not None and road.oncoming_lanes:  # (one-way roads: nothing comes the other way)
+            self._update_shift(tracks, road, junction[0], old, world.t_s)
         still = self.behaviour_params.stationary_speed_mps
         tests = self._tests(road, old.lane)
         sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests, *junction, still)
@@ -200,13 +200,14 @@ class Planner:
         path, speeds = self._path(road, s, d, v, accel, sit.speed_cap_mps, state)
         return Plan(path, speeds, accel, state.behaviour, reason, target_lane=state.lane)
 
-    def _update_shift(self, tracks, route: Route, s: float, state: BehaviourState, t_s: float) -> None:
+    def _update_shift(
+        self, tracks, road: Road, junction: JunctionAhead | None, state: BehaviourState, t_s: float
+    ) -> None:
         """Move the path's shift towards what the oncoming vehicles in the lane ask for: only in a
-        lane of the ego's own direction, not while changing lanes or parked, and not near a junction
-        (where the turns, not a shift, keep the ways apart)."""
-        road, p = route.road, self.situation_params
-        crossing = next_crossing(route, s - 0.5 * p.ego_length_m)
-        near_junction = crossing is not None and s > crossing.stop_s_m - NUDGE_JUNCTION_M
+        lane of the ego's own direction, not while changing lanes or parked, and not near the junction
+        ahead (`_junction`'s facts; where the turns, not a shift, keep the ways apart)."""
+        p = self.situation_params
+        near_junction = junction is not None and junction.stop_gap_m < NUDGE_JUNCTION_M
         keep = state.change is None and 0 <= state.lane < road.own_lanes and not near_junction
         clearance = p.lateral_margin_m + NUDGE_EXTRA_M
         want = (

@@ -205,6 +205,8 @@ class TownTraffic:
         # Triggered rows (cut_in, cross, and runners or route vehicles with a trigger): held until the ego comes near.
         self._held = np.array([_triggered(a) for a in specs], bool)
         self._yields = np.array([a.yields for a in specs], bool)
+        # Per row of the junction rules (the V driven vehicles, then the ego): keeps its right of way.
+        self._insists = np.append(~self._yields[self._veh], False)
         self._waiting = [i for i in range(n) if self._held[i]]
         self._speed[self._held] = 0.0
         self._merges: dict[int, tuple[float, float, float, float]] = {}  # row -> (t0, d0, d1, duration)
@@ -600,7 +602,7 @@ class TownTraffic:
         wait |= ((control == STOP)[:, None] & (control == STOP)[None, :]) & first
         # Who keeps its right of way (`yields` false) gives way to other vehicles, never to the ego.
         nv = self._veh.size
-        insists = np.append(~self._yields[self._veh], False)[rows]
+        insists = self._insists[rows]
         wait[:, rows == nv] &= ~insists[:, None]
         return (same & wait).any(axis=1)
 
