@@ -25,6 +25,10 @@ States (decision.plan.Behaviour):
   within reach of a junction or inside one.
 - A parked start (lane -1, the shoulder): STOP until lane 0 passes the MOBIL-style check, then
   merge into it (CHANGE_LANE).
+- An emergency vehicle coming from behind in the ego's lane: change into a lane of the ego's
+  direction (the right one first) that passes the MOBIL-style check, to let it by (CARLA's
+  YieldToEmergencyVehicle). No lane change, the way back to the route's lane included, goes into a
+  lane along which an emergency vehicle comes.
 A lane change in progress is kept in `BehaviourState.change` whatever the behaviour (an emergency
 brake during a lane change keeps the lateral path) and ends when the ego has driven its length.
 The junction the ego waits at (`waiting_at`) and the stop sign it has stopped at (`stopped_at`)
@@ -156,6 +160,8 @@ def lane_change_safe(gaps: LaneGaps, sit: Situation, p: BehaviourParams) -> tupl
     """MOBIL's safety criterion (decision/idm.py `mobil_safe`) for the new follower behind the ego
     and for the ego behind the new leader, after enough room fore and aft (behind a stationary
     object, only enough to be clear of it: it will not close in). (ok, why not)."""
+    if gaps.emergency_behind:
+        return False, f"an emergency vehicle comes along lane {gaps.lane}"
     if gaps.lead_gap_m < p.lane_change_min_gap_m:
         return False, f"gap ahead in lane {gaps.lane} is {gaps.lead_gap_m:.1f} m"
     still_behind = abs(gaps.follower_speed_mps) < p.stationary_speed_mps
@@ -281,6 +287,11 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
             ), f"following slow {why.removeprefix('stopping for ')}"
         return new, why
 
+    if sit.emergency_behind is not None and p.lane_changes:
+        new, why = _make_way(state, sit, j, p)
+        if new.change is not None:
+            return new, why
+
     if state.lane != sit.route_lane and p.lane_changes:
         gaps = sit.right if sit.route_lane < state.lane else sit.left
         if gaps is not None:
@@ -354,6 +365,29 @@ def _go_around(
             return _start_change(state, sit, gaps, lead.gap_m, p), why
     why = f"stopping for {describe(lead)} at {lead.gap_m:.1f} m: {why_not}"
     return state.with_behaviour(Behaviour.STOP), why
+
+
+def _make_way(
+    state: BehaviourState, sit: Situation, j: JunctionAhead | None, p: BehaviourParams
+) -> tuple[BehaviourState, str]:
+    """An emergency vehicle comes from behind in the ego's lane: change into a lane of the ego's
+    direction, the right one first, when it passes the MOBIL-style check and is not blocked ahead
+    (the state unchanged, and why not, otherwise)."""
+    ev = sit.emergency_behind
+    length = lane_change_length_m(sit.ego_speed_mps, math.inf, p)
+    why_not = "no lane of its direction beside it"
+    if junction_blocks_change(j, length):
+        return state, "at a junction"
+    for gaps in (sit.right, sit.left):
+        if gaps is None or gaps.oncoming:
+            continue
+        ok, why_not = lane_change_safe(gaps, sit, p)
+        if ok and not _clear_for(gaps, length + p.lane_change_min_length_m, p):
+            ok, why_not = False, f"lane {gaps.lane} is blocked"
+        if ok:
+            why = f"making way for emergency {describe(ev)} {ev.gap_m:.0f} m behind: to lane {gaps.lane}"
+            return _start_change(state, sit, gaps, math.inf, p), why
+    return state, why_not
 
 
 def _merge(state: BehaviourState, sit: Situation, p: BehaviourParams) -> tuple[BehaviourState, str]:

@@ -459,6 +459,7 @@ def along_the_road(world: WorldModel, road: Road, s_hint_m: float | None) -> Wor
         yaw_rad=world.yaw_rad[keep],
         size_m=world.size_m[keep],
         scores=world.scores[keep],
+        emergency=None if world.emergency is None else world.emergency[keep],
     )
 
 

@@ -91,6 +91,7 @@ class SituationParams:
     max_lateral_accel_mps2: float  # curvature speed cap: v <= sqrt(a_lat / kappa)
     curve_decel_mps2: float  # curves are looked for far enough ahead to slow down at this rate
     oncoming_look_ahead_m: float  # leaders in an oncoming lane beside the ego are looked for this far
+    emergency_rear_m: float = 100.0  # emergency vehicles are looked for this far behind (beacons, sirens)
     # Derived (4, 3): per class id (VEHICLE, PEDESTRIAN, OBSTACLE), the features F_MARGIN, F_PED,
     # F_ONE and the prediction horizon [s].
     by_class: np.ndarray = field(init=False, repr=False, compare=False)
@@ -150,6 +151,7 @@ class LaneGaps:
     follower_gap_m: float = float("inf")
     follower_speed_mps: float = 0.0
     oncoming: bool = False  # the lane carries traffic against s (a two-way road)
+    emergency_behind: bool = False  # an emergency vehicle comes along it from behind (keep out of its way)
 
 
 @dataclass(slots=True)
@@ -180,18 +182,23 @@ class Situation:
     # How much farther [m] than the lead's far end the lane stays blocked: stationary objects after
     # it, each within STATIONARY_RUN_GAP_M of the one before (an accident, a work zone). 0: none.
     lead_run_extra_m: float = 0.0
+    # The nearest emergency vehicle coming from behind in the lane driven (gap_m: the gap behind the
+    # ego), within `emergency_rear_m`: the ego makes way for it.
+    emergency_behind: ObjectAhead | None = None
 
 
 class TracksFrenet(NamedTuple):
     """The tracks within reach of the ego, relative to it in road coordinates.
 
-    ids, class_ids, speed_s_mps (velocity along the road): (N,); features: (N_FEATURES, N), rows F_*.
+    ids, class_ids, speed_s_mps (velocity along the road): (N,); features: (N_FEATURES, N), rows F_*;
+    emergency: (N,) bool, the emergency vehicles, or None (none known).
     """
 
     ids: np.ndarray
     class_ids: np.ndarray
     speed_s_mps: np.ndarray
     features: np.ndarray
+    emergency: np.ndarray | None = None
 
 
 def row_tests(road: Road, lane: int, p: SituationParams) -> np.ndarray:
@@ -294,7 +301,7 @@ def project(
     ahead_m = p.look_ahead_m + NEIGHBOUR_EXTRA_M
     if road.oncoming_lanes:
         ahead_m = max(ahead_m, p.oncoming_look_ahead_m)
-    reach_m = max(ahead_m, p.rear_range_m)
+    reach_m = max(ahead_m, p.rear_range_m, p.emergency_rear_m)
     pts = np.empty((len(world) + 1, 2))
     pts[0] = world.ego.x_m, world.ego.y_m
     pts[1:] = world.xy_m
@@ -336,7 +343,8 @@ def project(
     size = np.ascontiguousarray(world.size_m[idx], dtype=float)
     f[F_LON2] = (cos_sin.reshape(-1, 2) * size).T
     f[F_LAT2] = (cos_sin.view(complex) * size.view(complex)[:, 0]).imag
-    return ego_s, ego_d, TracksFrenet(world.ids[idx], class_ids, v_road.real, f[:N_FEATURES])
+    emergency = None if world.emergency is None else world.emergency[idx]
+    return ego_s, ego_d, TracksFrenet(world.ids[idx], class_ids, v_road.real, f[:N_FEATURES], emergency)
 
 
 def speed_limits(
@@ -392,7 +400,7 @@ def extract_situation(
     crossing: the junction facts (decision/junction.py), passed through. stationary_mps: objects
     slower than this block (for `lead_run_extra_m`; 0: not worked out)."""
     road = route.road
-    lead = pedestrian = uncleared = None
+    lead = pedestrian = uncleared = emergency = None
     run_extra = 0.0
     left_oncoming, right_oncoming = lane + 1 >= road.own_lanes, lane - 1 >= road.own_lanes
     left = LaneGaps(lane + 1, oncoming=left_oncoming) if lane + 1 < road.lane_count else None
@@ -423,6 +431,8 @@ def extract_situation(
                 speed[RIGHT_FOLLOWER],
                 right_oncoming,
             )
+        if t.emergency is not None and t.emergency.any():
+            emergency = _emergency_behind(t, road, lane, left, right, p)
     cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, lane_offset_m(road, lane), p)
     return Situation(
         ego_s_m=ego_s_m,
@@ -442,7 +452,31 @@ def extract_situation(
         junction=junction,
         crossing=crossing,
         lead_run_extra_m=run_extra,
+        emergency_behind=emergency,
     )
+
+
+def _emergency_behind(
+    t: TracksFrenet, road: Road, lane: int, left: LaneGaps | None, right: LaneGaps | None, p: SituationParams
+) -> ObjectAhead | None:
+    """The nearest emergency vehicle behind the ego (its centre behind the ego's, within
+    `emergency_rear_m`) in `lane` (None: none); marks `left` and `right` (in place) when one comes
+    along them."""
+    f = t.features
+    behind = t.emergency & (f[F_AHEAD] < 0.0)
+    gap = -f[F_AHEAD] - 0.5 * f[F_LON2].sum(axis=0) - 0.5 * p.ego_length_m  # bumper gap behind
+    behind &= gap < p.emergency_rear_m
+    if not behind.any():
+        return None
+    lane_of = road.lane_at(f[F_D])
+    for gaps in (left, right):
+        if gaps is not None:
+            gaps.emergency_behind = bool((behind & (lane_of == gaps.lane)).any())
+    mine = np.where(behind & (lane_of == lane), gap, np.inf)
+    i = int(mine.argmin())
+    if mine[i] == np.inf:
+        return None
+    return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(float(mine[i]), 0.0), t.speed_s_mps.item(i))
 
 
 def _stationary_run_extra_m(t: TracksFrenet, lead_gaps: np.ndarray, stationary_mps: float) -> float:

@@ -73,6 +73,7 @@ class GroundTruthPerceiver:
             size_m=seen.size_m[near],
             scores=seen.scores[near],
             signals=seen.signals,
+            emergency=None if seen.emergency is None else seen.emergency[near],
         )
 
     def _delayed(self, truth: WorldModel) -> WorldModel:

@@ -80,7 +80,8 @@ class WorldModel:
     The tracks are stored as arrays (one row per object) so that the planner can work on all of
     them at once; `tracks()` gives them as `Track` objects.
     ids: (N,) int; class_ids: (N,) int; xy_m: (N, 2); v_mps: (N, 2) world-frame velocity;
-    yaw_rad: (N,); size_m: (N, 2) length, width; scores: (N,).
+    yaw_rad: (N,); size_m: (N, 2) length, width; scores: (N,); emergency: (N,) bool, the emergency
+    vehicles (flashing beacons) among them, or None where the perceiver does not tell (none known).
     """
 
     ego: EgoState
@@ -95,6 +96,7 @@ class WorldModel:
     detections: tuple[Detection, ...] = ()
     # Traffic lights: (signal group id, state) pairs, state one of SIGNAL_STATES, as perceived.
     signals: tuple[tuple[int, str], ...] = ()
+    emergency: np.ndarray | None = None
 
     def signal(self, signal_id: int) -> str | None:
         """The perceived state of a signal group ("green", "yellow", "red"), None when not seen."""

@@ -122,6 +122,7 @@ class Simulation:
             ttc_period_s=TTC_PERIOD_S,
             signal_state=None if self.town is None else self.town.signal_state,
             traffic=self._background_traffic(),
+            emergency=self.actors.emergency,
         )
 
         self.t_s = 0.0

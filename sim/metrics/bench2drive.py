@@ -29,14 +29,14 @@ import math
 import numpy as np
 
 from decision.route import Route
-from sim.metrics.events import COLLISION_KINDS, TRAFFIC_RULE_KINDS, Event, EventKind
+from sim.metrics.events import COLLISION_KINDS, RULE_KINDS, TRAFFIC_RULE_KINDS, Event, EventKind
 
 ABILITIES = ("merging", "overtaking", "emergency_brake", "give_way", "traffic_signs")
 # Infractions that fail a route (Bench2Drive: every leaderboard infraction but min speed). Off road
 # and driving against traffic make the leaderboard's outside-route-lanes infraction (outside_lanes_pct).
 FAILING_KINDS = (
     *COLLISION_KINDS,
-    *TRAFFIC_RULE_KINDS,
+    *RULE_KINDS,
     EventKind.ROUTE_DEVIATION,
     EventKind.BLOCKED,
     EventKind.TIMEOUT,
@@ -59,7 +59,7 @@ BOUNDS = {  # name: (low, high), both exclusive
 
 def success(completed: bool, events: list[Event], outside_lanes_pct: float) -> bool:
     """The route completed with no infraction (min speed aside): no collision, red light, stop sign,
-    deviation, blocked or timeout, and no distance outside the route lanes."""
+    emergency vehicle not yielded to, deviation, blocked or timeout, and no distance outside the route lanes."""
     return bool(completed) and outside_lanes_pct <= 0.0 and not any(e.kind in FAILING_KINDS for e in events)
 
 

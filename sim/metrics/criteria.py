@@ -11,8 +11,8 @@ RouteCompletionTest, ActorBlockedTest, timeout):
     TimeToCollision      no events: the time-to-collision sampled every ttc_period_s, and its minimum
 
 and the criteria of town routes (sim/metrics/town_criteria.py): RunningRedLightTest,
-RunningStopTest, WrongLaneTest, InRouteTest (route_deviation ends the run) and
-MinimumSpeedRouteTest.
+RunningStopTest, WrongLaneTest, InRouteTest (route_deviation ends the run),
+MinimumSpeedRouteTest and YieldToEmergencyVehicleTest.
 
 Each has `reset()` and `update(tick) -> events of this tick` (an empty tuple when none; None for
 TimeToCollision, a measurement only), and reads one `Tick`: the ego and the actors of one control
@@ -43,6 +43,7 @@ from sim.metrics.town_criteria import (
     RunningStopTest,
     SignalState,
     WrongLaneTest,
+    YieldToEmergencyVehicleTest,
 )
 from sim.traffic.actors import Actors
 from sim.world.geometry import obb_overlap_pair
@@ -379,6 +380,7 @@ class Criteria:
     speed_checkpoint and min_speed events); None: on a town-style route (junctions or a two-way
     road), off on the one-way roads of the scenarios before towns, whose scores stay what they were.
     `traffic` (N,) bool: the actors that count as surrounding traffic for it (default: every vehicle).
+    `emergency` (N,) bool: the emergency vehicles the ego has to let by (default: none).
 
     The caller passes the same `Actors` every tick, updated in place.
     """
@@ -395,6 +397,7 @@ class Criteria:
         min_speed: bool | None = None,
         min_speed_checkpoints: int = MIN_SPEED_CHECKPOINTS,
         traffic: np.ndarray | None = None,
+        emergency: np.ndarray | None = None,
     ):
         road = route.road
         if min_speed is None:
@@ -414,6 +417,9 @@ class Criteria:
         self.min_speed = (
             MinimumSpeedRouteTest(route, min_speed_checkpoints, traffic=traffic) if min_speed else None
         )
+        self.yield_emergency = YieldToEmergencyVehicleTest(
+            np.zeros(0, bool) if emergency is None else emergency
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -426,7 +432,7 @@ class Criteria:
 
     def all(self) -> tuple:
         """Every criterion, in the order `update` checks them."""
-        town = (self.red_light, self.stop_sign, self.wrong_lane, self.in_route)
+        town = (self.red_light, self.stop_sign, self.wrong_lane, self.in_route, self.yield_emergency)
         town += (self.min_speed,) if self.min_speed is not None else ()
         return (
             self.ttc, self.collisions, self.off_road_test, self.lane_invasion, *town,
@@ -488,6 +494,7 @@ class Criteria:
             *self.red_light.update(tick),
             *self.stop_sign.update(tick),
             *self.wrong_lane.update(tick, self.off_road_test.off_road),
+            *self.yield_emergency.update(tick),
         ]
         if self.min_speed is not None:
             new += self.min_speed.update(tick)
@@ -501,7 +508,7 @@ class Criteria:
         if ended:
             if self.min_speed is not None:
                 new += self.min_speed.finish(tick)
-            new += ended
+            new += [*self.yield_emergency.finish(tick), *ended]
             self.done = True
         self.events += new
         return new

@@ -35,6 +35,7 @@ class EventKind(str, Enum):
     ROUTE_DEVIATION = "route_deviation"  # CARLA ROUTE_DEVIATION: left the route (ends the run)
     MIN_SPEED = "min_speed"  # CARLA MIN_SPEED_INFRACTION: `value` = ego speed as % of the traffic's
     SPEED_CHECKPOINT = "speed_checkpoint"  # every min-speed checkpoint, `value` as above (informational)
+    YIELD_EMERGENCY_VEHICLE = "yield_emergency_vehicle"  # CARLA YIELD_TO_EMERGENCY_VEHICLE
 
     # The plain value in f-strings, str() and JSON keys (json_safe uses str(key)), not "EventKind.X".
     __str__ = str.__str__
@@ -52,6 +53,9 @@ EVENT_FIELDS = ("t_s", "kind", "actor_id", "detail", "speed_mps", "value")
 # Infractions that the traffic rules define (not collisions): what nuPlan-style traffic-rule
 # compliance and Bench2Drive's traffic-sign success look at.
 TRAFFIC_RULE_KINDS = (EventKind.RED_LIGHT, EventKind.STOP_SIGN)
+# ... and every infraction of the rules of the road, yielding to emergency vehicles included
+# (nuPlan-style traffic-rule compliance, the per-km counts).
+RULE_KINDS = (*TRAFFIC_RULE_KINDS, EventKind.YIELD_EMERGENCY_VEHICLE)
 
 
 @dataclass(frozen=True, slots=True)

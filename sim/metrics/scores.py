@@ -3,18 +3,20 @@
 Which coefficients a score uses is named in its function and in its output (`version`):
 - CARLA leaderboard 2.0 (carla-simulator/leaderboard, leaderboard/utils/statistics_manager.py):
   DS = 100 x RC x P, P multiplied per infraction (pedestrian 0.5, vehicle 0.6, static 0.65, red
-  light 0.7, stop sign 0.8), per minimum-speed checkpoint below 100 % by 1 - 0.3 (1 - pct/100), and
-  by (1 - fraction of the driven distance outside the route lanes: off the road or against traffic).
+  light 0.7, stop sign 0.8, not yielding to an emergency vehicle 0.7), per minimum-speed checkpoint
+  below 100 % by 1 - 0.3 (1 - pct/100), and by (1 - fraction of the driven distance outside the
+  route lanes: off the road or against traffic).
   Timeout, blocked and route deviation end the route without a multiplier: the route completion
   carries them.
 - CARLA leaderboard 2.1 (branch leaderboard-2.1), for comparison: P = (1 - outside) / (1 + sum w),
-  w pedestrian 1.0, vehicle 0.7, static 0.6, red light 0.4, stop sign 0.25, minimum speed
-  0.4 (1 - pct/100) per checkpoint.
+  w pedestrian 1.0, vehicle 0.7, static 0.6, red light 0.4, stop sign 0.25, yield to emergency
+  vehicle 0.4, minimum speed 0.4 (1 - pct/100) per checkpoint.
 - nuPlan closed-loop terms (nuplan-devkit metrics): comfort bounds, speed-limit compliance,
   time-to-collision bound, driving-direction compliance, and the closed-loop score built from them
   (closed_loop_reactive_agents_weighted_average.yaml): product of multipliers x weighted average.
   nuPlan has no traffic-light or stop-sign metric; so that this scorer sees them too, a
-  `traffic_rule_compliance` multiplier is 0 after a red_light or stop_sign event (ours, not nuPlan's).
+  `traffic_rule_compliance` multiplier is 0 after a red_light, stop_sign or yield_emergency_vehicle
+  event (ours, not nuPlan's).
 - Bench2Drive (sim/metrics/bench2drive.py): success, efficiency and smoothness of the run.
 
 `SCORERS` names where each score's headline (0-100) sits in the metrics dict of `summarize`;
@@ -34,7 +36,7 @@ from decision.route import Route
 from perception.files import json_safe
 from sim.metrics.bench2drive import bench2drive_metrics
 from sim.metrics.criteria import STILL_SPEED_MPS
-from sim.metrics.events import COLLISION_KINDS, EVENT_KINDS, TRAFFIC_RULE_KINDS, Event, EventKind
+from sim.metrics.events import COLLISION_KINDS, EVENT_KINDS, RULE_KINDS, Event, EventKind
 from sim.metrics.town_criteria import against_traffic, junction_spans, wrong_lane_distance_m
 
 CARLA_V2_0 = "carla-leaderboard-2.0"
@@ -46,6 +48,7 @@ PENALTY_V2_0 = {
     EventKind.COLLISION_STATIC: 0.65,
     EventKind.RED_LIGHT: 0.7,
     EventKind.STOP_SIGN: 0.8,
+    EventKind.YIELD_EMERGENCY_VEHICLE: 0.7,
 }
 MIN_SPEED_PENALTY_V2_0 = 0.7  # PENALTY_PERC_DICT "decreases": x (1 - (1 - 0.7) (1 - pct/100))
 WEIGHT_V2_1 = {
@@ -54,6 +57,7 @@ WEIGHT_V2_1 = {
     EventKind.COLLISION_STATIC: 0.6,
     EventKind.RED_LIGHT: 0.4,
     EventKind.STOP_SIGN: 0.25,
+    EventKind.YIELD_EMERGENCY_VEHICLE: 0.4,
 }
 MIN_SPEED_WEIGHT_V2_1 = 0.4  # weight 0.4 (1 - pct/100) per min_speed event
 
@@ -72,7 +76,7 @@ JERK_WINDOW_S = 1.5
 YAW_RATE_WINDOW_S = 0.5
 MAX_OVERSPEED_MPS = 2.23  # nuPlan speed-limit compliance normaliser
 TTC_BOUND_S = 0.95  # nuPlan time-to-collision-within-bound threshold
-PER_KM_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD, EventKind.LANE_INVASION, *TRAFFIC_RULE_KINDS)
+PER_KM_KINDS = (*COLLISION_KINDS, EventKind.OFF_ROAD, EventKind.LANE_INVASION, *RULE_KINDS)
 # nuPlan closed-loop score: weights of the weighted average, and the making-progress threshold.
 NUPLAN_WEIGHTS = {"progress": 5.0, "ttc_within_bound": 5.0, "speed_limit_compliance": 4.0, "comfortable": 2.0}
 NUPLAN_MIN_PROGRESS = 0.2
@@ -303,7 +307,7 @@ def nuplan_score(
     - driving-direction compliance {0, 0.5, 1}: `driving_direction` (driving_direction_compliance),
       1 on one-way roads.
     - traffic-rule compliance {0, 1} (ours: nuPlan has no traffic-light or stop-sign metric): 0 after a
-      red_light or stop_sign event, so that this scorer sees them as a hard failure, as nuPlan treats
+      red_light, stop_sign or yield_emergency_vehicle event, so that this scorer sees them as a hard failure, as nuPlan treats
       an at-fault collision.
     Weighted average: progress 5, TTC within bound 5 (1/0), speed-limit compliance 4, comfort 2 (1/0).
     """
@@ -321,7 +325,7 @@ def nuplan_score(
         "drivable_area_compliance": 0.0 if any(e.kind == EventKind.OFF_ROAD for e in events) else 1.0,
         "making_progress": 1.0 if progress >= NUPLAN_MIN_PROGRESS else 0.0,
         "driving_direction_compliance": float(driving_direction),
-        "traffic_rule_compliance": 0.0 if any(e.kind in TRAFFIC_RULE_KINDS for e in events) else 1.0,
+        "traffic_rule_compliance": 0.0 if any(e.kind in RULE_KINDS for e in events) else 1.0,
     }
     terms = {
         "progress": progress,

@@ -9,6 +9,8 @@ scenario_runner's srunner/scenariomanager/scenarioatomics/atomic_criteria.py (br
     InRouteTest             route_deviation when the ego is too far from the route (ends the run)
     MinimumSpeedRouteTest   per checkpoint, the ego's mean speed as a % of the surrounding traffic's;
                             min_speed below 100 %
+    YieldToEmergencyVehicleTest  yield_emergency_vehicle when an emergency vehicle close behind was
+                            not let by in time (from its scenario, yield_to_emergency_vehicle.py)
 
 They read the same `Tick` as the criteria of sim/metrics/criteria.py, with the route's
 `JunctionCrossing`s (decision/route.py) for the stop lines and junction boxes, and cost next to
@@ -48,6 +50,9 @@ MIN_SPEED_SUCCESS_PCT = 100.0  # success_value: a checkpoint below it is a min_s
 # (road_front_vehicles 2 + 1) x road_spawn_dist 15 m, + 1.7 m per m/s of ego speed.
 SURROUNDING_RADIUS_M = 45.0
 SURROUNDING_RADIUS_PER_MPS = 1.7
+# YieldToEmergencyVehicle: its trigger distance, then the time the ego has to let the vehicle by.
+EMERGENCY_TRIGGER_M = 50.0
+EMERGENCY_IDLE_S = 10.0
 NO_EVENTS: tuple[Event, ...] = ()
 
 SignalState = Callable[[int, float], str]  # (signal id, t_s) -> "green" | "yellow" | "red"
@@ -334,3 +339,55 @@ class MinimumSpeedRouteTest:
                 Event(tick.t_s, EventKind.MIN_SPEED, detail=detail, speed_mps=tick.speed_mps, value=pct)
             )
         return out
+
+
+class YieldToEmergencyVehicleTest:
+    """yield_emergency_vehicle when the ego has not let an emergency vehicle by in time, as CARLA's
+    YieldToEmergencyVehicle scenario (srunner/scenarios/yield_to_emergency_vehicle.py) and its
+    YieldToEmergencyVehicleTest criterion judge it: once the emergency vehicle has come within
+    EMERGENCY_TRIGGER_M of the ego, the ego has EMERGENCY_IDLE_S to get out of its way; the vehicle is
+    let by when the ego lies behind it along its heading. One event per emergency vehicle not let by
+    when that time is up, or when the run ends first.
+
+    emergency: (N,) bool, the actors that are emergency vehicles (`Actors.emergency`).
+    """
+
+    def __init__(self, emergency: np.ndarray):
+        self._rows = np.flatnonzero(emergency)
+        self.reset()
+
+    def reset(self) -> None:
+        self._since = np.full(self._rows.size, np.nan)  # when each came within reach of the ego
+        self._settled = np.zeros(self._rows.size, bool)  # let by, or reported
+
+    def update(self, tick) -> list[Event] | tuple[()]:
+        if self._settled.all():
+            return NO_EVENTS
+        behind = self._ego_ahead(tick)
+        a, ego = tick.actors, tick.ego
+        near = (
+            np.hypot(a.xy_m[self._rows, 0] - ego.x_m, a.xy_m[self._rows, 1] - ego.y_m) < EMERGENCY_TRIGGER_M
+        )
+        self._since = np.where(np.isnan(self._since) & near, tick.t_s, self._since)
+        self._settled |= ~np.isnan(self._since) & ~behind  # it got past the ego
+        late = ~self._settled & (tick.t_s - self._since >= EMERGENCY_IDLE_S)
+        return self._report(late, tick, f"held up for {EMERGENCY_IDLE_S:.0f} s")
+
+    def finish(self, tick) -> list[Event] | tuple[()]:
+        """At the end of the run: the emergency vehicles within reach and not yet let by."""
+        return self._report(~self._settled & ~np.isnan(self._since), tick, "not let by before the run ended")
+
+    def _ego_ahead(self, tick) -> np.ndarray:
+        """(K,) whether the ego lies ahead of each emergency vehicle along its heading."""
+        a, ego = tick.actors, tick.ego
+        rows = self._rows
+        dx, dy = ego.x_m - a.xy_m[rows, 0], ego.y_m - a.xy_m[rows, 1]
+        return np.cos(a.yaw_rad[rows]) * dx + np.sin(a.yaw_rad[rows]) * dy > 0.0
+
+    def _report(self, which: np.ndarray, tick, detail: str) -> list[Event] | tuple[()]:
+        if not which.any():
+            return NO_EVENTS
+        self._settled |= which
+        ids = tick.actors.ids[self._rows[which]]
+        kind = EventKind.YIELD_EMERGENCY_VEHICLE
+        return [Event(tick.t_s, kind, int(i), f"emergency vehicle {detail}", tick.speed_mps) for i in ids]

@@ -24,7 +24,7 @@ MAX_ACTORS = 300  # scripted, traffic and clutter together
 MAX_CLUTTER_PER_100M = 20.0
 
 ACTOR_KINDS = {
-    "vehicle": ("car", "van", "truck", "bus"),
+    "vehicle": ("car", "van", "truck", "bus", "ambulance"),
     "pedestrian": ("pedestrian",),
     "obstacle": ("cone", "barrier", "car", "van", "truck", "bus"),
 }

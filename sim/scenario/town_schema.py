@@ -27,7 +27,7 @@ TOWN_BEHAVIOURS = {  # per kind; the first is the default
     "obstacle": ("static",),
 }
 TOWN_MODELS = {
-    "vehicle": ("car", "van", "truck", "bus"),
+    "vehicle": ("car", "van", "truck", "bus", "ambulance"),
     "pedestrian": ("pedestrian",),
     "obstacle": ("cone", "barrier", "car", "van", "truck"),
 }

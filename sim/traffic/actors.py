@@ -12,6 +12,8 @@ import numpy as np
 
 from perception.types import EgoState, WorldModel
 
+EMERGENCY_MODELS = ("ambulance",)  # models with flashing beacons: other traffic must let them by
+
 
 @dataclass
 class Actors:
@@ -38,6 +40,11 @@ class Actors:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @property
+    def emergency(self) -> np.ndarray:
+        """(N,) bool: the emergency vehicles (a model of EMERGENCY_MODELS)."""
+        return np.array([m in EMERGENCY_MODELS for m in self.models], bool).reshape(len(self.models))
 
     @staticmethod
     def empty() -> Actors:
@@ -66,4 +73,5 @@ class Actors:
             yaw_rad=self.yaw_rad.copy(),
             size_m=self.size_m[:, :2].copy(),
             scores=np.ones(len(self.ids)),
+            emergency=self.emergency,
         )

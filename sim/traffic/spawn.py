@@ -23,7 +23,9 @@ VEHICLE_SCALE = {
     "van": (1.15, 1.1, 1.4),
     "truck": (1.8, 1.35, 2.13),  # 8.1 x 2.43 x 3.2 m for a 4.5 x 1.8 x 1.5 m car
     "bus": (2.6, 1.4, 2.07),  # 11.7 x 2.52 x 3.1 m
+    "ambulance": (1.25, 1.15, 1.55),  # a box van: 5.6 x 2.07 x 2.3 m, its beacons included
 }
+AMBULANCE_RGBA = (0.95, 0.95, 0.93, 1.0)  # emergency vehicles are white, whatever the colour draw
 END_MARGIN_M = 5.0  # no vehicle gets nearer the road's end than this (they brake for it before)
 NPC_DESIRED_SPEED_FACTOR = (1.0, 1.2)  # random NPC desired speed = initial speed x U(low, high)
 PLACEMENT_TRIES_PER_NPC = 200
@@ -56,7 +58,9 @@ def actor_look(
     """
     if a.model in VEHICLE_SCALE:
         scale = np.array(VEHICLE_SCALE[a.model])
-        if rgba_fn is not None:
+        if a.model == "ambulance":
+            rgba = np.array(AMBULANCE_RGBA)
+        elif rgba_fn is not None:
             rgba = np.asarray(rgba_fn(rng), float).reshape(4)
         else:
             rgba = np.array(VEHICLE_PALETTE[rng.integers(len(VEHICLE_PALETTE))], float)

@@ -39,6 +39,7 @@ from decision.idm import IDMParams, idm_accel
 from decision.route import JunctionCrossing, Road, Route
 from sim.config import TrafficConfig
 from sim.scenario.spec import FLOW_SOURCE_S_M, TownActorSpec, TownSpec
+from sim.traffic.actors import EMERGENCY_MODELS
 from sim.traffic.spawn import RgbaFn, actor_look
 from sim.traffic.town_pedestrians import Walkers
 from sim.traffic.town_spawn import random_pedestrians, random_vehicles
@@ -91,9 +92,12 @@ class PathTable:
     """The paths of N actors in one table: samples of row i are base[i] .. base[i] + count[i] - 1,
     `step_m[i]` apart. Per sample: the reference point and left normal (x + iy), heading [rad] and
     curvature [1/m] of the reference line, and the highest speed [m/s] (along the reference line)
-    of a vehicle at the row's lane offset: its speed limits, turns and braking ahead for both."""
+    of a vehicle at the row's lane offset: its speed limits (where `obeys_limits`), turns and braking
+    ahead for both."""
 
-    def __init__(self, paths: list[Road], offsets_m: np.ndarray, speed_cap_mps: np.ndarray):
+    def __init__(
+        self, paths: list[Road], offsets_m: np.ndarray, speed_cap_mps: np.ndarray, obeys_limits: np.ndarray
+    ):
         self.count = np.array([len(p.s_m) for p in paths], np.int64)
         self.base = np.cumsum(self.count) - self.count
         self.step_m = np.array([p.length_m / (len(p.s_m) - 1) for p in paths])
@@ -104,7 +108,10 @@ class PathTable:
         self.normal = 1j * np.exp(1j * self.heading)
         self.curvature = np.concatenate([np.asarray(p.curvature, float) for p in paths] + none)
         self.top_speed = np.concatenate(
-            [_speed_envelope(p, d, cap) for p, d, cap in zip(paths, offsets_m, speed_cap_mps, strict=True)]
+            [
+                _speed_envelope(p, d, cap, obeys)
+                for p, d, cap, obeys in zip(paths, offsets_m, speed_cap_mps, obeys_limits, strict=True)
+            ]
             + none
         )
 
@@ -121,12 +128,13 @@ class PathTable:
         return xy, self.heading[g] + f * (self.heading[g + 1] - self.heading[g])
 
 
-def _speed_envelope(path: Road, d_m: float, cap_mps: float) -> np.ndarray:
+def _speed_envelope(path: Road, d_m: float, cap_mps: float, obeys_limit: bool) -> np.ndarray:
     """(M,) highest speed along the path's reference line at each sample for a vehicle at offset d:
-    the speed limit, the turn (lateral acceleration on its lane's radius), `cap_mps`, and braking at
-    CURVE_DECEL_MPS2 for all of those ahead: min over s' >= s of sqrt(v(s')^2 + 2 b (s' - s))."""
+    the speed limit (`obeys_limit`: not for an emergency vehicle), the turn (lateral acceleration on
+    its lane's radius), `cap_mps`, and braking at CURVE_DECEL_MPS2 for all of those ahead: min over
+    s' >= s of sqrt(v(s')^2 + 2 b (s' - s))."""
     s = path.s_m
-    limit = np.minimum(path.speed_limit_at(s), cap_mps)
+    limit = np.minimum(path.speed_limit_at(s), cap_mps) if obeys_limit else np.full(s.shape, cap_mps)
     k = np.asarray(path.curvature, float)
     scale = np.maximum(1.0 - k * d_m, 0.1)  # lane speed / reference speed
     lane_k = np.abs(k) / scale
@@ -197,7 +205,9 @@ class TownTraffic:
         self._speed = np.array([a.speed_mps for a in specs], float) * driven
         self._d_rate = np.zeros(n)
         caps = np.array([a.target_speed_mps if a.target_speed_mps > 0 else np.inf for a in specs])
-        self.paths = PathTable([a.path for a in specs], self._lane_d, caps)
+        # An emergency vehicle drives at its target speed whatever the limits (given one).
+        obeys = np.array([a.model not in EMERGENCY_MODELS or a.target_speed_mps <= 0 for a in specs], bool)
+        self.paths = PathTable([a.path for a in specs], self._lane_d, caps, obeys)
         size = self.actors.size_m
         self._half_length, self._half_width = size[:, 0] / 2, size[:, 1] / 2
         self._is_pedestrian = np.array([a.kind == "pedestrian" for a in specs], bool)

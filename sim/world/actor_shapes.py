@@ -6,8 +6,9 @@ what the ground-truth boxes assume (`sim.world.camera`). There is one part per c
 EGL renderer ignores per-shape colours: `sim.world.world.World` makes each part one link of the
 actor's body and tints the link. A part holds at most MAX_SHAPES_PER_LINK shapes (PyBullet's limit).
 
-Vehicles (car, van, truck, bus): a body in the actor's colour on four or six dark wheels, dark
-glass on the cabin's sides, front and back, head and tail lights. The car keeps the silhouette the
+Vehicles (car, van, truck, bus, ambulance): a body in the actor's colour on four or six dark
+wheels, dark glass on the cabin's sides, front and back, head and tail lights; an ambulance is a
+white van with red and blue beacons on its roof. The car keeps the silhouette the
 shipped detector was trained on: a chassis and a narrower cabin set back on it. Pedestrians: two
 legs, a torso with arms in the actor's colour, and a head.
 """
@@ -28,6 +29,8 @@ FRAME_RGBA = (0.16, 0.16, 0.17, 1.0)  # a truck's chassis frame
 CARGO_RGBA = (0.86, 0.86, 0.84, 1.0)  # a truck's cargo box
 HEADLIGHT_RGBA = (0.98, 0.96, 0.86, 1.0)
 TAILLIGHT_RGBA = (0.75, 0.04, 0.04, 1.0)
+BEACON_RED_RGBA = (0.95, 0.05, 0.05, 1.0)  # an emergency vehicle's roof beacons
+BEACON_BLUE_RGBA = (0.1, 0.25, 1.0, 1.0)
 LEGS_RGBA = (0.16, 0.18, 0.26, 1.0)  # trousers
 SKIN_RGBA = (0.85, 0.65, 0.52, 1.0)
 ACTOR_COLOUR = "actor"  # a part's colour name: the actor's own colour
@@ -41,16 +44,20 @@ PART_RGBA = {
     "cargo": CARGO_RGBA,
     "headlight": HEADLIGHT_RGBA,
     "taillight": TAILLIGHT_RGBA,
+    "beacon_red": BEACON_RED_RGBA,
+    "beacon_blue": BEACON_BLUE_RGBA,
     "legs": LEGS_RGBA,
     "skin": SKIN_RGBA,
 }
-VEHICLE_MODELS = ("car", "van", "truck", "bus")
+VEHICLE_MODELS = ("car", "van", "truck", "bus", "ambulance")
 
 # Cars and vans: a chassis box in the actor's colour, a cabin box on top.
 CHASSIS_HEIGHT_FRACTION = {"car": 0.55, "van": 0.5}  # of the actor height; the cabin sits on top
 CABIN_LENGTH_FRACTION = {"car": 0.5, "van": 0.72}  # of the actor length
 CABIN_OFFSET_FRACTION = {"car": -0.06, "van": -0.1}  # cabin centre behind the body centre, of the length
 CABIN_WIDTH_FRACTION = 0.9  # of the actor width
+BEACON_HEIGHT_M = 0.15  # an emergency vehicle's bar of beacons on its roof ...
+BEACON_DEPTH_M = 0.3  # ... this deep, at the front of the roof
 # Trucks: a cab at the front, a cargo box behind it on a frame.
 TRUCK_CAB_LENGTH_FRACTION = 0.24  # of the actor length
 TRUCK_CAB_HEIGHT_FRACTION = 0.82  # of the actor height
@@ -147,6 +154,8 @@ def actor_parts(model: str, length_m: float, width_m: float, height_m: float) ->
         return truck_parts(length_m, width_m, height_m)
     if model == "bus":
         return bus_parts(length_m, width_m, height_m)
+    if model == "ambulance":
+        return ambulance_parts(length_m, width_m, height_m)
     if model == "pedestrian":
         return pedestrian_parts(length_m, width_m, height_m)
     if model == "cone":
@@ -252,6 +261,22 @@ def vehicle_parts(model: str, length_m: float, width_m: float, height_m: float) 
     shade = _boxes("frame", underbody(tyres, L, W, z_floor))
     z_lights = h_chassis - 0.3 * (h_chassis - z_floor)
     return [body, glass, tyres, shade, *lights(L, W, z_lights, L / 2, -L / 2)]
+
+
+def ambulance_parts(length_m: float, width_m: float, height_m: float) -> list[Part]:
+    """An ambulance: a van, with a bar of beacons across its roof (red on the left, blue on the
+    right) over the windscreen, within the actor's height."""
+    L, W, H = length_m, width_m, height_m
+    roof = H - BEACON_HEIGHT_M
+    parts = vehicle_parts("van", L, W, roof)
+    x1 = (CABIN_OFFSET_FRACTION["van"] + CABIN_LENGTH_FRACTION["van"] / 2) * L - PROUD_M
+    x0 = x1 - BEACON_DEPTH_M
+    y = CABIN_WIDTH_FRACTION * W / 2 - PROUD_M
+    return [
+        *parts,
+        _boxes("beacon_red", [(x0, x1, 0.0, y, roof, H)]),
+        _boxes("beacon_blue", [(x0, x1, -y, 0.0, roof, H)]),
+    ]
 
 
 def truck_parts(length_m: float, width_m: float, height_m: float) -> list[Part]:

@@ -1,5 +1,6 @@
 """Each transition of the behaviour state machine, on crafted Situations (no road, no tracks)."""
 
+import dataclasses
 import math
 
 import pytest
@@ -200,3 +201,42 @@ def test_emergency_brake_keeps_the_lane_change_in_progress():
     sit = situation(ego_s_m=110.0, lane=1, lead=car(5.0, 0.0))
     state, _ = next_behaviour(changing, sit, P)
     assert state == BehaviourState(Behaviour.EMERGENCY_BRAKE, lane=1, change=changing.change)
+
+
+# ---------------------------------------------------------------------------- emergency vehicles
+def test_an_emergency_vehicle_behind_makes_the_ego_move_over_to_the_right_first():
+    ev = car(40.0, 20.0, track_id=9)  # its gap behind the ego
+    mid = BehaviourState(Behaviour.CRUISE, lane=1)
+    sit = situation(lane=1, route_lane=1, emergency_behind=ev, left=LaneGaps(lane=2), right=LaneGaps(lane=0))
+    state, why = next_behaviour(mid, sit, P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 0 and state.change is not None
+    assert why.startswith("making way for emergency vehicle 9 40 m behind")
+    # No room on the right (a car alongside): to the left.
+    sit.right = LaneGaps(lane=0, follower_gap_m=-1.0, follower_speed_mps=10.0)
+    state, _ = next_behaviour(mid, sit, P)
+    assert state.lane == 2
+    # Only an oncoming lane beside it: it stays, and goes on driving.
+    sit = situation(emergency_behind=ev, left=LaneGaps(lane=1, oncoming=True))
+    state, why = next_behaviour(CRUISE, sit, P)
+    assert state.change is None and state.behaviour == Behaviour.CRUISE
+
+
+def test_no_lane_change_into_a_lane_an_emergency_vehicle_comes_along():
+    # Off its route's lane, the way back is closed while the emergency vehicle comes along it ...
+    off_route = BehaviourState(Behaviour.CRUISE, lane=1)
+    sit = situation(lane=1, route_lane=0, right=LaneGaps(lane=0, emergency_behind=True))
+    state, _ = next_behaviour(off_route, sit, P)
+    assert state.lane == 1 and state.change is None
+    ok, why = lane_change_safe(sit.right, sit, P)
+    assert not ok and why == "an emergency vehicle comes along lane 0"
+    # ... and open once it has gone by.
+    sit.right = LaneGaps(lane=0, lead_gap_m=30.0, lead_speed_mps=20.0)
+    state, why = next_behaviour(off_route, sit, P)
+    assert state.lane == 0 and why == "returning to lane 0"
+
+
+def test_the_naive_planner_does_not_make_way():
+    naive = dataclasses.replace(P, lane_changes=False, junction=None)
+    sit = situation(emergency_behind=car(30.0, 20.0), left=FREE_LEFT)
+    state, _ = next_behaviour(CRUISE, sit, naive)
+    assert state.change is None

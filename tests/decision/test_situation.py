@@ -1,6 +1,7 @@
 """The situation's seven nearest objects (decision/situation.py), on random worlds, against a plain
 per-track reference written from the definitions (corridor overlap, lane membership, ranges)."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -163,3 +164,43 @@ def test_no_track_within_reach_gives_an_empty_situation(params):
     route = Route(road, 0.0, 600.0, lane=0, cruise_speed_mps=15.0)
     sit = extract_situation(tracks, route, s, d, 12.0, 0, None, p)
     assert sit.lead is None and sit.left.lead_gap_m == math.inf and sit.right is None
+
+
+def test_emergency_vehicles_coming_from_behind(params):
+    """The nearest emergency vehicle behind in the ego's lane, within emergency_rear_m; the
+    neighbouring lanes marked when one comes along them; ordinary cars and ones ahead ignored."""
+    road, p = ROADS["straight"], params
+    ego_s = 300.0
+    # Emergency vehicles: behind in lane 1 (the ego's) at 30 and 60 m, behind in lane 2, ahead in
+    # lane 1; and an ordinary car behind in lane 1 at 15 m.
+    s = np.array([ego_s - 30.0, ego_s - 60.0, ego_s - 20.0, ego_s + 30.0, ego_s - 15.0])
+    lane = np.array([1, 1, 2, 1, 1])
+    emergency = np.array([True, True, True, True, False])
+    offsets = np.array([road.lanes[k].offset_m for k in lane])
+    x, y, h = road.to_world(s, offsets)
+    n = len(s)
+    ex, ey, eh = (float(a) for a in road.to_world(ego_s, road.lanes[1].offset_m))
+    world = WorldModel(
+        ego=EgoState(ex, ey, eh, 12.0), t_s=0.0, ids=np.arange(n), class_ids=np.zeros(n, np.int64),
+        xy_m=np.stack([x, y], axis=1), v_mps=np.stack([20 * np.cos(h), 20 * np.sin(h)], axis=1),
+        yaw_rad=h, size_m=np.tile([5.6, 2.1], (n, 1)), scores=np.ones(n), emergency=emergency,
+    )  # fmt: skip
+    route = Route(road, 0.0, road.length_m, lane=1, cruise_speed_mps=15.0)
+
+    def situation_of(w):
+        s0, d0, tracks = project(w, road, ego_s, p)
+        return extract_situation(tracks, route, s0, d0, 12.0, 1, None, p)
+
+    sit = situation_of(world)
+    ev = sit.emergency_behind
+    assert ev.track_id == 0 and ev.gap_m == pytest.approx(30.0 - 0.5 * (5.6 + EGO_LENGTH_M))
+    assert ev.speed_mps == pytest.approx(20.0)
+    assert sit.left.emergency_behind and not sit.right.emergency_behind
+    # Farther back than emergency_rear_m: not looked for; without the flags: none known.
+    far = s.copy()
+    far[:3] -= p.emergency_rear_m
+    fx, fy, _ = road.to_world(far, offsets)
+    sit = situation_of(dataclasses.replace(world, xy_m=np.stack([fx, fy], axis=1)))
+    assert sit.emergency_behind is None and not sit.left.emergency_behind
+    sit = situation_of(dataclasses.replace(world, emergency=None))
+    assert sit.emergency_behind is None and not sit.left.emergency_behind

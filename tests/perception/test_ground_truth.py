@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -30,6 +32,15 @@ def perceiver(**kw) -> GroundTruthPerceiver:
     p = GroundTruthPerceiver(**args)
     p.reset(np.random.default_rng(0))
     return p
+
+
+def test_emergency_flags_follow_the_objects_kept():
+    truth = truth_at(0.0, n=10)
+    flagged = dataclasses.replace(truth, emergency=np.arange(10) % 3 == 0)
+    out = perceiver(max_range_m=9.0).perceive(None, truth.ego, flagged)  # x = 0, 2, ..., 8 kept
+    np.testing.assert_array_equal(out.ids, np.arange(5))
+    np.testing.assert_array_equal(out.emergency, [True, False, False, True, False])
+    assert perceiver().perceive(None, truth.ego, truth).emergency is None  # none known
 
 
 def test_exact_without_error_model():

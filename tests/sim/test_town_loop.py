@@ -1,5 +1,5 @@
-"""Towns in the closed loop: the stack obeys a light the naive stack runs and keeps clear of cars it
-hits, runs are deterministic,
+"""Towns in the closed loop: the stack obeys a light the naive stack runs, keeps clear of cars it
+hits and lets by an emergency vehicle it holds up; runs are deterministic,
 the signals reach ground-truth perception, the Gymnasium env runs on a town."""
 
 import warnings
@@ -54,6 +54,16 @@ def test_the_stack_keeps_clear_of_invading_cars_the_naive_stack_hits():
     assert "collision_vehicle" not in kinds(full) and full.summary["outcome"] == "completed"
     assert "collision_vehicle" in kinds(naive)
     assert full.ticks["d_m"].min() < -2.3  # it moved over to the right of its lane centre (-1.75 m)
+
+
+def test_the_stack_lets_an_emergency_vehicle_by_the_naive_stack_holds_up():
+    """YieldToEmergencyVehicle: an ambulance comes up from behind in the ego's lane."""
+    full, _ = drive(["scenario=YieldToEmergencyVehicle", "seed=3", *FAST], write=False)
+    naive, _ = drive(["scenario=YieldToEmergencyVehicle", "seed=3", "decision=naive", *FAST], write=False)
+    assert "yield_emergency_vehicle" not in kinds(full) and full.summary["outcome"] == "completed"
+    assert full.ticks["d_m"].max() > -2.5  # it moved into the left lane of its direction (-1.75 m)
+    assert "yield_emergency_vehicle" in kinds(naive)
+    assert naive.summary["driving_score"] < full.summary["driving_score"]
 
 
 def test_a_town_run_is_deterministic():

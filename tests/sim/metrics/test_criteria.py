@@ -366,6 +366,7 @@ def test_event_kinds_are_their_strings():
         "collision_vehicle", "collision_pedestrian", "collision_static", "off_road",
         "lane_invasion", "route_completed", "timeout", "blocked",
         "red_light", "stop_sign", "wrong_way", "route_deviation", "min_speed", "speed_checkpoint",
+        "yield_emergency_vehicle",
     ]  # fmt: skip
 
 

@@ -325,3 +325,52 @@ def test_min_speed_is_off_on_one_way_roads_without_junctions(make_route):
     assert crit.min_speed is None and crit.min_speed_pcts == []
     assert criteria(two_way_route()).min_speed is not None
     assert criteria(two_way_route(), min_speed=False).min_speed is None
+
+
+# ---------------------------------------------------------------------------- YieldToEmergencyVehicleTest
+def emergency_run(ev_x, ego_x, ev_d=OWN, crit_kw=None, end=False):
+    """Step a Criteria along the ticks of (ev_x, ego_x) [m]: actor 0 an ambulance at (ev_x, ev_d)
+    heading +x, the ego at (ego_x, OWN). Returns its YieldToEmergencyVehicleTest's events, and those
+    of `finish` at the last tick when `end`."""
+    actors = make_actors([(ev_x[0], ev_d)], [15.0])
+    actors.models[0] = "ambulance"
+    crit = criteria(
+        two_way_route(goal_s_m=5_000.0, length_m=6_000.0), emergency=actors.emergency, **(crit_kw or {})
+    )
+    out, t = [], 0.0
+    for xe, xg in zip(ev_x, ego_x, strict=True):
+        actors.xy_m[0, 0] = xe
+        ego = EgoState(float(xg), OWN, 0.0, 10.0, t_s=t)
+        out += crit.update(t, ego, float(xg), OWN, actors, actors.xy_m[:, 0].copy(), actors.xy_m[:, 1].copy())
+        t = round(t + DT, 9)
+    if end:
+        tick = crit._tick(t, ego, float(ego_x[-1]), OWN, actors, actors.xy_m[:, 0], actors.xy_m[:, 1])
+        out += crit.yield_emergency.finish(tick)
+    return [e for e in out if e.kind == EventKind.YIELD_EMERGENCY_VEHICLE]
+
+
+def test_an_emergency_vehicle_held_up_behind_the_ego_for_10_s_is_one_infraction():
+    n = int(20.0 / DT)  # 20 s: the ambulance 30 m behind the ego all along
+    ego_x = 100.0 + 10.0 * DT * np.arange(n)
+    events = emergency_run(ego_x - 30.0, ego_x)
+    assert len(events) == 1 and events[0].actor_id == 0
+    assert events[0].t_s == pytest.approx(10.0, abs=2 * DT)  # its 10 s ran from the first tick within 50 m
+
+
+def test_an_emergency_vehicle_let_by_in_time_is_no_infraction_and_the_clock_waits_for_50_m():
+    n = int(30.0 / DT)
+    t = DT * np.arange(n)
+    ego_x = 100.0 + 10.0 * t
+    ev_x = ego_x - 120.0 + 8.0 * t  # closes in at 8 m/s: within 50 m after 8.75 s, past after 15 s
+    assert emergency_run(ev_x, ego_x) == []
+    # One that stays between 50 and 120 m behind never starts the clock.
+    assert emergency_run(ego_x - 60.0, ego_x) == []
+
+
+def test_an_emergency_vehicle_still_behind_when_the_run_ends_counts():
+    n = int(5.0 / DT)
+    ego_x = 100.0 + 10.0 * DT * np.arange(n)
+    events = emergency_run(ego_x - 20.0, ego_x, end=True)
+    assert len(events) == 1 and "run ended" in events[0].detail
+    # Beside the ego in the next lane, passing, it was let by: nothing at the end.
+    assert emergency_run(ego_x + 3.0, ego_x, ev_d=ONCOMING, end=True) == []

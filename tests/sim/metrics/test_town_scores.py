@@ -22,6 +22,7 @@ from sim.metrics.scores import (
 RED = Event(3.0, EventKind.RED_LIGHT, detail="junction 1, signal 2", speed_mps=8.0)
 STOP = Event(4.0, EventKind.STOP_SIGN, detail="junction 2", speed_mps=6.0)
 SLOW = Event(5.0, EventKind.MIN_SPEED, speed_mps=3.0, value=60.0)
+EMERGENCY = Event(6.0, EventKind.YIELD_EMERGENCY_VEHICLE, actor_id=0, speed_mps=12.0)
 CHECKPOINT = Event(5.0, EventKind.SPEED_CHECKPOINT, speed_mps=3.0, value=60.0)
 INFORMATIONAL = [Event(1.0, EventKind.WRONG_WAY), CHECKPOINT, Event(2.0, EventKind.LANE_INVASION)]
 
@@ -34,6 +35,7 @@ def two_way_route(junctions=()) -> Route:
 def test_carla_v2_0_red_light_stop_sign_and_min_speed():
     r = carla_driving_score_v2_0(1.0, [RED, STOP, SLOW], 0.0)
     assert r["infraction_penalty"] == pytest.approx(0.7 * 0.8 * (1 - 0.3 * 0.4))
+    assert carla_driving_score_v2_0(1.0, [EMERGENCY], 0.0)["infraction_penalty"] == pytest.approx(0.7)
     assert r["counts"][EventKind.RED_LIGHT] == 1 and r["counts"][EventKind.STOP_SIGN] == 1
     assert r["counts"][EventKind.MIN_SPEED] == 1
     assert carla_driving_score_v2_0(1.0, INFORMATIONAL, 0.0)["driving_score"] == 100.0
@@ -42,6 +44,7 @@ def test_carla_v2_0_red_light_stop_sign_and_min_speed():
 def test_carla_v2_1_red_light_stop_sign_and_min_speed():
     r = carla_driving_score_v2_1(1.0, [RED, STOP, SLOW], 0.0)
     assert r["infraction_penalty"] == pytest.approx(1 / (1 + 0.4 + 0.25 + 0.4 * 0.4))
+    assert carla_driving_score_v2_1(1.0, [EMERGENCY], 0.0)["infraction_penalty"] == pytest.approx(1 / 1.4)
     assert carla_driving_score_v2_1(1.0, INFORMATIONAL, 0.0)["driving_score"] == 100.0
 
 
@@ -53,7 +56,7 @@ def test_min_speed_percentages_outside_0_100_are_clamped():
     assert carla_driving_score_v2_1(1.0, [stopped], 0.0)["infraction_penalty"] == pytest.approx(1 / 1.4)
 
 
-@pytest.mark.parametrize("event", [RED, STOP])
+@pytest.mark.parametrize("event", [RED, STOP, EMERGENCY])
 def test_nuplan_traffic_rule_compliance(event):
     clean = nuplan_score(1.0, INFORMATIONAL, True, 1.0, True)
     assert clean["score"] == pytest.approx(100.0) and clean["multipliers"]["traffic_rule_compliance"] == 1.0

@@ -12,11 +12,12 @@ SIZES = {  # length, width, height [m] of the models placed here
     "van": (5.2, 2.0, 2.2),
     "truck": (8.1, 2.4, 3.2),
     "bus": (11.7, 2.5, 3.1),
+    "ambulance": (5.6, 2.1, 2.3),
     "pedestrian": (0.5, 0.5, 1.75),
     "cone": (0.4, 0.4, 0.7),
     "barrier": (3.0, 0.4, 1.0),
 }
-CLASSES = {"car": 0, "van": 0, "truck": 0, "bus": 0, "pedestrian": 1, "cone": 2, "barrier": 2}
+CLASSES = {"car": 0, "van": 0, "truck": 0, "bus": 0, "ambulance": 0, "pedestrian": 1, "cone": 2, "barrier": 2}
 
 
 @pytest.fixture(scope="session")

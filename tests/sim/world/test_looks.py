@@ -73,6 +73,15 @@ def test_vehicles_stand_on_wheels_lying_across_them(model, model_sizes):
     assert {"headlight", "taillight"} <= {part.colour for part in parts}
 
 
+def test_an_ambulance_carries_red_and_blue_beacons_on_its_roof(model_sizes):
+    length, width, height = model_sizes["ambulance"]
+    parts = {part.colour: part for part in actor_parts("ambulance", length, width, height)}
+    for colour, side in (("beacon_red", 1), ("beacon_blue", -1)):
+        top = corners(parts[colour]).reshape(-1, 3)
+        assert top[:, 2].max() == pytest.approx(height) and top[:, 2].min() > 0.9 * height
+        assert np.sign(top[:, 1].mean()) == side  # red on the left, blue on the right
+
+
 def test_a_pedestrian_has_legs_a_torso_and_a_head(model_sizes):
     length, width, height = model_sizes["pedestrian"]
     legs, torso, head = actor_parts("pedestrian", length, width, height)
