@@ -118,6 +118,12 @@ MAX_PHYSICS_HZ = 1000.0
 MAX_CONTROL_HZ = 100.0
 MAX_CAMERA_WIDTH_PX, MAX_CAMERA_HEIGHT_PX = 1920, 1200
 MAX_ACCEL_MPS2 = 20.0
+# Dataset scenes (bulletdrive data) take their seeds from DATA_SEED_MIN up, scene i of base seed b
+# DATA_SEED_MIN + b x SCENE_SEED_STRIDE + i; suites evaluate below it: no evaluation seed is ever a
+# seed the detector was trained or validated on.
+DATA_SEED_MIN = 1_000_000_000
+SCENE_SEED_STRIDE = 100_003
+MAX_EVAL_SEED = DATA_SEED_MIN - 1
 
 
 @dataclass

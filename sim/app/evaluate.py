@@ -15,7 +15,8 @@ from pathlib import Path
 
 from perception.errors import InputError
 from sim.app import config as C
-from sim.app.schemas import MAX_SEED, EvaluateConfig
+from sim.app.schemas import EvaluateConfig
+from sim.config import MAX_EVAL_SEED
 from sim.evaluation import report, suite
 from sim.simulation import RandomStreams
 
@@ -77,10 +78,11 @@ def _seeds(value, suite_seeds: list[int]) -> list[int]:
         return list(range(1, value + 1))
     ok = isinstance(value, list) and 0 < len(value) <= MAX_SEEDS
     if not ok or not all(
-        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_EVAL_SEED for s in value
     ):
         raise C.ConfigError(
-            f"seeds={value}: give a number >= 1 or a non-empty list of integer seeds in [0, {MAX_SEED}]"
+            f"seeds={value}: give a number >= 1 or a non-empty list of integer seeds in [0, {MAX_EVAL_SEED}] "
+            "(higher seeds are the datasets')"
         )
     return list(value)
 

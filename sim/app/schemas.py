@@ -17,7 +17,18 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 
 from perception.types import CLASSES
-from sim.config import MAX_CONTROL_HZ, SimConfig, bounded, check, check_fields, identifier, one_of
+from sim.config import (
+    DATA_SEED_MIN,
+    MAX_CONTROL_HZ,
+    MAX_EVAL_SEED,
+    SCENE_SEED_STRIDE,
+    SimConfig,
+    bounded,
+    check,
+    check_fields,
+    identifier,
+    one_of,
+)
 from sim.metrics.scores import SCORERS
 
 MAX_SEED = 2**31 - 1
@@ -61,8 +72,13 @@ class SuiteConfig:
     def __post_init__(self):
         check_fields(self, "suite.")
         check(len(self.scenarios) > 0, "suite.scenarios", self.scenarios, "at least one scenario")
-        ok = len(self.seeds) > 0 and all(0 <= s <= MAX_SEED for s in self.seeds)
-        check(ok, "suite.seeds", self.seeds, f"at least one seed, each in [0, {MAX_SEED}]")
+        ok = len(self.seeds) > 0 and all(0 <= s <= MAX_EVAL_SEED for s in self.seeds)
+        check(
+            ok,
+            "suite.seeds",
+            self.seeds,
+            f"at least one seed, each in [0, {MAX_EVAL_SEED}] (higher seeds are the datasets')",
+        )
 
 
 @dataclass
@@ -93,7 +109,8 @@ class DataConfig:
     scenarios: list[str]
     train_scenes: int = bounded(1, MAX_SCENES)
     val_scenes: int = bounded(1, MAX_SCENES)
-    seed: int = bounded(0, (MAX_SEED - 2 * MAX_SCENES) // 100_003)  # scene i's seed: seed x 100003 + i
+    # scene i's seed: DATA_SEED_MIN + seed x SCENE_SEED_STRIDE + i
+    seed: int = bounded(0, (MAX_SEED - DATA_SEED_MIN - 2 * MAX_SCENES) // SCENE_SEED_STRIDE)
     frame_every_s: float = bounded(1 / MAX_CONTROL_HZ, 600)  # the camera rate is its inverse
     workers: int = bounded(1, MAX_WORKERS)
     clutter: dict[str, Any] | None  # a scenario `clutter` mapping (checked by the scenario schema)

@@ -50,6 +50,7 @@ import numpy as np
 from perception.coco import write_coco
 from perception.errors import InputError
 from perception.files import write_bytes, write_json
+from sim.config import DATA_SEED_MIN, SCENE_SEED_STRIDE
 from sim.data.summary import summarize
 from sim.evaluation.jobs import Outcome, Runner, claim_folder
 
@@ -109,13 +110,14 @@ class SceneJob:
 
 
 def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
-    """Scene i drives scenarios[i % n] with seed cfg.seed * 100003 + i: val seeds follow the train
-    ones, so the two splits never share a scene. Train scenes get the clutter, val scenes none."""
+    """Scene i drives scenarios[i % n] with seed DATA_SEED_MIN + cfg.seed * SCENE_SEED_STRIDE + i:
+    val seeds follow the train ones, so the two splits never share a scene, and all lie above the
+    seeds suites evaluate on. Train scenes get the clutter, val scenes none."""
     jobs = []
     for i in range(cfg.train_scenes + cfg.val_scenes):
         split = "train" if i < cfg.train_scenes else "val"
         scenario = cfg.scenarios[i % len(cfg.scenarios)]
-        seed = cfg.seed * 100003 + i
+        seed = DATA_SEED_MIN + cfg.seed * SCENE_SEED_STRIDE + i
         clutter = tuple(cfg.clutter.items()) if split == "train" else ()  # val: the scenarios as shipped
         clutter = () if scenario in cfg.town_scenarios else clutter
         jobs.append(

@@ -35,6 +35,7 @@ from scipy import stats
 
 from perception import charts
 from perception.files import write_bytes, write_json
+from sim.config import DATA_SEED_MIN
 from sim.metrics.bench2drive import ABILITIES
 from sim.metrics.events import COLLISION_KINDS, EventKind
 from sim.metrics.scores import SCORERS, score_of
@@ -352,6 +353,7 @@ def report_data(
         "baseline": baseline,
         "n_runs": len(records),
         "n_errors": len(errors),
+        "seeds": _order(r["seed"] for r in records),
         "summary": summary_rows(records, scorer),
         "abilities": ability_rows(records, scorer, abilities) if abilities else [],
         "perception_swap": paired_differences(records, scorer, baseline),
@@ -381,12 +383,25 @@ def _md_summary(report: dict) -> str:
             f"Scorer: `{scorer}` (score 0-100). Runs: {report['n_runs']}, errors: {report['n_errors']}. "
             "Numbers are mean ± half width of the 95 % confidence interval (Student's t over runs); "
             "infractions (collisions and off road) per km are pooled over the runs.",
+            _md_seeds(report),
             "## Per scenario",
             _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] != ALL]),
             "## Overall",
             _table(SUMMARY_COLUMNS, [r for r in summary if r["scenario"] == ALL]),
             f"![{scorer} per scenario and perception]({CHART_NAME})",
         ]
+    )
+
+
+def _md_seeds(report: dict) -> str:
+    seeds = report.get("seeds") or []
+    shown = ", ".join(str(s) for s in seeds[:20]) + (f", ... ({len(seeds)} seeds)" if len(seeds) > 20 else "")
+    disjoint = all(s < DATA_SEED_MIN for s in seeds)
+    return f"Seeds: {shown}. " + (
+        f"All below {DATA_SEED_MIN:,}, where the datasets' scene seeds start (`bulletdrive data`): no run "
+        "drives a scene the detector was trained or validated on."
+        if disjoint
+        else f"Some are dataset scene seeds (>= {DATA_SEED_MIN:,}): those runs drive scenes a detector may have been trained on."
     )
 
 

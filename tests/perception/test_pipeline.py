@@ -6,6 +6,7 @@ import pytest
 
 from perception.coco import load_coco
 from sim.app.cli import main
+from sim.config import DATA_SEED_MIN
 
 SCENES = [
     "scenarios=[busy_street,cut_in]",
@@ -36,6 +37,7 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
     train, val = load_coco(dataset, "train"), load_coco(dataset, "val")
     assert len(train.images) >= 4 and len(val.images) >= 2
     assert {im["seed"] for im in train.images}.isdisjoint({im["seed"] for im in val.images})
+    assert min(im["seed"] for im in train.images + val.images) >= DATA_SEED_MIN  # never a suite's seed
     coco = json.loads((dataset / "annotations" / "train.json").read_text())
     assert [c["name"] for c in coco["categories"]] == ["vehicle", "pedestrian", "obstacle"]
     ann = coco["annotations"][0]

@@ -93,6 +93,8 @@ EVALUATE = [
     (["seeds=1", 'overrides=["+perception.no_such=1"]'], "no_such"),
     (["seeds=1e9"], "seeds"),
     (["seeds=[1,-2]"], "seeds"),
+    (["seeds=[1,1000000007]"], "datasets'"),  # a dataset scene's seed (sim/config.py DATA_SEED_MIN)
+    (["suite.seeds=[1000000000]"], "datasets'"),
     (["suite.name=../x"], "suite.name"),
     (["+suite.no_such=1"], "no_such"),
     (["perception=ground_truth,ground_truth"], "perception"),

@@ -189,6 +189,7 @@ def test_write_report(tmp_path):
     md = md_path.read_text()
     assert md.startswith("# Nightly suite")
     assert f"`{CARLA_V2_0}`" in md and "Runs: 12, errors: 2" in md
+    assert "Seeds: 0, 1, 2. All below 1,000,000,000, where the datasets' scene seeds start" in md
     assert "| cut_in | ground_truth | 3 | 0 | 80.0 ± 24.8 | 90.0 ± 24.8 | 0.00 | 0 |" in md
     assert "| cut_in | cnn | 2 | 1 | 65.0 ± 63.5 | 100.0 ± 0.0 | 5.00 | 1 |" in md
     assert "| all scenarios | ground_truth | 5 | 1 | 78.0 ± 23.9 |" in md
@@ -206,6 +207,7 @@ def test_write_report(tmp_path):
 
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["scorer"] == CARLA_V2_0 and report["n_runs"] == 12 and report["n_errors"] == 2
+    assert report["seeds"] == [0, 1, 2]
     assert report["summary"] == json_safe(summary_rows(RECORDS, CARLA_V2_0))
     assert report["perception_swap"] == json_safe(paired_differences(RECORDS, CARLA_V2_0))
     assert report["infractions"] == ATTRIBUTIONS
