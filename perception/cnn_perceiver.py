@@ -1,9 +1,11 @@
 """The camera perceiver: CenterNet detections -> ground positions -> Kalman tracks.
 
-Per camera frame: detect (perception/detection/detector.py: BatchNorm folded, TorchScript on the
-CPU, bf16 on CUDA; or, with `runtime=onnxruntime`, an fp32 or int8 ONNX model on the CPU), localise
-each box on the ground (box bottom through the camera model, fused with the distance head), then
-associate with the tracks (constant-velocity Kalman filter, Hungarian matching).
+Per camera tick, the frames of every camera of the rig in one batch: detect
+(perception/detection/detector.py: BatchNorm folded, TorchScript on the CPU, bf16 on CUDA; or, with
+`runtime=onnxruntime`, an fp32 or int8 ONNX model on the CPU), localise each box on the ground
+through its camera (box bottom through the camera model, fused with the distance head), make one
+measurement of an object that two cameras saw (`merge_views`), then associate with the tracks
+(constant-velocity Kalman filter, Hungarian matching): one track per object across cameras.
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
 
 The detector runs on `threads` CPU threads (conf/perception/cnn.yaml: 1), whatever the process's
@@ -14,10 +16,12 @@ on one, ~3.5 ms on two, at 320x192).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from perception.detection.detector import Detector
-from perception.localise import localise
+from perception.localise import localise, merge_views
 from perception.tracking import Tracker
 from perception.types import CameraFrame, Detection, EgoState, WorldModel
 
@@ -49,12 +53,14 @@ class CNNPerceiver:
         self.tracker.reset()
         self._detections = ()
 
-    def perceive(self, frame: CameraFrame | None, ego: EgoState, truth: WorldModel | None) -> WorldModel:
-        if frame is None:
+    def perceive(
+        self, frames: Sequence[CameraFrame] | None, ego: EgoState, truth: WorldModel | None
+    ) -> WorldModel:
+        if frames is None:
             self.tracker.predict(ego.t_s)
         else:
-            det = self.detector.detect(frame.rgb[None], self.score_threshold)[0]
-            self.observe(frame, det)
+            batch = np.stack([f.rgb for f in frames])
+            self.observe(frames, self.detector.detect(batch, self.score_threshold))
         tracks = self.tracker.tracks()
         near = np.hypot(tracks["xy_m"][:, 0] - ego.x_m, tracks["xy_m"][:, 1] - ego.y_m) <= self.max_range_m
         return WorldModel(
@@ -64,16 +70,24 @@ class CNNPerceiver:
             detections=self._detections,
         )
 
-    def observe(self, frame: CameraFrame, det: dict) -> None:
-        """Feed one frame's decoded detections to the tracker (also used with batched detection)."""
-        h, w = frame.rgb.shape[:2]
-        boxes, classes = det["boxes_xyxy"], det["class_ids"]
-        xy, sigma = localise(
-            boxes, det["distances_m"], classes, frame.K, frame.cam_to_world, image_size_px=(w, h)
-        )
-        ok = np.isfinite(xy).all(axis=1)
-        self.tracker.update(frame.t_s, xy[ok], sigma[ok], classes[ok], det["scores"][ok])
-        self._detections = tuple(
-            Detection(tuple(float(v) for v in b), int(c), float(s), float(d))
-            for b, c, s, d in zip(boxes, classes, det["scores"], det["distances_m"], strict=True)
-        )
+    def observe(self, frames: Sequence[CameraFrame], dets: Sequence[dict]) -> None:
+        """Feed one tick's decoded detections (one dict per frame of the rig) to the tracker, an object
+        that several cameras saw as one measurement."""
+        parts, shown = [], []
+        for view, (frame, det) in enumerate(zip(frames, dets, strict=True)):
+            h, w = frame.rgb.shape[:2]
+            boxes, classes, scores = det["boxes_xyxy"], det["class_ids"], det["scores"]
+            xy, sigma = localise(
+                boxes, det["distances_m"], classes, frame.K, frame.cam_to_world, image_size_px=(w, h)
+            )
+            ok = np.isfinite(xy).all(axis=1)
+            parts.append((xy[ok], sigma[ok], classes[ok], scores[ok], np.full(int(ok.sum()), view)))
+            shown += [
+                Detection(tuple(float(v) for v in b), int(c), float(s), float(d), view)
+                for b, c, s, d in zip(boxes, classes, scores, det["distances_m"], strict=True)
+            ]
+        xy, sigma, classes, scores, views = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+        if len(frames) > 1:
+            xy, sigma, classes, scores = merge_views(xy, sigma, classes, scores, views)
+        self.tracker.update(frames[0].t_s, xy, sigma, classes, scores)
+        self._detections = tuple(shown)

@@ -8,6 +8,7 @@ sensor range. It lets a study ask how much each kind of perception error costs t
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -50,7 +51,9 @@ class GroundTruthPerceiver:
         self._history.clear()
         self._rng = rng
 
-    def perceive(self, frame: CameraFrame | None, ego: EgoState, truth: WorldModel | None) -> WorldModel:
+    def perceive(
+        self, frames: Sequence[CameraFrame] | None, ego: EgoState, truth: WorldModel | None
+    ) -> WorldModel:
         if truth is None:
             raise ValueError("GroundTruthPerceiver needs the simulator's truth")
         seen = self._delayed(truth)

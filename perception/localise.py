@@ -36,9 +36,14 @@ out; with both cut the box-centre bearing is used.
 
 sigma_m is the isotropic 1-sigma error: the fused depth variance plus the lateral variance from
 the pixel error of the side edges. Everything is vectorised over the N boxes.
+
+A rig's cameras overlap: `merge_views` makes one measurement of an object two cameras saw at once,
+weighting each by its camera's geometry (its sigma).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -216,6 +221,12 @@ def distance_estimate(
     return _place(cam, depth, var, alpha, beta, pixel_std_px)
 
 
+# Two cameras' measurements of one object (merge_views): within this many combined sigmas and
+# never farther apart than this.
+MERGE_GATE_SIGMAS = 3.0
+MERGE_MAX_GAP_M = 3.0
+
+
 def localise(
     boxes_xyxy: np.ndarray,
     distances_m: np.ndarray,
@@ -293,3 +304,45 @@ def error_by_band(
             "p90_m": stats[2],
         }
     return out
+
+
+def merge_views(
+    xy_m: np.ndarray,
+    sigma_m: np.ndarray,
+    class_ids: np.ndarray,
+    scores: np.ndarray,
+    views: np.ndarray,
+    gate_sigmas: float = MERGE_GATE_SIGMAS,
+    max_gap_m: float = MERGE_MAX_GAP_M,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One ground measurement per object seen by several cameras of a rig at once.
+
+    xy_m (N, 2), sigma_m (N,), class_ids (N,), scores (N,): the localised detections of one tick;
+    views (N,): the camera of each. In order of score, a detection joins the first group (of a
+    higher-scored one) of its class that holds nothing from its own camera, within `max_gap_m`
+    and `gate_sigmas` x the combined sigma of its seed; each group becomes the inverse-variance
+    mean of its positions, with sigma 1 / sqrt(sum of 1 / sigma^2) and the best score.
+    Returns (xy (M, 2), sigma (M,), class_ids (M,), scores (M,)), M <= N, groups in score order.
+    """
+    order = np.argsort(-np.asarray(scores, float), kind="stable")
+    groups: list[list[int]] = []
+    for i in order.tolist():
+        for g in groups:
+            j = g[0]
+            if class_ids[j] != class_ids[i] or any(views[k] == views[i] for k in g):
+                continue
+            gap = float(np.hypot(*(xy_m[i] - xy_m[j])))
+            if gap <= max_gap_m and gap <= gate_sigmas * math.hypot(sigma_m[i], sigma_m[j]):
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    n = len(groups)
+    xy, sigma = np.empty((n, 2)), np.empty(n)
+    cls, best = np.empty(n, np.int64), np.empty(n)
+    for m, g in enumerate(groups):
+        w = 1.0 / np.square(sigma_m[g])
+        xy[m] = (w[:, None] * xy_m[g]).sum(axis=0) / w.sum()
+        sigma[m] = 1.0 / math.sqrt(w.sum())
+        cls[m], best[m] = class_ids[g[0]], scores[g[0]]
+    return xy, sigma, cls, best

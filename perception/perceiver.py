@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,9 @@ class Perceiver(Protocol):
     def reset(self, rng: np.random.Generator) -> None:
         """Forget all state (tracks, buffers) and take a new generator for any randomness."""
 
-    def perceive(self, frame: CameraFrame | None, ego: EgoState, truth: WorldModel | None) -> WorldModel:
-        """One tick: a camera frame (None between camera frames), odometry, and, for perceivers
-        built on the simulator's truth, the exact world. Returns what the planner may know."""
+    def perceive(
+        self, frames: Sequence[CameraFrame] | None, ego: EgoState, truth: WorldModel | None
+    ) -> WorldModel:
+        """One tick: the rig's camera frames, one per camera (None between camera frames),
+        odometry, and, for perceivers built on the simulator's truth, the exact world. Returns what
+        the planner may know."""

@@ -34,7 +34,7 @@ class CameraFrame:
 
     rgb: (H, W, 3) uint8. depth_m: (H, W) float32 metres along the optical axis, or None.
     K: (3, 3) intrinsics. cam_to_world: (4, 4) pose of the camera, optical frame
-    (x right, y down, z forward).
+    (x right, y down, z forward). camera: the name of the camera of the rig that made it.
     """
 
     rgb: np.ndarray
@@ -42,16 +42,19 @@ class CameraFrame:
     cam_to_world: np.ndarray
     t_s: float
     depth_m: np.ndarray | None = None
+    camera: str = "front"
 
 
 @dataclass(frozen=True, slots=True)
 class Detection:
-    """One object in the image: box (x0, y0, x1, y1) in pixels, class id, score, distance [m]."""
+    """One object in an image: box (x0, y0, x1, y1) in pixels, class id, score, distance [m], and
+    which camera of the rig saw it (its index)."""
 
     box_xyxy: tuple[float, float, float, float]
     class_id: int
     score: float
     distance_m: float = float("nan")
+    camera: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 from perception.errors import InputError
@@ -128,6 +128,9 @@ MAX_EVAL_SEED = DATA_SEED_MIN - 1
 
 @dataclass
 class CameraConfig:
+    """One camera: the image it makes and where it sits on the ego (`sim.camera` is the first camera
+    of the rig and the defaults of the others, see RigCameraConfig)."""
+
     enabled: bool  # render camera frames (needed for video and camera perception)
     width: int = bounded(16, MAX_CAMERA_WIDTH_PX)  # [px]
     height: int = bounded(16, MAX_CAMERA_HEIGHT_PX)  # [px]
@@ -141,6 +144,9 @@ class CameraConfig:
     noise_std: float = bounded(
         0, 255
     )  # Gaussian pixel noise, in 0-255 intensity units (domain randomisation)
+    name: str = identifier(default="front")  # which camera of the rig
+    mount_y_m: float = bounded(-5, 5, default=0.0)  # left of the vehicle centre
+    yaw_deg: float = bounded(-180, 180, default=0.0)  # where it looks, left of straight ahead
 
     def __post_init__(self):
         check_fields(self, "sim.camera.")
@@ -189,6 +195,24 @@ class TrafficConfig:
 
 
 @dataclass
+class RigCameraConfig:
+    """One camera of the rig (`sim.rig`, conf/sim/rig/*.yaml): its name and mount; each field left
+    out (null) is `sim.camera`'s. Every camera of a rig makes images of `sim.camera`'s size, so that
+    all of them go through the detector in one batch."""
+
+    name: str = identifier()
+    mount_x_m: float | None = bounded(-10, 10, default=None)
+    mount_y_m: float | None = bounded(-5, 5, default=None)
+    mount_z_m: float | None = bounded(0, 10, low_open=True, default=None)
+    yaw_deg: float | None = bounded(-180, 180, default=None)
+    pitch_deg: float | None = bounded(-90, 90, default=None)
+    hfov_deg: float | None = bounded(0, 170, low_open=True, high_open=True, default=None)
+
+    def __post_init__(self):
+        check_fields(self, "sim.rig[].")
+
+
+@dataclass
 class SimConfig:
     physics_hz: float = bounded(0, MAX_PHYSICS_HZ, low_open=True)  # PyBullet step rate (physics ego)
     control_hz: float = bounded(0, MAX_CONTROL_HZ, low_open=True)  # the controller tracks the latest plan
@@ -199,6 +223,7 @@ class SimConfig:
     randomise: bool = field()  # domain randomisation from the seed (colours, road shade, light, noise)
     blocked_timeout_s: float = bounded(0, 3600, low_open=True)  # standing still this long = blocked
     camera: CameraConfig = field()
+    rig: list[RigCameraConfig] = field()  # the cameras on the ego, the first one `camera` itself
     vehicle: VehicleConfig = field()
     traffic: TrafficConfig = field()
 
@@ -213,3 +238,14 @@ class SimConfig:
             self.control_hz,
             f"<= sim.physics_hz ({self.physics_hz:g})",
         )
+        names = [c.name for c in self.rig]
+        check(len(names) > 0, "sim.rig", names, "at least one camera")
+        check(len(set(names)) == len(names), "sim.rig", names, "cameras with different names")
+
+    def cameras(self) -> list[CameraConfig]:
+        """The CameraConfig of each camera of the rig: `camera` with the camera's own name and mount."""
+        out = []
+        for c in self.rig:
+            mount = {f.name: getattr(c, f.name) for f in fields(c) if getattr(c, f.name) is not None}
+            out.append(replace(self.camera, **mount))
+        return out

@@ -38,8 +38,9 @@ def run_closed_loop(
 
     Every control tick the controller tracks the latest plan; perception and the planner run at the
     decision rate and on every camera frame (a real stack plans at ~10 Hz and controls faster).
-    Camera frames are rendered at the camera rate when the perceiver needs them or `on_frame` is
-    given; `on_frame(sim, frame, world_model, plan)` then sees each one (e.g. `VideoRecorder`).
+    The rig's camera frames are rendered at the camera rate when the perceiver needs them or
+    `on_frame` is given; `on_frame(sim, frames, world_model, plan)` then sees each tick's frames,
+    one per camera in the rig's order (e.g. `VideoRecorder`).
 
     The planner has `reset()` and `plan(world_model, route) -> Plan` (`decision.planner.Planner`),
     the controller `reset()` and `update(ego, plan, dt_s) -> (ControlCommand, log)`
@@ -53,17 +54,17 @@ def run_closed_loop(
     wall0 = time.perf_counter()
     world_model = plan = None  # what perception reported last, and the plan made from it
     while not sim.done:
-        frame = None
+        frames = None
         if sim.camera_due() and (perceiver.needs_camera or on_frame is not None):
-            frame = sim.render()
-        if plan is None or frame is not None or sim.decision_due():
+            frames = sim.render_rig()
+        if plan is None or frames is not None or sim.decision_due():
             truth = sim.truth() if perceiver.needs_truth else None
-            world_model = perceiver.perceive(frame, sim.ego_state, truth)
+            world_model = perceiver.perceive(frames, sim.ego_state, truth)
             plan = planner.plan(world_model, route)
-        recorder.add(sim.tick, world_model, frame is not None)  # what the planner knows at this tick
+        recorder.add(sim.tick, world_model, frames is not None)  # what the planner knows at this tick
         cmd, _ = controller.update(sim.ego_state, plan, sim.dt_s)
-        if frame is not None and on_frame is not None:
-            on_frame(sim, frame, world_model, plan)
+        if frames is not None and on_frame is not None:
+            on_frame(sim, frames, world_model, plan)
         sim.step(cmd)
     wall_s = time.perf_counter() - wall0
     ticks = sim.ticks()

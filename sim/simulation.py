@@ -2,7 +2,7 @@
 
 `Simulation` puts together the parts of a run, each in its own subpackage of `sim`:
 - `sim.world`: the PyBullet world (ground, actor bodies, looks), the ego car (`vehicle`), the
-  front camera and its ground-truth boxes (`camera`);
+  rig's cameras and their ground-truth boxes (`camera`);
 - `sim.traffic`: the other actors: NPC traffic (IDM and MOBIL) and scripted behaviours;
 - `sim.scenario`: the `ScenarioSpec` (road, route, actors, duration) that a run drives;
 - `sim.metrics`: the criteria that turn each tick into events (collisions, off-road, ...) and
@@ -13,7 +13,7 @@ loop), `sim.env` wraps it as a Gymnasium env, `sim.record` writes and replays it
 
 `Simulation` knows nothing of perception, planning or control beyond their message types: its
 driver hands it one `ControlCommand` per control tick (`step`) and reads the ego state, the camera
-frames (`render`) and the ground truth (`truth`, `boxes`) back.
+frames (`render`, `render_rig`) and the ground truth (`truth`, `boxes`) back.
 
 Randomness: every random draw of a run comes from its seed, through `RandomStreams`.
 """
@@ -112,7 +112,9 @@ class Simulation:
         x, y, yaw = self._ego_start_pose()
         self.physics: PhysicsWorld | None = None  # the physics ego's own client (see PhysicsWorld)
         self.ego = self._make_ego(x, y, yaw)
-        self.camera = Camera(cfg.camera, self.world) if camera else None
+        # The rig's cameras (sim.rig), the first one `camera`.
+        self.cameras = [Camera(c, self.world) for c in cfg.cameras()] if camera else []
+        self.camera = self.cameras[0] if self.cameras else None
         self.criteria = Criteria(
             spec.route,
             v.length_m,
@@ -187,15 +189,26 @@ class Simulation:
         return self.tick % self.decide_every == 0
 
     def render(self, with_segmentation: bool = False) -> CameraFrame:
-        """The camera's frame at this tick, from the ego's pose (the actor bodies are moved first).
+        """The first camera's frame at this tick, from the ego's pose (the actor bodies are moved first).
 
         With `with_segmentation`, `camera.last_actor_mask` gives the actor index of every pixel."""
+        return self._render(self.cameras[:1], with_segmentation)[0]
+
+    def render_rig(self, with_segmentation: bool = False) -> tuple[CameraFrame, ...]:
+        """Every camera's frame at this tick, in the rig's order (each camera's `last_actor_mask`
+        with `with_segmentation`)."""
+        return self._render(self.cameras, with_segmentation)
+
+    def _render(self, cameras: list[Camera], with_segmentation: bool) -> tuple[CameraFrame, ...]:
         self.world.sync_actors(self.actors)
         if self.town is not None:
             self.world.set_light_states(dict(self.town.signal_states(self.t_s)))
         e = self.ego_state
-        return self.camera.render(
-            e.x_m, e.y_m, e.yaw_rad, self.t_s, self._camera_rng, with_segmentation=with_segmentation
+        return tuple(
+            cam.render(
+                e.x_m, e.y_m, e.yaw_rad, self.t_s, self._camera_rng, with_segmentation=with_segmentation
+            )
+            for cam in cameras
         )
 
     def boxes(self, frame: CameraFrame, min_box_height_px: float = MIN_BOX_HEIGHT_PX) -> list[GTBox]:

@@ -18,8 +18,9 @@ HELP = """usage: bulletdrive data [OVERRIDES...]
 Generate a labelled COCO dataset from randomised scenarios (conf/data.yaml): images,
 annotations/{train,val}.json (and {train,val}_traffic_lights.json), summary.json,
 box_heights.png, contact_sheet.png.
-Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene;
-clutter.cones=1 sets a density of roadside objects per 100 m (clutter=null: none).
+Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene; sim/rig=surround6
+writes every camera's frames. clutter.cones=1 sets a density of roadside objects per 100 m
+(clutter=null: none).
 Example: bulletdrive data out_dir=data/small train_scenes=8 scenario.duration_s=20"""
 
 
@@ -27,7 +28,7 @@ def settings_of(args: list[str]) -> DataSettings:
     """The checked data settings of the command line. InputError on bad input."""
     keys = C.override_keys(args)
     searchpath = [line for key, line in keys if key == "hydra.searchpath"]
-    per_scene = [line for key, line in keys if key.startswith(("sim.", "scenario."))]
+    per_scene = [line for key, line in keys if key.startswith(("sim.", "sim/", "scenario."))]
     d: DataConfig = C.load_checked("data", [a for a in args if a not in per_scene]).values
     C.check_known("scenario", d.scenarios, searchpath, " in scenarios")
     towns = [

@@ -10,7 +10,7 @@ import yaml
 
 from sim.app import config as C
 from sim.loop import RunResult, run_closed_loop
-from sim.record.outputs import ExplainedView, VideoRecorder, write_outputs
+from sim.record.outputs import ExplainedView, VideoRecorder, video_size, write_outputs
 from sim.record.viz import VideoWriter
 from sim.simulation import RandomStreams, Simulation
 
@@ -47,10 +47,8 @@ def drive(overrides: list[str], write: bool = True, on_frame=None) -> tuple[RunR
     try:
         with contextlib.ExitStack() as video:  # a run that raises leaves no half-written video
             if want_video:
-                w, h = sim_cfg.camera.width, sim_cfg.camera.height
-                writer = video.enter_context(
-                    VideoWriter(run_dir / "video.mp4", sim_cfg.camera_hz, (w + h, h))
-                )
+                size = video_size(len(sim.cameras), sim_cfg.camera.width, sim_cfg.camera.height)
+                writer = video.enter_context(VideoWriter(run_dir / "video.mp4", sim_cfg.camera_hz, size))
                 on_frame = VideoRecorder(writer, explain)
             result = run_closed_loop(sim, perceiver, planner, controller, values.seed, on_frame)
         result.summary = {
@@ -61,7 +59,7 @@ def drive(overrides: list[str], write: bool = True, on_frame=None) -> tuple[RunR
             **result.summary,
         }
         if write:
-            write_outputs(run_dir, sim, result, plot=values.plot)
+            write_outputs(run_dir, sim, result, plot=values.plot, camera_perception=perceiver.needs_camera)
     finally:
         sim.close()
     return result, run_dir

@@ -152,7 +152,8 @@ def _scenario_frame(name: str, e: ExplainConfig, overrides: list[str]) -> Frame:
 
     got: dict = {}
 
-    def capture(sim, frame, world, plan) -> None:
+    def capture(sim, frames, world, plan) -> None:
+        frame = frames[0]  # the rig's first camera
         if frame.t_s >= e.t_s - 1e-9:
             got["frame"], got["boxes"] = frame, sim.boxes(frame)
             raise _Captured

@@ -4,7 +4,8 @@ Each scene is one scenario driven in closed loop by the ground-truth stack with 
 and domain randomisation drawn from it); a frame is captured every `frame_every_s` with the
 ground-truth boxes of the actors it shows. Scenes run in parallel processes. Layout of OUT:
 
-  images/{split}/{scenario}_s{seed}_{k:03d}.png    the frames
+  images/{split}/{scenario}_s{seed}_{k:03d}.png    the frames (with a rig of several cameras
+                                                    (sim/rig=...), one per camera: ..._{k:03d}_{camera}.png)
   shards/{split}/{scenario}_s{seed}.json           one scene's records (written when it is done)
   annotations/{split}.json                          COCO: images (+ lighting, camera name, K
                                                     and cam_to_world), annotations (+ distance_m,
@@ -60,7 +61,6 @@ MIN_BOX_HEIGHT_PX = 5.0  # shorter boxes are don't-care boxes ...
 DONT_CARE_MIN_HEIGHT_PX = 2.0  # ... down to this height; shorter ones are left out
 MAX_TRUNCATION = 0.5  # boxes more than this share outside the image are don't-care boxes
 MANIFEST = "dataset.json"
-CAMERA_NAME = "front"  # the one camera (perception.evaluation.groups reads images without a name so)
 # The traffic lights' own annotation file: one class, its state an attribute (the detector's classes,
 # perception.types.CLASSES, do not include it yet).
 LIGHT_CATEGORIES = ({"id": 1, "name": "traffic_light", "states": ["red", "yellow", "green"]},)
@@ -154,45 +154,12 @@ def run_scene(job: SceneJob) -> str:
     image_dir = out / "images" / job.split
     records: list[dict] = []
 
-    def capture(sim, frame, world, plan) -> None:
-        k = len(records)
-        file_name = f"{job.name}_{k:03d}.png"
-        ok, png = cv2.imencode(".png", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise DataError(f"could not encode {file_name}")
-        write_bytes(image_dir / file_name, png.tobytes())
-        boxes = []
-        on_road = sim.actors_on_road()
-        for b in sim.boxes(frame, DONT_CARE_MIN_HEIGHT_PX):
-            x0, y0, x1, y1 = (float(v) for v in b.box_xyxy)
-            visible = float(b.visible_fraction)
-            dont_care = (
-                y1 - y0 < MIN_BOX_HEIGHT_PX
-                or not visible >= MIN_VISIBLE_FRACTION
-                or b.truncation > MAX_TRUNCATION
-            )
-            boxes.append(
-                {
-                    "category_id": int(b.class_id) + 1,
-                    "bbox": [x0, y0, x1 - x0, y1 - y0],
-                    "area": (x1 - x0) * (y1 - y0),
-                    "iscrowd": int(dont_care),
-                    "distance_m": float(b.distance_m),
-                    "visible_fraction": visible,
-                    "truncation": float(b.truncation),
-                    "actor_id": int(b.actor_id),
-                    "position_m": [float(v) for v in sim.actors.xy_m[b.actor_index]],
-                    "actor_rgb": [float(v) for v in sim.actors.rgba[b.actor_index, :3]],
-                    "on_road": bool(on_road[b.actor_index]),
-                }
-            )
-        h, w = frame.rgb.shape[:2]
-        light = lighting_of(sim.world.light_direction, sim.world.render_options["lightAmbientCoeff"])
-        image = {"file_name": file_name, "width": w, "height": h, "seed": job.seed, "camera": CAMERA_NAME}
-        image.update({"scenario": job.scenario, "t_s": float(frame.t_s), "lighting": light})
-        image.update({"K": frame.K.tolist(), "cam_to_world": frame.cam_to_world.tolist()})
-        lights = [_light_annotation(b) for b in sim.light_boxes(frame, DONT_CARE_MIN_HEIGHT_PX)]
-        records.append({"image": image, "annotations": boxes, "traffic_lights": lights})
+    def capture(sim, frames, world, plan) -> None:
+        k = len({r["image"]["t_s"] for r in records})  # the capture's index
+        for frame in frames:  # one image per camera of the rig (named after it when there are several)
+            suffix = "" if len(frames) == 1 else f"_{frame.camera}"
+            file_name = f"{job.name}_{k:03d}{suffix}.png"
+            records.append(_frame_record(sim, frame, job.seed, job.scenario, image_dir / file_name))
 
     overrides = [
         f"scenario={job.scenario}",
@@ -205,6 +172,48 @@ def run_scene(job: SceneJob) -> str:
     drive(overrides, write=False, on_frame=capture)
     write_json(out / "shards" / job.split / f"{job.name}.json", records)
     return job.name
+
+
+def _frame_record(sim, frame, seed: int, scenario: str, path: Path) -> dict:
+    """Write one camera frame to `path` (PNG) and return its record: the COCO image, its boxes and
+    its traffic lights."""
+    file_name = path.name
+    ok, png = cv2.imencode(".png", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise DataError(f"could not encode {file_name}")
+    write_bytes(path, png.tobytes())
+    boxes = []
+    on_road = sim.actors_on_road()
+    for b in sim.boxes(frame, DONT_CARE_MIN_HEIGHT_PX):
+        x0, y0, x1, y1 = (float(v) for v in b.box_xyxy)
+        visible = float(b.visible_fraction)
+        dont_care = (
+            y1 - y0 < MIN_BOX_HEIGHT_PX
+            or not visible >= MIN_VISIBLE_FRACTION
+            or b.truncation > MAX_TRUNCATION
+        )
+        boxes.append(
+            {
+                "category_id": int(b.class_id) + 1,
+                "bbox": [x0, y0, x1 - x0, y1 - y0],
+                "area": (x1 - x0) * (y1 - y0),
+                "iscrowd": int(dont_care),
+                "distance_m": float(b.distance_m),
+                "visible_fraction": visible,
+                "truncation": float(b.truncation),
+                "actor_id": int(b.actor_id),
+                "position_m": [float(v) for v in sim.actors.xy_m[b.actor_index]],
+                "actor_rgb": [float(v) for v in sim.actors.rgba[b.actor_index, :3]],
+                "on_road": bool(on_road[b.actor_index]),
+            }
+        )
+    h, w = frame.rgb.shape[:2]
+    light = lighting_of(sim.world.light_direction, sim.world.render_options["lightAmbientCoeff"])
+    image = {"file_name": file_name, "width": w, "height": h, "seed": seed, "camera": frame.camera}
+    image.update({"scenario": scenario, "t_s": float(frame.t_s), "lighting": light})
+    image.update({"K": frame.K.tolist(), "cam_to_world": frame.cam_to_world.tolist()})
+    lights = [_light_annotation(b) for b in sim.light_boxes(frame, DONT_CARE_MIN_HEIGHT_PX)]
+    return {"image": image, "annotations": boxes, "traffic_lights": lights}
 
 
 def _light_annotation(b) -> dict:

@@ -2,7 +2,10 @@
 
 For every infraction (and a run that ended blocked or timed out), the actors near the ego in the
 window before it are matched with what perception reported (sim/record/runlog.py), and the likely
-cause is named: a missed actor, a localisation error, a late track, phantoms, or planning/control.
+cause is named: an actor outside every camera's field of view, a missed actor, a localisation
+error, a late track, phantoms, or planning/control. A perceiver that sees through the rig's cameras
+is only expected to report what lay in a camera's view (the log's camera views,
+`runlog.in_view`); a ground-truth one sees all around.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from sim.record.replay import Run
 ATTRIBUTION_WINDOW_S = 3.0  # perception is examined over this long before an infraction
 MATCH_RADIUS_M = 2.5  # a perceived object within this of an actor (same class) is that actor
 SENSING_RANGE_M = 50.0  # actors farther than this from the ego are not expected to be perceived
+NEAR_M = 30.0  # a run that ended blocked or timed out: the actors this near the ego are examined
 LOCALISATION_BLAME_M = 1.5  # a mean position error above this is blamed on perception
 LATENCY_BLAME_S = 0.5  # so is a track that came this late after the actor was in range
 MISS_BLAME = 0.5  # so is an actor missed on more than this fraction of the window's ticks
@@ -32,10 +36,12 @@ FAILURE_KINDS = (EventKind.BLOCKED, EventKind.TIMEOUT)  # runs that ended withou
 def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
     """For every infraction (collision, off road) and failure (blocked, timeout) of the run, the
     perception errors in the `window_s` before it and the likely cause. The actors examined: the
-    one hit (collisions), else those within 30 m of the ego.
+    one hit (collisions), else those within NEAR_M of the ego that a camera saw in the window.
 
-    missed_fraction: share of the window's ticks (actor within SENSING_RANGE_M) with no perceived
-    object of its class within MATCH_RADIUS_M; localisation_error_m: mean distance to the matched
+    outside_view_fraction: share of the window's ticks (actor within SENSING_RANGE_M) that the
+    actor hit spent outside every camera's view (None for other events, 0 for a perceiver that sees
+    all around); missed_fraction: share of the window's ticks (actor within SENSING_RANGE_M and in
+    view) with no perceived object of its class within MATCH_RADIUS_M; localisation_error_m: mean distance to the matched
     object; track_latency_s: from the actor coming into range (this run) to its first match;
     phantom_fraction: share of the window's ticks with a perceived object within PHANTOM_RANGE_M
     of the ego that matches no actor (what makes an ego stop for nothing).
@@ -44,6 +50,8 @@ def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
     t = log.ticks["t_s"]
     ego_xy = np.stack([log.ticks["x_m"], log.ticks["y_m"]], axis=1)  # (T, 2)
     in_range = np.linalg.norm(log.actor_xy_m - ego_xy[:, None], axis=2) <= SENSING_RANGE_M  # (T, N)
+    radius = 0.5 * np.hypot(log.actor_size_m[:, 0], log.actor_size_m[:, 1])
+    viewed = runlog.in_view(log.meta, ego_xy, log.ticks["yaw_rad"], log.actor_xy_m, radius)  # (T, N)
     error, matched, phantom = _match(log, ego_xy)  # (T, N) metres, (T, N) bool, (T,) bool
     out = []
     for e in log.events:
@@ -51,15 +59,19 @@ def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
             continue
         k_end = int(np.searchsorted(t, e.t_s, side="right"))
         window = slice(int(np.searchsorted(t, e.t_s - window_s)), k_end)
+        outside = None
         if e.actor_id >= 0 and e.actor_id in log.actor_ids:
             actors = [int(np.flatnonzero(log.actor_ids == e.actor_id)[0])]
+            reach = in_range[window, actors[0]]
+            if reach.any():
+                outside = float(1.0 - viewed[window, actors[0]][reach].mean())
         else:
             k = max(k_end - 1, 0)
-            near = np.linalg.norm(log.actor_xy_m[k] - ego_xy[k], axis=1) <= 30.0
-            actors = list(np.flatnonzero(near))
+            near = np.linalg.norm(log.actor_xy_m[k] - ego_xy[k], axis=1) <= NEAR_M
+            actors = list(np.flatnonzero(near & viewed[window].any(axis=0)))
         missed, loc, latency = [], [], []
         for j in actors:
-            expect = in_range[window, j]
+            expect = in_range[window, j] & viewed[window, j]
             if expect.any():
                 missed.append(1.0 - matched[window, j][expect].mean())
             hits = matched[window, j] & expect
@@ -76,6 +88,7 @@ def attribute(run: Run, window_s: float = ATTRIBUTION_WINDOW_S) -> list[dict]:
             "kind": str(e.kind),
             "actor_id": int(e.actor_id),
             "actor_class": CLASSES[int(log.actor_class_ids[actors[0]])] if len(actors) == 1 else None,
+            "outside_view_fraction": outside,
             "missed_fraction": max(missed) if missed else None,
             "localisation_error_m": max(loc) if loc else None,
             "track_latency_s": max(latency) if latency else None,
@@ -111,6 +124,9 @@ def _cause(row: dict) -> str:
     phantom = row["phantom_fraction"]
     if row["kind"] in FAILURE_KINDS and phantom is not None and phantom > PHANTOM_BLAME:
         return f"perception: phantom object ahead on {100 * phantom:.0f}% of the last ticks"
+    outside = row.get("outside_view_fraction")
+    if outside is not None and outside > MISS_BLAME:
+        return f"perception: outside the field of view on {100 * outside:.0f}% of the last ticks"
     if missed is not None and missed > MISS_BLAME:
         return f"perception: missed the actor on {100 * missed:.0f}% of the last ticks"
     if loc is not None and loc > LOCALISATION_BLAME_M:

@@ -1,8 +1,9 @@
 """What a finished closed-loop run leaves in its folder, and the video frames drawn on the way.
 
 `write_outputs` writes metrics.json, log.npz (sim/record/runlog.py) and trajectory.png;
-`VideoRecorder` is the closed loop's `on_frame` callback that writes each annotated camera frame,
-optionally with the class activation map of the frame's top detection blended in (`ExplainedView`).
+`VideoRecorder` is the closed loop's `on_frame` callback that writes each tick's annotated camera
+frames (the rig's cameras tiled), optionally with the class activation map of the first camera's top
+detection blended in (`ExplainedView`).
 """
 
 from __future__ import annotations
@@ -17,17 +18,20 @@ from sim.loop import RunResult, distance_m
 from sim.record import runlog, viz
 from sim.simulation import Simulation
 
+VIDEO_COLUMNS = 3  # a rig's camera views are tiled in rows of this many
+
 
 class VideoRecorder:
-    """`on_frame` callback that writes each camera frame, annotated, to a viz.VideoWriter; with
-    `explain` (an ExplainedView), the map of the top detection blended into the camera view."""
+    """`on_frame` callback that writes each tick's camera frames, annotated and tiled, to a
+    viz.VideoWriter; with `explain` (an ExplainedView), the map of the top detection blended into
+    the first camera's view."""
 
     def __init__(self, writer, explain: ExplainedView | None = None):
         self.writer = writer
         self.explain = explain
 
-    def __call__(self, sim: Simulation, frame, world, plan) -> None:
-        self.writer.write(video_frame(sim, frame, world, plan, self.explain))
+    def __call__(self, sim: Simulation, frames, world, plan) -> None:
+        self.writer.write(video_frame(sim, frames, world, plan, self.explain))
 
 
 class ExplainedView:
@@ -58,22 +62,36 @@ class ExplainedView:
         return overlay(rgb, top[0].cam), f"map: {top[0].label}, {100 * share:.0f}% in its box"
 
 
-def video_frame(sim: Simulation, frame, world, plan, explain: ExplainedView | None = None) -> np.ndarray:
-    """Camera view with boxes (detections if the perceiver made any, else ground truth), a HUD
-    and a bird's-eye inset; with `explain`, the map of the top detection blended in."""
-    if world.detections:
-        boxes = [(*d.box_xyxy, d.class_id, f"{CLASSES[d.class_id]} {d.score:.2f}") for d in world.detections]
-    else:
-        boxes = [
-            (*b.box_xyxy, b.class_id, f"{CLASSES[b.class_id]} {b.distance_m:.0f}m") for b in sim.boxes(frame)
-        ]
+def video_frame(sim: Simulation, frames, world, plan, explain: ExplainedView | None = None) -> np.ndarray:
+    """The rig's camera views with boxes (detections if the perceiver made any, else ground truth),
+    tiled in rows of up to VIDEO_COLUMNS in the rig's order, a HUD on the first one and the camera's
+    name on the others, and a bird's-eye inset; with `explain`, the map of the first camera's top
+    detection blended in."""
     e = sim.ego_state
     hud = [
         f"t {sim.t_s:5.1f}s  v {e.speed_mps * 3.6:5.1f} km/h",
         f"{plan.behaviour.value}: {plan.reason}"[:60],
     ]
-    rgb, note = (frame.rgb, None) if explain is None else explain(frame.rgb)
-    img = viz.draw_overlay(rgb, boxes, hud if note is None else [*hud, note])
+    views = []
+    for view, frame in enumerate(frames):
+        if world.detections:
+            boxes = [
+                (*d.box_xyxy, d.class_id, f"{CLASSES[d.class_id]} {d.score:.2f}")
+                for d in world.detections
+                if d.camera == view
+            ]
+        else:
+            boxes = [
+                (*b.box_xyxy, b.class_id, f"{CLASSES[b.class_id]} {b.distance_m:.0f}m")
+                for b in sim.boxes(frame)
+            ]
+        lines = hud if view == 0 else [frame.camera]
+        rgb = frame.rgb
+        if view == 0 and explain is not None:
+            rgb, note = explain(rgb)
+            lines = hud if note is None else [*hud, note]
+        views.append(viz.draw_overlay(rgb, boxes, lines))
+    img = _tiles(views)
     inset = viz.bev_inset(
         sim.spec.road,
         (e.x_m, e.y_m),
@@ -88,8 +106,25 @@ def video_frame(sim: Simulation, frame, world, plan, explain: ExplainedView | No
     return np.concatenate([img, inset], axis=1)
 
 
-def run_log(sim: Simulation, result: RunResult) -> runlog.RunLog:
-    """The compact log of a finished run (sim/record/runlog.py)."""
+def video_size(n_cameras: int, width_px: int, height_px: int) -> tuple[int, int]:
+    """(width, height) [px] of `video_frame`'s frames for a rig of `n_cameras` of that size."""
+    columns = min(n_cameras, VIDEO_COLUMNS)
+    rows = -(-n_cameras // columns)
+    return columns * width_px + rows * height_px, rows * height_px  # the inset is square
+
+
+def _tiles(views: list[np.ndarray]) -> np.ndarray:
+    """Images of one size in rows of up to VIDEO_COLUMNS (black where the last row is short)."""
+    columns = min(len(views), VIDEO_COLUMNS)
+    blank = np.zeros_like(views[0])
+    padded = views + [blank] * (-len(views) % columns)
+    rows = [np.concatenate(padded[i : i + columns], axis=1) for i in range(0, len(padded), columns)]
+    return np.concatenate(rows, axis=0)
+
+
+def run_log(sim: Simulation, result: RunResult, camera_perception: bool = False) -> runlog.RunLog:
+    """The compact log of a finished run (sim/record/runlog.py). With `camera_perception` (the
+    perceiver saw the world through the rig) its meta holds the rig's views (`runlog.camera_views`)."""
     route = sim.spec.route
     meta = {
         "route_start_s_m": float(route.start_s_m),
@@ -99,6 +134,8 @@ def run_log(sim: Simulation, result: RunResult) -> runlog.RunLog:
         "control_hz": float(sim.cfg.control_hz),
         "ego_size_m": [float(sim.ego.length_m), float(sim.ego.width_m)],
     }
+    if camera_perception:
+        meta["cameras"] = runlog.camera_views(sim.cfg.cameras())
     return runlog.RunLog(
         ticks=result.ticks,
         actor_xy_m=sim.actor_trails(),
@@ -113,10 +150,12 @@ def run_log(sim: Simulation, result: RunResult) -> runlog.RunLog:
     )
 
 
-def write_outputs(run_dir: Path, sim: Simulation, result: RunResult, plot: bool) -> None:
+def write_outputs(
+    run_dir: Path, sim: Simulation, result: RunResult, plot: bool, camera_perception: bool = False
+) -> None:
     """metrics.json, log.npz (sim/record/runlog.py) and trajectory.png, each written atomically."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    runlog.write(run_dir / "log.npz", run_log(sim, result))
+    runlog.write(run_dir / "log.npz", run_log(sim, result, camera_perception))
     write_json(run_dir / "metrics.json", result.summary)
     if plot:
         m = result.summary

@@ -7,10 +7,12 @@ Arrays (T ticks at the control rate, N actors):
     actor_ids (N,), actor_class_ids (N,), actor_size_m (N, 3)
     perception (K, 11): what the perceiver gave the planner, one row per object per tick, in tick order:
         tick, track id, class id, x, y, vx, vy, yaw, length, width, score (PERCEPTION_COLUMNS)
-    detections (D, 8): the detector's boxes per camera frame (empty for ground-truth perception):
-        tick, x0, y0, x1, y1 [px], class id, score, distance [m] (DETECTION_COLUMNS)
+    detections (D, 9): the detector's boxes per camera frame (empty for ground-truth perception):
+        tick, x0, y0, x1, y1 [px], class id, score, distance [m], camera (its index in the rig)
+        (DETECTION_COLUMNS)
     events: JSON text of the event list; meta: JSON text of the format, the route and the
-        run-long quantities the scores need (off-road and driven distance).
+        run-long quantities the scores need (off-road and driven distance); for a perceiver that
+        sees through the rig's cameras, their views ("cameras": `camera_views`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from sim.metrics.events import Event
 from sim.simulation import TICK_KEYS
 
 LOG_FORMAT = "bulletdrive.runlog"
-LOG_VERSION = 1
+LOG_VERSION = 2  # 2: the camera of each detection
 PERCEPTION_COLUMNS = (
     "tick",
     "id",
@@ -43,7 +45,7 @@ PERCEPTION_COLUMNS = (
     "width_m",
     "score",
 )
-DETECTION_COLUMNS = ("tick", "x0", "y0", "x1", "y1", "class_id", "score", "distance_m")
+DETECTION_COLUMNS = ("tick", "x0", "y0", "x1", "y1", "class_id", "score", "distance_m", "camera")
 # The arrays of a log besides the ticks: their shapes, with T ticks and N actors; None: any size.
 ARRAY_SHAPES = {
     "actor_xy_m": ("T", "N", 2),
@@ -72,7 +74,7 @@ class PerceptionRecorder:
         self._seen.append((tick, world, new_frame))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """perception (K, 11) rows of PERCEPTION_COLUMNS, detections (D, 8) of DETECTION_COLUMNS."""
+        """perception (K, 11) rows of PERCEPTION_COLUMNS, detections (D, 9) of DETECTION_COLUMNS."""
         rows, dets = [], []
         for tick, world, new_frame in self._seen:
             if len(world):
@@ -83,13 +85,56 @@ class PerceptionRecorder:
                     )
                 )  # fmt: skip
             if new_frame and world.detections:
-                dets += [(tick, *d.box_xyxy, d.class_id, d.score, d.distance_m) for d in world.detections]
+                dets += [
+                    (tick, *d.box_xyxy, d.class_id, d.score, d.distance_m, d.camera) for d in world.detections
+                ]
         return {
             "perception": np.concatenate(rows).astype(float)
             if rows
             else np.zeros((0, len(PERCEPTION_COLUMNS))),
             "detections": np.array(dets, dtype=float).reshape(-1, len(DETECTION_COLUMNS)),
         }
+
+
+def camera_views(cameras) -> list[dict]:
+    """What failure attribution needs of each camera of a rig (sim.config.CameraConfig): its name,
+    mount on the ego (x forward, y left [m]), heading on the ego and horizontal field of view [deg],
+    and the range it labels to [m]."""
+    return [
+        {
+            "name": c.name,
+            "mount_x_m": float(c.mount_x_m),
+            "mount_y_m": float(c.mount_y_m),
+            "yaw_deg": float(c.yaw_deg),
+            "hfov_deg": float(c.hfov_deg),
+            "range_m": float(c.max_label_distance_m),
+        }
+        for c in cameras
+    ]
+
+
+def in_view(
+    log_meta: dict, ego_xy_m: np.ndarray, ego_yaw_rad: np.ndarray, xy_m: np.ndarray, radius_m
+) -> np.ndarray:
+    """(T, N) whether each actor (centres xy_m (T, N, 2), bounding radius radius_m (N,)) lay within
+    some camera's horizontal field of view and range, the ego at ego_xy_m (T, 2) heading
+    ego_yaw_rad (T,); everywhere True for a run whose perceiver did not see through cameras."""
+    cameras = log_meta.get("cameras")
+    if not cameras:
+        return np.ones(xy_m.shape[:2], bool)
+    seen = np.zeros(xy_m.shape[:2], bool)
+    c, s = np.cos(ego_yaw_rad)[:, None], np.sin(ego_yaw_rad)[:, None]
+    for cam in cameras:
+        mx, my = cam["mount_x_m"], cam["mount_y_m"]
+        cam_x = ego_xy_m[:, :1] + mx * c - my * s
+        cam_y = ego_xy_m[:, 1:] + mx * s + my * c
+        dx, dy = xy_m[..., 0] - cam_x, xy_m[..., 1] - cam_y
+        dist = np.hypot(dx, dy)
+        bearing = np.arctan2(dy, dx) - ego_yaw_rad[:, None] - np.radians(cam["yaw_deg"])
+        off_axis = np.abs((bearing + np.pi) % (2 * np.pi) - np.pi)
+        reach = np.arcsin(np.clip(radius_m / np.maximum(dist, 1e-9), 0.0, 1.0))  # its half width seen
+        seen |= (off_axis <= np.radians(cam["hfov_deg"]) / 2 + reach) & (dist <= cam["range_m"] + radius_m)
+    return seen
 
 
 @dataclass

@@ -80,20 +80,31 @@ def intrinsics(width: int, height: int, hfov_deg: float) -> np.ndarray:
 
 
 def camera_pose(
-    ego_x: float, ego_y: float, ego_yaw: float, mount_x_m: float, mount_z_m: float, pitch_deg: float
+    ego_x: float,
+    ego_y: float,
+    ego_yaw: float,
+    mount_x_m: float,
+    mount_z_m: float,
+    pitch_deg: float,
+    mount_y_m: float = 0.0,
+    yaw_deg: float = 0.0,
 ) -> np.ndarray:
-    """cam_to_world (4, 4) of a camera `mount_x_m` ahead of the ego centre, `mount_z_m` above the
-    ground, looking forward and `pitch_deg` down (optical frame: x right, y down, z forward)."""
+    """cam_to_world (4, 4) of a camera `mount_x_m` ahead of the ego centre and `mount_y_m` left of
+    it, `mount_z_m` above the ground, looking `yaw_deg` left of straight ahead and `pitch_deg` down
+    (optical frame: x right, y down, z forward)."""
     c, s = np.cos(ego_yaw), np.sin(ego_yaw)
     cp, sp = np.cos(np.radians(pitch_deg)), np.sin(np.radians(pitch_deg))
-    # Optical axes in the vehicle frame (x forward, y left, z up), then rotated by yaw.
+    # Optical axes in the frame of a camera looking along x (x forward, y left, z up), then turned by
+    # the camera's yaw on the vehicle and the vehicle's in the world.
     x_axis = np.array([0.0, -1.0, 0.0])
     z_axis = np.array([cp, 0.0, -sp])
     y_axis = np.cross(z_axis, x_axis)
-    yaw = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    heading = ego_yaw + np.radians(yaw_deg)
+    ch, sh = np.cos(heading), np.sin(heading)
+    turn = np.array([[ch, -sh, 0.0], [sh, ch, 0.0], [0.0, 0.0, 1.0]])
     pose = np.eye(4)
-    pose[:3, :3] = yaw @ np.stack([x_axis, y_axis, z_axis], axis=1)
-    pose[:3, 3] = (ego_x + mount_x_m * c, ego_y + mount_x_m * s, mount_z_m)
+    pose[:3, :3] = turn @ np.stack([x_axis, y_axis, z_axis], axis=1)
+    pose[:3, 3] = (ego_x + mount_x_m * c - mount_y_m * s, ego_y + mount_x_m * s + mount_y_m * c, mount_z_m)
     return pose
 
 
@@ -303,7 +314,7 @@ def _visible_fraction(frame: CameraFrame, actors: Actors, idx: np.ndarray) -> np
 
 
 class Camera:
-    """A front camera on the ego vehicle that renders a `World`.
+    """A camera on the ego vehicle (`config.name`, mounted where `config` says) that renders a `World`.
 
     PyBullet draws the actors; the ground, road and sky come from the world's ground texture
     through a `GroundShader` (see `sim.world.ground_shader`), precomputed for this camera's mount at
@@ -341,7 +352,9 @@ class Camera:
     def pose(self, ego_x: float, ego_y: float, ego_yaw: float) -> np.ndarray:
         """cam_to_world (4, 4) for an ego pose."""
         cfg = self.config
-        return camera_pose(ego_x, ego_y, ego_yaw, cfg.mount_x_m, cfg.mount_z_m, cfg.pitch_deg)
+        return camera_pose(
+            ego_x, ego_y, ego_yaw, cfg.mount_x_m, cfg.mount_z_m, cfg.pitch_deg, cfg.mount_y_m, cfg.yaw_deg
+        )
 
     def render(
         self,
@@ -407,6 +420,7 @@ class Camera:
             cam_to_world=cam_to_world,
             t_s=float(t_s),
             depth_m=depth_m,
+            camera=self.config.name,
         )
 
     def _actor_mask(self, seg: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from perception.localise import (
     error_by_band,
     ground_estimate,
     localise,
+    merge_views,
 )
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
 
@@ -216,3 +217,30 @@ def test_error_by_band():
     assert out["40-inf"]["count"] == 1 and out["40-inf"]["missing"] == 1 and out["40-inf"]["p90_m"] == 10.0
     empty = error_by_band(est[:1], true[:1], dist[:1], bands_m=((50.0, 60.0),))["50-60"]
     assert empty["count"] == 0 and np.isnan(empty["mean_m"])
+
+
+def test_merge_views_makes_one_measurement_of_an_object_two_cameras_saw():
+    xy = np.array([[10.0, 2.0], [10.6, 2.2], [10.3, 2.1], [30.0, 0.0], [10.2, 2.0], [40.0, 5.0]])
+    sigma = np.array([0.5, 1.0, 0.5, 1.0, 0.5, 0.4])
+    cls = np.array([VEHICLE, VEHICLE, VEHICLE, VEHICLE, PEDESTRIAN, VEHICLE])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    views = np.array([0, 1, 0, 1, 1, 2])
+    out_xy, out_sigma, out_cls, out_scores = merge_views(xy, sigma, cls, scores, views)
+    # 0 and 1 (two cameras, one car): the inverse-variance mean. 2 is camera 0's again: its own.
+    # 3 is far off, 4 another class, 5 alone: each its own.
+    w = np.array([1 / 0.25, 1 / 1.0])
+    assert out_xy[0] == pytest.approx((w[:, None] * xy[:2]).sum(axis=0) / w.sum())
+    assert out_sigma[0] == pytest.approx(1 / np.sqrt(w.sum()))
+    assert out_xy[1:] == pytest.approx(xy[2:]) and out_sigma[1:] == pytest.approx(sigma[2:])
+    assert out_cls.tolist() == cls[[0, 2, 3, 4, 5]].tolist() and out_scores.tolist() == [
+        0.9,
+        0.7,
+        0.6,
+        0.5,
+        0.4,
+    ]
+    # Beyond the gate (3 combined sigmas, at most 3 m): two objects.
+    apart = merge_views(
+        np.array([[0.0, 0.0], [2.5, 0.0]]), np.array([0.5, 0.5]), cls[:2], scores[:2], views[:2]
+    )
+    assert len(apart[0]) == 2

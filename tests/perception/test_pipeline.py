@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from perception.coco import load_coco
@@ -68,6 +69,23 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
     assert summary["splits"]["train"]["images"] == len(train.images)
     assert summary["splits"]["train"]["dont_care_boxes"] == sum(small)
     assert (dataset / "contact_sheet.png").exists() and (dataset / "box_heights.png").exists()
+
+
+def test_data_writes_every_camera_of_a_rig(tmp_path):
+    out = tmp_path / "rig"
+    args = ["data", f"out_dir={out}", "scenarios=[busy_street]", "train_scenes=1", "val_scenes=1"]
+    assert main([*args, "workers=1", "frame_every_s=1.0", "scenario.duration_s=2", "sim/rig=surround4"]) == 0
+    images = load_coco(out, "train").images
+    names = ["front", "left", "right", "rear"]
+    assert len(images) >= 8 and [im["camera"] for im in images] == names * (len(images) // 4)
+    assert (
+        images[1]["file_name"].endswith("_000_left.png")
+        and (out / "images" / "train" / images[1]["file_name"]).exists()
+    )
+    # Each camera's own pose: the left one looks 90 degrees left of the front one (optical z axes).
+    front, left = (np.array(images[k]["cam_to_world"])[:3, 2] for k in (0, 1))
+    turn = np.degrees(np.arctan2(left[1], left[0]) - np.arctan2(front[1], front[0]))
+    assert (turn + 180.0) % 360.0 - 180.0 == pytest.approx(90.0, abs=1e-6)
 
 
 def test_clutter_goes_to_the_train_scenes_only():

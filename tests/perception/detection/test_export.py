@@ -120,7 +120,8 @@ def test_shipped_detector_onnxruntime_parity_on_rendered_frames(same_detections)
 
     frames = []
 
-    def keep(sim, frame, world, plan):
+    def keep(sim, rig_frames, world, plan):
+        frame = rig_frames[0]
         if round(frame.t_s, 6) % 1 == 0:
             frames.append(frame.rgb.copy())
 

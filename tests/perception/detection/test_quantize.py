@@ -91,7 +91,8 @@ def test_shipped_int8_finds_what_fp32_finds_on_rendered_frames(box_iou, tmp_path
     def rendered(scenarios: tuple[str, ...]) -> np.ndarray:
         frames = []
 
-        def keep(sim, frame, world, plan):
+        def keep(sim, rig_frames, world, plan):
+            frame = rig_frames[0]
             if round(frame.t_s / 0.5, 6) % 1 == 0:
                 frames.append(frame.rgb.copy())
 

@@ -26,7 +26,8 @@ def frames(scenario: str, seed: int, every_s: float = 0.5, min_height_px: float 
 
     out = []
 
-    def keep(sim, frame, world, plan):
+    def keep(sim, frames, world, plan):
+        frame = frames[0]
         if round(frame.t_s / every_s, 6) % 1 == 0:
             boxes = [
                 b

@@ -234,7 +234,7 @@ def crafted_run(offset_m: float, first_seen_tick: int) -> replay.Run:
         actor_class_ids=np.array([VEHICLE]),
         actor_size_m=np.array([[4.5, 1.8, 1.5]]),
         perception=np.array(rows, dtype=float).reshape(-1, 11),
-        detections=np.zeros((0, 8)),
+        detections=np.zeros((0, len(runlog.DETECTION_COLUMNS))),
         events=[Event(end, COLLISION_VEHICLE, actor_id=3, speed_mps=10.0), Event(end, ROUTE_COMPLETED)],
         meta={"control_hz": 10.0},
     )
@@ -273,6 +273,48 @@ def test_a_blocked_run_with_a_phantom_ahead_is_blamed_on_perception():
     assert row["cause"].startswith("perception: phantom object ahead")
     run.log.perception = run.log.perception[:20]  # without the phantom: perceived, so not perception
     assert attribution.attribute(run)[0]["cause"].startswith("planning/control")
+
+
+FRONT_CAMERA = {
+    "name": "front",
+    "mount_x_m": 0.8,
+    "mount_y_m": 0.0,
+    "yaw_deg": 0.0,
+    "hfov_deg": 75.0,
+    "range_m": 80.0,
+}
+
+
+def test_a_camera_perceiver_is_blamed_only_for_what_its_cameras_could_see():
+    # The vehicle 10 m behind the ego instead of ahead, never perceived: a front camera never saw it.
+    run = crafted_run(0.2, 20)
+    run.log.actor_xy_m[:, 0, 0] -= 20.0
+    run.log.meta["cameras"] = [FRONT_CAMERA]
+    (row,) = attribution.attribute(run)
+    assert row["outside_view_fraction"] == 1.0 and row["missed_fraction"] is None
+    assert row["cause"] == "perception: outside the field of view on 100% of the last ticks"
+    # Ground truth sees all around: the same run is a miss.
+    del run.log.meta["cameras"]
+    (row,) = attribution.attribute(run)
+    assert row["outside_view_fraction"] == 0.0 and row["cause"].startswith("perception: missed")
+    # A blocked run: an unseen actor behind the cameras is not examined at all.
+    run.log.meta["cameras"] = [FRONT_CAMERA]
+    run.log.events = [Event(run.log.events[0].t_s, BLOCKED)]
+    (row,) = attribution.attribute(run)
+    assert row["missed_fraction"] is None and row["cause"].startswith("planning/control")
+
+
+def test_in_view_follows_each_camera_mount_and_field_of_view():
+    ego_xy, ego_yaw = np.zeros((1, 2)), np.array([np.pi / 2])  # heading +y
+    # Ahead (+y), to the left (-x), behind (-y), and ahead but beyond the labelled range.
+    xy = np.array([[[0.0, 20.0], [-20.0, 0.0], [0.0, -20.0], [0.0, 200.0]]])
+    radius = np.full(4, 1.0)
+    front = runlog.in_view({"cameras": [FRONT_CAMERA]}, ego_xy, ego_yaw, xy, radius)
+    assert front.tolist() == [[True, False, False, False]]
+    left = {**FRONT_CAMERA, "name": "left", "mount_x_m": 0.0, "mount_y_m": 0.9, "yaw_deg": 90.0}
+    both = runlog.in_view({"cameras": [FRONT_CAMERA, left]}, ego_xy, ego_yaw, xy, radius)
+    assert both.tolist() == [[True, True, False, False]]
+    assert runlog.in_view({}, ego_xy, ego_yaw, xy, radius).all()  # no cameras: sees all around
 
 
 def test_attribution_matches_by_class():

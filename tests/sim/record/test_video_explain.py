@@ -8,8 +8,9 @@ import yaml
 
 from perception.cnn_perceiver import CNNPerceiver
 from perception.detection.model import CenterNet, save_checkpoint
-from perception.types import CLASSES
+from perception.types import CLASSES, CameraFrame, EgoState
 from sim.record.outputs import ExplainedView
+from sim.world.camera import camera_pose
 
 
 @pytest.fixture
@@ -38,6 +39,23 @@ def test_the_map_of_the_top_detection_is_blended_in(perceiver):
     assert note.startswith("map: ") and "in its box" in note
     same, none = ExplainedView(perceiver(0.99))(rgb)  # no detection: the frame as it was
     assert same is rgb and none is None
+
+
+def test_a_rig_goes_through_the_detector_in_one_batch(perceiver, monkeypatch):
+    cnn = perceiver(0.05)
+    calls = []
+    detect = cnn.detector.detect
+    monkeypatch.setattr(
+        cnn.detector, "detect", lambda batch, t: calls.append(batch.shape) or detect(batch, t)
+    )
+    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    K = np.array([[32.0, 0.0, 32.0], [0.0, 32.0, 24.0], [0.0, 0.0, 1.0]])
+    frames = [
+        CameraFrame(rgb, K, camera_pose(0.0, 0.0, 0.0, 0.8, 1.4, 4.0, 0.0, yaw), 0.0) for yaw in (0, 90, 180)
+    ]
+    world = cnn.perceive(frames, EgoState(0.0, 0.0, 0.0, 0.0), None)
+    assert calls == [(3, 48, 64, 3)]  # one forward for the three cameras
+    assert {d.camera for d in world.detections} == {0, 1, 2}  # each box knows its camera
 
 
 def test_a_perceiver_without_a_detector_is_refused():

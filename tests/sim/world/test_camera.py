@@ -77,6 +77,34 @@ def test_intrinsics_and_pose_project_known_points():
     assert uv[0] == pytest.approx([160, 96]) and z[0] == pytest.approx(20.0)
 
 
+def test_a_camera_mounted_aside_and_turned_left_sees_to_the_left():
+    # On an ego at (2, 3) heading +x: mounted 0.5 m ahead and 0.8 m left, looking 90 degrees left.
+    pose = camera_pose(2.0, 3.0, 0.0, 0.5, 1.4, 0.0, mount_y_m=0.8, yaw_deg=90.0)
+    assert pose[:3, 3] == pytest.approx([2.5, 3.8, 1.4])
+    assert pose[:3, 2] == pytest.approx([0.0, 1.0, 0.0])  # the optical axis points left (+y)
+    K = intrinsics(320, 192, 75.0)
+    uv, z = project(np.array([[2.5, 13.8, 1.4], [1.5, 13.8, 1.4]]), K, pose)
+    assert z == pytest.approx([10.0, 10.0])
+    assert uv[0] == pytest.approx([160, 96])  # straight out of its side: the image centre
+    assert uv[1][0] < 160  # behind the mount: left in its image (whose right is the ego's forward)
+    # The ego turned: the mount and the view turn with it.
+    turned = camera_pose(0.0, 0.0, math.pi / 2, 0.5, 1.4, 0.0, mount_y_m=0.8, yaw_deg=90.0)
+    assert turned[:3, 3] == pytest.approx([-0.8, 0.5, 1.4]) and turned[:3, 2] == pytest.approx(
+        [-1.0, 0.0, 0.0]
+    )
+
+
+def test_a_side_camera_boxes_the_car_in_the_next_lane(tiny_world, make_actors, camera_config, box_iou):
+    beside = make_actors([("car", 0.0, 1.75)])  # level with the ego, one lane to the left
+    tiny_world.add_actors(beside)
+    cam = Camera(camera_config(name="left", mount_x_m=0.0, mount_y_m=0.9, yaw_deg=90.0), tiny_world)
+    frame = cam.render(*EGO, 0.0, np.random.default_rng(0), with_segmentation=True)
+    assert frame.camera == "left"
+    (box,) = ground_truth_boxes(frame, beside, 80.0)
+    assert box.distance_m == pytest.approx(math.hypot(3.5 - 0.9, 1.4 - 0.75), abs=0.3)
+    assert box_iou(np.array(box.box_xyxy), mask_box(cam.last_actor_mask, 0)) > 0.85
+
+
 def test_rendered_pixels_agree_with_K_pose_and_depth(world, render, make_actors, camera_config):
     cam, frame, mask = render(world, make_actors([("car", 15.0, -1.75)]))
     K, pose = frame.K, frame.cam_to_world
