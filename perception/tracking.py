@@ -15,6 +15,17 @@ consecutive camera frames without a match and is deleted at the next miss, or as
 position std exceeds `max_position_std_m`. Misses count camera frames (`update` calls), not
 `predict` ticks: the closed loop may predict at 20 Hz between 10 Hz frames. Ids increase from 0 and
 are never reused until `reset()`. Only confirmed tracks are reported.
+
+Stationary objects stay stationary (hysteresis): a vehicle or obstacle track whose speed estimate
+stays below `stop_speed_mps` for `stop_frames` matched frames in a row is held still: from then on
+each update sets its velocity to zero (a zero-velocity update: its position averages the
+detections), anchored where it stopped; it is matched within `restart_distance_m` more than its
+covariance says. It moves again only after RESTART_FRAMES detections in a row lie
+`restart_distance_m` (and three of their sigmas) from that anchor: from the last one, at the speed
+it left with. So the noise of a parked car's
+detections never turns into a velocity (a parked car tracked at 1 m/s is a car the planner waits
+behind instead of passing). Pedestrians keep the constant-velocity model: they stop and start
+often, slowly.
 """
 
 from __future__ import annotations
@@ -23,11 +34,13 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from perception.localise import class_size_m
+from perception.types import PEDESTRIAN
 
 GATED_COST = 1e9  # cost of a pair the gates forbid; far above any admissible squared Mahalanobis distance
 YAW_MIN_SPEED_MPS = 1.0  # below this speed a track keeps its last heading [m/s]
 YAW_MIN_SPEED_SIGMAS = 2.0  # ... and below this many stds of its speed estimate
 TIME_EPS_S = 1e-9  # clock jitter tolerated when a call goes back in time [s]
+RESTART_FRAMES = 3  # a held track drives off after this many detections in a row away from its anchor
 
 
 def mahalanobis_cost(
@@ -72,6 +85,8 @@ class Tracker:
     max_misses: consecutive frames a confirmed track may go unmatched; deleted at the next miss.
     max_position_std_m: a track whose position std grows past this is deleted [m].
     init_speed_std_mps: std of the unknown velocity of a new track [m/s].
+    stop_speed_mps, stop_frames, restart_distance_m: the stationary hysteresis (module docstring);
+    stop_frames 0 turns it off.
     """
 
     def __init__(
@@ -85,6 +100,9 @@ class Tracker:
         max_misses: int,
         max_position_std_m: float,
         init_speed_std_mps: float,
+        stop_speed_mps: float = 1.5,
+        stop_frames: int = 5,
+        restart_distance_m: float = 1.5,
     ):
         for name, value in (
             ("process_accel_std_mps2", process_accel_std_mps2),
@@ -93,6 +111,8 @@ class Tracker:
             ("gate_sigmas", gate_sigmas),
             ("max_position_std_m", max_position_std_m),
             ("init_speed_std_mps", init_speed_std_mps),
+            ("stop_speed_mps", stop_speed_mps),
+            ("restart_distance_m", restart_distance_m),
         ):
             if not value > 0:
                 raise ValueError(f"tracker.{name}={value} is out of range: > 0")
@@ -100,6 +120,8 @@ class Tracker:
             raise ValueError(f"tracker.min_hits={min_hits} is out of range: an int >= 1")
         if not (isinstance(max_misses, int) and max_misses >= 0):
             raise ValueError(f"tracker.max_misses={max_misses} is out of range: an int >= 0")
+        if not (isinstance(stop_frames, int) and stop_frames >= 0):
+            raise ValueError(f"tracker.stop_frames={stop_frames} is out of range: an int >= 0")
         self.process_accel_std_mps2 = process_accel_std_mps2
         self.meas_std_m = meas_std_m
         self.gate_m = gate_m
@@ -108,6 +130,9 @@ class Tracker:
         self.max_misses = max_misses
         self.max_position_std_m = max_position_std_m
         self.init_speed_std_mps = init_speed_std_mps
+        self.stop_speed_mps = stop_speed_mps
+        self.stop_frames = stop_frames
+        self.restart_distance_m = restart_distance_m
         self.reset()
 
     def reset(self) -> None:
@@ -123,6 +148,11 @@ class Tracker:
         self._confirmed = np.zeros(0, dtype=bool)
         self._scores = np.zeros(0)
         self._yaw = np.zeros(0)
+        self._slow = np.zeros(0, dtype=np.int64)  # matched frames in a row below stop_speed_mps
+        self._anchor = np.full((0, 2), np.nan)  # where a stationary track stopped; NaN: it moves
+        self._away_count = np.zeros(0, dtype=np.int64)  # frames in a row detected away from it ...
+        self._away_since = np.full(0, np.nan)  # ... since when [s] ...
+        self._away_from = np.full((0, 2), np.nan)  # ... and where the first was
 
     def __len__(self) -> int:
         """Number of live tracks, tentative ones included."""
@@ -183,12 +213,16 @@ class Tracker:
         ok = np.isfinite(xy).all(axis=1) & np.isfinite(sigma) & (sigma > 0)
         xy, var, cls, score = xy[ok], sigma[ok] ** 2, cls[ok], score[ok]
 
-        d2, dist = mahalanobis_cost(self._x[:, :2], self._P[:, :2, :2], xy, var)
+        # A held track may have driven off since: it is matched within restart_distance_m more.
+        cov = self._P[:, :2, :2].copy()
+        cov[~np.isnan(self._anchor[:, 0])] += self.restart_distance_m**2 * np.eye(2)
+        d2, dist = mahalanobis_cost(self._x[:, :2], cov, xy, var)
         allowed = (
             (self._class_ids[:, None] == cls[None, :]) & (d2 <= self.gate_sigmas**2) & (dist <= self.gate_m)
         )
         rows, cols = associate(d2, allowed)
         self._correct(rows, xy[cols], var[cols])
+        self._hold_still(rows, xy[cols], var[cols])
         self._hits[rows] += 1
         self._misses[rows] = 0
         self._scores[rows] = score[cols]
@@ -240,6 +274,41 @@ class Tracker:
         moving = (speed > YAW_MIN_SPEED_MPS) & (speed > YAW_MIN_SPEED_SIGMAS * speed_std)
         self._yaw[rows] = np.where(moving, np.arctan2(x[:, 3], x[:, 2]), self._yaw[rows])
 
+    def _hold_still(self, rows: np.ndarray, z: np.ndarray, var: np.ndarray) -> None:
+        """The stationary hysteresis for the tracks `rows` (M,) just corrected with the detections
+        z (M, 2) of variance var (M,) (module docstring)."""
+        if self.stop_frames == 0 or len(rows) == 0:
+            return
+        kept = self._class_ids[rows] != PEDESTRIAN
+        rows, z, var = rows[kept], z[kept], var[kept]
+        still = ~np.isnan(self._anchor[rows, 0])
+        # Away from the anchor (by restart_distance_m and 3 sigmas): since when and from where.
+        gap = np.hypot(*(z - self._anchor[rows]).T)
+        away = still & (gap > np.maximum(self.restart_distance_m, 3.0 * np.sqrt(var)))
+        first = away & np.isnan(self._away_since[rows])
+        self._away_since[rows[first]], self._away_from[rows[first]] = self._t_s, z[first]
+        self._away_since[rows[still & ~away]] = np.nan
+        self._away_count[rows] = np.where(away, self._away_count[rows] + 1, 0)
+        go = away & (self._away_count[rows] >= RESTART_FRAMES)
+        if go.any():  # it drives off: from the last detection, at the speed it left the anchor with
+            g = rows[go]
+            dt = self._t_s - self._away_since[g]
+            self._x[g, :2], self._x[g, 2:] = z[go], (z[go] - self._away_from[g]) / dt[:, None]
+            self._P[g] = 0.0
+            self._P[g, 0, 0] = self._P[g, 1, 1] = var[go]
+            self._P[g, 2, 2] = self._P[g, 3, 3] = 2.0 * var[go] / dt**2
+            self._anchor[g], self._away_since[g] = np.nan, np.nan
+            self._slow[g], self._away_count[g] = 0, 0
+        x = self._x[rows]
+        slow = (np.hypot(x[:, 2], x[:, 3]) < self.stop_speed_mps) & ~go
+        self._slow[rows] = np.where(slow, self._slow[rows] + 1, 0)
+        stops = ~still & (self._slow[rows] >= self.stop_frames)
+        self._anchor[rows[stops]] = x[stops, :2]
+        hold = rows[(still & ~go) | stops]  # zero-velocity update
+        self._x[hold, 2:] = 0.0
+        self._P[hold, 2:, :] = 0.0
+        self._P[hold, :, 2:] = 0.0
+
     def _birth(self, xy: np.ndarray, var: np.ndarray, cls: np.ndarray, score: np.ndarray) -> None:
         """Start tentative tracks at detections xy (B, 2), at rest with an uncertain velocity."""
         b = len(xy)
@@ -261,6 +330,11 @@ class Tracker:
         self._confirmed = np.concatenate([self._confirmed, hits >= self.min_hits])
         self._scores = np.concatenate([self._scores, score])
         self._yaw = np.concatenate([self._yaw, np.zeros(b)])
+        self._slow = np.concatenate([self._slow, np.zeros(b, dtype=np.int64)])
+        self._anchor = np.concatenate([self._anchor, np.full((b, 2), np.nan)])
+        self._away_count = np.concatenate([self._away_count, np.zeros(b, dtype=np.int64)])
+        self._away_since = np.concatenate([self._away_since, np.full(b, np.nan)])
+        self._away_from = np.concatenate([self._away_from, np.full((b, 2), np.nan)])
 
     def _keep(self, keep: np.ndarray) -> None:
         """Drop the tracks where `keep` (T,) is False."""
@@ -271,3 +345,6 @@ class Tracker:
             self._misses[keep],
         )
         self._confirmed, self._scores, self._yaw = self._confirmed[keep], self._scores[keep], self._yaw[keep]
+        self._slow, self._anchor = self._slow[keep], self._anchor[keep]
+        self._away_count, self._away_since = self._away_count[keep], self._away_since[keep]
+        self._away_from = self._away_from[keep]

@@ -4,7 +4,7 @@ Pure functions over run records; nothing here simulates. A run record is a dict
   {"scenario", "seed", "perception", "status" ("ok" | "error"), "error", "run_dir", "metrics"}
 with `metrics` the dict of sim.metrics.scores.summarize (None on error). An attribution record gives the likely
 cause of one infraction: {"scenario", "seed", "perception", "t_s", "kind", "actor_id", "cause",
-"missed_fraction", "localisation_error_m", "track_latency_s", "clip"}. Paths (run_dir, clip) are
+"outside_view_fraction", "missed_fraction", "localisation_error_m", "track_latency_s", "clip"}. Paths (run_dir, clip) are
 relative to the suite folder, where the report is written.
 
 Numbers are mean ± half width of the 95 % confidence interval (Student's t over the runs). As in the
@@ -294,6 +294,7 @@ INFRACTION_COLUMNS = {
     "kind": itemgetter("kind"),
     "actor": itemgetter("actor_id"),
     "likely cause": itemgetter("cause"),
+    "outside view fraction": lambda a: a.get("outside_view_fraction"),
     "missed fraction": itemgetter("missed_fraction"),
     "localisation error [m]": itemgetter("localisation_error_m"),
     "track latency [s]": itemgetter("track_latency_s"),

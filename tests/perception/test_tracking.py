@@ -226,3 +226,45 @@ def test_bad_arguments_fail():
         make_tracker(min_hits=0)
     with pytest.raises(ValueError):
         make_tracker(gate_m=0.0)
+
+
+# ---------------------------------------------------------------------------- stationary hysteresis
+def parked_speeds(tracker, frames: int = 120, sigma: float = 0.6, seed: int = 1) -> np.ndarray:
+    """Reported speeds of one parked car 40 m away, detected every frame with `sigma` of noise."""
+    rng = np.random.default_rng(seed)
+    speeds = []
+    for k in range(frames):
+        z = np.array([40.0, 3.0]) + rng.normal(0.0, sigma, 2)
+        out = feed(tracker, k * FRAME_DT_S, z, sigma=np.array([sigma]))
+        if len(out["ids"]):
+            speeds.append(float(np.hypot(*out["v_mps"][0])))
+    return np.array(speeds)
+
+
+def test_a_parked_car_stays_parked():
+    held = parked_speeds(make_tracker())
+    free = parked_speeds(make_tracker(stop_frames=0))  # the constant-velocity model alone
+    assert free[10:].max() > 0.5  # noise alone makes it a moving car now and then
+    assert (held[10:] == 0.0).all()  # held still from its first frames on
+    assert len(set(feed(make_tracker(), 0.0, [40.0, 3.0])["ids"].tolist())) <= 1
+
+
+def test_a_held_car_that_drives_off_moves_again_and_keeps_its_id():
+    tracker = make_tracker()
+    rng = np.random.default_rng(2)
+    for k in range(30):  # parked for 3 s
+        out = feed(tracker, k * FRAME_DT_S, np.array([40.0, 3.0]) + rng.normal(0.0, 0.3, 2))
+    (track_id,) = out["ids"]
+    assert out["v_mps"][0].tolist() == [0.0, 0.0]
+    for k in range(30, 60):  # then drives off at 6 m/s along x
+        t = k * FRAME_DT_S
+        out = feed(tracker, t, np.array([40.0 + 6.0 * (t - 2.9), 3.0]) + rng.normal(0.0, 0.3, 2))
+    assert out["ids"].tolist() == [track_id]
+    np.testing.assert_allclose(out["v_mps"][0], [6.0, 0.0], atol=1.0)
+
+
+def test_pedestrians_keep_the_constant_velocity_model():
+    tracker = make_tracker()
+    for k in range(40):  # walking slowly at 1 m/s, below the stop speed
+        out = feed(tracker, k * FRAME_DT_S, [10.0 + 1.0 * k * FRAME_DT_S, 2.0], cls=PEDESTRIAN)
+    np.testing.assert_allclose(out["v_mps"][0], [1.0, 0.0], atol=0.2)
