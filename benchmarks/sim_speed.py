@@ -78,6 +78,7 @@ CONFIGS = {
         "sim.ego_model=physics",
         "sim.camera.enabled=true",
         "sim.camera_hz=10",
+        "sim/rig=front",  # one camera, as its target was set (the six-camera loop: detector_speed.py)
     ],
     "d_town_kinematic_no_camera": [*TOWN, "sim.ego_model=kinematic", "sim.camera.enabled=false"],
     "e_town_physics_no_camera": [*TOWN, "sim.ego_model=physics", "sim.camera.enabled=false"],

@@ -160,6 +160,8 @@ def lane_change_safe(gaps: LaneGaps, sit: Situation, p: BehaviourParams) -> tupl
     """MOBIL's safety criterion (decision/idm.py `mobil_safe`) for the new follower behind the ego
     and for the ego behind the new leader, after enough room fore and aft (behind a stationary
     object, only enough to be clear of it: it will not close in). (ok, why not)."""
+    if not gaps.observed:
+        return False, f"lane {gaps.lane} is not all in the cameras' view"
     if gaps.emergency_behind:
         return False, f"an emergency vehicle comes along lane {gaps.lane}"
     if gaps.lead_gap_m < p.lane_change_min_gap_m:
@@ -213,6 +215,8 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
     too) is checked as for any lane change. (The return from the oncoming lane is the shortest
     comfortable one, see next_behaviour.)
     """
+    if not gaps.observed:
+        return False, f"lane {gaps.lane} is not all in the cameras' view"
     if gaps.lead_speed_mps >= p.stationary_speed_mps or gaps.follower_speed_mps >= p.stationary_speed_mps:
         ok, why_not = lane_change_safe(gaps, sit, p)
         if not ok:

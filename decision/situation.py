@@ -36,6 +36,7 @@ from decision.geometry import quintic_blend
 from decision.junction import JunctionAhead
 from decision.route import Road, Route
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, WorldModel
+from perception.visibility import in_view
 
 LATERAL_SPEED_DEADBAND_MPS = 0.2  # slower sideways drift is treated as tracking noise
 LANE_OVERLAP_M = 0.3  # a box belongs to a lane when it reaches this far into it
@@ -49,6 +50,13 @@ STATIONARY_RUN_GAP_M = 20.0  # stationary objects closer than this one after the
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
 SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
 ALONGSIDE_M = 1e-6  # the followers' window ends this far ahead of the ego, not at 0 (exactly level)
+# mark_unobserved: the stretch of a neighbouring lane that must lie in view for a lane change into it,
+# sampled every OBSERVED_STEP_M: for a lane of the ego's direction from the rear range behind to
+# OBSERVED_AHEAD_M ahead, for an oncoming one from the ego to OBSERVED_ONCOMING_M ahead.
+OBSERVED_AHEAD_M = 20.0
+OBSERVED_ONCOMING_M = 60.0
+OBSERVED_STEP_M = 4.0
+OBSERVED_RADIUS_M = 1.0  # a point is in view when a camera sees within this of it (a car is bigger)
 assert (VEHICLE, PEDESTRIAN, OBSTACLE) == (0, 1, 2), "project() indexes per-class tables by class id"
 
 # The rows of `TracksFrenet.features` (F, N), per track:
@@ -152,6 +160,7 @@ class LaneGaps:
     follower_speed_mps: float = 0.0
     oncoming: bool = False  # the lane carries traffic against s (a two-way road)
     emergency_behind: bool = False  # an emergency vehicle comes along it from behind (keep out of its way)
+    observed: bool = True  # the cameras cover the stretch of it a lane change needs (mark_unobserved)
 
 
 @dataclass(slots=True)
@@ -477,6 +486,29 @@ def _emergency_behind(
     if mine[i] == np.inf:
         return None
     return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(float(mine[i]), 0.0), t.speed_s_mps.item(i))
+
+
+def mark_unobserved(sit: Situation, road: Road, world: WorldModel, rear_m: float) -> None:
+    """With a perceiver that sees only its cameras' views (`world.views`), mark the neighbouring
+    lanes whose stretch a lane change needs lies partly outside every view (in place): a lane of the
+    ego's direction from `rear_m` behind to OBSERVED_AHEAD_M ahead (followers close in from behind),
+    an oncoming one from the ego to OBSERVED_ONCOMING_M ahead (its traffic comes from there), each
+    point within OBSERVED_RADIUS_M of a camera's view. What a camera covers counts as seen:
+    occlusion is not modelled."""
+    if world.views is None:
+        return
+    e = world.ego
+    for gaps in (sit.left, sit.right):
+        if gaps is None:
+            continue
+        ds = (
+            np.arange(0.0, OBSERVED_ONCOMING_M + 1e-9, OBSERVED_STEP_M)
+            if gaps.oncoming
+            else np.arange(-rear_m, OBSERVED_AHEAD_M + 1e-9, OBSERVED_STEP_M)
+        )
+        x, y, _ = road.to_world(sit.ego_s_m + ds, np.full(ds.shape, lane_offset_m(road, gaps.lane)))
+        pts = np.stack([x, y], axis=-1)
+        gaps.observed = bool(in_view(world.views, (e.x_m, e.y_m), e.yaw_rad, pts, OBSERVED_RADIUS_M).all())
 
 
 def _stationary_run_extra_m(t: TracksFrenet, lead_gaps: np.ndarray, stationary_mps: float) -> float:

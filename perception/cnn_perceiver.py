@@ -5,7 +5,9 @@ Per camera tick, the frames of every camera of the rig in one batch: detect
 `runtime=onnxruntime`, an fp32 or int8 ONNX model on the CPU), localise each box on the ground
 through its camera (box bottom through the camera model, fused with the distance head), make one
 measurement of an object that two cameras saw (`merge_views`), then associate with the tracks
-(constant-velocity Kalman filter, Hungarian matching): one track per object across cameras.
+(constant-velocity Kalman filter, Hungarian matching): one track per object across cameras. The
+world model says what the cameras covered (`views`, perception/visibility.py): the planner changes
+lanes only into what lies in view.
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
 
 The detector runs on `threads` CPU threads (conf/perception/cnn.yaml: 1), whatever the process's
@@ -24,6 +26,7 @@ from perception.detection.detector import Detector
 from perception.localise import localise, merge_views
 from perception.tracking import Tracker
 from perception.types import CameraFrame, Detection, EgoState, WorldModel
+from perception.visibility import CameraView, view_of_frame
 
 
 class CNNPerceiver:
@@ -41,17 +44,19 @@ class CNNPerceiver:
         threads: int,
         runtime: str,
     ):
-        self.detector = Detector(checkpoint, device, compile, threads, runtime)
+        self.detector = Detector.shared(checkpoint, device, compile, threads, runtime)
         if not 0 < score_threshold < 1:
             raise ValueError(f"perception.score_threshold={score_threshold} is out of range: (0, 1)")
         self.score_threshold = score_threshold
         self.max_range_m = max_range_m
         self.tracker = Tracker(**tracker)
         self._detections: tuple[Detection, ...] = ()
+        self._views: tuple[CameraView, ...] = ()  # what the last frames covered: nothing before them
 
     def reset(self, rng: np.random.Generator) -> None:
         self.tracker.reset()
         self._detections = ()
+        self._views = ()
 
     def perceive(
         self, frames: Sequence[CameraFrame] | None, ego: EgoState, truth: WorldModel | None
@@ -61,6 +66,7 @@ class CNNPerceiver:
         else:
             batch = np.stack([f.rgb for f in frames])
             self.observe(frames, self.detector.detect(batch, self.score_threshold))
+            self._views = tuple(view_of_frame(f, ego, self.max_range_m) for f in frames)
         tracks = self.tracker.tracks()
         near = np.hypot(tracks["xy_m"][:, 0] - ego.x_m, tracks["xy_m"][:, 1] - ego.y_m) <= self.max_range_m
         return WorldModel(
@@ -68,6 +74,7 @@ class CNNPerceiver:
             t_s=ego.t_s,
             **{k: v[near] for k, v in tracks.items()},
             detections=self._detections,
+            views=self._views,
         )
 
     def observe(self, frames: Sequence[CameraFrame], dets: Sequence[dict]) -> None:

@@ -3,6 +3,9 @@
 The error model (all off at zero): Gaussian position and velocity noise, a per-tick probability
 of missing each object, a latency (the planner sees the world as it was `latency_s` ago), and a
 sensor range. It lets a study ask how much each kind of perception error costs the driving.
+`visibility="rig"` limits the truth to what the rig's cameras could see (`views`,
+perception/visibility.py; the drive command passes the rig's): the gap between it and the camera
+perceiver on the same rig is then the detector's alone.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from perception.types import CameraFrame, EgoState, WorldModel
+from perception.visibility import CameraView, in_view
 
 
 class GroundTruthPerceiver:
@@ -27,6 +31,8 @@ class GroundTruthPerceiver:
         miss_probability: float,
         latency_s: float,
         max_range_m: float,
+        visibility: str = "all",
+        views: tuple[CameraView, ...] | None = None,
     ):
         for name, value in (
             ("position_noise_m", position_noise_m),
@@ -39,6 +45,11 @@ class GroundTruthPerceiver:
             raise ValueError(f"perception.miss_probability={miss_probability} is out of range: [0, 1]")
         if not max_range_m > 0:
             raise ValueError(f"perception.max_range_m={max_range_m} is out of range: > 0")
+        if visibility not in ("all", "rig"):
+            raise ValueError(f"perception.visibility={visibility!r} is not one of all, rig")
+        if visibility == "rig" and not views:
+            raise ValueError("perception.visibility=rig needs the rig's camera views")
+        self.views = tuple(views) if visibility == "rig" else None
         self.position_noise_m = position_noise_m
         self.velocity_noise_mps = velocity_noise_mps
         self.miss_probability = miss_probability
@@ -58,6 +69,9 @@ class GroundTruthPerceiver:
             raise ValueError("GroundTruthPerceiver needs the simulator's truth")
         seen = self._delayed(truth)
         near = np.hypot(seen.xy_m[:, 0] - ego.x_m, seen.xy_m[:, 1] - ego.y_m) <= self.max_range_m
+        if self.views is not None:
+            radius = 0.5 * np.hypot(seen.size_m[:, 0], seen.size_m[:, 1])
+            near &= in_view(self.views, (ego.x_m, ego.y_m), ego.yaw_rad, seen.xy_m, radius)
         if self.miss_probability > 0:
             near &= self._rng.random(len(near)) >= self.miss_probability
         xy, v = seen.xy_m[near], seen.v_mps[near]
@@ -77,6 +91,7 @@ class GroundTruthPerceiver:
             scores=seen.scores[near],
             signals=seen.signals,
             emergency=None if seen.emergency is None else seen.emergency[near],
+            views=self.views,
         )
 
     def _delayed(self, truth: WorldModel) -> WorldModel:

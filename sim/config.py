@@ -15,6 +15,7 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 from perception.errors import InputError
+from perception.visibility import CameraView
 
 IDENTIFIER = re.compile(r"[A-Za-z0-9_-]+")  # names that become folder names: no "/", no ".."
 
@@ -241,6 +242,14 @@ class SimConfig:
         names = [c.name for c in self.rig]
         check(len(names) > 0, "sim.rig", names, "at least one camera")
         check(len(set(names)) == len(names), "sim.rig", names, "cameras with different names")
+
+    def camera_views(self) -> list[CameraView]:
+        """What each camera of the rig sees (perception/visibility.py): its mount, heading and
+        horizontal field of view, trusted as far as it labels objects (max_label_distance_m)."""
+        return [
+            CameraView(c.name, c.mount_x_m, c.mount_y_m, c.yaw_deg, c.hfov_deg, c.max_label_distance_m)
+            for c in self.cameras()
+        ]
 
     def cameras(self) -> list[CameraConfig]:
         """The CameraConfig of each camera of the rig: `camera` with the camera's own name and mount."""

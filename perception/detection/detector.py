@@ -42,6 +42,10 @@ def resolve_checkpoint(path: str) -> Path:
     return Path(path).expanduser()
 
 
+_SHARED: dict[tuple, Detector] = {}  # Detector.shared's detectors, oldest first
+MAX_SHARED = 4
+
+
 def frozen(model: torch.nn.Module, height: int, width: int) -> torch.jit.ScriptModule:
     """The model traced and frozen by TorchScript: the same outputs in ~2/3 of eager's CPU time at
     batch 1 (no Python per layer, convs fused with their ReLU; benchmarks/detector_speed.py).
@@ -123,6 +127,31 @@ class Detector:
         self.config, self.precision = export.read_config(proto, self.path)
         threads = self.threads or torch.get_num_threads()
         self.model = OnnxRuntimeModel(proto.SerializeToString(), threads)
+
+    @classmethod
+    def shared(
+        cls,
+        checkpoint: str,
+        device: str = "auto",
+        compile: bool = False,
+        threads: int | None = None,
+        runtime: str = "torch",
+    ) -> Detector:
+        """The Detector of these arguments, built once per process and reused while its file is
+        unchanged: a suite's worker drives hundreds of runs, and every TorchScript trace keeps
+        ~10 MB that the process never gets back (benchmarks/rig_memory.py). `detect` keeps no state
+        between calls, so runs may share one."""
+        path = resolve_checkpoint(checkpoint)
+        try:
+            stat = path.stat()
+            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, device, compile, threads, runtime)
+        except OSError:
+            return cls(checkpoint, device, compile, threads, runtime)  # (its own error message)
+        if key not in _SHARED:
+            if len(_SHARED) >= MAX_SHARED:
+                _SHARED.pop(next(iter(_SHARED)))
+            _SHARED[key] = cls(checkpoint, device, compile, threads, runtime)
+        return _SHARED[key]
 
     @torch.inference_mode()
     def detect(self, images: np.ndarray | list[np.ndarray], score_threshold: float) -> list[dict]:

@@ -324,7 +324,10 @@ def build_stack(cfg: DictConfig, sim_cfg: SimConfig) -> tuple[Any, Any, Any]:
     v = sim_cfg.vehicle
     if "device" in cfg.perception:
         check_device("perception.device", str(cfg.perception.device))
-    perceiver = build(cfg, "perception")
+    if cfg.perception.get("visibility") == "rig":  # the truth limited to what the rig's cameras see
+        perceiver = build(cfg, "perception", views=tuple(sim_cfg.camera_views()))
+    else:
+        perceiver = build(cfg, "perception")
     planner = build(
         cfg, "decision", ego_length_m=v.length_m, ego_width_m=v.width_m, max_decel_mps2=v.max_decel_mps2
     )

@@ -8,6 +8,7 @@ detection blended in (`ExplainedView`).
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,7 @@ def _tiles(views: list[np.ndarray]) -> np.ndarray:
 
 def run_log(sim: Simulation, result: RunResult, camera_perception: bool = False) -> runlog.RunLog:
     """The compact log of a finished run (sim/record/runlog.py). With `camera_perception` (the
-    perceiver saw the world through the rig) its meta holds the rig's views (`runlog.camera_views`)."""
+    perceiver saw the world through the rig) its meta holds the rig's views (SimConfig.camera_views)."""
     route = sim.spec.route
     meta = {
         "route_start_s_m": float(route.start_s_m),
@@ -135,7 +136,7 @@ def run_log(sim: Simulation, result: RunResult, camera_perception: bool = False)
         "ego_size_m": [float(sim.ego.length_m), float(sim.ego.width_m)],
     }
     if camera_perception:
-        meta["cameras"] = runlog.camera_views(sim.cfg.cameras())
+        meta["cameras"] = [asdict(v) for v in sim.cfg.camera_views()]
     return runlog.RunLog(
         ticks=result.ticks,
         actor_xy_m=sim.actor_trails(),

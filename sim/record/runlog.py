@@ -12,7 +12,8 @@ Arrays (T ticks at the control rate, N actors):
         (DETECTION_COLUMNS)
     events: JSON text of the event list; meta: JSON text of the format, the route and the
         run-long quantities the scores need (off-road and driven distance); for a perceiver that
-        sees through the rig's cameras, their views ("cameras": `camera_views`).
+        sees through the rig's cameras, their views ("cameras": perception/visibility.py CameraView
+        fields).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from perception import visibility
 from perception.errors import InputError
 from perception.files import atomic_path
 from perception.types import WorldModel
+from perception.visibility import CameraView
 from sim.metrics.events import Event
 from sim.simulation import TICK_KEYS
 
@@ -96,45 +99,15 @@ class PerceptionRecorder:
         }
 
 
-def camera_views(cameras) -> list[dict]:
-    """What failure attribution needs of each camera of a rig (sim.config.CameraConfig): its name,
-    mount on the ego (x forward, y left [m]), heading on the ego and horizontal field of view [deg],
-    and the range it labels to [m]."""
-    return [
-        {
-            "name": c.name,
-            "mount_x_m": float(c.mount_x_m),
-            "mount_y_m": float(c.mount_y_m),
-            "yaw_deg": float(c.yaw_deg),
-            "hfov_deg": float(c.hfov_deg),
-            "range_m": float(c.max_label_distance_m),
-        }
-        for c in cameras
-    ]
-
-
 def in_view(
     log_meta: dict, ego_xy_m: np.ndarray, ego_yaw_rad: np.ndarray, xy_m: np.ndarray, radius_m
 ) -> np.ndarray:
     """(T, N) whether each actor (centres xy_m (T, N, 2), bounding radius radius_m (N,)) lay within
-    some camera's horizontal field of view and range, the ego at ego_xy_m (T, 2) heading
-    ego_yaw_rad (T,); everywhere True for a run whose perceiver did not see through cameras."""
+    some camera's view (perception/visibility.py), the ego at ego_xy_m (T, 2) heading ego_yaw_rad
+    (T,); everywhere True for a run whose perceiver did not see through cameras."""
     cameras = log_meta.get("cameras")
-    if not cameras:
-        return np.ones(xy_m.shape[:2], bool)
-    seen = np.zeros(xy_m.shape[:2], bool)
-    c, s = np.cos(ego_yaw_rad)[:, None], np.sin(ego_yaw_rad)[:, None]
-    for cam in cameras:
-        mx, my = cam["mount_x_m"], cam["mount_y_m"]
-        cam_x = ego_xy_m[:, :1] + mx * c - my * s
-        cam_y = ego_xy_m[:, 1:] + mx * s + my * c
-        dx, dy = xy_m[..., 0] - cam_x, xy_m[..., 1] - cam_y
-        dist = np.hypot(dx, dy)
-        bearing = np.arctan2(dy, dx) - ego_yaw_rad[:, None] - np.radians(cam["yaw_deg"])
-        off_axis = np.abs((bearing + np.pi) % (2 * np.pi) - np.pi)
-        reach = np.arcsin(np.clip(radius_m / np.maximum(dist, 1e-9), 0.0, 1.0))  # its half width seen
-        seen |= (off_axis <= np.radians(cam["hfov_deg"]) / 2 + reach) & (dist <= cam["range_m"] + radius_m)
-    return seen
+    views = [CameraView(**c) for c in cameras] if cameras else None
+    return visibility.in_view(views, ego_xy_m[:, None], ego_yaw_rad[:, None], xy_m, radius_m)
 
 
 @dataclass

@@ -240,3 +240,12 @@ def test_the_naive_planner_does_not_make_way():
     sit = situation(emergency_behind=car(30.0, 20.0), left=FREE_LEFT)
     state, _ = next_behaviour(CRUISE, sit, naive)
     assert state.change is None
+
+
+def test_no_lane_change_into_a_lane_the_cameras_do_not_cover():
+    blocked = situation(lead=car(50.0, 0.0), left=LaneGaps(lane=1, observed=False))
+    state, why = next_behaviour(CRUISE, blocked, P)
+    assert state.change is None and why.endswith("lane 1 is not all in the cameras' view")
+    blocked.left = LaneGaps(lane=1)  # seen clear: around it
+    state, _ = next_behaviour(CRUISE, blocked, P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1

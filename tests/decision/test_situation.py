@@ -204,3 +204,24 @@ def test_emergency_vehicles_coming_from_behind(params):
     assert sit.emergency_behind is None and not sit.left.emergency_behind
     sit = situation_of(dataclasses.replace(world, emergency=None))
     assert sit.emergency_behind is None and not sit.left.emergency_behind
+
+
+def test_lanes_outside_the_cameras_views_are_unobserved(params):
+    from decision.situation import mark_unobserved
+    from perception.visibility import CameraView
+
+    road, p = ROADS["straight"], params
+    route = Route(road, 0.0, road.length_m, lane=1, cruise_speed_mps=15.0)
+    ex, ey, eh = (float(a) for a in road.to_world(300.0, road.lanes[1].offset_m))
+    ego = EgoState(ex, ey, eh, 12.0)
+    front = CameraView("front", 0.8, 0.0, 0.0, 75.0, 80.0)
+    sides = [
+        CameraView(n, x, y, yaw, 75.0 if abs(yaw) < 150 else 110.0, 80.0)
+        for n, x, y, yaw in [("fl", 0.5, 0.8, 55), ("fr", 0.5, -0.8, -55), ("rl", -0.9, 0.8, 110),
+                             ("rr", -0.9, -0.8, -110), ("rear", -1.6, 0.0, 180)]
+    ]  # fmt: skip
+    for views, observed in (((front,), False), ((front, *sides), True), (None, True)):
+        world = WorldModel(ego=ego, t_s=0.0, views=views)
+        sit = extract_situation(None, route, 300.0, road.lanes[1].offset_m, 12.0, 1, None, p)
+        mark_unobserved(sit, road, world, p.rear_range_m)
+        assert sit.left.observed == observed and sit.right.observed == observed, views

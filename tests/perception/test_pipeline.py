@@ -51,7 +51,10 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
         "actor_rgb",
         "on_road",
     } <= set(ann)
-    assert all(im["camera"] == "front" for im in coco["images"])
+    rig = ["front", "front_left", "front_right", "rear_left", "rear_right", "rear"]  # the default, surround6
+    assert [im["camera"] for im in coco["images"]][:6] == rig and {
+        im["camera"] for im in coco["images"]
+    } == set(rig)
     # The group labels: busy_street's pedestrians stand beside the road; the ego's lane has cars on it.
     pedestrians = [a for a in coco["annotations"] if a["category_id"] == 2]
     assert pedestrians and not any(a["on_road"] for a in pedestrians if a["iscrowd"] == 0)

@@ -5,6 +5,7 @@ the whole file runs in seconds on 2 CPU cores.
 """
 
 import math
+import os
 from dataclasses import asdict
 
 import numpy as np
@@ -340,3 +341,17 @@ def test_checkpoint_errors_are_one_clear_line(tmp_path, tiny_config):
             tmp_path / "numpy.pt", CenterNet(config), config, {"metrics": {"ap": np.float64(0.5)}}
         )
     assert not (tmp_path / "numpy.pt").exists()
+
+
+def test_shared_detectors_are_built_once_per_file_and_again_when_it_changes(spread_checkpoint, tmp_path):
+    from perception.detection.detector import Detector
+
+    a = Detector.shared(str(spread_checkpoint), device="cpu", threads=1)
+    assert Detector.shared(str(spread_checkpoint), device="cpu", threads=1) is a
+    assert Detector.shared(str(spread_checkpoint), device="cpu", threads=2) is not a  # other arguments
+    copy = tmp_path / "copy.pt"
+    copy.write_bytes(spread_checkpoint.read_bytes())
+    b = Detector.shared(str(copy), device="cpu", threads=1)
+    assert b is not a and Detector.shared(str(copy), device="cpu", threads=1) is b
+    os.utime(copy, ns=(0, 1))  # rewritten (a new training run): rebuilt
+    assert Detector.shared(str(copy), device="cpu", threads=1) is not b
