@@ -49,6 +49,8 @@ class GroundTruthPerceiver:
             raise ValueError(f"perception.visibility={visibility!r} is not one of all, rig")
         if visibility == "rig" and not views:
             raise ValueError("perception.visibility=rig needs the rig's camera views")
+        # (views may come as mappings: hydra's instantiate turns dataclasses into them)
+        views = [v if isinstance(v, CameraView) else CameraView(**v) for v in views or ()]
         self.views = tuple(views) if visibility == "rig" else None
         self.position_noise_m = position_noise_m
         self.velocity_noise_mps = velocity_noise_mps

@@ -57,3 +57,16 @@ def test_ground_truth_limited_to_the_rig_keeps_what_its_cameras_see():
         GroundTruthPerceiver(**args, visibility="rig")
     with pytest.raises(ValueError, match="visibility"):
         GroundTruthPerceiver(**args, visibility="some")
+
+
+def test_drive_with_ground_truth_limited_to_the_front_camera():
+    from sim.app.drive import drive
+
+    base = ["scenario=static_obstacle", "seed=1", "video=false", "plot=false", "sim/rig=front"]
+    limited, _ = drive([*base, "perception.visibility=rig"], write=False)
+    full, _ = drive(base, write=False)
+    # All around it passes the parked car; seeing only ahead it never changes lanes blind: it waits.
+    assert full.summary["outcome"] == "completed"
+    assert limited.summary["outcome"] == "blocked" and not any(
+        e.kind.startswith("collision") for e in limited.events
+    )
