@@ -210,7 +210,8 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
     it drives D = gap + the rest of a run of stationary objects + `overtake_extra_m`, in t
     (accelerating at `overtake_accel_mps2` to the speed cap); the lane must stay
     clear t + margin: an oncoming vehicle seen at speed w must be farther than (t + margin)
-    (D / t + w). One not seen, just beyond the view (`overtake_view_m`) at the speed cap, must not
+    (D / t + w). One not seen, just beyond the view (`overtake_view_m`, or as far as the cameras
+    cover the lane, `seen_ahead_m`) at the speed cap, must not
     reach D within t: D + cap t <= view. A vehicle in that lane driving the ego's way (overtaking
     too) is checked as for any lane change. (The return from the oncoming lane is the shortest
     comfortable one, see next_behaviour.)
@@ -235,7 +236,7 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
             f"oncoming traffic in lane {gaps.lane} at {gaps.lead_gap_m:.1f} m (needs {seen_need:.0f} m)",
         )
     unseen_need = distance + t * sit.speed_cap_mps
-    if unseen_need > p.overtake_view_m:
+    if unseen_need > min(p.overtake_view_m, gaps.seen_ahead_m):
         return False, f"lane {gaps.lane} not seen clear far enough ({unseen_need:.0f} m needed)"
     return True, ""
 

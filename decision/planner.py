@@ -185,14 +185,14 @@ class Planner:
         still = self.behaviour_params.stationary_speed_mps
         tests = self._tests(road, old.lane)
         sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests, *junction, still)
-        mark_unobserved(sit, road, world, p.rear_range_m)
+        mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
         state, reason = next_behaviour(old, sit, self.behaviour_params)
         if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
             tests = self._tests(road, state.lane)
             sit = extract_situation(
                 tracks, route, s, d, v, state.lane, state.change, p, tests, *junction, still
             )
-            mark_unobserved(sit, road, world, p.rear_range_m)
+            mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
         if min(self._shift_m, self._shift_wanted_m) != 0.0:  # keeping clear of a vehicle in the lane: slowly
             sit.speed_cap_mps = min(sit.speed_cap_mps, self.nudge.speed_mps)
             if state.behaviour == Behaviour.CRUISE:

@@ -161,6 +161,7 @@ class LaneGaps:
     oncoming: bool = False  # the lane carries traffic against s (a two-way road)
     emergency_behind: bool = False  # an emergency vehicle comes along it from behind (keep out of its way)
     observed: bool = True  # the cameras cover the stretch of it a lane change needs (mark_unobserved)
+    seen_ahead_m: float = float("inf")  # an oncoming lane: how far ahead the cameras cover it unbroken
 
 
 @dataclass(slots=True)
@@ -488,13 +489,16 @@ def _emergency_behind(
     return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(float(mine[i]), 0.0), t.speed_s_mps.item(i))
 
 
-def mark_unobserved(sit: Situation, road: Road, world: WorldModel, rear_m: float) -> None:
+def mark_unobserved(
+    sit: Situation, road: Road, world: WorldModel, rear_m: float, look_ahead_m: float
+) -> None:
     """With a perceiver that sees only its cameras' views (`world.views`), mark the neighbouring
     lanes whose stretch a lane change needs lies partly outside every view (in place): a lane of the
     ego's direction from `rear_m` behind to OBSERVED_AHEAD_M ahead (followers close in from behind),
     an oncoming one from the ego to OBSERVED_ONCOMING_M ahead (its traffic comes from there), each
-    point within OBSERVED_RADIUS_M of a camera's view. What a camera covers counts as seen:
-    occlusion is not modelled."""
+    point within OBSERVED_RADIUS_M of a camera's view; and how far ahead an oncoming lane is covered
+    without a break (`seen_ahead_m`, up to `look_ahead_m`: passing through it assumes traffic just
+    beyond). What a camera covers counts as seen: occlusion is not modelled."""
     if world.views is None:
         return
     e = world.ego
@@ -502,13 +506,18 @@ def mark_unobserved(sit: Situation, road: Road, world: WorldModel, rear_m: float
         if gaps is None:
             continue
         ds = (
-            np.arange(0.0, OBSERVED_ONCOMING_M + 1e-9, OBSERVED_STEP_M)
+            np.arange(0.0, max(look_ahead_m, OBSERVED_ONCOMING_M) + 1e-9, OBSERVED_STEP_M)
             if gaps.oncoming
             else np.arange(-rear_m, OBSERVED_AHEAD_M + 1e-9, OBSERVED_STEP_M)
         )
         x, y, _ = road.to_world(sit.ego_s_m + ds, np.full(ds.shape, lane_offset_m(road, gaps.lane)))
         pts = np.stack([x, y], axis=-1)
-        gaps.observed = bool(in_view(world.views, (e.x_m, e.y_m), e.yaw_rad, pts, OBSERVED_RADIUS_M).all())
+        seen = in_view(world.views, (e.x_m, e.y_m), e.yaw_rad, pts, OBSERVED_RADIUS_M)
+        if gaps.oncoming:
+            gaps.seen_ahead_m = float(ds[np.argmin(seen)]) if not seen.all() else float(ds[-1])
+            gaps.observed = gaps.seen_ahead_m >= OBSERVED_ONCOMING_M
+        else:
+            gaps.observed = bool(seen.all())
 
 
 def _stationary_run_extra_m(t: TracksFrenet, lead_gaps: np.ndarray, stationary_mps: float) -> float:

@@ -245,9 +245,9 @@ class SimConfig:
 
     def camera_views(self) -> list[CameraView]:
         """What each camera of the rig sees (perception/visibility.py): its mount, heading and
-        horizontal field of view, trusted as far as it labels objects (max_label_distance_m)."""
+        horizontal field of view, as far as it renders (far_m)."""
         return [
-            CameraView(c.name, c.mount_x_m, c.mount_y_m, c.yaw_deg, c.hfov_deg, c.max_label_distance_m)
+            CameraView(c.name, c.mount_x_m, c.mount_y_m, c.yaw_deg, c.hfov_deg, c.far_m)
             for c in self.cameras()
         ]
 

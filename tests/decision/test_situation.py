@@ -223,5 +223,5 @@ def test_lanes_outside_the_cameras_views_are_unobserved(params):
     for views, observed in (((front,), False), ((front, *sides), True), (None, True)):
         world = WorldModel(ego=ego, t_s=0.0, views=views)
         sit = extract_situation(None, route, 300.0, road.lanes[1].offset_m, 12.0, 1, None, p)
-        mark_unobserved(sit, road, world, p.rear_range_m)
+        mark_unobserved(sit, road, world, p.rear_range_m, p.look_ahead_m)
         assert sit.left.observed == observed and sit.right.observed == observed, views
