@@ -22,10 +22,9 @@ each update sets its velocity to zero (a zero-velocity update: its position aver
 detections), anchored where it stopped; it is matched within `restart_distance_m` more than its
 covariance says. It moves again only after RESTART_FRAMES detections in a row lie
 `restart_distance_m` (and three of their sigmas) from that anchor: from the last one, at the speed
-it left with. So the noise of a parked car's
-detections never turns into a velocity (a parked car tracked at 1 m/s is a car the planner waits
-behind instead of passing). Pedestrians keep the constant-velocity model: they stop and start
-often, slowly.
+it left with. So the noise of a parked car's detections never turns into a velocity (a parked car
+tracked at 1 m/s is a car the planner waits behind instead of passing). Pedestrians keep the
+constant-velocity model: they stop and start often, slowly.
 """
 
 from __future__ import annotations
