@@ -14,6 +14,8 @@ import re
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
+import numpy as np
+
 from perception.errors import InputError
 from perception.visibility import CameraView
 
@@ -119,6 +121,7 @@ MAX_PHYSICS_HZ = 1000.0
 MAX_CONTROL_HZ = 100.0
 MAX_CAMERA_WIDTH_PX, MAX_CAMERA_HEIGHT_PX = 1920, 1200
 MAX_ACCEL_MPS2 = 20.0
+MIN_MOUNT_Z_M = 0.3  # a jittered camera mount stays at least this high
 # Dataset scenes (bulletdrive data) take their seeds from DATA_SEED_MIN up, scene i of base seed b
 # DATA_SEED_MIN + b x SCENE_SEED_STRIDE + i; suites evaluate below it: no evaluation seed is ever a
 # seed the detector was trained or validated on.
@@ -214,6 +217,21 @@ class RigCameraConfig:
 
 
 @dataclass
+class MountJitterConfig:
+    """Domain randomisation of the rig's mounts: each camera's height, pitch, yaw and field of view
+    moved by up to these (uniform, drawn from the run's seed), so that one detector learns every
+    mount (`bulletdrive data`); 0: the mounts as configured."""
+
+    z_m: float = bounded(0, 1)
+    pitch_deg: float = bounded(0, 20)
+    yaw_deg: float = bounded(0, 30)
+    hfov_deg: float = bounded(0, 40)
+
+    def __post_init__(self):
+        check_fields(self, "sim.mount_jitter.")
+
+
+@dataclass
 class SimConfig:
     physics_hz: float = bounded(0, MAX_PHYSICS_HZ, low_open=True)  # PyBullet step rate (physics ego)
     control_hz: float = bounded(0, MAX_CONTROL_HZ, low_open=True)  # the controller tracks the latest plan
@@ -225,6 +243,7 @@ class SimConfig:
     blocked_timeout_s: float = bounded(0, 3600, low_open=True)  # standing still this long = blocked
     camera: CameraConfig = field()
     rig: list[RigCameraConfig] = field()  # the cameras on the ego, the first one `camera` itself
+    mount_jitter: MountJitterConfig = field()
     vehicle: VehicleConfig = field()
     traffic: TrafficConfig = field()
 
@@ -251,10 +270,27 @@ class SimConfig:
             for c in self.cameras()
         ]
 
-    def cameras(self) -> list[CameraConfig]:
-        """The CameraConfig of each camera of the rig: `camera` with the camera's own name and mount."""
+    def cameras(self, rng: np.random.Generator | None = None) -> list[CameraConfig]:
+        """The CameraConfig of each camera of the rig: `camera` with the camera's own name and mount;
+        with `rng`, each mount moved by `mount_jitter` (kept within the camera's bounds)."""
         out = []
+        j = self.mount_jitter
         for c in self.rig:
             mount = {f.name: getattr(c, f.name) for f in fields(c) if getattr(c, f.name) is not None}
-            out.append(replace(self.camera, **mount))
+            cam = replace(self.camera, **mount)
+            if rng is not None and (j.z_m or j.pitch_deg or j.yaw_deg or j.hfov_deg):
+                dz, dpitch, dyaw, dfov = rng.uniform(-1.0, 1.0, 4) * (
+                    j.z_m,
+                    j.pitch_deg,
+                    j.yaw_deg,
+                    j.hfov_deg,
+                )
+                cam = replace(
+                    cam,
+                    mount_z_m=max(cam.mount_z_m + dz, MIN_MOUNT_Z_M),
+                    pitch_deg=float(np.clip(cam.pitch_deg + dpitch, -90.0, 90.0)),
+                    yaw_deg=float((cam.yaw_deg + dyaw + 180.0) % 360.0 - 180.0),
+                    hfov_deg=float(np.clip(cam.hfov_deg + dfov, 1.0, 169.0)),
+                )
+            out.append(cam)
         return out

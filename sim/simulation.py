@@ -71,6 +71,7 @@ class RandomStreams:
     traffic: np.random.Generator  # the NPCs: random traffic's places and speeds, colours, decision phases
     perception: np.random.Generator  # the perceiver's noise and misses
     camera: np.random.Generator  # the camera's pixel noise
+    mount: np.random.Generator  # the cameras' mounts (sim.mount_jitter)
 
     @classmethod
     def from_seed(cls, seed: int) -> RandomStreams:
@@ -113,7 +114,7 @@ class Simulation:
         self.physics: PhysicsWorld | None = None  # the physics ego's own client (see PhysicsWorld)
         self.ego = self._make_ego(x, y, yaw)
         # The rig's cameras (sim.rig), the first one `camera`.
-        self.cameras = [Camera(c, self.world) for c in cfg.cameras()] if camera else []
+        self.cameras = [Camera(c, self.world) for c in cfg.cameras(streams.mount)] if camera else []
         self.camera = self.cameras[0] if self.cameras else None
         self.criteria = Criteria(
             spec.route,

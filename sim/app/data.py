@@ -36,6 +36,7 @@ def settings_of(args: list[str]) -> DataSettings:
         for s in dict.fromkeys(d.scenarios)
         if "town" in C.load("drive", [*searchpath, f"scenario={s}"])[0].scenario
     ]
+    jitter = [f"sim.mount_jitter.{k}={v}" for k, v in (d.mount_jitter or {}).items()]
     return DataSettings(
         out_dir=d.out_dir,
         scenarios=tuple(d.scenarios),
@@ -44,7 +45,7 @@ def settings_of(args: list[str]) -> DataSettings:
         seed=d.seed,
         frame_every_s=d.frame_every_s,
         workers=d.workers,
-        sim_overrides=(*searchpath, *per_scene),
+        sim_overrides=(*searchpath, *jitter, *per_scene),  # (the user's sim.* last: they win)
         clutter=d.clutter or {},
         town_scenarios=tuple(towns),
     )

@@ -114,6 +114,7 @@ class DataConfig:
     frame_every_s: float = bounded(1 / MAX_CONTROL_HZ, 600)  # the camera rate is its inverse
     workers: int = bounded(1, MAX_WORKERS)
     clutter: dict[str, Any] | None  # a scenario `clutter` mapping (checked by the scenario schema)
+    mount_jitter: dict[str, float] | None  # sim.mount_jitter of every scene (checked by the sim schema)
 
     def __post_init__(self):
         check_fields(self, "")

@@ -51,6 +51,13 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
         "actor_rgb",
         "on_road",
     } <= set(ann)
+    # Each scene moves its cameras' mounts (conf/data.yaml mount_jitter): heights within 1.4 +- 0.3 m,
+    # fields of view within 75 +- 10 degrees for the front cameras, and not two scenes alike.
+    fronts = [im for im in coco["images"] if im["camera"] == "front"]
+    heights = {round(im["cam_to_world"][2][3], 6) for im in fronts}
+    fovs = {round(2 * np.degrees(np.arctan2(im["width"] / 2, im["K"][0][0])), 6) for im in fronts}
+    assert len(heights) == len({im["seed"] for im in fronts}) >= 2 and all(1.1 <= z <= 1.7 for z in heights)
+    assert all(65.0 <= f <= 85.0 for f in fovs) and len(fovs) >= 2
     rig = ["front", "front_left", "front_right", "rear_left", "rear_right", "rear"]  # the default, surround6
     assert [im["camera"] for im in coco["images"]][:6] == rig and {
         im["camera"] for im in coco["images"]
@@ -77,7 +84,8 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
 def test_data_writes_every_camera_of_a_rig(tmp_path):
     out = tmp_path / "rig"
     args = ["data", f"out_dir={out}", "scenarios=[busy_street]", "train_scenes=1", "val_scenes=1"]
-    assert main([*args, "workers=1", "frame_every_s=1.0", "scenario.duration_s=2", "sim/rig=surround4"]) == 0
+    rig = ["sim/rig=surround4", "mount_jitter=null"]  # the mounts as configured
+    assert main([*args, "workers=1", "frame_every_s=1.0", "scenario.duration_s=2", *rig]) == 0
     images = load_coco(out, "train").images
     names = ["front", "left", "right", "rear"]
     assert len(images) >= 8 and [im["camera"] for im in images] == names * (len(images) // 4)

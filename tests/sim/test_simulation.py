@@ -7,8 +7,8 @@ from sim.simulation import RandomStreams
 
 def test_each_part_gets_its_own_child_of_the_seed_in_a_fixed_order():
     streams = RandomStreams.from_seed(7)
-    children = np.random.SeedSequence(7).spawn(5)
-    parts = ("scenario", "world", "traffic", "perception", "camera")
+    children = np.random.SeedSequence(7).spawn(6)
+    parts = ("scenario", "world", "traffic", "perception", "camera", "mount")
     for part, child in zip(parts, children, strict=True):
         expected = np.random.default_rng(child).random(3)
         np.testing.assert_array_equal(getattr(streams, part).random(3), expected)

@@ -38,6 +38,7 @@ DRIVE = [
     (["sim/rig=surround9"], "surround6"),  # lists the rigs there are
     (["sim.rig=[{name: a},{name: a}]"], "sim.rig"),  # two cameras of one name
     (["sim.rig=[]"], "sim.rig"),
+    (["sim.mount_jitter.yaw_deg=-3"], "yaw_deg"),
     (["sim.rig=[{name: a, yaw_deg: 400}]"], "yaw_deg"),
     (["sim.rig=[{name: a, hfov_deg: 75, roll_deg: 3}]"], "roll_deg"),
     (["sim.decision_hz=40"], "decision_hz"),  # above control_hz
@@ -133,6 +134,8 @@ DATA = [
     (["scenarios=[cut_in,nope]"], "nope"),
     (["scenario.duration_s=1e12"], "duration_s"),
     (["sim.camera.width=0"], "width"),
+    (["mount_jitter.z_m=5"], "z_m"),
+    (["mount_jitter.roll_deg=1"], "roll_deg"),
     (["+no_such=1"], "no_such"),
 ]
 

@@ -93,9 +93,11 @@ def test_drive_writes_the_explained_video(tmp_path):
             frames[explain] = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
         assert yaml.safe_load((run_dir / ".hydra" / "config.yaml").read_text())["video_explain"] is explain
     assert len(frames[True]) == len(frames[False]) == 20  # 2 s at the camera's 10 Hz
-    width = 320  # the camera view; the bird's-eye inset is beside it
+    width, height = 320, 192  # the first camera's view, top left; the rig's others and the inset beside
     diff = [np.abs(a.astype(int) - b) for a, b in zip(frames[True], frames[False], strict=True)]
-    assert max(d[:, :width].mean(axis=(0, 2)).max() for d in diff) > 10  # the map, in some frame
-    # the inset alike: H.264 rounding only (a drawn box or a map would move pixels by far more than 30)
-    assert max(d[:, width + 8 :].max() for d in diff) <= 30
-    assert max(d[:, width + 8 :].mean() for d in diff) < 1
+    assert max(d[:height, :width].mean(axis=(0, 2)).max() for d in diff) > 10  # the map, in some frame
+    # the other views and the inset alike: H.264 rounding only (a drawn box or a map would move
+    # whole patches of pixels by far more than 30; the encoder moves a few single ones that much)
+    for rest in ((slice(None), slice(width + 8, None)), (slice(height + 8, None), slice(None))):
+        assert max(np.percentile(d[rest], 99.9) for d in diff) <= 30
+        assert max(d[rest].mean() for d in diff) < 1
