@@ -18,9 +18,9 @@ HELP = """usage: bulletdrive data [OVERRIDES...]
 Generate a labelled COCO dataset from randomised scenarios (conf/data.yaml): images,
 annotations/{train,val}.json (and {train,val}_traffic_lights.json), summary.json,
 box_heights.png, contact_sheet.png.
-Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene; sim/rig=surround6
-writes every camera's frames. clutter.cones=1 sets a density of roadside objects per 100 m
-(clutter=null: none).
+Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene; every camera of
+the rig (sim/rig: surround6 by default) writes its frames, its mount moved by mount_jitter.
+clutter.cones=1 sets a density of roadside objects per 100 m (clutter=null: none).
 Example: bulletdrive data out_dir=data/small train_scenes=8 scenario.duration_s=20"""
 
 
