@@ -262,12 +262,13 @@ class SimConfig:
         check(len(names) > 0, "sim.rig", names, "at least one camera")
         check(len(set(names)) == len(names), "sim.rig", names, "cameras with different names")
 
-    def camera_views(self) -> list[CameraView]:
-        """What each camera of the rig sees (perception/visibility.py): its mount, heading and
-        horizontal field of view, as far as it renders (far_m)."""
+    def camera_views(self, cameras: list[CameraConfig] | None = None) -> list[CameraView]:
+        """What each camera of the rig (or of `cameras`, e.g. a run's, their mounts jittered) sees
+        (perception/visibility.py): its mount, heading and horizontal field of view, as far as it
+        renders (far_m)."""
         return [
             CameraView(c.name, c.mount_x_m, c.mount_y_m, c.yaw_deg, c.hfov_deg, c.far_m)
-            for c in self.cameras()
+            for c in (self.cameras() if cameras is None else cameras)
         ]
 
     def cameras(self, rng: np.random.Generator | None = None) -> list[CameraConfig]:

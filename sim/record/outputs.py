@@ -136,7 +136,7 @@ def run_log(sim: Simulation, result: RunResult, camera_perception: bool = False)
         "ego_size_m": [float(sim.ego.length_m), float(sim.ego.width_m)],
     }
     if camera_perception:
-        meta["cameras"] = [asdict(v) for v in sim.cfg.camera_views()]
+        meta["cameras"] = [asdict(v) for v in sim.cfg.camera_views([c.config for c in sim.cameras])]
     return runlog.RunLog(
         ticks=result.ticks,
         actor_xy_m=sim.actor_trails(),
