@@ -83,7 +83,9 @@ def decode_figures(det: Detector) -> dict:
     out = {}
     with torch.inference_mode():
         for b in (1, 8):
-            heads = {"heatmap": torch.randn(b, det.config.num_classes, h, w), "size": torch.randn(b, 2, h, w)}
+            c = det.config.num_classes
+            sizes = 2 * c if det.config.class_sizes else 2
+            heads = {"heatmap": torch.randn(b, c, h, w), "size": torch.randn(b, sizes, h, w)}
             heads |= {"offset": torch.rand(b, 2, h, w), "distance": torch.randn(b, 1, h, w)}
             heat = heads["heatmap"]
             out[f"decode_ms_batch{b}"] = round(

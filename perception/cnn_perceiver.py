@@ -7,7 +7,8 @@ through its camera (box bottom through the camera model, fused with the distance
 measurement of an object that two cameras saw (`merge_views`), then associate with the tracks
 (constant-velocity Kalman filter, Hungarian matching): one track per object across cameras. The
 world model says what the cameras covered (`views`, perception/visibility.py): the planner changes
-lanes only into what lies in view.
+lanes only into what lies in view. Traffic-light boxes go to perception/lights.py, which ties them
+to the map's lights (given at `reset`) and reports each signal group's state.
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
 
 The detector runs on `threads` CPU threads (conf/perception/cnn.yaml: 1), whatever the process's
@@ -23,9 +24,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from perception.detection.detector import Detector
+from perception.lights import LightStates, MappedLight, match_lights
 from perception.localise import localise, merge_views
 from perception.tracking import Tracker
-from perception.types import CameraFrame, Detection, EgoState, WorldModel
+from perception.types import FIRST_LIGHT_CLASS, CameraFrame, Detection, EgoState, WorldModel
 from perception.visibility import CameraView, view_of_frame
 
 
@@ -43,6 +45,7 @@ class CNNPerceiver:
         compile: bool,
         threads: int,
         runtime: str,
+        light_hold_s: float,
     ):
         self.detector = Detector.shared(checkpoint, device, compile, threads, runtime)
         if not 0 < score_threshold < 1:
@@ -50,11 +53,15 @@ class CNNPerceiver:
         self.score_threshold = score_threshold
         self.max_range_m = max_range_m
         self.tracker = Tracker(**tracker)
+        self.lights = LightStates(light_hold_s)
+        self._map_lights: tuple[MappedLight, ...] = ()
         self._detections: tuple[Detection, ...] = ()
         self._views: tuple[CameraView, ...] = ()  # what the last frames covered: nothing before them
 
-    def reset(self, rng: np.random.Generator) -> None:
+    def reset(self, rng: np.random.Generator, lights: Sequence[MappedLight] = ()) -> None:
         self.tracker.reset()
+        self.lights.reset()
+        self._map_lights = tuple(lights)
         self._detections = ()
         self._views = ()
 
@@ -64,8 +71,10 @@ class CNNPerceiver:
         if frames is None:
             self.tracker.predict(ego.t_s)
         else:
-            batch = np.stack([f.rgb for f in frames])
-            self.observe(frames, self.detector.detect(batch, self.score_threshold))
+            dets = self.detector.detect(np.stack([f.rgb for f in frames]), self.score_threshold)
+            self.observe(frames, dets)
+            for frame, det in zip(frames, dets, strict=True):
+                self.lights.update(ego.t_s, match_lights(self._map_lights, frame, det, self.score_threshold))
             self._views = tuple(view_of_frame(f, ego, self.max_range_m) for f in frames)
         tracks = self.tracker.tracks()
         near = np.hypot(tracks["xy_m"][:, 0] - ego.x_m, tracks["xy_m"][:, 1] - ego.y_m) <= self.max_range_m
@@ -74,25 +83,29 @@ class CNNPerceiver:
             t_s=ego.t_s,
             **{k: v[near] for k, v in tracks.items()},
             detections=self._detections,
+            signals=self.lights.signals(ego.t_s),
             views=self._views,
         )
 
     def observe(self, frames: Sequence[CameraFrame], dets: Sequence[dict]) -> None:
         """Feed one tick's decoded detections (one dict per frame of the rig) to the tracker, an object
-        that several cameras saw as one measurement."""
+        that several cameras saw as one measurement (traffic lights are not tracked objects)."""
         parts, shown = [], []
         for view, (frame, det) in enumerate(zip(frames, dets, strict=True)):
             h, w = frame.rgb.shape[:2]
-            boxes, classes, scores = det["boxes_xyxy"], det["class_ids"], det["scores"]
+            shown += [
+                Detection(tuple(float(v) for v in b), int(c), float(s), float(d), view)
+                for b, c, s, d in zip(
+                    det["boxes_xyxy"], det["class_ids"], det["scores"], det["distances_m"], strict=True
+                )
+            ]
+            obj = det["class_ids"] < FIRST_LIGHT_CLASS
+            boxes, classes, scores = det["boxes_xyxy"][obj], det["class_ids"][obj], det["scores"][obj]
             xy, sigma = localise(
-                boxes, det["distances_m"], classes, frame.K, frame.cam_to_world, image_size_px=(w, h)
+                boxes, det["distances_m"][obj], classes, frame.K, frame.cam_to_world, image_size_px=(w, h)
             )
             ok = np.isfinite(xy).all(axis=1)
             parts.append((xy[ok], sigma[ok], classes[ok], scores[ok], np.full(int(ok.sum()), view)))
-            shown += [
-                Detection(tuple(float(v) for v in b), int(c), float(s), float(d), view)
-                for b, c, s, d in zip(boxes, classes, scores, det["distances_m"], strict=True)
-            ]
         xy, sigma, classes, scores, views = (np.concatenate(cols) for cols in zip(*parts, strict=True))
         if len(frames) > 1:
             xy, sigma, classes, scores = merge_views(xy, sigma, classes, scores, views)

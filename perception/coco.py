@@ -7,7 +7,8 @@ Layout, written by `bulletdrive data`:
 
 Image records: {id, file_name, width, height, ...} (the generator adds seed, scenario, t_s, light).
 Annotation records: {id, image_id, category_id (= class id + 1), bbox [x, y, w, h] px, area,
-iscrowd, distance_m, visible_fraction, truncation}. Categories must equal `perception.types.CLASSES`.
+iscrowd, distance_m, visible_fraction, truncation}. Categories must equal `perception.types.CLASSES`,
+or its objects alone (OBJECT_CLASSES: a dataset written before the traffic-light classes).
 
 `load_coco` checks the whole annotation file up front and raises `DatasetError` with one line naming
 the file and the problem; an image whose pixels disagree with its record (size, channels) is caught
@@ -28,7 +29,7 @@ import numpy as np
 
 from perception.errors import InputError
 from perception.files import write_json
-from perception.types import CLASSES
+from perception.types import CLASSES, OBJECT_CLASSES
 
 BOX_TOLERANCE_PX = 1.0  # a box may stick out of the image by this much (rounding in the labeller)
 CATEGORIES: tuple[dict, ...] = tuple({"id": i + 1, "name": name} for i, name in enumerate(CLASSES))
@@ -83,11 +84,11 @@ def load_coco(root: str | os.PathLike, split: str) -> CocoSplit:
     """Read and check ROOT/annotations/{split}.json and that every image file it names exists."""
     root = Path(root)
     path, data = _read_document(root, split)
-    _check_categories(path, data["categories"])
+    categories = _check_categories(path, data["categories"])
     if not data["images"]:
         raise _fail(path, f"split '{split}' has no images")
     images = _check_image_records(path, root / "images" / split, data["images"])
-    per_image = _check_annotations(path, images, data["annotations"])
+    per_image = _check_annotations(path, images, data["annotations"], {c["id"] for c in categories})
     return CocoSplit(root, split, path, list(images.values()), per_image, list(data["categories"]), data)
 
 
@@ -113,11 +114,13 @@ def _read_document(root: Path, split: str) -> tuple[Path, dict]:
     return path, data
 
 
-def _check_categories(path: Path, categories: list) -> None:
+def _check_categories(path: Path, categories: list) -> list[dict]:
+    """The categories: CATEGORIES, or the objects' first ones of them (an older dataset)."""
     expected = [dict(c) for c in CATEGORIES]
     got = [{"id": c.get("id"), "name": c.get("name")} for c in categories if isinstance(c, dict)]
-    if got != expected:
+    if got not in (expected, expected[: len(OBJECT_CLASSES)]):
         raise _fail(path, f"categories {got} do not match perception.types.CLASSES {expected}")
+    return got
 
 
 def _check_image_records(path: Path, image_dir: Path, records: list) -> dict[int, dict]:
@@ -139,10 +142,11 @@ def _check_image_records(path: Path, image_dir: Path, records: list) -> dict[int
     return images
 
 
-def _check_annotations(path: Path, images: dict[int, dict], records: list) -> dict[int, list[dict]]:
+def _check_annotations(
+    path: Path, images: dict[int, dict], records: list, category_ids: set[int]
+) -> dict[int, list[dict]]:
     """Image id -> its annotation records (every image id present, possibly with none)."""
     per_image: dict[int, list[dict]] = {i: [] for i in images}
-    category_ids = {c["id"] for c in CATEGORIES}
     for ann in records:
         if not isinstance(ann, dict) or any(k not in ann for k in ANNOTATION_KEYS):
             raise _fail(path, f"annotation record {ann!r:.80} lacks one of {', '.join(ANNOTATION_KEYS)}")

@@ -60,8 +60,8 @@ class GroundTruthPerceiver:
         self._history: deque[WorldModel] = deque()
         self._rng = np.random.default_rng(0)
 
-    def reset(self, rng: np.random.Generator) -> None:
-        self._history.clear()
+    def reset(self, rng: np.random.Generator, lights=()) -> None:
+        self._history.clear()  # (the truth holds every signal's state: no use for the map's lights)
         self._rng = rng
 
     def perceive(

@@ -47,9 +47,9 @@ import math
 
 import numpy as np
 
-from perception.types import CLASSES
+from perception.types import OBJECT_CLASSES
 
-# Typical footprint per class id (perception.types.CLASSES order): length, width [m]. Vehicle: a
+# Typical footprint per object class id (perception.types.OBJECT_CLASSES order): length, width [m]. Vehicle: a
 # mid-size car (the sim's cars are 4.5 x 1.8). Pedestrian: 0.5 x 0.5. Obstacle: a traffic cone
 # (0.4 x 0.4); barriers (0.5 long x 2.5 wide) and parked cars are obstacles too, hence the larger
 # depth uncertainty below.
@@ -57,8 +57,8 @@ CLASS_SIZE_M = np.array([[4.5, 1.8], [0.5, 0.5], [0.4, 0.4]])
 # Std of the push-back from the near edge to the centre, per class [m]: how wrong "half the typical
 # length" can be (a car seen side-on: 1.35 m; an obstacle that is a parked car: ~2 m).
 CLASS_CENTRE_DEPTH_STD_M = np.array([0.6, 0.15, 0.5])
-if CLASS_SIZE_M.shape != (len(CLASSES), 2) or CLASS_CENTRE_DEPTH_STD_M.shape != (len(CLASSES),):
-    raise RuntimeError("perception.localise: one row of class constants per class in CLASSES")
+if CLASS_SIZE_M.shape != (len(OBJECT_CLASSES), 2) or CLASS_CENTRE_DEPTH_STD_M.shape != (len(OBJECT_CLASSES),):
+    raise RuntimeError("perception.localise: one row of class constants per class in OBJECT_CLASSES")
 
 PIXEL_STD_PX = 1.5  # std of a box edge: box-edge error plus pitch wobble (~0.3 deg) [px]
 DISTANCE_REL_STD = 0.07  # std of the distance head as a fraction of the distance [-]
@@ -72,8 +72,10 @@ ERROR_BANDS_M = ((0.0, 20.0), (20.0, 40.0), (40.0, np.inf))  # distance bands of
 def class_size_m(class_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Typical (length (N,), width (N,)) [m] of objects of classes `class_ids` (N,) int."""
     class_ids = np.asarray(class_ids, dtype=np.int64)
-    if class_ids.size and (class_ids.min() < 0 or class_ids.max() >= len(CLASSES)):
-        raise ValueError(f"class ids must be in [0, {len(CLASSES)}), got {np.unique(class_ids)}")
+    if class_ids.size and (class_ids.min() < 0 or class_ids.max() >= len(OBJECT_CLASSES)):
+        raise ValueError(
+            f"object class ids must be in [0, {len(OBJECT_CLASSES)}), got {np.unique(class_ids)}"
+        )
     size = CLASS_SIZE_M[class_ids]
     return size[..., 0], size[..., 1]
 

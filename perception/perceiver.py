@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from perception.lights import MappedLight
 from perception.types import CameraFrame, EgoState, WorldModel
 
 
@@ -14,8 +15,9 @@ class Perceiver(Protocol):
     needs_camera: bool  # the closed loop renders camera frames only for perceivers that use them
     needs_truth: bool  # ... and copies the simulator's truth only for perceivers built on it
 
-    def reset(self, rng: np.random.Generator) -> None:
-        """Forget all state (tracks, buffers) and take a new generator for any randomness."""
+    def reset(self, rng: np.random.Generator, lights: Sequence[MappedLight] = ()) -> None:
+        """Forget all state (tracks, buffers), take a new generator for any randomness and the map's
+        traffic lights (the HD map's prior a camera perceiver ties light boxes to signal groups by)."""
 
     def perceive(
         self, frames: Sequence[CameraFrame] | None, ego: EgoState, truth: WorldModel | None

@@ -10,9 +10,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Object classes, in the order used by class ids everywhere (datasets, detector heads, sim actors).
-CLASSES: tuple[str, ...] = ("vehicle", "pedestrian", "obstacle")
+# The detector's classes, in the order used by class ids everywhere (datasets, detector heads, sim
+# actors): first the objects that perception tracks (OBJECT_CLASSES, the world model's class ids),
+# then a traffic light by the state its lamps show (a light's class is its state).
+SIGNAL_STATES: tuple[str, ...] = ("green", "yellow", "red")  # a signal group's states, by code
+OBJECT_CLASSES: tuple[str, ...] = ("vehicle", "pedestrian", "obstacle")
+LIGHT_CLASSES: tuple[str, ...] = tuple(f"light_{state}" for state in SIGNAL_STATES)
+CLASSES: tuple[str, ...] = OBJECT_CLASSES + LIGHT_CLASSES
 VEHICLE, PEDESTRIAN, OBSTACLE = 0, 1, 2
+FIRST_LIGHT_CLASS = len(OBJECT_CLASSES)  # class id of light_green; light_{state} = this + its state index
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +77,6 @@ class Track:
     length_m: float
     width_m: float
     score: float = 1.0
-
-
-SIGNAL_STATES = ("green", "yellow", "red")
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,11 @@
     env = gymnasium.make("bulletdrive/Drive-v0", scenario="cut_in", overrides=["sim.camera.width=160"])
 
 Observation (Dict):
-- "camera": (H, W, 3) uint8, the front camera (refreshed at sim.camera_hz, held in between);
+- "cameras": (C, H, W, 3) uint8, every camera of the rig (sim.rig, surround6 by default; sim/rig=front
+  for one), in the rig's order, refreshed at sim.camera_hz and held in between. A
+  gymnasium.vector env stacks them to (E, C, H, W, 3): `obs["cameras"].reshape(-1, H, W, 3)` is
+  all cameras of all envs, one batch for the detector (Detector.detect);
+- "camera": (H, W, 3) uint8, the first (front) camera's frame, the same as cameras[0];
 - "ego": (7,) float32: speed [m/s], yaw rate [rad/s], longitudinal accel [m/s^2], lateral offset
   from the route lane centre [m], heading error to the road [rad], route completion [0-1],
   distance to the nearest actor ahead in the ego's corridor [m] (capped at 100; ground truth);
@@ -45,8 +49,10 @@ class DriveEnv(gym.Env):
             raise C.ConfigError("Drive-v0 observes the camera: sim.camera.enabled must be true")
         self.render_mode = render_mode
         cam, v = self.sim_cfg.camera, self.sim_cfg.vehicle
+        n = len(self.sim_cfg.rig)
         self.observation_space = spaces.Dict(
             {
+                "cameras": spaces.Box(0, 255, (n, cam.height, cam.width, 3), np.uint8),
                 "camera": spaces.Box(0, 255, (cam.height, cam.width, 3), np.uint8),
                 "ego": spaces.Box(EGO_LOW, EGO_HIGH, (7,), np.float32),
             }
@@ -54,7 +60,7 @@ class DriveEnv(gym.Env):
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._v = v
         self._sim: Simulation | None = None
-        self._image = np.zeros((cam.height, cam.width, 3), np.uint8)
+        self._images = np.zeros((n, cam.height, cam.width, 3), np.uint8)
 
     # ------------------------------------------------------------------ gym API
     def reset(self, *, seed: int | None = None, options=None):
@@ -64,7 +70,7 @@ class DriveEnv(gym.Env):
             self._sim.close()
         spec = C.scenario_spec(self._cfg, RandomStreams.from_seed(episode_seed).scenario)
         self._sim = Simulation(self.sim_cfg, spec, episode_seed, camera=True)
-        self._image = self._sim.render().rgb
+        self._images = self._rig_images()
         return self._observation(), {"scenario": spec.name, "seed": episode_seed}
 
     def step(self, action):
@@ -78,7 +84,7 @@ class DriveEnv(gym.Env):
         s_before = sim.ego_s
         events = sim.step(ControlCommand(float(a[0] * v.max_steer_rad), float(accel)))
         if sim.camera_due():
-            self._image = sim.render().rgb
+            self._images = self._rig_images()
         kinds = [e.kind for e in events]
         reward = (sim.ego_s - s_before) / 10.0
         reward -= 10.0 * sum(k in COLLISION_KINDS for k in kinds) + 2.0 * kinds.count(EventKind.OFF_ROAD)
@@ -89,7 +95,7 @@ class DriveEnv(gym.Env):
         return self._observation(), float(reward), terminated, truncated, info
 
     def render(self):
-        return self._image.copy() if self.render_mode == "rgb_array" else None
+        return self._images[0].copy() if self.render_mode == "rgb_array" else None
 
     def close(self):
         if self._sim is not None:
@@ -97,6 +103,9 @@ class DriveEnv(gym.Env):
             self._sim = None
 
     # ------------------------------------------------------------------ helpers
+    def _rig_images(self) -> np.ndarray:
+        return np.stack([frame.rgb for frame in self._sim.render_rig()])
+
     def _observation(self) -> dict:
         sim = self._sim
         e, road, route = sim.ego_state, sim.spec.road, sim.spec.route
@@ -117,4 +126,5 @@ class DriveEnv(gym.Env):
             ],
             dtype=np.float32,
         )
-        return {"camera": self._image.copy(), "ego": np.clip(ego, EGO_LOW, EGO_HIGH)}
+        images = self._images.copy()
+        return {"cameras": images, "camera": images[0], "ego": np.clip(ego, EGO_LOW, EGO_HIGH)}

@@ -46,7 +46,7 @@ def run_closed_loop(
     the controller `reset()` and `update(ego, plan, dt_s) -> (ControlCommand, log)`
     (`control.controller.VehicleController`); the config may swap either for another.
     """
-    perceiver.reset(RandomStreams.from_seed(seed).perception)
+    perceiver.reset(RandomStreams.from_seed(seed).perception, sim.mapped_lights())
     planner.reset()
     controller.reset()
     route = sim.spec.route

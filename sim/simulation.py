@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from control.command import ControlCommand
+from perception.lights import MappedLight
 from perception.types import VEHICLE, CameraFrame, WorldModel
 from sim.config import SimConfig
 from sim.metrics.criteria import TTC_PERIOD_S, Criteria, Event
@@ -34,7 +35,7 @@ from sim.traffic.town_traffic import TownTraffic
 from sim.traffic.traffic import Traffic
 from sim.world.camera import MIN_BOX_HEIGHT_PX, Camera, GTBox, ground_truth_boxes
 from sim.world.ego_frenet import EgoFrenet
-from sim.world.props import LightBox, Props, light_boxes
+from sim.world.props import LightBox, Props, as_light_poses, light_box_corners, light_boxes
 from sim.world.town_paint import roadside, town_paint
 from sim.world.vehicle import EgoVehicle, KinematicCar, PhysicsCar
 from sim.world.world import PhysicsWorld, World
@@ -224,6 +225,12 @@ class Simulation:
         states = dict(self.town.signal_states(frame.t_s))
         limit = self.cfg.camera.max_label_distance_m
         return light_boxes(frame, self._light_poles, states, limit, min_box_height_px)
+
+    def mapped_lights(self) -> tuple[MappedLight, ...]:
+        """The town's traffic lights as the map gives them to perception (none on one road)."""
+        poles = as_light_poses(self._light_poles) if self.town is not None else []
+        corners = light_box_corners(poles)
+        return tuple(MappedLight(p.signal_id, c, p.yaw_rad) for p, c in zip(poles, corners, strict=True))
 
     def actors_on_road(self) -> np.ndarray:
         """(N,) whether each actor's centre is on the carriageway: inside the road's edge lines, or in

@@ -95,3 +95,24 @@ def fresh_python():
         )
 
     return run
+
+
+@pytest.fixture
+def tiny_cnn(tmp_path, conf_values):
+    """tiny_cnn(score_threshold) -> a CNNPerceiver of an untrained tiny detector for 64x48 frames
+    (every cell scores ~0.1, its heatmap bias)."""
+    from perception.cnn_perceiver import CNNPerceiver
+    from perception.detection.model import CenterNet, DetectorConfig, save_checkpoint
+    from perception.types import CLASSES
+
+    config = DetectorConfig(**{**conf_values("model/tiny.yaml"), "input_height": 48, "input_width": 64})
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(checkpoint, CenterNet(config), config, {"classes": list(CLASSES)})
+    cnn = {k: v for k, v in conf_values("perception/cnn.yaml").items() if k != "_target_"}
+
+    def make(score_threshold: float):
+        return CNNPerceiver(
+            **{**cnn, "checkpoint": str(checkpoint), "device": "cpu", "score_threshold": score_threshold}
+        )
+
+    return make

@@ -59,6 +59,8 @@ class DetectorConfig:
     head_width: int  # channels of the heads' shared hidden 3x3 conv
     with_distance: bool  # add the distance head
     max_distance_m: float  # [m] scale of the distance head: it predicts log(d / max_distance_m)
+    class_sizes: bool = False  # a box size per class (2 channels each: CenterNet's category-specific
+    # size) rather than one for all; a pedestrian, a car and a traffic light differ in shape
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))  # YAML gives lists
@@ -105,7 +107,8 @@ def head_out(c_in: int, c_out: int, bias_init: float = 0.0) -> nn.Conv2d:
 class CenterNet(nn.Module):
     """forward(x: (B, 3, H, W) float in [0, 1]) -> {name: (B, C, H/4, W/4)} raw head outputs.
 
-    heatmap: (B, num_classes, ...) logits; size: (B, 2, ...) log(w, h / stride); offset: (B, 2, ...);
+    heatmap: (B, num_classes, ...) logits; size: (B, 2, ...) log(w, h / stride), or (B, 2 num_classes,
+    ...) with config.class_sizes (class k's at channels 2k, 2k + 1); offset: (B, 2, ...);
     distance: (B, 1, ...) log(d / max_distance_m), only with config.with_distance.
     Works in channels_last (model.to(memory_format=torch.channels_last) and a channels_last input).
     """
@@ -135,7 +138,7 @@ class CenterNet(nn.Module):
         self.head_trunk = nn.Sequential(nn.Conv2d(n, hw, 3, padding=1), nn.ReLU(inplace=True))
         heads = {
             "heatmap": head_out(hw, config.num_classes, bias_init=HEATMAP_BIAS),
-            "size": head_out(hw, 2),
+            "size": head_out(hw, 2 * config.num_classes if config.class_sizes else 2),
             "offset": head_out(hw, 2),
         }
         if config.with_distance:
@@ -208,11 +211,20 @@ def decode(
     peaks = logits.masked_fill(hmax != logits, -math.inf)
     top, flat = peaks.reshape(B, C * h * w).topk(min(k, C * h * w))  # (B, K), sorted, over all classes
     scores = torch.sigmoid(top)  # non-peaks (-inf) give 0
-    # The regression heads at the K peak cells in one gather, then one transfer to the host.
+    # The regression heads at the K peak cells, then one transfer to the host. With a size per class,
+    # the sizes laid out (B, 2, C h w) have the peak's own class's at the heatmap's flat index.
     names = ["size", "offset"] + (["distance"] if "distance" in outputs else [])
-    reg = torch.cat([outputs[n].float() for n in names], 1).reshape(B, -1, h * w)  # (B, 4 or 5, h w)
+    sizes = outputs["size"].float()
+    class_sizes = sizes.shape[1] > 2
+    if class_sizes:
+        names = names[1:]
+        sizes = sizes.reshape(B, C, 2, h * w).transpose(1, 2).reshape(B, 2, C * h * w)
+        sizes = sizes.gather(2, flat[:, None, :].expand(B, 2, flat.shape[1]))  # (B, 2, K)
+    reg = torch.cat([outputs[n].float() for n in names], 1).reshape(B, -1, h * w)  # (B, 2 to 5, h w)
     cell = flat.remainder(h * w)  # (B, K) flattened y * w + x
     reg = reg.gather(2, cell[:, None, :].expand(B, reg.shape[1], cell.shape[1]))
+    if class_sizes:
+        reg = torch.cat([sizes, reg], 1)  # (B, 4 or 5, K): size, offset, distance as without
     scores, flat, cell, reg = (t.detach().cpu().numpy() for t in (scores, flat, cell, reg))
     class_ids = flat // (h * w)  # (B, K)
     size = np.exp(np.clip(reg[:, 0:2], -LOG_CLAMP, LOG_CLAMP)) * stride  # (B, 2, K) w, h [px]
@@ -306,7 +318,8 @@ def load_checkpoint(
 ) -> tuple[CenterNet, DetectorConfig, dict]:
     """Read a checkpoint -> (model in eval mode, config, extra). Any problem raises CheckpointError.
 
-    With `expect_classes`, the checkpoint's extra["classes"] must equal it (same names, same order).
+    With `expect_classes`, the checkpoint's extra["classes"] must be it or its first ones (same names,
+    same order: a detector of fewer classes, e.g. one trained before the traffic-light classes).
     """
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -332,12 +345,11 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: invalid config ({err})") from None
     if expect_classes is not None:
         classes = extra.get("classes")
-        if classes is None or tuple(classes) != tuple(expect_classes):
+        n = len(classes) if isinstance(classes, list | tuple) else 0
+        if n == 0 or tuple(classes) != tuple(expect_classes)[:n]:
             raise CheckpointError(f"{path}: trained for classes {classes}, expected {tuple(expect_classes)}")
-        if config.num_classes != len(expect_classes):
-            raise CheckpointError(
-                f"{path}: config has {config.num_classes} classes, expected {len(expect_classes)}"
-            )
+        if config.num_classes != n:
+            raise CheckpointError(f"{path}: config has {config.num_classes} classes, its classes are {n}")
     model = CenterNet(config)
     _check_weights(path, model.state_dict(), state.get("state_dict"))
     model.load_state_dict(state["state_dict"])

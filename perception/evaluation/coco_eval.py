@@ -3,7 +3,10 @@
 All numbers come from pycocotools' `COCOeval` (IoU 0.50:0.05:0.95, 101 recall points, 100
 detections per image, area range "all"); nothing here re-implements AP.
 
-- overall: AP (mAP@[.5:.95]), AP50, AP75 over all classes.
+- overall: AP (mAP@[.5:.95]), AP50, AP75 over the object classes (perception.types.OBJECT_CLASSES:
+  what the tracker gets; every class when a dataset names none of them). The traffic lights, a
+  class per state, have their per-class figures and their own state measure
+  (perception/evaluation/light_eval.py).
 - per class: the same with `params.catIds` restricted to that class.
 - slices over a ground-truth attribute (distance band by `distance_m`, box height): the
   ground-truth boxes outside the slice get COCO's ignore flag, exactly as COCOeval treats boxes
@@ -38,6 +41,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from perception import charts
+from perception.types import OBJECT_CLASSES
 
 DISTANCE_BANDS_M: tuple[tuple[str, float, float], ...] = (
     ("0-20m", 0.0, 20.0),
@@ -132,11 +136,11 @@ def coco_metrics(
     ignore_gt: set[int] | frozenset[int] = frozenset(),
     ignore_dt: set[int] | frozenset[int] = frozenset(),
 ) -> tuple[dict, COCOeval]:
-    """One COCOeval run, restricted to some categories or images when given, with the ground truth
-    ids `ignore_gt` and the unmatched detection ids `ignore_dt` ignored; returns (metrics, COCOeval)."""
+    """One COCOeval run over the object categories (or `cat_ids`), restricted to some images when
+    given, with the ground truth ids `ignore_gt` and the unmatched detection ids `ignore_dt` ignored;
+    returns (metrics, COCOeval)."""
     ev = _SliceEval(gt, dt, set(ignore_gt), set(ignore_dt))
-    if cat_ids is not None:
-        ev.params.catIds = list(cat_ids)
+    ev.params.catIds = list(object_cat_ids(gt) if cat_ids is None else cat_ids)
     if img_ids is not None:
         ev.params.imgIds = list(img_ids)
     with contextlib.redirect_stdout(io.StringIO()):
@@ -152,6 +156,13 @@ def coco_metrics(
         for k, c in enumerate(ev.params.catIds)
     }
     return {**stats, "n_gt": n_gt, "AP50_per_class": per_class}, ev
+
+
+def object_cat_ids(gt: COCO) -> list[int]:
+    """The ids of the categories that are objects (OBJECT_CLASSES), or of all when none is."""
+    cats = sorted(gt.dataset["categories"], key=lambda c: c["id"])
+    objects = [c["id"] for c in cats if c["name"] in OBJECT_CLASSES]
+    return objects or [c["id"] for c in cats]
 
 
 def outside_band(anns: Sequence[dict], key, lo: float, hi: float) -> set[int]:
@@ -194,7 +205,7 @@ def evaluate(
         "overall": overall,
         "per_class": {c["name"]: coco_metrics(gt_coco, dt_coco, cat_ids=[c["id"]])[0] for c in cats},
         "slices": {},
-        "pr": _pr_curves(ev, cats),
+        "pr": _pr_curves(ev, [gt_coco.cats[c] for c in ev.params.catIds]),  # the objects' curves
     }
     for kind in slices:
         if kind == "lighting":

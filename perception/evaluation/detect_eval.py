@@ -5,7 +5,9 @@ slice (distance band, lighting, box height), a precision-recall plot, the metric
 worst-group gap (perception/evaluation/groups.py: class, distance, height, lighting, camera,
 occlusion, colour, pedestrian on the road or the sidewalk), and the localisation error on the
 ground by distance band (detections matched to ground-truth boxes at IoU >= 0.5, localised through
-the camera model of each frame, against the actor's true position).
+the camera model of each frame, against the actor's true position), and the traffic lights' state
+accuracy within 50 m (perception/evaluation/light_eval.py). The AP over all classes is the objects'
+(perception.types.OBJECT_CLASSES); each light class has its own row.
 Writes OUT/detect_eval.json, OUT/detect_eval.txt (readable tables) and OUT/pr_curve.png.
 
 The JSON's `slices` are the groups' figures for the kinds where a slice's AP measures its slice
@@ -23,8 +25,10 @@ from perception.coco import load_coco, read_image, xywh_to_xyxy
 from perception.detection.detector import Detector
 from perception.evaluation.coco_eval import coco_detections, evaluate, format_table, pr_plot
 from perception.evaluation.groups import as_slices, evaluate_groups, format_groups
+from perception.evaluation.light_eval import format_lights, light_states
 from perception.files import write_bytes, write_json
 from perception.localise import error_by_band, localise
+from perception.types import FIRST_LIGHT_CLASS
 
 LOCALISE_MIN_SCORE = 0.3  # detections this confident or more are localised and matched to the truth
 MATCH_IOU = 0.5  # a localised detection matches a ground-truth box of its class at this IoU or more
@@ -85,6 +89,7 @@ def detect_eval(
     results["slices"] = as_slices(groups)
     results["groups"] = groups
     results["replaced"] = REPLACED
+    results["traffic_lights"] = light_states(data.data, detections, recall_score_threshold)
     results["localisation_error_m"] = (
         error_by_band(np.array(est_xy), np.array(true_xy), np.array(distances_m)) if est_xy else None
     )
@@ -95,8 +100,14 @@ def detect_eval(
     results["inference_ms_per_image"] = round(1000 * seconds / max(len(data.images), 1), 2)
     out = Path(out_dir)
     write_json(out / "detect_eval.json", results)
+    lights = "" if results["traffic_lights"] is None else format_lights(results["traffic_lights"])
     table = "\n".join(
-        (format_table(results), format_groups(groups), _localisation_table(results["localisation_error_m"]))
+        (
+            format_table(results),
+            format_groups(groups),
+            _localisation_table(results["localisation_error_m"]),
+            lights,
+        )
     )
     write_bytes(out / "detect_eval.txt", table.encode())
     pr_plot(results["pr"], out / "pr_curve.png")
@@ -112,7 +123,7 @@ def _match_positions(
     anns = [a for a in anns if not a.get("iscrowd")]
     if not anns or "cam_to_world" not in image or not len(det["scores"]):
         return
-    keep = det["scores"] >= LOCALISE_MIN_SCORE
+    keep = (det["scores"] >= LOCALISE_MIN_SCORE) & (det["class_ids"] < FIRST_LIGHT_CLASS)  # objects only
     boxes, classes = det["boxes_xyxy"][keep], det["class_ids"][keep]
     if not len(boxes):
         return

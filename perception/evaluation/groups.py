@@ -49,6 +49,7 @@ from perception.evaluation.coco_eval import (
     light_of,
     load_detections,
     load_gt,
+    object_cat_ids,
 )
 
 RECALL_IOU = 0.5  # a box counts as found when a confident detection overlaps it this much
@@ -119,7 +120,7 @@ def evaluate_groups(
     scores = matched_scores(gt_coco, dt_coco)
 
     class_of = {a["id"]: gt_coco.cats[a["category_id"]]["name"] for a in gt_coco.dataset["annotations"]}
-    class_names = [c["name"] for c in sorted(gt_coco.dataset["categories"], key=lambda c: c["id"])]
+    class_names = [gt_coco.cats[c]["name"] for c in object_cat_ids(gt_coco)]
 
     def recall(ids: Iterable[int]) -> float | None:
         found = [scores[i] >= score_threshold for i in ids]
@@ -160,9 +161,10 @@ _UNAVAILABLE = {
 def _kind(kind: str, gt_coco: COCO, dt_coco: COCO) -> tuple[dict[str, list[int]], dict[str, dict], str, str]:
     """(members {group: ground-truth ids}, AP metrics {group: m} ({} for recall kinds), metric,
     definition) of one kind; no members when the dataset lacks its labels."""
-    anns = [a for a in gt_coco.dataset["annotations"] if not a.get("iscrowd")]
+    objects = set(object_cat_ids(gt_coco))  # traffic lights are no group (light_eval.py measures them)
+    anns = [a for a in gt_coco.dataset["annotations"] if not a.get("iscrowd") and a["category_id"] in objects]
     if kind == "class":
-        cats = sorted(gt_coco.dataset["categories"], key=lambda c: c["id"])
+        cats = sorted((c for c in gt_coco.dataset["categories"] if c["id"] in objects), key=lambda c: c["id"])
         members = {c["name"]: [a["id"] for a in anns if a["category_id"] == c["id"]] for c in cats}
         ap = {c["name"]: coco_metrics(gt_coco, dt_coco, cat_ids=[c["id"]])[0] for c in cats}
         return members, ap, "AP50", KIND_DEFINITIONS["class"]

@@ -4,7 +4,8 @@ encode() turns one image's boxes into dense and sparse targets at output stride 
     heatmap  (C, h, w)  a Gaussian per object at its centre cell, value 1 exactly there
     indices  (M,)       flattened centre cell y * w + x of object j (M = max_objects slots)
     mask     (M,)       1 for a used slot
-    size     (M, 2)     log(box w, h / stride)
+    size     (M, 2)     log(box w, h / stride); classes (M,) the slot's class (whose size channels
+                        the loss reads when the model has a size per class)
     offset   (M, 2)     centre / stride - centre cell, in [0, 1)
     distance (M,)       log(distance_m / max_distance_m); distance_mask (M,) 0 where unknown (NaN)
     ignore   (C, h, w)  1 in the cells a don't-care box (class id dont_care(k)) of class k covers:
@@ -71,6 +72,7 @@ def encode(
         "indices": torch.zeros(max_objects, dtype=torch.int64),
         "mask": torch.zeros(max_objects),
         "size": torch.zeros(max_objects, 2),
+        "classes": torch.zeros(max_objects, dtype=torch.int64),  # whose size channels (class_sizes)
         "offset": torch.zeros(max_objects, 2),
         "distance": torch.zeros(max_objects),
         "distance_mask": torch.zeros(max_objects),
@@ -80,6 +82,7 @@ def encode(
     targets["indices"][:m] = (iy * w + ix)[:m]
     targets["mask"][:m] = 1.0
     targets["size"][:m] = torch.stack([bw, bh], 1)[:m].log()
+    targets["classes"][:m] = cls[:m]
     targets["offset"][:m] = torch.stack([cx - ix, cy - iy], 1)[:m]
     known = ~dist[:m].isnan()
     targets["distance"][:m] = torch.where(known, (dist[:m] / config.max_distance_m).log(), 0.0)
@@ -187,16 +190,28 @@ def focal_loss(
     return -(pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp(min=1.0)
 
 
-def _l1_at_centres(
-    pred: torch.Tensor, indices: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
-) -> torch.Tensor:
-    """pred (B, c, h, w) read at indices (B, M) vs target (B, M, c); mean |error| per coordinate over
-    the masked (B, M) slots: sum / (number of objects + L1_COUNT_EPS)."""
+def _at_centres(pred: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """pred (B, c, h, w) read at indices (B, M) -> (B, M, c)."""
     B, c = pred.shape[:2]
-    at = (
-        pred.float().reshape(B, c, -1).gather(2, indices[:, None, :].expand(B, c, indices.shape[1]))
-    )  # (B, c, M)
-    err = (at.transpose(1, 2) - target.reshape(B, -1, c)).abs().mean(2)  # (B, M)
+    at = pred.float().reshape(B, c, -1).gather(2, indices[:, None, :].expand(B, c, indices.shape[1]))
+    return at.transpose(1, 2)
+
+
+def _sizes_at_centres(pred: torch.Tensor, indices: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """The size head (B, 2, h, w), or (B, 2 C, h, w) with a size per class, read at indices (B, M)
+    -> (B, M, 2): with a size per class, each slot's own class's pair (`classes` (B, M))."""
+    at = _at_centres(pred, indices)  # (B, M, 2 or 2 C)
+    if at.shape[2] == 2:
+        return at
+    B, M = indices.shape
+    per_class = at.reshape(B, M, -1, 2)  # (B, M, C, 2)
+    return per_class.gather(2, classes[:, :, None, None].expand(B, M, 1, 2))[:, :, 0]
+
+
+def _masked_l1(at: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean |error| per coordinate of at (B, M, c) vs target (B, M, c) over the masked (B, M) slots:
+    sum / (number of objects + L1_COUNT_EPS)."""
+    err = (at - target.reshape(at.shape)).abs().mean(2)  # (B, M)
     return (err * mask).sum() / (mask.sum() + L1_COUNT_EPS)
 
 
@@ -217,12 +232,14 @@ def detection_loss(
     idx, mask = targets["indices"], targets["mask"]
     parts = {
         "heatmap": focal_loss(outputs["heatmap"], targets["heatmap"], targets.get("ignore")),
-        "size": _l1_at_centres(outputs["size"], idx, targets["size"], mask),
-        "offset": _l1_at_centres(outputs["offset"], idx, targets["offset"], mask),
+        "size": _masked_l1(
+            _sizes_at_centres(outputs["size"], idx, targets["classes"]), targets["size"], mask
+        ),
+        "offset": _masked_l1(_at_centres(outputs["offset"], idx), targets["offset"], mask),
     }
     if "distance" in outputs:
-        parts["distance"] = _l1_at_centres(
-            outputs["distance"], idx, targets["distance"], targets["distance_mask"]
+        parts["distance"] = _masked_l1(
+            _at_centres(outputs["distance"], idx), targets["distance"][..., None], targets["distance_mask"]
         )
     total = sum(wts[k] * v for k, v in parts.items())
     values = torch.stack(

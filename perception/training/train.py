@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,10 +74,13 @@ class TrainSettings:
     dropblock: dict  # {"drop_p", "block_cells"}: DropBlockHooks' parameters (drop_p 0: off)
     adversarial: dict  # {"eps" [1/255], "steps", "fraction"}: adversarial_batch's parameters (eps 0: off)
     init_checkpoint: str | None  # weights to start from (`shipped` or a path), or None: a fresh init
+    repeat_threshold: float = 0.0  # repeat-factor sampling's t (`repeat_factors`); 0: each image once an epoch
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.warmup_steps < 0:
             raise ValueError("train: epochs and batch_size must be >= 1, lr > 0, warmup_steps >= 0")
+        if not 0 <= self.repeat_threshold <= 1:
+            raise ValueError(f"train.repeat_threshold={self.repeat_threshold} is out of range: [0, 1]")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"train.device={self.device!r} is not one of auto, cpu, cuda")
 
@@ -95,6 +98,7 @@ class Encoded(torch.utils.data.Dataset):
 
     def __init__(self, dataset: DetectionDataset, config: DetectorConfig):
         self.dataset, self.config = dataset, config
+        self.repeat_factors: np.ndarray | None = None  # (len,) repeat-factor sampling's, when used
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -132,14 +136,41 @@ def _datasets(settings: TrainSettings) -> tuple[Encoded, Encoded]:
     train_split, val_split = splits
     augment = Augment(**settings.augment)
     train_set = Encoded(DetectionDataset(train_split, transform=augment, seed=settings.seed), settings.model)
+    if settings.repeat_threshold > 0:
+        train_set.repeat_factors = repeat_factors(train_split, settings.repeat_threshold)
     return train_set, Encoded(DetectionDataset(val_split), settings.model)
 
 
+def repeat_factors(split: CocoSplit, threshold: float) -> np.ndarray:
+    """Repeat-factor sampling (LVIS, Gupta et al. 2019): (images,) r_i = the max over the classes c
+    in image i of max(1, sqrt(t / f_c)), f_c the share of the images that hold a box of class c
+    (don't-care boxes aside): an image of a rare class (a yellow light) is drawn more often, one of
+    common classes or none once."""
+    classes = [
+        {a["category_id"] for a in split.annotations[im["id"]] if not a.get("iscrowd")} for im in split.images
+    ]
+    counts: dict[int, int] = {}
+    for held in classes:
+        for c in held:
+            counts[c] = counts.get(c, 0) + 1
+    n = len(split.images)
+    rc = {c: max(1.0, math.sqrt(threshold / (k / n))) for c, k in counts.items()}
+    return np.array([max((rc[c] for c in held), default=1.0) for held in classes])
+
+
 def _loader(dataset, settings: TrainSettings, shuffle: bool, seed: int) -> torch.utils.data.DataLoader:
+    """Batches of `dataset`, shuffled (drawn by the repeat factors when the dataset has them) or in order."""
+    factors = getattr(dataset, "repeat_factors", None)
+    sampler = None
+    if shuffle and factors is not None:  # an epoch draws sum(r) images, each with probability r_i / sum(r)
+        sampler = torch.utils.data.WeightedRandomSampler(
+            factors.tolist(), int(round(factors.sum())), generator=torch.Generator().manual_seed(seed)
+        )
     return torch.utils.data.DataLoader(
         dataset,
         batch_size=settings.batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
         num_workers=settings.num_workers,
         collate_fn=collate,
         generator=torch.Generator().manual_seed(seed),
@@ -155,7 +186,7 @@ def _model_and_optimiser(
     (ndim <= 1)."""
     model = CenterNet(settings.model)
     if settings.init_checkpoint is not None:
-        model.load_state_dict(_initial_weights(settings.init_checkpoint, settings.model))
+        model.load_state_dict(_initial_weights(settings.init_checkpoint, settings.model, model))
     model = model.to(device).to(memory_format=torch.channels_last)
     decay = [p for n, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
@@ -166,16 +197,33 @@ def _model_and_optimiser(
     return model, optimiser
 
 
-def _initial_weights(checkpoint: str, config: DetectorConfig) -> dict[str, torch.Tensor]:
-    """The state dict of `checkpoint` (`shipped` or a path) to fine-tune from; CheckpointError
-    unless it was trained with the same model config (the same layers and sizes)."""
+def _initial_weights(checkpoint: str, config: DetectorConfig, fresh: CenterNet) -> dict[str, torch.Tensor]:
+    """The state dict of `checkpoint` (`shipped` or a path) to fine-tune from. CheckpointError unless
+    it has this run's model config, but for fewer classes, the first of CLASSES (a model from before
+    the traffic-light classes), or one size for all classes where this run has one per class: the
+    heatmap rows it has start those classes (the new ones start from `fresh`'s prior), and its one
+    size starts every class's."""
     path = resolve_checkpoint(checkpoint)
-    trained, trained_config, _ = load_checkpoint(path, expect_classes=CLASSES)
-    if trained_config != config:
+    trained, trained_config, extra = load_checkpoint(path)
+    classes = tuple(extra.get("classes") or ())
+    grown = replace(trained_config, num_classes=config.num_classes, class_sizes=config.class_sizes)
+    if (
+        classes != CLASSES[: len(classes)]
+        or grown != config
+        or (trained_config.class_sizes and not config.class_sizes)
+    ):
         raise CheckpointError(
-            f"init_checkpoint={checkpoint}: {path} has another model config than this run's"
+            f"init_checkpoint={checkpoint}: {path} has another model config or classes than this run's"
         )
-    return trained.state_dict()
+    state = fresh.state_dict()
+    for name, value in trained.state_dict().items():
+        if name.startswith("heads.heatmap."):
+            state[name][: len(value)] = value
+        elif name.startswith("heads.size.") and len(value) < len(state[name]):
+            state[name].copy_(value.repeat(len(state[name]) // len(value), *([1] * (value.ndim - 1))))
+        else:
+            state[name] = value
+    return state
 
 
 def lr_factor(step: int, warmup: int, total: int) -> float:

@@ -16,7 +16,7 @@ from sim.simulation import RandomStreams
 HELP = """usage: bulletdrive data [OVERRIDES...]
 
 Generate a labelled COCO dataset from randomised scenarios (conf/data.yaml): images,
-annotations/{train,val}.json (and {train,val}_traffic_lights.json), summary.json,
+annotations/{train,val}.json (objects and traffic lights, a light's class its state), summary.json,
 box_heights.png, contact_sheet.png.
 Resumes an interrupted run. sim.* and scenario.* overrides apply to every scene; every camera of
 the rig (sim/rig: surround6 by default) writes its frames, its mount moved by mount_jitter.
@@ -48,6 +48,7 @@ def settings_of(args: list[str]) -> DataSettings:
         sim_overrides=(*searchpath, *jitter, *per_scene),  # (the user's sim.* last: they win)
         clutter=d.clutter or {},
         town_scenarios=tuple(towns),
+        empty_frames=d.empty_frames,
     )
 
 

@@ -78,6 +78,7 @@ def fine_tune(p: PruneConfig, config, pruned_path: Path) -> None:
         max_seconds=t.max_seconds,
         dropblock=asdict(t.dropblock),
         adversarial=asdict(t.adversarial),
+        repeat_threshold=t.repeat_threshold,
         init_checkpoint=str(pruned_path),
     )
     result = train(settings)

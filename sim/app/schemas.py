@@ -113,6 +113,7 @@ class DataConfig:
     seed: int = bounded(0, (MAX_SEED - DATA_SEED_MIN - 2 * MAX_SCENES) // SCENE_SEED_STRIDE)
     frame_every_s: float = bounded(1 / MAX_CONTROL_HZ, 600)  # the camera rate is its inverse
     workers: int = bounded(1, MAX_WORKERS)
+    empty_frames: float = bounded(0, 1)  # the share of frames without a labelled box that are kept
     clutter: dict[str, Any] | None  # a scenario `clutter` mapping (checked by the scenario schema)
     mount_jitter: dict[str, float] | None  # sim.mount_jitter of every scene (checked by the sim schema)
 
@@ -194,6 +195,7 @@ class TrainConfig:
     dropblock: DropBlockConfig
     adversarial: AdversarialConfig
     init_checkpoint: str | None  # `shipped` or a path: fine-tune from those weights
+    repeat_threshold: float = bounded(0, 1)  # repeat-factor sampling (perception/training/train.py); 0: off
 
     def __post_init__(self):
         check_fields(self, "")

@@ -53,6 +53,7 @@ def run(args: list[str]) -> int:
         max_seconds=t.max_seconds,
         dropblock=asdict(t.dropblock),
         adversarial=asdict(t.adversarial),
+        repeat_threshold=t.repeat_threshold,
         init_checkpoint=t.init_checkpoint,
     )
     result = train(settings)

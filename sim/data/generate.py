@@ -11,11 +11,10 @@ ground-truth boxes of the actors it shows. Scenes run in parallel processes. Lay
                                                     and cam_to_world), annotations (+ distance_m,
                                                     visible_fraction, truncation, actor
                                                     position_m on the ground, actor_rgb, on_road),
-                                                    categories
-  annotations/{split}_traffic_lights.json           COCO: the same images, the traffic lights that
-                                                    face the camera (category traffic_light, + state
-                                                    red/yellow/green, signal_id, distance_m,
-                                                    visible_fraction)
+                                                    categories (perception.types.CLASSES): the
+                                                    objects, then the traffic lights that face the
+                                                    camera, one class per state (light_green, ...;
+                                                    + state, signal_id, distance_m, visible_fraction)
   dataset.json, summary.json, box_heights.png, contact_sheet.png
 
 Objects too small, too hidden or too cut off to be fair targets (under MIN_BOX_HEIGHT_PX tall, less
@@ -51,19 +50,17 @@ import numpy as np
 from perception.coco import write_coco
 from perception.errors import InputError
 from perception.files import write_bytes, write_json
+from perception.types import FIRST_LIGHT_CLASS, SIGNAL_STATES
 from sim.config import DATA_SEED_MIN, SCENE_SEED_STRIDE
 from sim.data.summary import summarize
 from sim.evaluation.jobs import Outcome, Runner, claim_folder
 
-FORMAT_VERSION = 4  # 2: don't-care (iscrowd) boxes, clutter; 3: actor_rgb, on_road, camera; 4: lights
+FORMAT_VERSION = 5  # 2: don't-care boxes, clutter; 3: actor_rgb, on_road, camera; 4: lights; 5: as classes
 MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are don't-care boxes
 MIN_BOX_HEIGHT_PX = 5.0  # shorter boxes are don't-care boxes ...
 DONT_CARE_MIN_HEIGHT_PX = 2.0  # ... down to this height; shorter ones are left out
 MAX_TRUNCATION = 0.5  # boxes more than this share outside the image are don't-care boxes
 MANIFEST = "dataset.json"
-# The traffic lights' own annotation file: one class, its state an attribute (the detector's classes,
-# perception.types.CLASSES, do not include it yet).
-LIGHT_CATEGORIES = ({"id": 1, "name": "traffic_light", "states": ["red", "yellow", "green"]},)
 
 
 class DataError(InputError):
@@ -82,6 +79,7 @@ class DataSettings:
     sim_overrides: tuple[str, ...] = ()
     clutter: dict = field(default_factory=dict)  # scenario `clutter` densities added to every scene ...
     town_scenarios: tuple[str, ...] = ()  # ... but these (a town has its own parked cars and pedestrians)
+    empty_frames: float = 1.0  # the share of frames without a labelled box that are kept
 
     def __post_init__(self):
         if self.train_scenes < 1 or self.val_scenes < 1:
@@ -103,6 +101,7 @@ class SceneJob:
     frame_every_s: float
     sim_overrides: tuple[str, ...]
     clutter: tuple[tuple[str, object], ...] = ()
+    empty_frames: float = 1.0
 
     @property
     def name(self) -> str:
@@ -112,7 +111,8 @@ class SceneJob:
 def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
     """Scene i drives scenarios[i % n] with seed DATA_SEED_MIN + cfg.seed * SCENE_SEED_STRIDE + i:
     val seeds follow the train ones, so the two splits never share a scene, and all lie above the
-    seeds suites evaluate on. Train scenes get the clutter, val scenes none."""
+    seeds suites evaluate on. Train scenes get the clutter and keep `empty_frames` of their frames
+    without a labelled box; val scenes drive the scenarios as shipped and keep every frame."""
     jobs = []
     for i in range(cfg.train_scenes + cfg.val_scenes):
         split = "train" if i < cfg.train_scenes else "val"
@@ -120,8 +120,9 @@ def scene_jobs(cfg: DataSettings) -> list[SceneJob]:
         seed = DATA_SEED_MIN + cfg.seed * SCENE_SEED_STRIDE + i
         clutter = tuple(cfg.clutter.items()) if split == "train" else ()  # val: the scenarios as shipped
         clutter = () if scenario in cfg.town_scenarios else clutter
+        empty = cfg.empty_frames if split == "train" else 1.0  # val: every frame, the empty ones too
         jobs.append(
-            SceneJob(split, scenario, seed, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides, clutter)
+            SceneJob(split, scenario, seed, cfg.out_dir, cfg.frame_every_s, cfg.sim_overrides, clutter, empty)
         )
     return jobs
 
@@ -147,19 +148,28 @@ def scene_overrides(job: SceneJob) -> list[str]:
 
 
 def run_scene(job: SceneJob) -> str:
-    """Drive one scene, write its frames and its shard; returns the scene name."""
+    """Drive one scene, write its frames and its shard; returns the scene name. A frame without a
+    labelled box is kept with probability `job.empty_frames` (drawn from the scene's seed)."""
     from sim.app.drive import drive
 
     out = Path(job.out_dir)
     image_dir = out / "images" / job.split
     records: list[dict] = []
+    keep_rng = np.random.default_rng(job.seed)
+    captures = 0
 
     def capture(sim, frames, world, plan) -> None:
-        k = len({r["image"]["t_s"] for r in records})  # the capture's index
+        nonlocal captures
         for frame in frames:  # one image per camera of the rig (named after it when there are several)
             suffix = "" if len(frames) == 1 else f"_{frame.camera}"
-            file_name = f"{job.name}_{k:03d}{suffix}.png"
-            records.append(_frame_record(sim, frame, job.seed, job.scenario, image_dir / file_name))
+            record = _frame_record(
+                sim, frame, job.seed, job.scenario, f"{job.name}_{captures:03d}{suffix}.png"
+            )
+            labelled = any(not a["iscrowd"] for a in record["annotations"])
+            if labelled or keep_rng.random() < job.empty_frames:
+                _write_png(image_dir / record["image"]["file_name"], frame.rgb)
+                records.append(record)
+        captures += 1
 
     overrides = [
         f"scenario={job.scenario}",
@@ -174,14 +184,15 @@ def run_scene(job: SceneJob) -> str:
     return job.name
 
 
-def _frame_record(sim, frame, seed: int, scenario: str, path: Path) -> dict:
-    """Write one camera frame to `path` (PNG) and return its record: the COCO image, its boxes and
-    its traffic lights."""
-    file_name = path.name
-    ok, png = cv2.imencode(".png", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise DataError(f"could not encode {file_name}")
+        raise DataError(f"could not encode {path.name}")
     write_bytes(path, png.tobytes())
+
+
+def _frame_record(sim, frame, seed: int, scenario: str, file_name: str) -> dict:
+    """One camera frame's record: the COCO image, its boxes and its traffic lights."""
     boxes = []
     on_road = sim.actors_on_road()
     for b in sim.boxes(frame, DONT_CARE_MIN_HEIGHT_PX):
@@ -212,17 +223,17 @@ def _frame_record(sim, frame, seed: int, scenario: str, path: Path) -> dict:
     image = {"file_name": file_name, "width": w, "height": h, "seed": seed, "camera": frame.camera}
     image.update({"scenario": scenario, "t_s": float(frame.t_s), "lighting": light})
     image.update({"K": frame.K.tolist(), "cam_to_world": frame.cam_to_world.tolist()})
-    lights = [_light_annotation(b) for b in sim.light_boxes(frame, DONT_CARE_MIN_HEIGHT_PX)]
-    return {"image": image, "annotations": boxes, "traffic_lights": lights}
+    boxes += [_light_annotation(b) for b in sim.light_boxes(frame, DONT_CARE_MIN_HEIGHT_PX)]
+    return {"image": image, "annotations": boxes}
 
 
 def _light_annotation(b) -> dict:
-    """One traffic light's COCO record (a don't-care box by the actors' rules)."""
+    """One traffic light's COCO record, of the class of its state (a don't-care box by the actors' rules)."""
     x0, y0, x1, y1 = b.box_xyxy
     visible = float(b.visible_fraction)
     dont_care = y1 - y0 < MIN_BOX_HEIGHT_PX or visible < MIN_VISIBLE_FRACTION  # (NaN: no depth, kept)
     return {
-        "category_id": 1,
+        "category_id": FIRST_LIGHT_CLASS + SIGNAL_STATES.index(b.state) + 1,
         "bbox": [x0, y0, x1 - x0, y1 - y0],
         "area": (x1 - x0) * (y1 - y0),
         "iscrowd": int(dont_care),
@@ -292,17 +303,12 @@ def _scene_done(out: Path, job: SceneJob) -> bool:
 
 
 def _merge(out: Path, split: str, jobs: list[SceneJob]) -> None:
-    """All shards of a split, in scene order, into annotations/{split}.json and
-    annotations/{split}_traffic_lights.json with fresh ids."""
-    images, annotations, lights = [], [], []
+    """All shards of a split, in scene order, into annotations/{split}.json with fresh ids."""
+    images, annotations = [], []
     for job in jobs:
         for rec in json.loads((out / "shards" / split / f"{job.name}.json").read_text()):
             image = {"id": len(images) + 1, **rec["image"]}
             images.append(image)
             for ann in rec["annotations"]:
                 annotations.append({"id": len(annotations) + 1, "image_id": image["id"], **ann})
-            for ann in rec["traffic_lights"]:
-                lights.append({"id": len(lights) + 1, "image_id": image["id"], **ann})
     write_coco(out / "annotations" / f"{split}.json", images, annotations)
-    light_file = {"images": images, "annotations": lights, "categories": list(LIGHT_CATEGORIES)}
-    write_json(out / "annotations" / f"{split}_traffic_lights.json", light_file)

@@ -12,7 +12,7 @@ import numpy as np
 
 from perception import charts
 from perception.files import write_bytes, write_json
-from perception.types import CLASSES
+from perception.types import CLASSES, LIGHT_CLASSES, SIGNAL_STATES
 
 
 def summarize(out: Path) -> dict:
@@ -30,11 +30,7 @@ def summarize(out: Path) -> dict:
             counts[CLASSES[ann["category_id"] - 1]] += 1
             heights.append(ann["bbox"][3])
         scenes = sorted({(im["scenario"], im["seed"]) for im in coco["images"]})
-        lights = json.loads((out / "annotations" / f"{split}_traffic_lights.json").read_text())
-        states = dict.fromkeys(("red", "yellow", "green"), 0)
-        for ann in lights["annotations"]:
-            if not ann["iscrowd"]:
-                states[ann["state"]] += 1
+        states = {state: counts.pop(name) for state, name in zip(SIGNAL_STATES, LIGHT_CLASSES, strict=True)}
         summary["splits"][split] = {
             "images": len(coco["images"]),
             "scenes": len(scenes),
@@ -69,7 +65,8 @@ def _contact_sheet(out: Path, path: Path, n: int = 12, cols: int = 3) -> None:
     for ann in coco["annotations"]:
         by_image.setdefault(ann["image_id"], []).append(ann)
     picks = np.linspace(0, len(coco["images"]) - 1, min(n, len(coco["images"]))).astype(int)
-    colours = [(255, 140, 30), (30, 30, 230), (30, 180, 250)]  # BGR: vehicle, pedestrian, obstacle
+    # BGR: vehicle, pedestrian, obstacle, light_green, light_yellow, light_red
+    colours = [(255, 140, 30), (30, 30, 230), (30, 180, 250), (60, 220, 60), (0, 230, 255), (40, 40, 255)]
     tiles = []
     for i in picks:
         im = coco["images"][i]

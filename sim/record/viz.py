@@ -20,12 +20,14 @@ import numpy as np
 
 from decision.route import Road
 from perception.files import atomic_path, write_bytes
-from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE
+from perception.types import FIRST_LIGHT_CLASS, OBSTACLE, PEDESTRIAN, VEHICLE
 from sim.metrics.events import COLLISION_KINDS, Event, EventKind
 from sim.world.geometry import box_corners
 
 # Colours (RGB).
 CLASS_COLOURS = {VEHICLE: (0, 150, 255), PEDESTRIAN: (255, 160, 0), OBSTACLE: (230, 50, 50)}
+# Traffic-light boxes in their states' colours (the classes after the objects: green, yellow, red).
+LIGHT_COLOURS = dict(enumerate(((60, 220, 60), (255, 220, 0), (255, 40, 40)), start=FIRST_LIGHT_CLASS))
 EGO_COLOUR = (40, 200, 60)
 BACKGROUND = (246, 246, 246)
 ROAD_SURFACE = (205, 205, 205)
@@ -238,7 +240,7 @@ def draw_overlay(rgb: np.ndarray, boxes, hud_lines: list[str]) -> np.ndarray:
     h, w = out.shape[:2]
     scale = 0.35 if h < 400 else 0.5
     for x0, y0, x1, y1, class_id, label in boxes:
-        colour = CLASS_COLOURS.get(int(class_id), (255, 255, 255))
+        colour = CLASS_COLOURS.get(int(class_id)) or LIGHT_COLOURS.get(int(class_id), (255, 255, 255))
         p0, p1 = (int(round(x0)), int(round(y0))), (int(round(x1)), int(round(y1)))
         cv2.rectangle(out, p0, p1, colour, 1)
         if label:

@@ -15,6 +15,7 @@ from perception.coco import (
     read_image,
     xywh_to_xyxy,
 )
+from perception.types import CLASSES, OBJECT_CLASSES
 
 
 def edit_json(path, edit):
@@ -32,7 +33,7 @@ def test_loads_records_and_boxes(tmp_path, make_coco):
     make_coco(tmp_path)
     split = load_coco(tmp_path, "train")
     assert [im["id"] for im in split.images] == [1, 2, 3]
-    assert [c["name"] for c in split.categories] == ["vehicle", "pedestrian", "obstacle"]
+    assert [c["name"] for c in split.categories] == list(CLASSES)
     boxes, class_ids, distances = boxes_of(split.annotations[2])
     assert boxes.tolist() == [[6.0, 10.0, 26.0, 30.0], [40.0, 20.0, 50.0, 44.0]] and boxes.dtype == np.float32
     assert class_ids.tolist() == [0, 1] and distances.tolist() == [13.0, 30.0]
@@ -91,6 +92,16 @@ def test_bad_annotations(tmp_path, make_coco, edit, match):
     with pytest.raises(DatasetError, match=match) as e:
         load_coco(tmp_path, "train")
     check_error(e, "train.json")
+
+
+def test_a_dataset_of_the_objects_alone_still_loads(tmp_path, make_coco):
+    """A dataset written before the traffic-light classes names the three objects only."""
+    path = make_coco(tmp_path)
+    edit_json(path, lambda d: d.update(categories=d["categories"][:3]))
+    assert [c["name"] for c in load_coco(tmp_path, "train").categories] == list(OBJECT_CLASSES)
+    edit_json(path, lambda d: d["annotations"][0].update(category_id=6))  # a light: not its category
+    with pytest.raises(DatasetError, match="unknown category_id 6"):
+        load_coco(tmp_path, "train")
 
 
 def test_box_within_tolerance_is_accepted(tmp_path, make_coco):

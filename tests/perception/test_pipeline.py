@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from perception.coco import load_coco
+from perception.types import CLASSES
 from sim.app.cli import main
 from sim.config import DATA_SEED_MIN
 
@@ -16,6 +17,7 @@ SCENES = [
     "workers=1",
     "frame_every_s=1.0",
     "scenario.duration_s=3",
+    "empty_frames=1.0",  # every frame, so that each capture has all six cameras
 ]
 
 
@@ -40,7 +42,7 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
     assert {im["seed"] for im in train.images}.isdisjoint({im["seed"] for im in val.images})
     assert min(im["seed"] for im in train.images + val.images) >= DATA_SEED_MIN  # never a suite's seed
     coco = json.loads((dataset / "annotations" / "train.json").read_text())
-    assert [c["name"] for c in coco["categories"]] == ["vehicle", "pedestrian", "obstacle"]
+    assert [c["name"] for c in coco["categories"]] == list(CLASSES)
     ann = coco["annotations"][0]
     assert {
         "distance_m",
@@ -84,7 +86,7 @@ def test_data_is_coco_with_disjoint_seeds_and_a_summary(dataset):
 def test_data_writes_every_camera_of_a_rig(tmp_path):
     out = tmp_path / "rig"
     args = ["data", f"out_dir={out}", "scenarios=[busy_street]", "train_scenes=1", "val_scenes=1"]
-    rig = ["sim/rig=surround4", "mount_jitter=null"]  # the mounts as configured
+    rig = ["sim/rig=surround4", "mount_jitter=null", "empty_frames=1.0"]  # as configured, every frame
     assert main([*args, "workers=1", "frame_every_s=1.0", "scenario.duration_s=2", *rig]) == 0
     images = load_coco(out, "train").images
     names = ["front", "left", "right", "rear"]
@@ -229,6 +231,28 @@ def test_bad_perception_input_is_one_clear_line(args, words, dataset, tmp_path, 
     assert all(w in err for w in words), err
 
 
+def test_train_frames_without_a_label_are_thinned_and_val_keeps_them_all(tmp_path):
+    out = tmp_path / "d"
+    args = [
+        "data",
+        f"out_dir={out}",
+        "scenarios=[follow_lead]",
+        "train_scenes=1",
+        "val_scenes=1",
+        "workers=1",
+    ]
+    assert main([*args, "scenario.duration_s=6", "frame_every_s=1.0", "empty_frames=0.0"]) == 0
+
+    def labelled(split):
+        coco = json.loads((out / "annotations" / f"{split}.json").read_text())
+        boxed = {a["image_id"] for a in coco["annotations"] if not a["iscrowd"]}
+        return [im["id"] in boxed for im in coco["images"]]
+
+    train, val = labelled("train"), labelled("val")
+    assert train and all(train)  # the rear cameras' empty road is left out ...
+    assert any(val) and not all(val)  # ... but val measures false positives on it too
+
+
 def test_data_of_a_town_labels_its_traffic_lights_with_their_states(tmp_path):
     from sim.app import config as C
     from sim.simulation import RandomStreams
@@ -236,15 +260,16 @@ def test_data_of_a_town_labels_its_traffic_lights_with_their_states(tmp_path):
     out = tmp_path / "town"
     args = ["data", f"out_dir={out}", "scenarios=[SignalizedJunctionLeftTurn,cut_in]", "train_scenes=2"]
     assert main([*args, "val_scenes=1", "workers=1", "scenario.duration_s=12", "frame_every_s=1.0"]) == 0
-    lights = json.loads((out / "annotations" / "train_traffic_lights.json").read_text())
-    actors = json.loads((out / "annotations" / "train.json").read_text())
-    assert lights["images"] == actors["images"]  # the same frames, one file per kind of label
-    assert [c["name"] for c in lights["categories"]] == ["traffic_light"]
-    images = {im["id"]: im for im in lights["images"]}
-    labelled = [a for a in lights["annotations"] if not a["iscrowd"]]
+    coco = json.loads((out / "annotations" / "train.json").read_text())
+    names = [c["name"] for c in coco["categories"]]
+    assert names[3:] == ["light_green", "light_yellow", "light_red"]  # a light's class is its state
+    images = {im["id"]: im for im in coco["images"]}
+    lights = [a for a in coco["annotations"] if names[a["category_id"] - 1].startswith("light_")]
+    labelled = [a for a in lights if not a["iscrowd"]]
     assert labelled and {images[a["image_id"]]["scenario"] for a in labelled} == {
         "SignalizedJunctionLeftTurn"
     }
+    assert all(names[a["category_id"] - 1] == f"light_{a['state']}" for a in lights)
     # Each label's state is its signal group's at the frame's time, in the scene's own town.
     cfg, _ = C.load("drive", ["scenario=SignalizedJunctionLeftTurn"])
     for a in labelled:

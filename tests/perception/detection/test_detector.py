@@ -25,7 +25,7 @@ from perception.detection.model import (
     save_checkpoint,
 )
 from perception.training.targets import FOCAL_ALPHA, FOCAL_BETA, collate, detection_loss, encode
-from perception.types import CLASSES
+from perception.types import CLASSES, OBJECT_CLASSES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -115,8 +115,8 @@ def test_forward_shapes_raw_logits_and_channels_last(tiny_config):
         out = model(x)
         out_cl = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
     assert {k: tuple(v.shape) for k, v in out.items()} == {
-        "heatmap": (2, 3, 16, 24),
-        "size": (2, 2, 16, 24),
+        "heatmap": (2, 6, 16, 24),
+        "size": (2, 12, 16, 24),  # a size per class
         "offset": (2, 2, 16, 24),
         "distance": (2, 1, 16, 24),
     }
@@ -184,11 +184,13 @@ def test_overfits_a_batch_of_two_images(tiny_config, box_iou):
 
 
 def test_zeroed_inputs_do_worse_than_real_inputs(tiny_config):
-    """Input-independent baseline: the same short training on all-zero images ends at a higher loss."""
+    """Input-independent baseline: the same short training on all-zero images ends at a higher loss
+    (100 steps: with a size per class, a model blind to the image learns each class's mean size too,
+    and the gap opens later than with one size for all)."""
     config = tiny_config()
     images, targets = synthetic_batch(config)
-    _, real = train(config, images, targets, steps=50)
-    _, zero = train(config, torch.zeros_like(images), targets, steps=50)
+    _, real = train(config, images, targets, steps=100)
+    _, zero = train(config, torch.zeros_like(images), targets, steps=100)
     assert np.mean(zero[-5:]) > 2.0 * np.mean(real[-5:])
 
 
@@ -255,6 +257,39 @@ def test_decode_keeps_only_peaks():
     det = decode(out, score_threshold=0.3)[0]
     assert det["scores"] == pytest.approx([1 / (1 + math.exp(-2)), 1 / (1 + math.exp(-0.5))])
     np.testing.assert_allclose(det["boxes_xyxy"][0], [10, 10, 14, 14])  # cell 3 -> 12 px, size e^0 * 4
+
+
+def test_decode_reads_each_peak_its_own_class_size():
+    """With a size per class (class_sizes), a peak of class k takes channels 2k, 2k + 1; a model of
+    one size for all reads channels 0, 1 whatever the class."""
+    heat = torch.full((1, 3, 8, 8), -10.0)
+    heat[0, 0, 2, 2], heat[0, 2, 5, 5] = 3.0, 2.0  # a class-0 and a class-2 peak
+    size = torch.zeros(1, 6, 8, 8)
+    size[0, 0:2] = math.log(2.0)  # class 0: 8 x 8 px
+    size[0, 4], size[0, 5] = math.log(1.0), math.log(3.0)  # class 2: 4 x 12 px
+    det = decode({"heatmap": heat, "size": size, "offset": torch.zeros(1, 2, 8, 8)}, score_threshold=0.3)[0]
+    assert det["class_ids"].tolist() == [0, 2]
+    np.testing.assert_allclose(det["boxes_xyxy"], [[4, 4, 12, 12], [18, 14, 22, 26]], atol=1e-5)
+    shared = decode(
+        {"heatmap": heat, "size": size[:, :2], "offset": torch.zeros(1, 2, 8, 8)}, score_threshold=0.3
+    )[0]
+    np.testing.assert_allclose(shared["boxes_xyxy"][1], [16, 16, 24, 24], atol=1e-5)
+
+
+def test_the_loss_trains_each_class_its_own_size(tiny_config):
+    """The size loss reads the target's class's pair: a size head right for the class's channels and
+    wrong elsewhere has no size loss."""
+    config = tiny_config(num_classes=3, class_sizes=True)
+    t = encode([[8, 8, 24, 56], [40, 8, 56, 24]], [1, 2], None, config)  # 16 x 48 and 16 x 16 px
+    h, w = config.input_height // 4, config.input_width // 4
+    size = torch.full((1, 6, h, w), 5.0)  # wrong everywhere ...
+    size[0, 2], size[0, 3] = math.log(4.0), math.log(12.0)  # ... but in class 1's channels
+    size[0, 4], size[0, 5] = math.log(4.0), math.log(4.0)  # ... and class 2's
+    outputs = {"heatmap": torch.zeros(1, 3, h, w), "size": size, "offset": torch.zeros(1, 2, h, w)}
+    _, parts = detection_loss(outputs, collate([(torch.zeros(3), t)])[1])
+    assert parts["size"] == pytest.approx(0.0, abs=1e-5)
+    swapped = dict(outputs, size=size[:, [0, 1, 4, 5, 2, 3]])
+    assert detection_loss(swapped, collate([(torch.zeros(3), t)])[1])[1]["size"] > 0.3
 
 
 # --- Checkpoints -----------------------------------------------------------------------------------
@@ -335,6 +370,12 @@ def test_checkpoint_errors_are_one_clear_line(tmp_path, tiny_config):
     assert "unknown keys ['depth']" in one_line_error(tmp_path / "unknown_key.pt")
     assert "expected ('car',)" in one_line_error(good, expect_classes=("car",))
     assert "expected" in one_line_error(good, expect_classes=("pedestrian", "vehicle", "obstacle"))
+    # A detector of the first classes only (before the traffic lights) loads; its classes must be its config's.
+    old = tiny_config(num_classes=len(OBJECT_CLASSES))
+    save_checkpoint(tmp_path / "old.pt", CenterNet(old), old, {"classes": list(OBJECT_CLASSES)})
+    assert load_checkpoint(tmp_path / "old.pt", expect_classes=CLASSES)[1].num_classes == 3
+    save_checkpoint(tmp_path / "lying.pt", CenterNet(old), old, {"classes": list(CLASSES)})
+    assert "config has 3 classes" in one_line_error(tmp_path / "lying.pt", expect_classes=CLASSES)
     # What torch.load(weights_only=True) would refuse is refused at save time, not found later.
     with pytest.raises(ValueError, match=r"extra\['metrics'\]\['ap'\] is a float64"):
         save_checkpoint(

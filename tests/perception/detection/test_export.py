@@ -2,6 +2,8 @@
 its metadata as a checkpoint, and the same detections as torch (tiny model here; the shipped one in
 the slow test at the end)."""
 
+import json
+
 import numpy as np
 import onnx
 import pytest
@@ -19,6 +21,7 @@ from perception.detection.export import (
     to_onnx,
 )
 from perception.detection.model import CheckpointError, fold_batchnorm, load_checkpoint
+from perception.types import CLASSES
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,7 +32,7 @@ def test_export_is_checked_and_carries_its_config(spread_onnx, spread_checkpoint
     _, config, _ = load_checkpoint(spread_checkpoint)
     assert read_config(proto, spread_onnx) == (config, "fp32")
     meta = metadata(proto)
-    assert meta["format"] == ONNX_FORMAT and meta["classes"] == '["vehicle", "pedestrian", "obstacle"]'
+    assert meta["format"] == ONNX_FORMAT and json.loads(meta["classes"]) == list(CLASSES)
     assert opset_of(proto) == 18
     (image,) = proto.graph.input
     dims = image.type.tensor_type.shape.dim

@@ -7,7 +7,7 @@ import torch
 
 from perception.detection.detector import SHIPPED, Detector, resolve_checkpoint
 from perception.detection.model import DetectorConfig, load_checkpoint
-from perception.types import CLASSES, PEDESTRIAN, VEHICLE
+from perception.types import CLASSES, FIRST_LIGHT_CLASS, PEDESTRIAN, SIGNAL_STATES, VEHICLE
 
 
 def test_shipped_weights_are_packaged_small_and_match_the_default_model(conf_values):
@@ -43,14 +43,8 @@ def frames(scenario: str, seed: int, every_s: float = 0.5, min_height_px: float 
     return out
 
 
-# Issue 12 gave pedestrians legs, a torso and a head; the shipped detector was trained on the
-# earlier one-cylinder pedestrians and finds ~60 % of the new ones (23 of 37 here): retrain it.
-NEW_PEDESTRIAN_LOOK = pytest.mark.xfail(reason="the shipped detector predates the new pedestrian look")
-
-
 @pytest.mark.parametrize(
-    "scenario, seed, class_id",
-    [("dense_traffic", 7, VEHICLE), pytest.param("busy_street", 7, PEDESTRIAN, marks=NEW_PEDESTRIAN_LOOK)],
+    "scenario, seed, class_id", [("dense_traffic", 7, VEHICLE), ("busy_street", 7, PEDESTRIAN)]
 )
 def test_shipped_detector_finds_the_objects_the_simulator_renders(scenario, seed, class_id, box_iou):
     torch.set_num_threads(2)
@@ -69,6 +63,45 @@ def test_shipped_detector_finds_the_objects_the_simulator_renders(scenario, seed
     assert found >= 0.9 * total, f"found {found} of {total} {CLASSES[class_id]}s"
 
 
+def test_shipped_detector_tells_the_state_of_the_lights_ahead(box_iou):
+    """On a signalised junction of an unseen seed, the labelled lights of every camera: the most
+    confident light box on each (IoU >= 0.3) mostly has the light's state, and it tells the states
+    apart rather than calling every light one of them. (The issue's target, state accuracy >= 0.97
+    within 50 m, is `detect-eval`'s on the val split: 0.763, missed; this is a floor under it.)"""
+    from sim.app.drive import drive
+
+    lights = []
+
+    def keep(sim, frames, world, plan):
+        for frame in frames:
+            labels = [b for b in sim.light_boxes(frame) if b.distance_m <= 40.0 and b.visible_fraction >= 0.8]
+            if labels:
+                lights.append((frame.rgb.copy(), labels))
+
+    args = ["scenario=SignalizedJunctionLeftTurn", "seed=11", "scenario.duration_s=25", "sim.camera_hz=2"]
+    drive(args, write=False, on_frame=keep)
+    torch.set_num_threads(2)
+    det = Detector(SHIPPED, device="cpu")
+    given = []  # (true state, given state or None)
+    for rgb, labels in lights:
+        result = det.detect(rgb[None], score_threshold=0.3)[0]
+        is_light = result["class_ids"] >= FIRST_LIGHT_CLASS
+        for b in labels:
+            on = [k for k in np.flatnonzero(is_light) if box_iou(b.box_xyxy, result["boxes_xyxy"][k]) >= 0.3]
+            best = max(on, key=lambda k: result["scores"][k]) if on else None
+            given.append(
+                (
+                    b.state,
+                    None if best is None else SIGNAL_STATES[result["class_ids"][best] - FIRST_LIGHT_CLASS],
+                )
+            )
+    found = [(t, g) for t, g in given if g is not None]
+    right = [t for t, g in found if t == g]
+    assert len(given) >= 10, "the drive shows too few lights to test"
+    assert len(found) >= 0.8 * len(given) and len(right) >= 0.6 * len(found), f"{given}"
+    assert len({t for t, _ in found}) < 2 or len(set(right)) >= 2, f"one answer for every state: {given}"
+
+
 def test_detector_rejects_frames_of_the_wrong_size():
     det = Detector(SHIPPED, device="cpu")
     with pytest.raises(ValueError, match="expects uint8 frames"):
@@ -78,7 +111,7 @@ def test_detector_rejects_frames_of_the_wrong_size():
 
 
 def test_batched_detection_of_vector_env_frames_equals_one_by_one():
-    """A gymnasium vector env's camera batch goes through the detector in one call."""
+    """All cameras of all envs of a gymnasium vector env go through the detector in one call."""
     import gymnasium as gym
 
     import sim  # noqa: F401  (registers bulletdrive/Drive-v0)
@@ -91,9 +124,10 @@ def test_batched_detection_of_vector_env_frames_equals_one_by_one():
         obs, *_ = envs.step(np.tile([0.0, 0.3], (2, 1)).astype(np.float32))
     envs.close()
     det = Detector(SHIPPED, device="cpu")
-    batch = det.detect(obs["camera"], score_threshold=0.3)
-    assert len(batch) == 2
-    for b, rgb in enumerate(obs["camera"]):
+    frames = obs["cameras"].reshape(-1, *obs["cameras"].shape[2:])  # (envs x cameras, H, W, 3)
+    batch = det.detect(frames, score_threshold=0.3)
+    assert len(batch) == 12
+    for b, rgb in enumerate(frames):
         single = det.detect(rgb[None], score_threshold=0.3)[0]
         for key in ("class_ids", "scores", "boxes_xyxy"):
             np.testing.assert_allclose(batch[b][key], single[key], rtol=1e-4, atol=1e-3)

@@ -86,7 +86,13 @@ def test_detections_do_not_depend_on_the_other_conditions_or_the_batch(split, de
     alone = R.detect_conditions(
         detector, split, images, R.conditions(["fog"], [2]), seed=3, batch_size=1, score_threshold=0.0
     )
-    assert alone["fog/2"] == full["fog/2"] and alone["clean"] == full["clean"]
+    # The same detections, to float rounding (a batch of 4 may take another convolution kernel, and
+    # the untrained model's near-equal scores may then come in another order).
+    def rows(dets):
+        return np.array(sorted([d["image_id"], d["category_id"], *d["bbox"], d["score"]] for d in dets))
+
+    for key in ("fog/2", "clean"):
+        np.testing.assert_allclose(rows(alone[key]), rows(full[key]), atol=1e-5)
     assert full["fog/2"] != full["clean"] and full["fog/2"] != full["fog/1"]
 
 

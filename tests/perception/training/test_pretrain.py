@@ -126,7 +126,7 @@ def test_only_the_backbone_and_neck_are_pretrained_and_train_starts_from_them(
     data, tmp_path, settings, model_config, conf_values
 ):
     result = pretrain(settings(data, tmp_path / "pre", max_steps=3), log=quiet)
-    loaded = _initial_weights(result["checkpoint"], model_config)  # what train's init_checkpoint loads
+    loaded = _initial_weights(result["checkpoint"], model_config, fresh(model_config).detector)  # as train
     init = fresh(model_config).detector.state_dict()
     changed = {k for k in init if not torch.equal(init[k], loaded[k])}
     assert changed and all(k.split(".")[0] in ENCODER for k in changed)

@@ -18,8 +18,8 @@ DISTANCES = np.array([12.0, 25.0, 60.0, 3.0])
 
 @pytest.fixture(scope="module")
 def config(detector_config):
-    """64x96 frames: a (16, 24) output grid at stride 4."""
-    return detector_config(input_height=64, input_width=96)
+    """64x96 frames: a (16, 24) output grid at stride 4; three classes."""
+    return detector_config(input_height=64, input_width=96, num_classes=3)
 
 
 def perfect_outputs(targets: dict[str, torch.Tensor]) -> dict:

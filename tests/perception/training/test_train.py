@@ -103,3 +103,25 @@ def test_learning_rate_warms_up_then_decays_to_its_floor():
     assert lr_factor(12, 4, 20) == pytest.approx(FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) / 2)
     assert lr_factor(20, 4, 20) == lr_factor(99, 4, 20) == pytest.approx(FINAL_LR_FRACTION)
     assert all(math.isfinite(lr_factor(s, 0, 0)) for s in range(3))
+
+
+def test_repeat_factors_draw_images_of_rare_classes_more_often(data, tmp_path, settings):
+    from types import SimpleNamespace
+
+    from perception.training.train import _datasets, _loader, repeat_factors
+
+    images = [{"id": i} for i in range(100)]
+    annotations = {i: [{"category_id": 1}] for i in range(100)}  # class 1 in every image
+    annotations[0] = [{"category_id": 1}, {"category_id": 6}]  # class 6 in 1 of 100: sqrt(0.1 / 0.01)
+    annotations[1] = [{"category_id": 6, "iscrowd": 1}]  # a don't-care box counts for nothing
+    factors = repeat_factors(SimpleNamespace(images=images, annotations=annotations), 0.1)
+    assert factors[0] == pytest.approx(math.sqrt(10)) and (factors[1:] == 1).all()
+    # In training: an epoch draws sum(r) images by the factors, the same ones for the same seed.
+    train_set, _ = _datasets(settings(data, tmp_path, repeat_threshold=1.0))
+    assert train_set.repeat_factors is not None and len(train_set.repeat_factors) == len(train_set)
+    train_set.repeat_factors = np.full(len(train_set), 1.0)
+    train_set.repeat_factors[0] = 40.0
+    drawn = list(_loader(train_set, settings(data, tmp_path), True, 3).sampler)
+    assert len(drawn) == 39 + len(train_set) and drawn.count(0) > len(drawn) / 2
+    assert drawn == list(_loader(train_set, settings(data, tmp_path), True, 3).sampler)
+    assert _datasets(settings(data, tmp_path))[0].repeat_factors is None  # off by default

@@ -73,3 +73,35 @@ def test_a_checkpoint_of_another_model_is_refused_before_anything_is_written(
     with pytest.raises(CheckpointError, match="init_checkpoint"):
         train(other, log=quiet)
     assert not (tmp_path / "other").exists()
+
+
+def test_a_model_of_the_object_classes_grows_the_light_classes(data, tmp_path, settings, detector_config):
+    """A detector trained before the traffic-light classes and class sizes starts this run's: every
+    layer is its own, the heatmap's rows of the objects too (the light rows start from the prior),
+    and its one size head starts every class's."""
+    from perception.detection.model import CenterNet, save_checkpoint
+    from perception.types import OBJECT_CLASSES
+
+    base = settings(data, tmp_path / "x").model
+    old_config = detector_config(**{**vars(base), "num_classes": len(OBJECT_CLASSES), "class_sizes": False})
+    old = CenterNet(old_config)
+    save_checkpoint(tmp_path / "old.pt", old, old_config, {"classes": list(OBJECT_CLASSES)})
+    tuned = settings(data, tmp_path / "tuned", init_checkpoint=str(tmp_path / "old.pt"), lr=1e-9, max_steps=1)
+    after = weights(train(tuned, log=quiet))
+    n = len(OBJECT_CLASSES)
+    for k, v in old.state_dict().items():
+        if "running" in k or not v.is_floating_point():
+            continue
+        got = after[k][:n] if k.startswith("heads.heatmap.") else after[k]
+        if k.startswith("heads.size."):
+            got = got.reshape(-1, 2, *v.shape[1:])  # (classes, 2, ...): each class's pair the old one
+            v = v[None].expand_as(got)
+        assert torch.allclose(v, got, atol=1e-6), k
+    assert torch.allclose(
+        after["heads.heatmap.bias"][n:], CenterNet(base).state_dict()["heads.heatmap.bias"][n:]
+    )
+    # Classes that are not the first ones of this run's are refused.
+    save_checkpoint(tmp_path / "odd.pt", old, old_config, {"classes": ["pedestrian", "vehicle", "obstacle"]})
+    odd = settings(data, tmp_path / "odd", init_checkpoint=str(tmp_path / "odd.pt"), max_steps=1)
+    with pytest.raises(CheckpointError, match="classes"):
+        train(odd, log=quiet)

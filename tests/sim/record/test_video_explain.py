@@ -6,56 +6,16 @@ import numpy as np
 import pytest
 import yaml
 
-from perception.cnn_perceiver import CNNPerceiver
-from perception.detection.model import CenterNet, save_checkpoint
-from perception.types import CLASSES, CameraFrame, EgoState
 from sim.record.outputs import ExplainedView
-from sim.world.camera import camera_pose
 
 
-@pytest.fixture
-def perceiver(tmp_path, conf_values):
-    """perceiver(score_threshold) -> a CNNPerceiver of an untrained tiny detector for 64x48 frames
-    (every cell scores ~0.1, its heatmap bias)."""
-    from perception.detection.model import DetectorConfig
-
-    config = DetectorConfig(**{**conf_values("model/tiny.yaml"), "input_height": 48, "input_width": 64})
-    checkpoint = tmp_path / "tiny.pt"
-    save_checkpoint(checkpoint, CenterNet(config), config, {"classes": list(CLASSES)})
-    cnn = {k: v for k, v in conf_values("perception/cnn.yaml").items() if k != "_target_"}
-
-    def make(score_threshold: float) -> CNNPerceiver:
-        return CNNPerceiver(
-            **{**cnn, "checkpoint": str(checkpoint), "device": "cpu", "score_threshold": score_threshold}
-        )
-
-    return make
-
-
-def test_the_map_of_the_top_detection_is_blended_in(perceiver):
+def test_the_map_of_the_top_detection_is_blended_in(tiny_cnn):
     rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    view, note = ExplainedView(perceiver(0.05))(rgb)
+    view, note = ExplainedView(tiny_cnn(0.05))(rgb)
     assert view.shape == rgb.shape and view.dtype == np.uint8 and not np.array_equal(view, rgb)
     assert note.startswith("map: ") and "in its box" in note
-    same, none = ExplainedView(perceiver(0.99))(rgb)  # no detection: the frame as it was
+    same, none = ExplainedView(tiny_cnn(0.99))(rgb)  # no detection: the frame as it was
     assert same is rgb and none is None
-
-
-def test_a_rig_goes_through_the_detector_in_one_batch(perceiver, monkeypatch):
-    cnn = perceiver(0.05)
-    calls = []
-    detect = cnn.detector.detect
-    monkeypatch.setattr(
-        cnn.detector, "detect", lambda batch, t: calls.append(batch.shape) or detect(batch, t)
-    )
-    rgb = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
-    K = np.array([[32.0, 0.0, 32.0], [0.0, 32.0, 24.0], [0.0, 0.0, 1.0]])
-    frames = [
-        CameraFrame(rgb, K, camera_pose(0.0, 0.0, 0.0, 0.8, 1.4, 4.0, 0.0, yaw), 0.0) for yaw in (0, 90, 180)
-    ]
-    world = cnn.perceive(frames, EgoState(0.0, 0.0, 0.0, 0.0), None)
-    assert calls == [(3, 48, 64, 3)]  # one forward for the three cameras
-    assert {d.camera for d in world.detections} == {0, 1, 2}  # each box knows its camera
 
 
 def test_a_perceiver_without_a_detector_is_refused():

@@ -1,0 +1,118 @@
+"""Traffic-light states from the camera: the detector's light boxes, tied to the map's lights.
+
+The detector finds a traffic light as one of three classes, one per state its lamps show
+(perception.types.LIGHT_CLASSES). Which signal group a box shows comes from the map, as in a real
+stack's HD-map prior (Apollo projects the map's lights into the image and recognises them there):
+each light of the map (`MappedLight`: its signal group, its housing's 3D box and the way it faces)
+is projected through the frame's camera; a light box whose centre falls inside a mapped light's
+projection, grown by MATCH_GROW of its size, shows that light's state. A light seen from its back
+or side (more than FACING_MAX_DEG off the way it faces) shows no state and takes no box.
+
+Over a rig's frames, the most confident box of a signal group wins. `LightStates` gives a group the
+state its boxes of the last `hold_s` vote for (weighted by score): one missed frame does not turn a
+green light into an unseen one (which the planner takes for red), nor one wrong box into a red one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from perception.types import FIRST_LIGHT_CLASS, SIGNAL_STATES, CameraFrame
+
+FACING_MAX_DEG = 60.0  # a light seen farther off the way it faces shows no state (as the labels)
+MATCH_GROW = 0.5  # a box matches a projected light when its centre lies in the projection grown by this
+NEAR_PLANE_M = 0.05  # a light with a corner nearer the camera plane than this is not projected
+
+
+@dataclass(frozen=True)
+class MappedLight:
+    """A traffic light of the map: the signal group whose state it shows, its housing's corners
+    (8, 3) in the world [m] and the direction it faces (towards the traffic it governs) [rad]."""
+
+    signal_id: int
+    corners_m: np.ndarray
+    yaw_rad: float
+
+
+def projected_boxes(lights: Sequence[MappedLight], frame: CameraFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(indices (M,) into `lights`, boxes (M, 4) xyxy px) of the lights that face the camera of
+    `frame` and lie in front of it, overlapping its image."""
+    if not lights:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 4))
+    corners = np.stack([light.corners_m for light in lights])  # (N, 8, 3)
+    world_to_cam = np.linalg.inv(frame.cam_to_world)
+    p = corners @ world_to_cam[:3, :3].T + world_to_cam[:3, 3]  # (N, 8, 3) camera frame
+    z = p[..., 2]
+    uv = (p @ np.asarray(frame.K).T)[..., :2] / np.maximum(z, NEAR_PLANE_M)[..., None]
+    to_camera = frame.cam_to_world[:2, 3] - corners.mean(axis=1)[:, :2]  # (N, 2)
+    yaw = np.array([light.yaw_rad for light in lights])
+    along = (np.cos(yaw) * to_camera[:, 0] + np.sin(yaw) * to_camera[:, 1]) / np.maximum(
+        np.linalg.norm(to_camera, axis=1), 1e-9
+    )
+    boxes = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
+    h, w = frame.rgb.shape[:2]
+    keep = (z.min(axis=1) > NEAR_PLANE_M) & (along > np.cos(np.radians(FACING_MAX_DEG)))
+    keep &= (boxes[:, 2] > 0) & (boxes[:, 0] < w) & (boxes[:, 3] > 0) & (boxes[:, 1] < h)
+    return np.flatnonzero(keep), boxes[keep]
+
+
+def match_lights(
+    lights: Sequence[MappedLight], frame: CameraFrame, det: dict, min_score: float
+) -> dict[int, tuple[str, float]]:
+    """{signal id: (state, score)} of the light boxes of one frame's detections (`decode`'s dict)
+    at `min_score` or more, each tied to the mapped light it lies on; the best box per signal."""
+    found: dict[int, tuple[str, float]] = {}
+    is_light = (det["class_ids"] >= FIRST_LIGHT_CLASS) & (det["scores"] >= min_score)
+    if not lights or not is_light.any():
+        return found
+    index, proj = projected_boxes(lights, frame)
+    if not len(index):
+        return found
+    grow = MATCH_GROW * (proj[:, 2:] - proj[:, :2])  # (M, 2)
+    lo, hi = proj[:, :2] - grow, proj[:, 2:] + grow
+    boxes, classes, scores = det["boxes_xyxy"][is_light], det["class_ids"][is_light], det["scores"][is_light]
+    centres = 0.5 * (boxes[:, :2] + boxes[:, 2:])  # (K, 2)
+    inside = ((centres[:, None] >= lo[None]) & (centres[:, None] <= hi[None])).all(axis=2)  # (K, M)
+    # Nearest projected centre among those it lies in: lights on one pole stand apart by their boxes.
+    gap = np.linalg.norm(centres[:, None] - 0.5 * (lo + hi)[None], axis=2)
+    for k in np.argsort(-scores):
+        if not inside[k].any():
+            continue
+        m = int(np.argmin(np.where(inside[k], gap[k], np.inf)))
+        sid = lights[index[m]].signal_id
+        if sid not in found or scores[k] > found[sid][1]:
+            found[sid] = (SIGNAL_STATES[int(classes[k]) - FIRST_LIGHT_CLASS], float(scores[k]))
+    return found
+
+
+class LightStates:
+    """The perceived state of each signal group: the vote of its boxes of the last `hold_s`, each
+    box weighted by its score (one frame that calls a green light red does not stop the ego; a
+    change of state wins within half the window)."""
+
+    def __init__(self, hold_s: float):
+        if not hold_s >= 0:
+            raise ValueError(f"perception.light_hold_s={hold_s} is out of range: >= 0")
+        self.hold_s = hold_s
+        self._seen: dict[int, list[tuple[float, str, float]]] = {}  # signal id -> (time, state, score)
+
+    def reset(self) -> None:
+        self._seen.clear()
+
+    def update(self, t_s: float, seen: dict[int, tuple[str, float]]) -> None:
+        for sid, (state, score) in seen.items():
+            self._seen.setdefault(sid, []).append((t_s, state, score))
+
+    def signals(self, t_s: float) -> tuple[tuple[int, str], ...]:
+        """(signal id, state) of the groups seen within `hold_s` before t_s, by id."""
+        out = []
+        for sid in sorted(self._seen):
+            recent = [(state, score) for seen_s, state, score in self._seen[sid] if t_s - seen_s <= self.hold_s]
+            self._seen[sid] = [b for b in self._seen[sid] if t_s - b[0] <= self.hold_s]
+            if recent:
+                votes = {state: sum(sc for st, sc in recent if st == state) for state, _ in recent}
+                out.append((sid, max(votes, key=votes.get)))
+        return tuple(out)

@@ -1,0 +1,121 @@
+"""Traffic-light states from light boxes tied to the map's lights, and their evaluation."""
+
+import numpy as np
+import pytest
+
+from perception.evaluation.light_eval import light_states
+from perception.lights import LightStates, MappedLight, match_lights, projected_boxes
+from perception.types import CLASSES, FIRST_LIGHT_CLASS, CameraFrame
+from sim.world.camera import camera_pose, intrinsics
+from sim.world.props import LightPose, light_box_corners, light_boxes
+
+RED, GREEN = FIRST_LIGHT_CLASS + 2, FIRST_LIGHT_CLASS
+
+
+def frame_at(x: float = 0.0) -> CameraFrame:
+    """The front camera of an ego at (x, 0) heading +x."""
+    pose = camera_pose(x, 0.0, 0.0, 0.8, 1.4, 4.0)
+    return CameraFrame(
+        np.zeros((192, 320, 3), np.uint8), intrinsics(320, 192, 75.0), pose, 0.0, camera="front"
+    )
+
+
+def mapped(poles: list[LightPose]) -> list[MappedLight]:
+    return [
+        MappedLight(p.signal_id, c, p.yaw_rad) for p, c in zip(poles, light_box_corners(poles), strict=True)
+    ]
+
+
+# Two lights 30 m ahead facing the ego (groups 7 and 8, 6 m apart), one facing away (group 9).
+POLES = [LightPose(30.0, 4.0, np.pi, 7), LightPose(30.0, -2.0, np.pi, 8), LightPose(30.0, 10.0, 0.0, 9)]
+
+
+def detections(boxes, classes, scores) -> dict:
+    return {
+        "boxes_xyxy": np.asarray(boxes, dtype=np.float32).reshape(-1, 4),
+        "class_ids": np.asarray(classes, dtype=np.int64),
+        "scores": np.asarray(scores, dtype=np.float32),
+    }
+
+
+def test_the_map_lights_project_where_the_labeller_boxes_them():
+    frame = frame_at()
+    index, boxes = projected_boxes(mapped(POLES), frame)
+    truth = light_boxes(frame, POLES, {7: "red", 8: "green", 9: "red"}, 80.0)
+    assert index.tolist() == [0, 1] and [b.signal_id for b in truth] == [7, 8]  # not the one facing away
+    assert boxes == pytest.approx(np.array([b.box_xyxy for b in truth]), abs=1e-6)
+
+
+def test_a_light_box_gives_the_state_of_the_light_it_lies_on():
+    frame, lights = frame_at(), mapped(POLES)
+    _, (b7, b8) = projected_boxes(lights, frame)
+    shift = np.array([1.0, 1.0, 1.0, 1.0])  # a box a pixel off its projection still lies on it
+    det = detections([b7 + shift, b8, [10, 10, 14, 20], b8], [RED, GREEN, RED, 0], [0.9, 0.8, 0.9, 0.9])
+    found = match_lights(lights, frame, det, 0.35)
+    assert {sid: state for sid, (state, _) in found.items()} == {7: "red", 8: "green"}
+    # The most confident box of a light wins; boxes under the threshold count for nothing.
+    det = detections([b7, b7], [RED, GREEN], [0.5, 0.7])
+    assert match_lights(lights, frame, det, 0.35)[7][0] == "green"
+    assert match_lights(lights, frame, detections([b7], [RED], [0.2]), 0.35) == {}
+    assert match_lights([], frame, det, 0.35) == {}
+    # From behind the lights (the ego past them), no light faces the camera: no state.
+    assert match_lights(lights, frame_at(40.0), det, 0.35) == {}
+
+
+def test_a_state_is_the_vote_of_the_last_boxes_and_lapses_without_them():
+    states = LightStates(hold_s=0.5)
+    states.update(1.0, {7: ("green", 0.9)})
+    assert states.signals(1.4) == ((7, "green"),)
+    assert states.signals(1.6) == ()  # unseen: the planner takes it for red
+    states.update(2.0, {7: ("green", 0.8), 8: ("red", 0.5)})
+    states.update(2.1, {7: ("red", 0.6)})  # one box calls it red: the green ones outvote it
+    assert states.signals(2.1) == ((7, "green"), (8, "red"))
+    states.update(2.2, {7: ("red", 0.7)})  # the light turned: red wins once its boxes weigh more
+    assert states.signals(2.2) == ((7, "red"), (8, "red"))
+    with pytest.raises(ValueError, match="light_hold_s"):
+        LightStates(-1.0)
+
+
+def test_light_states_count_found_lights_and_their_states():
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(CLASSES)]
+    images = [{"id": 1}, {"id": 2}]
+    light = {"iscrowd": 0, "distance_m": 20.0}
+    gt = {
+        "categories": cats,
+        "images": images,
+        "annotations": [
+            {"image_id": 1, "category_id": RED + 1, "bbox": [100, 50, 4, 10], "state": "red", **light},
+            {"image_id": 1, "category_id": GREEN + 1, "bbox": [200, 50, 4, 10], "state": "green", **light},
+            {"image_id": 2, "category_id": GREEN + 1, "bbox": [100, 50, 4, 10], "state": "green", **light},
+            # Too far for the measure, and a don't-care box: neither counts.
+            {
+                "image_id": 2,
+                "category_id": RED + 1,
+                "bbox": [200, 50, 4, 10],
+                "state": "red",
+                "iscrowd": 0,
+                "distance_m": 70.0,
+            },
+            {
+                "image_id": 2,
+                "category_id": RED + 1,
+                "bbox": [250, 50, 4, 10],
+                "state": "red",
+                "iscrowd": 1,
+                "distance_m": 10.0,
+            },
+        ],
+    }
+    dets = [
+        {"image_id": 1, "category_id": RED + 1, "bbox": [101, 51, 4, 9], "score": 0.9},  # right
+        {"image_id": 1, "category_id": RED + 1, "bbox": [201, 50, 4, 10], "score": 0.8},  # wrong state
+        {"image_id": 1, "category_id": GREEN + 1, "bbox": [100, 50, 4, 10], "score": 0.7},  # light taken
+        {"image_id": 2, "category_id": GREEN + 1, "bbox": [150, 50, 4, 10], "score": 0.9},  # on no light
+        {"image_id": 2, "category_id": GREEN + 1, "bbox": [100, 50, 4, 10], "score": 0.2},  # too unsure
+    ]
+    m = light_states(gt, dets, score_threshold=0.35)
+    assert (m["n_gt"], m["found"]) == (3, 2)
+    assert m["recall"] == pytest.approx(2 / 3) and m["state_accuracy"] == pytest.approx(0.5)
+    assert m["confusion"]["green"]["red"] == 1 and m["confusion"]["red"]["red"] == 1
+    gt["categories"] = cats[:FIRST_LIGHT_CLASS]  # a dataset without the light classes
+    assert light_states(gt, dets, 0.35) is None
