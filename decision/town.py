@@ -37,6 +37,7 @@ from perception.types import SIGNAL_STATES
 CORNER_RADIUS_M = 5.0  # kerb radius at junction corners: the box reaches this far beyond the street
 CROSSWALK_WIDTH_M = 3.0  # along the street, at junction ends
 STOP_LINE_SETBACK_M = 1.0  # the stop line is this far before the crosswalk (or the box)
+FAR_LIGHT_SETBACK_M = 2.0  # a far-side traffic light stands this far beyond the junction box
 SIDEWALK_WIDTH_M = 2.5
 KERB_WIDTH_M = 0.2
 MAX_PHASES = 8  # signal ids: node * MAX_PHASES + phase
@@ -461,20 +462,23 @@ class Town:
 
     # ------------------------------------------------------------------ things to draw
     def light_poles(self) -> list[tuple[float, float, float, int]]:
-        """(x, y, yaw, signal id) of one light per signalised approach: on the right kerb at the
-        stop line, facing the approaching traffic (yaw points towards it)."""
+        """(x, y, yaw, signal id) of two lights per signalised approach, both facing the approaching
+        traffic (yaw points towards it): one on the right kerb at the stop line, and one on the far
+        side of the junction, on the same side, which a car waiting at the line still sees (the
+        near one is then above and beside its cameras), as real junctions have."""
         poles = []
         for n in sorted(self.signals):
             for arm in self.arms[n]:
                 _, sid = self.approach_control(n, arm.street)
                 h = self.half_size_m[n]
                 c, s = math.cos(arm.heading_rad), math.sin(arm.heading_rad)
-                along = h + self.stop_setback_m(n, arm.street) - STOP_LINE_SETBACK_M
+                near = h + self.stop_setback_m(n, arm.street) - STOP_LINE_SETBACK_M
                 # Traffic arrives heading -arm; its right side is to the arm's left (-s, c) ... rotated.
                 side = self.half_width_m + 0.8
-                x = self.nodes[n].xy_m[0] + along * c - side * s
-                y = self.nodes[n].xy_m[1] + along * s + side * c
-                poles.append((x, y, arm.heading_rad, sid))
+                for along in (near, -h - FAR_LIGHT_SETBACK_M):
+                    x = self.nodes[n].xy_m[0] + along * c - side * s
+                    y = self.nodes[n].xy_m[1] + along * s + side * c
+                    poles.append((x, y, arm.heading_rad, sid))
         return poles
 
     def stop_signs(self) -> list[tuple[float, float, float]]:
