@@ -103,15 +103,21 @@ class LightStates:
         self._seen.clear()
 
     def update(self, t_s: float, seen: dict[int, tuple[str, float]]) -> None:
+        """Add one tick's boxes ({signal id: (state, score)}) and forget those older than hold_s."""
         for sid, (state, score) in seen.items():
             self._seen.setdefault(sid, []).append((t_s, state, score))
+        for sid in list(self._seen):
+            self._seen[sid] = [b for b in self._seen[sid] if t_s - b[0] <= self.hold_s]
+            if not self._seen[sid]:
+                del self._seen[sid]
 
     def signals(self, t_s: float) -> tuple[tuple[int, str], ...]:
         """(signal id, state) of the groups seen within `hold_s` before t_s, by id."""
         out = []
         for sid in sorted(self._seen):
-            recent = [(state, score) for seen_s, state, score in self._seen[sid] if t_s - seen_s <= self.hold_s]
-            self._seen[sid] = [b for b in self._seen[sid] if t_s - b[0] <= self.hold_s]
+            recent = [
+                (state, score) for seen_s, state, score in self._seen[sid] if t_s - seen_s <= self.hold_s
+            ]
             if recent:
                 votes = {state: sum(sc for st, sc in recent if st == state) for state, _ in recent}
                 out.append((sid, max(votes, key=votes.get)))

@@ -74,7 +74,9 @@ class TrainSettings:
     dropblock: dict  # {"drop_p", "block_cells"}: DropBlockHooks' parameters (drop_p 0: off)
     adversarial: dict  # {"eps" [1/255], "steps", "fraction"}: adversarial_batch's parameters (eps 0: off)
     init_checkpoint: str | None  # weights to start from (`shipped` or a path), or None: a fresh init
-    repeat_threshold: float = 0.0  # repeat-factor sampling's t (`repeat_factors`); 0: each image once an epoch
+    repeat_threshold: float = (
+        0.0  # repeat-factor sampling's t (`repeat_factors`); 0: each image once an epoch
+    )
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.warmup_steps < 0:
@@ -210,6 +212,7 @@ def _initial_weights(checkpoint: str, config: DetectorConfig, fresh: CenterNet) 
     if (
         classes != CLASSES[: len(classes)]
         or grown != config
+        or len(classes) > config.num_classes
         or (trained_config.class_sizes and not config.class_sizes)
     ):
         raise CheckpointError(

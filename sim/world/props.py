@@ -24,6 +24,7 @@ from functools import partial
 import numpy as np
 import pybullet as p
 
+from perception.lights import FACING_MAX_DEG
 from perception.types import CameraFrame
 from sim.world.actor_shapes import MAX_SHAPES_PER_LINK
 from sim.world.bodies import AXIS_QUAT, IDENTITY_QUAT, static_body
@@ -40,7 +41,9 @@ LAMP_RADIUS_M = 0.11
 LAMP_DEPTH_M = 0.04  # the lamps stand this far out of the housing's front
 LAMP_SPACING_M = 0.29  # between lamp centres, red at the top
 LAMP_ORDER = ("red", "yellow", "green")  # top to bottom
-LIGHT_FACING_MAX_DEG = 60.0  # a light is labelled only when seen within this angle of its facing
+LIGHT_FACING_MAX_DEG = (
+    FACING_MAX_DEG  # labelled only when seen within this angle of its facing (as perceived)
+)
 FACE_COLUMNS, FACE_ROWS = 3, 5  # occlusion test: points on the housing's front face
 LAMP_RGBA = {  # (lit, dark)
     "red": ((1.0, 0.12, 0.08, 1.0), (0.22, 0.05, 0.04, 1.0)),
