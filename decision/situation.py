@@ -39,6 +39,7 @@ from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, WorldModel
 from perception.visibility import in_view
 
 LATERAL_SPEED_DEADBAND_MPS = 0.2  # slower sideways drift is treated as tracking noise
+SPEED_SIGMAS = 2.0  # a neighbouring lane's vehicles may be this many velocity sigmas worse than tracked
 LANE_OVERLAP_M = 0.3  # a box belongs to a lane when it reaches this far into it
 MIN_CURVATURE = 1e-6  # [1/m] below this a stretch of road counts as straight
 CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps its speed now
@@ -201,7 +202,8 @@ class TracksFrenet(NamedTuple):
     """The tracks within reach of the ego, relative to it in road coordinates.
 
     ids, class_ids, speed_s_mps (velocity along the road): (N,); features: (N_FEATURES, N), rows F_*;
-    emergency: (N,) bool, the emergency vehicles, or None (none known).
+    emergency: (N,) bool, the emergency vehicles, or None (none known); speed_std_mps: (N,) the
+    velocities' standard deviations, or None (exact).
     """
 
     ids: np.ndarray
@@ -209,6 +211,7 @@ class TracksFrenet(NamedTuple):
     speed_s_mps: np.ndarray
     features: np.ndarray
     emergency: np.ndarray | None = None
+    speed_std_mps: np.ndarray | None = None
 
 
 def row_tests(road: Road, lane: int, p: SituationParams) -> np.ndarray:
@@ -354,7 +357,12 @@ def project(
     f[F_LON2] = (cos_sin.reshape(-1, 2) * size).T
     f[F_LAT2] = (cos_sin.view(complex) * size.view(complex)[:, 0]).imag
     emergency = None if world.emergency is None else world.emergency[idx]
-    return ego_s, ego_d, TracksFrenet(world.ids[idx], class_ids, v_road.real, f[:N_FEATURES], emergency)
+    v_std = None if world.v_std_mps is None else world.v_std_mps[idx]
+    return (
+        ego_s,
+        ego_d,
+        TracksFrenet(world.ids[idx], class_ids, v_road.real, f[:N_FEATURES], emergency, v_std),
+    )
 
 
 def speed_limits(
@@ -573,9 +581,18 @@ def _nearest_objects(
     t: TracksFrenet, gaps: list[float], nearest: list[int]
 ) -> tuple[list[float], tuple[ObjectAhead | None, ObjectAhead | None, ObjectAhead | None]]:
     """The speed along the road of each row's nearest track (0 for none), and the lead, the
-    pedestrian and the object not yet cleared as ObjectAhead (None: none)."""
+    pedestrian and the object not yet cleared as ObjectAhead (None: none).
+
+    A neighbouring lane's speeds are the worst that the tracks' velocity uncertainty allows
+    (SPEED_SIGMAS standard deviations): its leader slower, or coming faster the other way, its
+    follower faster. A vehicle just tracked, whose speed is not known yet, does not look parked."""
     speeds = t.speed_s_mps.tolist()
     speed = [speeds[i] if gap < math.inf else 0.0 for gap, i in zip(gaps, nearest, strict=True)]
+    if t.speed_std_mps is not None:
+        for rows, sign in (((LEFT_LEAD, RIGHT_LEAD), -1.0), ((LEFT_FOLLOWER, RIGHT_FOLLOWER), 1.0)):
+            for row in rows:
+                if gaps[row] < math.inf:
+                    speed[row] += sign * SPEED_SIGMAS * t.speed_std_mps.item(nearest[row])
 
     def nearest_object(row: int) -> ObjectAhead | None:
         if gaps[row] == math.inf:

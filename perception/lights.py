@@ -6,7 +6,9 @@ stack's HD-map prior (Apollo projects the map's lights into the image and recogn
 each light of the map (`MappedLight`: its signal group, its housing's 3D box and the way it faces)
 is projected through the frame's camera; a light box whose centre falls inside a mapped light's
 projection, grown by MATCH_GROW of its size, shows that light's state. A light seen from its back
-or side (more than FACING_MAX_DEG off the way it faces) shows no state and takes no box.
+or side (more than FACING_MAX_DEG off the way it faces) shows no state and takes no box, and so
+does one whose lamps are not all in the image (the head above a car waiting at the line, cut by
+the image's top edge: which lamp is lit may not show).
 
 Over a rig's frames, the most confident box of a signal group wins. `LightStates` gives a group the
 state its boxes of the last `hold_s` vote for (weighted by score): one missed frame does not turn a
@@ -69,6 +71,10 @@ def match_lights(
     if not lights or not is_light.any():
         return found
     index, proj = projected_boxes(lights, frame)
+    h, w = frame.rgb.shape[:2]
+    centre_x = 0.5 * (proj[:, 0] + proj[:, 2])
+    whole = (proj[:, 1] >= 0) & (proj[:, 3] <= h) & (centre_x >= 0) & (centre_x < w)  # every lamp in view
+    index, proj = index[whole], proj[whole]
     if not len(index):
         return found
     grow = MATCH_GROW * (proj[:, 2:] - proj[:, :2])  # (M, 2)

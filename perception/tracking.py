@@ -242,10 +242,12 @@ class Tracker:
 
         ids (M,) int64; class_ids (M,) int64; xy_m (M, 2) [m]; v_mps (M, 2) [m/s] world frame;
         yaw_rad (M,) heading of the velocity (last heading, 0 at birth, for slow tracks);
-        size_m (M, 2) typical length, width of the class [m]; scores (M,) last matched score.
+        size_m (M, 2) typical length, width of the class [m]; scores (M,) last matched score;
+        v_std_mps (M,) the velocity's standard deviation, the larger axis's [m/s].
         """
         c = self._confirmed
         length, width = class_size_m(self._class_ids[c])
+        v_var = np.maximum(self._P[c, 2, 2], self._P[c, 3, 3])
         return {
             "ids": self._ids[c].copy(),
             "class_ids": self._class_ids[c].copy(),
@@ -254,6 +256,7 @@ class Tracker:
             "yaw_rad": self._yaw[c].copy(),
             "size_m": np.stack([length, width], axis=1),
             "scores": self._scores[c].copy(),
+            "v_std_mps": np.sqrt(np.maximum(v_var, 0.0)),
         }
 
     def _correct(self, rows: np.ndarray, z: np.ndarray, var: np.ndarray) -> None:

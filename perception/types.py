@@ -88,6 +88,8 @@ class WorldModel:
     ids: (N,) int; class_ids: (N,) int; xy_m: (N, 2); v_mps: (N, 2) world-frame velocity;
     yaw_rad: (N,); size_m: (N, 2) length, width; scores: (N,); emergency: (N,) bool, the emergency
     vehicles (flashing beacons) among them, or None where the perceiver does not tell (none known).
+    v_std_mps: (N,) the standard deviation of each velocity [m/s] (a track just born does not know
+    its own yet), or None: exact (ground truth).
     views: what the perceiver could see, its cameras' views (perception/visibility.py CameraView),
     or None: all around (ground truth).
     """
@@ -105,6 +107,7 @@ class WorldModel:
     # Traffic lights: (signal group id, state) pairs, state one of SIGNAL_STATES, as perceived.
     signals: tuple[tuple[int, str], ...] = ()
     emergency: np.ndarray | None = None
+    v_std_mps: np.ndarray | None = None
     views: tuple | None = None
 
     def signal(self, signal_id: int) -> str | None:

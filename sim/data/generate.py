@@ -55,7 +55,8 @@ from sim.config import DATA_SEED_MIN, SCENE_SEED_STRIDE
 from sim.data.summary import summarize
 from sim.evaluation.jobs import Outcome, Runner, claim_folder
 
-FORMAT_VERSION = 5  # 2: don't-care boxes, clutter; 3: actor_rgb, on_road, camera; 4: lights; 5: as classes
+FORMAT_VERSION = 6  # 2: don't-care boxes, clutter; 3: actor_rgb, on_road, camera; 4: lights; 5: as classes;
+# 6: a light whose lit lamp is out of view is a don't-care box
 MIN_VISIBLE_FRACTION = 0.25  # boxes of actors hidden more than this are don't-care boxes
 MIN_BOX_HEIGHT_PX = 5.0  # shorter boxes are don't-care boxes ...
 DONT_CARE_MIN_HEIGHT_PX = 2.0  # ... down to this height; shorter ones are left out
@@ -228,10 +229,12 @@ def _frame_record(sim, frame, seed: int, scenario: str, file_name: str) -> dict:
 
 
 def _light_annotation(b) -> dict:
-    """One traffic light's COCO record, of the class of its state (a don't-care box by the actors' rules)."""
+    """One traffic light's COCO record, of the class of its state: a don't-care box by the actors'
+    rules, and when its lit lamp is out of view (the state the class names does not show)."""
     x0, y0, x1, y1 = b.box_xyxy
     visible = float(b.visible_fraction)
     dont_care = y1 - y0 < MIN_BOX_HEIGHT_PX or visible < MIN_VISIBLE_FRACTION  # (NaN: no depth, kept)
+    dont_care |= not b.lamp_visible
     return {
         "category_id": FIRST_LIGHT_CLASS + SIGNAL_STATES.index(b.state) + 1,
         "bbox": [x0, y0, x1 - x0, y1 - y0],
@@ -241,6 +244,7 @@ def _light_annotation(b) -> dict:
         "signal_id": int(b.signal_id),
         "distance_m": float(b.distance_m),
         "visible_fraction": visible,
+        "lamp_visible": bool(b.lamp_visible),
     }
 
 

@@ -279,14 +279,16 @@ class TrafficLights:
 @dataclass(frozen=True, slots=True)
 class LightBox:
     """Ground-truth box of one traffic light's housing in one camera frame: its signal group, its
-    state, (x0, y0, x1, y1) [px] clipped to the image, the camera-to-housing distance [m], and the
-    share of its front face the depth image shows (NaN when the frame has no depth)."""
+    state, (x0, y0, x1, y1) [px] clipped to the image, the camera-to-housing distance [m], the
+    share of its front face the depth image shows (NaN when the frame has no depth), and whether
+    the lit lamp itself is in the image and unhidden (the state shows in the frame)."""
 
     signal_id: int
     state: str
     box_xyxy: tuple[float, float, float, float]
     distance_m: float
     visible_fraction: float
+    lamp_visible: bool = True
 
 
 def light_face_points(lights: Sequence[LightPose]) -> np.ndarray:
@@ -306,6 +308,20 @@ def light_face_points(lights: Sequence[LightPose]) -> np.ndarray:
     return out
 
 
+def lamp_centres(lights: Sequence[LightPose], states: dict[int, str]) -> np.ndarray:
+    """World centres (N, 3) of the front face of each light's lit lamp (NaN where its signal has
+    no state)."""
+    x_face = HOUSING_SIZE_M[0] / 2 + LAMP_DEPTH_M
+    out = np.full((len(lights), 3), np.nan)
+    for i, light in enumerate(lights):
+        state = states.get(light.signal_id)
+        if state in LAMP_ORDER:
+            cx, cy, cz = housing_centre_local(light)
+            up = LAMP_SPACING_M * (1 - LAMP_ORDER.index(state))
+            out[i] = _local_to_world(light.x_m, light.y_m, light.yaw_rad, (cx + x_face, cy, cz + up))
+    return out
+
+
 def light_boxes(
     frame: CameraFrame,
     lights: Sequence,
@@ -321,7 +337,9 @@ def light_boxes(
     farther than `max_distance_m`, outside the image, or shorter than `min_box_height_px`
     (default: the actors' MIN_BOX_HEIGHT_PX) inside it, when its signal has no state in
     `states`, and when the frame's depth shows none of its front face (hidden behind a building or
-    a vehicle).
+    a vehicle). A light whose lit lamp is outside the image or hidden (the housing cut by the
+    image's edge above a car waiting at the line) is kept with `lamp_visible` False: its state
+    does not show.
     """
     # Imported here: sim.world.camera imports sim.world.world, which imports this module.
     from sim.world.camera import DEPTH_TOL_FRACTION, DEPTH_TOL_M, MIN_BOX_HEIGHT_PX, NEAR_CLIP_M, project
@@ -354,12 +372,23 @@ def light_boxes(
         seen = inside & (face_z <= seen_depth + DEPTH_TOL_M + DEPTH_TOL_FRACTION * face_z)
         visible = seen.sum(axis=1) / np.maximum(inside.sum(axis=1), 1)
         keep &= visible > 0
+    lamp_uv, lamp_z = project(lamp_centres(lights, states)[:, None], frame.K, pose)
+    lamp_uv, lamp_z = lamp_uv[:, 0], lamp_z[:, 0]
+    lamp_visible = (lamp_z > NEAR_CLIP_M) & (lamp_uv >= 0).all(axis=1)
+    lamp_visible &= (lamp_uv[:, 0] < width_px) & (lamp_uv[:, 1] < height_px)
+    if frame.depth_m is not None:
+        col = np.clip(np.nan_to_num(lamp_uv[:, 0]), 0, width_px - 1).astype(int)
+        row = np.clip(np.nan_to_num(lamp_uv[:, 1]), 0, height_px - 1).astype(int)
+        lamp_visible &= lamp_z <= frame.depth_m[row, col] + DEPTH_TOL_M + DEPTH_TOL_FRACTION * lamp_z
     out = []
     for i in np.flatnonzero(keep).tolist():
         state = states.get(lights[i].signal_id)
         if state is not None:
             box = tuple(clipped[i].tolist())
-            out.append(LightBox(lights[i].signal_id, state, box, float(distance[i]), float(visible[i])))
+            light = LightBox(
+                lights[i].signal_id, state, box, float(distance[i]), float(visible[i]), bool(lamp_visible[i])
+            )
+            out.append(light)
     return out
 
 

@@ -17,12 +17,16 @@ DEADBAND_MPS, OVERLAP_M, NEIGHBOUR_EXTRA_M = 0.2, 0.3, 30.0
 
 
 @pytest.fixture(scope="module")
-def params(conf_values):
-    """The SituationParams of the planner of conf/decision/default.yaml."""
+def planner(conf_values):
+    """The planner of conf/decision/default.yaml."""
     cfg = {k: v for k, v in conf_values("decision/default.yaml").items() if not k.startswith("_")}
-    return Planner(
-        **cfg, ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=8.0
-    ).situation_params
+    return Planner(**cfg, ego_length_m=EGO_LENGTH_M, ego_width_m=EGO_WIDTH_M, max_decel_mps2=8.0)
+
+
+@pytest.fixture(scope="module")
+def params(planner):
+    """The SituationParams of the planner of conf/decision/default.yaml."""
+    return planner.situation_params
 
 
 def random_world(road: Road, ego_s: float, ego_d: float, rng: np.random.Generator, n: int = 14):
@@ -204,6 +208,53 @@ def test_emergency_vehicles_coming_from_behind(params):
     assert sit.emergency_behind is None and not sit.left.emergency_behind
     sit = situation_of(dataclasses.replace(world, emergency=None))
     assert sit.emergency_behind is None and not sit.left.emergency_behind
+
+
+def test_a_neighbouring_lane_vehicle_of_unknown_speed_counts_at_its_worst(planner, params):
+    """A car just tracked in the oncoming lane (its speed still uncertain) counts as coming fast,
+    one behind in the next lane as closing fast; the ego's own lead keeps its tracked speed."""
+    from decision.behaviour import overtake_clear
+
+    road = Road([Segment("straight", 600.0)], 2, 3.5, 14.0, oncoming_lanes=1)
+    p = params
+    ego_s = 100.0
+    s = np.array([ego_s + 12.0, ego_s + 46.0])  # a parked car ahead, a car in the oncoming lane
+    d = np.array([road.lanes[0].offset_m, road.lanes[1].offset_m])
+    x, y, h = road.to_world(s, d)
+    ex, ey, eh = (float(a) for a in road.to_world(ego_s, road.lanes[0].offset_m))
+    world = WorldModel(
+        ego=EgoState(ex, ey, eh, 2.0), t_s=0.0, ids=np.arange(2), class_ids=np.zeros(2, np.int64),
+        xy_m=np.stack([x, y], axis=1), v_mps=np.array([[0.0, 0.0], [-1.3, 0.0]]), yaw_rad=np.array([0.0, np.pi]),
+        size_m=np.tile([4.5, 1.8], (2, 1)), scores=np.ones(2),
+    )  # fmt: skip
+    route = Route(road, 0.0, road.length_m, lane=0, cruise_speed_mps=10.0)
+
+    def situation_of(w):
+        s0, d0, tracks = project(w, road, ego_s, p)
+        return extract_situation(tracks, route, s0, d0, 2.0, 0, None, p)
+
+    known = situation_of(world)  # ground truth, or a track whose speed has settled
+    assert known.left.lead_speed_mps == pytest.approx(-1.3)
+    young = situation_of(dataclasses.replace(world, v_std_mps=np.array([0.0, 6.0])))
+    assert young.left.lead_speed_mps == pytest.approx(-1.3 - 2 * 6.0)
+    assert young.lead.speed_mps == known.lead.speed_mps == 0.0
+    behaviour = planner.behaviour_params
+    assert overtake_clear(known.left, known.lead, known, behaviour)[0]  # a slow car 46 m off: go
+    ok, why = overtake_clear(young.left, young.lead, young, behaviour)
+    assert not ok and "oncoming traffic" in why  # it may be coming at 13 m/s: wait to know
+    # A follower in the next lane (a one-way road) is taken as closing faster.
+    one_way = Road([Segment("straight", 600.0)], 2, 3.5, 14.0)
+    bx, by, bh = one_way.to_world(np.array([ego_s - 20.0]), np.array([one_way.lanes[1].offset_m]))
+    behind = WorldModel(
+        ego=EgoState(ex, ey, eh, 2.0), t_s=0.0, ids=np.arange(1), class_ids=np.zeros(1, np.int64),
+        xy_m=np.stack([bx, by], axis=1), v_mps=np.array([[10.0, 0.0]]), yaw_rad=np.zeros(1),
+        size_m=np.array([[4.5, 1.8]]), scores=np.ones(1), v_std_mps=np.array([3.0]),
+    )  # fmt: skip
+    s0, d0, tracks = project(behind, one_way, ego_s, p)
+    route = Route(one_way, 0.0, one_way.length_m, lane=0, cruise_speed_mps=10.0)
+    assert extract_situation(tracks, route, s0, d0, 2.0, 0, None, p).left.follower_speed_mps == pytest.approx(
+        16.0
+    )
 
 
 def test_lanes_outside_the_cameras_views_are_unobserved(params):

@@ -62,6 +62,17 @@ def test_a_light_box_gives_the_state_of_the_light_it_lies_on():
     assert match_lights(lights, frame_at(40.0), det, 0.35) == {}
 
 
+def test_a_light_cut_by_the_image_edge_gives_no_state():
+    frame = frame_at()
+    over = mapped([LightPose(9.5, -2.75, np.pi, 7, arm_m=3.0)])  # over the road, 9 m ahead of the camera
+    _, (box,) = projected_boxes(over, frame)
+    assert box[1] < 0 < box[3]  # its top (the red lamp) above the image
+    assert match_lights(over, frame, detections([np.clip(box, 0, None)], [GREEN], [0.9]), 0.35) == {}
+    whole = mapped([LightPose(20.0, -2.75, np.pi, 7, arm_m=3.0)])
+    _, (box,) = projected_boxes(whole, frame)
+    assert match_lights(whole, frame, detections([box], [GREEN], [0.9]), 0.35)[7][0] == "green"
+
+
 def test_a_state_is_the_vote_of_the_last_boxes_and_lapses_without_them():
     states = LightStates(hold_s=0.5)
     states.update(1.0, {7: ("green", 0.9)})

@@ -276,6 +276,7 @@ def test_data_of_a_town_labels_its_traffic_lights_with_their_states(tmp_path):
         image = images[a["image_id"]]
         town = C.scenario_spec(cfg, RandomStreams.from_seed(image["seed"]).scenario).town.town
         assert town.signal_state(a["signal_id"], image["t_s"]) == a["state"]
-        assert a["bbox"][3] >= 5.0 and a["distance_m"] <= 80.0
+        assert a["bbox"][3] >= 5.0 and a["distance_m"] <= 80.0 and a["lamp_visible"]
+    assert all(a["iscrowd"] for a in lights if not a["lamp_visible"])  # the state does not show
     summary = json.loads((out / "summary.json").read_text())
     assert sum(summary["splits"]["train"]["traffic_lights"].values()) == len(labelled)

@@ -44,6 +44,22 @@ def test_constant_velocity_converges():
     assert out["scores"][0] == pytest.approx(0.9)
 
 
+def test_a_new_track_reports_its_speed_as_unknown_until_it_settles():
+    tracker = make_tracker(min_hits=1, stop_frames=0)
+    rng = np.random.default_rng(3)
+    stds = []
+    for k in range(20):  # a car coming at 10 m/s
+        out = feed(
+            tracker, k * FRAME_DT_S, np.array([60.0 - 10.0 * k * FRAME_DT_S, 2.0]) + rng.normal(0, 0.3, 2)
+        )
+        stds.append(out["v_std_mps"][0])
+    assert stds[0] == pytest.approx(15.0)  # born at rest with init_speed_std_mps
+    assert stds[-1] < 1.0 and all(a >= b for a, b in zip(stds, stds[1:], strict=False))
+    tracker = make_tracker()
+    parked_speeds(tracker)  # a car held parked knows it stands still
+    assert tracker.tracks()["v_std_mps"].tolist() == [0.0]
+
+
 def test_confirmation_takes_min_hits_and_output_fits_world_model():
     tracker = make_tracker(min_hits=3)
     for k in range(3):

@@ -86,6 +86,7 @@ def test_detections_do_not_depend_on_the_other_conditions_or_the_batch(split, de
     alone = R.detect_conditions(
         detector, split, images, R.conditions(["fog"], [2]), seed=3, batch_size=1, score_threshold=0.0
     )
+
     # The same detections, to float rounding (a batch of 4 may take another convolution kernel, and
     # the untrained model's near-equal scores may then come in another order).
     def rows(dets):

@@ -66,7 +66,7 @@ def test_the_lit_lamp_shows_the_state_in_the_image(light_world):
         world.set_light_states({7: state, 8: "green"})
         frame = camera.render(*EGO, 0.0, np.random.default_rng(0))
         (box,) = light_boxes(frame, lights, {7: state, 8: "green"}, 80.0)  # the other faces away
-        assert (box.signal_id, box.state) == (7, state)
+        assert (box.signal_id, box.state, box.lamp_visible) == (7, state, True)  # depth shows the lamp
         seen[state] = lamp_pixels(frame.rgb, box.box_xyxy)
     for state, counts in seen.items():
         assert counts[state] >= 6, (state, counts)  # the lit lamp is seen ...
@@ -111,6 +111,22 @@ def test_light_boxes_hold_the_housing_and_drop_lights_not_to_label(camera_config
     assert (cx, cy) == (0.0, -3.0) and cz > 4.0
     centre = np.array([20.0, -4.5 + 3.0, cz])
     assert box.distance_m == pytest.approx(np.linalg.norm(centre - pose[:3, 3]), abs=0.05)
+
+
+def test_a_light_cut_by_the_image_edge_shows_its_state_only_when_the_lit_lamp_is_in_view(camera_config):
+    cfg = camera_config()
+    K = intrinsics(cfg.width, cfg.height, cfg.hfov_deg)
+    pose = camera_pose(*EGO, cfg.mount_x_m, cfg.mount_z_m, cfg.pitch_deg)
+    frame = CameraFrame(rgb=np.zeros((cfg.height, cfg.width, 3), np.uint8), K=K, cam_to_world=pose, t_s=0.0)
+    lights = [LightPose(9.5, -4.5, math.pi, 1, arm_m=3.0)]  # close, over the road: its top above the image
+    seen = {}
+    for state in LAMP_ORDER:
+        (box,) = light_boxes(frame, lights, {1: state}, 80.0)
+        assert box.box_xyxy[1] == 0.0  # the housing is cut by the image's top edge
+        seen[state] = box.lamp_visible
+    assert seen == {"red": False, "yellow": False, "green": True}  # red at the top, green at the bottom
+    (far,) = light_boxes(frame, [LightPose(20.0, -4.5, math.pi, 1, arm_m=3.0)], {1: "red"}, 80.0)
+    assert far.lamp_visible
 
 
 def test_hundreds_of_props_are_one_body_of_full_links():
