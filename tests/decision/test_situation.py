@@ -252,9 +252,8 @@ def test_a_neighbouring_lane_vehicle_of_unknown_speed_counts_at_its_worst(planne
     )  # fmt: skip
     s0, d0, tracks = project(behind, one_way, ego_s, p)
     route = Route(one_way, 0.0, one_way.length_m, lane=0, cruise_speed_mps=10.0)
-    assert extract_situation(tracks, route, s0, d0, 2.0, 0, None, p).left.follower_speed_mps == pytest.approx(
-        16.0
-    )
+    follower = extract_situation(tracks, route, s0, d0, 2.0, 0, None, p).left
+    assert follower.follower_speed_mps == pytest.approx(10.0 + 2 * 3.0)
 
 
 def test_lanes_outside_the_cameras_views_are_unobserved(params):
