@@ -358,11 +358,8 @@ def project(
     f[F_LAT2] = (cos_sin.view(complex) * size.view(complex)[:, 0]).imag
     emergency = None if world.emergency is None else world.emergency[idx]
     v_std = None if world.v_std_mps is None else world.v_std_mps[idx]
-    return (
-        ego_s,
-        ego_d,
-        TracksFrenet(world.ids[idx], class_ids, v_road.real, f[:N_FEATURES], emergency, v_std),
-    )
+    tracks = TracksFrenet(world.ids[idx], class_ids, v_road.real, f[:N_FEATURES], emergency, v_std)
+    return ego_s, ego_d, tracks
 
 
 def speed_limits(
@@ -589,10 +586,9 @@ def _nearest_objects(
     speeds = t.speed_s_mps.tolist()
     speed = [speeds[i] if gap < math.inf else 0.0 for gap, i in zip(gaps, nearest, strict=True)]
     if t.speed_std_mps is not None:
-        for rows, sign in (((LEFT_LEAD, RIGHT_LEAD), -1.0), ((LEFT_FOLLOWER, RIGHT_FOLLOWER), 1.0)):
-            for row in rows:
-                if gaps[row] < math.inf:
-                    speed[row] += sign * SPEED_SIGMAS * t.speed_std_mps.item(nearest[row])
+        for row, sign in ((LEFT_LEAD, -1.0), (RIGHT_LEAD, -1.0), (LEFT_FOLLOWER, 1.0), (RIGHT_FOLLOWER, 1.0)):
+            if gaps[row] < math.inf:
+                speed[row] += sign * SPEED_SIGMAS * t.speed_std_mps.item(nearest[row])
 
     def nearest_object(row: int) -> ObjectAhead | None:
         if gaps[row] == math.inf:

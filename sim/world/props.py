@@ -24,7 +24,7 @@ from functools import partial
 import numpy as np
 import pybullet as p
 
-from perception.lights import FACING_MAX_DEG
+from perception.lights import MappedLight, projected_boxes
 from perception.types import CameraFrame
 from sim.world.actor_shapes import MAX_SHAPES_PER_LINK
 from sim.world.bodies import AXIS_QUAT, IDENTITY_QUAT, static_body
@@ -41,9 +41,6 @@ LAMP_RADIUS_M = 0.11
 LAMP_DEPTH_M = 0.04  # the lamps stand this far out of the housing's front
 LAMP_SPACING_M = 0.29  # between lamp centres, red at the top
 LAMP_ORDER = ("red", "yellow", "green")  # top to bottom
-LIGHT_FACING_MAX_DEG = (
-    FACING_MAX_DEG  # labelled only when seen within this angle of its facing (as perceived)
-)
 FACE_COLUMNS, FACE_ROWS = 3, 5  # occlusion test: points on the housing's front face
 LAMP_RGBA = {  # (lit, dark)
     "red": ((1.0, 0.12, 0.08, 1.0), (0.22, 0.05, 0.04, 1.0)),
@@ -288,7 +285,7 @@ class LightBox:
     box_xyxy: tuple[float, float, float, float]
     distance_m: float
     visible_fraction: float
-    lamp_visible: bool = True
+    lamp_visible: bool
 
 
 def light_face_points(lights: Sequence[LightPose]) -> np.ndarray:
@@ -331,9 +328,10 @@ def light_boxes(
 ) -> list[LightBox]:
     """Ground-truth boxes of the traffic lights that face the camera in `frame`, with their states.
 
-    Each housing's 3D box is projected through the frame's K and pose; a light is dropped when any
-    corner is behind the camera's near plane, when it does not face the camera (seen more than
-    LIGHT_FACING_MAX_DEG off its facing direction: its back or side, not its state), when it is
+    Each housing's 3D box is projected through the frame's K and pose (perception.lights
+    `projected_boxes`); a light is dropped when any corner is behind the camera's near plane, when
+    it does not face the camera (seen more than FACING_MAX_DEG off its facing direction: its back or
+    side, not its state), when it is
     farther than `max_distance_m`, outside the image, or shorter than `min_box_height_px`
     (default: the actors' MIN_BOX_HEIGHT_PX) inside it, when its signal has no state in
     `states`, and when the frame's depth shows none of its front face (hidden behind a building or
@@ -351,18 +349,17 @@ def light_boxes(
     height_px, width_px = frame.rgb.shape[:2]
     pose = frame.cam_to_world
     corners = light_box_corners(lights)  # (N, 8, 3)
-    uv, z = project(corners, frame.K, pose)
-    centre = corners.mean(axis=1)
-    to_camera = pose[:3, 3] - centre
-    distance = np.linalg.norm(to_camera, axis=1)
-    yaw = np.array([light.yaw_rad for light in lights])
-    ground_distance = np.maximum(np.linalg.norm(to_camera[:, :2], axis=1), 1e-9)
-    along = (np.cos(yaw) * to_camera[:, 0] + np.sin(yaw) * to_camera[:, 1]) / ground_distance
-    facing = along > np.cos(np.radians(LIGHT_FACING_MAX_DEG))
-    box = np.concatenate([uv.min(axis=1), uv.max(axis=1)], axis=1)
-    clipped = np.clip(box, 0.0, [width_px, height_px, width_px, height_px])
-    keep = (z.min(axis=1) > NEAR_CLIP_M) & facing & (distance <= max_distance_m)
-    keep &= (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] - clipped[:, 1] >= min_h)
+    # In front of the camera, facing it and overlapping the image: as perception projects the map's.
+    mapped = [
+        MappedLight(light.signal_id, c, light.yaw_rad) for light, c in zip(lights, corners, strict=True)
+    ]
+    index, boxes = projected_boxes(mapped, frame)
+    keep = np.zeros(len(lights), dtype=bool)
+    keep[index] = True
+    clipped = np.zeros((len(lights), 4))
+    clipped[index] = np.clip(boxes, 0.0, [width_px, height_px, width_px, height_px])
+    distance = np.linalg.norm(pose[:3, 3] - corners.mean(axis=1), axis=1)
+    keep &= (distance <= max_distance_m) & (clipped[:, 3] - clipped[:, 1] >= min_h)
     visible = np.full(len(lights), np.nan)
     if frame.depth_m is not None:  # the share of face points inside the image that the depth shows
         face_uv, face_z = project(light_face_points(lights), frame.K, pose)
