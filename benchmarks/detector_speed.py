@@ -33,7 +33,6 @@ from timing import per_frame_ms  # benchmarks/timing.py
 from perception.detection.detector import Detector
 from perception.detection.model import OUTPUT_STRIDE, decode, fold_batchnorm, load_checkpoint, max3x3
 from perception.files import write_json
-from sim.app.drive import drive
 
 LOOP_SCENARIOS = ["cut_in", "pedestrian_crossing", "dense_traffic"]
 BATCHES = (1, 6, 32, 256)
@@ -98,27 +97,90 @@ def decode_figures(det: Detector) -> dict:
     return out
 
 
-def gpu_figures(checkpoint: str) -> dict | None:
+def gpu_figures(checkpoint: str, frames: np.ndarray | None = None) -> dict | None:
+    """On CUDA: per-frame time and frames per second at each of BATCHES, four ways (fp32 eager, bf16
+    eager, bf16 replayed as CUDA graphs (perception.cuda_graphs=true), bf16 torch.compile), both for
+    the model forward alone (input already on the GPU) and for detect() (uint8 frames from the host
+    through page-locked memory, decoded boxes back). The host-to-GPU copy of a batch from pageable
+    against page-locked memory. With `frames` (real (N, H, W, 3) camera frames), each way's
+    detections against fp32 eager's: the graphs must give bf16 eager's boxes exactly."""
     if not torch.cuda.is_available():
         return None
-    det = Detector(checkpoint, device="cuda")
-    h, w = det.config.input_height, det.config.input_width
-    out = {"device": torch.cuda.get_device_name(0)}
-    for dtype in ("fp32", "bf16"):
-        for batch in BATCHES:
-            x = torch.rand(batch, 3, h, w, device="cuda").contiguous(memory_format=torch.channels_last)
+    ways = {
+        "fp32_eager": dict(cuda_graphs=False, autocast=False),
+        "bf16_eager": dict(cuda_graphs=False),
+        "bf16_cuda_graphs": dict(cuda_graphs=True),
+        "bf16_compile": dict(compile=True),
+    }
+    out: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    rng = np.random.default_rng(0)
+    reference = bf16_boxes = None
+    for way, options in ways.items():
+        autocast = options.pop("autocast", True)
+        try:
+            det = Detector(checkpoint, device="cuda", **options)
+            det.autocast = autocast
+            h, w = det.config.input_height, det.config.input_width
+            figures = {}
+            for batch in BATCHES:
+                host = rng.integers(0, 255, (batch, h, w, 3), dtype=np.uint8)
+                x = torch.rand(batch, 3, h, w, device="cuda").contiguous(memory_format=torch.channels_last)
 
-            def step(x=x, bf16=dtype == "bf16"):
-                with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=bf16):
-                    det.model(x)
-                torch.cuda.synchronize()
+                def forward(x=x, det=det, autocast=autocast):
+                    with torch.inference_mode(), torch.autocast("cuda", torch.bfloat16, enabled=autocast):
+                        det.model(x)
+                    torch.cuda.synchronize()
 
-            ms = per_frame_ms(step, batch, repeats=20)
-            out[f"{dtype}_batch{batch}_frames_per_s"] = round(1000 / ms, 1)
+                def detect(host=host, det=det):
+                    det.detect(host, 0.3)
+
+                repeats = max(10, 200 // batch)
+                if way != "bf16_cuda_graphs":  # (its forward is bf16 eager's: the graph wraps detect)
+                    figures[f"forward_ms_per_frame_batch{batch}"] = round(
+                        per_frame_ms(forward, batch, repeats), 4
+                    )
+                ms = per_frame_ms(detect, batch, repeats)
+                figures[f"detect_ms_per_frame_batch{batch}"] = round(ms, 4)
+                figures[f"detect_frames_per_s_batch{batch}"] = round(1000 / ms, 1)
+            if frames is not None:
+                boxes = [d["boxes_xyxy"] for d in det.detect(frames, 0.3)]
+                if reference is None:
+                    reference = boxes
+                figures["detections_on_real_frames"] = int(sum(len(b) for b in boxes))
+                figures["max_box_difference_px_vs_fp32"] = max(
+                    (
+                        float(np.abs(a - b).max())
+                        for a, b in zip(boxes, reference, strict=True)
+                        if len(a) == len(b) and len(a)
+                    ),
+                    default=0.0,
+                )
+                figures["frames_with_other_box_count_vs_fp32"] = sum(
+                    len(a) != len(b) for a, b in zip(boxes, reference, strict=True)
+                )
+                if way == "bf16_eager":
+                    bf16_boxes = boxes
+                if way == "bf16_cuda_graphs" and bf16_boxes is not None:
+                    figures["same_boxes_as_bf16_eager"] = all(
+                        a.shape == b.shape and np.array_equal(a, b)
+                        for a, b in zip(boxes, bf16_boxes, strict=True)
+                    )
+            out[way] = figures
+        except Exception as error:  # noqa: BLE001 (one way's failure must not lose the others' figures)
+            out[way] = f"failed: {type(error).__name__}: {error}"
+        print(way, out[way], flush=True)
+    for batch in (6, 256):
+        host = torch.from_numpy(rng.integers(0, 255, (batch, 192, 320, 3), dtype=np.uint8))
+        pinned = host.pin_memory()
+        for name, t in (("pageable", host), ("pinned", pinned)):
+            ms = per_frame_ms(lambda t=t: (t.to("cuda", non_blocking=True), torch.cuda.synchronize()), 1)
+            out[f"host_to_gpu_copy_ms_batch{batch}_{name}"] = round(ms, 4)
     return out
 
 
 def closed_loop(checkpoint: str, rig: str = "front", target: float = 4.0) -> dict:
+    from sim.app.drive import drive  # (here: --gpu-only runs where the simulator is not installed)
+
     rates = {}
     for scenario in LOOP_SCENARIOS:
         overrides = [
@@ -144,8 +206,18 @@ def main() -> None:
     ap.add_argument("--checkpoint", default="shipped")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/detector_speed.json")
+    ap.add_argument("--gpu-only", action="store_true", help="only the CUDA figures")
+    ap.add_argument("--frames", help="a .npy of real (N, H, W, 3) uint8 frames for the GPU parity check")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    frames = np.load(args.frames) if args.frames else None
+    if args.gpu_only:
+        gpu = gpu_figures(args.checkpoint, frames)
+        if gpu is None:
+            raise SystemExit("--gpu-only: no CUDA device on this machine")
+        write_json(args.out, {"machine": machine(), "checkpoint": args.checkpoint, "gpu": gpu})
+        print(f"wrote {args.out}")
+        return
     det = Detector(args.checkpoint, device="cpu")
     cpu = cpu_figures(det)
     print(f"CPU: {cpu}")
@@ -155,17 +227,21 @@ def main() -> None:
     print(f"closed loop with camera + CNN: {loop['real_time_factor']} x real time")
     surround = closed_loop(args.checkpoint, "surround6", SURROUND_TARGET)
     print(f"closed loop with six cameras + CNN: {surround['real_time_factor']} x real time")
-    gpu = gpu_figures(args.checkpoint)
+    gpu = gpu_figures(args.checkpoint, frames)
     out = {
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine(),
         "checkpoint": str(det.path),
         "cpu": {**cpu, "target_ms": 10.0, "meets_target": cpu["detect_ms_per_frame_batch1"] <= 10.0},
         "closed_loop": loop,
         "closed_loop_surround6": surround,
-        "gpu": gpu if gpu is not None else "no CUDA device on this machine",
+        "gpu": gpu if gpu is not None else "no CUDA device on this machine (see detector_speed_gpu.json)",
     }
     write_json(args.out, out)
     print(f"wrote {args.out}")
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":

@@ -46,8 +46,9 @@ class CNNPerceiver:
         threads: int,
         runtime: str,
         light_hold_s: float,
+        cuda_graphs: bool,
     ):
-        self.detector = Detector.shared(checkpoint, device, compile, threads, runtime)
+        self.detector = Detector.shared(checkpoint, device, compile, threads, runtime, cuda_graphs)
         if not 0 < score_threshold < 1:
             raise ValueError(f"perception.score_threshold={score_threshold} is out of range: (0, 1)")
         self.score_threshold = score_threshold

@@ -3,7 +3,8 @@
 `Detector` runs the model on one of two runtimes, behind one `detect`: uint8 frames of the model's
 input size in, the decoded boxes out (perception/detection/model.py `decode`, shared by both).
 - torch (the default): BatchNorm folded into the convolutions, channels_last, the model frozen with
-  TorchScript on the CPU, autocast to bf16 on CUDA. Takes a checkpoint (.pt).
+  TorchScript on the CPU; on CUDA, autocast to bf16, the uint8 frames copied from page-locked memory,
+  and, as an option, the forward replayed as a CUDA graph. Takes a checkpoint (.pt).
 - onnxruntime: the model as ONNX (perception/detection/export.py) on onnxruntime's CPU execution
   provider. Takes an .onnx file from `bulletdrive export` (fp32 or int8), or a checkpoint (.pt),
   which it exports in memory first (a few seconds).
@@ -75,7 +76,8 @@ class Detector:
 
     `threads`: CPU threads per batch, fixed so that the same frames give the same detections whatever
     the core count or the runs beside it (None: torch's setting, e.g. for batch evaluation).
-    `runtime`: "torch" or "onnxruntime" (CPU only; no `compile`)."""
+    `runtime`: "torch" or "onnxruntime" (CPU only; no `compile`).
+    `cuda_graphs`: on CUDA without `compile`, replay the forward as a CUDA graph per batch size."""
 
     def __init__(
         self,
@@ -84,6 +86,7 @@ class Detector:
         compile: bool = False,
         threads: int | None = None,
         runtime: str = "torch",
+        cuda_graphs: bool = False,
     ):
         if threads is not None and not (isinstance(threads, int) and threads >= 1):
             raise ValueError(f"threads={threads!r} is out of range: an int >= 1")
@@ -93,12 +96,13 @@ class Detector:
         self.runtime = runtime
         self.path = resolve_checkpoint(checkpoint)
         self.precision = "fp32"
+        self._pinned: dict[tuple, torch.Tensor] = {}  # CUDA: a page-locked input buffer per batch shape
         if runtime == "onnxruntime":
             self._load_onnxruntime(device, compile)
         else:
-            self._load_torch(device, compile)
+            self._load_torch(device, compile, cuda_graphs)
 
-    def _load_torch(self, device: str, compile: bool) -> None:
+    def _load_torch(self, device: str, compile: bool, cuda_graphs: bool) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -111,6 +115,9 @@ class Detector:
         elif self.device.type == "cpu":
             self.model = frozen(self.model, self.config.input_height, self.config.input_width)
         self.autocast = self.device.type == "cuda"
+        self.graphs = (
+            CudaGraphs(self._preprocess_and_run) if self.autocast and cuda_graphs and not compile else None
+        )
 
     def _load_onnxruntime(self, device: str, compile: bool) -> None:
         from perception.detection import export
@@ -136,6 +143,7 @@ class Detector:
         compile: bool = False,
         threads: int | None = None,
         runtime: str = "torch",
+        cuda_graphs: bool = False,
     ) -> Detector:
         """The Detector of these arguments, built once per process and reused while its file is
         unchanged: a suite's worker drives hundreds of runs, and every TorchScript trace keeps
@@ -144,13 +152,22 @@ class Detector:
         path = resolve_checkpoint(checkpoint)
         try:
             stat = path.stat()
-            key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, device, compile, threads, runtime)
+            key = (
+                str(path.resolve()),
+                stat.st_mtime_ns,
+                stat.st_size,
+                device,
+                compile,
+                threads,
+                runtime,
+                cuda_graphs,
+            )
         except OSError:
-            return cls(checkpoint, device, compile, threads, runtime)  # (its own error message)
+            return cls(checkpoint, device, compile, threads, runtime, cuda_graphs)  # (its own error message)
         if key not in _SHARED:
             if len(_SHARED) >= MAX_SHARED:
                 _SHARED.pop(next(iter(_SHARED)))
-            _SHARED[key] = cls(checkpoint, device, compile, threads, runtime)
+            _SHARED[key] = cls(checkpoint, device, compile, threads, runtime, cuda_graphs)
         return _SHARED[key]
 
     @torch.inference_mode()
@@ -168,10 +185,54 @@ class Detector:
             return decode(out, score_threshold=score_threshold, max_distance_m=self.config.max_distance_m)
 
     def _forward_torch(self, batch: np.ndarray) -> dict[str, torch.Tensor]:
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2)  # (B, 3, H, W) uint8
-        x = x.float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        if self.device.type == "cpu":
+            return self._preprocess_and_run(torch.from_numpy(batch))
+        # CUDA: the uint8 frames through a page-locked buffer, whose copy to the GPU runs
+        # asynchronously (a quarter of float32's bytes), then the model's graph for this batch size.
+        pinned = self._pinned.get(batch.shape)
+        if pinned is None:
+            pinned = self._pinned[batch.shape] = torch.empty(batch.shape, dtype=torch.uint8).pin_memory()
+        pinned.numpy()[...] = batch
+        x = pinned.to(self.device, non_blocking=True)
+        return self.graphs(x) if self.graphs is not None else self._preprocess_and_run(x)
+
+    def _preprocess_and_run(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(B, H, W, 3) uint8 frames on the model's device -> the model's heads."""
+        x = frames.permute(0, 3, 1, 2).float().div_(255.0).contiguous(memory_format=torch.channels_last)
+        # (no cache of the bf16 weights across calls: a CUDA graph captures the casts with the rest)
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.autocast, cache_enabled=False):
             return self.model(x)
+
+
+class CudaGraphs:
+    """`fn` (a tensor in, a dict of tensors out) replayed as one CUDA graph per input shape: the
+    launch of every kernel of the forward in one call, which pays at the small batches of a closed
+    loop (benchmarks/detector_speed.py, "gpu"). The first call of a shape warms `fn` up on a side
+    stream and captures it; later calls copy their input into the captured one and replay. The
+    outputs are the graph's own tensors, overwritten by the next call: read them before it."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.graphs: dict[tuple, tuple[torch.cuda.CUDAGraph, torch.Tensor, dict]] = {}
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        key = (tuple(x.shape), x.dtype)
+        if key not in self.graphs:
+            static_in = x.clone()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(3):
+                    self.fn(static_in)
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self.fn(static_in)
+            self.graphs[key] = (graph, static_in, static_out)
+        graph, static_in, static_out = self.graphs[key]
+        static_in.copy_(x)
+        graph.replay()
+        return static_out
 
 
 class OnnxRuntimeModel:
