@@ -268,6 +268,10 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
         return state, f"emergency brake for {describe(worst)}: TTC {ttc:.1f} s"
 
     if state.change is not None:
+        if sit.ego_speed_mps < p.stationary_speed_mps and is_blocking(sit.lead, p):
+            # Stalled part-way behind a stationary object in the lane it was moving into: the move
+            # cannot finish, so the ego goes round that object from where it stands, or waits to.
+            return _go_around(replace(state, change=None), sit, sit.lead, p)
         return state.with_behaviour(Behaviour.CHANGE_LANE), f"changing to lane {state.lane}"
 
     lead, ped = sit.lead, sit.pedestrian

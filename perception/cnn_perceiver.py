@@ -6,8 +6,8 @@ Per camera tick, the frames of every camera of the rig in one batch: detect
 through its camera (box bottom through the camera model, fused with the distance head), make one
 measurement of an object that two cameras saw (`merge_views`), then associate with the tracks
 (constant-velocity Kalman filter, Hungarian matching): one track per object across cameras. The
-world model says what the cameras covered (`views`, perception/visibility.py): the planner changes
-lanes only into what lies in view. Traffic-light boxes go to perception/lights.py, which ties them
+world model says what the cameras covered (`views`, perception/visibility.py), a longer lens to a
+longer range: the planner changes lanes only into what lies in view. Traffic-light boxes go to perception/lights.py, which ties them
 to the map's lights (given at `reset`) and reports each signal group's state.
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
 
@@ -19,16 +19,19 @@ on one, ~3.5 ms on two, at 320x192).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
 from perception.detection.detector import Detector
 from perception.lights import LightStates, MappedLight, match_lights
-from perception.localise import localise, merge_views
+from perception.localise import DISTANCE_LENS, localise, merge_views
 from perception.tracking import Tracker
 from perception.types import FIRST_LIGHT_CLASS, CameraFrame, Detection, EgoState, WorldModel
 from perception.visibility import CameraView, view_of_frame
+
+RANGE_LENS_HFOV_DEG = 75.0  # the lens that `max_range_m` is set for (the rig's front camera)
 
 
 class CNNPerceiver:
@@ -76,9 +79,10 @@ class CNNPerceiver:
             self.observe(frames, dets)
             for frame, det in zip(frames, dets, strict=True):
                 self.lights.update(ego.t_s, match_lights(self._map_lights, frame, det, self.score_threshold))
-            self._views = tuple(view_of_frame(f, ego, self.max_range_m) for f in frames)
+            self._views = tuple(view_of_frame(f, ego, self.trusted_range_m(f)) for f in frames)
         tracks = self.tracker.tracks()
-        near = np.hypot(tracks["xy_m"][:, 0] - ego.x_m, tracks["xy_m"][:, 1] - ego.y_m) <= self.max_range_m
+        far_m = max((v.range_m for v in self._views), default=self.max_range_m)
+        near = np.hypot(tracks["xy_m"][:, 0] - ego.x_m, tracks["xy_m"][:, 1] - ego.y_m) <= far_m
         return WorldModel(
             ego=ego,
             t_s=ego.t_s,
@@ -87,6 +91,13 @@ class CNNPerceiver:
             signals=self.lights.signals(ego.t_s),
             views=self._views,
         )
+
+    def trusted_range_m(self, frame: CameraFrame) -> float:
+        """How far the camera of `frame` is trusted: `max_range_m` for a lens of RANGE_LENS_HFOV_DEG
+        or wider, and farther for a longer lens, in proportion to its focal length (an object that
+        far is as many pixels tall in it)."""
+        reference_px = frame.rgb.shape[1] / 2 / math.tan(math.radians(RANGE_LENS_HFOV_DEG) / 2)
+        return self.max_range_m * max(1.0, float(frame.K[0, 0]) / reference_px)
 
     def observe(self, frames: Sequence[CameraFrame], dets: Sequence[dict]) -> None:
         """Feed one tick's decoded detections (one dict per frame of the rig) to the tracker, an object
@@ -103,7 +114,13 @@ class CNNPerceiver:
             obj = det["class_ids"] < FIRST_LIGHT_CLASS
             boxes, classes, scores = det["boxes_xyxy"][obj], det["class_ids"][obj], det["scores"][obj]
             xy, sigma = localise(
-                boxes, det["distances_m"][obj], classes, frame.K, frame.cam_to_world, image_size_px=(w, h)
+                boxes,
+                det["distances_m"][obj],
+                classes,
+                frame.K,
+                frame.cam_to_world,
+                image_size_px=(w, h),
+                distance_lens=DISTANCE_LENS,
             )
             ok = np.isfinite(xy).all(axis=1)
             parts.append((xy[ok], sigma[ok], classes[ok], scores[ok], np.full(int(ok.sum()), view)))

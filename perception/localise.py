@@ -18,7 +18,7 @@ Forward depth of the object centre, two estimates:
    metres. A ray nearly parallel to the ground makes it blow up; a box bottom above the horizon
    has no ground point at all (then only the distance estimate is used).
 2. Distance head. The head predicts, like the dataset labels, the distance from the camera centre
-   to the centre of the object's 3D box. Its horizontal part (from the elevation of the ray through
+   to the centre of the object's 3D box; a lens other than those it learnt on bends it (DISTANCE_LENS). Its horizontal part (from the elevation of the ray through
    the box centre) and the lateral model below give the forward depth. Its error:
    `distance_rel_std` x distance.
 
@@ -62,6 +62,14 @@ if CLASS_SIZE_M.shape != (len(OBJECT_CLASSES), 2) or CLASS_CENTRE_DEPTH_STD_M.sh
 
 PIXEL_STD_PX = 1.5  # std of a box edge: box-edge error plus pitch wobble (~0.3 deg) [px]
 DISTANCE_REL_STD = 0.07  # std of the distance head as a fraction of the distance [-]
+# The distance head reads distance mostly from an object's apparent size, as learnt on the lenses of
+# its training data: on a lens of focal length f [px] it gives about d (F / f)^E for a true d, so its
+# output is multiplied by (f / F)^E (`localise(distance_lens=(F, E))`). Fitted to the shipped model
+# (`bulletdrive detect-eval` reports the bias by lens): the median head / true distance of matched
+# val detections is 1.60 at f 100 px and 1.39 at 125 (the rig's 110-degree rear lens, jittered), 1.07
+# at 175, 1.00 at 200 and 0.87 at 250 (its 75-degree lenses), and 0.46 at 507 (a 35-degree lens it
+# never saw: sim/rig=surround7's front_narrow). (184, 0.76) gives 1.59, 1.34, 1.04, 0.94, 0.79, 0.46.
+DISTANCE_LENS = (184.0, 0.76)  # (F [px], E)
 MAX_GROUND_RANGE_M = 250.0  # a ground point farther than this counts as no ground point [m]
 MIN_RAY_DOWN = 1e-4  # a ray must point down at least this much (unit direction, z) to hit the ground
 EDGE_TRUNCATION_MARGIN_PX = 1.0  # a box edge this close to the image border is cut off [px]
@@ -158,12 +166,17 @@ def _distance_depth(
     alpha: np.ndarray,
     beta: np.ndarray,
     distance_rel_std: float,
+    distance_lens: tuple[float, float] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Forward depth (N,) [m] of the object centres from the distance head, and its variance (N,)
-    [m^2]; NaN and inf where the distance is NaN or not positive."""
+    """Forward depth (N,) [m] of the object centres from the distance head (corrected for the lens
+    by `distance_lens`, see DISTANCE_LENS), and its variance (N,) [m^2]; NaN and inf where the
+    distance is NaN or not positive."""
     ray = cam.rays(0.5 * (boxes[:, 0] + boxes[:, 2]), 0.5 * (boxes[:, 1] + boxes[:, 3]))
     ok = np.isfinite(distances_m) & (distances_m > 0)
     dist = np.where(ok, distances_m, 1.0)
+    if distance_lens is not None:
+        focal_px, exponent = distance_lens
+        dist = dist * (cam.K[0, 0] / focal_px) ** exponent
     flat_m = dist * np.linalg.norm(ray[:, :2], axis=1) / np.linalg.norm(ray, axis=1)  # horizontal part
     # The centre (z, alpha z + beta) is flat_m away: (1 + alpha^2) z^2 + 2 alpha beta z + beta^2 - flat^2 = 0.
     a = 1.0 + alpha**2
@@ -212,6 +225,7 @@ def distance_estimate(
     pixel_std_px: float = PIXEL_STD_PX,
     distance_rel_std: float = DISTANCE_REL_STD,
     image_size_px: tuple[int, int] | None = None,
+    distance_lens: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Object centres from the distance head alone (module docstring, 2): xy_m (N, 2) (NaN where
     the distance is NaN) and variance (N,) [m^2] (inf there). Arguments as in `localise`."""
@@ -219,7 +233,7 @@ def distance_estimate(
     dist = np.asarray(distances_m, dtype=float).reshape(len(boxes))
     cam = _Camera(K, cam_to_world)
     alpha, beta = _lateral_model(cam, boxes, class_ids, image_size_px)
-    depth, var = _distance_depth(cam, boxes, dist, alpha, beta, distance_rel_std)
+    depth, var = _distance_depth(cam, boxes, dist, alpha, beta, distance_rel_std, distance_lens)
     return _place(cam, depth, var, alpha, beta, pixel_std_px)
 
 
@@ -240,6 +254,7 @@ def localise(
     pixel_std_px: float = PIXEL_STD_PX,
     distance_rel_std: float = DISTANCE_REL_STD,
     image_size_px: tuple[int, int] | None = None,
+    distance_lens: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """World-frame ground positions of detected objects' centres, with a 1-sigma error per object.
 
@@ -250,7 +265,8 @@ def localise(
     pixel_std_px: std of a box edge [px]; distance_rel_std: std of the distance head / distance.
     image_size_px: (width, height) [px]; when given, box edges on the image border are known to be
     cut: a cut bottom drops the ground estimate (unless there is no distance), a cut side edge
-    drops that edge from the lateral model.
+    drops that edge from the lateral model. distance_lens: (F, E) of DISTANCE_LENS, or None: the
+    distances as given.
     Returns xy_m (N, 2) [m] and sigma_m (N,) [m]; NaN xy and inf sigma where neither estimate
     exists (bottom above the horizon and no distance).
     """
@@ -259,7 +275,7 @@ def localise(
     cam = _Camera(K, cam_to_world)
     alpha, beta = _lateral_model(cam, boxes, class_ids, image_size_px)
     depth_g, var_g = _ground_depth(cam, boxes, class_ids, ground_z_m, pixel_std_px)
-    depth_d, var_d = _distance_depth(cam, boxes, dist, alpha, beta, distance_rel_std)
+    depth_d, var_d = _distance_depth(cam, boxes, dist, alpha, beta, distance_rel_std, distance_lens)
     if image_size_px is not None:
         cut_bottom = boxes[:, 3] >= image_size_px[1] - EDGE_TRUNCATION_MARGIN_PX
         var_g = np.where(cut_bottom & np.isfinite(var_d), np.inf, var_g)

@@ -203,6 +203,22 @@ def test_emergency_brake_keeps_the_lane_change_in_progress():
     assert state == BehaviourState(Behaviour.EMERGENCY_BRAKE, lane=1, change=changing.change)
 
 
+def test_a_lane_change_stalled_behind_a_stopped_car_goes_round_it_from_where_it_stands():
+    # Returning to lane 0, the ego braked to a stop halfway (d -0.9) behind a car that stopped there.
+    returning = BehaviourState(Behaviour.CHANGE_LANE, lane=0, change=LaneChange(100.0, 1.75, 40.0))
+    stalled = dict(ego_s_m=110.0, ego_d_m=-0.9, ego_speed_mps=0.0, lane=0, lead=car(6.0, 0.0))
+    state, why = next_behaviour(returning, situation(**stalled, left=FREE_LEFT), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1 and "around vehicle 7" in why
+    assert state.change.start_s_m == 110.0 and state.change.start_d_m == -0.9  # from where it stands
+    state, why = next_behaviour(returning, situation(**stalled, left=None), P)
+    assert state == BehaviourState(Behaviour.STOP, lane=0) and why.endswith("no other lane")
+    # Still rolling, or behind a car that drives on: the change goes on.
+    for change in ({"ego_speed_mps": 2.0}, {"lead": car(6.0, 2.0)}):
+        assert (
+            next_behaviour(returning, situation(**{**stalled, **change}, left=FREE_LEFT), P)[0] == returning
+        )
+
+
 # ---------------------------------------------------------------------------- emergency vehicles
 def test_an_emergency_vehicle_behind_makes_the_ego_move_over_to_the_right_first():
     ev = car(40.0, 20.0, track_id=9)  # its gap behind the ego

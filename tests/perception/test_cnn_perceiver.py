@@ -3,6 +3,7 @@
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from perception.types import CameraFrame, EgoState
 from sim.world.camera import camera_pose
@@ -52,3 +53,31 @@ def test_a_light_box_reaches_the_planner_as_its_signals_state_and_is_no_track(ti
     assert world.signal(7) is None  # unseen for longer than light_hold_s
     cnn.reset(np.random.default_rng(0))  # a map without lights: a light box tells nothing
     assert cnn.perceive([frame], EgoState(0.0, 0.0, 0.0, 0.0), None).signals == ()
+
+
+def test_a_longer_lens_is_trusted_farther_and_its_far_tracks_reach_the_planner(tiny_cnn, monkeypatch):
+    cnn = tiny_cnn(0.35)
+    rgb = np.zeros((48, 64, 3), np.uint8)
+
+    def frame(hfov_deg: float, t_s: float = 0.0) -> CameraFrame:
+        f = 32.0 / np.tan(np.radians(hfov_deg) / 2)
+        K = np.array([[f, 0.0, 32.0], [0.0, f, 24.0], [0.0, 0.0, 1.0]])
+        return CameraFrame(rgb, K, camera_pose(0.0, 0.0, 0.0, 0.8, 1.4, 4.0), t_s)
+
+    ratio = np.tan(np.radians(75.0) / 2) / np.tan(np.radians(35.0) / 2)  # 2.4: focal lengths
+    assert cnn.trusted_range_m(frame(75.0)) == cnn.max_range_m
+    assert cnn.trusted_range_m(frame(110.0)) == cnn.max_range_m  # a wider lens is not trusted less
+    assert cnn.trusted_range_m(frame(35.0)) == pytest.approx(cnn.max_range_m * ratio)
+    no_boxes = {
+        k: np.zeros((0, 4) if k == "boxes_xyxy" else 0) for k in ("boxes_xyxy", "class_ids", "scores")
+    }
+    no_boxes["distances_m"] = np.zeros(0)
+    monkeypatch.setattr(cnn.detector, "detect", lambda batch, t: [no_boxes] * len(batch))
+    far_m = 1.5 * cnn.max_range_m  # beyond the 75-degree lens's range, within the 35-degree one's
+    for hfov, tracks in ((75.0, 0), (35.0, 1)):
+        cnn.reset(np.random.default_rng(0))
+        cnn.perceive([frame(hfov)], EgoState(0.0, 0.0, 0.0, 0.0), None)  # what the camera covers
+        for t in (0.1, 0.2, 0.3):  # a car that far, as a camera would have measured it
+            cnn.tracker.update(t, np.array([[far_m, 0.0]]), np.array([1.0]), np.array([0]), np.array([0.9]))
+        world = cnn.perceive(None, EgoState(0.0, 0.0, 0.0, 0.0, t_s=0.3), None)
+        assert len(world.class_ids) == tracks, hfov

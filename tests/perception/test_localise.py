@@ -244,3 +244,18 @@ def test_merge_views_makes_one_measurement_of_an_object_two_cameras_saw():
         np.array([[0.0, 0.0], [2.5, 0.0]]), np.array([0.5, 0.5]), cls[:2], scores[:2], views[:2]
     )
     assert len(apart[0]) == 2
+
+
+def test_distance_lens_undoes_a_head_that_reads_apparent_size():
+    """A head that learnt its distances on a lens of focal F reads d (F / f)^E on a lens of focal f:
+    with distance_lens=(F, E) the object is placed right, without it well short."""
+    K, pose = camera()
+    xy, boxes, dist = scene([30.0, 60.0], [0.0, 3.0], VEHICLE, K, pose)
+    focal, exponent = 2.5 * K[0, 0], 0.8  # the head learnt on a lens 2.5x wider
+    read = dist * (focal / K[0, 0]) ** exponent
+    corrected, _ = distance_estimate(boxes, read, [VEHICLE] * 2, K, pose, distance_lens=(focal, exponent))
+    assert errors(corrected, xy).max() < 1.5
+    uncorrected, _ = distance_estimate(boxes, read, [VEHICLE] * 2, K, pose)
+    assert errors(uncorrected, xy).min() > 10.0
+    fused, _ = localise(boxes, read, [VEHICLE] * 2, K, pose, distance_lens=(focal, exponent))
+    assert errors(fused, xy).max() < 1.5

@@ -159,7 +159,9 @@ def test_detect_eval_reports_coco_metrics(trained, dataset, tmp_path):
         == 0
     )
     results = json.loads((out / "detect_eval.json").read_text())
-    assert {"overall", "per_class", "slices", "pr", "groups", "replaced"} <= set(results)
+    assert {"overall", "per_class", "slices", "pr", "groups", "replaced", "distance_head_by_lens"} <= set(
+        results
+    )
     assert 0.0 <= results["overall"]["AP50"] <= 1.0
     assert (out / "pr_curve.png").exists() and "vehicle" in (out / "detect_eval.txt").read_text()
     kinds = results["groups"]["kinds"]
@@ -167,6 +169,19 @@ def test_detect_eval_reports_coco_metrics(trained, dataset, tmp_path):
     assert set(results["slices"]) == {"distance", "lighting", "height"}
     assert results["groups"]["score_threshold"] == 0.35 and results["groups"]["min_boxes"] == 50
     assert "worst" in results["groups"] and "groups:" in (out / "detect_eval.txt").read_text()
+
+
+def test_the_distance_heads_lens_bias_is_fitted_back():
+    from perception.evaluation.detect_eval import lens_calibration
+
+    focal = np.repeat([100.0, 200.0, 500.0], 30)
+    noise = np.exp(np.random.default_rng(0).normal(0.0, 0.05, focal.size))
+    lens = lens_calibration(focal, (184.0 / focal) ** 0.76 * noise)
+    assert lens["fit"]["exponent"] == pytest.approx(0.76, abs=0.03)
+    assert lens["fit"]["focal_px"] == pytest.approx(184.0, rel=0.05)
+    assert set(lens["by_focal_px"]) == {"100", "200", "500"}
+    assert lens["by_focal_px"]["500"]["median_ratio"] == pytest.approx((184 / 500) ** 0.76, rel=0.05)
+    assert lens_calibration(focal[:1], np.ones(1)) is None
 
 
 def test_detect_eval_reads_a_dataset_without_the_group_labels(trained, dataset, tmp_path):
