@@ -7,8 +7,9 @@ through its camera (box bottom through the camera model, fused with the distance
 measurement of an object that two cameras saw (`merge_views`), then associate with the tracks
 (constant-velocity Kalman filter, Hungarian matching): one track per object across cameras. The
 world model says what the cameras covered (`views`, perception/visibility.py), a longer lens to a
-longer range: the planner changes lanes only into what lies in view. Traffic-light boxes go to perception/lights.py, which ties them
-to the map's lights (given at `reset`) and reports each signal group's state.
+longer range: the planner changes lanes only into what lies in view. Traffic-light boxes go to
+perception/lights.py, which ties them to the map's lights (given at `reset`) and reports each signal
+group's state.
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
 
 The detector runs on `threads` CPU threads (conf/perception/cnn.yaml: 1), whatever the process's

@@ -18,9 +18,9 @@ Forward depth of the object centre, two estimates:
    metres. A ray nearly parallel to the ground makes it blow up; a box bottom above the horizon
    has no ground point at all (then only the distance estimate is used).
 2. Distance head. The head predicts, like the dataset labels, the distance from the camera centre
-   to the centre of the object's 3D box; a lens other than those it learnt on bends it (DISTANCE_LENS). Its horizontal part (from the elevation of the ray through
-   the box centre) and the lateral model below give the forward depth. Its error:
-   `distance_rel_std` x distance.
+   to the centre of the object's 3D box; a lens other than those it learnt on bends it
+   (DISTANCE_LENS). Its horizontal part (from the elevation of the ray through the box centre) and
+   the lateral model below give the forward depth. Its error: `distance_rel_std` x distance.
 
 The two depths are fused by inverse-variance weighting. A NaN distance (no distance head) leaves
 the ground estimate alone; a box with neither gives NaN xy and an infinite sigma.

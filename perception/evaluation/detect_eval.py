@@ -6,9 +6,9 @@ worst-group gap (perception/evaluation/groups.py: class, distance, height, light
 occlusion, colour, pedestrian on the road or the sidewalk), and the localisation error on the
 ground by distance band (detections matched to ground-truth boxes at IoU >= 0.5, localised through
 the camera model of each frame, against the actor's true position) with the distance head's bias
-by lens (`lens_calibration`: what perception/localise.py DISTANCE_LENS corrects), and the traffic lights' state
-accuracy within 50 m (perception/evaluation/light_eval.py). The AP over all classes is the objects'
-(perception.types.OBJECT_CLASSES); each light class has its own row.
+by lens (`lens_calibration`: what perception/localise.py DISTANCE_LENS corrects), and the traffic
+lights' state accuracy within 50 m (perception/evaluation/light_eval.py). The AP over all classes is
+the objects' (perception.types.OBJECT_CLASSES); each light class has its own row.
 Writes OUT/detect_eval.json, OUT/detect_eval.txt (readable tables) and OUT/pr_curve.png.
 
 The JSON's `slices` are the groups' figures for the kinds where a slice's AP measures its slice
