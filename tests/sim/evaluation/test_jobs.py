@@ -23,10 +23,11 @@ from sim.evaluation.jobs import FolderError, JobsError, Outcome, Runner, claim_f
 WAIT_S = 30.0  # the longest any wait below may take before the test gives up
 
 
-def wait_until(condition, what: str) -> None:
+def wait_until(condition, what: str, detail=lambda: "") -> None:
+    """Wait for `condition()`, at most WAIT_S; `detail()` adds what is left to the failure message."""
     deadline = time.monotonic() + WAIT_S
     while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        assert time.monotonic() < deadline, f"gave up waiting for {what}{detail()}"
         time.sleep(0.02)
 
 
@@ -174,6 +175,19 @@ def group(pgid: int) -> list[int]:
     return pids
 
 
+def command_lines(pids: list[int]) -> str:
+    """': pid command line' of each of `pids` still there (for a failure message)."""
+    lines = []
+    for pid in pids:
+        try:
+            lines.append(
+                f"{pid} {Path(f'/proc/{pid}/cmdline').read_bytes().replace(bytes(1), b' ').decode()}"
+            )
+        except OSError:
+            continue
+    return ": " + "; ".join(lines) if lines else ""
+
+
 def ignores_sigint(pid: int) -> bool:
     """SIGINT ignored or blocked by `pid` (/proc/PID/status: SigIgn and SigBlk, hex masks)."""
     status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
@@ -233,7 +247,11 @@ def test_a_signal_stops_the_runner_and_leaves_no_process(runner_process, tmp_pat
         os.killpg(proc.pid, signal.SIGINT)
     else:
         proc.kill()
-    wait_until(lambda: not group(proc.pid), "every process of the group to end")
+    wait_until(
+        lambda: not group(proc.pid),
+        "every process of the group to end",
+        lambda: command_lines(group(proc.pid)),
+    )
     _, err = proc.communicate(timeout=WAIT_S)
     assert not any(alive(pid) for pid in workers)
     if how.startswith("SIGKILL"):  # the workers ended themselves: their parent could not
