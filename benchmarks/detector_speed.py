@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from timing import per_frame_ms  # benchmarks/timing.py
 
-from perception.detection.detector import Detector
+from perception.detection.detector import Detector, resolve_checkpoint
 from perception.detection.model import OUTPUT_STRIDE, decode, fold_batchnorm, load_checkpoint, max3x3
 from perception.files import write_json
 
@@ -114,13 +114,14 @@ def gpu_figures(checkpoint: str, frames: np.ndarray | None = None) -> dict | Non
     }
     out: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
     rng = np.random.default_rng(0)
+    _, config, _ = load_checkpoint(resolve_checkpoint(checkpoint))
+    h, w = config.input_height, config.input_width
     reference = bf16_boxes = None
     for way, options in ways.items():
         autocast = options.pop("autocast", True)
         try:
             det = Detector(checkpoint, device="cuda", **options)
             det.autocast = autocast
-            h, w = det.config.input_height, det.config.input_width
             figures = {}
             for batch in BATCHES:
                 host = rng.integers(0, 255, (batch, h, w, 3), dtype=np.uint8)
@@ -170,7 +171,7 @@ def gpu_figures(checkpoint: str, frames: np.ndarray | None = None) -> dict | Non
             out[way] = f"failed: {type(error).__name__}: {error}"
         print(way, out[way], flush=True)
     for batch in (6, 256):
-        host = torch.from_numpy(rng.integers(0, 255, (batch, 192, 320, 3), dtype=np.uint8))
+        host = torch.from_numpy(rng.integers(0, 255, (batch, h, w, 3), dtype=np.uint8))
         pinned = host.pin_memory()
         for name, t in (("pageable", host), ("pinned", pinned)):
             ms = per_frame_ms(lambda t=t: (t.to("cuda", non_blocking=True), torch.cuda.synchronize()), 1)
