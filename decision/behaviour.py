@@ -112,7 +112,9 @@ def describe(obj: ObjectAhead) -> str:
 def threat(sit: Situation) -> tuple[float, float, ObjectAhead | None]:
     """(time to collision [s], deceleration needed to avoid it [m/s^2], the object) for the most
     urgent of the lead, the pedestrian and the crossing vehicle that will not stop (the last two
-    treated as standing still, the crossing vehicle at the box entry)."""
+    treated as standing still, the crossing vehicle at the box entry). A vehicle coming the other
+    way along the oncoming lane that the ego passes through counts by its time to collision alone:
+    braking cannot take the closing speed to zero, going back to the ego's lane does."""
     ttc, need, worst = math.inf, 0.0, None
     v = sit.ego_speed_mps
     for obj in (sit.lead, sit.pedestrian, sit.crossing):
@@ -124,7 +126,8 @@ def threat(sit: Situation) -> tuple[float, float, ObjectAhead | None]:
         gap = max(obj.gap_m, MIN_GAP_FOR_TTC_M)
         if gap / closing < ttc:
             ttc, worst = gap / closing, obj
-        need = max(need, closing * closing / (2.0 * gap))
+        if not (sit.oncoming and obj is sit.lead and obj.speed_mps < 0.0):
+            need = max(need, closing * closing / (2.0 * gap))
     return ttc, need, worst
 
 
@@ -351,15 +354,9 @@ def _go_around(
     """A stationary object blocks the lane: change lane around it (the route's side first when off
     the route's lane, else the left, overtaking, side), or STOP before it."""
     sides = (sit.right, sit.left) if sit.route_lane < state.lane else (sit.left, sit.right)
-    why_not = "no other lane"
-    if not p.lane_changes:
-        sides, why_not = (), "no lane changes"
-    elif junction_blocks_change(
-        sit.junction if p.junction is not None else None, lead.gap_m + p.lane_change_min_length_m
-    ):
-        sides, why_not = (), "at a junction"
-    elif sit.road_end_gap_m - lead.gap_m < QUEUE_ZONE_M:  # queued where the road meets a junction
-        sides, why_not = (), "it waits at the end of the road"
+    why_not = _no_going_around(sit, lead, p) or "no other lane"
+    if why_not != "no other lane":
+        sides = ()
     for gaps in sides:
         if gaps is None:
             continue
@@ -374,6 +371,36 @@ def _go_around(
             return _start_change(state, sit, gaps, lead.gap_m, p), why
     why = f"stopping for {describe(lead)} at {lead.gap_m:.1f} m: {why_not}"
     return state.with_behaviour(Behaviour.STOP), why
+
+
+def _no_going_around(sit: Situation, lead: ObjectAhead, p: BehaviourParams) -> str:
+    """Why no lane change goes round `lead`, whatever the lanes beside ("": one may)."""
+    if not p.lane_changes:
+        return "no lane changes"
+    if junction_blocks_change(
+        sit.junction if p.junction is not None else None, lead.gap_m + p.lane_change_min_length_m
+    ):
+        return "at a junction"
+    if sit.road_end_gap_m - lead.gap_m < QUEUE_ZONE_M:  # queued where the road meets a junction
+        return "it waits at the end of the road"
+    return ""
+
+
+def wants_to_look(state: BehaviourState, sit: Situation, p: BehaviourParams) -> bool:
+    """Stopping for a blocking object, or following a slow hazard, that it would pass through the
+    oncoming lane on its left (not yet: that lane is not seen clear far enough, or not clear): with
+    cameras that see only so far round what stands ahead, the ego edges out towards that lane on
+    its way to a stop, to see past (the planner shifts its path left while this holds)."""
+    gaps, lead = sit.left, sit.lead
+    return (
+        state.behaviour in (Behaviour.STOP, Behaviour.FOLLOW)
+        and state.change is None
+        and 0 <= state.lane
+        and gaps is not None
+        and gaps.oncoming
+        and (is_blocking(lead, p) or is_slow_hazard(lead, sit, p))
+        and not _no_going_around(sit, lead, p)
+    )
 
 
 def _make_way(

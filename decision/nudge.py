@@ -1,6 +1,9 @@
 """Keeping clear of an oncoming vehicle that cuts into the ego's lane (CARLA's InvadingTurn): the
 ego shifts its path to the right, as far as the road's paved edge allows, and slows down while it
 is shifted. A pure function of the tracks, and the state that moves the shift at a limited rate.
+The same shift, to the left (the ego's side `peek_over_line_m` over the lane line), edges the ego
+out to look past a stopped vehicle that it waits to pass through the oncoming lane
+(decision/behaviour.py `wants_to_look`), where that vehicle hides the lane from the cameras.
 
 The shift a track asks for: how far its near side (its centre's d less half its lateral extent)
 comes within `clearance_m` (the situation's lateral margin, and a little more, so that the shifted
@@ -31,6 +34,10 @@ class NudgeParams:
     edge_margin_m: float  # clearance kept to the paved edge
     rate_mps: float  # the shift moves sideways at most this fast
     speed_mps: float  # the ego drives no faster than this while shifted
+    # Behind a stopped object that it would pass through the oncoming lane, which that object hides,
+    # the ego edges out left to see past it (behaviour.wants_to_look), until its left side is this
+    # far over the lane line (as a driver's nose; < 0: short of it).
+    peek_over_line_m: float
 
     def __post_init__(self):
         if not (
@@ -72,3 +79,9 @@ def step_shift_m(current_m: float, wanted_m: float, dt_s: float, p: NudgeParams)
     """The shift after `dt_s` [s] moving towards `wanted_m` at no more than `rate_mps`."""
     step = p.rate_mps * max(dt_s, 0.0)
     return current_m + min(max(wanted_m - current_m, -step), step)
+
+
+def peek_shift_m(road: Road, ego_width_m: float, p: NudgeParams) -> float:
+    """The shift [m] (> 0: to the left) that edges the ego out to look: its left side
+    `peek_over_line_m` over its lane's left line."""
+    return max(0.5 * (road.lane_width_m - ego_width_m) + p.peek_over_line_m, 0.0)

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour
+from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour, wants_to_look
 from decision.idm import MIN_GAP_M, IDMParams, MOBILParams, idm_accel
 from decision.junction import PULL_IN_M, JunctionAhead, JunctionParams, junction_facts, next_crossing
-from decision.nudge import NudgeParams, step_shift_m, wanted_shift_m
+from decision.nudge import NudgeParams, peek_shift_m, step_shift_m, wanted_shift_m
 from decision.plan import Behaviour, Plan
 from decision.route import Road, Route
 from decision.situation import (
@@ -163,8 +163,9 @@ class Planner:
         self._last_accel: float | None = None
         self._last_t_s: float | None = None
         self._shift_m = 0.0  # the path's shift from the lane centre (decision/nudge.py) ...
-        self._shift_wanted_m = 0.0  # ... and what the oncoming vehicles in the lane ask for
+        self._shift_wanted_m = 0.0  # ... and what the oncoming vehicles in the lane ask for (or a look)
         self._shift_t_s: float | None = None
+        self._look = False  # edging out to look past a stopped vehicle (behaviour.wants_to_look)
 
     def plan(self, world: WorldModel, route: Route) -> Plan:
         """One tick: the path, speed profile, target acceleration, behaviour and reason."""
@@ -193,11 +194,19 @@ class Planner:
                 tracks, route, s, d, v, state.lane, state.change, p, tests, *junction, still
             )
             mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
-        if min(self._shift_m, self._shift_wanted_m) != 0.0:  # keeping clear of a vehicle in the lane: slowly
+        if min(self._shift_m, self._shift_wanted_m) != 0.0:  # shifted in the lane: slowly
             sit.speed_cap_mps = min(sit.speed_cap_mps, self.nudge.speed_mps)
-            if state.behaviour == Behaviour.CRUISE:
+            if state.behaviour == Behaviour.CRUISE and self._shift_m < 0.0:
                 reason = f"keeping {-self._shift_m:.1f} m right of an oncoming vehicle in the lane"
         self.state, self.situation = state, sit
+        peek = peek_shift_m(road, p.ego_width_m, self.nudge) if self.nudge is not None else 0.0
+        self._look = (
+            peek > 0.0
+            and world.views is not None  # (all-round ground truth sees past anything)
+            and wants_to_look(state, sit, self.behaviour_params)
+        )
+        if self._look:
+            reason += f"; edging out {peek:.1f} m left to look"
 
         accel = self._target_accel(sit, state, world.t_s)
         path, speeds = self._path(road, s, d, v, accel, sit.speed_cap_mps, state)
@@ -206,9 +215,10 @@ class Planner:
     def _update_shift(
         self, tracks, road: Road, junction: JunctionAhead | None, state: BehaviourState, t_s: float
     ) -> None:
-        """Move the path's shift towards what the oncoming vehicles in the lane ask for: only in a
-        lane of the ego's own direction, not while changing lanes or parked, and not near the junction
-        ahead (`_junction`'s facts; where the turns, not a shift, keep the ways apart)."""
+        """Move the path's shift towards what the oncoming vehicles in the lane ask for, or else
+        left (`peek_shift_m`) while the last tick wanted a look past a stopped vehicle: only in a
+        lane of the ego's own direction, not while changing lanes or parked, and not near the
+        junction ahead (`_junction`'s facts; where the turns, not a shift, keep the ways apart)."""
         p = self.situation_params
         near_junction = junction is not None and junction.stop_gap_m < NUDGE_JUNCTION_M
         keep = state.change is None and 0 <= state.lane < road.own_lanes and not near_junction
@@ -218,15 +228,20 @@ class Planner:
             if keep
             else 0.0
         )
+        if want == 0.0 and keep and self._look:  # the last tick wanted a look past what it stops for
+            want = peek_shift_m(road, p.ego_width_m, self.nudge)
         dt = 0.0 if self._shift_t_s is None else t_s - self._shift_t_s
         self._shift_m, self._shift_t_s = step_shift_m(self._shift_m, want, dt, self.nudge), t_s
         self._shift_wanted_m = want
 
     def _tests(self, road: Road, lane: int) -> np.ndarray:
         """The situation's row tests for `lane`, their corridor (lead, pedestrian) where the path is
-        going: shifted as the oncoming vehicles in the lane ask (the path gets there at rate_mps)."""
+        going: shifted as the oncoming vehicles in the lane ask, or as a look past a stopped vehicle
+        needs (the path gets there at rate_mps)."""
         tests = self._road.row_tests(road, lane, self.situation_params)
-        shift = min(self._shift_m, self._shift_wanted_m)  # the farther right of the two
+        shift = min(self._shift_m, self._shift_wanted_m)  # the farther right of the two ...
+        if shift >= 0.0:
+            shift = max(self._shift_m, self._shift_wanted_m)  # ... or left, edging out to look
         if shift == 0.0:
             return tests
         tests = tests.copy()
@@ -289,6 +304,11 @@ class Planner:
                 leaders.append((self.idm.min_gap_m, 0.0))
             leaders += self._turn_lane_leaders(sit, state)
         lead = sit.lead
+        if lead is not None and sit.oncoming and lead.speed_mps < -self.behaviour_params.stationary_speed_mps:
+            # Passing through the oncoming lane (checked clear of what comes the other way): a
+            # vehicle coming there is not followed, which would only draw the pass out; the ego goes
+            # back to its lane as soon as it can, and brakes hard should the vehicle come too near.
+            lead = None
         if lead is not None:
             stationary = abs(lead.speed_mps) < self.behaviour_params.stationary_speed_mps
             leaders.append(

@@ -36,7 +36,7 @@ from decision.geometry import quintic_blend
 from decision.junction import JunctionAhead
 from decision.route import Road, Route
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, WorldModel
-from perception.visibility import in_view
+from perception.visibility import OCCLUDER_MIN_LENGTH_M, in_view
 
 LATERAL_SPEED_DEADBAND_MPS = 0.2  # slower sideways drift is treated as tracking noise
 SPEED_SIGMAS = 2.0  # a neighbouring lane's vehicles may be this many velocity sigmas worse than tracked
@@ -162,7 +162,7 @@ class LaneGaps:
     oncoming: bool = False  # the lane carries traffic against s (a two-way road)
     emergency_behind: bool = False  # an emergency vehicle comes along it from behind (keep out of its way)
     observed: bool = True  # the cameras cover the stretch of it a lane change needs (mark_unobserved)
-    seen_ahead_m: float = float("inf")  # an oncoming lane: how far ahead the cameras cover it unbroken
+    seen_ahead_m: float = float("inf")  # an oncoming lane: observed unbroken this far ahead (inf: all)
 
 
 @dataclass(slots=True)
@@ -498,15 +498,26 @@ def mark_unobserved(
     sit: Situation, road: Road, world: WorldModel, rear_m: float, look_ahead_m: float
 ) -> None:
     """With a perceiver that sees only its cameras' views (`world.views`), mark the neighbouring
-    lanes whose stretch a lane change needs lies partly outside every view (in place): a lane of the
-    ego's direction from `rear_m` behind to OBSERVED_AHEAD_M ahead (followers close in from behind),
+    lanes whose stretch a lane change needs is not all observed (in place): a lane of the ego's
+    direction from `rear_m` behind to OBSERVED_AHEAD_M ahead (followers close in from behind),
     an oncoming one from the ego to OBSERVED_ONCOMING_M ahead (its traffic comes from there), each
-    point within OBSERVED_RADIUS_M of a camera's view; and how far ahead an oncoming lane is covered
-    without a break (`seen_ahead_m`, up to `look_ahead_m`: passing through it assumes traffic just
-    beyond). What a camera covers counts as seen: occlusion is not modelled."""
+    point within OBSERVED_RADIUS_M of a camera's view and not hidden from that camera by a tracked
+    object at least OCCLUDER_MIN_LENGTH_M long outside that lane (a car ahead in the ego's lane
+    hides the oncoming lane beyond it; one in the lane itself is that lane's leader or follower,
+    and what it hides lies beyond it); and how far ahead an oncoming lane is observed without a
+    break (`seen_ahead_m`; inf: out to `look_ahead_m`, and a pass assumes traffic just beyond its
+    view, behaviour.overtake_view_m)."""
     if world.views is None:
         return
     e = world.ego
+    big = world.size_m[:, 0] >= OCCLUDER_MIN_LENGTH_M if len(world) else np.zeros(0, bool)
+    lane_of = None
+    if big.any():
+        window = max(look_ahead_m, OBSERVED_ONCOMING_M, rear_m) + SEARCH_MARGIN_M
+        # Clipped to the road's lanes: a car parked on the shoulder counts as lane 0's and hides
+        # none of it (a van parked behind an ego leaving a parking spot does hide lane 0 from the
+        # rear camera; the ego cannot nose out to look, so it merges on what it sees).
+        lane_of = road.lane_at(road.to_frenet(world.xy_m[big], sit.ego_s_m, window)[1])
     for gaps in (sit.left, sit.right):
         if gaps is None:
             continue
@@ -517,9 +528,13 @@ def mark_unobserved(
         )
         x, y, _ = road.to_world(sit.ego_s_m + ds, np.full(ds.shape, lane_offset_m(road, gaps.lane)))
         pts = np.stack([x, y], axis=-1)
-        seen = in_view(world.views, (e.x_m, e.y_m), e.yaw_rad, pts, OBSERVED_RADIUS_M)
+        occluders = None
+        if lane_of is not None:
+            hide = np.flatnonzero(big)[lane_of != gaps.lane]
+            occluders = (world.xy_m[hide], world.yaw_rad[hide], world.size_m[hide])
+        seen = in_view(world.views, (e.x_m, e.y_m), e.yaw_rad, pts, OBSERVED_RADIUS_M, occluders)
         if gaps.oncoming:
-            gaps.seen_ahead_m = float(ds[np.argmin(seen)]) if not seen.all() else float(ds[-1])
+            gaps.seen_ahead_m = float(ds[np.argmin(seen)]) if not seen.all() else math.inf
             gaps.observed = gaps.seen_ahead_m >= OBSERVED_ONCOMING_M
         else:
             gaps.observed = bool(seen.all())

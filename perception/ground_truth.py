@@ -4,8 +4,9 @@ The error model (all off at zero): Gaussian position and velocity noise, a per-t
 of missing each object, a latency (the planner sees the world as it was `latency_s` ago), and a
 sensor range. It lets a study ask how much each kind of perception error costs the driving.
 `visibility="rig"` limits the truth to what the rig's cameras could see (`views`,
-perception/visibility.py; the drive command passes the rig's): the gap between it and the camera
-perceiver on the same rig is then the detector's alone.
+perception/visibility.py `visible_objects`, the drive command passes the rig's: in a camera's view
+and not hidden behind a vehicle): the gap between it and the camera perceiver on the same rig is
+then the detector's alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import replace
 import numpy as np
 
 from perception.types import CameraFrame, EgoState, WorldModel
-from perception.visibility import CameraView, in_view
+from perception.visibility import CameraView, visible_objects
 
 
 class GroundTruthPerceiver:
@@ -72,8 +73,14 @@ class GroundTruthPerceiver:
         seen = self._delayed(truth)
         near = np.hypot(seen.xy_m[:, 0] - ego.x_m, seen.xy_m[:, 1] - ego.y_m) <= self.max_range_m
         if self.views is not None:
-            radius = 0.5 * np.hypot(seen.size_m[:, 0], seen.size_m[:, 1])
-            near &= in_view(self.views, (ego.x_m, ego.y_m), ego.yaw_rad, seen.xy_m, radius)
+            near[near] = visible_objects(
+                self.views,
+                (ego.x_m, ego.y_m),
+                ego.yaw_rad,
+                seen.xy_m[near],
+                seen.yaw_rad[near],
+                seen.size_m[near],
+            )
         if self.miss_probability > 0:
             near &= self._rng.random(len(near)) >= self.miss_probability
         xy, v = seen.xy_m[near], seen.v_mps[near]

@@ -6,11 +6,11 @@ path's reference line at lateral offset `d` [m]. All paths are sampled into one 
 so that one gather poses every actor.
 
 Vehicles move by IDM (decision/idm.py, all rows in one call) behind the nearest of:
-- a leader: anything (vehicle, ego, pedestrian, obstacle) whose box lies on the vehicle's lane
-  ahead: the lane's centre line is sampled every LOOK_STEP_M over LOOK_AHEAD_M and each object
-  within reach is tested against those points, so vehicles also wait for whatever crosses their
-  path in a junction. Two vehicles that each see the other (both inside a junction) are resolved
-  in favour of the one nearer the conflict;
+- a leader: anything (vehicle, ego, pedestrian, obstacle) whose box reaches INTRUSION_TOLERANCE_M
+  or more into the vehicle's lane ahead: the lane's centre line is sampled every LOOK_STEP_M over
+  LOOK_AHEAD_M and each object within reach is tested against those points, so vehicles also wait
+  for whatever crosses their path in a junction. Two vehicles that each see the other (both inside
+  a junction) are resolved in favour of the one nearer the conflict;
 - a virtual stop line at the stop line of its next junction crossing (`JunctionCrossing.stop_s_m`):
   on red, on yellow when it can still stop at YELLOW_DECEL_MPS2, at a stop sign until it has stopped,
   and while it has to give way (gap acceptance): a stop or yield approach waits while the box holds
@@ -48,7 +48,10 @@ from sim.traffic.traffic import make_actors
 
 LOOK_AHEAD_M = 60.0  # a vehicle looks this far along its lane for leaders ...
 LOOK_STEP_M = 1.0  # ... at points this far apart
-LANE_REACH_FACTOR = 0.5  # an object is on a lane within this x lane width (+ its own half extent)
+LANE_REACH_FACTOR = 0.5  # an object is on a lane within this x lane width (+ its own half extent) ...
+# ... less this: what reaches no farther into the lane (a mirror over the line, a car edging out to
+# look past a stopped one) leaves a car in the lane's centre half a metre and is driven past
+INTRUSION_TOLERANCE_M = 0.3
 PEDESTRIAN_MARGIN_M = 0.3  # ... plus this for pedestrians
 PEDESTRIAN_LOOK_S = 1.5  # a pedestrian on the road also blocks where it will be in this time
 ACTIVE_M = 80.0  # rows this near their next stop line (or in the junction) take part in gap acceptance
@@ -435,7 +438,13 @@ class TownTraffic:
         h = heading[pair, k]
         rel_yaw = yaw[mj] - h
         c, sn = np.abs(np.cos(rel_yaw)), np.abs(np.sin(rel_yaw))
-        reach = LANE_REACH_FACTOR * self.town.lane_width_m + half_wid[mj] * c + half_len[mj] * sn + margin[mj]
+        reach = (
+            LANE_REACH_FACTOR * self.town.lane_width_m
+            - INTRUSION_TOLERANCE_M
+            + half_wid[mj] * c
+            + half_len[mj] * sn
+            + margin[mj]
+        )
         hit = dist[pair, k] < reach
         gap = self._look_m[k] - self._half_length[rows[vi]] - (half_len[mj] * c + half_wid[mj] * sn)
         v_along = (vel[mj] * np.exp(-1j * h)).real

@@ -13,6 +13,7 @@ from decision.behaviour import (
     lane_change_safe,
     next_behaviour,
     threat,
+    wants_to_look,
 )
 from decision.idm import IDMParams, MOBILParams
 from decision.plan import Behaviour
@@ -265,3 +266,43 @@ def test_no_lane_change_into_a_lane_the_cameras_do_not_cover():
     blocked.left = LaneGaps(lane=1)  # seen clear: around it
     state, _ = next_behaviour(CRUISE, blocked, P)
     assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1
+
+
+def test_an_oncoming_car_in_the_lane_passed_through_counts_by_its_time_to_collision_alone():
+    """Passing through the oncoming lane (lane 1 of a two-way road), a car coming the other way 53 m
+    off closes at 23 m/s: braking to its speed would need 5 m/s^2, which is no reason to brake (it
+    cannot make the closing speed zero); a TTC under 1.5 s is."""
+    passing = situation(lane=1, oncoming=True, ego_speed_mps=13.0, lead=car(53.0, -10.0))
+    ttc, need, _ = threat(passing)
+    assert ttc == pytest.approx(53.0 / 23.0) and need == 0.0
+    assert (
+        next_behaviour(BehaviourState(Behaviour.CRUISE, lane=1), passing, P)[0].behaviour
+        != Behaviour.EMERGENCY_BRAKE
+    )
+    near = dataclasses.replace(passing, lead=car(30.0, -10.0))
+    assert (
+        next_behaviour(BehaviourState(Behaviour.CRUISE, lane=1), near, P)[0].behaviour
+        == Behaviour.EMERGENCY_BRAKE
+    )
+    # In the ego's own lane, the same closing car needs its deceleration counted.
+    assert threat(dataclasses.replace(passing, oncoming=False))[1] == pytest.approx(23.0**2 / 106.0)
+
+
+def test_wants_to_look_past_what_it_waits_to_pass_through_the_oncoming_lane():
+    oncoming = LaneGaps(lane=1, oncoming=True, observed=False)
+    stopped = situation(ego_speed_mps=3.0, lead=car(20.0, 0.0), left=oncoming)
+    state, _ = next_behaviour(CRUISE, stopped, P)
+    assert state.behaviour == Behaviour.STOP and wants_to_look(state, stopped, P)
+    slow = situation(ego_speed_mps=3.0, lead=car(20.0, 2.0), left=oncoming)  # a slow hazard, followed
+    state, _ = next_behaviour(CRUISE, slow, P)
+    assert state.behaviour == Behaviour.FOLLOW and wants_to_look(state, slow, P)
+    # Not behind a car that drives on, not with a lane of its own direction to change into, not
+    # where it may not go round at all (a junction ahead), not once changing lanes.
+    moving = situation(ego_speed_mps=3.0, lead=car(20.0, 9.0), left=oncoming)
+    assert not wants_to_look(next_behaviour(CRUISE, moving, P)[0], moving, P)
+    same_way = situation(ego_speed_mps=3.0, lead=car(20.0, 0.0), left=LaneGaps(lane=1, observed=False))
+    assert not wants_to_look(next_behaviour(CRUISE, same_way, P)[0], same_way, P)
+    queued = dataclasses.replace(stopped, road_end_gap_m=30.0)
+    assert not wants_to_look(next_behaviour(CRUISE, queued, P)[0], queued, P)
+    changing = BehaviourState(Behaviour.CHANGE_LANE, lane=1, change=LaneChange(100.0, -1.75, 30.0))
+    assert not wants_to_look(changing, stopped, P)

@@ -12,6 +12,7 @@ from decision.plan import Behaviour, Plan
 from decision.planner import Planner, acc_blend
 from decision.route import Road, Route, Segment
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
+from perception.visibility import CameraView
 
 EGO_LENGTH_M, EGO_WIDTH_M, MAX_DECEL_MPS2 = 4.5, 1.8, 8.0
 DT_S = 0.05
@@ -85,7 +86,7 @@ class Run:
     plans: list
 
 
-def world_at(road: Road, ego: EgoState, actors: list[Actor], t: float) -> WorldModel:
+def world_at(road: Road, ego: EgoState, actors: list[Actor], t: float, views=None) -> WorldModel:
     n = len(actors)
     f = np.array([a.frenet(t) for a in actors]).reshape(n, 4)
     x, y, h = road.to_world(f[:, 0], f[:, 1])
@@ -100,11 +101,19 @@ def world_at(road: Road, ego: EgoState, actors: list[Actor], t: float) -> WorldM
         yaw_rad=np.asarray(h, dtype=float).reshape(n),
         size_m=np.array([(a.length_m, a.width_m) for a in actors]).reshape(n, 2),
         scores=np.ones(n),
+        views=views,
     )
 
 
 def drive(
-    planner: Planner, route: Route, s0: float, d0: float, v0: float, actors: list[Actor], duration_s: float
+    planner: Planner,
+    route: Route,
+    s0: float,
+    d0: float,
+    v0: float,
+    actors: list[Actor],
+    duration_s: float,
+    views=None,
 ) -> Run:
     road = route.road
     x, y, yaw = (float(a) for a in road.to_world(s0, d0))
@@ -115,7 +124,7 @@ def drive(
     for k in range(int(round(duration_s / DT_S))):
         t = k * DT_S
         ego = EgoState(x, y, yaw, v, t_s=t)
-        plan: Plan = planner.plan(world_at(road, ego, actors, t), route)
+        plan: Plan = planner.plan(world_at(road, ego, actors, t, views), route)
         s, d = road.to_frenet(np.array([x, y]), s_hint_m=rec["s"][-1] if rec["s"] else None)
         ttc.append(np.inf)
         for a in actors:
@@ -429,3 +438,52 @@ def test_the_naive_planner_does_not_shift_for_an_oncoming_car(make_planner, conf
     )
     run = drive(naive, two_way_route(2.2), 20.0, LANE0, 10.0, [invader], 10.0)
     assert abs(run.d - LANE0).max() < 0.1
+
+
+RIG = tuple(
+    CameraView(n, x, y, yaw, 110.0 if n == "rear" else 75.0, 150.0)
+    for n, x, y, yaw in [("front", 0.8, 0.0, 0), ("fl", 0.5, 0.8, 55), ("fr", 0.5, -0.8, -55),
+                         ("rl", -0.9, 0.8, 110), ("rr", -0.9, -0.8, -110), ("rear", -1.6, 0.0, 180)]
+)  # fmt: skip
+
+
+def test_edges_out_to_look_past_a_stopped_van_then_passes_it(make_planner, conf_values):
+    """A van stopped in the ego's lane of a two-way street hides the oncoming lane beyond it from the
+    rig's cameras (from the lane's centre, beyond about 25 m). The ego waits for a car coming the
+    other way, edging out on its way to a stop (its side 0.2 m over the line), then sees the lane
+    clear past the van and passes through it. Kept to its lane's centre it waits behind the van for
+    good; seeing all round it never edges out."""
+    van = Actor(5, VEHICLE, s_m=120.0, d_m=LANE0, length_m=5.5, width_m=2.0)
+    coming = Actor(6, VEHICLE, s_m=200.0, d_m=LANE1, v_mps=-5.0)
+    route = two_way_route(0.0)
+    run = drive(make_planner(), route, 20.0, LANE0, 10.0, [van, coming], 40.0, views=RIG)
+    looking = [i for i, r in enumerate(run.reasons) if r.endswith("left to look")]
+    assert looking and run.v[looking[-1]] < 0.5 and run.d[looking[-1]] > LANE0 + 0.9  # stopped, edged out ...
+    assert max(run.d[: looking[-1]]) < 0.0  # ... its side 0.2 m over the line at most
+    assert run.clearance[6].min() > 0.5 and run.clearance[5].min() > 0.3  # the car went by, then the pass
+    assert run.s[-1] > 160.0 and abs(run.d[-1] - LANE0) < 0.3
+    cfg = conf_values("decision/default.yaml")
+    centred = instantiate(
+        {**cfg, "nudge": {**cfg["nudge"], "peek_over_line_m": -0.85}},
+        ego_length_m=EGO_LENGTH_M,
+        ego_width_m=EGO_WIDTH_M,
+        max_decel_mps2=MAX_DECEL_MPS2,
+    )
+    waits = drive(centred, route, 20.0, LANE0, 10.0, [van, coming], 40.0, views=RIG)
+    assert waits.s[-1] < 115.0 and waits.v[-1] < 0.1 and max(abs(waits.d - LANE0)) < 0.1
+    assert waits.reasons[-1] == "stopping for vehicle 5 at 6.0 m: lane 1 is not all in the cameras' view"
+    all_round = drive(make_planner(), route, 20.0, LANE0, 10.0, [van, coming], 40.0)
+    assert not any("to look" in r for r in all_round.reasons) and all_round.s[-1] > 160.0
+
+
+def test_passing_through_the_oncoming_lane_it_does_not_follow_a_car_coming_there(make_planner):
+    """In the oncoming lane (overtaking), a car coming the other way 100 m off is no leader to follow:
+    the ego keeps its speed (and goes back to its lane as soon as it can); in its own lane it is."""
+    from decision.situation import ObjectAhead, Situation
+
+    coming = ObjectAhead(6, VEHICLE, 100.0, -8.0)
+    sit = Situation(100.0, 1.75, 12.0, 1, 0, 12.0, oncoming=True, lead=coming, road_end_gap_m=300.0)
+    planner = make_planner()
+    assert planner.effective_leaders(sit) == [(300.0, 0.0)]
+    sit.oncoming = False
+    assert planner.effective_leaders(sit) == [(300.0, 0.0), (100.0, -8.0)]

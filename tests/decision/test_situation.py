@@ -275,3 +275,46 @@ def test_lanes_outside_the_cameras_views_are_unobserved(params):
         sit = extract_situation(None, route, 300.0, road.lanes[1].offset_m, 12.0, 1, None, p)
         mark_unobserved(sit, road, world, p.rear_range_m, p.look_ahead_m)
         assert sit.left.observed == observed and sit.right.observed == observed, views
+
+
+def test_a_car_ahead_hides_the_oncoming_lane_beyond_it_and_edging_out_shows_it(params):
+    """A two-way road, the ego in lane 0 with a nuScenes-like rig: a van stopped 10 m ahead in its
+    lane, 0.3 m left of the centre, hides the oncoming lane from about 16 m on; the same van in the
+    oncoming lane (that lane's own traffic: its gaps say where it is) or a pedestrian hides none of
+    it; from 1.05 m left of the lane's centre (its side 0.2 m over the line) the cameras see past
+    a van in the lane's centre."""
+    from decision.situation import mark_unobserved
+    from perception.visibility import CameraView
+
+    p = params
+    road = Road([Segment("straight", 600.0)], 2, 3.5, 14.0, oncoming_lanes=1)
+    route = Route(road, 0.0, road.length_m, lane=0, cruise_speed_mps=14.0)
+    views = tuple(
+        CameraView(n, x, y, yaw, 110.0 if n == "rear" else 75.0, 150.0)
+        for n, x, y, yaw in [("front", 0.8, 0.0, 0), ("fl", 0.5, 0.8, 55), ("fr", 0.5, -0.8, -55),
+                             ("rl", -0.9, 0.8, 110), ("rr", -0.9, -0.8, -110), ("rear", -1.6, 0.0, 180)]
+    )  # fmt: skip
+    lane0 = road.lanes[0].offset_m
+
+    def oncoming_lane(ego_d, obj_d=None, size=(6.0, 2.1)):
+        """The oncoming lane's (seen_ahead_m, observed) for the ego at (300, ego_d) and an object
+        10 m ahead at obj_d (None: nothing)."""
+        ex, ey, eh = (float(a) for a in road.to_world(300.0, ego_d))
+        n = 0 if obj_d is None else 1
+        ox, oy, oh = road.to_world(np.full(n, 310.0), np.full(n, obj_d if n else 0.0))
+        world = WorldModel(
+            ego=EgoState(ex, ey, eh, 0.0), t_s=0.0, ids=np.arange(n), class_ids=np.zeros(n, np.int64),
+            xy_m=np.stack([ox, oy], axis=1).reshape(n, 2), v_mps=np.zeros((n, 2)), yaw_rad=np.asarray(oh).reshape(n),
+            size_m=np.tile(size, (n, 1)), scores=np.ones(n), views=views,
+        )  # fmt: skip
+        sit = extract_situation(None, route, 300.0, ego_d, 0.0, 0, None, p)
+        mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
+        return sit.left.seen_ahead_m, sit.left.observed
+
+    assert oncoming_lane(lane0) == (math.inf, True)
+    seen, observed = oncoming_lane(lane0, lane0 + 0.3)
+    assert 8.0 <= seen <= 24.0 and not observed
+    assert oncoming_lane(lane0, road.lanes[1].offset_m) == (math.inf, True)
+    assert oncoming_lane(lane0, lane0 + 0.3, size=(0.6, 0.6)) == (math.inf, True)  # a pedestrian
+    assert oncoming_lane(lane0, lane0)[0] < 30.0
+    assert oncoming_lane(lane0 + 1.05, lane0) == (math.inf, True)

@@ -197,6 +197,33 @@ def test_oncoming_npc_passes_the_ego(cfg):
     assert min(speeds[: round(8.0 / DT)]) > 5.0  # without stopping for it
 
 
+@pytest.mark.parametrize("into_m, passes", [(0.2, True), (0.5, False)])
+def test_an_oncoming_npc_drives_past_a_car_just_over_the_line_and_stops_for_one_farther_in(
+    cfg, into_m, passes
+):
+    """The ego stands in its lane of the street y = 0 edged out, its left side `into_m` over the
+    centre line: an NPC coming west drives past it 0.2 m in (INTRUSION_TOLERANCE_M), and stops
+    before it 0.5 m in."""
+    town = grid_town()
+    tr = make(town, [vehicle(town, [6, 3, 0, 1], 10.0, 10.0)], cfg)
+    ego = (30.0, into_m - CAR[1] / 2)  # lane 0 lies at y < 0
+    dx, speeds = [], []
+
+    def record(t):
+        a = tr.actors
+        xy = np.vstack([a.xy_m[:1], [ego]])
+        assert not overlapping(xy, np.array([a.yaw_rad[0], 0.0]), np.vstack([a.size_m[:1], [CAR]])).any()
+        dx.append(a.xy_m[0, 0] - ego[0])
+        speeds.append(a.speed_mps[0])
+
+    run(tr, 20.0, ego=ego, each=record)
+    near = [v for x, v in zip(dx, speeds, strict=True) if -5.0 < x < 40.0]
+    if passes:
+        assert dx[-1] < 0.0 and min(near) > 5.0  # went by without slowing for it
+    else:
+        assert 0.0 < dx[-1] < 15.0 and speeds[-1] < 0.1  # waits before it
+
+
 def test_cut_in_merges_when_triggered(cfg):
     town = grid_town()
     parked = vehicle(
