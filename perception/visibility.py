@@ -110,8 +110,8 @@ def in_view(views, ego_xy_m, ego_yaw_rad, xy_m, radius_m=0.0, occluders=None) ->
         off_axis = np.abs((np.arctan2(dy, dx) - yaw - math.radians(v.yaw_deg) + np.pi) % (2 * np.pi) - np.pi)
         spread = np.arcsin(np.clip(radius / np.maximum(dist, 1e-9), 0.0, 1.0))
         covered = (off_axis <= math.radians(v.hfov_deg) / 2 + spread) & (dist <= v.range_m + radius)
-        if occluders is not None:
-            covered &= ~sight_blocked((float(cam_x), float(cam_y)), xy, occluders)
+        if occluders is not None and covered.any():  # (only the covered points need the sight test)
+            covered[covered] = ~sight_blocked((float(cam_x), float(cam_y)), xy[covered], occluders)
         seen |= covered
     return seen
 
@@ -134,9 +134,10 @@ def visible_objects(views, ego_xy_m, ego_yaw_rad, xy_m, yaw_rad, size_m) -> np.n
     pts = np.stack([pts.real, pts.imag], axis=-1)  # (5 N, 2)
     seen = np.zeros(n, bool)
     for v in views:
-        covered = in_view((v,), ego_xy, ego_yaw_rad, xy, radius)
-        if covered.any():
+        test = in_view((v,), ego_xy, ego_yaw_rad, xy, radius) & ~seen  # (what another camera saw is seen)
+        if test.any():
             eye = tuple(float(a) for a in camera_xy(v, ego_xy, float(ego_yaw_rad)))
-            clear = ~sight_blocked(eye, pts, occluders, owners).reshape(n, 5)
-            seen |= covered & clear.any(axis=1)
+            rows = np.repeat(test, 5)
+            clear = ~sight_blocked(eye, pts[rows], occluders, owners[rows]).reshape(-1, 5)
+            seen[test] = clear.any(axis=1)
     return seen
