@@ -20,6 +20,10 @@ States (decision.plan.Behaviour):
   the crosswalk of a turn's exit (YIELD). Past the stop line the ego is committed. A crossing
   vehicle that will not stop for its red light or its stop sign is braked for as a stationary lead
   at the box entry (Situation.crossing), emergency braking included.
+- CREEP: free to go by the rules, but the cameras do not yet see the incoming lanes it would give
+  way to (`JunctionAhead.unobserved`): edge on at `creep_speed_mps`, to stop with the front
+  CREEP_INTO_BOX_M into the box, until they are seen; then go, or give way (YIELD, where it stands:
+  crept into the box it is not yet committed). Still hidden from there, they are out of sight.
 - Overtaking on a two-way road: a blocking object is passed through the oncoming lane only when
   that lane is seen clear for the whole manoeuvre (`overtake_clear`); never for mere speed, never
   within reach of a junction or inside one.
@@ -43,7 +47,7 @@ import math
 from dataclasses import dataclass, replace
 
 from decision.idm import IDMParams, MOBILParams, idm_accel, mobil_safe
-from decision.junction import JunctionAhead, JunctionParams, made_full_stop, wait_reason
+from decision.junction import CREEP_INTO_BOX_M, JunctionAhead, JunctionParams, made_full_stop, wait_reason
 from decision.plan import Behaviour
 from decision.situation import LaneChange, LaneGaps, ObjectAhead, Situation
 from perception.types import CLASSES
@@ -255,9 +259,9 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
     if state.change is not None and sit.ego_s_m >= state.change.start_s_m + state.change.length_m:
         state = replace(state, change=None)  # the lane change is complete
     j = sit.junction if p.junction is not None else None
-    wait, giving_way = "", False
+    wait, hold = "", Behaviour.STOP_AT_LINE
     if j is not None:
-        state, wait, giving_way = _junction_wait(state, j, sit.ego_speed_mps, p, sit.lead)
+        state, wait, hold = _junction_wait(state, j, sit.ego_speed_mps, p, sit.lead)
     elif state.waiting_at >= 0:
         state = replace(state, waiting_at=-1)
 
@@ -278,7 +282,7 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
         return state.with_behaviour(Behaviour.CHANGE_LANE), f"changing to lane {state.lane}"
 
     lead, ped = sit.lead, sit.pedestrian
-    line_gap = j.stop_gap_m if wait else math.inf
+    line_gap = math.inf if not wait else (j.entry_gap_m if hold == Behaviour.CREEP else j.stop_gap_m)
     if ped is not None and (lead is None or ped.gap_m <= lead.gap_m) and ped.gap_m < line_gap:
         return state.with_behaviour(Behaviour.STOP), f"stopping for {describe(ped)} at {ped.gap_m:.1f} m"
     if sit.crossing is not None:
@@ -287,7 +291,7 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
     if state.lane < 0:
         return _merge(state, sit, p)
     if wait and (lead is None or lead.gap_m > line_gap):
-        return state.with_behaviour(Behaviour.YIELD if giving_way else Behaviour.STOP_AT_LINE), wait
+        return state.with_behaviour(hold), wait
 
     if is_blocking(lead, p):
         return _go_around(state, sit, lead, p)
@@ -325,15 +329,24 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
 
 def _junction_wait(
     state: BehaviourState, j: JunctionAhead, speed_mps: float, p: BehaviourParams, lead: ObjectAhead | None
-) -> tuple[BehaviourState, str, bool]:
+) -> tuple[BehaviourState, str, Behaviour]:
     """The state with the stop sign's full stop and the junction waited at brought up to date,
-    why it waits ("": it goes) and whether that is giving way (decision/junction.py). Before its
-    line the ego also waits while a slow vehicle past the line would hold it inside the box (it
+    why it waits ("": it goes) and how: STOP_AT_LINE, YIELD (giving way, decision/junction.py) or
+    CREEP (towards the box, until the cameras see the incoming lanes it would give way to). Before
+    its line the ego also waits while a slow vehicle past the line would hold it inside the box (it
     does not block the junction, and its tail stays behind the line until it can go through)."""
     if j.control == "stop" and state.stopped_at != j.junction_id and made_full_stop(j, speed_mps, p.junction):
         state = replace(state, stopped_at=j.junction_id)
     stopped_here = state.stopped_at == j.junction_id
     wait, giving_way = wait_reason(j, speed_mps, stopped_here, p.idm.decel_comfort_mps2, p.junction)
+    hold = Behaviour.YIELD if giving_way else Behaviour.STOP_AT_LINE
+    crept_in = (
+        state.waiting_at == j.junction_id
+        and state.behaviour in (Behaviour.CREEP, Behaviour.YIELD)
+        and -CREEP_INTO_BOX_M < j.entry_gap_m <= 0.0
+    )
+    if not wait and crept_in and j.give_way_to >= 0:  # crept into the box to see: not yet committed
+        wait, hold = f"giving way to vehicle {j.give_way_to}: crept into the box", Behaviour.YIELD
     if (
         not wait
         and j.stop_gap_m > 0.0
@@ -342,10 +355,12 @@ def _junction_wait(
         and lead.speed_mps < p.slow_lead_speed_mps
     ):
         wait = f"the exit of junction {j.junction_id} is not clear ({describe(lead)} at {lead.gap_m:.1f} m)"
+    if not wait and j.unobserved:
+        wait, hold = f"creeping to see: {j.unobserved}", Behaviour.CREEP
     waiting_at = j.junction_id if wait else -1
     if waiting_at != state.waiting_at:
         state = replace(state, waiting_at=waiting_at)
-    return state, wait, giving_way
+    return state, wait, hold
 
 
 def _go_around(

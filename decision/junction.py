@@ -19,6 +19,14 @@ plus `conflict_margin_s`):
   priority) and is in the box while the ego is, give or take `conflict_margin_s`, is a conflict:
   the ego brakes for it as for a stationary lead at the box entry (`crossing_conflict`).
 A stop sign also needs the box clear of moving vehicles, and a turn a clear exit crosswalk.
+
+With a perceiver that sees only its cameras' views (`WorldModel.views`), the ego gives way only to
+what it can see: the lanes coming in from the arms whose traffic it gives way to must be observed
+out to where a vehicle at their speed limit reaches the box within `critical_gap_s` (`unobserved`,
+perception/visibility.py: in some camera's view, not hidden by a standing vehicle outside that lane).
+Until they are, the ego creeps on, into the box up to CREEP_INTO_BOX_M (1 m short of the crossing
+street), giving way there as at its stop line (decision/behaviour.py, Behaviour.CREEP); what it
+still cannot see from there it cannot see at all, and it goes by the rules.
 """
 
 from __future__ import annotations
@@ -31,12 +39,19 @@ import numpy as np
 from decision.route import JunctionCrossing
 from decision.town import CORNER_RADIUS_M
 from perception.types import PEDESTRIAN, VEHICLE, WorldModel
+from perception.visibility import OCCLUDER_MIN_LENGTH_M, in_view
 
 PULL_IN_M = 3.0  # a left turn giving way on green waits with its front this far into the box (its tail past the line) ...
 PULL_IN_SLACK_M = 1.0  # ... or a little farther (it braked late)
 VEHICLE_HALF_WIDTH_M = 1.0  # a vehicle reaches the box when its centre is this near it
 MIN_EGO_SPEED_MPS = 1.0  # the ego's times to the box are taken at no less than this speed
 MIN_STOP_DISTANCE_M = 0.1  # distances are clamped here when dividing by them
+OBSERVE_FROM_M = 30.0  # the approaches are looked at from this far before the stop line ...
+OBSERVE_STEP_M = 4.0  # ... at points this far apart along each incoming lane ...
+OBSERVE_RADIUS_M = 1.0  # ... each in view when a camera sees within this of it (as decision/situation.py)
+IN_LANE_M = 1.5  # a tracked vehicle this near an incoming lane's centre line is its traffic, not an occluder
+CREEP_INTO_BOX_M = CORNER_RADIUS_M - 1.0  # the ego creeps to see with its front this far into the box ...
+CREEP_REACHED_M = 0.5  # ... and has got there this near it
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,7 @@ class JunctionParams:
     red_stop_decel_mps2: float  # at red the ego stops at the line unless that needs more (too late)
     moving_speed_mps: float  # slower vehicles do not come (their time to the box is inf)
     clear_accel_mps2: float = 1.2  # the ego clears the box accelerating at this (gap acceptance)
+    creep_speed_mps: float = 1.5  # creeping towards the box to see the incoming lanes, at most this
 
     def __post_init__(self):
         if not (
@@ -61,9 +77,11 @@ class JunctionParams:
             and self.full_stop_speed_mps > 0
             and self.red_stop_decel_mps2 > 0
             and self.clear_accel_mps2 > 0
+            and self.creep_speed_mps > 0
         ):
             raise ValueError(
-                "critical_gap_s, full_stop_speed_mps, red_stop_decel_mps2 and clear_accel_mps2 must be > 0"
+                "critical_gap_s, full_stop_speed_mps, red_stop_decel_mps2, clear_accel_mps2 and "
+                "creep_speed_mps must be > 0"
             )
 
 
@@ -83,6 +101,7 @@ class JunctionAhead:
     give_way_to: int = -1  # the vehicle to give way to (track id, see the module doc); -1: none
     give_way_in_s: float = math.inf  # its time to reach the box
     pedestrian_on_exit: int = -1  # a pedestrian on the crosswalk of the exit arm (track id); -1: none
+    unobserved: str = ""  # an incoming lane given way to that the cameras do not see far enough ("": none)
 
 
 def next_crossing(route, ego_rear_s_m: float) -> JunctionCrossing | None:
@@ -131,6 +150,8 @@ def junction_facts(
         crossing.entry_s_m - ego_front_s_m,
         crossing.exit_s_m - ego_front_s_m,
     )
+    if world.views is not None and j.stop_gap_m < OBSERVE_FROM_M and creep_gap_m(j) > CREEP_REACHED_M:
+        j.unobserved = unobserved_approach(crossing, world, p)
     if len(world) == 0:
         return j, None
     h = crossing.half_size_m
@@ -176,6 +197,54 @@ def junction_facts(
             i = int(np.argmin(np.where(runner, t_in, np.inf)))
             conflict = (int(world.ids[i]), float(t_in[i]))
     return j, conflict
+
+
+def creep_gap_m(j: JunctionAhead) -> float:
+    """From the ego's front to as far as it creeps into the box to see [m]."""
+    return j.entry_gap_m + CREEP_INTO_BOX_M
+
+
+def unobserved_approach(crossing: JunctionCrossing, world: WorldModel, p: JunctionParams) -> str:
+    """The first incoming lane whose traffic the ego gives way to (as `junction_facts`: the oncoming
+    lanes for a left turn; the crossing ones too at a stop or yield sign) that the cameras of
+    `world.views` do not observe from the box out to `critical_gap_s` at its speed limit (or its
+    length), hidden by a standing vehicle outside that lane or out of view: "the left approach not
+    seen beyond 12 m", say; "" when all are observed."""
+    sides = {"ahead"} if crossing.turn == "left" else set()
+    if crossing.control in ("stop", "yield"):
+        sides |= {"left", "right"}
+    lanes = [a for a in crossing.approaches if a.side in sides]
+    if not lanes:
+        return ""
+    e = world.ego
+    # What stands hides the lanes (a parked van at the corner, a queue); a vehicle driving by hides
+    # them for a moment, and is given way to by the rules anyway.
+    big = np.zeros(0, bool)
+    if len(world):
+        standing = np.hypot(world.v_mps[:, 0], world.v_mps[:, 1]) < p.moving_speed_mps
+        big = (world.size_m[:, 0] >= OCCLUDER_MIN_LENGTH_M) & standing
+    for a in lanes:
+        reach = min(p.critical_gap_s * a.speed_limit_mps, a.length_m)
+        back = np.arange(0.0, reach + 1e-9, OBSERVE_STEP_M)
+        heading = complex(math.cos(a.heading_rad), math.sin(a.heading_rad))
+        pts = complex(*a.xy_m) - back * heading
+        occluders = None
+        if big.any():
+            rel = (world.xy_m[big, 0] + 1j * world.xy_m[big, 1] - complex(*a.xy_m)) / heading
+            in_lane = (np.abs(rel.imag) < IN_LANE_M) & (rel.real < 0.0)  # its traffic, in the lane
+            hide = np.flatnonzero(big)[~in_lane]
+            occluders = (world.xy_m[hide], world.yaw_rad[hide], world.size_m[hide])
+        seen = in_view(
+            world.views,
+            (e.x_m, e.y_m),
+            e.yaw_rad,
+            np.stack([pts.real, pts.imag], -1),
+            OBSERVE_RADIUS_M,
+            occluders,
+        )
+        if not seen.all():
+            return f"the {a.side} approach not seen beyond {back[np.argmin(seen)]:.0f} m"
+    return ""
 
 
 def clear_time_s(j: JunctionAhead, speed_mps: float, length_m: float, p: JunctionParams) -> float:
@@ -228,10 +297,17 @@ def wait_reason(
     """
     if j.entry_gap_m <= 0.0:
         # An unprotected left turn waits pulled into the box until its light turns red (by then the
-        # oncoming traffic has stopped) or its gap comes; anywhere else in the box the ego goes.
+        # oncoming traffic has stopped) or its gap comes; anywhere else in the box the ego goes, but
+        # for a pedestrian on the crosswalk it turns into: it waits before it, in the box.
         waiting_to_turn = j.turn == "left" and j.control == "signal" and j.signal in ("green", "yellow")
         if waiting_to_turn and j.give_way_to >= 0 and j.entry_gap_m > -(PULL_IN_M + PULL_IN_SLACK_M):
             return f"giving way to vehicle {j.give_way_to}: waiting in the box to turn left", True
+        if j.pedestrian_on_exit >= 0 and j.exit_gap_m > 0.0:
+            need = (
+                speed_mps * speed_mps / (2.0 * max(j.exit_gap_m - p.stop_line_margin_m, MIN_STOP_DISTANCE_M))
+            )
+            if need <= decel_comfort_mps2:
+                return f"giving way to pedestrian {j.pedestrian_on_exit} on the crosswalk, in the box", True
         return "", False
     if j.stop_gap_m < 0.0:
         need = speed_mps * speed_mps / (2.0 * max(j.entry_gap_m, MIN_STOP_DISTANCE_M))

@@ -16,6 +16,7 @@ class Behaviour(str, Enum):
     EMERGENCY_BRAKE = "emergency_brake"
     STOP_AT_LINE = "stop_at_line"  # a red or yellow light, or a stop sign: wait at the stop line
     YIELD = "yield"  # give way at the stop line (a gap in the traffic, a crosswalk, a clear box)
+    CREEP = "creep"  # edge towards the junction box until the cameras see the lanes coming in
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,14 @@ import numpy as np
 
 from decision.behaviour import BehaviourParams, BehaviourState, next_behaviour, wants_to_look
 from decision.idm import MIN_GAP_M, IDMParams, MOBILParams, idm_accel
-from decision.junction import PULL_IN_M, JunctionAhead, JunctionParams, junction_facts, next_crossing
+from decision.junction import (
+    PULL_IN_M,
+    JunctionAhead,
+    JunctionParams,
+    creep_gap_m,
+    junction_facts,
+    next_crossing,
+)
 from decision.nudge import NudgeParams, peek_shift_m, step_shift_m, wanted_shift_m
 from decision.plan import Behaviour, Plan
 from decision.route import Road, Route
@@ -194,6 +201,14 @@ class Planner:
                 tracks, route, s, d, v, state.lane, state.change, p, tests, *junction, still
             )
             mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
+        if state.behaviour == Behaviour.CREEP and sit.junction is not None:
+            # Down to the creep speed by the stop line, braking comfortably on the way (a cap that
+            # falls with the distance as the speed of a comfortable stop does).
+            room = max(sit.junction.stop_gap_m - self.behaviour_params.junction.stop_line_margin_m, 0.0)
+            creep = self.behaviour_params.junction.creep_speed_mps
+            sit.speed_cap_mps = min(
+                sit.speed_cap_mps, math.sqrt(creep**2 + 2.0 * self.idm.decel_comfort_mps2 * room)
+            )
         if min(self._shift_m, self._shift_wanted_m) != 0.0:  # shifted in the lane: slowly
             sit.speed_cap_mps = min(sit.speed_cap_mps, self.nudge.speed_mps)
             if state.behaviour == Behaviour.CRUISE and self._shift_m < 0.0:
@@ -299,6 +314,14 @@ class Planner:
                     # An unprotected left turn waits in the box, so that it turns when the oncoming
                     # traffic stops for the end of its green (the ego's own red then finds it committed).
                     gap = j.entry_gap_m + PULL_IN_M + self.idm.min_gap_m
+                elif state.behaviour == Behaviour.CREEP:
+                    gap = creep_gap_m(j) + self.idm.min_gap_m
+                elif (
+                    state.behaviour == Behaviour.YIELD and j.entry_gap_m <= 0.0 and j.pedestrian_on_exit >= 0
+                ):
+                    gap = j.exit_gap_m + self.idm.min_gap_m - jp.stop_line_margin_m  # before the crosswalk
+                elif state.behaviour == Behaviour.YIELD and j.stop_gap_m < 0.0:  # over the line:
+                    gap = max(j.entry_gap_m, 0.0) + self.idm.min_gap_m  # at the box, or where it stands
                 leaders.append((gap, 0.0))
             if state.lane < 0 and state.change is None:
                 leaders.append((self.idm.min_gap_m, 0.0))

@@ -338,6 +338,20 @@ class Road:
 
 
 @dataclass(frozen=True, slots=True)
+class Approach:
+    """One lane by which traffic comes into a junction from another of its arms: the lane's centre
+    where it meets the box (`xy_m`), the heading of the traffic in it, how far it runs back to the
+    junction before (`length_m`), and its street's speed limit. `side`: where the arm lies for the
+    ego's approach, "left", "right" or "ahead" (its traffic is oncoming)."""
+
+    side: str
+    xy_m: tuple[float, float]
+    heading_rad: float
+    length_m: float
+    speed_limit_mps: float
+
+
+@dataclass(frozen=True, slots=True)
 class JunctionCrossing:
     """Where a route crosses a junction of a town (decision/town.py), in the route road's s.
 
@@ -358,6 +372,7 @@ class JunctionCrossing:
     centre_xy_m: tuple[float, float]
     half_size_m: float
     heading_rad: float
+    approaches: tuple[Approach, ...] = ()  # the lanes coming in from the other arms
 
     def __post_init__(self):
         if self.turn not in TURNS:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 import numpy as np
 
-from decision.route import JunctionCrossing, Road, Route, Segment
+from decision.route import Approach, JunctionCrossing, Road, Route, Segment
 from perception.errors import InputError
 from perception.types import SIGNAL_STATES
 
@@ -376,13 +376,18 @@ class Town:
             raise MapError(f"route: goal street {goal_street} cannot be reached from street {start.street}")
         return best[1]
 
-    def random_legs(self, rng: np.random.Generator, start: Leg, min_length_m: float) -> list[Leg]:
-        """A random walk from `start` (no U-turns) at least `min_length_m` long."""
+    def random_legs(
+        self, rng: np.random.Generator, start: Leg, min_length_m: float, turns: set[str] | None = None
+    ) -> list[Leg]:
+        """A random walk from `start` (no U-turns) at least `min_length_m` long, taking only `turns`
+        where a junction offers one of them (None: any)."""
         legs, length = [start], self.leg_free_m(start)
         while length < min_length_m:
             outs = sorted(
                 self.graph.out_edges(legs[-1], data=True), key=lambda e: (e[1].street, e[1].forward)
             )
+            if turns is not None:
+                outs = [e for e in outs if e[2]["turn"] in turns] or outs
             _, out, data = outs[int(rng.integers(len(outs)))]
             legs.append(out)
             length += data["length_m"]
@@ -422,6 +427,7 @@ class Town:
                     centre_xy_m=self.nodes[node].xy_m,
                     half_size_m=h,
                     heading_rad=self.leg_heading(leg),
+                    approaches=self.approaches(node, leg),
                 )
             )
             radius = {"left": h, "right": -h}.get(turn)
@@ -437,6 +443,27 @@ class Town:
         limit = max(v for _, v in limits)
         road = Road(segments, 2 * self.lanes, w, limit, origin, self.lanes, tuple(limits), self.parking_m)
         return road, crossings
+
+    def approaches(self, node: int, leg: Leg) -> tuple[Approach, ...]:
+        """The lanes coming into `node` from its arms other than the one `leg` arrives by (traffic
+        keeps right: lane k of an arm lies (k + 1/2) lane widths right of its traffic's heading)."""
+        cx, cy = self.nodes[node].xy_m
+        h, w = self.half_size_m[node], self.lane_width_m
+        ego_heading = self.leg_heading(leg)
+        out = []
+        for arm in self.arms[node]:
+            if arm.street == leg.street:
+                continue
+            rel = _wrap(arm.heading_rad - ego_heading)
+            side = "ahead" if abs(rel) < 0.25 * math.pi else ("left" if rel > 0 else "right")
+            heading = _wrap(arm.heading_rad + math.pi)
+            edge_x, edge_y = cx + h * math.cos(arm.heading_rad), cy + h * math.sin(arm.heading_rad)
+            free, limit = self.leg_free_m(Leg(arm.street, True)), self.streets[arm.street].speed_limit_mps
+            for k in range(self.lanes):
+                off = (k + 0.5) * w
+                xy = (edge_x + off * math.sin(heading), edge_y - off * math.cos(heading))
+                out.append(Approach(side, xy, heading, free, limit))
+        return tuple(out)
 
     def route(
         self,

@@ -8,12 +8,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from test_behaviour import P as HIGHWAY_P
+from test_planner import RIG
 
 from decision.behaviour import BehaviourState, next_behaviour, overtake_clear, pass_time_s
-from decision.junction import JunctionAhead, JunctionParams, junction_facts, time_in_box, wait_reason
+from decision.junction import (
+    CREEP_INTO_BOX_M,
+    JunctionAhead,
+    JunctionParams,
+    junction_facts,
+    time_in_box,
+    wait_reason,
+)
 from decision.plan import Behaviour
 from decision.planner import along_the_road
-from decision.route import JunctionCrossing, Road, Route, Segment
+from decision.route import Approach, JunctionCrossing, Road, Route, Segment
 from decision.situation import LaneGaps, ObjectAhead, Situation, SituationParams, speed_limits
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
 
@@ -232,6 +240,122 @@ def test_turn_waits_for_a_pedestrian_on_the_exit_crosswalk():
     state, why = next_behaviour(CRUISE, situation(junction=j), P)
     assert state.behaviour == Behaviour.YIELD and "pedestrian 8" in why
     assert facts(world(ped), turn="left")[0].pedestrian_on_exit == -1
+
+
+# ---------------------------------------------------------------- creeping to see
+# The lanes coming into the box at CENTRE from its other arms (one lane each, 3.5 m wide).
+APPROACHES = (
+    Approach("left", (CENTRE[0] - 1.75, HALF), -math.pi / 2, 100.0, 13.9),
+    Approach("right", (CENTRE[0] + 1.75, -HALF), math.pi / 2, 100.0, 13.9),
+    Approach("ahead", (CENTRE[0] + HALF, 1.75), math.pi, 100.0, 13.9),
+)
+# A van standing at the near left corner, along the cross street: it hides the lane coming from
+# the left from the ego's cameras at the stop line.
+CORNER_VAN = (9, VEHICLE, CENTRE[0] - 5.0, 6.0, 0.0, 0.0)
+
+
+def seen_from_the_line(*tracks, turn="straight", control="stop", views=RIG, van_speed=0.0):
+    """junction_facts for an ego standing with its front at the stop line (90 m) and the cameras of
+    `views`; a van (track 9) stands (or drives at van_speed) along the cross street."""
+    w = world(*tracks, signals=())
+    vans = w.ids == 9
+    w = replace(
+        w,
+        ego=EgoState(87.75, -1.75, 0.0, 0.0),
+        views=views,
+        yaw_rad=np.where(vans, math.pi / 2, w.yaw_rad),
+        size_m=np.where(vans[:, None], [5.0, 2.0], w.size_m),
+        v_mps=np.where(vans[:, None], [0.0, van_speed], w.v_mps),
+    )
+    crossing = replace(crossing_at(turn, control), approaches=APPROACHES)
+    return junction_facts(crossing, w, 90.0, 0.0, 4.5, 3.0, JP)[0]
+
+
+def test_the_lanes_given_way_to_must_be_seen_out_to_the_critical_gap():
+    assert seen_from_the_line().unobserved == ""  # the rig sees both crossing lanes from the line
+    hidden = seen_from_the_line(CORNER_VAN)
+    assert hidden.unobserved.startswith("the left approach not seen beyond")
+    # Seen: all round, or by the narrow cameras if they have nothing to give way to (a light, straight).
+    assert seen_from_the_line(CORNER_VAN, views=None).unobserved == ""
+    assert seen_from_the_line(CORNER_VAN, control="signal").unobserved == ""
+    # A van driving by hides the lane for a moment only: it is not waited on.
+    assert seen_from_the_line(CORNER_VAN, van_speed=5.0).unobserved == ""
+    # A front camera alone sees neither crossing lane; a left turn at a light looks only ahead.
+    front = RIG[:1]
+    assert seen_from_the_line(views=front).unobserved.startswith("the left approach")
+    assert seen_from_the_line(views=front, turn="left", control="signal").unobserved == ""
+    # A car of the lane coming from the left, queued at its line, is that lane's traffic, not an occluder.
+    queued = (9, VEHICLE, CENTRE[0] - 1.75, HALF + 4.0, 0.0, 0.0)
+    assert seen_from_the_line(queued).unobserved == ""
+
+
+def test_creeps_towards_the_box_until_the_lanes_are_seen_then_goes_or_gives_way():
+    hidden = junction(
+        control="stop",
+        signal=None,
+        stop_gap_m=0.5,
+        entry_gap_m=3.5,
+        unobserved="the left approach not seen beyond 8 m",
+    )
+    stopped = replace(CRUISE, stopped_at=3)
+    # A stop sign's full stop comes first.
+    state, why = next_behaviour(
+        CRUISE, situation(ego_speed_mps=2.0, junction=replace(hidden, stop_gap_m=10.0)), P
+    )
+    assert state.behaviour == Behaviour.STOP_AT_LINE and why.startswith("stop sign")
+    state, why = next_behaviour(stopped, situation(ego_speed_mps=0.0, junction=hidden), P)
+    assert state.behaviour == Behaviour.CREEP and state.waiting_at == 3
+    assert why == "creeping to see: the left approach not seen beyond 8 m"
+    # A vehicle to give way to comes first; seen clear, it goes; in the box it is committed.
+    assert (
+        next_behaviour(stopped, situation(junction=replace(hidden, give_way_to=4)), P)[0].behaviour
+        == Behaviour.YIELD
+    )
+    seen = next_behaviour(state, situation(ego_speed_mps=1.0, junction=replace(hidden, unobserved="")), P)[0]
+    assert seen.behaviour == Behaviour.CRUISE and seen.waiting_at == -1
+    # It creeps on into the box; there it still gives way (not yet committed), where it stands.
+    inside = replace(hidden, stop_gap_m=-5.0, entry_gap_m=-1.0)
+    state, _ = next_behaviour(state, situation(ego_speed_mps=1.0, junction=inside), P)
+    assert state.behaviour == Behaviour.CREEP
+    state, why = next_behaviour(
+        state, situation(ego_speed_mps=1.0, junction=replace(inside, give_way_to=4)), P
+    )
+    assert state.behaviour == Behaviour.YIELD and why == "giving way to vehicle 4: crept into the box"
+    state, _ = next_behaviour(state, situation(ego_speed_mps=0.0, junction=replace(inside, unobserved="")), P)
+    assert state.behaviour == Behaviour.CRUISE  # seen clear: it goes
+    # An ego that did not creep in is committed in the box, as before.
+    committed = replace(inside, give_way_to=4, unobserved="")
+    assert next_behaviour(CRUISE, situation(junction=committed), P)[0].waiting_at == -1
+
+
+def test_creeping_ends_as_far_into_the_box_as_it_goes():
+    """Short of CREEP_INTO_BOX_M into the box the van still hides the lane; at it, nothing is
+    looked at any more: what the cameras cannot see from there, they cannot see."""
+    w = world(CORNER_VAN, signals=())
+    w = replace(
+        w,
+        views=RIG,
+        yaw_rad=np.full(1, math.pi / 2),
+        size_m=np.array([[5.0, 2.0]]),
+    )
+    crossing = replace(crossing_at("straight", "stop"), approaches=APPROACHES)
+    for front_s, hidden in ((90.0, True), (93.0, True), (93.0 + CREEP_INTO_BOX_M - 0.4, False)):
+        ego = EgoState(front_s - 2.25, -1.75, 0.0, 0.0)
+        j = junction_facts(crossing, replace(w, ego=ego), front_s, 0.0, 4.5, 3.0, JP)[0]
+        assert bool(j.unobserved) == hidden, front_s
+
+
+def test_a_turn_inside_the_box_still_waits_for_a_pedestrian_on_its_exit_crosswalk():
+    # Turning right, front 4 m into the box, 10 m from its exit: a pedestrian on the exit's
+    # crosswalk is waited for before it (2 m/s stops in 9 m comfortably); too fast to stop, it goes
+    # on (and brakes for the pedestrian in its way as for any).
+    inside = junction(turn="right", stop_gap_m=-8.0, entry_gap_m=-4.0, exit_gap_m=10.0, pedestrian_on_exit=8)
+    why, giving_way = wait_reason(inside, 2.0, False, 3.0, JP)
+    assert giving_way and why == "giving way to pedestrian 8 on the crosswalk, in the box"
+    assert wait_reason(inside, 9.0, False, 3.0, JP) == ("", False)
+    assert wait_reason(replace(inside, pedestrian_on_exit=-1), 2.0, False, 3.0, JP) == ("", False)
+    state, _ = next_behaviour(CRUISE, situation(ego_speed_mps=2.0, junction=inside), P)
+    assert state.behaviour == Behaviour.YIELD
 
 
 # ---------------------------------------------------------------- red-light runners

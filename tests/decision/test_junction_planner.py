@@ -4,15 +4,17 @@ crafted two-way corridor `Road` with a `JunctionCrossing`, scripted actors movin
 velocity in the world frame, a light whose state is a function of time."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 from hydra.utils import instantiate
+from test_planner import RIG
 
+from decision.junction import CREEP_INTO_BOX_M
 from decision.plan import Behaviour
 from decision.planner import Planner
-from decision.route import JunctionCrossing, Road, Route, Segment
+from decision.route import Approach, JunctionCrossing, Road, Route, Segment
 from perception.types import OBSTACLE, VEHICLE, EgoState, WorldModel
 
 EGO_LENGTH_M, EGO_WIDTH_M, MAX_DECEL_MPS2 = 4.5, 1.8, 8.0
@@ -34,6 +36,14 @@ def make_planner(conf_values):
     return make
 
 
+# The lanes coming into the box from its other arms: from the left (north), the right, ahead.
+APPROACHES = (
+    Approach("left", (160.0 + LANE0, HALF_M), -math.pi / 2, 150.0, 12.0),
+    Approach("right", (160.0 + LANE1, -HALF_M), math.pi / 2, 150.0, 12.0),
+    Approach("ahead", (160.0 + HALF_M, LANE1), math.pi, 150.0, 12.0),
+)
+
+
 def corridor(turn: str, control: str, signal_id: int = 1) -> Route:
     """A two-way road (lane 0 along s, lane 1 oncoming) east from the origin through a junction
     whose box is centred at (160, 0): straight through it, or a left quarter arc of radius h."""
@@ -47,14 +57,15 @@ def corridor(turn: str, control: str, signal_id: int = 1) -> Route:
     )
     exit_s = ENTRY_S + through[0].length_m
     crossing = JunctionCrossing(
-        7, STOP_S, ENTRY_S, exit_s, turn, control, signal_id, (160.0, 0.0), HALF_M, 0.0
+        7, STOP_S, ENTRY_S, exit_s, turn, control, signal_id, (160.0, 0.0), HALF_M, 0.0, APPROACHES
     )
     return Route(road, 0.0, road.length_m - 10.0, 0, 12.0, junctions=(crossing,))
 
 
 @dataclass
 class Actor:
-    """Drives at constant world velocity (vx, vy) from (x, y), until `stop_t_s`; 4.5 m x 1.8 m."""
+    """Drives at constant world velocity (vx, vy) from (x, y), until `stop_t_s`; 4.5 m x 1.8 m,
+    or `length_m` long heading `yaw_rad` when it stands."""
 
     track_id: int
     class_id: int
@@ -63,6 +74,8 @@ class Actor:
     vx_mps: float = 0.0
     vy_mps: float = 0.0
     stop_t_s: float = math.inf
+    length_m: float = 4.5
+    yaw_rad: float = 0.0
 
     def at(self, t: float) -> tuple[float, float, float, float]:
         moving = t < self.stop_t_s
@@ -86,7 +99,7 @@ class Run:
     clearance: dict  # actor id -> (T,) clearance between the boxes, taken axis-aligned [m] (< 0: overlap)
 
 
-def drive(planner, route, s0, d0, v0, actors, duration_s, light=lambda t: "green") -> Run:
+def drive(planner, route, s0, d0, v0, actors, duration_s, light=lambda t: "green", views=None) -> Run:
     road = route.road
     x, y, yaw = (float(a) for a in road.to_world(s0, d0))
     v = v0
@@ -103,10 +116,13 @@ def drive(planner, route, s0, d0, v0, actors, duration_s, light=lambda t: "green
             class_ids=np.array([a.class_id for a in actors], dtype=np.int64),
             xy_m=f[:, :2],
             v_mps=f[:, 2:],
-            yaw_rad=np.where(np.hypot(f[:, 2], f[:, 3]) > 0, np.arctan2(f[:, 3], f[:, 2]), 0.0),
-            size_m=np.tile([4.5, 1.8], (n, 1)),
+            yaw_rad=np.where(
+                np.hypot(f[:, 2], f[:, 3]) > 0, np.arctan2(f[:, 3], f[:, 2]), [a.yaw_rad for a in actors]
+            ),
+            size_m=np.array([[a.length_m, 1.8] for a in actors]).reshape(n, 2),
             scores=np.ones(n),
             signals=((1, light(t)),),
+            views=views,
         )
         plan = planner.plan(world, route)
         s, d = road.to_frenet(np.array([x, y]), s_hint_m=rec["s"][-1] if rec["s"] else None)
@@ -187,6 +203,55 @@ def test_waits_at_a_stop_sign_for_a_crossing_car(make_planner):
         for r in run.reasons
     )
     assert front(run).max() > STOP_S + 50.0
+
+
+def test_creeps_past_a_van_at_the_corner_to_see_and_gives_way_to_what_comes(make_planner):
+    """A van stands at the near left corner of a stop-sign junction, along the cross street: from
+    the stop line the rig's cameras do not see the lane coming from the left behind it. The ego
+    makes its stop, creeps on to see (never past CREEP_INTO_BOX_M into the box), gives way there
+    to a car coming from the left, and goes after it. Seeing all round it never creeps: it goes at
+    once, well before that car."""
+    van = Actor(2, VEHICLE, 160.0 - 5.0, 11.0, length_m=5.0, yaw_rad=math.pi / 2)
+    car = Actor(3, VEHICLE, 160.0 + LANE0, 175.0, vy_mps=-10.0)  # at the box at about 16.7 s
+    route = corridor("straight", "stop", signal_id=-1)
+    run = drive(make_planner(), route, 100.0, LANE0, 10.0, [van, car], 40.0, views=RIG)
+    creeping = np.array([b == Behaviour.CREEP for b in run.behaviours])
+    first = int(np.argmax(creeping))
+    assert creeping.any() and run.reasons[first].startswith("creeping to see: the left approach")
+    assert run.v[first] < 0.1 and front(run)[first] > STOP_S - 3.0  # its full stop at the line first
+    assert front(run)[creeping].max() <= ENTRY_S + CREEP_INTO_BOX_M + 0.3
+    yields = [i for i, r in enumerate(run.reasons) if r.startswith("giving way to vehicle 3")]
+    assert yields and yields[0] > first
+    assert run.clearance[3].min() > 1.0 and front(run)[-1] > ENTRY_S + 2 * HALF_M + 20.0
+    all_round = drive(make_planner(), route, 100.0, LANE0, 10.0, [van, car], 40.0)
+    assert Behaviour.CREEP not in all_round.behaviours
+    assert all_round.t[np.argmax(front(all_round) > ENTRY_S + 2 * HALF_M)] < 16.0
+
+
+def test_where_it_holds_while_waiting_at_a_junction(make_planner):
+    """The virtual stop of a wait: before the stop line; creeping, CREEP_INTO_BOX_M into the box;
+    giving way over the line, at the box; in the box, before the exit's crosswalk for a pedestrian."""
+    from decision.behaviour import BehaviourState
+    from decision.junction import JunctionAhead
+    from decision.situation import Situation
+
+    planner = make_planner()
+    gap0 = planner.idm.min_gap_m
+    j = JunctionAhead(7, "stop", "right", None, stop_gap_m=6.0, entry_gap_m=10.0, exit_gap_m=21.0)
+    cases = [
+        (Behaviour.STOP_AT_LINE, {}, 6.0 + gap0 - 1.0),
+        (Behaviour.CREEP, {}, 10.0 + CREEP_INTO_BOX_M + gap0),
+        (Behaviour.YIELD, dict(stop_gap_m=-1.0, entry_gap_m=3.0), 3.0 + gap0),
+        (
+            Behaviour.YIELD,
+            dict(stop_gap_m=-6.0, entry_gap_m=-2.0, exit_gap_m=9.0, pedestrian_on_exit=5),
+            9.0 + gap0 - 1.0,
+        ),
+    ]
+    for behaviour, changes, hold in cases:
+        sit = Situation(100.0, -1.75, 1.0, 0, 0, 12.0, road_end_gap_m=300.0, junction=replace(j, **changes))
+        state = BehaviourState(behaviour, 0, waiting_at=7)
+        assert planner.effective_leaders(sit, state) == [(300.0, 0.0), (pytest.approx(hold), 0.0)], behaviour
 
 
 def test_left_turn_waits_for_the_oncoming_car_then_turns(make_planner):

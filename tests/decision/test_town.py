@@ -53,6 +53,23 @@ def test_corridor_follows_the_streets_through_turns():
     assert crossing.stop_s_m < crossing.entry_s_m
 
 
+def test_a_crossing_lists_the_lanes_coming_in_from_the_other_arms():
+    town = parse_town(CROSSING)
+    (crossing,) = town.route(town.legs_through(Leg(2, False), ["left"]), 20.0, 60.0, 12.0).junctions
+    h, w = town.half_size_m[0], town.lane_width_m
+    by_side = {a.side: a for a in crossing.approaches}
+    assert len(crossing.approaches) == 3 * town.lanes and set(by_side) == {"left", "right", "ahead"}
+    # Driving east into the box at (0, 0): from the left (north) traffic heads south, keeping right
+    # (west of the centre line); from the right it heads north east of it; ahead it heads west, north.
+    left, right, ahead = by_side["left"], by_side["right"], by_side["ahead"]
+    assert left.xy_m == pytest.approx((-w / 2, h)) and left.heading_rad == pytest.approx(-math.pi / 2)
+    assert right.xy_m == pytest.approx((w / 2, -h)) and right.heading_rad == pytest.approx(math.pi / 2)
+    assert ahead.xy_m == pytest.approx((h, w / 2)) and abs(ahead.heading_rad) == pytest.approx(math.pi)
+    # Street 1 runs north to node 2: the lane runs back from the box to node 2's box.
+    assert left.length_m == pytest.approx(160.0 - h - town.half_size_m[2])
+    assert left.speed_limit_mps == town.streets[1].speed_limit_mps
+
+
 def test_signal_phases_cycle_green_yellow_red():
     town = parse_town(CROSSING)
     east_west, north_south = 0, 1

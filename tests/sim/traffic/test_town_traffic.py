@@ -279,6 +279,20 @@ def test_random_spawn_keeps_apart(cfg):
     assert not town.drivable(tr.actors.xy_m[~cars]).any()  # pedestrians start on the sidewalks
 
 
+def test_random_vehicles_turn_only_from_a_lane_that_suits_the_turn(cfg):
+    """An NPC keeps its lane along its path, so on streets of two lanes each way every turn of it at
+    a junction suits that lane: right turns from the rightmost (0), left turns from the leftmost (1).
+    (Turning right from the left lane cuts across a car passing on the right.) The grid's corners
+    are bends, not junctions: there the one way on is taken from either lane."""
+    town = grid_town(lanes=2)
+    tr = make(town, [], cfg, vehicles=30, seed=3)
+    turns = {0: set(), 1: set()}
+    for spec in tr._specs:
+        turns[spec.lane] |= {c.turn for c in spec.junctions if len(town.arms[c.junction_id]) >= 3}
+    assert turns[0] <= {"straight", "right"} and turns[1] <= {"straight", "left"}
+    assert "right" in turns[0] and "left" in turns[1]  # both lanes are used, and both kinds of turn
+
+
 def test_no_vehicles_overlap_in_a_generated_town(cfg):
     town = generate_town(np.random.default_rng(0))
     tr = make(town, [], cfg, vehicles=40, pedestrians=20, seed=1)
