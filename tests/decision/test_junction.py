@@ -275,7 +275,7 @@ def test_the_lanes_given_way_to_must_be_seen_out_to_the_critical_gap():
     assert seen_from_the_line().unobserved == ""  # the rig sees both crossing lanes from the line
     hidden = seen_from_the_line(CORNER_VAN)
     assert hidden.unobserved.startswith("the left approach not seen beyond")
-    # Seen: all round, or by the narrow cameras if they have nothing to give way to (a light, straight).
+    # Nothing unobserved with all-round views, nor where nothing is given way to (a light, straight on).
     assert seen_from_the_line(CORNER_VAN, views=None).unobserved == ""
     assert seen_from_the_line(CORNER_VAN, control="signal").unobserved == ""
     # A van driving by hides the lane for a moment only: it is not waited on.
