@@ -62,6 +62,7 @@ FOLLOW_HYSTERESIS = 1.2  # FOLLOW is left when the lead is this many times the f
 MIN_GAP_FOR_TTC_M = 0.1  # gaps are clamped here when dividing by them
 QUEUE_ZONE_M = 15.0  # a vehicle standing this near the road's end queues at a junction: not passed
 EXIT_ROOM_M = 7.0  # a slow vehicle within this past a junction's box keeps the ego before the line
+RESTART_TOLERANCE_M = 0.5  # a stalled lane change that started within this of the ego started here
 STATIONARY_CLEARANCE_M = 1.0  # a lane change needs only this much room ahead of a stationary object behind
 
 
@@ -276,9 +277,7 @@ def next_behaviour(state: BehaviourState, sit: Situation, p: BehaviourParams) ->
 
     if state.change is not None:
         if sit.ego_speed_mps < p.stationary_speed_mps and is_blocking(sit.lead, p):
-            # Stalled part-way behind a stationary object in the lane it was moving into: the move
-            # cannot finish, so the ego goes round that object from where it stands, or waits to.
-            return _go_around(replace(state, change=None), sit, sit.lead, p)
+            return _stalled_change(state, sit, sit.lead, p)
         return state.with_behaviour(Behaviour.CHANGE_LANE), f"changing to lane {state.lane}"
 
     lead, ped = sit.lead, sit.pedestrian
@@ -386,6 +385,23 @@ def _go_around(
             return _start_change(state, sit, gaps, lead.gap_m, p), why
     why = f"stopping for {describe(lead)} at {lead.gap_m:.1f} m: {why_not}"
     return state.with_behaviour(Behaviour.STOP), why
+
+
+def _stalled_change(
+    state: BehaviourState, sit: Situation, lead: ObjectAhead, p: BehaviourParams
+) -> tuple[BehaviourState, str]:
+    """Stalled part-way through a lane change behind a stationary object that its path does not
+    clear (seen late, or nearer than first seen). The change starts again from where the ego
+    stands, as short as the object leaves room for: a path from part-way across clears it sooner.
+    If that one is blocked too (the object stands in the lane moved into), or there is no room,
+    the move cannot finish: the ego goes round the object from that lane, or waits to."""
+    restarted_here = abs(state.change.start_s_m - sit.ego_s_m) < RESTART_TOLERANCE_M
+    if not restarted_here and lane_change_fits(0.0, lead.gap_m, p):
+        length = lane_change_length_m(0.0, lead.gap_m, p)
+        change = LaneChange(sit.ego_s_m, sit.ego_d_m, length)
+        why = f"changing to lane {state.lane} again from here, around {describe(lead)} at {lead.gap_m:.1f} m"
+        return replace(state, behaviour=Behaviour.CHANGE_LANE, change=change), why
+    return _go_around(replace(state, change=None), sit, lead, p)
 
 
 def _no_going_around(sit: Situation, lead: ObjectAhead, p: BehaviourParams) -> str:

@@ -204,14 +204,34 @@ def test_emergency_brake_keeps_the_lane_change_in_progress():
     assert state == BehaviourState(Behaviour.EMERGENCY_BRAKE, lane=1, change=changing.change)
 
 
+def test_a_lane_change_stalled_behind_an_object_starts_again_from_where_it_stands():
+    # Moving over to lane 1 round a cone in lane 0, the ego braked to a stop at d -1.2 when the cone
+    # turned out nearer than first seen: its path crossed it. A shorter path from here clears it.
+    changing = BehaviourState(Behaviour.CHANGE_LANE, lane=1, change=LaneChange(100.0, -1.75, 19.0))
+    cone = ObjectAhead(4, OBSTACLE, 6.0, 0.0)
+    stalled = situation(ego_s_m=104.0, ego_d_m=-1.2, ego_speed_mps=0.0, lane=1, lead=cone, right=LaneGaps(lane=0))
+    state, why = next_behaviour(changing, stalled, P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1
+    assert why == "changing to lane 1 again from here, around obstacle 4 at 6.0 m"
+    assert state.change == LaneChange(104.0, -1.2, lane_change_length_m(0.0, 6.0, P))
+    assert state.change.length_m < changing.change.length_m
+    # No room left for any path round it: the ego stops where it is.
+    state, why = next_behaviour(changing, dataclasses.replace(stalled, lead=car(4.0, 0.0)), P)
+    assert state == BehaviourState(Behaviour.STOP, lane=1) and "too close to go round" in why
+
+
 def test_a_lane_change_stalled_behind_a_stopped_car_goes_round_it_from_where_it_stands():
     # Returning to lane 0, the ego braked to a stop halfway (d -0.9) behind a car that stopped there.
     returning = BehaviourState(Behaviour.CHANGE_LANE, lane=0, change=LaneChange(100.0, 1.75, 40.0))
     stalled = dict(ego_s_m=110.0, ego_d_m=-0.9, ego_speed_mps=0.0, lane=0, lead=car(6.0, 0.0))
     state, why = next_behaviour(returning, situation(**stalled, left=FREE_LEFT), P)
+    assert state.change.start_s_m == 110.0 and "again from here" in why  # first it tries a new path
+    # The new path ends in the car's lane too: the car is still ahead, so the ego goes round it.
+    state, why = next_behaviour(state, situation(**stalled, left=FREE_LEFT), P)
     assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1 and "around vehicle 7" in why
     assert state.change.start_s_m == 110.0 and state.change.start_d_m == -0.9  # from where it stands
-    state, why = next_behaviour(returning, situation(**stalled, left=None), P)
+    restarted = dataclasses.replace(returning, change=LaneChange(110.0, -0.9, 9.0))
+    state, why = next_behaviour(restarted, situation(**stalled, left=None), P)
     assert state == BehaviourState(Behaviour.STOP, lane=0) and why.endswith("no other lane")
     # Still rolling, or behind a car that drives on: the change goes on.
     for change in ({"ego_speed_mps": 2.0}, {"lead": car(6.0, 2.0)}):
