@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from perception.detection.detector import Detector
-from perception.lights import LightStates, MappedLight, match_lights
+from perception.lights import LIGHT_PEAK_MIN_SCORE, LightStates, MappedLight, match_lights, recognise_lights
 from perception.localise import DISTANCE_LENS, localise, merge_views
 from perception.tracking import Tracker
 from perception.types import FIRST_LIGHT_CLASS, CameraFrame, Detection, EgoState, WorldModel
@@ -76,7 +76,11 @@ class CNNPerceiver:
         if frames is None:
             self.tracker.predict(ego.t_s)
         else:
-            dets = self.detector.detect(np.stack([f.rgb for f in frames]), self.score_threshold)
+            decode_min = min(self.score_threshold, LIGHT_PEAK_MIN_SCORE)
+            dets = self.detector.detect(np.stack([f.rgb for f in frames]), decode_min)
+            dets = [
+                recognise_lights(f.rgb, d, self.score_threshold) for f, d in zip(frames, dets, strict=True)
+            ]
             self.observe(frames, dets)
             for frame, det in zip(frames, dets, strict=True):
                 self.lights.update(ego.t_s, match_lights(self._map_lights, frame, det, self.score_threshold))

@@ -10,6 +10,16 @@ or side (more than FACING_MAX_DEG off the way it faces) shows no state and takes
 does one whose lamps are not all in the image (the head above a car waiting at the line, cut by
 the image's top edge: which lamp is lit may not show).
 
+The detector's light boxes go through a recogniser first (`recognise_lights`, as Apollo recognises
+a light's state after detecting it):
+- the detector scores each state in its own heatmap, so a light whose state it is unsure of shows as
+  weak boxes, one per state: overlapping boxes of different states are one light, scored as any of
+  them (1 - prod(1 - score)). On the val split, the lights within 50 m with a box at the loop's
+  threshold went from 84.5 % to 97.9 %;
+- its state is the colour of its lit lamp (`lamp_colour`: the box's most red, yellow or green
+  pixel, when it stands LIT_MARGIN grey levels clear of the other channels; a dark lamp reaches
+  about 45), or, with no lamp clearly lit (blur, haze, dim light), the strongest box's class.
+
 Over a rig's frames, the most confident box of a signal group wins. `LightStates` gives a group the
 state its boxes of the last `hold_s` vote for (weighted by score): one missed frame does not turn a
 green light into an unseen one (which the planner takes for red), nor one wrong box into a red one.
@@ -17,6 +27,7 @@ green light into an unseen one (which the planner takes for red), nor one wrong 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +36,10 @@ import numpy as np
 from perception.types import FIRST_LIGHT_CLASS, SIGNAL_STATES, CameraFrame
 
 FACING_MAX_DEG = 60.0  # a light seen farther off the way it faces shows no state (as the labels)
+LIGHT_PEAK_MIN_SCORE = 0.1  # light boxes are decoded down to this score: a light's states add up
+SAME_LIGHT_IOU = 0.5  # boxes of different states overlapping this much are one light
+LIT_MARGIN = 60.0  # [grey levels] a lit lamp's own channel stands this far above the others
+LAMP_GROW = 0.2  # a box is searched for its lit lamp grown by this of its size on each side
 MATCH_GROW = 0.5  # a box matches a projected light when its centre lies in the projection grown by this
 NEAR_PLANE_M = 0.05  # a light with a corner nearer the camera plane than this is not projected
 
@@ -59,6 +74,62 @@ def projected_boxes(lights: Sequence[MappedLight], frame: CameraFrame) -> tuple[
     keep = (z.min(axis=1) > NEAR_PLANE_M) & (along > np.cos(np.radians(FACING_MAX_DEG)))
     keep &= (boxes[:, 2] > 0) & (boxes[:, 0] < w) & (boxes[:, 3] > 0) & (boxes[:, 1] < h)
     return np.flatnonzero(keep), boxes[keep]
+
+
+def lamp_colour(rgb: np.ndarray, box_xyxy: np.ndarray) -> str | None:
+    """The state a light box's lit lamp shows by its colour (sim/world/props.py LAMP_RGBA: red,
+    yellow, green), or None when no pixel in the box (grown by LAMP_GROW) is lit clearly enough."""
+    x0, y0, x1, y1 = (float(v) for v in box_xyxy)
+    gx, gy = LAMP_GROW * (x1 - x0), LAMP_GROW * (y1 - y0)
+    h, w = rgb.shape[:2]
+    xa, ya = max(math.floor(x0 - gx), 0), max(math.floor(y0 - gy), 0)
+    xb, yb = min(math.ceil(x1 + gx), w), min(math.ceil(y1 + gy), h)
+    if xa >= xb or ya >= yb:
+        return None
+    r, g, b = rgb[ya:yb, xa:xb].reshape(-1, 3).astype(np.float32).T
+    stand_out = {
+        "red": (r - np.maximum(g, b)).max(),
+        "yellow": (np.minimum(r, g) - b - 0.5 * np.abs(r - g)).max(),  # red and green both high
+        "green": (g - np.maximum(r, b)).max(),
+    }
+    state = max(stand_out, key=stand_out.get)
+    return state if stand_out[state] >= LIT_MARGIN else None
+
+
+def recognise_lights(rgb: np.ndarray, det: dict, min_score: float) -> dict:
+    """`det` (one image's `decode` dict, decoded down to LIGHT_PEAK_MIN_SCORE or lower) with its
+    light boxes recognised (module docstring: one box per light, its state from its lit lamp), and
+    every box under `min_score` dropped. Best first, as decode gives them."""
+    scores, class_ids, boxes = det["scores"].copy(), det["class_ids"].copy(), det["boxes_xyxy"]
+    keep = np.ones(len(scores), dtype=bool)
+    lights = np.flatnonzero(class_ids >= FIRST_LIGHT_CLASS)
+    for i, k in enumerate(lights):  # decode gives them best first
+        if not keep[k]:
+            continue
+        merged = {int(class_ids[k])}
+        for j in lights[i + 1 :]:
+            if keep[j] and int(class_ids[j]) not in merged and _iou(boxes[k], boxes[j]) >= SAME_LIGHT_IOU:
+                merged.add(int(class_ids[j]))
+                keep[j] = False
+                scores[k] = 1.0 - (1.0 - scores[k]) * (1.0 - scores[j])
+        if scores[k] >= min_score:
+            state = lamp_colour(rgb, boxes[k])
+            if state is not None:
+                class_ids[k] = FIRST_LIGHT_CLASS + SIGNAL_STATES.index(state)
+    keep &= scores >= min_score
+    order = np.argsort(-scores[keep], kind="stable")
+    out = {name: value[keep][order] for name, value in det.items()}
+    out["scores"], out["class_ids"] = scores[keep][order], class_ids[keep][order]
+    return out
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0.0 or h <= 0.0:
+        return 0.0
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 def match_lights(

@@ -28,6 +28,7 @@ from perception.evaluation.coco_eval import coco_detections, evaluate, format_ta
 from perception.evaluation.groups import as_slices, evaluate_groups, format_groups
 from perception.evaluation.light_eval import format_lights, light_states
 from perception.files import write_bytes, write_json
+from perception.lights import LIGHT_PEAK_MIN_SCORE, recognise_lights
 from perception.localise import DISTANCE_LENS, error_by_band, localise
 from perception.types import FIRST_LIGHT_CLASS
 
@@ -80,8 +81,10 @@ def detect_eval(
     t0 = time.perf_counter()
     for start in range(0, len(data.images), batch_size):
         images = data.images[start : start + batch_size]
-        decoded = detector.detect([read_image(data, im) for im in images], score_threshold)
-        for im, det in zip(images, decoded, strict=True):
+        rgbs = [read_image(data, im) for im in images]
+        decoded = detector.detect(rgbs, min(score_threshold, LIGHT_PEAK_MIN_SCORE))
+        for im, rgb, det in zip(images, rgbs, decoded, strict=True):
+            det = recognise_lights(rgb, det, score_threshold)  # as the closed loop reads lights
             detections.extend(coco_detections(im["id"], det))
             _match_positions(im, data.annotations.get(im["id"], []), det, matched)
     seconds = time.perf_counter() - t0

@@ -209,7 +209,9 @@ def test_a_lane_change_stalled_behind_an_object_starts_again_from_where_it_stand
     # turned out nearer than first seen: its path crossed it. A shorter path from here clears it.
     changing = BehaviourState(Behaviour.CHANGE_LANE, lane=1, change=LaneChange(100.0, -1.75, 19.0))
     cone = ObjectAhead(4, OBSTACLE, 6.0, 0.0)
-    stalled = situation(ego_s_m=104.0, ego_d_m=-1.2, ego_speed_mps=0.0, lane=1, lead=cone, right=LaneGaps(lane=0))
+    stalled = situation(
+        ego_s_m=104.0, ego_d_m=-1.2, ego_speed_mps=0.0, lane=1, lead=cone, right=LaneGaps(lane=0)
+    )
     state, why = next_behaviour(changing, stalled, P)
     assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1
     assert why == "changing to lane 1 again from here, around obstacle 4 at 6.0 m"

@@ -4,10 +4,17 @@ import numpy as np
 import pytest
 
 from perception.evaluation.light_eval import light_states
-from perception.lights import LightStates, MappedLight, match_lights, projected_boxes
+from perception.lights import (
+    LightStates,
+    MappedLight,
+    lamp_colour,
+    match_lights,
+    projected_boxes,
+    recognise_lights,
+)
 from perception.types import CLASSES, FIRST_LIGHT_CLASS, CameraFrame
 from sim.world.camera import camera_pose, intrinsics
-from sim.world.props import LightPose, light_box_corners, light_boxes
+from sim.world.props import HOUSING_RGBA, LAMP_ORDER, LAMP_RGBA, LightPose, light_box_corners, light_boxes
 
 RED, GREEN = FIRST_LIGHT_CLASS + 2, FIRST_LIGHT_CLASS
 
@@ -71,6 +78,68 @@ def test_a_light_cut_by_the_image_edge_gives_no_state():
     whole = mapped([LightPose(20.0, -2.75, np.pi, 7, arm_m=3.0)])
     _, (box,) = projected_boxes(whole, frame)
     assert match_lights(whole, frame, detections([box], [GREEN], [0.9]), 0.35)[7][0] == "green"
+
+
+def painted_light(lit: str | None, x0: int = 100, y0: int = 50, lamp_px: int = 2) -> np.ndarray:
+    """A grey frame with a light's housing at (x0, y0) (xyxy: x0, y0, x0 + 3 lamps' width, ...) and its
+    three lamps (red on top) as the renderer colours them, `lit` lit (None: all dark)."""
+    rgb = np.full((192, 320, 3), 128, np.uint8)
+    u8 = lambda rgba: (255 * np.array(rgba[:3])).astype(np.uint8)  # noqa: E731
+    rgb[y0 : y0 + 7 * lamp_px, x0 : x0 + 3 * lamp_px] = u8(HOUSING_RGBA)
+    for k, colour in enumerate(LAMP_ORDER):
+        y = y0 + (1 + 2 * k) * lamp_px
+        rgb[y : y + lamp_px, x0 + lamp_px : x0 + 2 * lamp_px] = u8(LAMP_RGBA[colour][colour != lit])
+    return rgb
+
+
+def test_the_lit_lamp_gives_the_state_by_its_colour():
+    box = np.array([100, 50, 106, 64], np.float32)
+    for state in ("red", "yellow", "green"):
+        assert lamp_colour(painted_light(state), box) == state
+        assert (
+            lamp_colour(painted_light(state, lamp_px=1), np.array([100, 50, 103, 57])) == state
+        )  # 1 px lamps
+    assert lamp_colour(painted_light(None), box) is None  # all dark: the colour cannot tell
+    assert lamp_colour(painted_light("green"), np.array([0, 0, 20, 20])) is None  # no light in the box
+    assert lamp_colour(painted_light("green"), np.array([330, 200, 340, 210])) is None  # off the image
+    dim = (painted_light("red").astype(np.float32) * 0.25).astype(np.uint8)
+    assert lamp_colour(dim, box) is None  # too dim to tell the lit lamp from a dark one
+
+
+def test_a_clearly_lit_lamp_overrides_the_detectors_class():
+    rgb = painted_light("green")
+    det = detections(
+        [[100, 50, 106, 64], [10, 10, 30, 40], [150, 20, 156, 34]], [RED, 0, RED], [0.6, 0.9, 0.5]
+    )
+    out = recognise_lights(rgb, det, 0.35)
+    # Best first; the object, and the light box on no lit lamp, keep their classes.
+    assert out["class_ids"].tolist() == [0, GREEN, RED] and out["scores"].tolist() == pytest.approx(
+        [0.9, 0.6, 0.5]
+    )
+    assert det["class_ids"].tolist() == [RED, 0, RED]  # the input is not changed
+
+
+def test_the_weak_boxes_of_one_light_in_several_states_are_one_light():
+    # Unsure of the state, the detector gives a green light three weak boxes, one per state.
+    rgb, box = painted_light("green"), [100, 50, 106, 64]
+    yellow = FIRST_LIGHT_CLASS + 1
+    det = detections(
+        [box, [100, 51, 106, 64], box, [200, 50, 206, 64], [5, 5, 9, 9]],
+        [RED, GREEN, yellow, RED, 0],
+        [0.26, 0.23, 0.15, 0.2, 0.12],
+    )
+    out = recognise_lights(rgb, det, 0.35)
+    assert out["class_ids"].tolist() == [GREEN]  # by its lit lamp; the lone weak box elsewhere is dropped
+    assert out["scores"][0] == pytest.approx(1 - 0.74 * 0.77 * 0.85, abs=1e-6)  # any of the three
+    assert out["boxes_xyxy"][0].tolist() == box  # the strongest's box
+    low = recognise_lights(rgb, det, 0.1)  # under the threshold, the object and the lone box stay
+    assert sorted(low["class_ids"].tolist()) == [0, GREEN, RED]
+    # Two boxes of one state are two lights (suppressing duplicates is decode's work), and boxes
+    # of different states apart are two lights.
+    two = detections([box, box], [RED, RED], [0.4, 0.4])
+    assert len(recognise_lights(painted_light(None), two, 0.35)["scores"]) == 2
+    apart = detections([box, [107, 50, 113, 64]], [RED, GREEN], [0.4, 0.4])
+    assert recognise_lights(painted_light(None), apart, 0.35)["class_ids"].tolist() == [RED, GREEN]
 
 
 def test_a_state_is_the_vote_of_the_last_boxes_and_lapses_without_them():
