@@ -35,6 +35,9 @@ States (decision.plan.Behaviour):
   lane along which an emergency vehicle comes.
 A lane change in progress is kept in `BehaviourState.change` whatever the behaviour (an emergency
 brake during a lane change keeps the lateral path) and ends when the ego has driven its length.
+Stalled part-way behind a stationary object its path does not clear, it starts again from where the
+ego stands, as short as the object leaves room for; still blocked, the ego goes round the object
+from the lane it was moving into (it never stays straddling two lanes while a way round exists).
 The junction the ego waits at (`waiting_at`) and the stop sign it has stopped at (`stopped_at`)
 are kept in the state too; the planner puts a virtual stationary leader at the stop line while
 `waiting_at` is set. `BehaviourParams.junction` None and `lane_changes` False make the naive
