@@ -52,7 +52,7 @@ from dataclasses import dataclass, replace
 from decision.idm import IDMParams, MOBILParams, idm_accel, mobil_safe
 from decision.junction import CREEP_INTO_BOX_M, JunctionAhead, JunctionParams, made_full_stop, wait_reason
 from decision.plan import Behaviour
-from decision.situation import SPEED_SIGMAS, LaneChange, LaneGaps, ObjectAhead, Situation
+from decision.situation import LaneChange, LaneGaps, ObjectAhead, Situation
 from perception.types import CLASSES
 
 # By 65 % of its length the quintic blend has moved 76 % of the way across (2.7 m of a 3.5 m lane):
@@ -140,10 +140,8 @@ def threat(sit: Situation) -> tuple[float, float, ObjectAhead | None]:
 
 
 def is_blocking(obj: ObjectAhead | None, p: BehaviourParams) -> bool:
-    """A stationary object (vehicle or obstacle) in the corridor: it will not clear by itself. Known
-    to stand (SPEED_SIGMAS of its speed's uncertainty within `stationary_speed_mps`): a vehicle just
-    tracked, which may be coming the other way, is followed, not gone round, until it is known."""
-    return obj is not None and abs(obj.speed_mps) + SPEED_SIGMAS * obj.speed_std_mps < p.stationary_speed_mps
+    """A stationary object (vehicle or obstacle) in the corridor: it will not clear by itself."""
+    return obj is not None and abs(obj.speed_mps) < p.stationary_speed_mps
 
 
 def is_slow_hazard(obj: ObjectAhead | None, sit: Situation, p: BehaviourParams) -> bool:
@@ -152,9 +150,7 @@ def is_slow_hazard(obj: ObjectAhead | None, sit: Situation, p: BehaviourParams) 
     followed meanwhile."""
     return (
         obj is not None
-        and p.stationary_speed_mps <= obj.speed_mps
-        and obj.speed_mps + SPEED_SIGMAS * obj.speed_std_mps
-        < min(p.slow_lead_speed_mps, 0.5 * sit.speed_cap_mps)
+        and p.stationary_speed_mps <= obj.speed_mps < min(p.slow_lead_speed_mps, 0.5 * sit.speed_cap_mps)
         and obj.gap_m < p.follow_range_m
     )
 

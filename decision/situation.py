@@ -138,14 +138,12 @@ class LaneChange:
 # build faster (see benchmarks/sim_speed.py); treat them as read-only.
 @dataclass(slots=True)
 class ObjectAhead:
-    """One object ahead: bumper-to-bumper gap [m] along the road (>= 0), speed along the road, and
-    that speed's standard deviation (0: exact; a track just born does not know its speed yet)."""
+    """One object ahead: bumper-to-bumper gap [m] along the road (>= 0), speed along the road."""
 
     track_id: int
     class_id: int
     gap_m: float
     speed_mps: float
-    speed_std_mps: float = 0.0
 
 
 @dataclass(slots=True)
@@ -611,7 +609,6 @@ def _nearest_objects(
         if gaps[row] == math.inf:
             return None
         i = nearest[row]
-        std = 0.0 if t.speed_std_mps is None else t.speed_std_mps.item(i)
-        return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(gaps[row], 0.0), speed[row], std)
+        return ObjectAhead(t.ids.item(i), t.class_ids.item(i), max(gaps[row], 0.0), speed[row])
 
     return speed, (nearest_object(LEAD), nearest_object(PED), nearest_object(UNCLEARED))

@@ -98,20 +98,6 @@ def test_a_stopped_vehicle_blocks_too_but_a_slow_one_does_not():
     assert state.behaviour == Behaviour.FOLLOW  # no lane change for speed
 
 
-def test_a_vehicle_whose_speed_is_not_known_yet_is_followed_not_gone_round():
-    # Just tracked (speed 0 +- 3 m/s): it may be coming the other way, or crawling.
-    unknown = dataclasses.replace(car(40.0, 0.0), speed_std_mps=3.0)
-    for lead in (unknown, dataclasses.replace(unknown, speed_mps=1.5)):
-        state, why = next_behaviour(CRUISE, situation(lead=lead, left=FREE_LEFT), P)
-        assert state.behaviour == Behaviour.FOLLOW and state.change is None
-        assert why == "following vehicle 7 at 40.0 m"
-    # Once its speed is known (a parked car's track is held still: exact), it is gone round.
-    known = dataclasses.replace(unknown, speed_std_mps=0.1)
-    assert (
-        next_behaviour(CRUISE, situation(lead=known, left=FREE_LEFT), P)[0].behaviour == Behaviour.CHANGE_LANE
-    )
-
-
 @pytest.mark.parametrize(
     "left, why",
     [
