@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perception.coco import iou_matrix
 from perception.types import FIRST_LIGHT_CLASS, SIGNAL_STATES, CameraFrame
 
 FACING_MAX_DEG = 60.0  # a light seen farther off the way it faces shows no state (as the labels)
@@ -103,12 +104,13 @@ def recognise_lights(rgb: np.ndarray, det: dict, min_score: float) -> dict:
     scores, class_ids, boxes = det["scores"].copy(), det["class_ids"].copy(), det["boxes_xyxy"]
     keep = np.ones(len(scores), dtype=bool)
     lights = np.flatnonzero(class_ids >= FIRST_LIGHT_CLASS)
+    same = iou_matrix(boxes[lights], boxes[lights]) >= SAME_LIGHT_IOU
     for i, k in enumerate(lights):  # decode gives them best first
         if not keep[k]:
             continue
         merged = {int(class_ids[k])}
-        for j in lights[i + 1 :]:
-            if keep[j] and int(class_ids[j]) not in merged and _iou(boxes[k], boxes[j]) >= SAME_LIGHT_IOU:
+        for j in lights[i + 1 :][same[i, i + 1 :]]:
+            if keep[j] and int(class_ids[j]) not in merged:
                 merged.add(int(class_ids[j]))
                 keep[j] = False
                 scores[k] = 1.0 - (1.0 - scores[k]) * (1.0 - scores[j])
@@ -121,15 +123,6 @@ def recognise_lights(rgb: np.ndarray, det: dict, min_score: float) -> dict:
     out = {name: value[keep][order] for name, value in det.items()}
     out["scores"], out["class_ids"] = scores[keep][order], class_ids[keep][order]
     return out
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0.0 or h <= 0.0:
-        return 0.0
-    inter = w * h
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 def match_lights(

@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from perception.coco import load_coco, read_image, xywh_to_xyxy
+from perception.coco import iou_matrix, load_coco, read_image, xywh_to_xyxy
 from perception.detection.detector import Detector
-from perception.evaluation.detect_eval import iou_matrix
 from perception.explain import LAYERS, METHODS, Explainer, Target, box_mask
 from perception.files import write_json
 from perception.types import CLASSES

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perception.coco import load_coco, read_image, xywh_to_xyxy
+from perception.coco import iou_matrix, load_coco, read_image, xywh_to_xyxy
 from perception.detection.detector import Detector
 from perception.evaluation.coco_eval import coco_detections, evaluate, format_table, pr_plot
 from perception.evaluation.groups import as_slices, evaluate_groups, format_groups
@@ -40,18 +40,6 @@ REPLACED = {
     "detection's visibility cannot be known, so every unmatched detection was a false positive in "
     "every visibility band, and the partly occluded bands' AP measured the false positives elsewhere."
 }
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes a (N, 4) and b (M, 4), xyxy -> (N, M)."""
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def detect_eval(

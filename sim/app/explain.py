@@ -184,7 +184,7 @@ def _scenario_frame(name: str, e: ExplainConfig, overrides: list[str]) -> Frame:
 def _mark_detected(explainer, frame: Frame, score_threshold: float) -> None:
     """Mark each labelled box `detected`: a detection of its class with score >= score_threshold
     overlaps it at IoU >= MATCH_IOU."""
-    from perception.evaluation.detect_eval import iou_matrix
+    from perception.coco import iou_matrix
 
     found = explainer.detections(frame.rgb, score_threshold)
     for u in frame.truth:
@@ -224,7 +224,7 @@ def _pick(items: list, e: ExplainConfig, what: str) -> list:
 
 def _best_match(target, truth: list[dict]) -> dict | None:
     """The labelled box of the target's class that it overlaps most, with the IoU; None if none."""
-    from perception.evaluation.detect_eval import iou_matrix
+    from perception.coco import iou_matrix
 
     same = [u for u in truth if u["class_id"] == target.class_id]
     if not same:
