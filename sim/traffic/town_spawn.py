@@ -51,17 +51,15 @@ def random_vehicles(
         leg = legs[int(rng.integers(len(legs)))]
         free = town.leg_free_m(leg)
         s = float(rng.uniform(LEG_END_MARGIN_M, free - LEG_END_MARGIN_M))
-        if town.lanes == 1:
-            path, crossings = town.corridor(town.random_legs(rng, leg, VEHICLE_PATH_M))
-            lane = 0
-        else:  # it keeps its lane, so every turn suits it: right from the rightmost, left from the leftmost
-            lane = int(rng.integers(town.lanes))
-            turns = (
-                {"straight"}
-                | ({"right"} if lane == 0 else set())
-                | ({"left"} if lane == town.lanes - 1 else set())
-            )
-            path, crossings = town.corridor(town.random_legs(rng, leg, VEHICLE_PATH_M, turns))
+        # It keeps its lane, so every turn suits it: right from the rightmost, left from the leftmost
+        # (on one lane, any; integers(1) draws nothing, so one-lane towns draw as before).
+        lane = int(rng.integers(town.lanes))
+        turns = (
+            {"straight"}
+            | ({"right"} if lane == 0 else set())
+            | ({"left"} if lane == town.lanes - 1 else set())
+        )
+        path, crossings = town.corridor(town.random_legs(rng, leg, VEHICLE_PATH_M, turns))
         xy = _leg_point(town, leg, s, lane)
         if np.hypot(*(xy - ego_xy)) < EGO_CLEARANCE_M or _crowded(xy, taken_xy_m, VEHICLE_SPACING_M):
             continue
