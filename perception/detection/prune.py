@@ -6,9 +6,10 @@ the input channels of every conv that reads it, so the dense shapes shrink and t
 dependency graph finds the layers coupled to a channel (the neck's laterals, smoothing convs and
 `top` are added together, so they lose the same channels); its importance criteria rank them.
 
-How much each layer keeps: the same fraction of its channels everywhere (uniform), rounded to a
-multiple of `round_to`, the fraction chosen by bisection so that the multiply-accumulates of one frame
-fall to `macs_ratio` of the original. A stage's two convs keep as many channels as each other, so the
+How much each layer keeps: the same fraction of its channels everywhere (uniform; or everywhere but
+the heads' shared conv, which then keeps its width: every output is read from it), rounded to a
+multiple of `round_to`, the fraction chosen by bisection so that the multiply-accumulates of one
+frame fall to `macs_ratio` of the original. A stage's two convs keep as many channels as each other, so the
 result is a plain CenterNet of a narrower DetectorConfig (narrower `widths`, `neck_width` and
 `head_width`): its checkpoint is an ordinary one, and BatchNorm folding, TorchScript, the `Detector`
 and ONNX export take it as they take the shipped model. Which channels go: the least important of
@@ -19,7 +20,8 @@ Why round: oneDNN's CPU convolutions work on channel blocks of the vector width 
 benchmarks/prune_speed.py measures what a ratio gives.
 
 The fine-tune after pruning is the project's training loop (perception/training/train.py `train`,
-given the pruned weights as its start): `bulletdrive prune`.
+given the pruned weights as its start, and as an option the unpruned model as a teacher to distil
+from, perception/training/distill.py): `bulletdrive prune`.
 """
 
 from __future__ import annotations
@@ -88,36 +90,40 @@ def kept_channels(channels: int, keep: float, round_to: int) -> int:
     return min(channels, max(floor, round_to * math.floor(keep * channels / round_to + 0.5)))
 
 
-def narrowed(config: DetectorConfig, keep: float, round_to: int) -> DetectorConfig:
-    """`config` with every width (stages, neck, head) cut to `kept_channels(width, keep, round_to)`."""
+def narrowed(config: DetectorConfig, keep: float, round_to: int, head: bool = True) -> DetectorConfig:
+    """`config` with every width (stages, neck, and the head unless `head` is False) cut to
+    `kept_channels(width, keep, round_to)`."""
     return replace(
         config,
         widths=tuple(kept_channels(w, keep, round_to) for w in config.widths),
         neck_width=kept_channels(config.neck_width, keep, round_to),
-        head_width=kept_channels(config.head_width, keep, round_to),
+        head_width=kept_channels(config.head_width, keep, round_to) if head else config.head_width,
     )
 
 
-def config_for_macs(config: DetectorConfig, macs_ratio: float, round_to: int) -> DetectorConfig:
-    """The widest `narrowed(config, keep, round_to)` whose conv MACs are at most `macs_ratio` of
-    `config`'s: bisection on `keep` (the MACs never fall as `keep` grows)."""
+def config_for_macs(
+    config: DetectorConfig, macs_ratio: float, round_to: int, prune_head: bool = True
+) -> DetectorConfig:
+    """The widest `narrowed(config, keep, round_to, prune_head)` whose conv MACs are at most
+    `macs_ratio` of `config`'s: bisection on `keep` (the MACs never fall as `keep` grows)."""
     if not 0 < macs_ratio <= 1 or round_to < 1:
         raise PruneError(f"macs_ratio={macs_ratio} must be in (0, 1] and round_to={round_to} >= 1")
     full = config_macs(config)
-    smallest = config_macs(narrowed(config, 0.0, round_to))
+    smallest = config_macs(narrowed(config, 0.0, round_to, prune_head))
     if smallest > macs_ratio * full:
         raise PruneError(
-            f"macs_ratio={macs_ratio} is below what round_to={round_to} allows: its narrowest model "
-            f"keeps {smallest / full:.3f} of the MACs"
+            f"macs_ratio={macs_ratio} is below what round_to={round_to} allows"
+            f"{'' if prune_head else ' with the head kept'}: the narrowest model keeps "
+            f"{smallest / full:.3f} of the MACs"
         )
     if macs_ratio == 1:
         return config
     low, high = 0.0, 1.0  # invariant: narrowed(config, low) is within the budget, high is not
     for _ in range(BISECTION_STEPS):
         mid = (low + high) / 2
-        within = config_macs(narrowed(config, mid, round_to)) <= macs_ratio * full
+        within = config_macs(narrowed(config, mid, round_to, prune_head)) <= macs_ratio * full
         low, high = (mid, high) if within else (low, mid)
-    return narrowed(config, low, round_to)
+    return narrowed(config, low, round_to, prune_head)
 
 
 def conv_widths(config: DetectorConfig) -> dict[str, int]:
@@ -162,9 +168,11 @@ def prune_to(model: CenterNet, target: DetectorConfig, importance: str = "l2") -
     return pruned.to(next(model.parameters()).device).eval()
 
 
-def prune(model: CenterNet, macs_ratio: float, round_to: int = 8, importance: str = "l2") -> CenterNet:
+def prune(
+    model: CenterNet, macs_ratio: float, round_to: int = 8, importance: str = "l2", prune_head: bool = True
+) -> CenterNet:
     """`model` pruned to at most `macs_ratio` of its conv MACs (config_for_macs, then prune_to)."""
-    return prune_to(model, config_for_macs(model.config, macs_ratio, round_to), importance)
+    return prune_to(model, config_for_macs(model.config, macs_ratio, round_to, prune_head), importance)
 
 
 def summary(before: CenterNet, after: CenterNet) -> dict:

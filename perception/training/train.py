@@ -3,8 +3,9 @@
 Seeded; AdamW with a linear warm-up and a cosine decay; augmentation (perception/training/augment.py,
 the benchmark's corruptions among it as an option); as options, DropBlock in the backbone
 (perception/training/dropblock.py), adversarial examples mixed into each batch
-(perception/evaluation/adversarial.py) and a start from trained weights (fine-tuning, e.g. from
-perception/training/pretrain.py's self-supervised backbone); a cap in steps or in wall time
+(perception/evaluation/adversarial.py), a start from trained weights (fine-tuning, e.g. from
+perception/training/pretrain.py's self-supervised backbone) and a teacher to distil from
+(perception/training/distill.py, e.g. the model a pruned one was cut from); a cap in steps or in wall time
 (perception/training/budget.py); checkpoints written atomically every epoch and resumable (model,
 optimiser, schedule, epoch, history); a progress bar; a metrics log per epoch (history.json) and a
 loss-curve PNG; the device chosen automatically (CUDA when present, else CPU) with bf16 autocast on
@@ -44,6 +45,7 @@ from perception.files import write_json
 from perception.training.augment import Augment
 from perception.training.budget import TimeBudget
 from perception.training.dataset import DetectionDataset
+from perception.training.distill import distill_loss
 from perception.training.dropblock import DropBlockHooks
 from perception.training.targets import collate, detection_loss, encode
 from perception.types import CLASSES
@@ -77,12 +79,16 @@ class TrainSettings:
     repeat_threshold: float = (
         0.0  # repeat-factor sampling's t (`repeat_factors`); 0: each image once an epoch
     )
+    teacher: str | None = None  # a checkpoint whose outputs the model also learns (`shipped` or a path)
+    distill: float = 0.0  # weight of distill_loss against the labels' loss (0: off)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or self.warmup_steps < 0:
             raise ValueError("train: epochs and batch_size must be >= 1, lr > 0, warmup_steps >= 0")
         if not 0 <= self.repeat_threshold <= 1:
             raise ValueError(f"train.repeat_threshold={self.repeat_threshold} is out of range: [0, 1]")
+        if self.distill < 0 or (self.distill > 0) != (self.teacher is not None):
+            raise ValueError("train: distill must be >= 0, and > 0 exactly when a teacher is given")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"train.device={self.device!r} is not one of auto, cpu, cuda")
 
@@ -229,6 +235,20 @@ def _initial_weights(checkpoint: str, config: DetectorConfig, fresh: CenterNet) 
     return state
 
 
+def _teacher(settings: TrainSettings, device: torch.device) -> CenterNet | None:
+    """settings.teacher's model, frozen in eval mode on `device`, or None. CheckpointError unless its
+    outputs have the student's shapes (input size, classes, a size per class or not)."""
+    if settings.teacher is None:
+        return None
+    path = resolve_checkpoint(settings.teacher)
+    teacher, config, _ = load_checkpoint(path, expect_classes=CLASSES)
+    same = ("input_height", "input_width", "num_classes", "with_distance", "class_sizes")
+    if any(getattr(config, k) != getattr(settings.model, k) for k in same):
+        raise CheckpointError(f"teacher={settings.teacher}: {path} has other outputs than the model ({same})")
+    teacher = teacher.to(device).to(memory_format=torch.channels_last).eval()
+    return teacher.requires_grad_(False)
+
+
 def lr_factor(step: int, warmup: int, total: int) -> float:
     """Linear warm-up to 1, then cosine decay to FINAL_LR_FRACTION at `total` steps."""
     if step < warmup:
@@ -255,6 +275,7 @@ def train(settings: TrainSettings, log=print) -> dict:
     torch.manual_seed(settings.seed)
     train_set, val_set = _datasets(settings)
     model, optimiser = _model_and_optimiser(settings, device)
+    teacher = _teacher(settings, device)
     steps_per_epoch = len(_loader(train_set, settings, True, 0))
     total_steps = settings.epochs * steps_per_epoch
     if settings.max_steps:
@@ -276,7 +297,7 @@ def train(settings: TrainSettings, log=print) -> dict:
         train_set.dataset.set_epoch(epoch)
         loader = _loader(train_set, settings, True, settings.seed + epoch)
         sums, n, step = _train_epoch(
-            model, optimiser, loader, settings, step, total_steps, autocast, bar, dropblock, budget
+            model, optimiser, loader, settings, step, total_steps, autocast, bar, dropblock, budget, teacher
         )
         bar.close()
         record = {
@@ -314,13 +335,15 @@ def _train_epoch(
     bar: tqdm,
     dropblock: DropBlockHooks | None,
     budget: TimeBudget,
+    teacher: CenterNet | None = None,
 ) -> tuple[dict[str, float], int, int]:
     """One pass over `loader`, cut short at settings.max_steps steps in all or when `budget` is spent.
 
     `step` counts the optimiser steps before this epoch (it sets the learning rate and DropBlock's
     ramp, over `total_steps` or the fewer that the budget's pace projects). With
     settings.adversarial's eps > 0, part of each batch is replaced by adversarial examples first
-    (the loss parts are then those of the mixed batch). Returns (the loss parts summed over the
+    (the loss parts are then those of the mixed batch). With a `teacher`, settings.distill times
+    distill_loss is added (part "distill"). Returns (the loss parts summed over the
     batches, the number of batches, the step count after).
     """
     model.train()
@@ -332,7 +355,7 @@ def _train_epoch(
         if dropblock is not None:
             dropblock.set_progress(step / max(planned, 1))
         images = _adversarial(model, images, targets, settings.adversarial)
-        loss, parts = _loss(model, images, targets, autocast)
+        loss, parts = _loss(model, images, targets, autocast, teacher, settings.distill)
         if not math.isfinite(parts["total"]):
             raise FloatingPointError(f"loss is {parts['total']} at step {step}: lower train.lr")
         optimiser.zero_grad(set_to_none=True)
@@ -351,16 +374,31 @@ def _train_epoch(
 
 
 def _loss(
-    model: CenterNet, images: torch.Tensor, targets: dict[str, torch.Tensor], autocast: bool
+    model: CenterNet,
+    images: torch.Tensor,
+    targets: dict[str, torch.Tensor],
+    autocast: bool,
+    teacher: CenterNet | None = None,
+    distill: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """detection_loss of one batch: images (B, 3, H, W) and encoded targets moved to the model's
-    device; the forward pass in bf16 when `autocast`, the loss in float32."""
+    device; the forward pass in bf16 when `autocast`, the loss in float32. With a `teacher`,
+    `distill` x distill_loss is added to the total (and reported as the part "distill")."""
     device = next(model.parameters()).device
     images = images.to(device, non_blocking=True).to(memory_format=torch.channels_last)
     targets = {k: v.to(device, non_blocking=True) for k, v in targets.items()}
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
         outputs = model(images)
-    return detection_loss({k: v.float() for k, v in outputs.items()}, targets)
+        if teacher is not None:
+            with torch.no_grad():
+                taught = teacher(images)
+    outputs = {k: v.float() for k, v in outputs.items()}
+    total, parts = detection_loss(outputs, targets)
+    if teacher is None:
+        return total, parts
+    kd = distill_loss(outputs, taught)
+    total = total + distill * kd
+    return total, {**parts, "total": parts["total"] + distill * kd.item(), "distill": kd.item()}
 
 
 def _adversarial(

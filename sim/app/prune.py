@@ -7,21 +7,23 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sim.app import config as C
-from sim.app.schemas import PruneConfig
+from sim.app.schemas import PruneConfig, TrainConfig
 
 HELP = """usage: bulletdrive prune [OVERRIDES...]
 
 Prune a detector's channels (torch-pruning, structured: the layers get narrower) until its conv
 multiply-accumulates per frame are at most macs_ratio of the original, then fine-tune it on a
 dataset with the training loop (conf/prune.yaml; the fine-tune's other settings are
-conf/train.yaml's). Writes out_dir/pruned.pt (before the fine-tune), prune.json (params, MACs and
-widths before and after) and, with epochs >= 1, train's files: model.pt, last.pt (resumable),
-history.json, loss_curve.png.
+conf/train.yaml's, with the overrides in `train`; distill > 0 lets the unpruned model teach).
+Writes out_dir/pruned.pt (before the fine-tune), prune.json (params, MACs and widths before and
+after) and, with epochs >= 1, train's files: model.pt, last.pt (resumable), history.json,
+loss_curve.png.
 Example: bulletdrive prune checkpoint=shipped macs_ratio=0.5 epochs=3 data_dir=data/sim out_dir=runs/pruned"""
 
 
 def run(args: list[str]) -> int:
     p: PruneConfig = C.load_checked("prune", args).values
+    t = C.load_checked("train", list(p.train)).values  # the fine-tune's settings, checked before any work
     C.check_out_dir(p.out_dir, "out_dir")
     import torch
 
@@ -35,8 +37,13 @@ def run(args: list[str]) -> int:
     torch.manual_seed(p.seed)  # only importance=random draws
     source = resolve_checkpoint(p.checkpoint)
     model, _, _ = load_checkpoint(source, expect_classes=CLASSES)
-    pruned = prune(model, p.macs_ratio, p.round_to, p.importance)
-    asked = {"macs_ratio": p.macs_ratio, "round_to": p.round_to, "importance": p.importance}
+    pruned = prune(model, p.macs_ratio, p.round_to, p.importance, p.prune_head)
+    asked = {
+        "macs_ratio": p.macs_ratio,
+        "round_to": p.round_to,
+        "importance": p.importance,
+        "prune_head": p.prune_head,
+    }
     figures = {"checkpoint": str(source), "asked": asked, **summary(model, pruned)}
     before, after = figures["before"], figures["after"]
     print(
@@ -49,16 +56,16 @@ def run(args: list[str]) -> int:
     write_json(out / "prune.json", figures)
     print(f"pruned model: {out}/pruned.pt (prune.json beside it)")
     if p.epochs:
-        fine_tune(p, pruned.config, out / "pruned.pt")
+        fine_tune(p, t, pruned.config, out / "pruned.pt", str(source))
     return 0
 
 
-def fine_tune(p: PruneConfig, config, pruned_path: Path) -> None:
-    """Train the pruned model on p.data_dir from its weights, with conf/train.yaml's other settings
-    (resumes from out_dir/last.pt)."""
+def fine_tune(p: PruneConfig, t: TrainConfig, config, pruned_path: Path, source: str) -> None:
+    """Train the pruned model on p.data_dir from its weights, with `t`'s other settings (conf/train.yaml
+    and p.train's overrides of it); the unpruned `source` teaches when p.distill > 0. Resumes from
+    out_dir/last.pt."""
     from perception.training.train import TrainSettings, train
 
-    t = C.load_checked("train", []).values
     settings = TrainSettings(
         data_dir=p.data_dir,
         out_dir=p.out_dir,
@@ -80,6 +87,8 @@ def fine_tune(p: PruneConfig, config, pruned_path: Path) -> None:
         adversarial=asdict(t.adversarial),
         repeat_threshold=t.repeat_threshold,
         init_checkpoint=str(pruned_path),
+        teacher=source if p.distill > 0 else None,
+        distill=p.distill,
     )
     result = train(settings)
     last = result["history"][-1] if result["history"] else None

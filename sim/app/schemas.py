@@ -196,9 +196,15 @@ class TrainConfig:
     adversarial: AdversarialConfig
     init_checkpoint: str | None  # `shipped` or a path: fine-tune from those weights
     repeat_threshold: float = bounded(0, 1)  # repeat-factor sampling (perception/training/train.py); 0: off
+    teacher: (
+        str | None
+    )  # `shipped` or a path: distil from this model's outputs (perception/training/distill.py)
+    distill: float = bounded(0, 100)  # weight of the distillation loss; > 0 exactly when a teacher is given
 
     def __post_init__(self):
         check_fields(self, "")
+        want = "> 0 exactly when a teacher is given (teacher=PATH distill=1)"
+        check((self.distill > 0) == (self.teacher is not None), "distill", self.distill, want)
 
 
 @dataclass
@@ -318,6 +324,11 @@ class PruneConfig:
     seed: int = bounded(0, MAX_SEED)
     threads: int = bounded(1, MAX_THREADS)
     max_steps: int = bounded(0, 100_000_000)
+    prune_head: bool  # false: the heads' shared conv keeps its width, the rest is cut further
+    distill: float = bounded(
+        0, 100
+    )  # the fine-tune's distillation weight, the unpruned model teaching (0: off)
+    train: list[str]  # overrides of conf/train.yaml for the fine-tune (e.g. augment.corrupt_p=0.5)
 
     def __post_init__(self):
         check_fields(self, "")

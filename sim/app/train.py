@@ -55,6 +55,8 @@ def run(args: list[str]) -> int:
         adversarial=asdict(t.adversarial),
         repeat_threshold=t.repeat_threshold,
         init_checkpoint=t.init_checkpoint,
+        teacher=t.teacher,
+        distill=t.distill,
     )
     result = train(settings)
     last = result["history"][-1] if result["history"] else None

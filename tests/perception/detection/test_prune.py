@@ -52,6 +52,19 @@ def test_the_budget_holds_and_is_used(model):
         config_for_macs(model.config, 0.01, 8)
 
 
+def test_a_kept_head_keeps_its_width_and_the_rest_pays_for_it(model):
+    full = config_macs(model.config)
+    everywhere = config_for_macs(model.config, 0.5, 8)
+    kept = config_for_macs(model.config, 0.5, 8, prune_head=False)
+    assert kept.head_width == model.config.head_width > everywhere.head_width
+    assert config_macs(kept) <= 0.5 * full
+    assert sum(kept.widths) + kept.neck_width <= sum(everywhere.widths) + everywhere.neck_width
+    pruned = prune(model, 0.5, round_to=8, prune_head=False)
+    assert pruned.config == kept and pruned.head_trunk[0].out_channels == model.config.head_width
+    with pytest.raises(PruneError, match="below what round_to=8 allows with the head kept"):
+        config_for_macs(model.config, 0.2, 8, prune_head=False)
+
+
 def test_pruned_layers_are_narrower_dense_tensors(model):
     pruned = prune(model, 0.5, round_to=8)
     figures = summary(model, pruned)
@@ -109,8 +122,10 @@ def test_prune_command_writes_a_checkpoint_and_fine_tunes(tmp_path, make_coco, c
     full_size(data, "train", 4)
     full_size(data, "val", 2)
     out = tmp_path / "pruned"
-    code = main(["prune", f"data_dir={data}", f"out_dir={out}", "epochs=1", "max_steps=2", "threads=1"])
+    args = ["prune", f"data_dir={data}", f"out_dir={out}", "epochs=1", "max_steps=2", "threads=1"]
+    code = main([*args, "prune_head=false", "distill=1", 'train=["augment.corrupt_p=0.5"]'])
     assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "history.json").read_text())[0]["train"]["distill"] > 0
     figures = json.loads((out / "prune.json").read_text())
     assert figures["macs_ratio"] <= 0.5
     pruned, config, _ = load_checkpoint(out / "pruned.pt")
@@ -127,6 +142,9 @@ BAD = [
     (["epochs=-1"], "epochs=-1"),
     (["checkpoint=/no/such.pt"], "/no/such.pt"),
     (["macs_ratio=0.001"], "below what round_to=16 allows"),
+    (['train=["nope=1"]'], "unknown config key 'nope'"),
+    (['train=["lr=-1"]'], "lr=-1"),
+    (["distill=-1"], "distill=-1"),
 ]
 
 

@@ -162,6 +162,8 @@ TRAIN = [
     (["+model.no_such=1"], "no_such"),
     (["model.widths=[4]"], "widths"),
     (["model=huge"], "huge"),
+    (["teacher=shipped"], "exactly when a teacher is given"),
+    (["distill=1"], "exactly when a teacher is given"),
 ]
 
 
