@@ -397,8 +397,8 @@ def _loss(
     if teacher is None:
         return total, parts
     kd = distill_loss(outputs, taught)
-    total = total + distill * kd
-    return total, {**parts, "total": parts["total"] + distill * kd.item(), "distill": kd.item()}
+    kd_value = kd.item()  # one copy to the host
+    return total + distill * kd, {**parts, "total": parts["total"] + distill * kd_value, "distill": kd_value}
 
 
 def _adversarial(

@@ -52,7 +52,7 @@ def random_vehicles(
         free = town.leg_free_m(leg)
         s = float(rng.uniform(LEG_END_MARGIN_M, free - LEG_END_MARGIN_M))
         # It keeps its lane, so every turn suits it: right from the rightmost, left from the leftmost
-        # (on one lane, any; integers(1) draws nothing, so one-lane towns draw as before).
+        # (on one lane, any turn; integers(1) draws no number from the generator).
         lane = int(rng.integers(town.lanes))
         turns = (
             {"straight"}
