@@ -214,6 +214,19 @@ def pass_time_s(speed_mps: float, cap_mps: float, distance_m: float, accel_mps2:
     return t_up + (distance_m - d_up) / cap
 
 
+def pass_distance_m(lead: ObjectAhead, sit: Situation, p: BehaviourParams) -> tuple[float, float]:
+    """(Road [m] the ego drives to pass `lead` and every stationary object of its run and be back in
+    its lane, the time [s] that takes accelerating at `overtake_accel_mps2`): a moving lead drives
+    on meanwhile, and the ego that much more."""
+    distance = lead.gap_m + sit.lead_run_extra_m + p.overtake_extra_m  # past every object of the run
+    t = pass_time_s(sit.ego_speed_mps, sit.speed_cap_mps, distance, p.overtake_accel_mps2)
+    if lead.speed_mps > 0.0:
+        moved = distance + lead.speed_mps * t
+        t = pass_time_s(sit.ego_speed_mps, sit.speed_cap_mps, moved, p.overtake_accel_mps2)
+        distance += lead.speed_mps * t
+    return distance, t
+
+
 def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: BehaviourParams) -> tuple[bool, str]:
     """Is the oncoming lane `gaps` clear for passing `lead` through it? (ok, why not).
 
@@ -223,9 +236,10 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
     clear t + margin: an oncoming vehicle seen at speed w must be farther than (t + margin)
     (D / t + w). One not seen, just beyond the view (`overtake_view_m`, or as far as the cameras
     cover the lane, `seen_ahead_m`) at the speed cap, must not
-    reach D within t: D + cap t <= view. A vehicle in that lane driving the ego's way (overtaking
-    too) is checked as for any lane change. (The return from the oncoming lane is the shortest
-    comfortable one, see next_behaviour.)
+    reach D within t: D + cap t <= view; nor may the junction ahead be nearer than that, where
+    traffic no one sees yet turns into the lane. A vehicle in that lane driving the ego's way
+    (overtaking too) is checked as for any lane change. (The return from the oncoming lane is the
+    shortest comfortable one, see next_behaviour.)
     """
     if not gaps.observed:
         return False, f"lane {gaps.lane} is not all in the cameras' view"
@@ -233,12 +247,7 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
         ok, why_not = lane_change_safe(gaps, sit, p)
         if not ok:
             return ok, why_not
-    distance = lead.gap_m + sit.lead_run_extra_m + p.overtake_extra_m  # past every object of the run
-    t = pass_time_s(sit.ego_speed_mps, sit.speed_cap_mps, distance, p.overtake_accel_mps2)
-    if lead.speed_mps > 0.0:  # a moving lead drives on meanwhile: the ego drives that much more
-        moved = distance + lead.speed_mps * t
-        t = pass_time_s(sit.ego_speed_mps, sit.speed_cap_mps, moved, p.overtake_accel_mps2)
-        distance += lead.speed_mps * t
+    distance, t = pass_distance_m(lead, sit, p)
     window, v_mean = t + p.overtake_margin_s, distance / t
     seen_need = window * (v_mean + max(-gaps.lead_speed_mps, 0.0))
     if gaps.lead_gap_m < seen_need:
@@ -249,6 +258,9 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
     unseen_need = distance + t * sit.speed_cap_mps
     if unseen_need > min(p.overtake_view_m, gaps.seen_ahead_m):
         return False, f"lane {gaps.lane} not seen clear far enough ({unseen_need:.0f} m needed)"
+    j = sit.junction if p.junction is not None else None
+    if j is not None and j.stop_gap_m < unseen_need:  # traffic it cannot see yet may turn in there
+        return False, f"junction {j.junction_id} {j.stop_gap_m:.0f} m ahead ({unseen_need:.0f} m needed)"
     return True, ""
 
 
@@ -411,8 +423,9 @@ def _no_going_around(sit: Situation, lead: ObjectAhead, p: BehaviourParams) -> s
     """Why no lane change goes round `lead`, whatever the lanes beside ("": one may)."""
     if not p.lane_changes:
         return "no lane changes"
+    # The way back in comes before the junction's stop line.
     if junction_blocks_change(
-        sit.junction if p.junction is not None else None, lead.gap_m + p.lane_change_min_length_m
+        sit.junction if p.junction is not None else None, pass_distance_m(lead, sit, p)[0]
     ):
         return "at a junction"
     if sit.road_end_gap_m - lead.gap_m < QUEUE_ZONE_M:  # queued where the road meets a junction

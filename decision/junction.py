@@ -12,7 +12,10 @@ that reach the box before the ego could have crossed it (gap acceptance: within 
 within the time the ego needs to clear the box, accelerating at `clear_accel_mps2` from its speed,
 plus `conflict_margin_s`):
 - turning left: the oncoming ones (heading mostly against the ego's approach);
-- at a stop sign or a yield sign: also the crossing ones (heading mostly across it);
+- at a stop sign or a yield sign: also the crossing ones (heading mostly across it); turning right,
+  only those from the left, whose lanes it joins;
+- but not one that comes in under a stop sign of its own and is still SIGN_AHEAD_M or more before
+  that line: it stops there first (who then goes first is settled when it starts again);
 - at a light or on a priority road the crossing traffic has to stop (a two-phase light gives the
   cross street red while the ego has green or yellow): a crossing vehicle that can still stop
   comfortably before its stop line will; one that cannot (it runs its red light, or takes the
@@ -50,6 +53,10 @@ OBSERVE_FROM_M = 30.0  # the approaches are looked at from this far before the s
 OBSERVE_STEP_M = 4.0  # ... at points this far apart along each incoming lane ...
 OBSERVE_RADIUS_M = 1.0  # ... each in view when a camera sees within this of it (as decision/situation.py)
 IN_LANE_M = 1.5  # a tracked vehicle this near an incoming lane's centre line is its traffic, not an occluder
+SIGN_AHEAD_M = (
+    3.0  # a vehicle with its front this far or more before its own stop sign's line stops there first
+)
+ALIGNED_COS = 0.7  # ... when it heads this near its lane's way
 CREEP_INTO_BOX_M = CORNER_RADIUS_M - 1.0  # the ego creeps to see with its front this far into the box ...
 CREEP_REACHED_M = 0.5  # ... and has got there this near it
 
@@ -162,7 +169,7 @@ def junction_facts(
     vehicle = (world.class_ids == VEHICLE) & (speed >= p.moving_speed_mps)
     own_arm = (pos.real < -h) & (np.abs(pos.imag) < h)
     t_in, t_out = time_in_box(pos, vel, h + VEHICLE_HALF_WIDTH_M)
-    coming = vehicle & ~own_arm & (t_in < math.inf)
+    coming = vehicle & ~own_arm & (t_in < math.inf) & ~_stopping_at_sign(crossing, world)
     across = np.abs(vel.imag) > np.abs(vel.real)
     crossing_traffic = coming & across
     oncoming = coming & ~across & (vel.real < 0.0)
@@ -172,7 +179,10 @@ def junction_facts(
         j.box_occupied_by = int(world.ids[np.flatnonzero(inside)[0]])
     give_way = oncoming if crossing.turn == "left" else np.zeros_like(oncoming)
     if crossing.control in ("stop", "yield"):
-        give_way = give_way | crossing_traffic
+        # A right turn only joins the lanes of the traffic from the left (heading right, y falling).
+        give_way = give_way | (
+            crossing_traffic & (vel.imag < 0.0) if crossing.turn == "right" else crossing_traffic
+        )
     give_way &= t_in < max(
         p.critical_gap_s, clear_time_s(j, ego_speed_mps, ego_length_m, p) + p.conflict_margin_s
     )
@@ -197,6 +207,21 @@ def junction_facts(
             i = int(np.argmin(np.where(runner, t_in, np.inf)))
             conflict = (int(world.ids[i]), float(t_in[i]))
     return j, conflict
+
+
+def _stopping_at_sign(crossing: JunctionCrossing, world: WorldModel) -> np.ndarray:
+    """(N,) whether each track is in a lane coming in under a stop sign with its front SIGN_AHEAD_M
+    or more before that approach's stop line: it will stop there before it comes into the box."""
+    out = np.zeros(len(world), bool)
+    for a in crossing.approaches:
+        if a.control != "stop":
+            continue
+        heading = complex(math.cos(a.heading_rad), math.sin(a.heading_rad))
+        rel = (world.xy_m[:, 0] + 1j * world.xy_m[:, 1] - complex(*a.xy_m)) / heading
+        to_line = -rel.real - a.stop_setback_m - 0.5 * world.size_m[:, 0]
+        aligned = np.cos(world.yaw_rad - a.heading_rad) > ALIGNED_COS
+        out |= (np.abs(rel.imag) < IN_LANE_M) & aligned & (to_line >= SIGN_AHEAD_M)
+    return out
 
 
 def creep_gap_m(j: JunctionAhead) -> float:
@@ -255,7 +280,8 @@ def clear_time_s(j: JunctionAhead, speed_mps: float, length_m: float, p: Junctio
     return (math.sqrt(v * v + 2.0 * p.clear_accel_mps2 * distance) - v) / p.clear_accel_mps2
 
 
-STEP_IN_M = 2.0  # a pedestrian this near the street's edge walking onto it holds a turn too
+STEP_IN_M = 2.0  # a pedestrian this near the street's edge walking onto it holds a turn too ...
+STEP_IN_S = 3.0  # ... or one that reaches it this soon
 STEP_IN_SPEED_MPS = 0.3
 
 
@@ -264,7 +290,9 @@ def _pedestrian_on_exit(
 ) -> int:
     """Track id of a pedestrian on the crosswalk across the arm the route leaves the box by (the
     band from the box's edge to `crosswalk_width_m` beyond it), -1: none. On it: on the road, or
-    within STEP_IN_M of its edge walking onto it (one waiting on the kerb does not hold the turn).
+    walking onto it from within STEP_IN_M of its edge or STEP_IN_S of walk; or walking along the
+    kerb (within STEP_IN_M of the edge) into the band within STEP_IN_S, where it may turn onto the
+    crosswalk. One waiting on the kerb does not hold the turn.
     The exit arm's frame: straight ahead is +x; left is +y, right is -y (rotated onto +x)."""
     rotate = {"straight": 1.0, "left": -1j, "right": 1j}[crossing.turn]
     q = pos * rotate
@@ -272,12 +300,17 @@ def _pedestrian_on_exit(
     road_half = h - CORNER_RADIUS_M  # the street's half width (decision/town.py)
     v = (world.v_mps[:, 0] + 1j * world.v_mps[:, 1]) * rotate * np.exp(-1j * crossing.heading_rad)
     inward = np.sign(q.imag) * v.imag < -STEP_IN_SPEED_MPS
+    step_in = np.maximum(STEP_IN_M, STEP_IN_S * np.abs(v.imag))
     lateral = np.abs(q.imag)
-    on = (
-        (world.class_ids == PEDESTRIAN)
-        & (q.real > h - 0.5)
-        & (q.real < h + p.crosswalk_width_m + 0.5)
-        & ((lateral < road_half + 0.3) | ((lateral < road_half + STEP_IN_M) & inward))
+    low, high = h - 0.5, h + p.crosswalk_width_m + 0.5
+    in_band = (q.real > low) & (q.real < high)
+    # Walking along the kerb, it comes to the crosswalk within STEP_IN_S (and may turn onto it).
+    later = q.real + STEP_IN_S * v.real
+    to_band = (np.minimum(q.real, later) < high) & (np.maximum(q.real, later) > low)
+    walking = np.abs(v) > STEP_IN_SPEED_MPS
+    on = (world.class_ids == PEDESTRIAN) & (
+        (in_band & ((lateral < road_half + 0.3) | ((lateral < road_half + step_in) & inward)))
+        | (to_band & walking & (lateral < road_half + STEP_IN_M))
     )
     return int(world.ids[np.flatnonzero(on)[0]]) if on.any() else -1
 

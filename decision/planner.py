@@ -68,9 +68,11 @@ PATH_HORIZON_S = 3.0  # ... and this many seconds at the current speed
 PATH_SPACING_M = 1.0
 # Moving off from (near) standstill, the speed profile is at least the speed reached this much
 # later: integrated from v = 0 it would start at 0, and a controller reading it near the ego would
-# keep holding the brake.
+# keep holding the brake (conf/control: below 0.3 m/s). Moving up to a stop line, at least
+# MOVE_OFF_MIN_MPS: the weak pull of IDM over the last metre would not move it either.
 PROFILE_LEAD_S = 0.5
 MOVE_OFF_SPEED_MPS = 1.0
+MOVE_OFF_MIN_MPS = 0.5
 CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to get clear
 MAX_JERK_DT_S = 0.5  # a longer (or negative) time between ticks resets the jerk limit
 MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into the route's lane
@@ -443,7 +445,10 @@ class Planner:
             np.maximum(speeds, 0.0, out=speeds)
         np.sqrt(speeds, out=speeds)
         if accel > 0.0 and v < MOVE_OFF_SPEED_MPS:
-            np.maximum(speeds, v + accel * PROFILE_LEAD_S, out=speeds)
+            floor = v + accel * PROFILE_LEAD_S
+            if state.behaviour == Behaviour.STOP_AT_LINE:
+                floor = max(floor, MOVE_OFF_MIN_MPS)
+            np.maximum(speeds, floor, out=speeds)
         cap = max(cap, 0.0)
         if speeds.item(0) > cap or speeds.item(-1) > cap:
             np.minimum(speeds, cap, out=speeds)

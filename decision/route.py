@@ -342,13 +342,17 @@ class Approach:
     """One lane by which traffic comes into a junction from another of its arms: the lane's centre
     where it meets the box (`xy_m`), the heading of the traffic in it, how far it runs back to the
     junction before (`length_m`), and its street's speed limit. `side`: where the arm lies for the
-    ego's approach, "left", "right" or "ahead" (its traffic is oncoming)."""
+    ego's approach, "left", "right" or "ahead" (its traffic is oncoming). `control`: how that
+    approach is regulated (as `JunctionCrossing.control`), its stop line `stop_setback_m` back from
+    the box."""
 
     side: str
     xy_m: tuple[float, float]
     heading_rad: float
     length_m: float
     speed_limit_mps: float
+    control: str = "priority"
+    stop_setback_m: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

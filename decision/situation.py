@@ -47,7 +47,7 @@ CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps
 # around an object at the edge of the look-ahead sees whether the other lane is blocked there too.
 NEIGHBOUR_EXTRA_M = 30.0
 BRAKE_ONSET = 0.3  # braking for a curve or a lower limit ahead starts when it needs this x curve_decel
-STATIONARY_RUN_GAP_M = 20.0  # stationary objects closer than this one after the other block as one (no room to get back in between)
+STATIONARY_RUN_GAP_M = 20.0  # objects closer than this one after the other behind a stationary lead block as one (no room to get back in between)
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
 SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
 ALONGSIDE_M = 1e-6  # the followers' window ends this far ahead of the ego, not at 0 (exactly level)
@@ -190,8 +190,9 @@ class Situation:
     # A crossing vehicle that will not stop for its red light or sign and is predicted in the
     # junction box with the ego: braked for as a stationary object at the box entry (gap_m).
     crossing: ObjectAhead | None = None
-    # How much farther [m] than the lead's far end the lane stays blocked: stationary objects after
-    # it, each within STATIONARY_RUN_GAP_M of the one before (an accident, a work zone). 0: none.
+    # How much farther [m] than the lead's far end the lane stays blocked: the objects after a
+    # stationary lead, each within STATIONARY_RUN_GAP_M of the one before (an accident, a work zone,
+    # a queue). 0: none.
     lead_run_extra_m: float = 0.0
     # The nearest emergency vehicle coming from behind in the lane driven (gap_m: the gap behind the
     # ego), within `emergency_rear_m`: the ego makes way for it.
@@ -541,14 +542,16 @@ def mark_unobserved(
 
 
 def _stationary_run_extra_m(t: TracksFrenet, lead_gaps: np.ndarray, stationary_mps: float) -> float:
-    """How far [m] the run of stationary objects that starts at the lead (the nearest of
-    `lead_gaps` (N,): the corridor's bumper gaps, inf off it) reaches beyond the lead's far end."""
+    """How far [m] the run of objects that starts at a stationary lead (the nearest of `lead_gaps`
+    (N,): the corridor's bumper gaps, inf off it) reaches beyond the lead's far end: each after it
+    within STATIONARY_RUN_GAP_M of the one before, moving or not (the head of a queue that has
+    started to move leaves no room to get back in either)."""
     extent = t.features[4] + t.features[5]  # length along the road (F_LON2)
     speeds = t.speed_s_mps
     first_end = end = None
     for i in np.argsort(lead_gaps).tolist():
         gap = lead_gaps.item(i)
-        if gap == math.inf or abs(speeds.item(i)) >= stationary_mps:
+        if gap == math.inf or (end is None and abs(speeds.item(i)) >= stationary_mps):
             break
         if end is not None and gap > end + STATIONARY_RUN_GAP_M:
             break

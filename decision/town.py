@@ -459,10 +459,12 @@ class Town:
             heading = _wrap(arm.heading_rad + math.pi)
             edge_x, edge_y = cx + h * math.cos(arm.heading_rad), cy + h * math.sin(arm.heading_rad)
             free, limit = self.leg_free_m(Leg(arm.street, True)), self.streets[arm.street].speed_limit_mps
+            control, _ = self.approach_control(node, arm.street)
+            setback = self.stop_setback_m(node, arm.street)
             for k in range(self.lanes):
                 off = (k + 0.5) * w
                 xy = (edge_x + off * math.sin(heading), edge_y - off * math.cos(heading))
-                out.append(Approach(side, xy, heading, free, limit))
+                out.append(Approach(side, xy, heading, free, limit, control, setback))
         return tuple(out)
 
     def route(

@@ -7,9 +7,11 @@ while it may not cross:
 - at a signalised junction, while the vehicles of the arm it crosses have red (its walk signal);
 - elsewhere, while a moving vehicle is within CLEAR_M + CLEAR_TIME_S x its speed of the crossing
   (stopped vehicles see the pedestrian on their path and wait);
-then it crosses without stopping. Jaywalkers (behaviour "cross") have no crossings: they walk
-straight on once triggered. A closed path (a loop) is walked round and round: the distance walked
-keeps growing and the position is taken modulo the path's length.
+then it crosses, stopping only while a vehicle stands across its way (`_blocked`): nobody walks into
+the side of a car.
+Jaywalkers (behaviour "cross") have no crossings: they walk straight on once triggered. A closed
+path (a loop) is walked round and round: the distance walked keeps growing and the position is
+taken modulo the path's length.
 
 All rows at once: the crossings are padded (P, K) arrays and each row keeps a counter of the
 crossings it has passed.
@@ -26,6 +28,9 @@ HOLD_BACK_M = 1.5  # a pedestrian waits this far (along its path) before the roa
 CLEAR_M = 8.0  # a moving vehicle this near a crossing keeps a pedestrian waiting ...
 MOVING_MPS = 0.5
 CLEAR_TIME_S = 4.0  # ... and one that would reach it within this time
+BLOCK_AHEAD_M = 1.0  # a vehicle's footprint this far ahead (grown sideways by ...) stops a walker ...
+BLOCK_CLEARANCE_M = 0.4
+BLOCK_ACROSS_M = 1.0  # ... when the vehicle reaches this far past the walker's line on both sides
 LOOP_TOLERANCE_M = 0.05  # a path whose end is this near its start is a loop
 RED = 2  # signal state codes: 0 green, 1 yellow, 2 red
 
@@ -88,10 +93,18 @@ class Walkers:
         return start, end, self._signal[self._rows, j], self._centre[self._rows, j]
 
     def step(
-        self, dt_s: float, signal_states: np.ndarray, vehicle_xy: np.ndarray, vehicle_speed: np.ndarray
+        self,
+        dt_s: float,
+        signal_states: np.ndarray,
+        vehicles: tuple[np.ndarray, ...],
+        walker_xy: np.ndarray,
+        walker_yaw: np.ndarray,
     ) -> None:
         """Advance every walker by dt_s [s]. signal_states: (S,) codes of every signal group now;
-        vehicle_xy (M,) complex and vehicle_speed (M,) of the vehicles pedestrians give way to."""
+        vehicles: (xy as x + iy, speed, yaw, half length, half width), (M,) each, of the vehicles
+        pedestrians give way to; walker_xy (P,) complex and walker_yaw (P,): where each walker
+        stands and faces now."""
+        vehicle_xy, vehicle_speed, vehicle_yaw, half_length, half_width = vehicles
         start, end, signal, centre = self._next_crossing()
         passed = self.s_m >= end
         if passed.any():
@@ -102,6 +115,8 @@ class Walkers:
         wait = self.held.copy()
         if arriving.any():
             wait |= arriving & ~self._may_cross(signal, centre, signal_states, vehicle_xy, vehicle_speed)
+        if vehicle_xy.size:
+            wait |= _blocked(walker_xy, walker_yaw, vehicle_xy, vehicle_yaw, half_length, half_width)
         new_s = np.where(
             wait, np.where(arriving, np.maximum(self.s_m, start - HOLD_BACK_M), self.s_m), self.s_m + step
         )
@@ -120,6 +135,32 @@ class Walkers:
         reach = CLEAR_TIME_S * vehicle_speed + np.where(vehicle_speed > MOVING_MPS, CLEAR_M, 0.0)
         clear = ~(dist < reach[None, :]).any(axis=1)
         return np.where(lit, walk_signal, clear)
+
+
+def _blocked(
+    walker_xy: np.ndarray,
+    walker_yaw: np.ndarray,
+    xy: np.ndarray,
+    yaw: np.ndarray,
+    half_length: np.ndarray,
+    half_width: np.ndarray,
+) -> np.ndarray:
+    """(P,) whether a vehicle stands across each walker's way: the point BLOCK_AHEAD_M ahead of it
+    lies in the footprint of one of the M vehicles (centre xy as x + iy, yaw, half extents), grown
+    sideways by BLOCK_CLEARANCE_M, and the vehicle's nose and tail lie on either side of the
+    walker's line, each BLOCK_ACROSS_M or more from it. A corner that only pokes into the way is
+    walked round (that vehicle waits for the walker)."""
+    to_frame = np.exp(-1j * yaw)[None, :]
+    ahead = walker_xy + BLOCK_AHEAD_M * np.exp(1j * walker_yaw)
+    rel = (ahead[:, None] - xy[None, :]) * to_frame  # (P, M) in each vehicle's frame
+    inside = (np.abs(rel.real) < half_length) & (np.abs(rel.imag) < half_width + BLOCK_CLEARANCE_M)
+    # Signed distances of the nose and the tail from the walker's line, in the vehicle's frame.
+    now = (walker_xy[:, None] - xy[None, :]) * to_frame
+    way = np.exp(1j * walker_yaw)[:, None] * to_frame
+    nose = (np.conj(way) * (half_length - now)).imag
+    tail = (np.conj(way) * (-half_length - now)).imag
+    across = (nose * tail < 0.0) & (np.minimum(np.abs(nose), np.abs(tail)) >= BLOCK_ACROSS_M)
+    return (inside & across).any(axis=1)
 
 
 def _crossings(

@@ -203,7 +203,8 @@ class TownTraffic:
         r = len(per_row)
         self._stop_made = np.full(r, -1, np.int64)  # crossing at which a stop sign's stop was made
         self._stop_time = np.full(r, np.inf)
-        self._wait_since = np.full(r, np.inf)  # since when each row has stood giving way
+        self._wait_since = np.full(r, np.inf)  # since when each row has given way at crossing ...
+        self._wait_at = np.full(r, -1, np.int64)  # ... this one (its next crossing then)
 
     def _crossing_row(self, c: JunctionCrossing) -> tuple:
         sig = (
@@ -344,6 +345,7 @@ class TownTraffic:
             self._speed[i] = min(self._specs[i].speed_mps, self._speed[last] + catch_up)
             self._next[v] = self._first_crossing[v]
             self._stop_made[v], self._stop_time[v], self._wait_since[v] = -1, np.inf, np.inf
+            self._wait_at[v] = -1
             self._flow_gap[k] = self._draw_gap(i)
 
     # ------------------------------------------------------------------ vehicles
@@ -445,8 +447,9 @@ class TownTraffic:
             + half_len[mj] * sn
             + margin[mj]
         )
-        hit = dist[pair, k] < reach
         gap = self._look_m[k] - self._half_length[rows[vi]] - (half_len[mj] * c + half_wid[mj] * sn)
+        # (A pedestrian beside the vehicle, not ahead of its front, is not waited for: it waits.)
+        hit = (dist[pair, k] < reach) & ~((margin[mj] > 0.0) & (gap < 0.0))
         v_along = (vel[mj] * np.exp(-1j * h)).real
         gaps[vi[hit], mj[hit]] = gap[hit]
         insists = ~self._yields[rows]
@@ -500,22 +503,33 @@ class TownTraffic:
             (self._c_node[c] >= 0) & (to_stop < ACTIVE_M) & (s_all - half_all < self._c_exit[c])
         )
         wait = np.zeros(s_all.size, bool)
+        for_ego = np.zeros(s_all.size, bool)
         if active.size > 1:
             args = (c, control, state, near, in_box, to_stop)
-            wait[active] = self._must_give_way(*(x[active] for x in args), active)
-        # Impatience: a vehicle held this long by giving way goes (its leaders still hold it), so that a
-        # rare cycle of vehicles giving way to each other does not lock a junction for good.
-        still = v_all < STOPPED_MPS  # the clock runs while the vehicle stands (and waited on the way)
-        since = np.where(wait, np.minimum(self._wait_since, self._t_s), self._wait_since)
-        self._wait_since = np.where(still, since, np.inf)
+            gives_way = self._must_give_way(*(x[active] for x in args), active)  # (R, R)
+            wait[active] = gives_way.any(axis=1)
+            for_ego[active] = gives_way[:, active == s.size].any(axis=1)  # (row V: the ego)
+        # Impatience: a vehicle that first had to give way at this junction MAX_WAIT_S ago goes (its
+        # leaders and the lights still hold it), so that a rare cycle of vehicles giving way to each
+        # other does not lock a junction for good, nor a dense oncoming flow a left turn at a light
+        # (the clock runs on through the red: at the next green, the turn goes first). Never at the
+        # ego: it does not wait for vehicles that stand.
+        first = wait & (self._wait_at != c)
+        self._wait_since = np.where(first, self._t_s, self._wait_since)
+        self._wait_at = np.where(first, c, self._wait_at)
         wait &= self._t_s - self._wait_since < MAX_WAIT_S
+        wait |= for_ego
         stop = np.where(control == SIGNAL, _stops_for_light(state, v_all, to_stop), False)
         stop |= (control == STOP) & (self._stop_made != c)
-        stop |= wait
-        stop &= to_stop >= -COMMIT_M
+        behind = to_stop >= -COMMIT_M
+        # Giving way also holds a vehicle over its line but short of the box (stopped there at a red
+        # light, say) where it can still stop comfortably: at the box's entry.
+        short = ~behind & (to_entry > 0.0) & (v_all * v_all <= 2.0 * self._idm.decel_comfort_mps2 * to_entry)
+        stop = (stop & behind) | (wait & (behind | short))
         nv = self._veh.size
         stop = stop[:nv] & ~self._runner
-        return np.where(stop, to_stop[:nv] + self._idm.min_gap_m - STOP_LINE_REST_M, np.inf)
+        to_point = np.where(behind, to_stop, to_entry)[:nv]
+        return np.where(stop, to_point + self._idm.min_gap_m - STOP_LINE_REST_M, np.inf)
 
     def _note_stops(self, c: np.ndarray, control: np.ndarray, v: np.ndarray, to_stop: np.ndarray) -> None:
         made = (
@@ -526,9 +540,9 @@ class TownTraffic:
             self._stop_time[made] = self._t_s
 
     def _must_give_way(self, c, control, state, near, in_box, to_stop, rows) -> np.ndarray:
-        """(R,) whether each of `rows` (of the V vehicles and the ego) has to wait for another (gap
-        acceptance), from the (R, R) relations of the rows heading for the same junction; the other
-        arguments are theirs, (R,) each."""
+        """(R, R) whether each of `rows` (of the V vehicles and the ego) has to wait for each other
+        (gap acceptance), of the rows heading for the same junction; the other arguments are theirs,
+        (R,) each."""
         node = self._c_node[c]
         r = node.size
         same = (node[:, None] == node[None, :]) & (node[:, None] >= 0) & ~np.eye(r, dtype=bool)
@@ -558,22 +572,31 @@ class TownTraffic:
         )
         same_class = control[:, None] == control[None, :]
         wait |= turning_left[:, None] & same_class & opposite & (turn != TURN_CODES["left"])[None, :] & near_j
+        nv = self._veh.size
         made = self._stop_made[rows] == c
         stop_time = self._stop_time[rows]
-        first = made[None, :] & (stop_time[None, :] < stop_time[:, None]) & (to_stop >= -COMMIT_M)[None, :]
+        # All-way stop: who stopped first goes first; the ego (whose planner keeps no order of arrival)
+        # is let go first once it has made its stop.
+        first = made[None, :] & ((stop_time[None, :] < stop_time[:, None]) | (rows == nv)[None, :])
+        first &= (to_stop >= -COMMIT_M)[None, :]
         wait |= ((control == STOP)[:, None] & (control == STOP)[None, :]) & first
         # Who keeps its right of way (`yields` false) gives way to other vehicles, never to the ego.
-        nv = self._veh.size
         insists = self._insists[rows]
         wait[:, rows == nv] &= ~insists[:, None]
-        return (same & wait).any(axis=1)
+        return same & wait
 
     # ------------------------------------------------------------------ pedestrians and poses
     def _walk(self, dt_s: float) -> None:
-        a, ego = self.actors, self._ego
-        xy = np.append(a.xy_m[self._veh, 0] + 1j * a.xy_m[self._veh, 1], ego["xy"])
-        speed = np.append(self._speed[self._veh], ego["speed"])
-        self.walkers.step(dt_s, self._signal_states, xy, speed)
+        a, ego, veh, ped = self.actors, self._ego, self._veh, self._ped
+        vehicles = (
+            np.append(a.xy_m[veh, 0] + 1j * a.xy_m[veh, 1], ego["xy"]),
+            np.append(self._speed[veh], ego["speed"]),
+            np.append(a.yaw_rad[veh], ego["yaw"]),
+            np.append(self._half_length[veh], ego["half_length"]),
+            np.append(self._half_width[veh], ego["half_width"]),
+        )
+        walker_xy = a.xy_m[ped, 0] + 1j * a.xy_m[ped, 1]
+        self.walkers.step(dt_s, self._signal_states, vehicles, walker_xy, a.yaw_rad[ped])
         self._s[self._ped] = self.walkers.path_s_m()
         self._speed[self._ped] = self.walkers.speed_mps
 

@@ -233,6 +233,37 @@ def test_yield_sign_gives_way_to_crossing_traffic():
     assert next_behaviour(CRUISE, situation(junction=j), P)[0].behaviour == Behaviour.YIELD
 
 
+def test_a_right_turn_at_a_stop_sign_gives_way_only_to_traffic_from_the_left():
+    from_right = (6, VEHICLE, CENTRE[0] + 1.75, -40.0, 0.0, 12.0)  # stays in the far lanes
+    from_left = (7, VEHICLE, CENTRE[0] - 1.75, 40.0, 0.0, -12.0)  # in the lanes a right turn joins
+    for car, turn, gives_way in (
+        (from_right, "right", -1),
+        (from_right, "straight", 6),
+        (from_left, "right", 7),
+    ):
+        j, _ = facts(world(car, signals=()), turn=turn, control="stop", front_s=90.0, v=0.0)
+        assert j.give_way_to == gives_way, (car, turn)
+
+
+def test_a_car_yet_to_stop_at_its_own_stop_sign_is_not_given_way_to():
+    """From the left, under a stop sign 2 m back from the box: 10 m before that line it will stop
+    there first; 1 m before it, moving off after its stop, it is given way to. On a priority
+    approach the car 10 m back is given way to."""
+
+    def crossing(control):
+        lane = Approach("left", (CENTRE[0] - 1.75, HALF), -math.pi / 2, 100.0, 13.9, control, 2.0)
+        return replace(crossing_at("straight", "stop"), approaches=(lane,))
+
+    def gives_way_to(control, before_line_m, speed):
+        y = HALF + 2.0 + 2.25 + before_line_m  # its centre: box edge + setback + half length + distance
+        w = world((7, VEHICLE, CENTRE[0] - 1.75, y, 0.0, -speed), signals=())
+        return junction_facts(crossing(control), w, 90.0, 0.0, 4.5, 3.0, JP)[0].give_way_to
+
+    assert gives_way_to("stop", 10.0, 8.0) == -1
+    assert gives_way_to("stop", 1.0, 1.5) == 7
+    assert gives_way_to("priority", 10.0, 8.0) == 7
+
+
 def test_turn_waits_for_a_pedestrian_on_the_exit_crosswalk():
     ped = (8, PEDESTRIAN, CENTRE[0] - 3.0, CENTRE[1] - HALF - 2.0, 1.2, 0.0)  # across the right arm
     j, _ = facts(world(ped), turn="right")
@@ -423,6 +454,21 @@ def test_no_overtaking_into_a_junction_nor_for_speed():
     assert state.behaviour == Behaviour.STOP and why.endswith("at a junction")
     slow_lead = two_way(ego_speed_mps=10.0, lead=ObjectAhead(4, VEHICLE, 30.0, 5.0))
     assert next_behaviour(CRUISE, slow_lead, P)[0].lane == 0
+
+
+def test_no_pass_that_ends_past_the_junction_or_meets_traffic_turning_in_there():
+    """Following a slow car (2 m/s, 12 m ahead): the pass is 12 m + overtake_extra_m and the 11 m the
+    car drives meanwhile, 43 m, in 5.4 s; in that time traffic that turns into the oncoming lane at
+    the junction (unseen, at the 10 m/s cap) comes 54 m. With the stop line 40 m ahead it waits for
+    the first reason, 60 m ahead for the second; 120 m ahead it goes."""
+    slow = ObjectAhead(4, VEHICLE, gap_m=12.0, speed_mps=2.0)
+    base = dict(lead=slow, ego_speed_mps=2.0)
+    for stop_gap, why_not in ((40.0, "at a junction"), (60.0, "junction 3 60 m ahead (97 m needed)")):
+        near = two_way(**base, junction=junction(signal="green", stop_gap_m=stop_gap))
+        state, why = next_behaviour(CRUISE, near, P)
+        assert state.behaviour == Behaviour.FOLLOW and why.endswith(why_not)
+    far = two_way(**base, junction=junction(signal="green", stop_gap_m=120.0))
+    assert next_behaviour(CRUISE, far, P)[0].behaviour == Behaviour.CHANGE_LANE
 
 
 def test_naive_does_not_overtake():

@@ -190,6 +190,29 @@ def test_stop_sign_full_stop_then_go(make_planner):
     assert front(run).max() > STOP_S + 50.0  # then on
 
 
+def test_standing_short_of_the_stop_line_it_moves_up_and_makes_its_stop(make_planner, conf_values):
+    """Held 1.6 m before a stop sign's line (by a car that has since gone): a stop there is no full
+    stop (conf stop_zone_m), and IDM pulls only weakly over the last 0.6 m. The plan's speed at the
+    ego still exceeds the controller's standstill hold, so the controller drives it up to the line."""
+    route = corridor("straight", "stop", signal_id=-1)
+    planner = make_planner()
+    x, y, yaw = (float(a) for a in route.road.to_world(STOP_S - 1.6 - 0.5 * EGO_LENGTH_M, LANE0))
+    none = np.zeros(0)
+    world = WorldModel(
+        ego=EgoState(x, y, yaw, 0.0), t_s=0.0, ids=none.astype(np.int64), class_ids=none.astype(np.int64),
+        xy_m=np.zeros((0, 2)), v_mps=np.zeros((0, 2)), yaw_rad=none, size_m=np.zeros((0, 2)), scores=none,
+    )  # fmt: skip
+    plan = planner.plan(world, route)
+    assert plan.behaviour == Behaviour.STOP_AT_LINE and plan.reason == "stop sign at 1.6 m"
+    vehicle = conf_values("sim/default.yaml")["vehicle"]
+    limits = ("wheelbase_m", "max_steer_rad", "max_accel_mps2", "max_decel_mps2")
+    controller = instantiate(
+        conf_values("control/pure_pursuit.yaml"), **{k: float(vehicle[k]) for k in limits}
+    )
+    cmd, log = controller.update(EgoState(x, y, yaw, 0.0), plan, DT_S)
+    assert plan.target_accel_mps2 > 0.0 and cmd.accel_mps2 > 0.0 and log["mode"] == 0.0  # tracking, no hold
+
+
 def test_waits_at_a_stop_sign_for_a_crossing_car(make_planner):
     # From the right, across the box at 10 m/s, reaching it at about 11 s: the ego, stopped at the
     # line by then (at about 10 s), waits for it.

@@ -318,3 +318,31 @@ def test_a_car_ahead_hides_the_oncoming_lane_beyond_it_and_edging_out_shows_it(p
     assert oncoming_lane(lane0, lane0 + 0.3, size=(0.6, 0.6)) == (math.inf, True)  # a pedestrian
     assert oncoming_lane(lane0, lane0)[0] < 30.0
     assert oncoming_lane(lane0 + 1.05, lane0) == (math.inf, True)
+
+
+def test_the_run_behind_a_stationary_lead_counts_a_queue_head_moving_off(params):
+    """A car standing 20 m ahead and one 7 m beyond it: the lane stays blocked 7 m farther than the
+    first car's end, whether the second stands or has started to move (a queue leaves no room to
+    get back in); one 40 m beyond leaves room."""
+    road, p = ROADS["straight"], params
+    ego_s, lane = 300.0, 1
+    route = Route(road, 0.0, road.length_m, lane=lane, cruise_speed_mps=15.0)
+    ex, ey, eh = (float(a) for a in road.to_world(ego_s, road.lanes[lane].offset_m))
+
+    def run_extra(second_s, second_speed):
+        s = np.array([ego_s + 20.0, ego_s + second_s])
+        x, y, h = road.to_world(s, np.full(2, road.lanes[lane].offset_m))
+        v = np.array([0.0, second_speed])
+        w = WorldModel(
+            ego=EgoState(ex, ey, eh, 0.0), t_s=0.0, ids=np.arange(2), class_ids=np.zeros(2, np.int64),
+            xy_m=np.stack([x, y], axis=1), v_mps=np.stack([v * np.cos(h), v * np.sin(h)], axis=1),
+            yaw_rad=h, size_m=np.tile([4.5, 1.8], (2, 1)), scores=np.ones(2),
+        )  # fmt: skip
+        s0, d0, tracks = project(w, road, ego_s, p)
+        sit = extract_situation(tracks, route, s0, d0, 0.0, lane, None, p, stationary_mps=0.5)
+        assert sit.lead.track_id == 0
+        return sit.lead_run_extra_m
+
+    assert run_extra(27.0, 0.0) == pytest.approx(7.0, abs=0.3)
+    assert run_extra(27.0, 1.5) == pytest.approx(7.0, abs=0.3)
+    assert run_extra(60.0, 0.0) == 0.0

@@ -9,6 +9,7 @@ from perception.types import PEDESTRIAN, VEHICLE, EgoState
 from sim.metrics.criteria import Criteria
 from sim.metrics.events import EventKind
 from sim.metrics.town_criteria import (
+    STOP_PROXIMITY_M,
     InRouteTest,
     MinimumSpeedRouteTest,
     RunningRedLightTest,
@@ -173,6 +174,16 @@ def test_stop_sign_each_crossing_needs_its_own_stop():
     crit = criteria(two_way_route(crossing("stop"), crossing("stop", stop_s=180.0)))
     xs, speeds = approach(STOP_S - 2.0, end_s=230.0)
     assert kinds(drive(crit, xs, speeds)).count(EventKind.STOP_SIGN) == 1  # the second one
+
+
+def test_the_planners_full_stop_is_one_the_stop_sign_test_counts(conf_values):
+    """The planner (conf/decision/default.yaml) takes a standstill with the front within stop_zone_m
+    of the line as the full stop; the criterion wants the centre within STOP_PROXIMITY_M of it."""
+    zone = conf_values("decision/default.yaml")["junction"]["stop_zone_m"]
+    half_length = 0.5 * conf_values("sim/default.yaml")["vehicle"]["length_m"]
+    assert zone + half_length <= STOP_PROXIMITY_M
+    crit = criteria(two_way_route(crossing("stop")))  # (and a stop that far out passes the test)
+    assert EventKind.STOP_SIGN not in kinds(drive(crit, *approach(STOP_S - zone - EGO_LENGTH_M / 2)))
 
 
 def test_stop_sign_ignores_other_controls():

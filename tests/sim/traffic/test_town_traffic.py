@@ -11,7 +11,7 @@ from decision.town_maps import generate_town, parse_town
 from sim.config import TrafficConfig
 from sim.scenario.spec import TownActorSpec, TownSpec
 from sim.traffic.town_spawn import EGO_CLEARANCE_M, VEHICLE_SPACING_M, sidewalk_loop
-from sim.traffic.town_traffic import TownTraffic
+from sim.traffic.town_traffic import COMMIT_M, MAX_WAIT_S, TownTraffic
 
 DT = 0.05
 CAR = (4.5, 1.8, 1.5)
@@ -368,3 +368,80 @@ def test_a_vehicle_keeping_its_right_of_way_does_not_brake_for_an_ego_cutting_ac
     tr = make(town, [npc], cfg)
     run(tr, 12.0, ego=(100.0, 100.0 - 1.75), ego_yaw=0.0)
     assert tr.actors.speed_mps[0] < 0.5 and tr.actors.xy_m[0, 0] < 100.0 - CAR[0]
+
+
+def test_a_pedestrian_does_not_walk_into_a_car_standing_on_its_crosswalk(cfg):
+    """The ego stands across the crossing a pedestrian takes at its walk signal: the pedestrian
+    stops short of the car's side, and crosses once the car has gone."""
+    lights = [{"node": 4, "phases": [{"green": [1, 4], "green_s": 10}, {"green": [8, 9], "green_s": 10}]}]
+    town = grid_town("signal", signals=lights)
+    path = sidewalk_loop(town, 1)
+    walker = TownActorSpec(
+        "pedestrian", "pedestrian", "walk", path, path.segments[0].length_m - 6.0, 0, 0.0, 1.4, 1.4
+    )
+    tr = make(town, [walker], cfg)
+    start, end, _, centre = tr.walkers._next_crossing()
+    heading = float(path.to_world(0.5 * (start[0] + end[0]), 0.0)[2])
+    ego, ego_yaw = (centre[0].real, centre[0].imag), heading + math.pi / 2  # across its way
+    inside, waited = [], []
+
+    def watch(t):
+        rel = (complex(*tr.actors.xy_m[0]) - complex(*ego)) * np.exp(-1j * ego_yaw)
+        inside.append(abs(rel.real) < CAR[0] / 2 and abs(rel.imag) < CAR[1] / 2)
+        waited.append(tr.walkers.on_road[0] and tr.walkers.speed_mps[0] == 0.0)
+
+    t = run(tr, 40.0, ego=ego, ego_yaw=ego_yaw, each=watch)
+    assert any(waited) and not any(inside)  # it stepped onto the road, then stopped short of the car
+    assert tr.walkers.s_m[0] < end[0]
+    run(tr, 40.0, t0=t)
+    assert tr.walkers._passed[0] > 0  # across, once the car had gone
+
+
+def route_through_node_4(town, cfg, actors):
+    """The traffic of `town` with the ego's route east through node 4 (from node 1 to node 7)."""
+    legs = [leg(town, 1, 4), leg(town, 4, 7)]
+    route = town.route(legs, 5.0, town.leg_free_m(legs[-1]) - 5.0, 10.0)
+    return TownTraffic(TownSpec(town, tuple(actors), 0, 0), route, cfg, CAR, np.random.default_rng(0)), route
+
+
+def test_at_an_all_way_stop_an_npc_lets_the_ego_go_first_however_long_it_stands(cfg):
+    """The ego has stopped at its line of node 4 (all-way stop); an NPC from the south stops at
+    its own after it, and waits for the ego past its impatience (MAX_WAIT_S), until the ego has gone."""
+    town = grid_town("stop")
+    npc = vehicle(town, [3, 4, 5], 40.0, 8.0)
+    tr, route = route_through_node_4(town, cfg, [npc])
+    j = route.junctions[0]
+    x, y, yaw = (
+        float(a) for a in route.road.to_world(j.stop_s_m - 1.0 - CAR[0] / 2, route.road.lane_offset_m(0))
+    )
+    stop_s = npc.junctions[0].stop_s_m
+    fronts = []
+    t = run(
+        tr, MAX_WAIT_S + 15.0, ego=(x, y), ego_yaw=yaw, each=lambda t: fronts.append(tr._s[0] + CAR[0] / 2)
+    )
+    assert fronts[-1] > stop_s - 3.0  # at its line ...
+    assert max(fronts) <= stop_s + COMMIT_M  # ... never into the box
+    run(tr, 15.0, t0=t)  # the ego has gone
+    assert tr._s[0] - CAR[0] / 2 > npc.junctions[0].exit_s_m
+
+
+def test_a_left_turn_at_a_light_against_an_endless_oncoming_flow_goes_at_the_next_green(cfg):
+    """North-south green first: an NPC from the south turning left (west) meets a continuous flow from
+    the north with gaps of 2-3 s, shorter than it accepts. Its impatience clock runs on through the
+    red, so at the next green it goes first; nobody overlaps."""
+    town = grid_town("signal", signals=LIGHTS)
+    turner = vehicle(town, [3, 4, 1], 60.0, 8.0)
+    first = vehicle(town, [5, 4, 3], 70.0, 10.0)
+    flow = dict(flow=0, recycle_s_m=first.junctions[0].exit_s_m + 30.0, flow_gap_m=(20.0, 30.0))
+    oncoming = [vehicle(town, [5, 4, 3], s, 10.0, **flow) for s in (70.0, 45.0, 20.0)]
+    tr = make(town, [turner, *oncoming], cfg)
+    overlaps = []
+    run(
+        tr,
+        45.0,
+        each=lambda t: overlaps.append(
+            overlapping(tr.actors.xy_m, tr.actors.yaw_rad, tr.actors.size_m).any()
+        ),
+    )
+    assert tr._s[0] - CAR[0] / 2 > turner.junctions[0].exit_s_m  # turned within the second green
+    assert not any(overlaps)
