@@ -53,9 +53,7 @@ OBSERVE_FROM_M = 30.0  # the approaches are looked at from this far before the s
 OBSERVE_STEP_M = 4.0  # ... at points this far apart along each incoming lane ...
 OBSERVE_RADIUS_M = 1.0  # ... each in view when a camera sees within this of it (as decision/situation.py)
 IN_LANE_M = 1.5  # a tracked vehicle this near an incoming lane's centre line is its traffic, not an occluder
-SIGN_AHEAD_M = (
-    3.0  # a vehicle with its front this far or more before its own stop sign's line stops there first
-)
+SIGN_AHEAD_M = 3.0  # a vehicle this far or more before its own stop sign's line stops there first ...
 ALIGNED_COS = 0.7  # ... when it heads this near its lane's way
 CREEP_INTO_BOX_M = CORNER_RADIUS_M - 1.0  # the ego creeps to see with its front this far into the box ...
 CREEP_REACHED_M = 0.5  # ... and has got there this near it
