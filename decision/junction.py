@@ -22,6 +22,12 @@ plus `conflict_margin_s`):
   priority) and is in the box while the ego is, give or take `conflict_margin_s`, is a conflict:
   the ego brakes for it as for a stationary lead at the box entry (`crossing_conflict`).
 A stop sign also needs the box clear of moving vehicles, and a turn a clear exit crosswalk.
+Given the ego's way through the box (`ego_path`), a vehicle coming in a lane whose centre line
+misses that way is not given way to (the inner lane, while the ego turns right into the kerb lane;
+`_misses`). Only a vehicle put in a lane counts (`_in_lane`): before the box, or in it going
+straight on from the left or right arm. A tracked heading a few degrees off would miss a way that
+its lane crosses, and a car in the box may be turning across it. (Timing the gap to where the ways
+cross, rather than to the box, let the CNN stack go in front of cars it tracked late.)
 
 With a perceiver that sees only its cameras' views (`WorldModel.views`), the ego gives way only to
 what it can see: the lanes coming in from the arms whose traffic it gives way to must be observed
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from decision.route import JunctionCrossing
+from decision.route import JunctionCrossing, Road
 from decision.town import CORNER_RADIUS_M
 from perception.types import PEDESTRIAN, VEHICLE, WorldModel
 from perception.visibility import OCCLUDER_MIN_LENGTH_M, in_view
@@ -57,6 +63,11 @@ SIGN_AHEAD_M = 3.0  # a vehicle this far or more before its own stop sign's line
 ALIGNED_COS = 0.7  # ... when it heads this near its lane's way
 CREEP_INTO_BOX_M = CORNER_RADIUS_M - 1.0  # the ego creeps to see with its front this far into the box ...
 CREEP_REACHED_M = 0.5  # ... and has got there this near it
+PATH_STEP_M = 0.5  # the ego's way through a junction is sampled this finely ...
+PATH_BEYOND_EXIT_M = 5.0  # ... from its stop line to this far past the box
+CONFLICT_CLEARANCE_M = 0.5  # two ways cross where they come within both half widths + this
+IN_BOX_LANE_M = 1.0  # in the box, a vehicle this near a crossing lane's centre line ...
+IN_BOX_ALIGNED_COS = 0.985  # ... heading within 10 degrees of its way drives straight on in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,9 +154,12 @@ def junction_facts(
     ego_length_m: float,
     decel_comfort_mps2: float,
     p: JunctionParams,
+    path: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[JunctionAhead, tuple[int, float] | None]:
     """The facts of the junction ahead, and the crossing conflict: (track id, its time to the box)
-    of a crossing vehicle that will not stop and is predicted in the box with the ego, or None."""
+    of a crossing vehicle that will not stop and is predicted in the box with the ego, or None.
+    path: the ego's way through the box, (route s [m], world x + iy) of points along its lane
+    (`ego_path`); with it, vehicles coming in a lane that misses that way are not given way to."""
     j = JunctionAhead(
         crossing.junction_id,
         crossing.control,
@@ -168,6 +182,10 @@ def junction_facts(
     own_arm = (pos.real < -h) & (np.abs(pos.imag) < h)
     t_in, t_out = time_in_box(pos, vel, h + VEHICLE_HALF_WIDTH_M)
     coming = vehicle & ~own_arm & (t_in < math.inf) & ~_stopping_at_sign(crossing, world)
+    if path is not None:  # a vehicle in a lane that misses the ego's way is not waited for
+        rows = np.flatnonzero(coming)
+        misses = _misses(world, pos[rows], vel[rows], rows, path, crossing, ego_front_s_m, ego_length_m)
+        coming[rows[misses]] = False
     across = np.abs(vel.imag) > np.abs(vel.real)
     crossing_traffic = coming & across
     oncoming = coming & ~across & (vel.real < 0.0)
@@ -205,6 +223,56 @@ def junction_facts(
             i = int(np.argmin(np.where(runner, t_in, np.inf)))
             conflict = (int(world.ids[i]), float(t_in[i]))
     return j, conflict
+
+
+def ego_path(crossing: JunctionCrossing, road: Road, d_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """(route s [m], world x + iy) of points PATH_STEP_M apart along the ego's lane at offset `d_m`,
+    from the stop line to PATH_BEYOND_EXIT_M past the box."""
+    s = np.arange(crossing.stop_s_m, crossing.exit_s_m + PATH_BEYOND_EXIT_M, PATH_STEP_M)
+    x, y, _ = road.to_world(s, d_m)
+    return s, np.asarray(x) + 1j * np.asarray(y)
+
+
+def _misses(world, pos, vel, rows, path, crossing, ego_front_s_m, ego_length_m) -> np.ndarray:
+    """(R,) whether each vehicle (box-frame position and velocity, its `rows` of `world`) comes in
+    one of the crossing's incoming lanes (`_in_lane`) whose centre line, as wide as both cars and
+    CONFLICT_CLEARANCE_M, misses the ego's path from its rear on: its traffic does not cross the
+    ego's way (the inner lane, while the ego turns right into the kerb lane)."""
+    s, xy = path
+    to_box = np.exp(-1j * crossing.heading_rad)
+    pts = (xy - complex(*crossing.centre_xy_m)) * to_box  # (K,) box frame
+    pos, u, snapped = _in_lane(pos, vel / np.abs(vel), crossing, to_box)
+    rel = (pts[None, :] - pos[:, None]) * np.conj(u)[:, None]  # (R, K): along / across each lane
+    width = VEHICLE_HALF_WIDTH_M + 0.5 * world.size_m[rows, 1] + CONFLICT_CLEARANCE_M
+    ahead = s > ego_front_s_m - ego_length_m  # the path the ego's rear has not left
+    behind = -0.5 * world.size_m[rows, 0]  # (its rear)
+    near = (np.abs(rel.imag) < width[:, None]) & (rel.real > behind[:, None]) & ahead[None, :]
+    return snapped & ~near.any(axis=1)
+
+
+def _in_lane(pos: np.ndarray, u: np.ndarray, crossing: JunctionCrossing, to_box: complex):
+    """The vehicles (box-frame positions, unit velocities) that drive in one of the crossing's
+    incoming lanes put on its centre line, heading its way (a tracked heading a few degrees off
+    would put a car 30 m out in the next lane), and which were: before the box, within IN_LANE_M of
+    the centre line and heading within ALIGNED_COS of its way; in the box (which only traffic
+    crossing the ego's approach may be, from the left or right arm, going straight on), within
+    IN_BOX_LANE_M and IN_BOX_ALIGNED_COS."""
+    if not crossing.approaches or not len(pos):
+        return pos, u, np.zeros(len(pos), bool)
+    a_xy = np.array([complex(*a.xy_m) for a in crossing.approaches])
+    a_xy = (a_xy - complex(*crossing.centre_xy_m)) * to_box
+    a_dir = np.exp(1j * np.array([a.heading_rad for a in crossing.approaches])) * to_box
+    across = np.array([a.side != "ahead" for a in crossing.approaches])
+    rel = (pos[:, None] - a_xy[None, :]) * np.conj(a_dir)[None, :]  # (R, A): along / across each lane
+    aligned = (u[:, None] * np.conj(a_dir)).real
+    before = (rel.real < 0.0) & (np.abs(rel.imag) < IN_LANE_M) & (aligned > ALIGNED_COS)
+    in_box = (rel.real >= 0.0) & (np.abs(rel.imag) < IN_BOX_LANE_M) & (aligned > IN_BOX_ALIGNED_COS)
+    fit = before | (in_box & across[None, :])
+    lane = np.argmin(np.where(fit, np.abs(rel.imag), np.inf), axis=1)
+    snap = fit.any(axis=1)
+    rows = np.arange(len(pos))
+    pos = np.where(snap, a_xy[lane] + rel[rows, lane].real * a_dir[lane], pos)
+    return pos, np.where(snap, a_dir[lane], u), snap
 
 
 def _stopping_at_sign(crossing: JunctionCrossing, world: WorldModel) -> np.ndarray:

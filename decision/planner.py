@@ -40,6 +40,7 @@ from decision.junction import (
     JunctionAhead,
     JunctionParams,
     creep_gap_m,
+    ego_path,
     junction_facts,
     next_crossing,
 )
@@ -175,6 +176,7 @@ class Planner:
         self._shift_wanted_m = 0.0  # ... and what the oncoming vehicles in the lane ask for (or a look)
         self._shift_t_s: float | None = None
         self._look = False  # edging out to look past a stopped vehicle (behaviour.wants_to_look)
+        self._way: tuple = (None, None)  # ((junction crossing, lane), the ego's way through it: ego_path)
 
     def plan(self, world: WorldModel, route: Route) -> Plan:
         """One tick: the path, speed profile, target acceleration, behaviour and reason."""
@@ -284,8 +286,18 @@ class Planner:
         reach = self.situation_params.look_ahead_m + NEIGHBOUR_EXTRA_M
         if crossing is None or crossing.stop_s_m - (s_m + half_length) > reach:
             return None, None
+        lane = route.lane if self.state is None or self.state.lane < 0 else self.state.lane
+        if self._way[0] != (crossing, lane):  # the ego's way through it, in its lane
+            self._way = ((crossing, lane), ego_path(crossing, route.road, lane_offset_m(route.road, lane)))
         j, conflict = junction_facts(
-            crossing, world, s_m + half_length, v_mps, 2.0 * half_length, self.idm.decel_comfort_mps2, jp
+            crossing,
+            world,
+            s_m + half_length,
+            v_mps,
+            2.0 * half_length,
+            self.idm.decel_comfort_mps2,
+            jp,
+            self._way[1],
         )
         if conflict is None:
             return j, None

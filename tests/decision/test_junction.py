@@ -15,6 +15,7 @@ from decision.junction import (
     CREEP_INTO_BOX_M,
     JunctionAhead,
     JunctionParams,
+    ego_path,
     junction_facts,
     time_in_box,
     wait_reason,
@@ -200,6 +201,48 @@ def test_a_standing_ego_needs_the_time_to_clear_the_box_not_just_the_critical_ga
     assert standing.give_way_to == 5 and standing.give_way_in_s == pytest.approx(6.0)
     moving, _ = facts(world((5, VEHICLE, x, 1.75, -10.0, 0.0)), turn="left", front_s=90.0, v=10.0)
     assert moving.give_way_to == -1
+
+
+def right_turn_at_a_stop_sign() -> tuple[JunctionCrossing, tuple]:
+    """The crossing of `crossing_at` on a street with two lanes each way that turns right there
+    (its centre line on a quarter circle of the box's half size), with the two lanes coming in from
+    the left, and the ego's way through it from its kerb lane."""
+    w = 3.5
+    arc = Segment("arc", 0.5 * math.pi * HALF, -HALF)
+    road = Road([Segment("straight", 93.0), arc, Segment("straight", 50.0)], 4, w, 14.0)
+    from_left = tuple(  # heading -y
+        Approach("left", (CENTRE[0] - (k + 0.5) * w, HALF), -math.pi / 2, 100.0, 13.9, "priority")
+        for k in range(2)
+    )
+    crossing = replace(crossing_at("right", "stop"), exit_s_m=93.0 + arc.length_m, approaches=from_left)
+    return crossing, ego_path(crossing, road, -1.5 * w)
+
+
+def test_a_vehicle_whose_lane_misses_the_ego_path_is_not_waited_for():
+    """Turning right at a stop sign from the kerb lane of a street with two lanes each way: a car
+    from the left in the kerb lane the ego joins is given way to (and holds the box while in it);
+    one in the inner lane beside it is not, though it reaches the box as soon. Lanes are what
+    count: a tracked heading 8 degrees off does not move a car out of its lane, a car turning in
+    the box (20 degrees off its lane) still holds it, and with no lanes known nobody is let off."""
+    crossing, path = right_turn_at_a_stop_sign()
+
+    def facts_of(x, y, heading_deg=0.0, c=crossing):
+        off = math.radians(heading_deg)
+        car = (7, VEHICLE, x, y, 10 * math.sin(off), -10 * math.cos(off))
+        return junction_facts(c, world(car, signals=()), 90.0, 0.0, 4.5, 3.0, JP, path)[0]
+
+    kerb, inner = CENTRE[0] - 5.25, CENTRE[0] - 1.75
+    assert facts_of(kerb, 30.0).give_way_to == 7
+    assert facts_of(inner, 30.0).give_way_to == -1
+    assert facts_of(kerb, 3.0).box_occupied_by == 7
+    assert facts_of(inner, 3.0).box_occupied_by == -1
+    assert facts_of(kerb, 30.0, heading_deg=8.0).give_way_to == 7  # heading for the inner lane
+    assert facts_of(inner, 3.0, heading_deg=20.0).box_occupied_by == 7
+    assert facts_of(inner, 30.0, c=replace(crossing, approaches=())).give_way_to == 7
+    # Without the ego's path, the box's rules: both are waited for.
+    for x in (kerb, inner):
+        w = world((7, VEHICLE, x, 30.0, 0.0, -10.0), signals=())
+        assert junction_facts(crossing, w, 90.0, 0.0, 4.5, 3.0, JP)[0].give_way_to == 7
 
 
 def test_over_the_line_short_of_the_box_still_gives_way_when_it_can_stop():
