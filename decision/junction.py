@@ -181,10 +181,13 @@ def junction_facts(
     vehicle = (world.class_ids == VEHICLE) & (speed >= p.moving_speed_mps)
     own_arm = (pos.real < -h) & (np.abs(pos.imag) < h)
     t_in, t_out = time_in_box(pos, vel, h + VEHICLE_HALF_WIDTH_M)
-    coming = vehicle & ~own_arm & (t_in < math.inf) & ~_stopping_at_sign(crossing, world)
+    lanes = _IncomingLanes(crossing, pos, to_box)
+    coming = vehicle & ~own_arm & (t_in < math.inf) & ~_stopping_at_sign(crossing, world, lanes, to_box)
     if path is not None:  # a vehicle in a lane that misses the ego's way is not waited for
         rows = np.flatnonzero(coming)
-        misses = _misses(world, pos[rows], vel[rows], rows, path, crossing, ego_front_s_m, ego_length_m)
+        misses = _misses(
+            world, pos[rows], vel[rows], rows, lanes, path, crossing, ego_front_s_m, ego_length_m
+        )
         coming[rows[misses]] = False
     across = np.abs(vel.imag) > np.abs(vel.real)
     crossing_traffic = coming & across
@@ -233,15 +236,30 @@ def ego_path(crossing: JunctionCrossing, road: Road, d_m: float) -> tuple[np.nda
     return s, np.asarray(x) + 1j * np.asarray(y)
 
 
-def _misses(world, pos, vel, rows, path, crossing, ego_front_s_m, ego_length_m) -> np.ndarray:
-    """(R,) whether each vehicle (box-frame position and velocity, its `rows` of `world`) comes in
+class _IncomingLanes:
+    """The tracks (box-frame positions `pos` (N,)) in the frames of the crossing's incoming lanes
+    (A): `rel` (N, A) along (< 0: before the box) and across each lane's centre line from where it
+    meets the box; the lanes' points `xy` and unit ways `way` (A,), box frame."""
+
+    def __init__(self, crossing: JunctionCrossing, pos: np.ndarray, to_box: complex):
+        centre = complex(*crossing.centre_xy_m)
+        self.xy = (np.array([complex(*a.xy_m) for a in crossing.approaches], complex) - centre) * to_box
+        self.way = np.exp(1j * np.array([a.heading_rad for a in crossing.approaches], float)) * to_box
+        self.rel = (pos[:, None] - self.xy[None, :]) * np.conj(self.way)[None, :]
+
+    def aligned(self, heading: np.ndarray) -> np.ndarray:
+        """(N, A) cosine of each track's heading (unit, box frame) to each lane's way."""
+        return (heading[:, None] * np.conj(self.way)[None, :]).real
+
+
+def _misses(world, pos, vel, rows, lanes, path, crossing, ego_front_s_m, ego_length_m) -> np.ndarray:
+    """(R,) whether each vehicle (its `rows` of `world`, box-frame position and velocity) comes in
     one of the crossing's incoming lanes (`_in_lane`) whose centre line, as wide as both cars and
     CONFLICT_CLEARANCE_M, misses the ego's path from its rear on: its traffic does not cross the
     ego's way (the inner lane, while the ego turns right into the kerb lane)."""
     s, xy = path
-    to_box = np.exp(-1j * crossing.heading_rad)
-    pts = (xy - complex(*crossing.centre_xy_m)) * to_box  # (K,) box frame
-    pos, u, snapped = _in_lane(pos, vel / np.abs(vel), crossing, to_box)
+    pts = (xy - complex(*crossing.centre_xy_m)) * np.exp(-1j * crossing.heading_rad)  # (K,) box frame
+    pos, u, snapped = _in_lane(lanes, rows, pos, vel / np.abs(vel), crossing)
     rel = (pts[None, :] - pos[:, None]) * np.conj(u)[:, None]  # (R, K): along / across each lane
     width = VEHICLE_HALF_WIDTH_M + 0.5 * world.size_m[rows, 1] + CONFLICT_CLEARANCE_M
     ahead = s > ego_front_s_m - ego_length_m  # the path the ego's rear has not left
@@ -250,44 +268,44 @@ def _misses(world, pos, vel, rows, path, crossing, ego_front_s_m, ego_length_m) 
     return snapped & ~near.any(axis=1)
 
 
-def _in_lane(pos: np.ndarray, u: np.ndarray, crossing: JunctionCrossing, to_box: complex):
-    """The vehicles (box-frame positions, unit velocities) that drive in one of the crossing's
-    incoming lanes put on its centre line, heading its way (a tracked heading a few degrees off
-    would put a car 30 m out in the next lane), and which were: before the box, within IN_LANE_M of
-    the centre line and heading within ALIGNED_COS of its way; in the box (which only traffic
-    crossing the ego's approach may be, from the left or right arm, going straight on), within
-    IN_BOX_LANE_M and IN_BOX_ALIGNED_COS."""
-    if not crossing.approaches or not len(pos):
-        return pos, u, np.zeros(len(pos), bool)
-    a_xy = np.array([complex(*a.xy_m) for a in crossing.approaches])
-    a_xy = (a_xy - complex(*crossing.centre_xy_m)) * to_box
-    a_dir = np.exp(1j * np.array([a.heading_rad for a in crossing.approaches])) * to_box
+def _in_lane(
+    lanes: _IncomingLanes, rows: np.ndarray, pos: np.ndarray, u: np.ndarray, crossing: JunctionCrossing
+):
+    """The tracks `rows` (positions `pos` and unit velocities `u`, box frame) that drive in one of
+    the incoming lanes, put on its centre line, heading its way (a tracked heading a few degrees off
+    would put a car 30 m out in the next lane): (positions, ways, which were). In a lane: before
+    the box, within IN_LANE_M of the centre line and heading within ALIGNED_COS of its way; in the
+    box (which only traffic crossing the ego's approach may be, from the left or right arm, going
+    straight on), within IN_BOX_LANE_M and IN_BOX_ALIGNED_COS. Others keep their tracked position
+    and heading."""
+    if not lanes.xy.size or not len(rows):
+        return pos, u, np.zeros(len(rows), bool)
+    rel = lanes.rel[rows]
+    aligned = lanes.aligned(u)
     across = np.array([a.side != "ahead" for a in crossing.approaches])
-    rel = (pos[:, None] - a_xy[None, :]) * np.conj(a_dir)[None, :]  # (R, A): along / across each lane
-    aligned = (u[:, None] * np.conj(a_dir)).real
     before = (rel.real < 0.0) & (np.abs(rel.imag) < IN_LANE_M) & (aligned > ALIGNED_COS)
     in_box = (rel.real >= 0.0) & (np.abs(rel.imag) < IN_BOX_LANE_M) & (aligned > IN_BOX_ALIGNED_COS)
     fit = before | (in_box & across[None, :])
     lane = np.argmin(np.where(fit, np.abs(rel.imag), np.inf), axis=1)
     snap = fit.any(axis=1)
-    rows = np.arange(len(pos))
-    pos = np.where(snap, a_xy[lane] + rel[rows, lane].real * a_dir[lane], pos)
-    return pos, np.where(snap, a_dir[lane], u), snap
+    k = np.arange(len(rows))
+    on_line = lanes.xy[lane] + rel[k, lane].real * lanes.way[lane]
+    return np.where(snap, on_line, pos), np.where(snap, lanes.way[lane], u), snap
 
 
-def _stopping_at_sign(crossing: JunctionCrossing, world: WorldModel) -> np.ndarray:
+def _stopping_at_sign(
+    crossing: JunctionCrossing, world: WorldModel, lanes: _IncomingLanes, to_box: complex
+) -> np.ndarray:
     """(N,) whether each track is in a lane coming in under a stop sign with its front SIGN_AHEAD_M
     or more before that approach's stop line: it will stop there before it comes into the box."""
-    out = np.zeros(len(world), bool)
-    for a in crossing.approaches:
-        if a.control != "stop":
-            continue
-        heading = complex(math.cos(a.heading_rad), math.sin(a.heading_rad))
-        rel = (world.xy_m[:, 0] + 1j * world.xy_m[:, 1] - complex(*a.xy_m)) / heading
-        to_line = -rel.real - a.stop_setback_m - 0.5 * world.size_m[:, 0]
-        aligned = np.cos(world.yaw_rad - a.heading_rad) > ALIGNED_COS
-        out |= (np.abs(rel.imag) < IN_LANE_M) & aligned & (to_line >= SIGN_AHEAD_M)
-    return out
+    if not lanes.xy.size:
+        return np.zeros(len(world), bool)
+    stop = np.array([a.control == "stop" for a in crossing.approaches])
+    setback = np.array([a.stop_setback_m for a in crossing.approaches])
+    to_line = -lanes.rel.real - setback[None, :] - 0.5 * world.size_m[:, :1]
+    aligned = lanes.aligned(np.exp(1j * world.yaw_rad) * to_box) > ALIGNED_COS
+    in_lane = np.abs(lanes.rel.imag) < IN_LANE_M
+    return (stop[None, :] & in_lane & aligned & (to_line >= SIGN_AHEAD_M)).any(axis=1)
 
 
 def creep_gap_m(j: JunctionAhead) -> float:
