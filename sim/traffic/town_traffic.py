@@ -329,8 +329,11 @@ class TownTraffic:
                 continue
             i = int(done[0])
             others = rows[rows != i]
-            last = int(others[np.argmin(self._s[others])])
-            s_new = self._s[last] - self._flow_gap[k]
+            if others.size:
+                last = int(others[np.argmin(self._s[others])])
+                s_new = self._s[last] - self._flow_gap[k]
+            else:  # the one vehicle its cycle holds: straight back to the source
+                last, s_new = i, FLOW_SOURCE_S_M
             if s_new < FLOW_SOURCE_S_M:
                 continue
             xy, _ = self.paths.points(np.array([i]), np.array([s_new]), self._lane_d[i : i + 1])

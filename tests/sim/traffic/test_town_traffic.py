@@ -9,7 +9,7 @@ import pytest
 from decision.town import Leg
 from decision.town_maps import generate_town, parse_town
 from sim.config import TrafficConfig
-from sim.scenario.spec import TownActorSpec, TownSpec
+from sim.scenario.spec import FLOW_SOURCE_S_M, TownActorSpec, TownSpec
 from sim.traffic.town_spawn import EGO_CLEARANCE_M, VEHICLE_SPACING_M, sidewalk_loop
 from sim.traffic.town_traffic import COMMIT_M, MAX_WAIT_S, TownTraffic
 
@@ -353,6 +353,30 @@ def test_a_continuous_flow_keeps_coming_its_gaps_kept(cfg):
     assert all(19.9 <= gap <= 40.1 + 10.0 * DT for gap in comebacks)
     assert not any(overlaps)
     assert (tr._s[:3] < recycle_s).all()
+
+
+def test_a_continuous_flow_of_one_vehicle_goes_back_to_its_source(cfg):
+    """A flow whose cycle held only one of its vehicles (the scenario's others left out): past its
+    recycle point it starts again at the flow's source, as often as it gets there."""
+    town = grid_town()
+    first = vehicle(town, [1, 4, 7], 60.0, 10.0)
+    recycle_s = first.junctions[0].exit_s_m + 30.0
+    tr = make(
+        town,
+        [vehicle(town, [1, 4, 7], 60.0, 10.0, flow=0, recycle_s_m=recycle_s, flow_gap_m=(20.0, 40.0))],
+        cfg,
+    )
+    starts = []
+    last = [tr._s[0]]
+
+    def check(t):
+        if tr._s[0] < last[0]:
+            starts.append(tr._s[0])
+        last[0] = tr._s[0]
+
+    run(tr, 60.0, each=check)
+    assert len(starts) >= 2  # (each seen one step on from the source)
+    assert all(FLOW_SOURCE_S_M <= s <= FLOW_SOURCE_S_M + 11.0 * DT for s in starts)
 
 
 @pytest.mark.parametrize("yields", [True, False])
