@@ -94,10 +94,17 @@ class BehaviourParams:
     parked_offset_m: float  # an ego starting this far right of lane 0's centre is parked: it merges first
     junction: JunctionParams | None = None  # None: no junction rules (the naive planner)
     lane_changes: bool = True  # False: never change lanes (the naive planner)
+    # Standing behind what it passes, where waiting shows no more of the oncoming lane: a vehicle just
+    # beyond the view, at the speed cap, is taken to brake at this for the ego in its lane after this
+    # reaction time (RSS's assumption for the car in its correct lane)
+    overtake_unseen_reaction_s: float = 1.0
+    overtake_unseen_decel_mps2: float = 3.0
 
     def __post_init__(self):
         if not self.emergency_exit_ttc_s >= self.emergency_ttc_s:
             raise ValueError("emergency_exit_ttc_s must be >= emergency_ttc_s (hysteresis)")
+        if not (self.overtake_unseen_reaction_s >= 0 and self.overtake_unseen_decel_mps2 > 0):
+            raise ValueError("overtake_unseen_reaction_s must be >= 0 and overtake_unseen_decel_mps2 > 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +236,14 @@ def pass_distance_m(lead: ObjectAhead, sit: Situation, p: BehaviourParams) -> tu
     return distance, t
 
 
+def unseen_travel_m(speed_mps: float, t_s: float, p: BehaviourParams) -> float:
+    """How far [m] a vehicle coming the other way at `speed_mps` drives in `t_s` [s] when it brakes at
+    `overtake_unseen_decel_mps2` after `overtake_unseen_reaction_s` (down to standing)."""
+    reaction = min(t_s, p.overtake_unseen_reaction_s)
+    braking = min(t_s - reaction, speed_mps / p.overtake_unseen_decel_mps2)
+    return speed_mps * (reaction + braking) - 0.5 * p.overtake_unseen_decel_mps2 * braking * braking
+
+
 def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: BehaviourParams) -> tuple[bool, str]:
     """Is the oncoming lane `gaps` clear for passing `lead` through it? (ok, why not).
 
@@ -239,7 +254,9 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
     (D / t + w). One not seen, just beyond the view (`overtake_view_m`, or as far as the cameras
     cover the lane, `seen_ahead_m`) at the speed cap, must not
     reach D within t: D + cap t <= view; nor may the junction ahead be nearer than that, where
-    traffic no one sees yet turns into the lane. A vehicle in that lane driving the ego's way
+    traffic no one sees yet turns into the lane. An ego standing behind a stationary object sees
+    no more by waiting: there the unseen vehicle is taken to brake for it (`unseen_travel_m`), or
+    a view shorter than D + cap t (the cameras' range) would keep it there for good. A vehicle in that lane driving the ego's way
     (overtaking too) is checked as for any lane change. (The return from the oncoming lane is the
     shortest comfortable one, see next_behaviour.)
     """
@@ -258,8 +275,11 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
             f"oncoming traffic in lane {gaps.lane} at {gaps.lead_gap_m:.1f} m (needs {seen_need:.0f} m)",
         )
     unseen_need = distance + t * sit.speed_cap_mps
-    if unseen_need > min(p.overtake_view_m, gaps.seen_ahead_m):
-        return False, f"lane {gaps.lane} not seen clear far enough ({unseen_need:.0f} m needed)"
+    view_need = unseen_need
+    if sit.ego_speed_mps < p.stationary_speed_mps and is_blocking(lead, p):
+        view_need = distance + unseen_travel_m(sit.speed_cap_mps, t, p)
+    if view_need > min(p.overtake_view_m, gaps.seen_ahead_m):
+        return False, f"lane {gaps.lane} not seen clear far enough ({view_need:.0f} m needed)"
     j = sit.junction if p.junction is not None else None
     if j is not None and j.stop_gap_m < unseen_need:  # traffic it cannot see yet may turn in there
         return False, f"junction {j.junction_id} {j.stop_gap_m:.0f} m ahead ({unseen_need:.0f} m needed)"

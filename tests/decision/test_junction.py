@@ -10,7 +10,7 @@ import pytest
 from test_behaviour import P as HIGHWAY_P
 from test_planner import RIG
 
-from decision.behaviour import BehaviourState, next_behaviour, overtake_clear, pass_time_s
+from decision.behaviour import BehaviourState, next_behaviour, overtake_clear, pass_time_s, unseen_travel_m
 from decision.junction import (
     CREEP_INTO_BOX_M,
     JunctionAhead,
@@ -489,6 +489,22 @@ def test_no_overtaking_when_the_view_is_too_short_for_the_speed_cap():
     # Unseen oncoming traffic is taken at the speed cap: at 20 m/s, 110 m of view is not enough.
     state, why = next_behaviour(CRUISE, two_way(speed_cap_mps=20.0), P)
     assert state.behaviour == Behaviour.STOP and "not seen clear far enough" in why
+
+
+def test_standing_behind_a_parked_car_it_passes_on_the_view_its_cameras_have():
+    """Standing 8 m behind a parked car at a 14 m/s cap, the oncoming lane seen clear to 80 m (the
+    cameras' range): a car just beyond that at the cap would come 68 m in the 4.8 s the pass takes
+    (96 m needed), and waiting shows no more; taken to brake at 3 m/s^2 after 1 s for the ego in its
+    lane, it comes 46 m (74 m needed): the ego goes. Still rolling, it waits to see more."""
+    seen = LaneGaps(1, oncoming=True, seen_ahead_m=80.0)
+    state, why = next_behaviour(CRUISE, two_way(speed_cap_mps=14.0, left=seen), P)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1, why
+    rolling = two_way(speed_cap_mps=14.0, left=seen, ego_speed_mps=2.0)
+    state, why = next_behaviour(CRUISE, rolling, P)
+    assert state.lane == 0 and why.endswith("lane 1 not seen clear far enough (85 m needed)")
+    t = pass_time_s(0.0, 14.0, 28.0, P.overtake_accel_mps2)
+    assert unseen_travel_m(14.0, t, P) == pytest.approx(14.0 * t - 1.5 * (t - 1.0) ** 2)
+    assert unseen_travel_m(14.0, 20.0, P) == pytest.approx(14.0 + 14.0**2 / 6.0)  # it stops
 
 
 def test_no_overtaking_into_a_junction_nor_for_speed():
