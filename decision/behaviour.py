@@ -256,9 +256,9 @@ def overtake_clear(gaps: LaneGaps, lead: ObjectAhead, sit: Situation, p: Behavio
     reach D within t: D + cap t <= view; nor may the junction ahead be nearer than that, where
     traffic no one sees yet turns into the lane. An ego standing behind a stationary object sees
     no more by waiting: there the unseen vehicle is taken to brake for it (`unseen_travel_m`), or
-    a view shorter than D + cap t (the cameras' range) would keep it there for good. A vehicle in that lane driving the ego's way
-    (overtaking too) is checked as for any lane change. (The return from the oncoming lane is the
-    shortest comfortable one, see next_behaviour.)
+    a view shorter than D + cap t (the cameras' range) would keep it there for good. A vehicle in
+    that lane driving the ego's way (overtaking too) is checked as for any lane change. (The return
+    from the oncoming lane is the shortest comfortable one, see next_behaviour.)
     """
     if not gaps.observed:
         return False, f"lane {gaps.lane} is not all in the cameras' view"
