@@ -290,11 +290,10 @@ def test_no_lane_change_into_a_lane_the_cameras_do_not_cover():
     assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 1
 
 
-def test_a_car_coming_the_other_way_counts_by_its_time_to_collision_alone():
+def test_an_oncoming_car_in_the_lane_passed_through_counts_by_its_time_to_collision_alone():
     """Passing through the oncoming lane (lane 1 of a two-way road), a car coming the other way 53 m
     off closes at 23 m/s: braking to its speed would need 5 m/s^2, which is no reason to brake (it
-    cannot make the closing speed zero); a TTC under 1.5 s is. The same in the ego's own lane (an
-    oncoming car cutting into it: moving over is the answer, decision/nudge.py)."""
+    cannot make the closing speed zero); a TTC under 1.5 s is."""
     passing = situation(lane=1, oncoming=True, ego_speed_mps=13.0, lead=car(53.0, -10.0))
     ttc, need, _ = threat(passing)
     assert ttc == pytest.approx(53.0 / 23.0) and need == 0.0
@@ -307,11 +306,8 @@ def test_a_car_coming_the_other_way_counts_by_its_time_to_collision_alone():
         next_behaviour(BehaviourState(Behaviour.CRUISE, lane=1), near, P)[0].behaviour
         == Behaviour.EMERGENCY_BRAKE
     )
-    assert threat(dataclasses.replace(passing, oncoming=False))[1] == 0.0
-    # A lead that drifts back slowly (no faster than 1 m/s: standing, give or take the tracking)
-    # needs its deceleration counted.
-    drifting = dataclasses.replace(passing, oncoming=False, lead=car(53.0, -0.5))
-    assert threat(drifting)[1] == pytest.approx(13.5**2 / 106.0)
+    # In the ego's own lane, the same closing car needs its deceleration counted.
+    assert threat(dataclasses.replace(passing, oncoming=False))[1] == pytest.approx(23.0**2 / 106.0)
 
 
 def test_wants_to_look_past_what_it_waits_to_pass_through_the_oncoming_lane():
