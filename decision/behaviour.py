@@ -90,14 +90,14 @@ class BehaviourParams:
     slow_lead_speed_mps: float  # a lead slower than this (and half the cap) is passed like a stationary one
     overtake_accel_mps2: float  # acceleration while in an oncoming lane (IDM's accel_max there)
     overtake_view_m: float  # how far the oncoming lane is seen: traffic beyond it is assumed at the speed cap
+    # Standing behind what it passes, where waiting shows no more of the oncoming lane: a vehicle just
+    # beyond the view, at the speed cap, is taken to brake for the ego in its lane after this reaction
+    # time, at this (RSS's assumption for the car in its correct lane)
+    overtake_unseen_reaction_s: float
+    overtake_unseen_decel_mps2: float
     parked_offset_m: float  # an ego starting this far right of lane 0's centre is parked: it merges first
     junction: JunctionParams | None = None  # None: no junction rules (the naive planner)
     lane_changes: bool = True  # False: never change lanes (the naive planner)
-    # Standing behind what it passes, where waiting shows no more of the oncoming lane: a vehicle just
-    # beyond the view, at the speed cap, is taken to brake at this for the ego in its lane after this
-    # reaction time (RSS's assumption for the car in its correct lane)
-    overtake_unseen_reaction_s: float = 1.0
-    overtake_unseen_decel_mps2: float = 3.0
 
     def __post_init__(self):
         if not self.emergency_exit_ttc_s >= self.emergency_ttc_s:

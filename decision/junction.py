@@ -158,7 +158,7 @@ def junction_facts(
 ) -> tuple[JunctionAhead, tuple[int, float] | None]:
     """The facts of the junction ahead, and the crossing conflict: (track id, its time to the box)
     of a crossing vehicle that will not stop and is predicted in the box with the ego, or None.
-    path: the ego's way through the box, (route s [m], world x + iy) of points along its lane
+    path: the ego's way through the box, (route s [m], box-frame x + iy) of points along its lane
     (`ego_path`); with it, vehicles coming in a lane that misses that way are not given way to."""
     j = JunctionAhead(
         crossing.junction_id,
@@ -185,9 +185,7 @@ def junction_facts(
     coming = vehicle & ~own_arm & (t_in < math.inf) & ~_stopping_at_sign(crossing, world, lanes, to_box)
     if path is not None:  # a vehicle in a lane that misses the ego's way is not waited for
         rows = np.flatnonzero(coming)
-        misses = _misses(
-            world, pos[rows], vel[rows], rows, lanes, path, crossing, ego_front_s_m, ego_length_m
-        )
+        misses = _misses(world, pos[rows], vel[rows], rows, lanes, path, ego_front_s_m, ego_length_m)
         coming[rows[misses]] = False
     across = np.abs(vel.imag) > np.abs(vel.real)
     crossing_traffic = coming & across
@@ -229,22 +227,26 @@ def junction_facts(
 
 
 def ego_path(crossing: JunctionCrossing, road: Road, d_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """(route s [m], world x + iy) of points PATH_STEP_M apart along the ego's lane at offset `d_m`,
-    from the stop line to PATH_BEYOND_EXIT_M past the box."""
+    """(route s [m], box-frame x + iy) of points PATH_STEP_M apart along the ego's lane at offset
+    `d_m`, from the stop line to PATH_BEYOND_EXIT_M past the box."""
     s = np.arange(crossing.stop_s_m, crossing.exit_s_m + PATH_BEYOND_EXIT_M, PATH_STEP_M)
     x, y, _ = road.to_world(s, d_m)
-    return s, np.asarray(x) + 1j * np.asarray(y)
+    xy = np.asarray(x) + 1j * np.asarray(y)
+    return s, (xy - complex(*crossing.centre_xy_m)) * np.exp(-1j * crossing.heading_rad)
 
 
 class _IncomingLanes:
     """The tracks (box-frame positions `pos` (N,)) in the frames of the crossing's incoming lanes
     (A): `rel` (N, A) along (< 0: before the box) and across each lane's centre line from where it
-    meets the box; the lanes' points `xy` and unit ways `way` (A,), box frame."""
+    meets the box; the lanes' points `xy` and unit ways `way` (A,), box frame, and which come from
+    the left or right arm (`across`)."""
 
     def __init__(self, crossing: JunctionCrossing, pos: np.ndarray, to_box: complex):
+        approaches = crossing.approaches
         centre = complex(*crossing.centre_xy_m)
-        self.xy = (np.array([complex(*a.xy_m) for a in crossing.approaches], complex) - centre) * to_box
-        self.way = np.exp(1j * np.array([a.heading_rad for a in crossing.approaches], float)) * to_box
+        self.xy = (np.array([complex(*a.xy_m) for a in approaches], complex) - centre) * to_box
+        self.way = np.exp(1j * np.array([a.heading_rad for a in approaches], float)) * to_box
+        self.across = np.array([a.side != "ahead" for a in approaches], bool)
         self.rel = (pos[:, None] - self.xy[None, :]) * np.conj(self.way)[None, :]
 
     def aligned(self, heading: np.ndarray) -> np.ndarray:
@@ -252,14 +254,13 @@ class _IncomingLanes:
         return (heading[:, None] * np.conj(self.way)[None, :]).real
 
 
-def _misses(world, pos, vel, rows, lanes, path, crossing, ego_front_s_m, ego_length_m) -> np.ndarray:
+def _misses(world, pos, vel, rows, lanes, path, ego_front_s_m, ego_length_m) -> np.ndarray:
     """(R,) whether each vehicle (its `rows` of `world`, box-frame position and velocity) comes in
     one of the crossing's incoming lanes (`_in_lane`) whose centre line, as wide as both cars and
-    CONFLICT_CLEARANCE_M, misses the ego's path from its rear on: its traffic does not cross the
-    ego's way (the inner lane, while the ego turns right into the kerb lane)."""
-    s, xy = path
-    pts = (xy - complex(*crossing.centre_xy_m)) * np.exp(-1j * crossing.heading_rad)  # (K,) box frame
-    pos, u, snapped = _in_lane(lanes, rows, pos, vel / np.abs(vel), crossing)
+    CONFLICT_CLEARANCE_M, misses the ego's path (`ego_path`: box frame) from its rear on: its traffic
+    does not cross the ego's way (the inner lane, while the ego turns right into the kerb lane)."""
+    s, pts = path
+    pos, u, snapped = _in_lane(lanes, rows, pos, vel / np.abs(vel))
     rel = (pts[None, :] - pos[:, None]) * np.conj(u)[:, None]  # (R, K): along / across each lane
     width = VEHICLE_HALF_WIDTH_M + 0.5 * world.size_m[rows, 1] + CONFLICT_CLEARANCE_M
     ahead = s > ego_front_s_m - ego_length_m  # the path the ego's rear has not left
@@ -268,9 +269,7 @@ def _misses(world, pos, vel, rows, lanes, path, crossing, ego_front_s_m, ego_len
     return snapped & ~near.any(axis=1)
 
 
-def _in_lane(
-    lanes: _IncomingLanes, rows: np.ndarray, pos: np.ndarray, u: np.ndarray, crossing: JunctionCrossing
-):
+def _in_lane(lanes: _IncomingLanes, rows: np.ndarray, pos: np.ndarray, u: np.ndarray):
     """The tracks `rows` (positions `pos` and unit velocities `u`, box frame) that drive in one of
     the incoming lanes, put on its centre line, heading its way (a tracked heading a few degrees off
     would put a car 30 m out in the next lane): (positions, ways, which were). In a lane: before
@@ -282,10 +281,9 @@ def _in_lane(
         return pos, u, np.zeros(len(rows), bool)
     rel = lanes.rel[rows]
     aligned = lanes.aligned(u)
-    across = np.array([a.side != "ahead" for a in crossing.approaches])
     before = (rel.real < 0.0) & (np.abs(rel.imag) < IN_LANE_M) & (aligned > ALIGNED_COS)
     in_box = (rel.real >= 0.0) & (np.abs(rel.imag) < IN_BOX_LANE_M) & (aligned > IN_BOX_ALIGNED_COS)
-    fit = before | (in_box & across[None, :])
+    fit = before | (in_box & lanes.across[None, :])
     lane = np.argmin(np.where(fit, np.abs(rel.imag), np.inf), axis=1)
     snap = fit.any(axis=1)
     k = np.arange(len(rows))

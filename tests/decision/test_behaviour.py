@@ -38,6 +38,8 @@ P = BehaviourParams(
     slow_lead_speed_mps=3.0,
     overtake_accel_mps2=2.4,
     overtake_view_m=100.0,
+    overtake_unseen_reaction_s=1.0,
+    overtake_unseen_decel_mps2=3.0,
     parked_offset_m=1.0,
 )
 CRUISE = BehaviourState(Behaviour.CRUISE, lane=0)
