@@ -128,8 +128,9 @@ def threat(sit: Situation) -> tuple[float, float, ObjectAhead | None]:
     """(time to collision [s], deceleration needed to avoid it [m/s^2], the object) for the most
     urgent of the lead, the pedestrian and the crossing vehicle that will not stop (the last two
     treated as standing still, the crossing vehicle at the box entry). A vehicle coming the other
-    way along the oncoming lane that the ego passes through counts by its time to collision alone:
-    braking cannot take the closing speed to zero, going back to the ego's lane does."""
+    way along the oncoming lane that the ego passes through, or cutting into the ego's lane while
+    the ego moves over right of it, counts by its time to collision alone: braking cannot take the
+    closing speed to zero; going back to the ego's lane, or over to the right, does."""
     ttc, need, worst = math.inf, 0.0, None
     v = sit.ego_speed_mps
     for obj in (sit.lead, sit.pedestrian, sit.crossing):
@@ -141,7 +142,7 @@ def threat(sit: Situation) -> tuple[float, float, ObjectAhead | None]:
         gap = max(obj.gap_m, MIN_GAP_FOR_TTC_M)
         if gap / closing < ttc:
             ttc, worst = gap / closing, obj
-        if not (sit.oncoming and obj is sit.lead and obj.speed_mps < 0.0):
+        if not ((sit.oncoming or sit.keeping_right) and obj is sit.lead and obj.speed_mps < 0.0):
             need = max(need, closing * closing / (2.0 * gap))
     return ttc, need, worst
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from decision.route import Road
-from decision.situation import F_AHEAD, F_D, F_LAT2, TracksFrenet, lane_offset_m
+from decision.situation import F_AHEAD, F_D, F_DRIFT, F_LAT2, TracksFrenet, lane_offset_m
 from perception.types import VEHICLE
 
 ONCOMING_MPS = 1.0  # a vehicle this fast against s is coming the other way
@@ -70,7 +70,8 @@ def wanted_shift_m(
     )
     if not np.count_nonzero(coming):
         return 0.0
-    ask = float(np.max(d_lane + half + clearance_m - (f[F_D] - 0.5 * f[F_LAT2])[coming]))
+    near_side = f[F_D] + np.minimum(f[F_DRIFT], 0.0) - 0.5 * f[F_LAT2]  # where it is coming to
+    ask = float(np.max(d_lane + half + clearance_m - near_side[coming]))
     room = d_lane - half - p.edge_margin_m + road.half_width_m + road.shoulder_m
     return -min(ask, max(room, 0.0)) if ask > 0.0 else 0.0
 

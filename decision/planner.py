@@ -197,6 +197,7 @@ class Planner:
         still = self.behaviour_params.stationary_speed_mps
         tests = self._tests(road, old.lane)
         sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests, *junction, still)
+        sit.keeping_right = self._shift_wanted_m < 0.0
         mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
         state, reason = next_behaviour(old, sit, self.behaviour_params)
         if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
@@ -204,6 +205,7 @@ class Planner:
             sit = extract_situation(
                 tracks, route, s, d, v, state.lane, state.change, p, tests, *junction, still
             )
+            sit.keeping_right = self._shift_wanted_m < 0.0
             mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
         if state.behaviour == Behaviour.CREEP and sit.junction is not None:
             # Down to the creep speed by the stop line, braking comfortably on the way (a cap that

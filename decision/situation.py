@@ -197,6 +197,9 @@ class Situation:
     # The nearest emergency vehicle coming from behind in the lane driven (gap_m: the gap behind the
     # ego), within `emergency_rear_m`: the ego makes way for it.
     emergency_behind: ObjectAhead | None = None
+    # The ego's path is being shifted right, clear of an oncoming vehicle that cuts into its lane
+    # (decision/nudge.py; set by the Planner).
+    keeping_right: bool = False
 
 
 class TracksFrenet(NamedTuple):

@@ -308,8 +308,11 @@ def test_an_oncoming_car_in_the_lane_passed_through_counts_by_its_time_to_collis
         next_behaviour(BehaviourState(Behaviour.CRUISE, lane=1), near, P)[0].behaviour
         == Behaviour.EMERGENCY_BRAKE
     )
-    # In the ego's own lane, the same closing car needs its deceleration counted.
-    assert threat(dataclasses.replace(passing, oncoming=False))[1] == pytest.approx(23.0**2 / 106.0)
+    # In the ego's own lane, the same closing car needs its deceleration counted, unless the ego is
+    # moving over right of it (it cuts into the lane): then, again, its time to collision alone.
+    own = dataclasses.replace(passing, lane=0, oncoming=False)
+    assert threat(own)[1] == pytest.approx(23.0**2 / 106.0)
+    assert threat(dataclasses.replace(own, keeping_right=True))[:2] == (pytest.approx(53.0 / 23.0), 0.0)
 
 
 def test_wants_to_look_past_what_it_waits_to_pass_through_the_oncoming_lane():

@@ -425,6 +425,19 @@ def test_keeps_right_of_an_oncoming_car_cutting_into_its_lane(make_planner):
     assert blocked.v.min() < 0.5 and blocked.d.min() > LANE0 - 0.6
 
 
+def test_a_late_cut_in_is_met_by_moving_over_not_by_an_emergency_stop(make_planner):
+    """InvadingTurn as it met the ego (seed 11): at 14 m/s, the oncoming car starts to drift in
+    when 55 m ahead, closing at 23.5 m/s. Braking cannot make that closing speed zero; moving over
+    does. The ego moves over as soon as the drift is predicted, with no emergency brake, and passes
+    clear (before, it stood on the brake at 2.3 s to collision, crawled, and was hit)."""
+    invader = Actor(
+        7, VEHICLE, s_m=150.0, d_m=LANE1, v_mps=-9.5, to_d_m=LANE1 - 2.4, move_at_s=3.3, move_s=2.5
+    )
+    run = drive(make_planner(), two_way_route(2.2), 20.0, LANE0, 13.5, [invader], 9.0)
+    assert Behaviour.EMERGENCY_BRAKE not in run.behaviours
+    assert run.clearance[7].min() > 0.2 and run.v.min() > 3.0
+
+
 def test_the_naive_planner_does_not_shift_for_an_oncoming_car(make_planner, conf_values):
     cfg = conf_values("decision/default.yaml")
     naive = instantiate(
