@@ -1,16 +1,18 @@
 """Keeping clear of an oncoming vehicle that cuts into the ego's lane (CARLA's InvadingTurn): the
 ego shifts its path to the right, as far as the road's paved edge allows, and slows down while it
-is shifted. A pure function of the tracks, and the state that moves the shift at a limited rate.
-The same shift, to the left (the ego's side `peek_over_line_m` over the lane line), edges the ego
-out to look past a stopped vehicle that it waits to pass through the oncoming lane
-(decision/behaviour.py `wants_to_look`), where that vehicle hides the lane from the cameras.
+is shifted more than half a metre (decision/planner.py NUDGE_SLOW_M). A pure function of the
+tracks, and the state that moves the shift at a limited rate. The same shift, to the left (the
+ego's side `peek_over_line_m` over the lane line), edges the ego out to look past a stopped vehicle
+that it waits to pass through the oncoming lane (decision/behaviour.py `wants_to_look`), where that
+vehicle hides the lane from the cameras.
 
-The shift a track asks for: how far its near side (its centre's d less half its lateral extent)
-comes within `clearance_m` (the situation's lateral margin, and a little more, so that the shifted
-corridor no longer holds it) of the ego's left side in the centre of its lane. Only vehicles coming
-the other way (against s), from the left of the lane's centre, between alongside the ego and
-`look_ahead_m` ahead, ask for one; the largest ask counts, limited by the room between the ego's
-right side and the paved edge (less `edge_margin_m`).
+The shift a track asks for: how far its near side (its centre's d less half its lateral extent,
+where its predicted drift towards the ego's lane takes it, as the situation's corridor test
+predicts it) comes within `clearance_m` (the situation's lateral margin, and a little more, so that
+the shifted corridor no longer holds it) of the ego's left side in the centre of its lane. Only
+vehicles coming the other way (against s), from the left of the lane's centre, between alongside
+the ego and `look_ahead_m` ahead, ask for one; the largest ask counts, limited by the room between
+the ego's right side and the paved edge (less `edge_margin_m`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class NudgeParams:
     look_ahead_m: float  # oncoming vehicles this near ahead (down to alongside) are kept clear of
     edge_margin_m: float  # clearance kept to the paved edge
     rate_mps: float  # the shift moves sideways at most this fast
-    speed_mps: float  # the ego drives no faster than this while shifted
+    speed_mps: float  # the ego drives no faster than this while shifted more than NUDGE_SLOW_M
     # Behind a stopped object that it would pass through the oncoming lane, which that object hides,
     # the ego edges out left to see past it (behaviour.wants_to_look), until its left side is this
     # far over the lane line (as a driver's nose; < 0: short of it).

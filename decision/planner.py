@@ -80,6 +80,7 @@ MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into t
 MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by
 NUDGE_EXTRA_M = 0.1  # the path shifts this much beyond the lateral margin (decision/nudge.py) ...
 NUDGE_JUNCTION_M = 20.0  # ... but not with its front within this of a junction's stop line, nor in it
+NUDGE_SLOW_M = 0.5  # shifted (or asked to shift) farther right than this, the ego slows to nudge.speed_mps
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,10 +216,11 @@ class Planner:
             sit.speed_cap_mps = min(
                 sit.speed_cap_mps, math.sqrt(creep**2 + 2.0 * self.idm.decel_comfort_mps2 * room)
             )
-        if min(self._shift_m, self._shift_wanted_m) != 0.0:  # shifted in the lane: slowly
+        shift = min(self._shift_m, self._shift_wanted_m)
+        if shift < -NUDGE_SLOW_M or shift > 0.0:  # well over to the right, or edging out: slowly
             sit.speed_cap_mps = min(sit.speed_cap_mps, self.nudge.speed_mps)
-            if state.behaviour == Behaviour.CRUISE and self._shift_m < 0.0:
-                reason = f"keeping {-self._shift_m:.1f} m right of an oncoming vehicle in the lane"
+        if shift != 0.0 and state.behaviour == Behaviour.CRUISE and self._shift_m < 0.0:
+            reason = f"keeping {-self._shift_m:.1f} m right of an oncoming vehicle in the lane"
         self.state, self.situation = state, sit
         peek = peek_shift_m(road, p.ego_width_m, self.nudge) if self.nudge is not None else 0.0
         self._look = (

@@ -438,6 +438,16 @@ def test_a_late_cut_in_is_met_by_moving_over_not_by_an_emergency_stop(make_plann
     assert run.clearance[7].min() > 0.2 and run.v.min() > 3.0
 
 
+def test_a_slight_shift_right_does_not_slow_the_ego(make_planner):
+    """An oncoming car driving close to the centre line, just inside the clearance the nudge keeps:
+    the ego moves over the few centimetres at its speed. It slows to nudge.speed_mps only for a car
+    well into its lane (before, any shift did: a noisy track's predicted drift slowed it to 6 m/s)."""
+    close = Actor(7, VEHICLE, s_m=150.0, d_m=0.55, v_mps=-9.0)
+    run = drive(make_planner(), two_way_route(2.2), 20.0, LANE0, 12.0, [close], 7.0)
+    assert any(r.startswith("keeping") for r in run.reasons)
+    assert run.v.min() > 11.5 and run.clearance[7].min() > 0.4
+
+
 def test_the_naive_planner_does_not_shift_for_an_oncoming_car(make_planner, conf_values):
     cfg = conf_values("decision/default.yaml")
     naive = instantiate(
