@@ -56,9 +56,11 @@ def wanted_shift_m(
     ego_length_m: float,
     clearance_m: float,
     p: NudgeParams,
+    predict: bool = True,
 ) -> float:
     """The shift [m] of the ego's path from lane `lane`'s centre (<= 0: to the right) that keeps it
-    clear of the oncoming vehicles cutting into the lane; 0 when none does."""
+    clear of the oncoming vehicles cutting into the lane; 0 when none does. predict=False: where
+    they are, not where their drift takes them."""
     if t is None or len(t.ids) == 0:
         return 0.0
     f = t.features
@@ -72,7 +74,9 @@ def wanted_shift_m(
     )
     if not np.count_nonzero(coming):
         return 0.0
-    near_side = f[F_D] + np.minimum(f[F_DRIFT], 0.0) - 0.5 * f[F_LAT2]  # where it is coming to
+    near_side = f[F_D] - 0.5 * f[F_LAT2]
+    if predict:
+        near_side = near_side + np.minimum(f[F_DRIFT], 0.0)  # where it is coming to
     ask = float(np.max(d_lane + half + clearance_m - near_side[coming]))
     room = d_lane - half - p.edge_margin_m + road.half_width_m + road.shoulder_m
     return -min(ask, max(room, 0.0)) if ask > 0.0 else 0.0

@@ -246,8 +246,19 @@ class Planner:
         near_junction = junction is not None and junction.stop_gap_m < NUDGE_JUNCTION_M
         keep = state.change is None and 0 <= state.lane < road.own_lanes and not near_junction
         clearance = p.lateral_margin_m + NUDGE_EXTRA_M
+        # Wanting a look past what it stops for (the last tick did), the ego gives that up only for a
+        # car already in its lane, not for a predicted drift (a camera track's is noisy).
         want = (
-            wanted_shift_m(tracks, road, state.lane, p.ego_width_m, p.ego_length_m, clearance, self.nudge)
+            wanted_shift_m(
+                tracks,
+                road,
+                state.lane,
+                p.ego_width_m,
+                p.ego_length_m,
+                clearance,
+                self.nudge,
+                not self._look,
+            )
             if keep
             else 0.0
         )
