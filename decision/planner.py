@@ -52,6 +52,7 @@ from decision.situation import (
     LEAD,
     NEIGHBOUR_EXTRA_M,
     PED,
+    LaneChange,
     ObjectAhead,
     Situation,
     SituationParams,
@@ -196,18 +197,19 @@ class Planner:
         if self.nudge is not None and road.oncoming_lanes:  # (one-way roads: nothing comes the other way)
             self._update_shift(tracks, road, junction[0], old, world.t_s)
         still = self.behaviour_params.stationary_speed_mps
-        tests = self._tests(road, old.lane)
-        sit = extract_situation(tracks, route, s, d, v, old.lane, old.change, p, tests, *junction, still)
-        sit.keeping_right = self._shift_wanted_m < 0.0
-        mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
-        state, reason = next_behaviour(old, sit, self.behaviour_params)
-        if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
-            tests = self._tests(road, state.lane)
+
+        def situation(lane: int, change: LaneChange | None) -> Situation:
             sit = extract_situation(
-                tracks, route, s, d, v, state.lane, state.change, p, tests, *junction, still
+                tracks, route, s, d, v, lane, change, p, self._tests(road, lane), *junction, still
             )
             sit.keeping_right = self._shift_wanted_m < 0.0
             mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
+            return sit
+
+        sit = situation(old.lane, old.change)
+        state, reason = next_behaviour(old, sit, self.behaviour_params)
+        if state.lane != old.lane or state.change != old.change:  # a new corridor: look again
+            sit = situation(state.lane, state.change)
         if state.behaviour == Behaviour.CREEP and sit.junction is not None:
             # Down to the creep speed by the stop line, braking comfortably on the way (a cap that
             # falls with the distance as the speed of a comfortable stop does).
@@ -219,7 +221,7 @@ class Planner:
         shift = min(self._shift_m, self._shift_wanted_m)
         if shift < -NUDGE_SLOW_M or shift > 0.0:  # well over to the right, or edging out: slowly
             sit.speed_cap_mps = min(sit.speed_cap_mps, self.nudge.speed_mps)
-        if shift != 0.0 and state.behaviour == Behaviour.CRUISE and self._shift_m < 0.0:
+        if state.behaviour == Behaviour.CRUISE and self._shift_m < 0.0:
             reason = f"keeping {-self._shift_m:.1f} m right of an oncoming vehicle in the lane"
         self.state, self.situation = state, sit
         peek = peek_shift_m(road, p.ego_width_m, self.nudge) if self.nudge is not None else 0.0
