@@ -8,7 +8,9 @@ Hungarian method (scipy's linear_sum_assignment) on the squared Mahalanobis dist
 class (a detection only matches a track of its class), by Mahalanobis distance (`gate_sigmas`) and
 by Euclidean distance (`gate_m`, a hard cap that also holds for very uncertain tracks).
 
-Track life: a detection that matches nothing starts a tentative track; a track is confirmed after
+Track life: a detection that matches nothing starts a tentative track, unless it lies nearer than
+its class's width to a track of its class matched in the same frame (a second box on that object:
+two objects that near would overlap); a track is confirmed after
 `min_hits` matched frames and stays confirmed. A tentative track that misses a frame is deleted
 (so a false positive seen once never shows); a confirmed track survives up to `max_misses`
 consecutive camera frames without a match and is deleted at the next miss, or as soon as its
@@ -227,14 +229,15 @@ class Tracker:
         self._scores[rows] = score[cols]
         self._confirmed |= self._hits >= self.min_hits
 
+        new = np.ones(len(xy), dtype=bool)
+        new[cols] = False
+        new[new] = ~self._beside_matched(xy[new], cls[new], rows)
+
         missed = np.ones(len(self._ids), dtype=bool)
         missed[rows] = False
         self._misses[missed] += 1
         dead = missed & (~self._confirmed | (self._misses > self.max_misses))
         self._keep(~dead)
-
-        new = np.ones(len(xy), dtype=bool)
-        new[cols] = False
         self._birth(xy[new], var[new], cls[new], score[new])
 
     def tracks(self) -> dict[str, np.ndarray]:
@@ -310,6 +313,17 @@ class Tracker:
         self._x[hold, 2:] = 0.0
         self._P[hold, 2:, :] = 0.0
         self._P[hold, :, 2:] = 0.0
+
+    def _beside_matched(self, xy: np.ndarray, cls: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """(B,) whether each unmatched detection xy (B, 2) of class cls (B,) lies nearer than its
+        class's width to a track of its class that this frame matched: a second detection of that
+        object (two boxes on one car close by, or two cameras' views of it that did not merge), not
+        a new one. Two objects of a class cannot stand nearer each other than that without overlapping."""
+        if len(xy) == 0 or len(rows) == 0:
+            return np.zeros(len(xy), dtype=bool)
+        gap = np.linalg.norm(xy[:, None, :] - self._x[None, rows, :2], axis=2)  # (B, R)
+        same = cls[:, None] == self._class_ids[None, rows]
+        return (same & (gap < class_size_m(cls)[1][:, None])).any(axis=1)
 
     def _birth(self, xy: np.ndarray, var: np.ndarray, cls: np.ndarray, score: np.ndarray) -> None:
         """Start tentative tracks at detections xy (B, 2), at rest with an uncertain velocity."""

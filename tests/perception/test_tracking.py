@@ -137,6 +137,25 @@ def test_class_gates_association():
     np.testing.assert_array_equal(out["xy_m"], [[10.0, 0.0], [10.0, 0.0]])
 
 
+def test_a_second_box_on_a_tracked_object_starts_no_track():
+    tracker = make_tracker(min_hits=1)
+    feed(tracker, 0.0, [10.0, 0.0])
+    # Two boxes on the car (1.2 m apart): one updates its track, the other is no new car ...
+    feed(tracker, 0.1, [[10.0, 0.0], [10.2, 1.2]])
+    assert len(tracker) == 1
+    # ... but a car in the next lane (3.5 m over) and a pedestrian beside the car are.
+    out = feed(tracker, 0.2, [[10.0, 0.0], [10.0, 3.5]])
+    tracker.update(
+        0.3, np.array([[10.0, 0.0], [10.0, 1.2]]), None, np.array([VEHICLE, PEDESTRIAN]), np.full(2, 0.9)
+    )
+    assert len(out["ids"]) == 2 and len(tracker) == 3
+    # A detection beside a track that missed the frame (the object moved off its prediction) may start one.
+    lone = make_tracker(min_hits=1, gate_m=1.0)
+    feed(lone, 0.0, [10.0, 0.0])
+    feed(lone, 0.1, [10.0, 1.2])
+    assert len(lone) == 2
+
+
 def test_missed_detections_keep_the_track_up_to_max_misses():
     tracker = make_tracker(max_misses=3)
     for k in range(10):
