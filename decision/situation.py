@@ -419,6 +419,7 @@ def extract_situation(
     crossing: the junction facts (decision/junction.py), passed through. stationary_mps: objects
     slower than this block (for `lead_run_extra_m`; 0: not worked out)."""
     road = route.road
+    cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, lane_offset_m(road, lane), p)
     lead = pedestrian = uncleared = emergency = None
     run_extra = 0.0
     left_oncoming, right_oncoming = lane + 1 >= road.own_lanes, lane - 1 >= road.own_lanes
@@ -429,6 +430,10 @@ def extract_situation(
             tests = row_tests(road, lane, p)
         gaps, nearest, lead_gaps = _nearest_per_row(t, tests, road, lane, change, ego_s_m, ego_d_m)
         speed, objects = _nearest_objects(t, gaps, nearest)
+        if t.speed_std_mps is not None:
+            _oncoming_at_speed_cap(
+                t, gaps, nearest, speed, (left_oncoming, right_oncoming), cap, stationary_mps
+            )
         lead, pedestrian, uncleared = objects
         if lead is not None and abs(lead.speed_mps) < stationary_mps:
             run_extra = _stationary_run_extra_m(t, lead_gaps, stationary_mps)
@@ -452,7 +457,6 @@ def extract_situation(
             )
         if t.emergency is not None and t.emergency.any():
             emergency = _emergency_behind(t, road, lane, left, right, p)
-    cap, curve_accel = speed_limits(road, route, ego_s_m, ego_speed_mps, lane_offset_m(road, lane), p)
     return Situation(
         ego_s_m=ego_s_m,
         ego_d_m=ego_d_m,
@@ -593,6 +597,25 @@ def _nearest_per_row(
     masked = np.where(rows, gaps, np.inf)
     nearest = masked.argmin(axis=1).tolist()
     return [masked.item(row, i) for row, i in enumerate(nearest)], nearest, masked[LEAD]
+
+
+def _oncoming_at_speed_cap(
+    t: TracksFrenet,
+    gaps: list[float],
+    nearest: list[int],
+    speed: list[float],
+    oncoming: tuple[bool, bool],
+    cap_mps: float,
+    stationary_mps: float,
+) -> None:
+    """Camera tracks: the leader of an oncoming lane that is not standing still is taken to come
+    towards the ego at the speed cap at least (`speed` in place). Its tracked speed along the road is
+    not to be trusted there: at 40 m and more a few metres of distance error make a car that comes at
+    10 m/s look slow, or even driving away, and it is the one number that decides whether the ego
+    enters that lane; traffic beyond the view is assumed at the cap the same way."""
+    for row, is_oncoming in ((LEFT_LEAD, oncoming[0]), (RIGHT_LEAD, oncoming[1])):
+        if is_oncoming and gaps[row] < math.inf and abs(t.speed_s_mps.item(nearest[row])) >= stationary_mps:
+            speed[row] = min(speed[row], -cap_mps)
 
 
 def _nearest_objects(

@@ -242,6 +242,15 @@ def test_a_neighbouring_lane_vehicle_of_unknown_speed_counts_at_its_worst(planne
     assert overtake_clear(known.left, known.lead, known, behaviour)[0]  # a slow car 46 m off: go
     ok, why = overtake_clear(young.left, young.lead, young, behaviour)
     assert not ok and "oncoming traffic" in why  # it may be coming at 13 m/s: wait to know
+    # A camera track's speed along the road is not trusted there even once settled: a car tracked
+    # as slow, or as driving away, counts as coming at the speed cap (10 m/s); one standing, as standing.
+    for vx in (-1.3, 3.0, 0.0):
+        moving = dataclasses.replace(
+            world, v_mps=np.array([[0.0, 0.0], [vx, 0.0]]), v_std_mps=np.array([0.0, 0.2])
+        )
+        s0, d0, tracks = project(moving, road, ego_s, p)
+        left = extract_situation(tracks, route, s0, d0, 2.0, 0, None, p, stationary_mps=0.5).left
+        assert left.lead_speed_mps == pytest.approx(vx - 0.4 if vx == 0.0 else -10.0)
     # A follower in the next lane (a one-way road) is taken as closing faster.
     one_way = Road([Segment("straight", 600.0)], 2, 3.5, 14.0)
     bx, by, bh = one_way.to_world(np.array([ego_s - 20.0]), np.array([one_way.lanes[1].offset_m]))
