@@ -77,6 +77,15 @@ MOVE_OFF_SPEED_MPS = 1.0
 MOVE_OFF_MIN_MPS = 0.5
 CREEP_SPEED_MPS = 1.0  # the pass_ttc_s cap never stops the ego: it still has to get clear
 MAX_JERK_DT_S = 0.5  # a longer (or negative) time between ticks resets the jerk limit
+# A camera world (one with `views`) is not yet complete in its first moments: a track is reported
+# only once its object has been detected in a few frames (perception/tracking.py min_hits), and its
+# speed is known a few frames later. For this long from the first tick no lane counts as observed,
+# so no lane change (nor a merge from a parking spot) starts on a lane that only looks empty.
+SETTLE_S = 0.5
+# A car this slow decelerates no more, whatever its brake: easing a harder brake than the comfortable
+# one off at the jerk limit would keep it standing for a second after an emergency stop (into a red
+# light); the comfortable one is still eased off (a one-tick change of mind does not start it moving).
+STANDING_MPS = 0.05
 MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into the route's lane
 MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by
 NUDGE_EXTRA_M = 0.1  # the path shifts this much beyond the lateral margin (decision/nudge.py) ...
@@ -174,6 +183,7 @@ class Planner:
         self._ego_s_m: float | None = None
         self._last_accel: float | None = None
         self._last_t_s: float | None = None
+        self._first_t_s: float | None = None
         self._shift_m = 0.0  # the path's shift from the lane centre (decision/nudge.py) ...
         self._shift_wanted_m = 0.0  # ... and what the oncoming vehicles in the lane ask for (or a look)
         self._shift_t_s: float | None = None
@@ -190,6 +200,8 @@ class Planner:
         v = max(float(world.ego.speed_mps), 0.0)
         if self.state is None:
             self.state = BehaviourState(Behaviour.CRUISE, self._start_lane(road, d))
+            self._first_t_s = world.t_s
+        settling = world.views is not None and world.t_s - self._first_t_s < SETTLE_S
 
         old = self.state
         p = self.situation_params
@@ -204,6 +216,9 @@ class Planner:
             )
             sit.keeping_right = self._shift_wanted_m < 0.0
             mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
+            for gaps in (sit.left, sit.right):
+                if settling and gaps is not None:
+                    gaps.observed = False
             return sit
 
         sit = situation(old.lane, old.change)
@@ -418,7 +433,10 @@ class Planner:
             dt = t_s - self._last_t_s if self._last_t_s is not None else -1.0
             if self._last_accel is not None and 0.0 < dt <= MAX_JERK_DT_S:
                 step = self.longitudinal.max_jerk_mps3 * dt
-                accel = min(max(accel, self._last_accel - step), self._last_accel + step)
+                last = self._last_accel
+                if sit.ego_speed_mps < STANDING_MPS:
+                    last = max(last, -self.idm.decel_comfort_mps2)
+                accel = min(max(accel, last - step), last + step)
         self._last_accel, self._last_t_s = accel, t_s
         return accel
 

@@ -215,6 +215,18 @@ def test_goes_around_a_stopped_car_when_the_other_lane_is_free(road, make_planne
     assert run.accel.min() > -4.05
 
 
+def test_a_camera_world_changes_no_lane_before_its_tracks_have_settled(road, make_planner):
+    """Standing behind a stopped car with lane 1 free, the ego goes round at once when it sees all
+    round (ground truth), and only half a second on with cameras: a car that the tracker has not yet
+    confirmed would be missing from an empty-looking lane."""
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
+    parked = Actor(4, VEHICLE, s_m=30.0, d_m=LANE0)
+    for views, first_change_s in ((None, 0.0), (RIG, 0.5)):
+        run = drive(make_planner(), route, 20.0, LANE0, 0.0, [parked], 2.0, views=views)
+        changing = run.t[[b == Behaviour.CHANGE_LANE for b in run.behaviours]]
+        assert changing[0] == pytest.approx(first_change_s), views
+
+
 def test_stops_behind_a_stopped_car_when_the_other_lane_holds_a_vehicle_alongside(road, make_planner):
     route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=14.0)
     parked = Actor(4, VEHICLE, s_m=90.0, d_m=LANE0)
@@ -252,6 +264,24 @@ def test_stops_behind_a_lead_that_brakes_hard_then_goes_around(road, make_planne
     assert run.v[braking].min() < 5.0  # it had to slow right down while lane 1 was busy
     lead_stop_s = lead.frenet(99.0)[0]
     assert run.s[-1] > lead_stop_s + 30.0 and run.d[-1] == pytest.approx(LANE0, abs=0.05)
+
+
+def test_standing_after_a_hard_stop_it_eases_off_no_more_than_a_comfortable_brake(road, make_planner):
+    """The jerk limit eases a braking command off over time; a standing car decelerates no more, so
+    after a hard stop it eases off from the comfortable deceleration, not from the hard one (which
+    would keep it standing a second or more once the way is clear: into a red light, say). Moving,
+    the hard command is eased off from where it was."""
+    route = Route(road, 10.0, 800.0, lane=0, cruise_speed_mps=10.0)
+    walker = Actor(5, PEDESTRIAN, s_m=24.0, d_m=LANE0, length_m=0.5, width_m=0.5)
+    x, y, yaw = (float(a) for a in road.to_world(20.0, LANE0))
+    for v in (0.0, 3.0):
+        planner = make_planner()
+        step = planner.longitudinal.max_jerk_mps3 * DT_S
+        braking = planner.plan(world_at(road, EgoState(x, y, yaw, v), [walker], 0.0), route)
+        assert braking.target_accel_mps2 <= -MAX_DECEL_MPS2 / 2  # 1.5 m behind a pedestrian: braking hard
+        clear = planner.plan(world_at(road, EgoState(x, y, yaw, v, t_s=DT_S), [], DT_S), route)
+        start = -planner.idm.decel_comfort_mps2 if v == 0.0 else braking.target_accel_mps2
+        assert clear.target_accel_mps2 == pytest.approx(start + step), v
 
 
 def test_brakes_for_a_vehicle_cutting_in(road, make_planner):
