@@ -10,13 +10,13 @@ by Euclidean distance (`gate_m`, a hard cap that also holds for very uncertain t
 
 Track life: a detection that matches nothing starts a tentative track, unless it lies nearer than
 its class's width to a track of its class matched in the same frame (a second box on that object:
-two objects that near would overlap); a track is confirmed after
-`min_hits` matched frames and stays confirmed. A tentative track that misses a frame is deleted
-(so a false positive seen once never shows); a confirmed track survives up to `max_misses`
-consecutive camera frames without a match and is deleted at the next miss, or as soon as its
-position std exceeds `max_position_std_m`. Misses count camera frames (`update` calls), not
-`predict` ticks: the closed loop may predict at 20 Hz between 10 Hz frames. Ids increase from 0 and
-are never reused until `reset()`. Only confirmed tracks are reported.
+two objects that near would overlap); a track is confirmed after `min_hits` matched frames and
+stays confirmed. A tentative track that misses a frame is deleted (so a false positive seen once
+never shows); a confirmed track survives up to `max_misses` consecutive camera frames without a
+match and is deleted at the next miss, or as soon as its position std exceeds `max_position_std_m`.
+Misses count camera frames (`update` calls), not `predict` ticks: the closed loop may predict at
+20 Hz between 10 Hz frames. Ids increase from 0 and are never reused until `reset()`. Only
+confirmed tracks are reported.
 
 Stationary objects stay stationary (hysteresis): a vehicle or obstacle track whose speed estimate
 stays below `stop_speed_mps` for `stop_frames` matched frames in a row is held still: from then on
