@@ -216,9 +216,10 @@ class Planner:
             )
             sit.keeping_right = self._shift_wanted_m < 0.0
             mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
-            for gaps in (sit.left, sit.right):
-                if settling and gaps is not None:
-                    gaps.observed = False
+            if settling:
+                for gaps in (sit.left, sit.right):
+                    if gaps is not None:
+                        gaps.observed = False
             return sit
 
         sit = situation(old.lane, old.change)
@@ -274,7 +275,7 @@ class Planner:
                 p.ego_length_m,
                 clearance,
                 self.nudge,
-                not self._look,
+                predict=not self._look,
             )
             if keep
             else 0.0

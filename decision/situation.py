@@ -429,11 +429,9 @@ def extract_situation(
         if tests is None:
             tests = row_tests(road, lane, p)
         gaps, nearest, lead_gaps = _nearest_per_row(t, tests, road, lane, change, ego_s_m, ego_d_m)
-        speed, objects = _nearest_objects(t, gaps, nearest)
-        if t.speed_std_mps is not None:
-            _oncoming_at_speed_cap(
-                t, gaps, nearest, speed, (left_oncoming, right_oncoming), cap, stationary_mps
-            )
+        speed, objects = _nearest_objects(
+            t, gaps, nearest, (left_oncoming, right_oncoming), cap, stationary_mps
+        )
         lead, pedestrian, uncleared = objects
         if lead is not None and abs(lead.speed_mps) < stationary_mps:
             run_extra = _stationary_run_extra_m(t, lead_gaps, stationary_mps)
@@ -599,40 +597,34 @@ def _nearest_per_row(
     return [masked.item(row, i) for row, i in enumerate(nearest)], nearest, masked[LEAD]
 
 
-def _oncoming_at_speed_cap(
+def _nearest_objects(
     t: TracksFrenet,
     gaps: list[float],
     nearest: list[int],
-    speed: list[float],
     oncoming: tuple[bool, bool],
     cap_mps: float,
     stationary_mps: float,
-) -> None:
-    """Camera tracks: the leader of an oncoming lane that is not standing still is taken to come
-    towards the ego at the speed cap at least (`speed` in place). Its tracked speed along the road is
-    not to be trusted there: at 40 m and more a few metres of distance error make a car that comes at
-    10 m/s look slow, or even driving away, and it is the one number that decides whether the ego
-    enters that lane; traffic beyond the view is assumed at the cap the same way."""
-    for row, is_oncoming in ((LEFT_LEAD, oncoming[0]), (RIGHT_LEAD, oncoming[1])):
-        if is_oncoming and gaps[row] < math.inf and abs(t.speed_s_mps.item(nearest[row])) >= stationary_mps:
-            speed[row] = min(speed[row], -cap_mps)
-
-
-def _nearest_objects(
-    t: TracksFrenet, gaps: list[float], nearest: list[int]
 ) -> tuple[list[float], tuple[ObjectAhead | None, ObjectAhead | None, ObjectAhead | None]]:
     """The speed along the road of each row's nearest track (0 for none), and the lead, the
-    pedestrian and the object not yet cleared as ObjectAhead (None: none).
+    pedestrian and the object not yet cleared as ObjectAhead (None: none). oncoming: whether the
+    left and the right lane carry traffic the other way.
 
-    A neighbouring lane's speeds are the worst that the tracks' velocity uncertainty allows
-    (SPEED_SIGMAS standard deviations): its leader slower, or coming faster the other way, its
-    follower faster. A vehicle just tracked, whose speed is not known yet, does not look parked."""
+    Camera tracks (their speed std known): a neighbouring lane's speeds are the worst that the
+    tracks' velocity uncertainty allows (SPEED_SIGMAS standard deviations): its leader slower, or
+    coming faster the other way, its follower faster. A vehicle just tracked, whose speed is not
+    known yet, does not look parked. And the leader of an oncoming lane that is not standing still
+    comes at the speed cap `cap_mps` at least: at 40 m and more a few metres of distance error make
+    a car that comes at 10 m/s look slow, or even driving away, and that speed decides whether the
+    ego enters the lane (traffic beyond the view is taken at the cap the same way)."""
     speeds = t.speed_s_mps.tolist()
     speed = [speeds[i] if gap < math.inf else 0.0 for gap, i in zip(gaps, nearest, strict=True)]
     if t.speed_std_mps is not None:
         for row, sign in ((LEFT_LEAD, -1.0), (RIGHT_LEAD, -1.0), (LEFT_FOLLOWER, 1.0), (RIGHT_FOLLOWER, 1.0)):
             if gaps[row] < math.inf:
                 speed[row] += sign * SPEED_SIGMAS * t.speed_std_mps.item(nearest[row])
+        for row, is_oncoming in ((LEFT_LEAD, oncoming[0]), (RIGHT_LEAD, oncoming[1])):
+            if is_oncoming and gaps[row] < math.inf and abs(speeds[nearest[row]]) >= stationary_mps:
+                speed[row] = min(speed[row], -cap_mps)
 
     def nearest_object(row: int) -> ObjectAhead | None:
         if gaps[row] == math.inf:
