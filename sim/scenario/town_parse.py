@@ -283,17 +283,19 @@ def _crossing_path(a: TownActorEntry, where: str, town: Town, route: Route):
 
 
 def _flow(a: TownActorEntry, where: str, rng: np.random.Generator) -> list[TownActorEntry]:
-    """A flow's vehicles, `spacing_m` apart (or each gap drawn in [spacing_m, max_spacing_m]): the
-    first as written, each next one farther back from its junction (place arm) or farther ahead
-    (elsewhere)."""
+    """A flow's vehicles, `spacing_m` apart (or each gap drawn in [spacing_m, max_spacing_m], but
+    for a platoon): the first as written, each next one farther back from its junction (place arm)
+    or farther ahead (elsewhere)."""
     if a.max_spacing_m is not None and a.max_spacing_m < a.spacing_m:
         raise ScenarioError(f"{where}.max_spacing_m={a.max_spacing_m} is below spacing_m={a.spacing_m}")
     if a.continuous and (a.place != "arm" or a.kind != "vehicle" or a.count < 2):
         raise ScenarioError(
             f"{where}.continuous: a continuous flow is of vehicles placed on an arm, count >= 2"
         )
+    if a.platoon and not a.continuous:
+        raise ScenarioError(f"{where}.platoon: a platoon starts a continuous flow (continuous: true)")
     gaps = np.full(a.count - 1, float(a.spacing_m))
-    if a.max_spacing_m is not None:
+    if a.max_spacing_m is not None and not a.platoon:
         gaps = rng.uniform(a.spacing_m, a.max_spacing_m, a.count - 1)
     offsets = np.concatenate([[0.0], np.cumsum(gaps)])
     key = "distance_m" if a.place == "arm" else "ds_m"

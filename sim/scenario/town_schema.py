@@ -101,6 +101,9 @@ class TownActorEntry:
     # A flow that keeps coming for the whole run (place arm, as CARLA's ActorFlow): a vehicle well past
     # the junction comes back to the flow's source, a new gap behind its last vehicle.
     continuous: bool = False
+    # The flow starts as a platoon, its vehicles `spacing_m` apart (the traffic the ego meets at the
+    # junction); only the gaps of the vehicles that come back are drawn up to `max_spacing_m`.
+    platoon: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -90,9 +90,28 @@ def test_a_continuous_flow_fills_its_cycle_spaced_and_the_lights_start_at_the_of
     assert {plan.offset_s for plan in spec.town.town.signals.values()} == {7.5}
 
 
+def test_a_platoon_starts_close_and_only_the_vehicles_that_come_back_keep_the_drawn_gaps():
+    flow = {"kind": "vehicle", "place": "arm", "arm": "opposite", "distance_m": 20, "speed_mps": 10}
+    flow |= {"count": 4, "spacing_m": 22, "max_spacing_m": 150, "continuous": True}
+    for platoon, gaps in ((True, {22.0}), (False, None)):
+        actors = parse_scenario(
+            scenario(actors=[flow | {"platoon": platoon}]), np.random.default_rng(0)
+        ).town.actors
+        s = np.sort([a.s_m for a in actors])
+        assert all(a.flow_gap_m == (22.0, 150.0) for a in actors)
+        if gaps:  # the four one behind the other, 22 m apart, the first 20 m before the box
+            assert len(actors) == 4 and set(np.round(np.diff(s), 6)) == gaps
+        else:  # drawn gaps: wider, and the cycle holds fewer of them
+            assert np.diff(s).min() > 22.0
+
+
 @pytest.mark.parametrize(
     "actor, message",
     [
+        (
+            {"place": "arm", "count": 3, "platoon": True},
+            "platoon starts a continuous flow",
+        ),
         (
             {"place": "route", "count": 3, "continuous": True},
             "continuous flow is of vehicles placed on an arm",
