@@ -414,8 +414,7 @@ def wait_reason(
         # An unprotected left turn waits pulled into the box until its light turns red (by then the
         # oncoming traffic has stopped) or its gap comes; anywhere else in the box the ego goes, but
         # for a pedestrian on the crosswalk it turns into: it waits before it, in the box.
-        waiting_to_turn = j.turn == "left" and j.control == "signal" and j.signal in ("green", "yellow")
-        if waiting_to_turn and j.give_way_to >= 0 and j.entry_gap_m > -(PULL_IN_M + PULL_IN_SLACK_M):
+        if waits_to_turn_left(j):
             return f"giving way to vehicle {j.give_way_to}: waiting in the box to turn left", True
         if j.pedestrian_on_exit >= 0 and j.exit_gap_m > 0.0:
             need = (
@@ -452,6 +451,19 @@ def wait_reason(
     if j.pedestrian_on_exit >= 0:
         return f"giving way to pedestrian {j.pedestrian_on_exit} on the crosswalk", True
     return "", False
+
+
+def waits_to_turn_left(j: JunctionAhead | None) -> bool:
+    """An unprotected left turn on green or yellow, giving way to the oncoming traffic, not yet past
+    where it waits pulled into the box (see `wait_reason`)."""
+    return (
+        j is not None
+        and j.turn == "left"
+        and j.control == "signal"
+        and j.signal in ("green", "yellow")
+        and j.give_way_to >= 0
+        and j.entry_gap_m > -(PULL_IN_M + PULL_IN_SLACK_M)
+    )
 
 
 def made_full_stop(j: JunctionAhead, speed_mps: float, p: JunctionParams) -> bool:

@@ -43,6 +43,7 @@ from decision.junction import (
     ego_path,
     junction_facts,
     next_crossing,
+    waits_to_turn_left,
 )
 from decision.nudge import NudgeParams, peek_shift_m, step_shift_m, wanted_shift_m
 from decision.plan import Behaviour, Plan
@@ -209,6 +210,7 @@ class Planner:
         if self.nudge is not None and road.oncoming_lanes:  # (one-way roads: nothing comes the other way)
             self._update_shift(tracks, road, junction[0], old, world.t_s)
         still = self.behaviour_params.stationary_speed_mps
+        rules = self.behaviour_params.junction is not None  # (the naive planner has none)
 
         def situation(lane: int, change: LaneChange | None) -> Situation:
             sit = extract_situation(
@@ -216,6 +218,19 @@ class Planner:
             )
             sit.keeping_right = self._shift_wanted_m < 0.0
             mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
+            lead, j = sit.lead, sit.junction
+            if (
+                rules
+                and lead is not None
+                and lead.speed_mps < -still
+                and waits_to_turn_left(j)
+                and v * v <= 2.0 * self.idm.decel_comfort_mps2 * max(j.entry_gap_m + PULL_IN_M, 0.0)
+            ):
+                # The ego gives way to the oncoming traffic pulled PULL_IN_M into the box, clear of
+                # its lane, and can stop there comfortably: a car of that traffic crossing the turn's
+                # corridor ahead is not a lead. Followed (or braked for) as one, each car of a
+                # platoon would hold the ego short of the box, where the red light finds it.
+                sit.lead = None
             if settling:
                 for gaps in (sit.left, sit.right):
                     if gaps is not None:

@@ -5,16 +5,20 @@ velocity in the world frame, a light whose state is a function of time."""
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hydra.utils import instantiate
 from test_planner import RIG
 
-from decision.junction import CREEP_INTO_BOX_M
+from decision.junction import CREEP_INTO_BOX_M, PULL_IN_M, PULL_IN_SLACK_M
 from decision.plan import Behaviour
 from decision.planner import Planner
 from decision.route import Approach, JunctionCrossing, Road, Route, Segment
+from decision.town import Leg
+from decision.town_maps import parse_town
 from perception.types import OBSTACLE, VEHICLE, EgoState, WorldModel
 
 EGO_LENGTH_M, EGO_WIDTH_M, MAX_DECEL_MPS2 = 4.5, 1.8, 8.0
@@ -99,7 +103,9 @@ class Run:
     clearance: dict  # actor id -> (T,) clearance between the boxes, taken axis-aligned [m] (< 0: overlap)
 
 
-def drive(planner, route, s0, d0, v0, actors, duration_s, light=lambda t: "green", views=None) -> Run:
+def drive(
+    planner, route, s0, d0, v0, actors, duration_s, light=lambda t: "green", views=None, signal_id=1
+) -> Run:
     road = route.road
     x, y, yaw = (float(a) for a in road.to_world(s0, d0))
     v = v0
@@ -121,7 +127,7 @@ def drive(planner, route, s0, d0, v0, actors, duration_s, light=lambda t: "green
             ),
             size_m=np.array([[a.length_m, 1.8] for a in actors]).reshape(n, 2),
             scores=np.ones(n),
-            signals=((1, light(t)),),
+            signals=((signal_id, light(t)),),
             views=views,
         )
         plan = planner.plan(world, route)
@@ -281,10 +287,32 @@ def test_left_turn_waits_for_the_oncoming_car_then_turns(make_planner):
     oncoming = Actor(6, VEHICLE, 250.0, LANE1, -10.0, 0.0)  # reaches the box at about 8 s
     run = drive(make_planner(), corridor("left", "signal"), 100.0, LANE0, 8.0, [oncoming], 30.0)
     assert Behaviour.YIELD in run.behaviours
-    assert run.clearance[6].min() > 1.0
+    assert run.clearance[6].min() > 0.8
     in_box = np.array([abs(oncoming.at(t)[0] - 160.0) < HALF_M + 2.25 for t in run.t])
-    assert front(run)[in_box].max() < ENTRY_S  # the ego kept out of the box while the car crossed it
+    # While the car crossed the box the ego waited in it, pulled in short of the oncoming lane.
+    assert front(run)[in_box].max() < ENTRY_S + PULL_IN_M + PULL_IN_SLACK_M
     assert run.s[-1] > ENTRY_S + 40.0  # turned and went on
+
+
+def test_left_turn_pulls_into_the_box_between_the_cars_of_a_platoon_and_turns_at_the_red(make_planner):
+    # The crossing of conf/town/crossing.yaml, from the west arm, turning left (north). Five oncoming
+    # cars 2.2 s apart cross the box through the rest of the green: the ego gets into the box to wait
+    # (not held short of it car after car) and clears it when its light turns red.
+    town = parse_town(yaml.safe_load((Path(__file__).parents[2] / "conf/town/crossing.yaml").read_text()))
+    route = town.route(town.legs_through(Leg(2, False), ["left"]), 90.0, 60.0, 12.0)
+    (crossing,) = route.junctions
+    h, lane = town.half_size_m[0], 0.5 * town.lane_width_m
+    platoon = [Actor(20 + k, VEHICLE, h + 30.0 + 22.0 * k, lane, -10.0, 0.0) for k in range(5)]
+
+    def light(t):
+        return "green" if t < 12.0 else "yellow" if t < 15.0 else "red"
+
+    run = drive(make_planner(), route, 90.0, -lane, 8.0, platoon, 30.0, light, signal_id=crossing.signal_id)
+    assert min(c.min() for c in run.clearance.values()) > 0.8
+    assert front(run)[run.t < 12.0].max() > crossing.entry_s_m + 2.0  # pulled in on green
+    tail = run.s - 0.5 * EGO_LENGTH_M
+    assert tail[run.t >= 15.0].min() > crossing.stop_s_m  # over the line before the red
+    assert run.s[-1] > crossing.exit_s_m + 20.0  # turned and went on
 
 
 def test_left_turn_with_a_far_oncoming_car_does_not_wait(make_planner):
