@@ -352,6 +352,12 @@ def project(
     # Velocity and heading in road coordinates: (along, across) the road.
     v_road = np.ascontiguousarray(world.v_mps[idx], dtype=float).view(complex)[:, 0] * to_road
     speed_d = v_road.imag
+    # A pedestrian off the paved road walking more along it than across keeps to the sidewalk (as a
+    # map-based prediction has it): its sideways speed is not a drift into the road. (A camera
+    # track's sideways error beside the ego would stop it for someone walking past.)
+    sidewalk = (class_ids == PEDESTRIAN) & (np.abs(f[F_D]) > road.half_width_m + road.shoulder_m)
+    if np.count_nonzero(sidewalk):
+        speed_d = np.where(sidewalk & (np.abs(speed_d) < np.abs(v_road.real)), 0.0, speed_d)
     np.multiply(speed_d * (np.abs(speed_d) >= LATERAL_SPEED_DEADBAND_MPS), f[N_FEATURES], out=f[F_DRIFT])
     np.abs(f[F_DRIFT], out=f[F_ABS_DRIFT])
     # The box's extents along / across the road: |cos| and |sin| of its yaw to the road times its

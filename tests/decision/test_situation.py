@@ -71,6 +71,12 @@ def reference(world: WorldModel, road: Road, lane: int, change: LaneChange | Non
         h = float(np.interp(s, road.s_m, road.heading_rad))
         along = track.vx_mps * math.cos(h) + track.vy_mps * math.sin(h)
         across = track.vy_mps * math.cos(h) - track.vx_mps * math.sin(h)
+        if (
+            track.class_id == PEDESTRIAN
+            and abs(d) > road.half_width_m + road.shoulder_m
+            and abs(across) < abs(along)
+        ):
+            across = 0.0  # on the sidewalk, walking along it
         across = 0.0 if abs(across) < DEADBAND_MPS else across
         c, sn = abs(math.cos(track.yaw_rad - h)), abs(math.sin(track.yaw_rad - h))
         half_lon = 0.5 * (track.length_m * c + track.width_m * sn)
@@ -155,6 +161,28 @@ def test_nearest_objects_match_the_per_track_reference(road_name, lane, changing
             # An object's gap is clipped at 0 (a box alongside); lane gaps keep their sign.
             assert got[row][1] == pytest.approx(max(gap, 0.0) if got[row][0] else gap, abs=1e-9), row
             assert got[row][2] == pytest.approx(speed, abs=1e-9), row
+
+
+def test_a_pedestrian_walking_along_the_sidewalk_is_not_predicted_onto_the_road(params):
+    """Beside the ego on the sidewalk, a camera track's sideways speed (0.7 m/s, walking along at
+    1 m/s) is no walk into the corridor; walking across, or on the road, it is."""
+    road, p = ROADS["straight"], params
+    route = Route(road, 0.0, road.length_m, lane=0, cruise_speed_mps=15.0)
+    ego_d = road.lanes[0].offset_m
+    edge = road.half_width_m + road.shoulder_m
+
+    def pedestrian(d, along, across):
+        x, y, _ = road.to_world(204.0, d)
+        world = WorldModel(ego=EgoState(*(float(a) for a in road.to_world(200.0, ego_d)), 0.0), t_s=0.0,
+                           ids=np.array([7]), class_ids=np.array([PEDESTRIAN]), xy_m=np.array([[x, y]]),
+                           v_mps=np.array([[along, across]]), yaw_rad=np.zeros(1), size_m=np.full((1, 2), 0.5),
+                           scores=np.ones(1))  # fmt: skip
+        s, d_ego, tracks = project(world, road, 200.0, p)
+        return extract_situation(tracks, route, s, d_ego, 0.0, 0, None, p).pedestrian
+
+    assert pedestrian(-edge - 1.2, 1.0, 0.7) is None  # on the sidewalk, walking along it
+    assert pedestrian(-edge - 1.2, 0.5, 1.2) is not None  # on the sidewalk, walking towards the road
+    assert pedestrian(-edge + 0.3, 1.0, 0.7) is not None  # on the road, drifting into the lane
 
 
 def test_no_track_within_reach_gives_an_empty_situation(params):
