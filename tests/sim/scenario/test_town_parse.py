@@ -99,7 +99,7 @@ def test_a_platoon_starts_close_and_only_the_vehicles_that_come_back_keep_the_dr
         ).town.actors
         s = np.sort([a.s_m for a in actors])
         assert all(a.flow_gap_m == (22.0, 150.0) for a in actors)
-        if gaps:  # the four one behind the other, 22 m apart, the first 20 m before the box
+        if gaps:  # the four one behind the other, 22 m apart
             assert len(actors) == 4 and set(np.round(np.diff(s), 6)) == gaps
         else:  # drawn gaps: wider, and the cycle holds fewer of them
             assert np.diff(s).min() > 22.0
