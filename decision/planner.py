@@ -367,12 +367,7 @@ class Planner:
             if state.waiting_at >= 0 and sit.junction is not None:
                 jp, j = self.behaviour_params.junction, sit.junction
                 gap = j.stop_gap_m + self.idm.min_gap_m - jp.stop_line_margin_m
-                if (
-                    j.turn == "left"
-                    and j.control == "signal"
-                    and j.signal in ("green", "yellow")
-                    and j.give_way_to >= 0
-                ):
+                if waits_to_turn_left(j):
                     # An unprotected left turn waits in the box, so that it turns when the oncoming
                     # traffic stops for the end of its green (the ego's own red then finds it committed).
                     gap = j.entry_gap_m + PULL_IN_M + self.idm.min_gap_m
