@@ -195,7 +195,7 @@ class Planner:
         """One tick: the path, speed profile, target acceleration, behaviour and reason."""
         road = route.road
         if self.naive:
-            world = along_the_road(world, road, self._ego_s_m)
+            world = along_the_road(world, road, self._ego_s_m, self.behaviour_params.stationary_speed_mps)
         s, d, tracks = project(world, road, self._ego_s_m, self.situation_params)
         self._ego_s_m = s
         v = max(float(world.ego.speed_mps), 0.0)
@@ -547,16 +547,19 @@ class RoadCache:
             self._normal = 1j * np.exp(1j * road.heading_rad)
 
 
-def along_the_road(world: WorldModel, road: Road, s_hint_m: float | None) -> WorldModel:
-    """The naive planner's view: vehicles heading along the road (either way, within 45 degrees), and
-    everything else but vehicles. Lane following follows the traffic of its lane; a vehicle crossing
-    it (at a junction, pulling out) is what yielding would look at, and the naive stack does not
-    yield."""
+def along_the_road(world: WorldModel, road: Road, s_hint_m: float | None, still_mps: float) -> WorldModel:
+    """The naive planner's view: vehicles heading the ego's way along the road (within 45 degrees),
+    vehicles standing along it either way (slower than `still_mps`), and everything else but vehicles.
+    Lane following follows the traffic of its lane; a vehicle crossing it (at a junction, pulling out)
+    or coming the other way (across a left turn) is what yielding would look at, and the naive stack
+    does not yield."""
     if len(world) == 0:
         return world
     _, _, rotation = road.to_frenet_rotation(world.xy_m, s_hint_m, window_m=200.0)
-    relative = np.exp(1j * world.yaw_rad) * rotation  # each heading in the road's frame
-    keep = (world.class_ids != VEHICLE) | (np.abs(relative.real) >= math.cos(math.pi / 4))
+    relative = (np.exp(1j * world.yaw_rad) * rotation).real  # each heading along the road's frame
+    standing = np.hypot(world.v_mps[:, 0], world.v_mps[:, 1]) < still_mps
+    along = np.where(standing, np.abs(relative), relative) >= math.cos(math.pi / 4)
+    keep = (world.class_ids != VEHICLE) | along
     if keep.all():
         return world
     return dataclasses.replace(

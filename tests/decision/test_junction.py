@@ -626,12 +626,14 @@ def test_a_run_of_obstacles_needs_the_oncoming_lane_clear_past_all_of_them():
     assert state.behaviour == Behaviour.STOP and "oncoming traffic in lane 1" in why
 
 
-def test_the_naive_view_keeps_the_traffic_along_the_road_and_drops_crossing_vehicles():
+def test_the_naive_view_keeps_the_traffic_its_way_and_drops_crossing_and_oncoming_vehicles():
     road = Road([Segment("straight", 300.0)], 2, 3.5, 14.0, oncoming_lanes=1)
     w = world(
         (1, VEHICLE, 50.0, -1.75, 10.0, 0.0),  # ahead in the ego's lane
         (2, VEHICLE, 80.0, 1.75, -10.0, 0.0),  # oncoming
         (3, VEHICLE, 60.0, 5.0, 0.0, -10.0),  # crossing the road
         (4, PEDESTRIAN, 40.0, 4.0, 0.0, -1.4),  # crossing, but not a vehicle
+        (5, VEHICLE, 70.0, -1.75, -0.2, 0.0),  # standing in the ego's lane, facing it
+        (6, VEHICLE, 75.0, 1.75, 0.0, -0.2),  # standing across the road
     )
-    assert along_the_road(w, road, 0.0).ids.tolist() == [1, 2, 4]
+    assert along_the_road(w, road, 0.0, 0.5).ids.tolist() == [1, 4, 5]
