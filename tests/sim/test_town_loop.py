@@ -1,6 +1,6 @@
 """Towns in the closed loop: the stack obeys a light the naive stack runs, keeps clear of cars it
-hits and lets by an emergency vehicle it holds up; runs are deterministic,
-the signals reach ground-truth perception, the Gymnasium env runs on a town."""
+hits, lets by an emergency vehicle it holds up and waits for the gap it pulls out into; runs are
+deterministic, the signals reach ground-truth perception, the Gymnasium env runs on a town."""
 
 import warnings
 
@@ -64,6 +64,14 @@ def test_the_stack_lets_an_emergency_vehicle_by_the_naive_stack_holds_up():
     assert full.ticks["d_m"].max() > -2.5  # it moved into the left lane of its direction (-1.75 m)
     assert "yield_emergency_vehicle" in kinds(naive)
     assert naive.summary["driving_score"] < full.summary["driving_score"]
+
+
+def test_the_stack_waits_for_a_gap_to_leave_its_parking_spot_where_the_naive_stack_pulls_out():
+    """ParkingExit: the first car coming from behind keeps its right of way."""
+    full, _ = drive(["scenario=ParkingExit", "seed=12", *FAST], write=False)
+    naive, _ = drive(["scenario=ParkingExit", "seed=12", "decision=naive", *FAST], write=False)
+    assert "collision_vehicle" not in kinds(full) and full.summary["outcome"] == "completed"
+    assert "collision_vehicle" in kinds(naive)
 
 
 def test_a_town_run_is_deterministic():
