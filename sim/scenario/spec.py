@@ -125,6 +125,7 @@ class TownSpec:
     actors: tuple[TownActorSpec, ...]
     vehicles: int = 0  # random NPC vehicles on random routes through the town
     pedestrians: int = 0  # random pedestrians on the sidewalks
+    clear_ego_entry: bool = False  # no random vehicle starts on the ego's way to its first junction
 
 
 @dataclass(frozen=True)

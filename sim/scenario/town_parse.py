@@ -101,7 +101,9 @@ def parse_town_scenario(data: dict, rng: np.random.Generator) -> ScenarioSpec:
         ego_speed_mps=float(entry.ego.speed_mps),
         actors=(),
         traffic=TrafficSpec(),
-        town=TownSpec(town, actors, int(entry.town.vehicles), int(entry.town.pedestrians)),
+        town=TownSpec(
+            town, actors, int(entry.town.vehicles), int(entry.town.pedestrians), entry.town.clear_ego_entry
+        ),
         abilities=tuple(entry.abilities),
         ego_d_m=_ego_d_m(entry.ego, town, route),
         blocked_timeout_s=float(entry.blocked_timeout_s),

@@ -120,6 +120,10 @@ class TownEntry:
     # Every light's cycle starts this far in [s] (the map's own offsets otherwise): as CARLA's scenarios
     # set the lights, so that the ego meets the phase the scenario is about
     signal_offset_s: float | None = bounded(0, 600, default=None)
+    # No random vehicle starts on the ego's way to its first junction, in its direction (CARLA's
+    # HandleJunctionScenario clear_ego_entry): the ego meets the junction's situation itself, not
+    # behind a vehicle that meets it first
+    clear_ego_entry: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -37,12 +37,17 @@ def random_vehicles(
     count: int,
     rng: np.random.Generator,
     taken_xy_m: list[tuple[float, float]],
+    clear_ego_entry: bool = False,
 ) -> list[TownActorSpec]:
     """`count` NPC vehicles (behaviour "route"), none within VEHICLE_SPACING_M of another or of a
-    point of `taken_xy_m` (scripted actors), nor within EGO_CLEARANCE_M of the ego's start; warns
+    point of `taken_xy_m` (scripted actors), nor within EGO_CLEARANCE_M of the ego's start, nor, with
+    `clear_ego_entry`, in the ego's direction between its start and its first junction's exit; warns
     when fewer fit. Appends the placed positions to `taken_xy_m`."""
     ex, ey, _ = route.road.to_world(route.start_s_m, route.road.lane_offset_m(route.lane))
     ego_xy = np.array([float(ex), float(ey)])
+    clear_to_s = route.junctions[0].exit_s_m if clear_ego_entry and route.junctions else -math.inf
+    road = route.road
+    own_lanes_to_d = (road.lane_count - road.oncoming_lanes) * road.lane_width_m - road.half_width_m
     legs = sorted(town.graph.nodes, key=lambda lg: (lg.street, not lg.forward))
     placed: list[TownActorSpec] = []
     for _ in range(count * PLACEMENT_TRIES):
@@ -63,6 +68,9 @@ def random_vehicles(
         xy = _leg_point(town, leg, s, lane)
         if np.hypot(*(xy - ego_xy)) < EGO_CLEARANCE_M or _crowded(xy, taken_xy_m, VEHICLE_SPACING_M):
             continue
+        s_route, d_route = road.to_frenet(xy)
+        if route.start_s_m < s_route < clear_to_s and -road.half_width_m < d_route < own_lanes_to_d:
+            continue  # on the ego's way to its first junction, in a lane of its direction
         taken_xy_m.append((float(xy[0]), float(xy[1])))
         limit = town.streets[leg.street].speed_limit_mps
         speed = limit * float(rng.uniform(*START_SPEED_FACTOR))

@@ -112,7 +112,7 @@ class TownTraffic:
         vehicle_size = tuple(float(x) for x in vehicle_size_m)
         taken = [_start_xy(a) for a in spec.actors]
         specs = list(spec.actors)
-        specs += random_vehicles(self.town, route, spec.vehicles, rng, taken)
+        specs += random_vehicles(self.town, route, spec.vehicles, rng, taken, spec.clear_ego_entry)
         specs += random_pedestrians(self.town, spec.pedestrians, rng, taken)
         for i, a in enumerate(specs):
             if a.behaviour not in BEHAVIOURS:

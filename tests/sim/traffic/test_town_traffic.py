@@ -469,3 +469,24 @@ def test_a_left_turn_at_a_light_against_an_endless_oncoming_flow_goes_at_the_nex
     )
     assert tr._s[0] - CAR[0] / 2 > turner.junctions[0].exit_s_m  # turned within the second green
     assert not any(overlaps)
+
+
+def test_a_cleared_ego_entry_starts_no_vehicle_between_the_ego_and_its_junction(cfg):
+    """clear_ego_entry (CARLA's HandleJunctionScenario): no background car leads the ego into its
+    first junction; the oncoming lane and the streets beyond still get theirs."""
+    town = grid_town(lanes=2)
+    legs = [leg(town, 0, 3), leg(town, 3, 6)]  # east along y = 0 through the T junction at node 3
+    route = town.route(legs, 5.0, 50.0, 10.0)
+    exit_s = route.junctions[0].exit_s_m
+
+    def on_entry(clear: bool) -> tuple[int, int]:
+        spec = TownSpec(town, (), 40, 0, clear_ego_entry=clear)
+        tr = TownTraffic(spec, route, cfg, CAR, np.random.default_rng(2))
+        s, d = route.road.to_frenet(tr.actors.xy_m)
+        ahead = (s > route.start_s_m) & (s < exit_s)
+        return int(np.count_nonzero(ahead & (d < 0.0))), int(np.count_nonzero(ahead & (d > 0.0)))
+
+    own, oncoming = on_entry(clear=False)
+    assert own > 0 and oncoming > 0  # (the seed places some there)
+    own, oncoming = on_entry(clear=True)
+    assert own == 0 and oncoming > 0
