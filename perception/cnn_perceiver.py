@@ -81,7 +81,7 @@ class CNNPerceiver:
             dets = [
                 recognise_lights(f.rgb, d, self.score_threshold) for f, d in zip(frames, dets, strict=True)
             ]
-            self.observe(frames, dets)
+            self.observe(frames, dets, ego.yaw_rad)
             for frame, det in zip(frames, dets, strict=True):
                 self.lights.update(ego.t_s, match_lights(self._map_lights, frame, det, self.score_threshold))
             self._views = tuple(view_of_frame(f, ego, self.trusted_range_m(f)) for f in frames)
@@ -104,9 +104,10 @@ class CNNPerceiver:
         reference_px = frame.rgb.shape[1] / 2 / math.tan(math.radians(RANGE_LENS_HFOV_DEG) / 2)
         return self.max_range_m * max(1.0, float(frame.K[0, 0]) / reference_px)
 
-    def observe(self, frames: Sequence[CameraFrame], dets: Sequence[dict]) -> None:
+    def observe(self, frames: Sequence[CameraFrame], dets: Sequence[dict], heading_rad: float = 0.0) -> None:
         """Feed one tick's decoded detections (one dict per frame of the rig) to the tracker, an object
-        that several cameras saw as one measurement (traffic lights are not tracked objects)."""
+        that several cameras saw as one measurement (traffic lights are not tracked objects); new
+        tracks start heading `heading_rad` (the ego's) until they are seen to move."""
         parts, shown = [], []
         for view, (frame, det) in enumerate(zip(frames, dets, strict=True)):
             h, w = frame.rgb.shape[:2]
@@ -132,5 +133,5 @@ class CNNPerceiver:
         xy, sigma, classes, scores, views = (np.concatenate(cols) for cols in zip(*parts, strict=True))
         if len(frames) > 1:
             xy, sigma, classes, scores = merge_views(xy, sigma, classes, scores, views)
-        self.tracker.update(frames[0].t_s, xy, sigma, classes, scores)
+        self.tracker.update(frames[0].t_s, xy, sigma, classes, scores, heading_rad)
         self._detections = tuple(shown)

@@ -39,7 +39,10 @@ from perception.types import PEDESTRIAN
 
 GATED_COST = 1e9  # cost of a pair the gates forbid; far above any admissible squared Mahalanobis distance
 YAW_MIN_SPEED_MPS = 1.0  # below this speed a track keeps its last heading [m/s]
-YAW_MIN_SPEED_SIGMAS = 2.0  # ... and below this many stds of its speed estimate
+# ... and below this many stds of its speed estimate: a standing object's velocity estimate is 2-D
+# noise, beyond k stds with probability exp(-k^2 / 2) a frame; at 2 stds a parked car took a random
+# heading in its first frames 2 times in 5 (its box then turned across the lane), at 4 stds 1 in 100
+YAW_MIN_SPEED_SIGMAS = 4.0
 TIME_EPS_S = 1e-9  # clock jitter tolerated when a call goes back in time [s]
 RESTART_FRAMES = 3  # a held track drives off after this many detections in a row away from its anchor
 
@@ -198,12 +201,15 @@ class Tracker:
         sigma_m: np.ndarray | None,
         class_ids: np.ndarray,
         scores: np.ndarray,
+        heading_rad: float = 0.0,
     ) -> None:
         """Predict to `t_s` [s], then correct with one camera frame's detections.
 
         xy_m: (N, 2) world positions [m]; sigma_m: (N,) their 1-sigma error [m] (None: meas_std_m);
         class_ids: (N,) int; scores: (N,) in [0, 1]. Detections with a non-finite position or
-        sigma are ignored.
+        sigma are ignored. heading_rad: the heading a new track keeps until it is seen to move (the
+        camera perceiver passes the ego's: what stands by the ego's road is taken to lie along it,
+        as parked and queued cars do).
         """
         self.predict(t_s)
         xy = np.asarray(xy_m, dtype=float).reshape(-1, 2)
@@ -238,13 +244,13 @@ class Tracker:
         self._misses[missed] += 1
         dead = missed & (~self._confirmed | (self._misses > self.max_misses))
         self._keep(~dead)
-        self._birth(xy[new], var[new], cls[new], score[new])
+        self._birth(xy[new], var[new], cls[new], score[new], heading_rad)
 
     def tracks(self) -> dict[str, np.ndarray]:
         """Confirmed tracks as WorldModel fields: `WorldModel(ego=..., t_s=..., **tracker.tracks())`.
 
         ids (M,) int64; class_ids (M,) int64; xy_m (M, 2) [m]; v_mps (M, 2) [m/s] world frame;
-        yaw_rad (M,) heading of the velocity (last heading, 0 at birth, for slow tracks);
+        yaw_rad (M,) heading of the velocity (for slow tracks the last one, or the heading at birth);
         size_m (M, 2) typical length, width of the class [m]; scores (M,) last matched score;
         v_std_mps (M,) the velocity's standard deviation, the larger axis's [m/s].
         """
@@ -325,8 +331,11 @@ class Tracker:
         same = cls[:, None] == self._class_ids[None, rows]
         return (same & (gap < class_size_m(cls)[1][:, None])).any(axis=1)
 
-    def _birth(self, xy: np.ndarray, var: np.ndarray, cls: np.ndarray, score: np.ndarray) -> None:
-        """Start tentative tracks at detections xy (B, 2), at rest with an uncertain velocity."""
+    def _birth(
+        self, xy: np.ndarray, var: np.ndarray, cls: np.ndarray, score: np.ndarray, heading_rad: float
+    ) -> None:
+        """Start tentative tracks at detections xy (B, 2), at rest with an uncertain velocity, heading
+        `heading_rad`."""
         b = len(xy)
         if b == 0:
             return
@@ -345,7 +354,7 @@ class Tracker:
         self._misses = np.concatenate([self._misses, np.zeros(b, dtype=np.int64)])
         self._confirmed = np.concatenate([self._confirmed, hits >= self.min_hits])
         self._scores = np.concatenate([self._scores, score])
-        self._yaw = np.concatenate([self._yaw, np.zeros(b)])
+        self._yaw = np.concatenate([self._yaw, np.full(b, float(heading_rad))])
         self._slow = np.concatenate([self._slow, np.zeros(b, dtype=np.int64)])
         self._anchor = np.concatenate([self._anchor, np.full((b, 2), np.nan)])
         self._away_count = np.concatenate([self._away_count, np.zeros(b, dtype=np.int64)])

@@ -300,6 +300,35 @@ def test_a_held_car_that_drives_off_moves_again_and_keeps_its_id():
     np.testing.assert_allclose(out["v_mps"][0], [6.0, 0.0], atol=1.0)
 
 
+def test_a_standing_car_lies_along_the_heading_it_was_born_with_until_it_moves():
+    """A car first seen standing (queued on a street heading north) lies along the heading the
+    update gives it (the ego's), not across that street; once it drives off, along its velocity."""
+    tracker = make_tracker()
+    rng = np.random.default_rng(0)
+    north = np.pi / 2
+    for k in range(30):
+        z = np.array([3.0, 40.0]) + rng.normal(0.0, 0.3, 2)
+        tracker.update(k * FRAME_DT_S, z[None], None, np.array([VEHICLE]), np.array([0.9]), north)
+    assert tracker.tracks()["yaw_rad"].tolist() == [north]
+    for k in range(30, 60):  # it drives off east
+        t = k * FRAME_DT_S
+        z = np.array([3.0 + 6.0 * (t - 2.9), 40.0]) + rng.normal(0.0, 0.3, 2)
+        tracker.update(t, z[None], None, np.array([VEHICLE]), np.array([0.9]), north)
+    assert tracker.tracks()["yaw_rad"][0] == pytest.approx(0.0, abs=0.2)
+
+
+def test_the_noise_of_a_parked_cars_detections_seldom_turns_its_heading():
+    """Its first velocity estimates are noise: a heading is taken only from a speed of 4 stds."""
+    turned = 0
+    for seed in range(50):
+        tracker, rng = make_tracker(), np.random.default_rng(seed)
+        for k in range(30):
+            z = np.array([3.0, 40.0]) + rng.normal(0.0, 0.3, 2)
+            tracker.update(k * FRAME_DT_S, z[None], None, np.array([VEHICLE]), np.array([0.9]), 0.5)
+        turned += tracker.tracks()["yaw_rad"][0] != 0.5
+    assert turned <= 2  # (at 2 stds: 19 of these 50)
+
+
 def test_pedestrians_keep_the_constant_velocity_model():
     tracker = make_tracker()
     for k in range(40):  # walking slowly at 1 m/s, below the stop speed
