@@ -104,7 +104,7 @@ class CNNPerceiver:
         reference_px = frame.rgb.shape[1] / 2 / math.tan(math.radians(RANGE_LENS_HFOV_DEG) / 2)
         return self.max_range_m * max(1.0, float(frame.K[0, 0]) / reference_px)
 
-    def observe(self, frames: Sequence[CameraFrame], dets: Sequence[dict], heading_rad: float = 0.0) -> None:
+    def observe(self, frames: Sequence[CameraFrame], dets: Sequence[dict], heading_rad: float) -> None:
         """Feed one tick's decoded detections (one dict per frame of the rig) to the tracker, an object
         that several cameras saw as one measurement (traffic lights are not tracked objects); new
         tracks start heading `heading_rad` (the ego's) until they are seen to move."""

@@ -68,9 +68,10 @@ def random_vehicles(
         xy = _leg_point(town, leg, s, lane)
         if np.hypot(*(xy - ego_xy)) < EGO_CLEARANCE_M or _crowded(xy, taken_xy_m, VEHICLE_SPACING_M):
             continue
-        s_route, d_route = road.to_frenet(xy)
-        if route.start_s_m < s_route < clear_to_s and -road.half_width_m < d_route < own_lanes_to_d:
-            continue  # on the ego's way to its first junction, in a lane of its direction
+        if clear_to_s > route.start_s_m:
+            s_route, d_route = road.to_frenet(xy)
+            if route.start_s_m < s_route < clear_to_s and -road.half_width_m < d_route < own_lanes_to_d:
+                continue  # on the ego's way to its first junction, in a lane of its direction
         taken_xy_m.append((float(xy[0]), float(xy[1])))
         limit = town.streets[leg.street].speed_limit_mps
         speed = limit * float(rng.uniform(*START_SPEED_FACTOR))
