@@ -573,6 +573,7 @@ def along_the_road(world: WorldModel, road: Road, s_hint_m: float | None, still_
         scores=world.scores[keep],
         emergency=None if world.emergency is None else world.emergency[keep],
         v_std_mps=None if world.v_std_mps is None else world.v_std_mps[keep],
+        heading_seen=None if world.heading_seen is None else world.heading_seen[keep],
     )
 
 

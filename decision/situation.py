@@ -48,6 +48,8 @@ CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps
 NEIGHBOUR_EXTRA_M = 30.0
 BRAKE_ONSET = 0.3  # braking for a curve or a lower limit ahead starts when it needs this x curve_decel
 STATIONARY_RUN_GAP_M = 20.0  # objects closer than this one after the other behind a stationary lead block as one (no room to get back in between)
+# project: a vehicle whose heading was not measured and lies this near the road's axis lies along it
+ROAD_PRIOR_COS = math.cos(math.radians(30.0))
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
 SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
 ALONGSIDE_M = 1e-6  # the followers' window ends this far ahead of the ego, not at 0 (exactly level)
@@ -362,7 +364,15 @@ def project(
     np.abs(f[F_DRIFT], out=f[F_ABS_DRIFT])
     # The box's extents along / across the road: |cos| and |sin| of its yaw to the road times its
     # length and width; across, the imaginary part of (|cos| + i |sin|) (L + i W).
-    cos_sin = np.abs((np.exp(1j * world.yaw_rad[idx]) * to_road).view(float))
+    heading = np.exp(1j * world.yaw_rad[idx]) * to_road
+    if world.heading_seen is not None:
+        # A vehicle whose heading was never measured (a camera track not yet seen to move) and lies
+        # within ROAD_PRIOR_COS of the road's axis lies along it, as parked and queued cars do: its
+        # heading at birth, a few degrees off, would turn its box into the next lane.
+        along = ~world.heading_seen[idx] & (class_ids == VEHICLE) & (np.abs(heading.real) > ROAD_PRIOR_COS)
+        if np.count_nonzero(along):
+            heading = np.where(along, 1.0 + 0j, heading)
+    cos_sin = np.abs(heading.view(float))
     size = np.ascontiguousarray(world.size_m[idx], dtype=float)
     f[F_LON2] = (cos_sin.reshape(-1, 2) * size).T
     f[F_LAT2] = (cos_sin.view(complex) * size.view(complex)[:, 0]).imag

@@ -152,6 +152,7 @@ class Tracker:
         self._confirmed = np.zeros(0, dtype=bool)
         self._scores = np.zeros(0)
         self._yaw = np.zeros(0)
+        self._yaw_seen = np.zeros(0, dtype=bool)  # the heading came from a velocity seen to move
         self._slow = np.zeros(0, dtype=np.int64)  # matched frames in a row below stop_speed_mps
         self._anchor = np.full((0, 2), np.nan)  # where a stationary track stopped; NaN: it moves
         self._away_count = np.zeros(0, dtype=np.int64)  # frames in a row detected away from it ...
@@ -252,7 +253,8 @@ class Tracker:
         ids (M,) int64; class_ids (M,) int64; xy_m (M, 2) [m]; v_mps (M, 2) [m/s] world frame;
         yaw_rad (M,) heading of the velocity (for slow tracks the last one, or the heading at birth);
         size_m (M, 2) typical length, width of the class [m]; scores (M,) last matched score;
-        v_std_mps (M,) the velocity's standard deviation, the larger axis's [m/s].
+        v_std_mps (M,) the velocity's standard deviation, the larger axis's [m/s]; heading_seen (M,)
+        whether the heading is a velocity's (else the heading at birth).
         """
         c = self._confirmed
         length, width = class_size_m(self._class_ids[c])
@@ -266,6 +268,7 @@ class Tracker:
             "size_m": np.stack([length, width], axis=1),
             "scores": self._scores[c].copy(),
             "v_std_mps": np.sqrt(np.maximum(v_var, 0.0)),
+            "heading_seen": self._yaw_seen[c].copy(),
         }
 
     def _correct(self, rows: np.ndarray, z: np.ndarray, var: np.ndarray) -> None:
@@ -284,6 +287,7 @@ class Tracker:
         speed_std = np.sqrt(np.maximum(P[:, 2, 2], P[:, 3, 3]))
         moving = (speed > YAW_MIN_SPEED_MPS) & (speed > YAW_MIN_SPEED_SIGMAS * speed_std)
         self._yaw[rows] = np.where(moving, np.arctan2(x[:, 3], x[:, 2]), self._yaw[rows])
+        self._yaw_seen[rows] |= moving
 
     def _hold_still(self, rows: np.ndarray, z: np.ndarray, var: np.ndarray) -> None:
         """The stationary hysteresis for the tracks `rows` (M,) just corrected with the detections
@@ -355,6 +359,7 @@ class Tracker:
         self._confirmed = np.concatenate([self._confirmed, hits >= self.min_hits])
         self._scores = np.concatenate([self._scores, score])
         self._yaw = np.concatenate([self._yaw, np.full(b, float(heading_rad))])
+        self._yaw_seen = np.concatenate([self._yaw_seen, np.zeros(b, dtype=bool)])
         self._slow = np.concatenate([self._slow, np.zeros(b, dtype=np.int64)])
         self._anchor = np.concatenate([self._anchor, np.full((b, 2), np.nan)])
         self._away_count = np.concatenate([self._away_count, np.zeros(b, dtype=np.int64)])
@@ -370,6 +375,7 @@ class Tracker:
             self._misses[keep],
         )
         self._confirmed, self._scores, self._yaw = self._confirmed[keep], self._scores[keep], self._yaw[keep]
+        self._yaw_seen = self._yaw_seen[keep]
         self._slow, self._anchor = self._slow[keep], self._anchor[keep]
         self._away_count, self._away_since = self._away_count[keep], self._away_since[keep]
         self._away_from = self._away_from[keep]

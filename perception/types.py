@@ -90,6 +90,8 @@ class WorldModel:
     vehicles (flashing beacons) among them, or None where the perceiver does not tell (none known).
     v_std_mps: (N,) the standard deviation of each velocity [m/s] (a track just born does not know
     its own yet), or None: exact (ground truth).
+    heading_seen: (N,) bool, whether each heading was measured (a camera track's is its velocity's,
+    once it was seen to move; before that, the heading it was born with), or None: all (ground truth).
     views: what the perceiver could see, its cameras' views (perception/visibility.py CameraView),
     or None: all around (ground truth).
     """
@@ -108,6 +110,7 @@ class WorldModel:
     signals: tuple[tuple[int, str], ...] = ()
     emergency: np.ndarray | None = None
     v_std_mps: np.ndarray | None = None
+    heading_seen: np.ndarray | None = None
     views: tuple | None = None
 
     def signal(self, signal_id: int) -> str | None:

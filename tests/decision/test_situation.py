@@ -293,6 +293,35 @@ def test_a_neighbouring_lane_vehicle_of_unknown_speed_counts_at_its_worst(planne
     assert follower.follower_speed_mps == pytest.approx(10.0 + 2 * 3.0)
 
 
+def test_a_vehicle_whose_heading_was_not_measured_lies_along_the_road(params):
+    """A van parked 1.2 m clear of the ego's corridor, its box turned 12 degrees: the turn reaches
+    into the corridor. Where the heading is a camera track's guess (never seen moving), the van lies
+    along the road and is passed; where it was measured (or is the truth), it is braked for. Turned
+    across the road, a guessed heading is kept."""
+    road, p = ROADS["straight"], params
+    route = Route(road, 0.0, road.length_m, lane=0, cruise_speed_mps=10.0)
+    ego_d, length, width = road.lanes[0].offset_m, 5.0, 2.0
+    d = ego_d - (0.5 * width + p.lateral_margin_m + 0.5 * EGO_WIDTH_M + 0.2)
+    (x, y, h), ego = road.to_world(230.0, d), road.to_world(200.0, ego_d)
+
+    def lead(turn_deg, heading_seen):
+        world = WorldModel(
+            ego=EgoState(*(float(a) for a in ego), 8.0), t_s=0.0, ids=np.array([3]),
+            class_ids=np.array([VEHICLE]), xy_m=np.array([[x, y]], float), v_mps=np.zeros((1, 2)),
+            yaw_rad=np.array([h + math.radians(turn_deg)], float), size_m=np.array([[length, width]]),
+            scores=np.ones(1), v_std_mps=None if heading_seen is None else np.array([0.1]),
+            heading_seen=None if heading_seen is None else np.array([heading_seen]),
+        )  # fmt: skip
+        s, d_ego, tracks = project(world, road, 200.0, p)
+        return extract_situation(tracks, route, s, d_ego, 8.0, 0, None, p).lead
+
+    assert lead(0.0, None) is None and lead(0.0, False) is None  # along the road: clear
+    assert lead(12.0, None) is not None  # the truth: turned into the corridor
+    assert lead(12.0, True) is not None  # a heading seen (it drove there)
+    assert lead(12.0, False) is None and lead(-168.0, False) is None  # a guess: along the road
+    assert lead(80.0, False) is not None  # across the road: kept
+
+
 def test_lanes_outside_the_cameras_views_are_unobserved(params):
     from decision.situation import mark_unobserved
     from perception.visibility import CameraView

@@ -310,11 +310,13 @@ def test_a_standing_car_lies_along_the_heading_it_was_born_with_until_it_moves()
         z = np.array([3.0, 40.0]) + rng.normal(0.0, 0.3, 2)
         tracker.update(k * FRAME_DT_S, z[None], None, np.array([VEHICLE]), np.array([0.9]), north)
     assert tracker.tracks()["yaw_rad"].tolist() == [north]
+    assert tracker.tracks()["heading_seen"].tolist() == [False]  # (the planner may put it along the road)
     for k in range(30, 60):  # it drives off east
         t = k * FRAME_DT_S
         z = np.array([3.0 + 6.0 * (t - 2.9), 40.0]) + rng.normal(0.0, 0.3, 2)
         tracker.update(t, z[None], None, np.array([VEHICLE]), np.array([0.9]), north)
     assert tracker.tracks()["yaw_rad"][0] == pytest.approx(0.0, abs=0.2)
+    assert tracker.tracks()["heading_seen"].tolist() == [True]
 
 
 def test_the_noise_of_a_parked_cars_detections_seldom_turns_its_heading():
