@@ -41,12 +41,16 @@ class PathTable:
     def index(self, rows: np.ndarray, s_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sample index (of the interval start) and fraction into the interval of each (row, s)."""
         u = s_m / self.step_m[rows]
-        i = np.clip(np.floor(u), 0, self.count[rows] - 2).astype(np.int64)
-        return self.base[rows] + i, np.clip(u - i, 0.0, 1.0)
+        # (np.minimum / np.maximum: a third of np.clip's cost on a few dozen values)
+        i = np.minimum(np.maximum(np.floor(u), 0), self.count[rows] - 2).astype(np.int64)
+        return self.base[rows] + i, np.minimum(np.maximum(u - i, 0.0), 1.0)
 
-    def points(self, rows: np.ndarray, s_m: np.ndarray, d_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """World points (x + iy) and headings at (s, d) of `rows` (any matching shapes)."""
-        g, f = self.index(rows, s_m)
+    def points(
+        self, rows: np.ndarray, s_m: np.ndarray, d_m: np.ndarray, at: tuple | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """World points (x + iy) and headings at (s, d) of `rows` (any matching shapes); `at`: their
+        `index(rows, s_m)` where the caller has it."""
+        g, f = self.index(rows, s_m) if at is None else at
         xy = self.xy[g] + f * (self.xy[g + 1] - self.xy[g]) + d_m * self.normal[g]
         return xy, self.heading[g] + f * (self.heading[g + 1] - self.heading[g])
 

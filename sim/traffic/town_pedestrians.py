@@ -77,6 +77,7 @@ class Walkers:
         lap = np.where(self.loop, np.floor_divide(self.s_m, self.length_m), 0)
         self._passed = (self._end <= lap_s[:, None]).sum(axis=1) + lap.astype(np.int64) * self._count
         self.on_road = np.zeros(p, bool)
+        self._vehicle_across = np.zeros(p, bool)  # a vehicle stands across the way (`_blocked`)
 
     def path_s_m(self) -> np.ndarray:
         """(P,) position along each path [m] (modulo the length on a loop)."""
@@ -99,11 +100,12 @@ class Walkers:
         vehicles: tuple[np.ndarray, ...],
         walker_xy: np.ndarray,
         walker_yaw: np.ndarray,
+        decide: bool = True,
     ) -> None:
         """Advance every walker by dt_s [s]. signal_states: (S,) codes of every signal group now;
         vehicles: (xy as x + iy, speed, yaw, half length, half width), (M,) each, of the vehicles
         pedestrians give way to; walker_xy (P,) complex and walker_yaw (P,): where each walker
-        stands and faces now."""
+        stands and faces now; decide: look again for vehicles across their way (else as last time)."""
         vehicle_xy, vehicle_speed, vehicle_yaw, half_length, half_width = vehicles
         start, end, signal, centre = self._next_crossing()
         passed = self.s_m >= end
@@ -115,8 +117,11 @@ class Walkers:
         wait = self.held.copy()
         if arriving.any():
             wait |= arriving & ~self._may_cross(signal, centre, signal_states, vehicle_xy, vehicle_speed)
-        if vehicle_xy.size:
-            wait |= _blocked(walker_xy, walker_yaw, vehicle_xy, vehicle_yaw, half_length, half_width)
+        if decide and vehicle_xy.size:
+            self._vehicle_across = _blocked(
+                walker_xy, walker_yaw, vehicle_xy, vehicle_yaw, half_length, half_width
+            )
+        wait |= self._vehicle_across
         new_s = np.where(
             wait, np.where(arriving, np.maximum(self.s_m, start - HOLD_BACK_M), self.s_m), self.s_m + step
         )

@@ -54,6 +54,11 @@ LANE_REACH_FACTOR = 0.5  # an object is on a lane within this x lane width (+ it
 INTRUSION_TOLERANCE_M = 0.3
 PEDESTRIAN_MARGIN_M = 0.3  # ... plus this for pedestrians
 PEDESTRIAN_LOOK_S = 1.5  # a pedestrian on the road also blocks where it will be in this time
+# Vehicles find their leaders and apply the junction rules, and pedestrians look for vehicles across
+# their way, this often [s] (decisions, not motion): in between, a vehicle keeps its leader and stop
+# line, its gaps shrinking by its own travel less the leader's at the speed it had. The rules are most
+# of the town's time per step.
+DECIDE_S = 0.1
 ACTIVE_M = 80.0  # rows this near their next stop line (or in the junction) take part in gap acceptance
 GAP_S = 4.0  # gap acceptance: a vehicle with priority this near the box in time is waited for
 FRENET_WINDOW_M = 150.0  # actors are put in route coordinates on the road this near the ego
@@ -133,6 +138,8 @@ class TownTraffic:
         self._init_flows(specs, rng)
         self._ego_s = route.start_s_m
         self._t_s = 0.0
+        self._decide_at = -math.inf  # when the vehicles next decide [s] (-inf: at the next step)
+        self._decided: tuple[np.ndarray, ...] = ()  # gap, leader speed, stop-line gap, s, t at the last
         self._frenet_cache: tuple[np.ndarray, np.ndarray] | None = None
         self._update_poses(np.zeros(n))
 
@@ -295,11 +302,14 @@ class TownTraffic:
             self._fire_triggers(t_s)
         if self._flows:
             self._recycle()
+        decide = t_s >= self._decide_at - 1e-9
+        if decide:
+            self._decide_at = t_s + DECIDE_S
         accel = np.zeros(self._n)
         if self._veh.size:
-            accel[self._veh] = self._drive(dt_s, t_s)
+            accel[self._veh] = self._drive(dt_s, t_s, decide)
         if self._ped.size:
-            self._walk(dt_s)
+            self._walk(dt_s, decide)
         self._update_poses(accel)
         self._frenet_cache = None
 
@@ -312,6 +322,7 @@ class TownTraffic:
                 continue  # (no trigger point: it starts at once; a nan distance: never)
             self._waiting.remove(i)
             self._held[i] = False
+            self._decide_at = -math.inf
             if self._is_pedestrian[i]:
                 self.walkers.held[np.searchsorted(self._ped, i)] = False
             elif self._behaviour[i] == CUT_IN:
@@ -350,15 +361,24 @@ class TownTraffic:
             self._stop_made[v], self._stop_time[v], self._wait_since[v] = -1, np.inf, np.inf
             self._wait_at[v] = -1
             self._flow_gap[k] = self._draw_gap(i)
+            self._decide_at = -math.inf
 
     # ------------------------------------------------------------------ vehicles
-    def _drive(self, dt_s: float, t_s: float) -> np.ndarray:
-        """IDM for the V driven vehicles; returns their accelerations (V,)."""
+    def _drive(self, dt_s: float, t_s: float, decide: bool) -> np.ndarray:
+        """IDM for the V driven vehicles (their leaders and stop lines found anew where `decide`);
+        returns their accelerations (V,)."""
         rows = self._veh
         s, v = self._s[rows], self._speed[rows]
         half = self._half_length[rows]
-        gap, v_lead = self._leaders()
-        stop_gap = self._junction_stops(s, v, half)
+        if decide:
+            gap, v_lead = self._leaders()
+            stop_gap = self._junction_stops(s, v, half)
+            self._decided = (gap, v_lead, stop_gap, s, t_s)
+        else:
+            gap, v_lead, stop_gap, s_then, t_then = self._decided
+            moved = s - s_then
+            gap = gap - moved + v_lead * (t_s - t_then)
+            stop_gap = stop_gap - moved
         end_gap = self.paths.length_m[rows] - PATH_END_MARGIN_M - (s + half)
         use_stop = stop_gap < gap
         gap = np.minimum(np.minimum(gap, stop_gap), end_gap)
@@ -589,7 +609,7 @@ class TownTraffic:
         return same & wait
 
     # ------------------------------------------------------------------ pedestrians and poses
-    def _walk(self, dt_s: float) -> None:
+    def _walk(self, dt_s: float, decide: bool) -> None:
         a, ego, veh, ped = self.actors, self._ego, self._veh, self._ped
         vehicles = (
             np.append(a.xy_m[veh, 0] + 1j * a.xy_m[veh, 1], ego["xy"]),
@@ -599,7 +619,7 @@ class TownTraffic:
             np.append(self._half_width[veh], ego["half_width"]),
         )
         walker_xy = a.xy_m[ped, 0] + 1j * a.xy_m[ped, 1]
-        self.walkers.step(dt_s, self._signal_states, vehicles, walker_xy, a.yaw_rad[ped])
+        self.walkers.step(dt_s, self._signal_states, vehicles, walker_xy, a.yaw_rad[ped], decide)
         self._s[self._ped] = self.walkers.path_s_m()
         self._speed[self._ped] = self.walkers.speed_mps
 
@@ -609,8 +629,8 @@ class TownTraffic:
         if self._n == 0:
             return
         a = self.actors
-        g, f = self.paths.index(rows, self._s)
-        xy, heading = self.paths.points(rows, self._s, self._d)
+        g, f = at = self.paths.index(rows, self._s)
+        xy, heading = self.paths.points(rows, self._s, self._d, at)
         scale = 1.0 - self.paths.curvature[g] * self._d
         along = self._speed * scale
         d_rate = self._d_rate

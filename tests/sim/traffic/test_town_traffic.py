@@ -490,3 +490,39 @@ def test_a_cleared_ego_entry_starts_no_vehicle_between_the_ego_and_its_junction(
     assert own > 0 and oncoming > 0  # (the seed places some there)
     own, oncoming = on_entry(clear=True)
     assert own == 0 and oncoming > 0
+
+
+def test_vehicles_decide_ten_times_a_second_and_stop_where_deciding_every_step_stops_them(cfg, monkeypatch):
+    """Leaders and junction rules are found every DECIDE_S; in between a vehicle's gap shrinks by its
+    own travel less its leader's. A car at 12 m/s coming up on a stopped one and one behind a red
+    light come to rest within 0.2 m of where deciding at every step brings them."""
+    import sim.traffic.town_traffic as town_traffic
+
+    town = grid_town("signal", signals=LIGHTS)
+    rest = {}
+    for every_step in (True, False):
+        if every_step:
+            monkeypatch.setattr(town_traffic, "DECIDE_S", DT)
+        else:
+            monkeypatch.undo()
+        actors = [
+            vehicle(town, [1, 4, 7], 60.0, 0.0, behaviour="static"),
+            vehicle(town, [1, 4, 7], 5.0, 12.0),
+            vehicle(town, [7, 4, 1], 20.0, 12.0),  # towards the red light from the other side
+        ]
+        tr = make(town, actors, cfg)
+        calls = []
+
+        def counted(leaders=tr._leaders, calls=calls):
+            calls.append(1)
+            return leaders()
+
+        monkeypatch.setattr(tr, "_leaders", counted)
+        run(tr, 12.0)
+        assert len(calls) == (240 if every_step else 120)
+        assert tr.actors.speed_mps[1:].max() < 0.05  # both at rest
+        rest[every_step] = tr._s.copy()
+    assert rest[False][1:] == pytest.approx(rest[True][1:], abs=0.2)
+    assert CAR[0] < rest[True][0] - rest[True][1] < CAR[0] + 5.0  # just behind the stopped car
+    stop_s = tr._specs[2].junctions[0].stop_s_m
+    assert stop_s - 5.0 < rest[True][2] + CAR[0] / 2 < stop_s  # at the red light's line
