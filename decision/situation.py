@@ -48,8 +48,6 @@ CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps
 NEIGHBOUR_EXTRA_M = 30.0
 BRAKE_ONSET = 0.3  # braking for a curve or a lower limit ahead starts when it needs this x curve_decel
 STATIONARY_RUN_GAP_M = 20.0  # objects closer than this one after the other behind a stationary lead block as one (no room to get back in between)
-# project: a vehicle whose heading was not measured and lies this near the road's axis lies along it
-ROAD_PRIOR_COS = math.cos(math.radians(30.0))
 OFF_ROAD_REPROJECT_M = 5.0  # an ego this far outside the road was projected from a stale hint
 SEARCH_MARGIN_M = 10.0  # the road is searched this much beyond the reach of the ego
 ALONGSIDE_M = 1e-6  # the followers' window ends this far ahead of the ego, not at 0 (exactly level)
@@ -366,10 +364,10 @@ def project(
     # length and width; across, the imaginary part of (|cos| + i |sin|) (L + i W).
     heading = np.exp(1j * world.yaw_rad[idx]) * to_road
     if world.heading_seen is not None:
-        # A vehicle whose heading was never measured (a camera track not yet seen to move) and lies
-        # within ROAD_PRIOR_COS of the road's axis lies along it, as parked and queued cars do: its
-        # heading at birth, a few degrees off, would turn its box into the next lane.
-        along = ~world.heading_seen[idx] & (class_ids == VEHICLE) & (np.abs(heading.real) > ROAD_PRIOR_COS)
+        # A vehicle whose heading was never measured (a camera track not yet seen to move) lies along
+        # the road, as parked and queued cars do. The heading it was born with is the ego's: a few
+        # degrees off mid-pass, across the street where the ego turns, its box turned into the ego's way.
+        along = ~world.heading_seen[idx] & (class_ids == VEHICLE)
         if np.count_nonzero(along):
             heading = np.where(along, 1.0 + 0j, heading)
     cos_sin = np.abs(heading.view(float))

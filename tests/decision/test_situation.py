@@ -295,9 +295,9 @@ def test_a_neighbouring_lane_vehicle_of_unknown_speed_counts_at_its_worst(planne
 
 def test_a_vehicle_whose_heading_was_not_measured_lies_along_the_road(params):
     """A van parked 1.2 m clear of the ego's corridor, its box turned 12 degrees: the turn reaches
-    into the corridor. Where the heading is a camera track's guess (never seen moving), the van lies
-    along the road and is passed; where it was measured (or is the truth), it is braked for. Turned
-    across the road, a guessed heading is kept."""
+    into the corridor. Where the heading is a camera track's guess (never seen moving: the ego's
+    heading when it was born, across the street where the ego turned), the van lies along the road
+    and is passed; where it was measured (or is the truth), it is braked for."""
     road, p = ROADS["straight"], params
     route = Route(road, 0.0, road.length_m, lane=0, cruise_speed_mps=10.0)
     ego_d, length, width = road.lanes[0].offset_m, 5.0, 2.0
@@ -319,7 +319,7 @@ def test_a_vehicle_whose_heading_was_not_measured_lies_along_the_road(params):
     assert lead(12.0, None) is not None  # the truth: turned into the corridor
     assert lead(12.0, True) is not None  # a heading seen (it drove there)
     assert lead(12.0, False) is None and lead(-168.0, False) is None  # a guess: along the road
-    assert lead(80.0, False) is not None  # across the road: kept
+    assert lead(80.0, False) is None and lead(80.0, True) is not None  # across the road
 
 
 def test_lanes_outside_the_cameras_views_are_unobserved(params):
