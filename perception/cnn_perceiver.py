@@ -20,6 +20,7 @@ on one, ~3.5 ms on two, at 320x192).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -133,5 +134,25 @@ class CNNPerceiver:
         xy, sigma, classes, scores, views = (np.concatenate(cols) for cols in zip(*parts, strict=True))
         if len(frames) > 1:
             xy, sigma, classes, scores = merge_views(xy, sigma, classes, scores, views)
-        self.tracker.update(frames[0].t_s, xy, sigma, classes, scores, heading_rad)
+        sees = functools.partial(in_sight, frames, [self.trusted_range_m(f) for f in frames])
+        self.tracker.update(frames[0].t_s, xy, sigma, classes, scores, heading_rad, sees)
         self._detections = tuple(shown)
+
+
+def in_sight(frames: Sequence[CameraFrame], ranges_m: Sequence[float], xy_m: np.ndarray) -> np.ndarray:
+    """(M,) whether some camera of `frames` sees the ground point of each of xy_m (M, 2) [m]: in
+    front of it, within its range, and inside its image. An object whose foot lies below the image
+    (beside the ego, nearer than a few metres) shows a box cut off at the bottom, which the detector
+    misses: its track is kept (perception/tracking.py `max_unseen_misses`)."""
+    seen = np.zeros(len(xy_m), bool)
+    ground = np.column_stack([xy_m, np.zeros(len(xy_m))])
+    for frame, range_m in zip(frames, ranges_m, strict=True):
+        rotation, origin = frame.cam_to_world[:3, :3], frame.cam_to_world[:3, 3]
+        cam = (ground - origin) @ rotation  # (M, 3) in the optical frame: x right, y down, z forward
+        z = np.maximum(cam[:, 2], 1e-6)
+        u = frame.K[0, 0] * cam[:, 0] / z + frame.K[0, 2]
+        v = frame.K[1, 1] * cam[:, 1] / z + frame.K[1, 2]
+        h, w = frame.rgb.shape[:2]
+        near = np.hypot(ground[:, 0] - origin[0], ground[:, 1] - origin[1]) <= range_m
+        seen |= (cam[:, 2] > 0.1) & (u >= 0) & (u < w) & (v < h) & near
+    return seen

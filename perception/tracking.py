@@ -14,6 +14,10 @@ two objects that near would overlap); a track is confirmed after `min_hits` matc
 stays confirmed. A tentative track that misses a frame is deleted (so a false positive seen once
 never shows); a confirmed track survives up to `max_misses` consecutive camera frames without a
 match and is deleted at the next miss, or as soon as its position std exceeds `max_position_std_m`.
+Where `update` is told what the cameras can see (`in_sight`), a confirmed track that is missed where
+no camera sees it whole (too near, its foot below every image: the detector misses a box cut off
+there; or out of every view) survives up to `max_unseen_misses` frames: it left the cameras' sight,
+not the road (a car beside the ego, a parked one being passed).
 Misses count camera frames (`update` calls), not `predict` ticks: the closed loop may predict at
 20 Hz between 10 Hz frames. Ids increase from 0 and are never reused until `reset()`. Only
 confirmed tracks are reported.
@@ -87,6 +91,7 @@ class Tracker:
     gate_sigmas: largest Mahalanobis distance of a match (3 ~ 99 % of true matches in 2D).
     min_hits: matched frames that confirm a track (1 confirms at birth).
     max_misses: consecutive frames a confirmed track may go unmatched; deleted at the next miss.
+    max_unseen_misses: the same where the track is out of the cameras' sight (None: max_misses).
     max_position_std_m: a track whose position std grows past this is deleted [m].
     init_speed_std_mps: std of the unknown velocity of a new track [m/s].
     stop_speed_mps, stop_frames, restart_distance_m: the stationary hysteresis (module docstring);
@@ -107,6 +112,7 @@ class Tracker:
         stop_speed_mps: float = 1.5,
         stop_frames: int = 5,
         restart_distance_m: float = 1.5,
+        max_unseen_misses: int | None = None,
     ):
         for name, value in (
             ("process_accel_std_mps2", process_accel_std_mps2),
@@ -124,6 +130,11 @@ class Tracker:
             raise ValueError(f"tracker.min_hits={min_hits} is out of range: an int >= 1")
         if not (isinstance(max_misses, int) and max_misses >= 0):
             raise ValueError(f"tracker.max_misses={max_misses} is out of range: an int >= 0")
+        max_unseen_misses = max_misses if max_unseen_misses is None else max_unseen_misses
+        if not (isinstance(max_unseen_misses, int) and max_unseen_misses >= max_misses):
+            raise ValueError(
+                f"tracker.max_unseen_misses={max_unseen_misses} is out of range: an int >= max_misses"
+            )
         if not (isinstance(stop_frames, int) and stop_frames >= 0):
             raise ValueError(f"tracker.stop_frames={stop_frames} is out of range: an int >= 0")
         self.process_accel_std_mps2 = process_accel_std_mps2
@@ -132,6 +143,7 @@ class Tracker:
         self.gate_sigmas = gate_sigmas
         self.min_hits = min_hits
         self.max_misses = max_misses
+        self.max_unseen_misses = max_unseen_misses
         self.max_position_std_m = max_position_std_m
         self.init_speed_std_mps = init_speed_std_mps
         self.stop_speed_mps = stop_speed_mps
@@ -203,6 +215,7 @@ class Tracker:
         class_ids: np.ndarray,
         scores: np.ndarray,
         heading_rad: float = 0.0,
+        in_sight=None,
     ) -> None:
         """Predict to `t_s` [s], then correct with one camera frame's detections.
 
@@ -210,7 +223,8 @@ class Tracker:
         class_ids: (N,) int; scores: (N,) in [0, 1]. Detections with a non-finite position or
         sigma are ignored. heading_rad: the heading a new track keeps until it is seen to move (the
         camera perceiver passes the ego's: what stands by the ego's road is taken to lie along it,
-        as parked and queued cars do).
+        as parked and queued cars do). in_sight: a function of ground positions (M, 2) -> (M,) bool,
+        whether a camera of this frame sees an object there whole (None: everywhere).
         """
         self.predict(t_s)
         xy = np.asarray(xy_m, dtype=float).reshape(-1, 2)
@@ -243,7 +257,10 @@ class Tracker:
         missed = np.ones(len(self._ids), dtype=bool)
         missed[rows] = False
         self._misses[missed] += 1
-        dead = missed & (~self._confirmed | (self._misses > self.max_misses))
+        limit = np.full(len(self._ids), self.max_misses)
+        if in_sight is not None and np.count_nonzero(missed):
+            limit[missed] = np.where(in_sight(self._x[missed, :2]), self.max_misses, self.max_unseen_misses)
+        dead = missed & (~self._confirmed | (self._misses > limit))
         self._keep(~dead)
         self._birth(xy[new], var[new], cls[new], score[new], heading_rad)
 

@@ -81,3 +81,24 @@ def test_a_longer_lens_is_trusted_farther_and_its_far_tracks_reach_the_planner(t
             cnn.tracker.update(t, np.array([[far_m, 0.0]]), np.array([1.0]), np.array([0]), np.array([0.9]))
         world = cnn.perceive(None, EgoState(0.0, 0.0, 0.0, 0.0, t_s=0.3), None)
         assert len(world.class_ids) == tracks, hfov
+
+
+def test_a_camera_sees_the_ground_ahead_of_it_but_not_beside_the_ego_or_behind():
+    """in_sight: a 75-degree camera 1.4 m up, pitched 4 degrees down, sees the foot of an object
+    10 m ahead, not one 2 m ahead (below its image: the box would be cut off there), beside the
+    ego, behind it, or beyond its range."""
+    from perception.cnn_perceiver import in_sight
+    from sim.world.camera import intrinsics
+
+    frame = CameraFrame(
+        np.zeros((192, 320, 3), np.uint8),
+        intrinsics(320, 192, 75.0),
+        camera_pose(0.0, 0.0, 0.0, 0.8, 1.4, 4.0),
+        0.0,
+    )
+    points = np.array([[10.8, 0.0], [2.8, 0.0], [0.0, 3.0], [-10.0, 0.0], [60.0, 5.0], [100.0, 0.0]])
+    assert in_sight([frame], [80.0], points).tolist() == [True, False, False, False, True, False]
+    side = replace(frame, cam_to_world=camera_pose(0.0, 0.0, 0.0, 0.5, 1.4, 4.0, -0.8, -90.0))
+    assert in_sight([frame, side], [80.0, 80.0], points).tolist() == [True, False, False, False, True, False]
+    beside = np.array([[0.5, -10.0], [0.5, -2.5]])  # 9.2 and 1.7 m out from the right camera
+    assert in_sight([frame, side], [80.0, 80.0], beside).tolist() == [True, False]

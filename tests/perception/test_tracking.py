@@ -170,6 +170,26 @@ def test_missed_detections_keep_the_track_up_to_max_misses():
             assert len(out["ids"]) == 0 and len(tracker) == 0
 
 
+def test_a_track_out_of_the_cameras_sight_survives_longer_than_one_missed_in_sight():
+    """Two cars tracked, then no detections: the one where a camera sees (x < 20) dies after
+    max_misses, the one out of sight (beside the ego, say) after max_unseen_misses."""
+    tracker = make_tracker(max_misses=3, max_unseen_misses=8)
+    for k in range(10):
+        feed(tracker, k * FRAME_DT_S, [[10.0, 0.0], [30.0, 5.0]])
+    ids = tracker.tracks()["ids"].tolist()
+    alive = []
+    for miss in range(1, 11):
+        t = (9 + miss) * FRAME_DT_S
+        tracker.update(
+            t, np.zeros((0, 2)), None, np.zeros(0), np.zeros(0), in_sight=lambda xy: xy[:, 0] < 20.0
+        )
+        alive.append(tracker.tracks()["ids"].tolist())
+    assert alive[2] == ids and alive[3] == ids[1:]  # in sight: 3 misses kept, the 4th deletes it
+    assert alive[7] == ids[1:] and alive[8] == []  # out of sight: 8 kept
+    with pytest.raises(ValueError, match="max_unseen_misses"):
+        make_tracker(max_misses=3, max_unseen_misses=2)
+
+
 def test_a_track_found_again_keeps_its_id():
     tracker = make_tracker(max_misses=3)
     for k in range(10):
