@@ -58,6 +58,7 @@ MIN_STOP_DISTANCE_M = 0.1  # distances are clamped here when dividing by them
 OBSERVE_FROM_M = 30.0  # the approaches are looked at from this far before the stop line ...
 OBSERVE_STEP_M = 4.0  # ... at points this far apart along each incoming lane ...
 OBSERVE_RADIUS_M = 1.0  # ... each in view when a camera sees within this of it (as decision/situation.py)
+SPEED_SIGMAS = 2.0  # a camera track's speed may be this many stds worse than tracked (situation.py too)
 IN_LANE_M = 1.5  # a tracked vehicle this near an incoming lane's centre line is its traffic, not an occluder
 SIGN_AHEAD_M = 3.0  # a vehicle this far or more before its own stop sign's line stops there first ...
 ALIGNED_COS = 0.7  # ... when it heads this near its lane's way
@@ -177,11 +178,13 @@ def junction_facts(
     to_box = np.exp(-1j * crossing.heading_rad)
     pos = (world.xy_m[:, 0] + 1j * world.xy_m[:, 1] - complex(*crossing.centre_xy_m)) * to_box
     vel = (world.v_mps[:, 0] + 1j * world.v_mps[:, 1]) * to_box
+    lanes = _IncomingLanes(crossing, pos, to_box)
+    if world.v_std_mps is not None:
+        vel = _at_worst(crossing, world, lanes, vel)
     speed = np.abs(vel)
     vehicle = (world.class_ids == VEHICLE) & (speed >= p.moving_speed_mps)
     own_arm = (pos.real < -h) & (np.abs(pos.imag) < h)
     t_in, t_out = time_in_box(pos, vel, h + VEHICLE_HALF_WIDTH_M)
-    lanes = _IncomingLanes(crossing, pos, to_box)
     coming = vehicle & ~own_arm & (t_in < math.inf) & ~_stopping_at_sign(crossing, world, lanes, to_box)
     if path is not None:  # a vehicle in a lane that misses the ego's way is not waited for
         rows = np.flatnonzero(coming)
@@ -252,6 +255,30 @@ class _IncomingLanes:
     def aligned(self, heading: np.ndarray) -> np.ndarray:
         """(N, A) cosine of each track's heading (unit, box frame) to each lane's way."""
         return (heading[:, None] * np.conj(self.way)[None, :]).real
+
+
+def _at_worst(
+    crossing: JunctionCrossing, world: WorldModel, lanes: _IncomingLanes, vel: np.ndarray
+) -> np.ndarray:
+    """The camera tracks' velocities `vel` (N,) (box frame), each vehicle in an incoming lane before
+    the box taken as coming along it at its worst: its speed along the lane plus SPEED_SIGMAS stds,
+    up to the lane's limit. A new track starts at rest, its speed unknown (std `init_speed_std_mps`):
+    a car coming at 12 m/s first seen 45 m out was taken as standing until its speed settled, and
+    the ego turned in front of it (T_Junction with the CNN)."""
+    if not lanes.xy.size or not len(world):
+        return vel
+    fit = (lanes.rel.real < 0.0) & (np.abs(lanes.rel.imag) < IN_LANE_M)
+    rows = np.flatnonzero(fit.any(axis=1) & (world.class_ids == VEHICLE))
+    if not rows.size:
+        return vel
+    lane = np.argmin(np.where(fit[rows], np.abs(lanes.rel[rows].imag), np.inf), axis=1)
+    way = lanes.way[lane]
+    limit = np.array([a.speed_limit_mps for a in crossing.approaches])[lane]
+    along = (vel[rows] * np.conj(way)).real
+    worst = np.minimum(along + SPEED_SIGMAS * world.v_std_mps[rows], limit)
+    vel = vel.copy()
+    vel[rows] = np.where(worst > along, way * worst, vel[rows])
+    return vel
 
 
 def _misses(world, pos, vel, rows, lanes, path, ego_front_s_m, ego_length_m) -> np.ndarray:

@@ -33,13 +33,12 @@ from typing import NamedTuple
 import numpy as np
 
 from decision.geometry import quintic_blend
-from decision.junction import JunctionAhead
+from decision.junction import SPEED_SIGMAS, JunctionAhead
 from decision.route import Road, Route
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, WorldModel
 from perception.visibility import OCCLUDER_MIN_LENGTH_M, in_view
 
 LATERAL_SPEED_DEADBAND_MPS = 0.2  # slower sideways drift is treated as tracking noise
-SPEED_SIGMAS = 2.0  # a neighbouring lane's vehicles may be this many velocity sigmas worse than tracked
 LANE_OVERLAP_M = 0.3  # a box belongs to a lane when it reaches this far into it
 MIN_CURVATURE = 1e-6  # [1/m] below this a stretch of road counts as straight
 CURVE_HERE_M = 5.0  # the curve speed within this distance ahead of the ego caps its speed now

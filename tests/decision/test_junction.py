@@ -307,6 +307,22 @@ def test_a_car_yet_to_stop_at_its_own_stop_sign_is_not_given_way_to():
     assert gives_way_to("priority", 10.0, 8.0) == 7
 
 
+def test_a_new_camera_track_in_an_incoming_lane_counts_as_coming_at_its_worst():
+    """A car 40 m out in the lane from the left, first tracked: the tracker starts it at rest with its
+    speed unknown (std 15 m/s). It may be coming at the lane's limit, so it is given way to; once its
+    speed has settled at rest (std 0.2 m/s), or with ground truth at rest, it is not."""
+    lane = Approach("left", (CENTRE[0] - 1.75, HALF), -math.pi / 2, 100.0, 12.5, "priority", 2.0)
+    crossing = replace(crossing_at("straight", "stop"), approaches=(lane,))
+    car = world((7, VEHICLE, CENTRE[0] - 1.75, HALF + 40.0, 0.0, 0.0), signals=())
+
+    def gives_way_to(v_std):
+        w = replace(car, v_std_mps=None if v_std is None else np.array([v_std]))
+        return junction_facts(crossing, w, 90.0, 0.0, 4.5, 3.0, JP)[0].give_way_to
+
+    assert gives_way_to(15.0) == 7
+    assert gives_way_to(0.2) == -1 and gives_way_to(None) == -1
+
+
 def test_turn_waits_for_a_pedestrian_on_the_exit_crosswalk():
     ped = (8, PEDESTRIAN, CENTRE[0] - 3.0, CENTRE[1] - HALF - 2.0, 1.2, 0.0)  # across the right arm
     j, _ = facts(world(ped), turn="right")
