@@ -474,9 +474,9 @@ def wants_to_look(state: BehaviourState, sit: Situation, p: BehaviourParams) -> 
 def _make_way(
     state: BehaviourState, sit: Situation, j: JunctionAhead | None, p: BehaviourParams
 ) -> tuple[BehaviourState, str]:
-    """An emergency vehicle comes from behind in the ego's lane: change into a lane of the ego's
-    direction, the right one first, when it passes the MOBIL-style check and is not blocked ahead
-    (the state unchanged, and why not, otherwise)."""
+    """An emergency vehicle comes from behind in the ego's lane (seen, or heard: track id -1): change
+    into a lane of the ego's direction, the right one first, when it passes the MOBIL-style check
+    and is not blocked ahead (the state unchanged, and why not, otherwise)."""
     ev = sit.emergency_behind
     length = lane_change_length_m(sit.ego_speed_mps, math.inf, p)
     why_not = "no lane of its direction beside it"
@@ -489,7 +489,12 @@ def _make_way(
         if ok and not _clear_for(gaps, length + p.lane_change_min_length_m, p):
             ok, why_not = False, f"lane {gaps.lane} is blocked"
         if ok:
-            why = f"making way for emergency {describe(ev)} {ev.gap_m:.0f} m behind: to lane {gaps.lane}"
+            who = (
+                f"emergency {describe(ev)} {ev.gap_m:.0f} m"
+                if ev.track_id >= 0
+                else "an emergency vehicle heard"
+            )
+            why = f"making way for {who} behind: to lane {gaps.lane}"
             return _start_change(state, sit, gaps, math.inf, p), why
     return state, why_not
 

@@ -63,6 +63,7 @@ from decision.situation import (
     path_offset_m,
     project,
     row_tests,
+    siren_behind,
 )
 from perception.types import VEHICLE, WorldModel
 
@@ -218,6 +219,8 @@ class Planner:
             )
             sit.keeping_right = self._shift_wanted_m < 0.0
             mark_unobserved(sit, road, world, p.rear_range_m, p.oncoming_look_ahead_m)
+            if world.sirens:
+                siren_behind(sit, world.sirens, p.emergency_rear_m)
             lead, j = sit.lead, sit.junction
             if (
                 rules

@@ -559,6 +559,29 @@ def mark_unobserved(
             gaps.observed = bool(seen.all())
 
 
+SIREN_BEHIND_RAD = math.radians(45.0)  # a siren heard within this of straight back comes from behind
+
+
+def siren_behind(sit: Situation, sirens: tuple[float, ...], rear_m: float) -> None:
+    """A siren heard behind the ego (a bearing in `sirens` within SIREN_BEHIND_RAD of straight
+    back) with no emergency vehicle seen behind in the ego's lane or beside it in a lane of its
+    direction (none tracked, or its track lost, or the siren matched to a car in another lane): an
+    emergency vehicle not (or no longer) seen, taken to come along the route's lane, where traffic
+    makes way for it. In that lane the ego makes way for it (`emergency_behind`, at the edge of the
+    rear view `rear_m`, its speed unknown); from another lane it does not move back into it (in
+    place)."""
+    seen = sit.emergency_behind is not None or any(
+        g is not None and not g.oncoming and g.emergency_behind for g in (sit.left, sit.right)
+    )
+    if seen or not any(math.pi - abs(b) < SIREN_BEHIND_RAD for b in sirens):
+        return
+    if sit.lane == sit.route_lane:
+        sit.emergency_behind = ObjectAhead(-1, VEHICLE, rear_m, math.nan)
+    for gaps in (sit.left, sit.right):
+        if gaps is not None and gaps.lane == sit.route_lane:
+            gaps.emergency_behind = True
+
+
 def _stationary_run_extra_m(t: TracksFrenet, lead_gaps: np.ndarray, stationary_mps: float) -> float:
     """How far [m] the run of objects that starts at a stationary lead (the nearest of `lead_gaps`
     (N,): the corridor's bumper gaps, inf off it) reaches beyond the lead's far end: each after it

@@ -9,7 +9,7 @@ measurement of an object that two cameras saw (`merge_views`), then associate wi
 world model says what the cameras covered (`views`, perception/visibility.py), a longer lens to a
 longer range: the planner changes lanes only into what lies in view. Traffic-light boxes go to
 perception/lights.py, which ties them to the map's lights (given at `reset`) and reports each signal
-group's state.
+group's state. The sirens heard mark the emergency vehicles among the tracks (perception/hearing.py).
 Between camera frames the tracks are only predicted. Never uses the simulator's truth.
 
 The detector runs on `threads` CPU threads (conf/perception/cnn.yaml: 1), whatever the process's
@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from perception.detection.detector import Detector
+from perception.hearing import match_sirens
 from perception.lights import LIGHT_PEAK_MIN_SCORE, LightStates, MappedLight, match_lights, recognise_lights
 from perception.localise import DISTANCE_LENS, localise, merge_views
 from perception.tracking import Tracker
@@ -52,17 +53,22 @@ class CNNPerceiver:
         runtime: str,
         light_hold_s: float,
         cuda_graphs: bool,
+        siren_gate_deg: float,
     ):
         self.detector = Detector.shared(checkpoint, device, compile, threads, runtime, cuda_graphs)
         if not 0 < score_threshold < 1:
             raise ValueError(f"perception.score_threshold={score_threshold} is out of range: (0, 1)")
         self.score_threshold = score_threshold
         self.max_range_m = max_range_m
+        if not 0 < siren_gate_deg <= 180:
+            raise ValueError(f"perception.siren_gate_deg={siren_gate_deg} is out of range: (0, 180]")
+        self.siren_gate_rad = math.radians(siren_gate_deg)
         self.tracker = Tracker(**tracker)
         self.lights = LightStates(light_hold_s)
         self._map_lights: tuple[MappedLight, ...] = ()
         self._detections: tuple[Detection, ...] = ()
         self._views: tuple[CameraView, ...] = ()  # what the last frames covered: nothing before them
+        self._emergency_ids = np.zeros(0, np.int64)  # the tracks the sirens were heard from last
 
     def reset(self, rng: np.random.Generator, lights: Sequence[MappedLight] = ()) -> None:
         self.tracker.reset()
@@ -70,9 +76,14 @@ class CNNPerceiver:
         self._map_lights = tuple(lights)
         self._detections = ()
         self._views = ()
+        self._emergency_ids = np.zeros(0, np.int64)
 
     def perceive(
-        self, frames: Sequence[CameraFrame] | None, ego: EgoState, truth: WorldModel | None
+        self,
+        frames: Sequence[CameraFrame] | None,
+        ego: EgoState,
+        truth: WorldModel | None,
+        sirens: Sequence[float] = (),
     ) -> WorldModel:
         if frames is None:
             self.tracker.predict(ego.t_s)
@@ -89,13 +100,21 @@ class CNNPerceiver:
         tracks = self.tracker.tracks()
         far_m = max((v.range_m for v in self._views), default=self.max_range_m)
         near = np.hypot(tracks["xy_m"][:, 0] - ego.x_m, tracks["xy_m"][:, 1] - ego.y_m) <= far_m
+        tracks = {k: v[near] for k, v in tracks.items()}
+        before = np.isin(tracks["ids"], self._emergency_ids)
+        emergency = match_sirens(
+            sirens, ego, tracks["xy_m"], tracks["class_ids"], self.siren_gate_rad, before
+        )
+        self._emergency_ids = tracks["ids"][emergency]
         return WorldModel(
             ego=ego,
             t_s=ego.t_s,
-            **{k: v[near] for k, v in tracks.items()},
+            **tracks,
             detections=self._detections,
             signals=self.lights.signals(ego.t_s),
+            emergency=emergency,
             views=self._views,
+            sirens=tuple(sirens),
         )
 
     def trusted_range_m(self, frame: CameraFrame) -> float:

@@ -66,8 +66,13 @@ class GroundTruthPerceiver:
         self._rng = rng
 
     def perceive(
-        self, frames: Sequence[CameraFrame] | None, ego: EgoState, truth: WorldModel | None
+        self,
+        frames: Sequence[CameraFrame] | None,
+        ego: EgoState,
+        truth: WorldModel | None,
+        sirens: Sequence[float] = (),
     ) -> WorldModel:
+        """(`sirens` unused: the truth says which vehicles are emergency vehicles.)"""
         if truth is None:
             raise ValueError("GroundTruthPerceiver needs the simulator's truth")
         seen = self._delayed(truth)

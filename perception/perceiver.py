@@ -20,8 +20,13 @@ class Perceiver(Protocol):
         traffic lights (the HD map's prior a camera perceiver ties light boxes to signal groups by)."""
 
     def perceive(
-        self, frames: Sequence[CameraFrame] | None, ego: EgoState, truth: WorldModel | None
+        self,
+        frames: Sequence[CameraFrame] | None,
+        ego: EgoState,
+        truth: WorldModel | None,
+        sirens: Sequence[float] = (),
     ) -> WorldModel:
         """One tick: the rig's camera frames, one per camera (None between camera frames),
-        odometry, and, for perceivers built on the simulator's truth, the exact world. Returns what
-        the planner may know."""
+        odometry, the bearings [rad, ego frame] of the sirens the microphones hear, and, for
+        perceivers built on the simulator's truth, the exact world. Returns what the planner may
+        know."""

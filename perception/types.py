@@ -92,6 +92,8 @@ class WorldModel:
     its own yet), or None: exact (ground truth).
     heading_seen: (N,) bool, whether each heading was measured (a camera track's is its velocity's,
     once it was seen to move; before that, the heading it was born with), or None: all (ground truth).
+    sirens: the bearings [rad] (in the ego's frame, anticlockwise from its heading) of the sirens
+    heard (`emergency` marks the tracks they were matched to).
     views: what the perceiver could see, its cameras' views (perception/visibility.py CameraView),
     or None: all around (ground truth).
     """
@@ -112,6 +114,7 @@ class WorldModel:
     v_std_mps: np.ndarray | None = None
     heading_seen: np.ndarray | None = None
     views: tuple | None = None
+    sirens: tuple[float, ...] = ()
 
     def signal(self, signal_id: int) -> str | None:
         """The perceived state of a signal group ("green", "yellow", "red"), None when not seen."""

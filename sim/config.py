@@ -232,6 +232,19 @@ class MountJitterConfig:
 
 
 @dataclass
+class HearingConfig:
+    """The ego's microphones: the siren of each emergency vehicle within `range_m` is heard every
+    perception tick, its bearing measured with a Gaussian error of `bearing_std_deg` (a microphone
+    array's direction of arrival); a siren carries farther than a camera resolves a roof beacon."""
+
+    range_m: float = bounded(0, 2000)
+    bearing_std_deg: float = bounded(0, 90)
+
+    def __post_init__(self):
+        check_fields(self, "sim.hearing.")
+
+
+@dataclass
 class SimConfig:
     physics_hz: float = bounded(0, MAX_PHYSICS_HZ, low_open=True)  # PyBullet step rate (physics ego)
     control_hz: float = bounded(0, MAX_CONTROL_HZ, low_open=True)  # the controller tracks the latest plan
@@ -244,6 +257,7 @@ class SimConfig:
     camera: CameraConfig = field()
     rig: list[RigCameraConfig] = field()  # the cameras on the ego, the first one `camera` itself
     mount_jitter: MountJitterConfig = field()
+    hearing: HearingConfig = field()
     vehicle: VehicleConfig = field()
     traffic: TrafficConfig = field()
 

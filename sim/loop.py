@@ -59,7 +59,7 @@ def run_closed_loop(
             frames = sim.render_rig()
         if plan is None or frames is not None or sim.decision_due():
             truth = sim.truth() if perceiver.needs_truth else None
-            world_model = perceiver.perceive(frames, sim.ego_state, truth)
+            world_model = perceiver.perceive(frames, sim.ego_state, truth, sim.sirens())
             plan = planner.plan(world_model, route)
         recorder.add(sim.tick, world_model, frames is not None)  # what the planner knows at this tick
         cmd, _ = controller.update(sim.ego_state, plan, sim.dt_s)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from control.command import ControlCommand
+from decision.geometry import wrap_angle
 from perception.lights import MappedLight
 from perception.types import VEHICLE, CameraFrame, WorldModel
 from sim.config import SimConfig
@@ -73,6 +74,7 @@ class RandomStreams:
     perception: np.random.Generator  # the perceiver's noise and misses
     camera: np.random.Generator  # the camera's pixel noise
     mount: np.random.Generator  # the cameras' mounts (sim.mount_jitter)
+    hearing: np.random.Generator  # the microphones' bearing errors (sim.hearing)
 
     @classmethod
     def from_seed(cls, seed: int) -> RandomStreams:
@@ -93,6 +95,7 @@ class Simulation:
         self.cfg, self.spec = cfg, spec
         streams = RandomStreams.from_seed(seed)
         self._camera_rng = streams.camera
+        self._hearing_rng = streams.hearing
         self.dt_s = 1.0 / cfg.control_hz  # one control tick [s]
         self.substeps = max(1, round(cfg.physics_hz / cfg.control_hz))  # physics steps per tick
         self.camera_every = max(1, round(cfg.control_hz / cfg.camera_hz))  # ticks per camera frame
@@ -110,6 +113,7 @@ class Simulation:
             self.traffic = TownTraffic(spec.town, spec.route, cfg.traffic, size, streams.traffic, rgba)
             self._add_town_props(streams.world)
         self.actors = self.traffic.actors
+        self._sirens = np.flatnonzero(self.actors.emergency)  # the actors whose sirens are heard
         self.world.add_actors(self.actors)
         x, y, yaw = self._ego_start_pose()
         self.physics: PhysicsWorld | None = None  # the physics ego's own client (see PhysicsWorld)
@@ -212,6 +216,21 @@ class Simulation:
             )
             for cam in cameras
         )
+
+    def sirens(self) -> tuple[float, ...]:
+        """What the ego's microphones hear now: the bearing [rad] (in the ego's frame, anticlockwise
+        from its heading) of each emergency vehicle within `sim.hearing.range_m`, with the array's
+        Gaussian error (`bearing_std_deg`)."""
+        rows = self._sirens
+        if rows.size == 0:
+            return ()
+        e, h = self.ego_state, self.cfg.hearing
+        dx, dy = self.actors.xy_m[rows, 0] - e.x_m, self.actors.xy_m[rows, 1] - e.y_m
+        near = np.hypot(dx, dy) <= h.range_m
+        if not near.any():
+            return ()
+        error = self._hearing_rng.normal(0.0, math.radians(h.bearing_std_deg), int(near.sum()))
+        return tuple(wrap_angle(np.arctan2(dy[near], dx[near]) - e.yaw_rad + error).tolist())
 
     def boxes(self, frame: CameraFrame, min_box_height_px: float = MIN_BOX_HEIGHT_PX) -> list[GTBox]:
         """Ground-truth 2D boxes of the actors seen in `frame`."""

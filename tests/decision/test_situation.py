@@ -7,9 +7,17 @@ import math
 import numpy as np
 import pytest
 
+from decision.behaviour import Behaviour, BehaviourState, next_behaviour
 from decision.planner import Planner
 from decision.route import Road, Route, Segment
-from decision.situation import LaneChange, extract_situation, lane_change_offset_m, project, row_tests
+from decision.situation import (
+    LaneChange,
+    extract_situation,
+    lane_change_offset_m,
+    project,
+    row_tests,
+    siren_behind,
+)
 from perception.types import OBSTACLE, PEDESTRIAN, VEHICLE, EgoState, WorldModel
 
 EGO_LENGTH_M, EGO_WIDTH_M = 4.5, 1.8
@@ -412,3 +420,41 @@ def test_the_run_behind_a_stationary_lead_counts_a_queue_head_moving_off(params)
     assert run_extra(27.0, 0.0) == pytest.approx(7.0, abs=0.3)
     assert run_extra(27.0, 1.5) == pytest.approx(7.0, abs=0.3)
     assert run_extra(60.0, 0.0) == 0.0
+
+
+def test_a_siren_heard_behind_and_not_seen_is_made_way_for_in_the_routes_lane(planner, params):
+    """An emergency vehicle heard behind (a bearing no track accounts for) comes along the route's
+    lane: the ego in it moves over; moved over, it does not move back while the siren is behind."""
+    road, p = ROADS["straight"], params
+    route = Route(road, 0.0, 600.0, lane=1, cruise_speed_mps=15.0)
+
+    def situation(lane: int, sirens: tuple[float, ...]):
+        sit = extract_situation(None, route, 200.0, road.lanes[lane].offset_m, 12.0, lane, None, p)
+        siren_behind(sit, sirens, p.emergency_rear_m)
+        return sit
+
+    sit = situation(1, (math.pi - 0.2,))  # heard 11 degrees off straight back
+    assert sit.emergency_behind.track_id == -1 and sit.emergency_behind.gap_m == p.emergency_rear_m
+    state, why = next_behaviour(BehaviourState(Behaviour.CRUISE, 1), sit, planner.behaviour_params)
+    assert state.behaviour == Behaviour.CHANGE_LANE and state.lane == 0, why
+    assert why == "making way for an emergency vehicle heard behind: to lane 0"
+    # Heard ahead or beside: not one coming from behind; nothing heard: nothing.
+    for sirens in ((0.3,), (math.pi / 2,), ()):
+        sit = situation(1, sirens)
+        assert (
+            sit.emergency_behind is None and not sit.left.emergency_behind and not sit.right.emergency_behind
+        )
+    # One seen coming along the lane beside: that one is the siren's, the ego stays.
+    sit = extract_situation(None, route, 200.0, road.lanes[1].offset_m, 12.0, 1, None, p)
+    sit.left.emergency_behind = True
+    siren_behind(sit, (math.pi,), p.emergency_rear_m)
+    assert sit.emergency_behind is None and not sit.right.emergency_behind
+    # Moved over into lane 0: the route's lane beside is the emergency vehicle's; no way back yet.
+    sit = situation(0, (-math.pi + 0.1,))
+    assert sit.emergency_behind is None and sit.left.emergency_behind
+    state, why = next_behaviour(BehaviourState(Behaviour.CRUISE, 0), sit, planner.behaviour_params)
+    assert state.lane == 0 and state.behaviour == Behaviour.CRUISE, why
+    state, why = next_behaviour(
+        BehaviourState(Behaviour.CRUISE, 0), situation(0, ()), planner.behaviour_params
+    )
+    assert state.lane == 1 and why == "returning to lane 1"
