@@ -50,6 +50,7 @@ from decision.plan import Behaviour, Plan
 from decision.route import Road, Route
 from decision.situation import (
     F_ONE,
+    HALF_WIDTHS,
     LEAD,
     NEIGHBOUR_EXTRA_M,
     PED,
@@ -306,8 +307,10 @@ class Planner:
 
     def _tests(self, road: Road, lane: int) -> np.ndarray:
         """The situation's row tests for `lane`, their corridor (lead, pedestrian) where the path is
-        going: shifted as the oncoming vehicles in the lane ask, or as a look past a stopped vehicle
-        needs (the path gets there at rate_mps)."""
+        going: shifted right as the oncoming vehicles in the lane ask (the path gets there at
+        rate_mps), or widened left as a look past a stopped vehicle needs (edging out is for seeing:
+        what it looks past stays in the corridor; were it shifted out, the ego would take the look
+        for a way past, give the look up, find it in its way again, and so on every tick)."""
         tests = self._road.row_tests(road, lane, self.situation_params)
         shift = min(self._shift_m, self._shift_wanted_m)  # the farther right of the two ...
         if shift >= 0.0:
@@ -315,7 +318,11 @@ class Planner:
         if shift == 0.0:
             return tests
         tests = tests.copy()
-        tests[[LEAD, PED], F_ONE] -= shift
+        if shift < 0.0:
+            tests[[LEAD, PED], F_ONE] -= shift
+        else:  # edging out to look: the corridor widened left, what it looks past still in it
+            tests[[LEAD, PED], F_ONE] -= 0.5 * shift
+            tests[[HALF_WIDTHS.start + LEAD, HALF_WIDTHS.start + PED], F_ONE] += 0.5 * shift
         return tests
 
     def _start_lane(self, road: Road, d_m: float) -> int:
@@ -393,16 +400,20 @@ class Planner:
             # back to its lane as soon as it can, and brakes hard should the vehicle come too near.
             lead = None
         if lead is not None:
-            stationary = abs(lead.speed_mps) < self.behaviour_params.stationary_speed_mps
-            leaders.append(
-                (
-                    lead.gap_m - self.longitudinal.obstacle_stop_margin_m if stationary else lead.gap_m,
-                    lead.speed_mps,
-                )
-            )
+            leaders.append((lead.gap_m - self._steer_room_m(lead.speed_mps), lead.speed_mps))
         if sit.pedestrian is not None:
             leaders.append((sit.pedestrian.gap_m - self.longitudinal.pedestrian_stop_margin_m, 0.0))
         return leaders
+
+    def _steer_room_m(self, lead_speed_mps: float) -> float:
+        """Room [m] kept behind a lead, on top of IDM's min gap, to steer round it from a stop:
+        `obstacle_stop_margin_m` behind a stationary one, less and less the faster it crawls, none
+        from `slow_lead_speed_mps` (a crawling camera track may be a parked car whose speed is
+        noise: followed to IDM's gap, the ego would stand too near it to go round once it settles)."""
+        bp = self.behaviour_params
+        still, slow = bp.stationary_speed_mps, bp.slow_lead_speed_mps
+        share = (slow - abs(lead_speed_mps)) / (slow - still)
+        return self.longitudinal.obstacle_stop_margin_m * min(max(share, 0.0), 1.0)
 
     def _turn_lane_leaders(self, sit: Situation, state: BehaviourState) -> list[tuple[float, float]]:
         """A turn ahead is taken from the route's lane only (from another the route is missed):

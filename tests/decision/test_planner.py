@@ -529,6 +529,24 @@ def test_edges_out_to_look_past_a_stopped_van_then_passes_it(make_planner, conf_
     assert not any("to look" in r for r in all_round.reasons) and all_round.s[-1] > 160.0
 
 
+def test_edging_out_does_not_take_the_van_it_looks_past_out_of_its_way(make_planner):
+    """A van parked 1.15 m into the ego's lane, cars coming the other way: the ego stops behind it,
+    edging out to look. The look moves its path 1.1 m left, clear of the van, but the van stays in
+    its way until it passes through the oncoming lane (before, the shifted corridor left the van
+    out: the ego took the look for a way past, gave the look up, found the van again, and so on,
+    STOP and CRUISE every other tick)."""
+    van = Actor(5, VEHICLE, s_m=120.0, d_m=LANE0 - 1.6, length_m=5.5, width_m=2.0)
+    coming = [Actor(6 + i, VEHICLE, s_m=180.0 + 40.0 * i, d_m=LANE1, v_mps=-8.0) for i in range(3)]
+    run = drive(make_planner(), two_way_route(0.0), 60.0, LANE0, 10.0, [van, *coming], 25.0, views=RIG)
+    looking = [i for i, r in enumerate(run.reasons) if r.endswith("left to look")]
+    assert looking and run.v[looking[-1]] < 0.5  # it stood, looking ...
+    held = run.behaviours[looking[0] : looking[-1] + 1]
+    flips = sum(a != b for a, b in zip(held, held[1:], strict=False))
+    assert flips <= 4  # ... without flickering
+    assert run.clearance[5].min() > 0.3 and min(run.clearance[6 + i].min() for i in range(3)) > 0.5
+    assert run.s[-1] > 135.0 and abs(run.d[-1] - LANE0) < 0.3  # then passed through the oncoming lane
+
+
 def test_a_predicted_drift_does_not_stop_a_look_a_car_in_the_lane_does(make_planner):
     """Edging out behind the stopped van, the ego keeps looking while the coming car drifts 0.5 m
     towards the line in its own lane (a camera track's drift is noisy: before, the predicted cut-in
@@ -557,3 +575,22 @@ def test_passing_through_the_oncoming_lane_it_does_not_follow_a_car_coming_there
     assert planner.effective_leaders(sit) == [(300.0, 0.0)]
     sit.oncoming = False
     assert planner.effective_leaders(sit) == [(300.0, 0.0), (100.0, -8.0)]
+
+
+def test_a_crawling_lead_is_followed_with_room_to_steer_round_it(make_planner):
+    """Behind a stationary object the ego keeps obstacle_stop_margin_m (3.5 m) more than IDM's gap:
+    room to steer round it. A camera track of a parked van crawls at 0.5-1.5 m/s (its speed is
+    noise) before it settles: followed to IDM's gap, the ego stood 5.1 m behind it, too near to go
+    round (VehicleOpensDoorTwoWays seed 4, for good). The room now shrinks with the lead's speed,
+    to none at slow_lead_speed_mps (3 m/s), where a crawling lead is passed on the move."""
+    from decision.situation import ObjectAhead, Situation
+
+    planner = make_planner()
+
+    def kept_m(lead_speed_mps: float) -> float:
+        sit = Situation(100.0, -1.75, 2.0, 0, 0, 12.0, lead=ObjectAhead(5, VEHICLE, 20.0, lead_speed_mps))
+        return 20.0 - planner.effective_leaders(sit)[-1][0]
+
+    assert kept_m(0.0) == pytest.approx(3.5) and kept_m(0.4) == pytest.approx(3.5)
+    assert kept_m(1.0) == pytest.approx(3.5 * 2.0 / 2.5)
+    assert kept_m(1.75) == pytest.approx(1.75) and kept_m(3.0) == 0.0 and kept_m(8.0) == 0.0
