@@ -93,6 +93,7 @@ MERGE_HORIZON_M = 150.0  # a turn this near is prepared for: the ego gets into t
 MERGE_SLOWER_MPS = 2.0  # ... dropping this much below the vehicle beside it to let it by
 NUDGE_EXTRA_M = 0.1  # the path shifts this much beyond the lateral margin (decision/nudge.py) ...
 NUDGE_JUNCTION_M = 20.0  # ... but not with its front within this of a junction's stop line, nor in it
+LOOK_HOLD_S = 1.0  # a look past a lead is held this long after the last tick that wanted it (see plan)
 NUDGE_SLOW_M = 0.5  # shifted (or asked to shift) farther right than this, the ego slows to nudge.speed_mps
 
 
@@ -191,6 +192,7 @@ class Planner:
         self._shift_wanted_m = 0.0  # ... and what the oncoming vehicles in the lane ask for (or a look)
         self._shift_t_s: float | None = None
         self._look = False  # edging out to look past a stopped vehicle (behaviour.wants_to_look)
+        self._look_held = (-1, -math.inf)  # ... held past which lead, until when
         self._way: tuple = (None, None)  # ((junction crossing, lane), the ego's way through it: ego_path)
 
     def plan(self, world: WorldModel, route: Route) -> Plan:
@@ -260,10 +262,21 @@ class Planner:
             reason = f"keeping {-self._shift_m:.1f} m right of an oncoming vehicle in the lane"
         self.state, self.situation = state, sit
         peek = peek_shift_m(road, p.ego_width_m, self.nudge) if self.nudge is not None else 0.0
+        lead_id = -1 if sit.lead is None else sit.lead.track_id
+        if peek > 0.0 and world.views is not None and wants_to_look(state, sit, self.behaviour_params):
+            self._look_held = (
+                lead_id,
+                world.t_s + LOOK_HOLD_S,
+            )  # (all-round ground truth sees past anything)
+        # Held behind the same lead for a while: a camera track's speed is noisy, and a parked car's
+        # that reads above slow_lead_speed_mps for a tick would end the look, the nudge would then
+        # take a passing car's noisy drift for a cut-in and move the ego right, out of the look.
         self._look = (
-            peek > 0.0
-            and world.views is not None  # (all-round ground truth sees past anything)
-            and wants_to_look(state, sit, self.behaviour_params)
+            lead_id >= 0
+            and lead_id == self._look_held[0]
+            and world.t_s <= self._look_held[1]
+            and state.change is None
+            and state.behaviour in (Behaviour.STOP, Behaviour.FOLLOW)
         )
         if self._look:
             reason += f"; edging out {peek:.1f} m left to look"

@@ -564,6 +564,40 @@ def test_a_predicted_drift_does_not_stop_a_look_a_car_in_the_lane_does(make_plan
     assert back.d[-1] < LANE0
 
 
+@dataclass
+class Flickering(Actor):
+    """An actor whose track reads `glitch_mps` at the times in `glitches` (a camera track's noise)."""
+
+    glitches: tuple[float, ...] = ()
+    glitch_mps: float = 4.0
+
+    def frenet(self, t: float):
+        s, d, v, vd = super().frenet(t)
+        return (
+            s,
+            d,
+            (self.glitch_mps if any(abs(t - g) < 0.5 * DT_S + 1e-9 for g in self.glitches) else v),
+            vd,
+        )
+
+
+def test_a_look_is_held_through_a_tick_of_track_noise(make_planner):
+    """Edging out behind the stopped van, whose track reads 4 m/s for two ticks (above
+    slow_lead_speed_mps: for those ticks it is no slow hazard to look past), while a coming car
+    wanders towards the line: the look is held (LOOK_HOLD_S), the ego stays out at the line. Dropped
+    for those ticks, the nudge took the wandering car for a cut-in and moved the ego 0.3 m back
+    right (with a camera track of a parked car, ParkedObstacleTwoWays seed 4, this went on until
+    the car was out of the corridor: the ego crept up to 6 m behind it, too near to edge out)."""
+    van = Flickering(5, VEHICLE, s_m=120.0, d_m=LANE0, length_m=5.5, width_m=2.0, glitches=(9.0, 9.05))
+    wanders = Actor(
+        6, VEHICLE, s_m=200.0, d_m=LANE1, v_mps=-5.0, to_d_m=LANE1 - 0.9, move_at_s=8.0, move_s=3.0
+    )
+    run = drive(make_planner(), two_way_route(0.0), 20.0, LANE0, 10.0, [van, wanders], 12.0, views=RIG)
+    out = run.t > 8.0
+    assert run.d[out].min() > LANE0 + 1.0  # out at the line all along
+    assert all(r.endswith("left to look") for r in np.array(run.reasons)[out])
+
+
 def test_passing_through_the_oncoming_lane_it_does_not_follow_a_car_coming_there(make_planner):
     """In the oncoming lane (overtaking), a car coming the other way 100 m off is no leader to follow:
     the ego keeps its speed (and goes back to its lane as soon as it can); in its own lane it is."""
