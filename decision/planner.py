@@ -263,11 +263,9 @@ class Planner:
         self.state, self.situation = state, sit
         peek = peek_shift_m(road, p.ego_width_m, self.nudge) if self.nudge is not None else 0.0
         lead_id = -1 if sit.lead is None else sit.lead.track_id
+        # (All-round ground truth, without views, sees past anything: it never looks.)
         if peek > 0.0 and world.views is not None and wants_to_look(state, sit, self.behaviour_params):
-            self._look_held = (
-                lead_id,
-                world.t_s + LOOK_HOLD_S,
-            )  # (all-round ground truth sees past anything)
+            self._look_held = (lead_id, world.t_s + LOOK_HOLD_S)
         # Held behind the same lead for a while: a camera track's speed is noisy, and a parked car's
         # that reads above slow_lead_speed_mps for a tick would end the look, the nudge would then
         # take a passing car's noisy drift for a cut-in and move the ego right, out of the look.

@@ -113,7 +113,7 @@ class Simulation:
             self.traffic = TownTraffic(spec.town, spec.route, cfg.traffic, size, streams.traffic, rgba)
             self._add_town_props(streams.world)
         self.actors = self.traffic.actors
-        self._sirens = np.flatnonzero(self.actors.emergency)  # the actors whose sirens are heard
+        self._siren_rows = np.flatnonzero(self.actors.emergency)  # the actors whose sirens are heard
         self.world.add_actors(self.actors)
         x, y, yaw = self._ego_start_pose()
         self.physics: PhysicsWorld | None = None  # the physics ego's own client (see PhysicsWorld)
@@ -221,7 +221,7 @@ class Simulation:
         """What the ego's microphones hear now: the bearing [rad] (in the ego's frame, anticlockwise
         from its heading) of each emergency vehicle within `sim.hearing.range_m`, with the array's
         Gaussian error (`bearing_std_deg`)."""
-        rows = self._sirens
+        rows = self._siren_rows
         if rows.size == 0:
             return ()
         e, h = self.ego_state, self.cfg.hearing
